@@ -21,6 +21,7 @@ release = version = "1.0"
 extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
+    "sphinx_copybutton",
     "session_sync_capture",
 ]
 
@@ -40,12 +41,25 @@ html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None
 
+# Copy buttons copy code only: never the SQL boxes, the printed output or the state tables.
+copybutton_selector = (
+    "div[class*='highlight-']:not(.highlight-sql):not(.highlight-none):not(.sphx-glr-script-out)"
+    " > div.highlight > pre"
+)
+copybutton_exclude = ".linenos, .gp, .go"
+
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     # Every example runs, whatever its name; files starting with "_" are not examples.
     "filename_pattern": r"\.py$",
     "ignore_pattern": r"(__init__|[\\/]_[^\\/]*)\.py$",
+    "subsection_order": [
+        "../examples/myths",
+        "../examples/session_lifecycle",
+        "../examples/synchronize_session",
+        "../examples/performance",
+    ],
     "within_subsection_order": "FileNameSortKey",
     "image_scrapers": ("matplotlib", "session_sync_capture.scrape_orm_state"),
     "reset_modules": ("matplotlib", "session_sync_capture.reset"),

@@ -1,0 +1,225 @@
+"""The capture layer on its own: what it records, what it renders, and that it never disturbs."""
+
+import contextlib
+import io
+import json
+import sys
+
+import pytest
+from conftest import ROOT
+from docutils import nodes
+from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+sys.path.insert(0, str(ROOT / "sphinxext"))
+import session_sync_capture as capture  # noqa: E402
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    addresses: Mapped[list["Address"]] = relationship(back_populates="user")
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(50))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user: Mapped[User] = relationship(back_populates="addresses")
+
+
+@pytest.fixture
+def capturing(capsys):
+    """The capture layer installed as for one example; yields a function reading its records."""
+    capture.reset({}, "example.py", "before")
+    records = []
+
+    def read():
+        records.extend(json.loads(line[len(capture.SQL_MARKER):])
+                       for line in capsys.readouterr().out.splitlines()
+                       if line.startswith(capture.SQL_MARKER))
+        return list(records)
+
+    yield read
+    capture.reset({}, "example.py", "after")
+
+
+@pytest.fixture
+def engine():
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def state_table():
+    rst = capture.scrape_orm_state(None, {}, {})
+    if not rst:
+        return None
+    return json.loads(rst.split("\n\n   ", 1)[1])
+
+
+def test_every_statement_is_recorded_in_order_with_parameters(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(name="spongebob"))
+        session.commit()
+        session.execute(update(User).where(User.name == "spongebob").values(name="patrick"))
+        session.rollback()
+    sql = [record["sql"] for record in capturing()]
+    assert sql[0] == "BEGIN (implicit)"
+    assert sql[1] == "INSERT INTO users (name) VALUES (?)"
+    assert sql[2] == "COMMIT"
+    assert sql[3] == "BEGIN (implicit)"
+    assert sql[4].startswith("UPDATE users SET name=? WHERE users.name = ?")
+    assert sql[5] == "ROLLBACK"
+    assert capturing()[1]["parameters"] == "('spongebob',)"
+    assert capturing()[4]["parameters"] == "('patrick', 'spongebob')"
+
+
+def test_executemany_parameters_are_abbreviated(engine, capturing):
+    with Session(engine) as session:
+        session.execute(User.__table__.insert(), [{"name": f"user {i}"} for i in range(10)])
+    insert = next(r for r in capturing() if r["sql"].startswith("INSERT"))
+    assert insert["parameters"] == "[('user 0',), ('user 1',), ('user 2',), ... 10 parameter sets in all]"
+
+
+def test_listeners_are_removed_after_the_example(engine):
+    capture.reset({}, "example.py", "before")
+    capture.reset({}, "example.py", "after")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), engine.connect() as connection:
+        connection.execute(select(1))
+    assert stdout.getvalue() == ""
+    assert not event.contains(Engine, "before_cursor_execute",
+                              capture.SqlTranscript.before_cursor_execute)
+
+
+def test_state_table_follows_an_object_through_its_life(engine, capturing):
+    session = Session(engine)
+    user = User(name="spongebob")
+    rows = state_table()["rows"]
+    assert rows == [{"object": "User (no key yet)", "state": "transient", "expired": "",
+                     "changes": "name = 'spongebob'", "loaded": "name='spongebob'",
+                     "changed": True}]
+    session.add(user)
+    assert state_table()["rows"][0]["state"] == "pending"
+    session.commit()
+    row = state_table()["rows"][0]
+    assert (row["object"], row["state"], row["expired"]) == ("User(id=1)", "persistent",
+                                                            "id, name, addresses")
+    assert state_table() is None, "no table when nothing changed since the last cell"
+    user.name = "squidward"
+    assert state_table()["rows"][0]["changes"] == "name: (not loaded) \u2192 'squidward'"
+    session.flush()
+    assert user.name == "squidward"
+    user.name = "sandy"
+    assert state_table()["rows"][0]["changes"] == "name: 'squidward' \u2192 'sandy'"
+    session.delete(user)
+    session.flush()
+    assert state_table()["rows"][0]["state"] == "deleted"
+    session.commit()
+    assert state_table()["rows"][0]["state"] == "detached"
+
+
+def test_reading_state_emits_no_sql_and_changes_nothing(engine, capturing):
+    with Session(engine) as session:
+        user = User(name="spongebob", addresses=[Address(email="sb@example.org")])
+        session.add(user)
+        session.commit()
+        assert user.name == "spongebob" and len(user.addresses) == 1  # reload everything
+        session.expire(user, ["name"])
+        session.add(Address(email="new@example.org", user_id=1))  # pending: autoflush would send it
+        statements_before = len(capturing())
+        before = {key: inspect(user).attrs[key].loaded_value for key in ("id", "name")}
+        table = state_table()
+        assert len(capturing()) == statements_before, "rendering state sent SQL"
+        assert inspect(user).expired_attributes == {"name"}
+        assert {key: inspect(user).attrs[key].loaded_value for key in ("id", "name")} == before
+        assert len(session.new) == 1, "rendering state flushed the session"
+        user_row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+        assert user_row["expired"] == "name"
+
+
+def test_sql_while_reading_state_would_fail_the_build(engine, capturing):
+    transcript = capture._active["transcript"]
+    transcript.forbidden_reason = "while reading object state for the docs"
+    with pytest.raises(AssertionError, match="SQL was emitted while reading object state"):
+        with engine.connect() as connection:
+            connection.execute(select(1))
+    transcript.forbidden_reason = None
+
+
+def test_related_objects_are_named_by_identity_never_by_repr(engine, capturing):
+    class Exploding(Exception):
+        pass
+
+    with Session(engine) as session:
+        session.add(User(name="spongebob", addresses=[Address(email="sb@example.org")]))
+        session.commit()
+        user = session.scalars(select(User)).one()
+        user.addresses  # loads the collection
+        original_repr = Address.__repr__
+        Address.__repr__ = lambda self: (_ for _ in ()).throw(Exploding())
+        try:
+            table = state_table()
+        finally:
+            Address.__repr__ = original_repr
+    user_row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+    assert "addresses=[Address(id=1)]" in user_row["loaded"]
+
+
+def literal(text: str) -> nodes.literal_block:
+    return nodes.literal_block(text, text, classes=["sphx-glr-script-out"])
+
+
+def marked(record: dict) -> str:
+    return capture.SQL_MARKER + json.dumps(record)
+
+
+def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
+    section = nodes.section()
+    state_box = nodes.container(classes=["orm-state-box"])
+    section += state_box
+    section += literal("\n".join([
+        "about to read",
+        marked({"sql": "BEGIN (implicit)", "connection": 1}),
+        marked({"sql": "SELECT users.name FROM users", "connection": 1, "parameters": "(1,)"}),
+        "spongebob",
+    ]))
+    capture.render_captured_output(None, section, "page")
+    kinds = [(type(n).__name__, n.get("classes"), n.astext()) for n in section.children]
+    assert kinds[0] == ("literal_block", ["sphx-glr-script-out"], "about to read")
+    assert kinds[1][1] == ["sql-box"]
+    assert kinds[1][2] == "BEGIN (implicit)\nSELECT users.name FROM users\n-- parameters: (1,)"
+    assert kinds[2] == ("literal_block", ["sphx-glr-script-out"], "spongebob")
+    assert section.children[3] is state_box, "the state table goes below the cell's output"
+
+
+def test_schema_setup_is_folded_and_work_is_not():
+    records = [
+        {"sql": "BEGIN (implicit)", "connection": 1},
+        {"sql": 'PRAGMA main.table_info("users")', "connection": 1},
+        {"sql": "CREATE TABLE users (id INTEGER)", "connection": 1},
+        {"sql": "COMMIT", "connection": 1},
+        {"sql": "BEGIN (implicit)", "connection": 1},
+        {"sql": "INSERT INTO users (id) VALUES (?)", "connection": 1, "parameters": "(1,)"},
+    ]
+    rendered = capture.sql_box_nodes(records)
+    assert isinstance(rendered[0], nodes.raw) and "Schema setup SQL (4 statements)" in rendered[0].astext()
+    assert "CREATE TABLE" in rendered[1].astext()
+    assert rendered[2].astext() == "</details>"
+    assert rendered[3].astext().startswith("BEGIN (implicit)\nINSERT INTO users")
+
+
+def test_statements_of_several_connections_are_labelled():
+    text = capture.sql_text([
+        {"sql": "SELECT 1", "connection": 1},
+        {"sql": "SELECT 2", "connection": 2},
+    ])
+    assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2"

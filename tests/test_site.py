@@ -1,0 +1,106 @@
+"""The built site, read as a reader reads it: the HTML of the pages."""
+
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+from conftest import EXAMPLES, ROOT
+
+MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
+
+
+def soup(site, relative):
+    return BeautifulSoup(site.page(relative), "html.parser")
+
+
+def cell_outputs(page: BeautifulSoup, code_contains: str):
+    """The boxes under the first code cell whose code contains the text, up to the next cell."""
+    for code in page.select("div.highlight-Python"):
+        if code_contains in code.get_text():
+            boxes = []
+            for sibling in code.find_next_siblings():
+                if "highlight-Python" in sibling.get("class", []) or sibling.name in ("p", "section", "h2"):
+                    break
+                boxes.append(sibling)
+            return boxes
+    raise AssertionError(f"no code cell contains {code_contains!r}")
+
+
+def sql_boxes(elements):
+    return [box for element in elements for box in
+            ([element] if "sql-box" in element.get("class", []) else element.select(".sql-box"))]
+
+
+def test_build_is_quiet(site):
+    assert "\u27e6sql\u27e7" not in site.output
+    assert not re.search(r"\b(SELECT|INSERT|UPDATE|BEGIN)\b", site.output), site.output
+
+
+def test_every_example_has_a_page(site):
+    for example in EXAMPLES:
+        relative = example.relative_to(ROOT / "examples").with_suffix(".html")
+        assert (site.html / "auto_examples" / relative).exists(), relative
+
+
+def test_myth_page_shows_the_real_type_error_as_printed_output(site):
+    page = soup(site, "auto_examples/myths/commit_synchronize_session.html")
+    outputs = [pre.get_text() for pre in page.select("div.sphx-glr-script-out pre")]
+    assert any("TypeError: Session.commit() got an unexpected keyword argument "
+               "'synchronize_session'" in text for text in outputs), outputs
+
+
+def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
+    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    boxes = sql_boxes(cell_outputs(page, '"fetch"'))
+    sql = "\n".join(box.get_text() for box in boxes)
+    assert re.search(r"UPDATE users SET .*RETURNING", sql, re.S), sql
+    assert all(box.select_one("div.highlight-sql") for box in boxes), "SQL is highlighted as SQL"
+
+
+def test_sql_boxes_are_not_printed_output_and_not_copied(site):
+    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    for box in page.select(".sql-box"):
+        assert not box.find_parent(class_="sphx-glr-script-out")
+        assert "sphx-glr-script-out" not in box.get("class", [])
+    conf = (ROOT / "conf.py").read_text()
+    assert "copybutton_exclude" not in conf or ".sql-box" in conf
+
+
+@pytest.mark.parametrize("state", ["transient", "pending", "persistent", "deleted", "detached"])
+def test_lifecycle_page_state_tables_show_each_state(site, state):
+    page = soup(site, "auto_examples/session_lifecycle/five_states.html")
+    states = [td.get_text() for td in page.select("table.orm-state td:nth-of-type(2)")]
+    assert state in states, states
+
+
+def test_state_tables_follow_the_cell_output(site):
+    page = soup(site, "auto_examples/myths/commit_synchronize_session.html")
+    for box in page.select(".orm-state-box"):
+        following = box.find_next_sibling()
+        assert following is None or "sphx-glr-script-out" not in following.get("class", [])
+        assert "sql-box" not in (following.get("class", []) if following else [])
+
+
+def test_no_page_shows_a_memory_address_or_a_timestamp(site):
+    for page in site.html.rglob("*.html"):
+        text = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").get_text()
+        assert not MEMORY_ADDRESS.search(text), (page, MEMORY_ADDRESS.search(text))
+        assert not TIMESTAMP.search(text), (page, TIMESTAMP.search(text))
+
+
+def test_incremental_rebuild_keeps_sql_and_state(site):
+    before = site.page("auto_examples/myths/commit_synchronize_session.html")
+    again = site.rebuild()
+    assert again.returncode == 0, again.output
+    assert again.page("auto_examples/myths/commit_synchronize_session.html") == before
+
+
+def test_parallel_build_gives_the_same_pages(site, tmp_path):
+    from conftest import build_site, copy_sources
+
+    parallel = build_site(copy_sources(tmp_path), "-j", "2", env={"SESSION_SYNC_PARALLEL": "2"})
+    assert parallel.returncode == 0, parallel.output
+    for example in EXAMPLES:
+        relative = "auto_examples/" + str(example.relative_to(ROOT / "examples").with_suffix(".html"))
+        assert parallel.page(relative) == site.page(relative), relative
