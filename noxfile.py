@@ -36,6 +36,22 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
+# The newest release of each series the examples are verified on.
+SQLALCHEMY_RELEASES = {"2.1": "2.1.9", "2.0": "2.0.58", "1.4": "1.4.54"}
+# 1.4 predates the 2.x API the examples teach: only the page about version differences runs there.
+EXAMPLES_FOR_SERIES = {"1.4": "version_differences"}
+
+
+@nox.session
+@nox.parametrize("series", list(SQLALCHEMY_RELEASES))
+def versions(session: nox.Session, series: str) -> None:
+    """Run every example standalone on the newest SQLAlchemy of a series."""
+    session.install("-c", CONSTRAINTS, "pytest", "matplotlib")
+    session.install(f"sqlalchemy=={SQLALCHEMY_RELEASES[series]}")
+    selection = ["-k", EXAMPLES_FOR_SERIES[series]] if series in EXAMPLES_FOR_SERIES else []
+    session.run("pytest", "tests/test_examples_standalone.py", *selection, *session.posargs)
+
+
 @nox.session
 def lock(session: nox.Session) -> None:
     """Regenerate requirements/constraints.txt: newest releases of everything we use."""

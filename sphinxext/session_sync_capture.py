@@ -196,7 +196,7 @@ def describe_value(value) -> str:
 def describe_object(obj) -> dict:
     state = inspect(obj)
     lifecycle = next(name for name in LIFECYCLE_STATES if getattr(state, name))
-    attribute_order = [attr.key for attr in state.mapper.attrs]
+    attribute_order = [attr.key for attr in (*state.mapper.column_attrs, *state.mapper.relationships)]
     expired = [key for key in attribute_order if key in state.expired_attributes]
     changes, loaded = [], []
     for key in attribute_order:
@@ -205,10 +205,11 @@ def describe_object(obj) -> dict:
             new = describe_value(list(history.added) if len(history.added) > 1 else
                                  history.added[0]) if history.added else "(removed)"
             if history.deleted:
-                old = describe_value(history.deleted[0])
-                changes.append(f"{key}: {old} \u2192 {new}")
-            else:
+                changes.append(f"{key}: {describe_value(history.deleted[0])} \u2192 {new}")
+            elif state.transient or state.pending:
                 changes.append(f"{key} = {new}")
+            else:  # changed while expired: the old value was never loaded
+                changes.append(f"{key}: (not loaded) \u2192 {new}")
         if key in state.dict:
             loaded.append(f"{key}={describe_value(state.dict[key])}")
     return {

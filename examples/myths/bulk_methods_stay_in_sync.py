@@ -1,0 +1,149 @@
+"""
+Myth: ``bulk_update_mappings`` / ``bulk_save_objects`` keep the session in sync
+===============================================================================
+
+The legacy bulk methods live on the ``Session``, so it is natural to assume the ``Session`` knows
+what they did. It does not: they send their statements past the unit of work and the identity
+map, and the objects you hold are left as they were.
+"""
+
+# %%
+# The claim
+# ---------
+#
+# "``session.bulk_update_mappings()`` and ``session.bulk_save_objects()`` are just faster
+# versions of changing objects and flushing; the session stays in sync."
+#
+# We load two users and record every UPDATE statement sent to the database.
+
+import os
+
+from sqlalchemy import String, create_engine, event, inspect, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+users = User.__table__
+
+updates = []  # every UPDATE statement sent
+
+
+@event.listens_for(engine, "before_cursor_execute")
+def record_updates(conn, cursor, statement, parameters, context, executemany):
+    if statement.lstrip().upper().startswith("UPDATE"):
+        updates.append(statement)
+
+
+with Session(engine) as setup:
+    setup.add_all([User(id=1, name="alice"), User(id=2, name="bob")])
+    setup.commit()
+
+session = Session(engine)
+alice, bob = session.scalars(select(User).order_by(User.id)).all()
+
+
+def name_in_db(user_id):  # a Core SELECT on the session's connection, past the identity map
+    return session.connection().scalar(select(users.c.name).where(users.c.id == user_id))
+
+
+# %%
+# Run it
+# ------
+#
+# ``bulk_update_mappings`` renames alice in the database. The loaded ``alice`` does not notice.
+
+session.bulk_update_mappings(User, [{"id": 1, "name": "Alice"}])
+print("in memory:", alice.name, "| in the database:", name_in_db(1))
+assert name_in_db(1) == "Alice", "the UPDATE reached the database"
+assert alice.name == "alice", "the loaded object keeps the old name"
+assert not inspect(alice).expired_attributes, "and it was not even expired"
+
+# %%
+# ``bulk_save_objects`` on an object with a pending change sends the UPDATE, but the object stays
+# dirty, with its change still in its history...
+
+bob.name = "Bob"
+updates.clear()
+session.bulk_save_objects([bob])
+history = inspect(bob).attrs.name.history
+print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty, "|", history)
+assert len(updates) == 1 and name_in_db(2) == "Bob", "bulk_save_objects sent the UPDATE"
+assert bob in session.dirty and history.added == ["Bob"], "yet bob is still dirty"
+
+# %%
+# ...so the next flush sends the same UPDATE again.
+
+session.flush()
+print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty)
+assert len(updates) == 2, "the change was written twice"
+assert bob not in session.dirty, "only the real flush marked it clean"
+session.rollback()
+session.close()
+
+# %%
+# What actually happens
+# ---------------------
+#
+# The bulk methods (legacy since 2.0) turn the mappings or objects straight into INSERT or UPDATE
+# statements. They do not look objects up in the identity map, so ``bulk_update_mappings`` cannot
+# update or expire the ``User`` you loaded; and ``bulk_save_objects`` reads an object's state to
+# build its UPDATE but never marks that state as flushed, so the unit of work still sees a change
+# to write. The database and your objects disagree, and nothing raises.
+
+# %%
+# Do this instead
+# ---------------
+#
+# **The unit of work**: change the objects and flush. One UPDATE, the object is clean afterwards,
+# and a second flush has nothing to send.
+
+with Session(engine) as session:
+    bob = session.get(User, 2)
+    bob.name = "Bob"
+    updates.clear()
+    session.flush()
+    session.flush()
+    print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty)
+    assert len(updates) == 1 and bob not in session.dirty, "written once, then clean"
+    session.commit()
+
+# %%
+# **A 2.x bulk UPDATE by primary key**: ``session.execute(update(User), [dicts])``. It is sent as
+# one executemany, and the default ``synchronize_session='auto'`` updates the objects already
+# loaded, without expiring or dirtying them.
+
+with Session(engine) as session:
+    alice, bob = session.scalars(select(User).order_by(User.id)).all()
+    updates.clear()
+    session.execute(update(User), [{"id": 1, "name": "ALICE"}, {"id": 2, "name": "BOB"}])
+    assert len(updates) == 1, "one UPDATE statement, executed for both parameter sets"
+    print(alice, bob, "| in the database:", name_in_db(1), name_in_db(2))
+    assert (alice.name, bob.name) == ("ALICE", "BOB"), "the loaded objects were synchronized"
+    assert (name_in_db(1), name_in_db(2)) == ("ALICE", "BOB"), "and the database agrees"
+    assert not inspect(alice).expired_attributes and not session.dirty, "nothing left to flush"
+    session.commit()
+
+# %%
+# Checked by
+# ----------
+#
+# - ``bulk_update_mappings`` changes the row but leaves the loaded object's old value, unexpired.
+# - ``bulk_save_objects`` on a dirty object sends the UPDATE, leaves the object dirty with its
+#   change in history, and the next flush sends the UPDATE a second time (2 UPDATEs).
+# - Changing the object and flushing sends one UPDATE and leaves it clean.
+# - ``session.execute(update(User), [dicts])`` updates both rows and the loaded objects.

@@ -1,0 +1,167 @@
+"""
+Myth: ``session.commit(synchronize_session=True)`` makes the session synchronous
+================================================================================
+
+Believe one keyword keeps loaded objects equal to the database and you stop looking for stale
+data. We run the keyword, show its error, and show what ``Session.commit()`` really does.
+"""
+
+# %%
+# The claim
+# ---------
+#
+# A popular blog post says:
+#
+#     "Call ``session.commit(synchronize_session=True)`` and the session becomes synchronous:
+#     your objects always match the database."
+#
+# A second connection must later see the session's commits, so in-memory SQLite is swapped for a
+# SQLite file in a temporary directory. ``sent`` records every SQL string for the asserts.
+
+import os
+import tempfile
+
+from sqlalchemy import String, create_engine, event, inspect, make_url, update
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+tmpdir = tempfile.TemporaryDirectory()
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmpdir.name, "myth.db"))
+engine = create_engine(url)
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+sent = []
+event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+
+with Session(engine) as setup:
+    setup.add_all(
+        [User(id=1, name="alice", status="active"), User(id=2, name="bob", status="active")]
+    )
+    setup.commit()
+
+session = Session(engine)
+alice = session.get(User, 1)
+print(alice)
+
+# %%
+# Run it
+# ------
+#
+# ``Session.commit()`` takes no arguments, so Python rejects the keyword.
+
+message = None
+try:
+    session.commit(synchronize_session=True)
+except TypeError as exc:
+    message = f"{type(exc).__name__}: {exc}"
+    print(message)
+assert message is not None, "commit() refuses synchronize_session"
+assert "unexpected keyword argument 'synchronize_session'" in message, "it is not a parameter"
+
+# %%
+# ``synchronize_session`` is real, but as an execution option of an ORM-enabled bulk
+# ``update()``/``delete()``. ``True`` is not an accepted value there either; nothing is sent.
+
+sent.clear()
+message = None
+try:
+    session.execute(
+        update(User).where(User.id == 1).values(status="vip"),
+        execution_options={"synchronize_session": True},
+    )
+except ArgumentError as exc:
+    message = f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
+    print(message)
+assert message is not None, "synchronize_session=True is rejected"
+assert "Valid strategies for session synchronization" in message, "True is not a strategy"
+assert not any(sql.startswith("UPDATE") for sql in sent), "the UPDATE was never sent"
+
+# %%
+# What actually happens
+# ---------------------
+#
+# ``commit()`` keeps you fresh by *forgetting*: with the default ``expire_on_commit=True`` it
+# expires every attribute of every loaded object. Nothing is reloaded yet.
+
+session.commit()
+expired = inspect(alice).expired_attributes
+print("expired after commit:", sorted(expired))
+assert expired == {"id", "name", "status"}, "commit expires every loaded attribute"
+
+# %%
+# The next attribute access emits a SELECT for that row and repopulates the object.
+
+sent.clear()
+print("status:", alice.status)
+assert len(sent) == 1 and sent[0].startswith("SELECT"), "the first access after commit reloads"
+assert not inspect(alice).expired_attributes, "the reload filled every attribute again"
+
+# %%
+# So a change made elsewhere shows up only after a commit. A Core UPDATE on a second connection
+# bans alice; the loaded object keeps its value until ``commit()`` expires it and it reloads.
+
+with engine.begin() as other:
+    other.execute(update(User).where(User.id == 1).values(status="banned"))
+print("before commit:", alice.status)
+assert alice.status == "active", "another connection's change is invisible to loaded objects"
+session.commit()
+print("after commit:", alice.status)
+assert alice.status == "banned", "commit + reload shows the other connection's change"
+
+# %%
+# Do this instead
+# ---------------
+#
+# Commit normally, and for bulk ``update()``/``delete()`` pick a real ``synchronize_session``:
+#
+# - ``"auto"`` (default in 2.x): ``"evaluate"`` if possible, else ``"fetch"``.
+# - ``"evaluate"``: run the WHERE clause in Python on loaded objects' in-memory values.
+# - ``"fetch"``: ask the database which rows matched (``RETURNING``, or a SELECT first).
+# - ``False``: leave loaded objects alone, stale until expired or refreshed.
+#
+# Here ``"auto"`` evaluates ``status == "active"`` in Python: bob matches, alice (``"banned"``)
+# does not, and no extra SQL is sent.
+
+bob = session.get(User, 2)
+sent.clear()
+session.execute(update(User).where(User.status == "active").values(status="archived"))
+print("alice:", alice.status, "| bob:", bob.status)
+assert bob.status == "archived", "'auto' updated the matching loaded object in memory"
+assert alice.status == "banned", "'auto' left the non-matching object alone"
+assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' needs no extra SQL"
+session.commit()
+print("after commit:", bob.status)
+assert bob.status == "archived", "the database agrees after commit"
+
+session.close()
+engine.dispose()
+tmpdir.cleanup()
+
+# %%
+# Checked by
+# ----------
+#
+# - ``session.commit(synchronize_session=True)`` raises ``TypeError``: no such parameter.
+# - ``synchronize_session=True`` on a bulk ``update()`` raises ``ArgumentError``, sends nothing.
+# - ``commit()`` expires every loaded attribute; the next access emits one SELECT.
+# - A change committed by another connection is invisible until ``commit()`` and the reload.
+# - The default ``"auto"`` strategy updates matching loaded objects in memory with one UPDATE.

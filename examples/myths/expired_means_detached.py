@@ -1,0 +1,140 @@
+"""
+Myth: "Expired means detached / outdated"
+==========================================
+
+After ``commit()`` every object is *expired*, and the word sounds like "no longer usable" or
+"known to be wrong". It means neither: an expired object is still in the session, and its
+values are simply loaded again the next time you read them.
+"""
+
+# %%
+# The claim
+# ---------
+#
+# *"After ``commit()`` my objects are expired, so they are detached from the session and their
+# data is out of date."*
+
+import os
+import re
+
+from sqlalchemy import String, create_engine, inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+session = Session(engine)
+user = User(id=1, name="alice")
+session.add(user)
+session.commit()
+
+# %%
+# Run it
+# ------
+#
+# Right after ``commit()``, the object is expired. Ask ``inspect()`` what that means:
+
+state = inspect(user)
+print("expired attributes:", sorted(state.expired_attributes))
+print("persistent:", state.persistent, "| detached:", state.detached)
+
+assert state.expired_attributes == {"id", "name"}, "commit() expired every loaded attribute"
+assert state.persistent, "an expired object is still persistent"
+assert not state.detached, "an expired object is not detached"
+assert state.session is session, "it still belongs to the same session"
+
+# %%
+# Reading an expired attribute emits a ``SELECT`` for the row, inside a new transaction, and
+# fills in all expired column attributes at once. Nobody changed the row, so the value is the
+# same as before: the object was expired, not outdated.
+
+print("name:", user.name)
+
+assert user.name == "alice", "the reloaded value equals the old one: nothing was outdated"
+assert not state.expired_attributes, "one SELECT loaded all expired attributes"
+
+# %%
+# Now a really detached object: expire it, then close the session. The object has no session
+# to load from, so reading the expired attribute raises.
+
+session.expire(user)
+session.close()
+print("persistent:", state.persistent, "| detached:", state.detached)
+assert state.detached, "close() detached the object"
+
+error = None
+try:
+    print("name:", user.name)
+except DetachedInstanceError as exc:
+    error = exc
+    message = re.sub(r" at 0x[0-9a-f]+", "", str(exc))
+    message = re.split(r"\s*\(Background on this error", message)[0]
+    print(f"{type(exc).__name__}: {message}")
+assert error is not None, "reading an expired attribute of a detached object raises"
+assert "is not bound to a Session" in str(error), "the error names the missing session"
+
+# %%
+# What actually happens
+# ---------------------
+#
+# *Expired* and *detached* are independent. Expired is a per-attribute flag: "the value is not
+# loaded; load it from the row on next access". Detached is the object's relation to a
+# session: "there is no session (and so no connection) to load anything with". An expired
+# object that is still persistent just emits a ``SELECT`` when read. Only the combination,
+# expired *and* detached, fails. Expired is not outdated either: the ORM does not know whether
+# the row changed; it expires after ``commit()`` because other transactions *may* have changed
+# it, and the reload tells you the current value.
+
+# %%
+# Do this instead
+# ---------------
+#
+# Read expired attributes while the object is attached, and let the ``SELECT`` happen. If an
+# object has to be used after its session is gone, load what you need first, or attach it to
+# a new session with ``session.add()``, which makes it persistent again so that the expired
+# attributes load normally.
+
+with Session(engine) as session:
+    session.add(user)
+    assert state.persistent, "add() re-attached the detached object"
+    print("name:", user.name)
+    assert user.name == "alice", "the expired attribute loaded through the new session"
+
+# %%
+# Detached alone is fine too: leaving the ``with`` block closed the session without expiring
+# anything, so the loaded values are still readable, with no SQL.
+
+print("detached:", state.detached, "| expired:", sorted(state.expired_attributes))
+print("name:", user.name)
+assert state.detached and not state.expired_attributes, "detached, with loaded values"
+assert user.name == "alice", "loaded attributes of a detached object are readable"
+engine.dispose()
+
+# %%
+# Checked by
+# ----------
+#
+# - After ``commit()`` the object has all attributes expired, and is still persistent in the
+#   same session, not detached.
+# - Reading an expired attribute reloads it with one ``SELECT``; the value equals the old one
+#   when nobody changed the row.
+# - An expired attribute of a detached object raises ``DetachedInstanceError``
+#   ("... is not bound to a Session ...").
+# - ``session.add()`` re-attaches the object and the expired attribute loads again; a detached
+#   object whose attributes are loaded stays readable.

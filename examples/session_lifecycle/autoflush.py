@@ -1,0 +1,142 @@
+"""
+Autoflush
+=========
+
+Before the session runs a query, it flushes your pending changes, so the query answers with
+them included. That is why queries "see" objects you only just added, and also why an
+``IntegrityError`` can come out of a harmless-looking ``SELECT``.
+"""
+
+# %%
+# A table with a unique name, one committed user, and a session. ``Session`` is created with
+# the default ``autoflush=True``.
+
+import os
+
+from sqlalchemy import String, create_engine, inspect, select
+from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+session = Session(engine)
+session.add(User(name="alice"))
+session.commit()
+
+# %%
+# A query sees pending changes
+# ----------------------------
+#
+# ``bob`` is only pending, yet a ``SELECT`` for him finds him: the session sent the ``INSERT``
+# first (look at the SQL order), then the ``SELECT``, which found the new row.
+
+bob = User(name="bob")
+session.add(bob)
+assert inspect(bob).pending, "add() only makes the object pending"
+
+found = session.scalars(select(User).where(User.name == "bob")).one_or_none()
+print("found:", found)
+assert found is bob, "autoflush inserted bob before the SELECT, which found him"
+assert inspect(bob).persistent, "the autoflush made bob persistent"
+
+# %%
+# ``no_autoflush`` turns it off for a block
+# -----------------------------------------
+#
+# Inside ``with session.no_autoflush:`` queries run without flushing first. ``carol`` stays
+# pending, the ``SELECT`` only sees the database, and it does not find her.
+
+carol = User(name="carol")
+with session.no_autoflush:
+    session.add(carol)
+    found = session.scalars(select(User).where(User.name == "carol")).one_or_none()
+    print("found inside no_autoflush:", found)
+    assert found is None, "without autoflush the query does not see the pending object"
+    assert inspect(carol).pending, "carol was not flushed"
+
+# %%
+# After the block, the next query autoflushes again and finds her.
+
+found = session.scalars(select(User).where(User.name == "carol")).one_or_none()
+print("found after the block:", found)
+assert found is carol, "outside the block the query flushed carol first"
+
+# %%
+# A flush error raised by a query
+# -------------------------------
+#
+# A second ``alice`` violates the unique constraint. Nothing fails at ``add()``; the error
+# comes from the next query, because the query is what triggers the flush. SQLAlchemy says so
+# in the first line of the message.
+
+session.add(User(name="alice"))
+error = None
+try:
+    session.scalars(select(User).where(User.name == "bob")).one()
+except IntegrityError as exc:
+    error = exc
+    first_line = str(exc).split("\n")[0]
+    print(f"{type(exc).__name__}: {first_line}")
+assert error is not None, "the query raised the flush's IntegrityError"
+assert "raised as a result of Query-invoked autoflush" in str(error), "the message says why"
+
+# %%
+# The failed flush rolled back the database transaction, and the session refuses further work
+# until you call ``session.rollback()`` yourself.
+
+error = None
+try:
+    session.scalars(select(User)).all()
+except PendingRollbackError as exc:
+    error = exc
+    print(f"{type(exc).__name__}: {str(exc).split(' To begin')[0]}")
+assert error is not None, "the session needs rollback() after a failed flush"
+assert "due to a previous exception during flush" in str(error), "the message names the cause"
+
+# %%
+# Roll back. That discards ``bob`` and ``carol`` too: they were flushed but never committed,
+# so they are transient again.
+
+session.rollback()
+names = session.scalars(select(User.name).order_by(User.name)).all()
+print(names)
+assert names == ["alice"], "only the committed alice is left"
+assert inspect(bob).transient and inspect(carol).transient, "the flushed users are transient"
+
+# %%
+# ``Session(engine, autoflush=False)`` turns autoflush off for the whole session; then only
+# ``flush()`` and ``commit()`` send your changes.
+
+with Session(engine, autoflush=False) as quiet:
+    quiet.add(User(name="dave"))
+    found = quiet.scalars(select(User).where(User.name == "dave")).one_or_none()
+    print("found with autoflush=False:", found)
+    assert found is None, "an autoflush=False session does not flush before queries"
+    quiet.rollback()
+
+session.close()
+engine.dispose()
+
+# %%
+# In one sentence
+# ---------------
+#
+# Before every query the session flushes pending changes (unless ``no_autoflush`` or
+# ``autoflush=False`` says not to), so queries see your unsaved objects, and flush errors such
+# as an ``IntegrityError`` surface at the query, "as a result of Query-invoked autoflush".

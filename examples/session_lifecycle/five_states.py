@@ -1,0 +1,157 @@
+"""
+The five object states
+======================
+
+Every ORM object is in exactly one of five states: transient, pending, persistent, deleted or
+detached. The state decides whether the ``Session`` tracks the object and whether reading an
+attribute can reach the database. We walk one object through all five with ``inspect()``.
+"""
+
+# %%
+# Setup
+# -----
+#
+# ``state_of()`` returns the one state flag of ``inspect(obj)`` that is true, and asserts that
+# exactly one is.
+
+import os
+import re
+
+from sqlalchemy import String, create_engine, inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+
+STATES = ("transient", "pending", "persistent", "deleted", "detached")
+
+
+def state_of(obj):
+    insp = inspect(obj)
+    flags = [name for name in STATES if getattr(insp, name)]
+    assert len(flags) == 1, "an object is in exactly one state"
+    print(f"state: {flags[0]}, identity: {insp.identity}")
+    return flags[0]
+
+
+# %%
+# Transient
+# ---------
+#
+# A new object belongs to no session and has no identity (no primary key from the database).
+
+alice = User(name="alice")
+assert state_of(alice) == "transient", "a new object is transient"
+assert inspect(alice).session is None, "a transient object belongs to no session"
+
+# %%
+# Pending
+# -------
+#
+# ``add()`` puts it in the session's ``new`` collection. No SQL is sent yet, so it still has no
+# primary key.
+
+session.add(alice)
+assert state_of(alice) == "pending", "an added, unflushed object is pending"
+assert alice in session.new and alice.id is None, "pending: waiting for the INSERT"
+
+# %%
+# Persistent
+# ----------
+#
+# ``flush()`` sends the INSERT. The object now has an identity key and sits in the identity map,
+# so ``session.get()`` hands back this very object.
+
+session.flush()
+assert state_of(alice) == "persistent", "a flushed object is persistent"
+assert inspect(alice).identity == (alice.id,), "it now has an identity key"
+assert session.get(User, alice.id) is alice, "the identity map hands back the same object"
+
+# %%
+# Deleted
+# -------
+#
+# ``delete()`` only marks the object; it stays persistent until the flush sends the DELETE. Then
+# it is deleted: gone from the identity map, while the transaction is not yet committed.
+
+session.delete(alice)
+assert state_of(alice) == "persistent", "delete() alone only marks the object"
+assert alice in session.deleted, "it is queued for deletion"
+session.flush()
+assert state_of(alice) == "deleted", "after the DELETE is flushed it is deleted"
+assert alice not in session, "a deleted object has left the identity map"
+
+# %%
+# Detached
+# --------
+#
+# ``commit()`` makes the deletion final: the object is detached. It keeps its identity and the
+# values it had, but no session tracks it any more.
+
+session.commit()
+assert state_of(alice) == "detached", "a deleted object becomes detached on commit"
+assert inspect(alice).was_deleted, "inspect() remembers it was deleted"
+assert inspect(alice).identity is not None and alice.name == "alice", "it keeps key and values"
+print(alice)
+
+# %%
+# Detached by ``expunge()``
+# -------------------------
+#
+# A persistent object becomes detached when you ``expunge()`` it. Here bob was just committed,
+# so his attributes are expired, and a detached object cannot reload them.
+
+bob = User(id=2, name="bob")
+session.add(bob)
+session.commit()
+assert state_of(bob) == "persistent", "commit leaves a live object persistent (and expired)"
+session.expunge(bob)
+assert state_of(bob) == "detached", "expunge() detaches a persistent object"
+assert inspect(bob).expired_attributes == {"id", "name"}, "commit had expired bob"
+message = None
+try:
+    print(bob.name)  # needs a reload, and no session can do it
+except DetachedInstanceError as exc:
+    message = re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc)).split(" (Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert message and "is not bound to a Session" in message, "detached + expired cannot reload"
+
+# %%
+# Detached by ``close()``
+# -----------------------
+#
+# Closing a session detaches everything it held. ``close()`` does not expire, so loaded values
+# stay readable without SQL.
+
+with Session(engine) as other:
+    bob = other.get(User, inspect(bob).identity)
+    assert state_of(bob) == "persistent", "a loaded object is persistent"
+assert state_of(bob) == "detached", "closing the session detached bob"
+assert bob.name == "bob", "close() kept the loaded values"
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
+# ``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
+# ``close()`` detach persistent objects, which keep only the values they had loaded.

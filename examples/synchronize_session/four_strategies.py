@@ -1,0 +1,193 @@
+"""
+The four ``synchronize_session`` strategies, side by side
+=========================================================
+
+A bulk ``update()`` changes rows in the database, not the objects you already loaded.
+``synchronize_session`` decides what happens to those objects. Here each strategy runs the same
+UPDATE on the same data, so you can compare the SQL and the loaded values.
+"""
+
+# %%
+# Setup
+# -----
+#
+# Three users, two ``"active"``. Each cell loads them in a fresh session, runs the same bulk
+# UPDATE and closes without commit, so the next cell starts from the same rows. ``sent``
+# records the SQL sent after loading.
+
+import os
+
+from sqlalchemy import String, create_engine, event, func, inspect, select, update
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+with Session(engine) as session:
+    session.add_all(
+        [
+            User(id=1, name="alice", status="active"),
+            User(id=2, name="bob", status="active"),
+            User(id=3, name="carol", status="inactive"),
+        ]
+    )
+    session.commit()
+
+sent = []
+event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+
+stmt = update(User).where(User.status == "active").values(status="archived")
+synced = ["archived", "archived", "inactive"]  # the database's statuses after the UPDATE
+
+
+def load_users(session):
+    """Load all three users into the session, then start recording SQL afresh."""
+    users = session.scalars(select(User).order_by(User.id)).all()
+    sent.clear()
+    return users
+
+
+# %%
+# ``"auto"`` (the default)
+# ------------------------
+#
+# ``"auto"`` first tries ``"evaluate"``. ``status == "active"`` can run in Python, so it does:
+# one plain UPDATE, and the matching loaded objects get the new value in memory.
+
+with Session(engine) as session:
+    alice, bob, carol = load_users(session)
+    session.execute(stmt, execution_options={"synchronize_session": "auto"})
+    print(alice, bob, carol, sep="\n")
+assert len(sent) == 1 and "RETURNING" not in sent[0], "'auto' evaluated: one plain UPDATE"
+assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated objects in memory"
+
+# %%
+# ``"evaluate"``
+# --------------
+#
+# The same as ``"auto"`` here, but with no fallback: a WHERE clause it cannot run in Python
+# raises instead.
+
+with Session(engine) as session:
+    alice, bob, carol = load_users(session)
+    session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
+    print(alice, bob, carol, sep="\n")
+assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' sent one plain UPDATE"
+assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated objects in memory"
+
+# %%
+# ``"fetch"``
+# -----------
+#
+# ``"fetch"`` asks the database which rows matched. Where the database supports
+# ``UPDATE ... RETURNING`` (SQLite does), the UPDATE returns the primary keys; elsewhere a
+# ``SELECT`` of the keys runs before the UPDATE.
+
+with Session(engine) as session:
+    alice, bob, carol = load_users(session)
+    session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+    print(alice, bob, carol, sep="\n")
+if engine.dialect.update_returning:
+    assert len(sent) == 1 and "RETURNING" in sent[0], "'fetch' used UPDATE ... RETURNING"
+else:
+    assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], "'fetch' selected keys first"
+assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the matched objects"
+
+# %%
+# ``False``
+# ---------
+#
+# ``False`` sends the UPDATE and touches nothing else. The loaded objects keep the old value and
+# are not even expired, so reading them emits no SQL: they are stale. A column query shows what
+# the database holds.
+
+with Session(engine) as session:
+    alice, bob, carol = load_users(session)
+    session.execute(stmt, execution_options={"synchronize_session": False})
+    print(alice, bob, carol, sep="\n")
+    assert len(sent) == 1 and "RETURNING" not in sent[0], "False sent one plain UPDATE"
+    in_db = session.scalar(select(User.status).where(User.id == 1))
+    print("alice in the database:", in_db)
+assert (alice.status, bob.status) == ("active", "active"), "False left the loaded objects stale"
+assert not inspect(alice).expired_attributes, "False did not expire them either"
+assert in_db == "archived", "while the database already says 'archived'"
+
+# %%
+# When the WHERE clause cannot run in Python
+# ------------------------------------------
+#
+# SQL functions such as ``lower()`` have no Python version. ``"evaluate"`` then raises before
+# sending anything, while ``"auto"`` (the default) falls back to ``"fetch"``.
+
+by_name = update(User).where(func.lower(User.name) == "alice").values(status="archived")
+with Session(engine) as session:
+    alice, bob, carol = load_users(session)
+    message = None
+    try:
+        session.execute(by_name, execution_options={"synchronize_session": "evaluate"})
+    except InvalidRequestError as exc:
+        message = f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
+        print(message)
+    assert message and not sent, "'evaluate' raised before sending the UPDATE"
+    session.execute(by_name)
+    print(alice)
+assert alice.status == "archived", "'auto' fell back to 'fetch' and updated alice in memory"
+fetched = "RETURNING" in sent[-1] if engine.dialect.update_returning else len(sent) == 2
+assert fetched, "'auto' fetched the matched keys from the database"
+
+# %%
+# Where ``"evaluate"`` and ``"fetch"`` differ
+# -------------------------------------------
+#
+# ``"evaluate"`` judges loaded objects by their in-memory values. Below, a Core UPDATE on the
+# session's connection makes carol ``"active"`` in the database only. The bulk UPDATE archives
+# her row, but ``"evaluate"`` sees ``"inactive"`` in memory and skips her; ``"fetch"`` asks the
+# database and updates her.
+
+carol_after = {}
+for strategy in ("evaluate", "fetch"):
+    with Session(engine) as session:
+        alice, bob, carol = load_users(session)
+        session.connection().execute(update(User).where(User.id == 3).values(status="active"))
+        session.execute(stmt, execution_options={"synchronize_session": strategy})
+        in_db = session.scalar(select(User.status).where(User.id == 3))
+        carol_after[strategy] = (carol.status, in_db)
+        print(f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}")
+assert carol_after["evaluate"] == ("inactive", "archived"), "'evaluate' missed carol's new row"
+assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows the DB matched"
+
+# %%
+# Summary
+# -------
+#
+# ==============  =================================================  ===========================
+# Strategy        Extra SQL                                          Loaded objects afterwards
+# ==============  =================================================  ===========================
+# ``"auto"``      none if it can evaluate, else as ``"fetch"``       updated in memory
+# ``"evaluate"``  none; raises if the WHERE cannot run in Python     matched by in-memory values
+# ``"fetch"``     ``RETURNING`` keys, or a ``SELECT`` of keys first  matched by the database
+# ``False``       none                                               stale, not expired
+# ==============  =================================================  ===========================
+#
+# In one sentence
+# ---------------
+#
+# ``"auto"`` evaluates in Python when it can and fetches when it cannot, ``"evaluate"`` and
+# ``"fetch"`` each force one of those, and ``False`` leaves your loaded objects stale.

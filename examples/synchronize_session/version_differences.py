@@ -1,0 +1,170 @@
+"""
+``synchronize_session`` in SQLAlchemy 1.4 and 2.x
+=================================================
+
+Code that runs bulk ``update()`` statements can behave differently after an upgrade from 1.4.
+This page runs the same statements and asserts what the *running* version does, so it is built
+on 1.4, 2.0 and 2.1 alike.
+"""
+
+# %%
+# Setup
+# -----
+#
+# The model uses ``declarative_base()`` with ``Column`` rather than ``DeclarativeBase`` and
+# ``Mapped``: 1.4 has neither, and this page must run on 1.4 as well as 2.x. ``future=True``
+# gives 1.4 the 2.0-style engine and session. ``sent`` records the SQL strings.
+
+import os
+
+import sqlalchemy
+from sqlalchemy import Column, Integer, String, create_engine, event, func, select, update
+from sqlalchemy.exc import ArgumentError, IntegrityError, InvalidRequestError
+from sqlalchemy.orm import Session, declarative_base
+
+SA_VERSION = tuple(int(p) for p in sqlalchemy.__version__.split(".")[:2])
+FUTURE = {"future": True} if SA_VERSION < (2, 0) else {}
+print("SQLAlchemy", sqlalchemy.__version__)
+
+Base = declarative_base()
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(50), nullable=False)
+    status = Column(String(20), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"), **FUTURE)
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+with Session(engine, **FUTURE) as session:
+    session.add_all(
+        [User(id=1, name="alice", status="active"), User(id=2, name="bob", status="active")]
+    )
+    session.commit()
+
+sent = []
+event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+# Can an UPDATE return the matched keys? 1.4 calls this "full_returning".
+if SA_VERSION >= (2, 0):
+    RETURNING = engine.dialect.update_returning
+else:
+    RETURNING = engine.dialect.full_returning
+
+
+def load(session):
+    """Load both users into the session, then start recording SQL afresh."""
+    users = session.scalars(select(User).order_by(User.id)).all()
+    sent.clear()
+    return users
+
+
+def error_text(exc):
+    return f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
+
+
+# %%
+# The default strategy
+# --------------------
+#
+# SQL functions such as ``lower()`` cannot be evaluated in Python. With no
+# ``synchronize_session`` given, 1.4's default ``"evaluate"`` raises. The 2.x default ``"auto"``
+# falls back to ``"fetch"`` and the UPDATE succeeds.
+
+by_name = update(User).where(func.lower(User.name) == "alice").values(status="vip")
+with Session(engine, **FUTURE) as session:
+    alice, bob = load(session)
+    try:
+        session.execute(by_name)
+        outcome = f"updated, alice is now {alice.status!r}"
+    except InvalidRequestError as exc:
+        outcome = error_text(exc)
+    print(outcome)
+if SA_VERSION < (2, 0):
+    assert "Could not evaluate" in outcome, "1.4's default 'evaluate' cannot run lower()"
+    assert not sent, "1.4 raised before sending the UPDATE"
+else:
+    assert outcome == "updated, alice is now 'vip'", "2.x's 'auto' fell back to 'fetch'"
+    fetched = "RETURNING" in sent[-1] if RETURNING else len(sent) == 2
+    assert fetched, "the fallback asked the database for the matched keys"
+
+# %%
+# ``"auto"`` itself is new in 2.0: 1.4 rejects the value.
+
+with Session(engine, **FUTURE) as session:
+    alice, bob = load(session)
+    try:
+        session.execute(by_name, execution_options={"synchronize_session": "auto"})
+        outcome = "accepted"
+    except ArgumentError as exc:
+        print(error_text(exc))
+        outcome = "rejected"
+print("'auto' was", outcome)
+assert outcome == ("rejected" if SA_VERSION < (2, 0) else "accepted"), "'auto' exists from 2.0"
+
+# %%
+# How ``"fetch"`` finds the matched rows
+# --------------------------------------
+#
+# 2.x adds ``RETURNING`` to the UPDATE wherever the dialect supports it, SQLite included. 1.4
+# uses ``RETURNING`` only on dialects with "full returning" (PostgreSQL), so on SQLite it sends a
+# SELECT of the keys first.
+
+with Session(engine, **FUTURE) as session:
+    alice, bob = load(session)
+    session.execute(by_name, execution_options={"synchronize_session": "fetch"})
+    print("alice:", alice.status)
+    print("statements sent:", [sql.split()[0] for sql in sent])
+assert alice.status == "vip", "'fetch' updated the matched loaded object"
+if RETURNING:
+    assert len(sent) == 1 and "RETURNING" in sent[0], "one UPDATE ... RETURNING"
+else:
+    assert [sql.split()[0] for sql in sent] == ["SELECT", "UPDATE"], "SELECT keys, then UPDATE"
+
+# %%
+# Bulk UPDATE by primary key
+# --------------------------
+#
+# In 2.x, ``update(User)`` plus a list of dicts that include the primary key is a bulk UPDATE
+# by primary key: one ``UPDATE ... WHERE users.id = ?`` per dict. 1.4 has no such mode: the
+# same call sends the primary key as a SET value with *no WHERE clause*, so it targets every row.
+# With two rows it collides on the primary key; we roll back either way and check the data.
+
+rows = [{"id": 1, "status": "gold"}, {"id": 2, "status": "silver"}]
+with Session(engine, **FUTURE) as session:
+    alice, bob = load(session)
+    try:
+        session.execute(update(User), rows)
+        outcome, in_memory = "updated", (alice.status, bob.status)
+        print("in memory before rollback:", in_memory)
+    except IntegrityError as exc:
+        outcome = "IntegrityError"
+        print(f"{type(exc).__name__}: {str(exc.orig).splitlines()[0]}")
+    update_sql = next(sql for sql in sent if sql.startswith("UPDATE"))
+    print(update_sql)
+    session.rollback()
+    in_db = session.scalars(select(User.status).order_by(User.id)).all()
+print("after rollback:", in_db)
+if SA_VERSION < (2, 0):
+    assert "WHERE" not in update_sql, "1.4 sent the UPDATE without a WHERE clause"
+    assert outcome == "IntegrityError", "1.4 tried to give every row the same primary key"
+else:
+    assert "WHERE" in update_sql, "2.x matched each dict by primary key"
+    assert outcome == "updated", "2.x ran the UPDATE once per dict (executemany)"
+    assert in_memory == ("gold", "silver"), "2.x also synchronized the loaded objects"
+assert in_db == ["active", "active"], "the rollback left the data unchanged"
+
+# %%
+# In one sentence
+# ---------------
+#
+# Moving from 1.4 to 2.x, the default becomes ``"auto"`` (which falls back to ``"fetch"``
+# instead of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)``
+# with a list of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every
+# row.
