@@ -1,0 +1,169 @@
+"""
+Bulk DELETE and the loaded object it matches
+============================================
+
+``session.execute(delete(User).where(...))`` removes rows without going through
+``session.delete()``. What happens to an already loaded object for that row depends on
+``synchronize_session``, and a rollback has to bring it back.
+"""
+
+# %%
+# Setup
+# -----
+#
+# Two users, committed. ``state()`` prints the ``inspect()`` flags of an object and whether the
+# session still contains it.
+
+import os
+
+from sqlalchemy import String, create_engine, delete, func, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import ObjectDeletedError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self):
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+with Session(engine) as session:
+    session.add_all([User(id=1, name="Ann"), User(id=2, name="Bob")])
+    session.commit()
+
+
+def state(obj, session):
+    st = inspect(obj)
+    flags = ["persistent", "deleted", "detached"]
+    print({f: getattr(st, f) for f in flags}, "in session:", obj in session)
+
+
+def rows(session):
+    return session.scalar(select(func.count()).select_from(User))
+
+
+# %%
+# ``'auto'``, ``'evaluate'`` and ``'fetch'``: the object is marked deleted
+# ------------------------------------------------------------------------
+#
+# Each strategy finds the loaded ``User(id=1)`` among the matched rows and marks it
+# *deleted*: not persistent, not yet detached, and no longer in the session or its identity
+# map. (Leaving the ``with`` block rolls each run back.)
+
+for strategy in ["auto", "evaluate", "fetch"]:
+    with Session(engine) as session:
+        ann = session.get(User, 1)
+        session.execute(
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
+        )
+        print(f"{strategy!r:11}", end="")
+        state(ann, session)
+        st = inspect(ann)
+        assert st.deleted and not st.persistent, f"{strategy}: object is marked deleted"
+        assert not st.detached, f"{strategy}: deleted, but not detached before commit"
+        assert ann not in session, f"{strategy}: the session no longer contains it"
+        assert st.key not in session.identity_map, f"{strategy}: gone from the identity map"
+        assert rows(session) == 1, f"{strategy}: the row is deleted in the transaction"
+
+# %%
+# ``False``: the object stays persistent, and stale
+# -------------------------------------------------
+#
+# With ``synchronize_session=False`` the session is not told. The object is still persistent,
+# still in the identity map, and still shows its old values, although its row is gone.
+
+with Session(engine) as session:
+    ann = session.get(User, 1)
+    session.execute(
+        delete(User).where(User.name == "Ann").execution_options(synchronize_session=False)
+    )
+    state(ann, session)
+    assert inspect(ann).persistent and ann in session, "False: still persistent in session"
+    assert session.get(User, 1) is ann, "False: the identity map still returns it"
+    assert ann.name == "Ann", "False: the old value is still readable"
+    assert rows(session) == 1, "False: yet the row is deleted in the transaction"
+
+# %%
+# An expired object is not evaluated
+# ----------------------------------
+#
+# ``'evaluate'`` (picked by ``'auto'`` here) only judges objects whose attributes are loaded.
+# After ``commit()`` everything is expired, so the bulk DELETE leaves ``ann`` persistent and
+# the next access fails. ``'fetch'`` matches by primary key and still marks her deleted.
+
+for strategy in ["auto", "fetch"]:
+    with Session(engine) as session:
+        ann = session.get(User, 1)
+        session.commit()  # expires ann
+        session.execute(
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
+        )
+        print(f"{strategy!r:8}", end="")
+        state(ann, session)
+        if strategy == "fetch":
+            assert inspect(ann).deleted, "'fetch' marks the expired object deleted"
+            continue
+        assert inspect(ann).persistent and ann in session, "'auto' skipped the expired object"
+        error = None
+        try:
+            ann.name
+        except ObjectDeletedError as exc:
+            error = exc
+            message = str(exc).split("' ", 1)[1]  # drop the object's address
+            print(f"  {type(exc).__name__}: Instance ... {message}")
+        assert isinstance(error, ObjectDeletedError), "reloading the deleted row fails"
+
+# %%
+# Rollback brings the deleted object back
+# ---------------------------------------
+#
+# ``session.rollback()`` undoes the DELETE in the database and restores the object to
+# persistent, back in the session. Its attributes are expired, as after any rollback, and
+# reload on access.
+
+session = Session(engine)
+ann = session.get(User, 1)
+session.execute(delete(User).where(User.name == "Ann"))
+assert inspect(ann).deleted, "deleted before the rollback"
+session.rollback()
+state(ann, session)
+assert inspect(ann).persistent and ann in session, "rollback restores it to persistent"
+assert session.get(User, 1) is ann, "and back in the identity map"
+assert rows(session) == 2, "the row exists again"
+assert ann.name == "Ann", "its values reload from the restored row"
+
+# %%
+# Commit makes it detached
+# ------------------------
+#
+# The *deleted* state lasts until the transaction ends. After ``commit()`` the object is
+# detached, and ``inspect()`` remembers it was deleted.
+
+session.execute(delete(User).where(User.name == "Ann"))
+session.commit()
+state(ann, session)
+assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
+assert rows(session) == 1, "the row stays deleted"
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
+# deleted (out of the session, detached after commit, restored to persistent by rollback),
+# while ``False`` leaves them persistent with the values of a row that no longer exists.

@@ -1,0 +1,151 @@
+"""
+Bulk UPDATE by primary key: what the session learns
+===================================================
+
+In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
+parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
+loaded objects changed; add your own WHERE and it no longer does.
+"""
+
+# %%
+# Setup
+# -----
+#
+# Three users, committed; the listener records every statement and whether it was sent as an
+# ``executemany``.
+
+import os
+
+from sqlalchemy import String, create_engine, event, inspect, select, update
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self):
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+sent = []
+
+
+@event.listens_for(engine, "before_cursor_execute")
+def record(conn, cursor, statement, parameters, context, executemany):
+    sent.append((statement, executemany))
+
+
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
+session.add_all([User(id=i, name=name, status=status) for i, name, status in seed])
+session.commit()
+ann, cy = session.get(User, 1), session.get(User, 3)
+
+
+def db_names():
+    return dict(session.execute(select(User.id, User.name).order_by(User.id)).all())
+
+
+# %%
+# Loaded objects are updated in place
+# -----------------------------------
+#
+# One UPDATE statement, executed for both parameter sets. The loaded ``ann`` receives the
+# new name directly: not expired, so reading it sends no SQL. ``Bob`` is not loaded, so there
+# is nothing to synchronize. The result is an empty ORM result, not a cursor result: it has no
+# ``.rowcount``, so do not count rows with it.
+
+sent.clear()
+result = session.execute(update(User), [{"id": 1, "name": "Ann B."}, {"id": 2, "name": "Bob B."}])
+updates = [(s, many) for s, many in sent if s.startswith("UPDATE")]
+assert len(updates) == 1 and updates[0][1], "one UPDATE, run as executemany"
+assert "WHERE user_account.id = " in updates[0][0], "keyed by the primary key"
+assert inspect(ann).dict["name"] == "Ann B.", "the loaded object got the new value"
+assert "name" not in inspect(ann).expired_attributes, "updated in place, not expired"
+sent.clear()
+print(ann.name)
+assert not sent, "reading the new value sends no SQL"
+assert not hasattr(result, "rowcount"), "the result carries no rowcount"
+assert db_names() == {1: "Ann B.", 2: "Bob B.", 3: "Cy"}, "both rows changed"
+
+# %%
+# ``'fetch'`` is refused
+# ----------------------
+#
+# ``'fetch'`` would ask the database which rows matched; here the primary keys already say
+# so, and the ORM rejects the option before sending anything.
+
+sent.clear()
+error = None
+try:
+    session.execute(
+        update(User).execution_options(synchronize_session="fetch"),
+        [{"id": 1, "name": "Ann C."}],
+    )
+except InvalidRequestError as exc:
+    error = exc
+    message = str(exc).split("\n(Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert isinstance(error, InvalidRequestError), "'fetch' is refused for bulk by PK"
+assert "'fetch' synchronization strategy is not available" in str(error), "says why"
+assert not any(s.startswith("UPDATE") for s, _ in sent), "nothing was sent"
+
+# %%
+# An extra WHERE: the default refuses
+# -----------------------------------
+#
+# ``update(User).where(User.status == "new")`` plus a list of dicts means: update these
+# keys, but only if the row also matches. Which ones did? The ORM cannot tell, so the default
+# strategy raises and points to ``synchronize_session=None``.
+
+rows = [{"id": 1, "name": "Ann D."}, {"id": 3, "name": "Cy D."}]
+error = None
+try:
+    session.execute(update(User).where(User.status == "new"), rows)
+except InvalidRequestError as exc:
+    error = exc
+    message = str(exc).split("\n(Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert isinstance(error, InvalidRequestError), "extra WHERE is refused by default"
+assert "synchronize_session=None" in str(error), "the message names the way out"
+
+# %%
+# ``synchronize_session=None``: the session knows nothing
+# -------------------------------------------------------
+#
+# Now it runs. The WHERE became ``status = ? AND id = ?``: Ann (``new``) matched, Cy (``vip``)
+# did not. No loaded object was touched, so ``ann`` keeps a stale name while ``cy`` happens
+# to be right. Refresh or expire what you loaded yourself.
+
+sent.clear()
+session.execute(
+    update(User).where(User.status == "new").execution_options(synchronize_session=None),
+    rows,
+)
+assert "user_account.status = " in next(s for s, _ in sent if s.startswith("UPDATE"))
+assert db_names() == {1: "Ann D.", 2: "Bob B.", 3: "Cy"}, "only Ann's row matched"
+print(ann.name, "|", cy.name)
+assert ann.name == "Ann B.", "ann is stale: the session was not told"
+assert cy.name == "Cy", "cy is correct only because its row did not match"
+session.refresh(ann)
+assert ann.name == "Ann D.", "refresh() loads the database's value"
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
+# ``'fetch'``, and with extra WHERE criteria demands ``synchronize_session=None``, after which
+# loaded objects may be stale until you refresh them.

@@ -1,0 +1,150 @@
+"""
+``'evaluate'`` meets criteria it cannot run in Python
+=====================================================
+
+``synchronize_session="evaluate"`` re-runs your WHERE clause in Python against every loaded
+object. Some SQL has no Python meaning: then ``'evaluate'`` refuses, ``'auto'`` quietly
+switches to ``'fetch'``, and a SET value it cannot compute is expired instead of copied.
+"""
+
+# %%
+# Setup: two users and a statement recorder
+# -----------------------------------------
+#
+# The listener keeps every SQL string the engine sends, so the cells below can assert which
+# statements ran.
+
+import os
+
+from sqlalchemy import String, create_engine, event, func, inspect, select, update
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self):
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+sent = []
+
+
+@event.listens_for(engine, "before_cursor_execute")
+def record(conn, cursor, statement, parameters, context, executemany):
+    sent.append(statement)
+
+
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")])
+session.commit()
+ann = session.get(User, 1)
+print(ann)
+
+# %%
+# A SQL function in the WHERE clause
+# ----------------------------------
+#
+# ``lower()`` runs in the database; the evaluator has no Python version of it. The error is
+# raised before anything is sent, so the database is untouched.
+
+sent.clear()
+error = None
+try:
+    session.execute(
+        update(User)
+        .where(func.lower(User.name) == "ann")
+        .values(status="active")
+        .execution_options(synchronize_session="evaluate")
+    )
+except InvalidRequestError as exc:
+    error = exc
+    message = str(exc).split("\n(Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert isinstance(error, InvalidRequestError), "'evaluate' refuses a SQL function"
+assert "Cannot evaluate Function" in str(error), "the message names the function"
+assert not any(s.startswith("UPDATE") for s in sent), "no UPDATE was sent"
+
+# %%
+# An IN subquery
+# --------------
+#
+# ``User.id.in_(select(...))`` needs the database to run the SELECT; the evaluator cannot.
+
+error = None
+try:
+    session.execute(
+        update(User)
+        .where(User.id.in_(select(User.id).where(User.name == "Ann")))
+        .values(status="active")
+        .execution_options(synchronize_session="evaluate")
+    )
+except InvalidRequestError as exc:
+    error = exc
+    message = str(exc).split("\n(Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert isinstance(error, InvalidRequestError), "'evaluate' refuses an IN subquery"
+assert "Cannot evaluate Select" in str(error), "the message names the subquery"
+
+# %%
+# ``'auto'`` falls back to ``'fetch'``
+# ------------------------------------
+#
+# The default, ``'auto'``, tries ``'evaluate'`` and on this error uses ``'fetch'``: the database
+# reports which rows matched (``RETURNING`` where supported, otherwise a SELECT first), and
+# the matched loaded object receives the new value.
+
+sent.clear()
+session.execute(update(User).where(func.lower(User.name) == "ann").values(status="active"))
+update_sql = next(s for s in sent if s.startswith("UPDATE"))
+if engine.dialect.update_returning:
+    assert "RETURNING" in update_sql, "'fetch' asks the UPDATE to return matched keys"
+else:
+    assert sent[0].startswith("SELECT"), "without RETURNING, 'fetch' SELECTs matches first"
+assert inspect(ann).dict["status"] == "active", "the loaded object got the new value"
+assert "status" not in inspect(ann).expired_attributes, "set in place, not expired"
+print(ann.status)
+
+# %%
+# A SET value it cannot compute is expired
+# ----------------------------------------
+#
+# Here the WHERE clause is simple, so ``'auto'`` does evaluate it, but the new value
+# ``upper(name)`` exists only in the database. The ORM cannot copy it, so it expires
+# ``name`` on the matched object.
+
+session.execute(update(User).where(User.id == 1).values(name=func.upper(User.name)))
+print(inspect(ann).expired_attributes)
+assert "name" in inspect(ann).expired_attributes, "a SQL-computed value is expired"
+assert "name" not in inspect(ann).dict, "the old value is gone from the object"
+
+# %%
+# The next access reloads it
+# --------------------------
+#
+# Reading ``ann.name`` sends a SELECT and returns what the database computed.
+
+sent.clear()
+print(ann.name)
+assert ann.name == "ANN", "the reload returns the database's value"
+assert len(sent) == 1 and sent[0].startswith("SELECT"), "one SELECT reloaded the attribute"
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
+# before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
+# computed by SQL is expired on the matched objects and reloaded on next access.

@@ -1,0 +1,175 @@
+"""
+Bulk UPDATE and DELETE with joined-table inheritance
+====================================================
+
+An ``Engineer`` lives in two tables: ``employee`` (base) and ``engineer`` (subclass). A bulk
+``update(Engineer)`` or ``delete(Engineer)`` targets one table only; the results range from
+an error to silently touching the wrong rows. Each pitfall is followed by a fix.
+"""
+
+# %%
+# Setup
+# -----
+#
+# ``engineer.id`` references ``employee.id`` with ``ON DELETE CASCADE``. SQLite ignores
+# foreign keys, cascades included, unless each connection turns them on: hence the
+# ``connect`` listener. Each cell ends with a rollback, which expires ``ann`` and ``bob``, so
+# cells that rely on the session's view read an attribute first to load them.
+
+import os
+import warnings
+
+from sqlalchemy import ForeignKey, String, create_engine, delete, event, inspect, select, update
+from sqlalchemy.exc import CompileError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Employee(Base):
+    __tablename__ = "employee"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    type: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(id={self.id!r}, name={self.name!r})"
+
+
+class Engineer(Employee):
+    __tablename__ = "engineer"
+    id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_identity": "engineer"}
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+
+
+@event.listens_for(engine, "connect")
+def sqlite_foreign_keys(dbapi_connection, connection_record):
+    if engine.dialect.name == "sqlite":
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+session.add_all([Engineer(id=i, name=n, language=lang) for i, n, lang in
+                 [(1, "Ann", "py"), (2, "Bob", "go")]])
+session.commit()
+ann, bob = session.get(Engineer, 1), session.get(Engineer, 2)
+
+
+def tables():
+    return tuple([tuple(row) for row in session.execute(select(t).order_by(t.c.id))]
+                 for t in (Employee.__table__, Engineer.__table__))
+
+
+# %%
+# SET on both tables in one statement fails
+# -----------------------------------------
+#
+# ``name`` is in ``employee``, ``language`` in ``engineer``; the UPDATE targets ``engineer``.
+# SQLite and PostgreSQL cannot SET another table's column, so it does not even compile.
+# (MySQL/MariaDB would render a multi-table UPDATE; not run here.)
+
+if engine.dialect.name in ("mysql", "mariadb"):
+    print("Skipped: this backend renders a multi-table UPDATE instead of failing.")
+else:
+    error = None
+    try:
+        session.execute(update(Engineer).where(Engineer.id == 1).values(name="A", language="rs"))
+    except CompileError as exc:
+        error = exc
+        print(f"{type(exc).__name__}: {exc}")
+    assert "additional tables in the SET clause" in str(error), "mixed SET is refused"
+    session.rollback()
+
+# %%
+# Fix: bulk UPDATE by primary key
+# -------------------------------
+#
+# With a list of dicts keyed by ``id``, the ORM sends one UPDATE per table.
+
+session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
+assert tables() == ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")],
+                    [(1, "rust"), (2, "go")]), "both tables were updated, for id 1 only"
+assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
+session.rollback()
+
+# %%
+# WHERE on a base column: every engineer is updated
+# -------------------------------------------------
+#
+# ``Engineer.name`` is ``employee.name``. The ORM adds ``employee`` to the UPDATE without a
+# join condition, so *every* ``engineer`` row is updated as soon as any employee is named Ann.
+# SQLAlchemy warns; the session, evaluating the WHERE in Python, believes only Ann changed.
+
+assert bob.language == "go", "Bob is loaded"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    session.execute(update(Engineer).where(Engineer.name == "Ann").values(language="rust"))
+print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
+assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
+assert tables()[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
+assert bob.language == "go", "and the session thinks Bob is unchanged: stale"
+session.rollback()
+
+# %%
+# Fix: join the tables yourself
+# -----------------------------
+
+joined = update(Engineer).where(Engineer.id == Employee.id, Engineer.name == "Ann")
+session.execute(joined.values(language="rust"))
+assert tables()[1] == [(1, "rust"), (2, "go")], "only Ann's row was updated"
+session.rollback()
+
+# %%
+# Bulk DELETE of ``Engineer`` leaves half a row
+# ---------------------------------------------
+#
+# ``delete(Engineer)`` deletes from ``engineer`` only. The session marks ``ann`` deleted, but
+# her ``employee`` row survives, still typed ``engineer``; loading it back fails.
+
+assert ann.language == "py", "Ann is loaded"
+session.execute(delete(Engineer).where(Engineer.language == "py"))
+print(tables())
+assert tables() == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half"
+assert inspect(ann).deleted, "the session thinks Ann is gone"
+error = None
+try:
+    session.get(Employee, 1).language
+except KeyError as exc:
+    error = exc
+    print(f"{type(exc).__name__}: {exc}")
+assert "failed to populate" in str(error), "the orphan base row loads as a broken Engineer"
+session.rollback()
+
+# %%
+# Fix: delete through the base table, or the unit of work
+# -------------------------------------------------------
+#
+# ``delete(Employee)`` removes the ``employee`` row and ``ON DELETE CASCADE`` the ``engineer``
+# row. ``session.delete(ann)`` and a flush also remove both rows.
+
+assert ann.language == "py", "Ann is loaded"
+session.execute(delete(Employee).where(Employee.name == "Ann"))
+assert tables() == ([(2, "Bob", "engineer")], [(2, "go")]), "the cascade removed both rows"
+assert inspect(ann).deleted, "and the session agrees"
+session.rollback()
+session.delete(ann)
+session.flush()
+assert tables() == ([(2, "Bob", "engineer")], [(2, "go")]), "the unit of work removed both"
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only the ``engineer`` table, so
+# update by primary key or join the tables yourself, and delete through the base table with
+# ``ON DELETE CASCADE`` (or ``session.delete()``) so no half rows remain.

@@ -1,0 +1,140 @@
+"""
+``UPDATE .. RETURNING`` with ORM entities
+=========================================
+
+``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
+it changed. They are the session's own objects, taken from the identity map, which is
+exactly why ``synchronize_session=False`` can make them lie.
+"""
+
+# %%
+# Setup
+# -----
+#
+# Three users; ``ann`` is loaded before any UPDATE. RETURNING on UPDATE needs backend support
+# (SQLite 3.35+, PostgreSQL; not MariaDB), so every cell checks
+# ``engine.dialect.update_returning`` and says so when it skips.
+
+import os
+
+from sqlalchemy import String, create_engine, inspect, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self):
+        return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
+session.add_all([User(id=i, name=name, status=status) for i, name, status in seed])
+session.commit()
+ann = session.get(User, 1)
+has_returning = engine.dialect.update_returning
+print("UPDATE..RETURNING supported:", has_returning)
+stmt = update(User).where(User.status == "new").values(status="old").returning(User)
+
+# %%
+# The returned objects are the identity-map objects
+# -------------------------------------------------
+#
+# With the default ``synchronize_session`` the session updates the loaded ``ann``, and the
+# returned entity for row 1 *is* ``ann``, new value included. Bob was not loaded; he comes
+# back as a new persistent object that the identity map now holds.
+
+if not has_returning:
+    print("Skipped: this backend has no UPDATE..RETURNING.")
+else:
+    returned = {user.id: user for user in session.scalars(stmt)}
+    print(returned)
+    assert returned[1] is ann, "row 1 comes back as the already loaded object"
+    assert ann.status == "old", "with the new value"
+    bob = returned[2]
+    assert bob.status == "old" and session.get(User, 2) is bob, "Bob is now in the map"
+    session.rollback()
+
+# %%
+# ``synchronize_session=False``: the stale object comes back
+# ----------------------------------------------------------
+#
+# Now the session is not synchronized. RETURNING sends back ``status='old'`` for row 1, but
+# row 1 is already in the identity map, and like any SELECT the ORM does not overwrite a
+# loaded object. So the result contains ``ann`` with the *old* value. Bob's object is in the
+# map too, but the rollback above expired it, so the returned row fills it in: correct.
+
+if not has_returning:
+    print("Skipped: this backend has no UPDATE..RETURNING.")
+else:
+    print("before:", ann.status)
+    assert "status" in inspect(bob).expired_attributes, "the rollback expired bob"
+    stale = stmt.execution_options(synchronize_session=False)
+    returned = {user.id: user for user in session.scalars(stale)}
+    print(returned)
+    assert returned[1] is ann, "the same loaded object is returned"
+    assert ann.status == "new", "still showing the old value; the returned row was ignored"
+    assert returned[2] is bob and bob.status == "old", "an expired object is filled in"
+    real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    assert real == "old", "the database has the new value"
+    session.rollback()
+
+# %%
+# Returned columns are never stale
+# --------------------------------
+#
+# ``session.execute()`` with ``returning(User.id, User.status)`` gives plain rows straight
+# from the database; no identity map is involved, so they show the new value even while
+# the loaded ``ann`` does not.
+
+if not has_returning:
+    print("Skipped: this backend has no UPDATE..RETURNING.")
+else:
+    print("before:", ann.status)
+    columns = (
+        update(User).where(User.status == "new").values(status="old")
+        .returning(User.id, User.status)
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(session.execute(columns).all())
+    print(rows, "| loaded:", ann.status)
+    assert rows == [(1, "old"), (2, "old")], "the rows carry the database's new values"
+    assert ann.status == "new", "while the loaded object stays stale"
+    session.rollback()
+
+# %%
+# ``populate_existing`` makes returned entities overwrite
+# -------------------------------------------------------
+#
+# The ``populate_existing`` execution option tells the ORM to overwrite loaded objects with
+# the returned row, so even with ``synchronize_session=False`` ``ann`` is current.
+
+if not has_returning:
+    print("Skipped: this backend has no UPDATE..RETURNING.")
+else:
+    print("before:", ann.status)
+    fresh = stmt.execution_options(synchronize_session=False, populate_existing=True)
+    returned = {user.id: user for user in session.scalars(fresh)}
+    print(returned)
+    assert returned[1] is ann and ann.status == "old", "the loaded object was overwritten"
+    session.rollback()
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``update(...).returning(User)`` returns the session's identity-map objects, with the new
+# values only when the session is synchronized (or ``populate_existing`` is set); with
+# ``synchronize_session=False`` it hands back the loaded objects unchanged.
