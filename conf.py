@@ -1,9 +1,13 @@
 """Sphinx configuration of Session Sync, Verified (``sphinx-build -c . docs build/html``)."""
 
 import os
+import platform
+import sqlite3
 import sys
 from pathlib import Path
 
+import sphinx
+import sphinx_gallery
 import sqlalchemy
 
 ROOT = Path(__file__).resolve().parent
@@ -29,7 +33,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["auto_examples/*.ipynb", "auto_examples/**/*.ipynb", "**/*.py.md5",
                     "auto_examples/**/*.codeobj.json"]
 nitpicky = True
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
 
 html_theme = "furo"
@@ -75,4 +79,10 @@ sphinx_gallery_conf = {
 }
 
 # Printed on the "How this site is verified" page, read from the environment that built it.
-html_context = {"sqlalchemy_version": sqlalchemy.__version__}
+myst_substitutions = {
+    "sqlalchemy_version": sqlalchemy.__version__,
+    "sqlite_version": sqlite3.sqlite_version,
+    "python_version": platform.python_version(),
+    "sphinx_version": sphinx.__version__,
+    "sphinx_gallery_version": sphinx_gallery.__version__,
+}

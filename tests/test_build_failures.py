@@ -46,3 +46,23 @@ def test_a_failing_assert_fails_the_build_naming_file_line_and_claim(tmp_path):
     claim_line = BROKEN_EXAMPLE.splitlines().index('assert answer == 42, "SQLite answers 42"') + 1
     assert f'broken_claim.py", line {claim_line}' in result.output, result.output
     assert "AssertionError: SQLite answers 42" in result.output, result.output
+
+
+PASSING_EXAMPLE = '''"""
+A true claim
+============
+
+Used by the tests only.
+"""
+
+assert 1 + 1 == 2, "arithmetic holds"
+'''
+
+
+def test_a_link_to_a_missing_example_fails_the_build(tmp_path):
+    project = project_with_one_example(tmp_path, "true_claim.py", PASSING_EXAMPLE)
+    index = project / "docs" / "index.md"
+    index.write_text(index.read_text() + "\nSee {ref}`sphx_glr_auto_examples_myths_gone.py`.\n")
+    result = build_site(project)
+    assert result.returncode != 0
+    assert "sphx_glr_auto_examples_myths_gone.py" in result.output, result.output

@@ -1,6 +1,7 @@
 """The built site, read as a reader reads it: the HTML of the pages."""
 
 import re
+import runpy
 
 import pytest
 from bs4 import BeautifulSoup
@@ -58,13 +59,22 @@ def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
     assert all(box.select_one("div.highlight-sql") for box in boxes), "SQL is highlighted as SQL"
 
 
-def test_sql_boxes_are_not_printed_output_and_not_copied(site):
+def test_sql_boxes_are_not_printed_output(site):
     page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
-    for box in page.select(".sql-box"):
+    boxes = page.select(".sql-box")
+    assert boxes
+    for box in boxes:
         assert not box.find_parent(class_="sphx-glr-script-out")
         assert "sphx-glr-script-out" not in box.get("class", [])
-    conf = (ROOT / "conf.py").read_text()
-    assert "copybutton_exclude" not in conf or ".sql-box" in conf
+
+
+def test_copy_buttons_go_on_code_only(site):
+    selector = runpy.run_path(str(ROOT / "conf.py"))["copybutton_selector"]
+    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    copied = page.select(selector)
+    assert any("session.execute" in pre.get_text() for pre in copied)
+    for pre in copied:
+        assert not pre.find_parent(class_=["sql-box", "sphx-glr-script-out", "orm-state-box"])
 
 
 @pytest.mark.parametrize("state", ["transient", "pending", "persistent", "deleted", "detached"])
@@ -104,3 +114,30 @@ def test_parallel_build_gives_the_same_pages(site, tmp_path):
     for example in EXAMPLES:
         relative = "auto_examples/" + str(example.relative_to(ROOT / "examples").with_suffix(".html"))
         assert parallel.page(relative) == site.page(relative), relative
+
+
+NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))
+EXAMPLE_LABEL = re.compile(r"sphx_glr_auto_examples_(\w+?)_(\w+)\.py")
+
+
+def example_label(example) -> str:
+    relative = example.relative_to(ROOT / "examples").with_suffix("")
+    return "sphx_glr_auto_examples_" + "_".join(relative.parts) + ".py"
+
+
+def test_every_example_is_linked_from_a_narrative_page():
+    linked = {m.group(0) for page in NARRATIVE_PAGES for m in EXAMPLE_LABEL.finditer(page.read_text())}
+    missing = [example_label(e) for e in EXAMPLES if example_label(e) not in linked]
+    assert not missing, f"examples no narrative page links to: {missing}"
+
+
+def test_narrative_links_reach_the_example_pages(site):
+    for page in NARRATIVE_PAGES:
+        if not EXAMPLE_LABEL.search(page.read_text()):
+            continue
+        html = soup(site, page.with_suffix(".html").name)
+        targets = {a["href"].split("#")[0] for a in html.select("article a.reference.internal")}
+        examples = {t for t in targets if t.startswith("auto_examples/")}
+        assert examples, page
+        for target in examples:
+            assert (site.html / target).exists(), (page.name, target)
