@@ -135,14 +135,14 @@ class ObjectTracker:
     def __init__(self) -> None:
         self.objects: list[weakref.ref] = []
         self.seen: set[int] = set()
-        self.untracked = 0
+        self.untracked: set[int] = set()
         self.last_rows: dict[int, dict] = {}
 
     def track(self, obj) -> None:
         if id(obj) in self.seen and any(ref() is obj for ref in self.objects):
             return
         if len(self.objects) >= MAX_TRACKED_OBJECTS:
-            self.untracked += 1
+            self.untracked.add(id(obj))
             return
         self.seen.add(id(obj))
         self.objects.append(weakref.ref(obj))
@@ -162,7 +162,7 @@ class ObjectTracker:
         shown = keys if len(keys) <= MAX_TABLE_ROWS else changed[:MAX_TABLE_ROWS]
         return {
             "rows": [dict(rows[key], changed=key in changed) for key in shown],
-            "not_shown": len(keys) - len(shown) + self.untracked,
+            "not_shown": len(keys) - len(shown) + len(self.untracked),
         }
 
 

@@ -2,7 +2,7 @@
 
 import shutil
 
-from conftest import ROOT, build_site, copy_sources
+from sitebuild import ROOT, build_site, copy_sources
 
 BROKEN_EXAMPLE = '''"""
 A claim that is not true

@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from conftest import ROOT
+from sitebuild import ROOT
 from docutils import nodes
 from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select, update
 from sqlalchemy.engine import Engine

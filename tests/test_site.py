@@ -5,7 +5,7 @@ import runpy
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import EXAMPLES, ROOT
+from sitebuild import EXAMPLES, ROOT
 
 MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
@@ -104,16 +104,6 @@ def test_incremental_rebuild_keeps_sql_and_state(site):
     again = site.rebuild()
     assert again.returncode == 0, again.output
     assert again.page("auto_examples/myths/commit_synchronize_session.html") == before
-
-
-def test_parallel_build_gives_the_same_pages(site, tmp_path):
-    from conftest import build_site, copy_sources
-
-    parallel = build_site(copy_sources(tmp_path), "-j", "2", env={"SESSION_SYNC_PARALLEL": "2"})
-    assert parallel.returncode == 0, parallel.output
-    for example in EXAMPLES:
-        relative = "auto_examples/" + str(example.relative_to(ROOT / "examples").with_suffix(".html"))
-        assert parallel.page(relative) == site.page(relative), relative
 
 
 NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))

@@ -1,0 +1,151 @@
+"""
+``with_for_update()`` does not refresh an object you already have
+=================================================================
+
+Locking a row with ``SELECT ... FOR UPDATE`` feels like "now I have the latest version".
+The database does send the latest row, but if the object is already in the session, the
+identity map keeps the values it had. ``populate_existing`` is what makes the row win.
+"""
+
+# %%
+# Setup: a database that two connections share
+# --------------------------------------------
+#
+# Another connection has to commit a change while our session is open, so an in-memory
+# SQLite database (private to one connection) will not do: by default we use a SQLite file
+# in a temporary directory. A short ``timeout`` turns any lock wait into a quick error.
+
+import os
+import tempfile
+
+from sqlalchemy import String, create_engine, event, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmpdir = None
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    tmpdir = tempfile.TemporaryDirectory()
+    url = url.set(database=os.path.join(tmpdir.name, "example.db"))
+is_sqlite = url.get_backend_name() == "sqlite"
+engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+with Session(engine) as setup:
+    setup.add(User(id=1, name="old"))
+    setup.commit()
+
+statements: list[str] = []
+
+
+def record(conn, cursor, statement, parameters, context, executemany):
+    statements.append(statement)
+
+
+event.listen(engine, "before_cursor_execute", record)
+
+# %%
+# Our session loads the user
+# --------------------------
+#
+# The object is now in the session's identity map, with ``name == "old"``. No row lock is
+# held: a plain SELECT takes none. On SQLite there is not even a database lock: Python's
+# ``sqlite3`` driver only sends ``BEGIN`` before the first write, so between statements
+# our reading session holds no SHARED lock and the other connection can commit freely.
+
+session = Session(engine)
+user = session.get(User, 1)
+print(user)
+assert user.name == "old", "the session loaded the committed value"
+if is_sqlite:
+    driver_connection = session.connection().connection.driver_connection
+    print("SQLite transaction open on our connection:", driver_connection.in_transaction)
+    assert not driver_connection.in_transaction, "pysqlite sends no BEGIN for a SELECT"
+
+# %%
+# Another connection changes the row and commits
+# ----------------------------------------------
+
+with engine.begin() as other:
+    other.execute(update(User).where(User.id == 1).values(name="new"))
+
+# %%
+# ``with_for_update()``: the SELECT runs, the object keeps the old value
+# ----------------------------------------------------------------------
+#
+# The row comes back with ``name = 'new'``, but its identity key is already in the identity
+# map, so the ORM returns the existing object and does not overwrite its loaded attributes.
+# Selecting the column instead of the entity, with the same lock, shows what the row holds.
+
+statements.clear()
+locked = session.scalars(select(User).where(User.id == 1).with_for_update()).one()
+print(locked, "- same object:", locked is user)
+assert len(statements) == 1, "the SELECT really was sent to the database"
+assert locked is user, "the query returns the object already in the identity map"
+assert locked.name == "old", "its loaded value is not replaced by the row's new value"
+
+in_row = session.scalar(select(User.name).where(User.id == 1).with_for_update())
+print("name in the row:", in_row)
+assert in_row == "new", "the database did send the committed new value"
+
+# %%
+# What SQL was that?
+# ------------------
+#
+# SQLite has no row locks and ignores ``with_for_update()``: the SELECT is sent without a
+# ``FOR UPDATE`` clause (SQLite locks the whole database file when it writes instead).
+# PostgreSQL, MySQL and MariaDB render ``FOR UPDATE`` and lock the row until the
+# transaction ends; the identity map behaves the same on all of them.
+
+sql = " ".join(statements[0].split())
+print(sql)
+if engine.dialect.name == "sqlite":
+    assert "FOR UPDATE" not in sql, "SQLite renders no FOR UPDATE"
+else:
+    assert sql.endswith("FOR UPDATE"), f"{engine.dialect.name} renders FOR UPDATE"
+
+# %%
+# ``populate_existing``: the row wins
+# -----------------------------------
+#
+# With the ``populate_existing`` execution option the ORM overwrites the attributes of
+# objects it finds in the identity map with the row it just received. Same object, fresh
+# value.
+
+statements.clear()
+stmt = select(User).where(User.id == 1).with_for_update()
+fresh = session.scalars(stmt.execution_options(populate_existing=True)).one()
+print(fresh, "- same object:", fresh is user)
+assert fresh is user, "still the same object: the identity map is not bypassed"
+assert user.name == "new", "populate_existing replaced the stale value with the row's"
+assert not inspect(user).modified, "the refreshed object is clean, not a pending change"
+assert len(statements) == 1, "one SELECT did it"
+
+session.close()
+engine.dispose()
+if tmpdir is not None:
+    tmpdir.cleanup()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``with_for_update()`` locks the row (except on SQLite, which ignores it) but, like any
+# SELECT, leaves an object already in the identity map as it was; add
+# ``.execution_options(populate_existing=True)`` to get the row's current values into it.

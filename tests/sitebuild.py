@@ -1,0 +1,65 @@
+"""Builds of the site in private copies of the sources, for the tests and the benchmark.
+
+A copy never shares Sphinx-Gallery's output folder (docs/auto_examples) with `nox -s docs`, so
+each build here starts clean and nothing it does is seen by another.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted(
+    path for path in (ROOT / "examples").rglob("*.py") if not path.name.startswith("_")
+)
+SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
+# A fixed build date: two builds of the same sources must give the same bytes.
+SOURCE_DATE_EPOCH = "1767225600"
+
+
+@dataclass
+class SiteBuild:
+    project: Path
+    html: Path
+    returncode: int
+    output: str
+
+    def page(self, relative: str) -> str:
+        return (self.html / relative).read_text(encoding="utf-8")
+
+    def rebuild(self, *extra_args: str, env: dict | None = None) -> "SiteBuild":
+        return build_site(self.project, *extra_args, env=env)
+
+
+def copy_sources(destination: Path) -> Path:
+    """The project's sources, without anything an earlier build generated."""
+    ignore = shutil.ignore_patterns("auto_examples", "sg_execution_times.rst", "__pycache__")
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in SOURCE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=ignore)
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def sphinx_command(html: Path, *extra_args: str) -> list[str]:
+    return [sys.executable, "-m", "sphinx", "-c", ".", "-W", "--keep-going", "-n", "-q",
+            *extra_args, "docs", str(html)]
+
+
+def build_env(env: dict | None = None) -> dict:
+    return {**os.environ, "MPLBACKEND": "Agg", "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+            **(env or {})}
+
+
+def build_site(project: Path, *extra_args: str, env: dict | None = None,
+               prefix: tuple[str, ...] = ()) -> SiteBuild:
+    html = project / "build" / "html"
+    result = subprocess.run([*prefix, *sphinx_command(html, *extra_args)], cwd=project,
+                            env=build_env(env), capture_output=True, text=True)
+    return SiteBuild(project, html, result.returncode, result.stdout + result.stderr)
