@@ -35,6 +35,7 @@ SQL_MARKER = "\u27e6sql\u27e7 "
 MAX_TRACKED_OBJECTS = 200
 MAX_TABLE_ROWS = 12
 MAX_STATEMENTS_PER_CELL = 40
+FOLD_STATEMENTS_OVER = 15
 MAX_PARAMETER_SETS = 3
 MAX_VALUE_CHARS = 80
 
@@ -80,16 +81,12 @@ class SqlTranscript:
             raise AssertionError(f"SQL was emitted {self.forbidden_reason}: {sql}")
         self.statements_in_cell += 1
         if self.statements_in_cell > MAX_STATEMENTS_PER_CELL:
+            sys.stdout.write(SQL_MARKER + '{"hidden": 1}\n')
             return
         record = {"sql": sql.strip(), "connection": self._connection_label(connection)}
         if parameters is not None and parameters != () and parameters != {}:
             record["parameters"] = format_parameters(parameters, executemany)
         sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
-
-    def cell_summary(self) -> None:
-        hidden = self.statements_in_cell - MAX_STATEMENTS_PER_CELL
-        if hidden > 0:
-            sys.stdout.write(SQL_MARKER + json.dumps({"hidden": hidden}) + "\n")
 
     # SQLAlchemy event handlers -------------------------------------------------------
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):
@@ -347,30 +344,38 @@ def sql_text(records: list[dict]) -> str:
     lines = []
     for record in records:
         if "hidden" in record:
-            lines.append(f"-- ... {record['hidden']} more statements not shown")
             continue
         if several_connections:
             lines.append(f"-- on connection {record['connection']}")
         lines.append(record["sql"].expandtabs(4))
         if "parameters" in record:
             lines.append(f"-- parameters: {record['parameters']}")
+    hidden = sum(r.get("hidden", 0) for r in records)
+    if hidden:
+        lines.append(f"-- ... and {hidden} more statements, not shown")
     return "\n".join(lines)
 
 
 def sql_box_nodes(records: list[dict]) -> list[nodes.Node]:
+    """SQL boxes; schema set-up and very long runs are folded, to be opened on demand."""
     result: list[nodes.Node] = []
     for chunk in _group_schema_chunks(records):
         text = sql_text(chunk["records"])
         block = nodes.literal_block(text, text, language="sql")
         box = nodes.container("", block, classes=["sql-box"])
+        count = sum(1 for r in chunk["records"] if "sql" in r)
+        count += sum(r.get("hidden", 0) for r in chunk["records"])
         if chunk["schema"]:
-            count = sum(1 for r in chunk["records"] if "sql" in r)
-            result.append(nodes.raw("", '<details class="sql-schema"><summary>Schema setup SQL '
-                                    f"({count} statements)</summary>", format="html"))
-            result.append(box)
-            result.append(nodes.raw("", "</details>", format="html"))
+            summary = f"Schema setup SQL ({count} statements)"
+        elif count > FOLD_STATEMENTS_OVER:
+            summary = f"SQL sent: {count} statements"
         else:
             result.append(box)
+            continue
+        result.append(nodes.raw("", f'<details class="sql-folded"><summary>{summary}</summary>',
+                                format="html"))
+        result.append(box)
+        result.append(nodes.raw("", "</details>", format="html"))
     return result
 
 

@@ -66,3 +66,12 @@ def test_a_link_to_a_missing_example_fails_the_build(tmp_path):
     result = build_site(project)
     assert result.returncode != 0
     assert "sphx_glr_auto_examples_myths_gone.py" in result.output, result.output
+
+
+def test_an_unexpected_exception_fails_the_build(tmp_path):
+    source = PASSING_EXAMPLE + '\nraise LookupError("no user named squidward")\n'
+    project = project_with_one_example(tmp_path, "unexpected_error.py", source)
+    result = build_site(project)
+    assert result.returncode != 0
+    assert "unexpected_error.py" in result.output
+    assert "LookupError: no user named squidward" in result.output, result.output

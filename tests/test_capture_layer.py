@@ -223,3 +223,15 @@ def test_statements_of_several_connections_are_labelled():
         {"sql": "SELECT 2", "connection": 2},
     ])
     assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2"
+
+
+def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturing):
+    with engine.connect() as connection:
+        for number in range(capture.MAX_STATEMENTS_PER_CELL + 5):
+            connection.execute(select(number))
+    records = capturing()
+    # BEGIN, 45 SELECTs and ROLLBACK: 47 statements, of which the first 40 are shown.
+    assert sum(r.get("hidden", 0) for r in records) == 7
+    rendered = capture.sql_box_nodes(records)
+    assert "SQL sent: 47 statements" in rendered[0].astext()
+    assert rendered[1].astext().endswith("-- ... and 7 more statements, not shown")
