@@ -342,12 +342,13 @@ def _transaction_chunks(records: list[dict]) -> list[list[dict]]:
 
 def sql_text(records: list[dict]) -> str:
     several_connections = len({r["connection"] for r in records if "connection" in r}) > 1
-    lines = []
+    lines, previous_connection = [], None
     for record in records:
         if "hidden" in record:
             continue
-        if several_connections:
+        if several_connections and record["connection"] != previous_connection:
             lines.append(f"-- on connection {record['connection']}")
+            previous_connection = record["connection"]
         lines.append(record["sql"].expandtabs(4))
         if "parameters" in record:
             lines.append(f"-- parameters: {record['parameters']}")

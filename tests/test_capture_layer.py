@@ -221,8 +221,9 @@ def test_statements_of_several_connections_are_labelled():
     text = capture.sql_text([
         {"sql": "SELECT 1", "connection": 1},
         {"sql": "SELECT 2", "connection": 2},
+        {"sql": "SELECT 3", "connection": 2},
     ])
-    assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2"
+    assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2\nSELECT 3"
 
 
 def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturing):
