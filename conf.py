@@ -65,7 +65,7 @@ sphinx_gallery_conf = {
         "../examples/performance",
     ],
     "within_subsection_order": "FileNameSortKey",
-    "image_scrapers": ("matplotlib", "session_sync_capture.scrape_orm_state"),
+    "image_scrapers": ("matplotlib", "session_sync_capture.scrape_cell"),
     "reset_modules": ("matplotlib", "session_sync_capture.reset"),
     "reset_modules_order": "both",
     # Execution-time pages load assets from CDNs, and times would make pages differ per build.

@@ -9,19 +9,24 @@ How it works:
 * Each statement (and BEGIN / COMMIT / ROLLBACK) is written to ``sys.stdout`` as one marked
   line, so it lands in the cell's captured output exactly where it happened, between the
   example's own ``print()`` lines.
-* ``scrape_orm_state`` is a Sphinx-Gallery image scraper, called after every cell.  It reads the
+* ``scrape_cell`` is a Sphinx-Gallery image scraper, called after every cell.  It reads the
   state of the tracked objects with ``inspect()`` (which never loads anything) and, when
-  something changed, returns an ``orm-state`` directive holding the table as JSON.
+  something changed, returns an ``orm-state`` directive holding the table as JSON.  In the full
+  build (``nox -s docs-full``) it also returns tabs with the SQL the same cell sent to
+  PostgreSQL and MariaDB, recorded beforehand by ``dialect_capture.py``.
 * At ``doctree-resolved`` the marked lines are split out of each output block into SQL boxes,
-  and each state table is moved below its cell's output.
+  and each cell's tabs and state table are moved below its output.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
+import os
 import re
+import sqlite3
 import sys
 import weakref
 from pathlib import Path
@@ -60,15 +65,19 @@ SESSION_LIFECYCLE_EVENTS = (
 
 
 class SqlTranscript:
-    """Writes each statement the example sends, as one marked line, to the current stdout."""
+    """Records each statement the example sends; in the docs build, also writes it as one marked
+    line to the current stdout, so that it lands among the cell's printed output."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo_to_stdout: bool = True) -> None:
+        self.echo_to_stdout = echo_to_stdout
         self.connection_numbers: dict[int, int] = {}
-        self.statements_in_cell = 0
+        self.cell_records: list[dict] = []
         self.forbidden_reason: str | None = None
 
-    def new_cell(self) -> None:
-        self.statements_in_cell = 0
+    def new_cell(self) -> list[dict]:
+        """The records of the cell that just ended; a fresh list for the next one."""
+        records, self.cell_records = self.cell_records, []
+        return records
 
     def _connection_label(self, connection) -> int:
         try:
@@ -80,14 +89,15 @@ class SqlTranscript:
     def write(self, connection, sql: str, parameters=None, executemany=False) -> None:
         if self.forbidden_reason:
             raise AssertionError(f"SQL was emitted {self.forbidden_reason}: {sql}")
-        self.statements_in_cell += 1
-        if self.statements_in_cell > MAX_STATEMENTS_PER_CELL:
-            sys.stdout.write(SQL_MARKER + '{"hidden": 1}\n')
-            return
-        record = {"sql": sql.strip(), "connection": self._connection_label(connection)}
-        if parameters is not None and parameters != () and parameters != {}:
-            record["parameters"] = format_parameters(parameters, executemany)
-        sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
+        if len(self.cell_records) >= MAX_STATEMENTS_PER_CELL:
+            record = {"hidden": 1}
+        else:
+            record = {"sql": sql.strip(), "connection": self._connection_label(connection)}
+            if parameters is not None and parameters != () and parameters != {}:
+                record["parameters"] = format_parameters(parameters, executemany)
+        self.cell_records.append(record)
+        if self.echo_to_stdout:
+            sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
 
     # SQLAlchemy event handlers -------------------------------------------------------
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):
@@ -105,9 +115,7 @@ class SqlTranscript:
 
 def format_value(value) -> str:
     text = repr(value)
-    if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 5] + " ...'"[-5 if isinstance(value, str) else -4 :]
-    return text
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 4] + " ..."
 
 
 def format_parameters(parameters, executemany: bool) -> str:
@@ -242,21 +250,31 @@ def _listeners(transcript: SqlTranscript, tracker: ObjectTracker):
         yield Session, name, track_instance
 
 
-def reset(gallery_conf, fname, when):
-    """Before an example: fresh listeners and tracker.  After it: remove them."""
+def start_recording(transcript: SqlTranscript, tracker: ObjectTracker) -> None:
+    stop_recording()
+    listeners = list(_listeners(transcript, tracker))
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    _active.update(listeners=listeners, transcript=transcript, tracker=tracker)
+
+
+def stop_recording() -> None:
     for target, name, fn in _active.pop("listeners", ()):
         event.remove(target, name, fn)
     _active.clear()
+
+
+def reset(gallery_conf, fname, when):
+    """Before an example: fresh listeners and tracker.  After it: remove them."""
     if when == "before":
-        transcript, tracker = SqlTranscript(), ObjectTracker()
-        listeners = list(_listeners(transcript, tracker))
-        for target, name, fn in listeners:
-            event.listen(target, name, fn)
-        _active.update(listeners=listeners, transcript=transcript, tracker=tracker)
+        start_recording(SqlTranscript(), ObjectTracker())
+    else:
+        stop_recording()
 
 
-def scrape_orm_state(block, block_vars, gallery_conf) -> str:
-    """Called after every cell: returns the state table (rST) when an object changed."""
+def scrape_cell(block, block_vars, gallery_conf) -> str:
+    """Called after every cell: the state table when an object changed, and in the full build
+    the SQL the same cell sent to the other databases."""
     transcript, tracker = _active.get("transcript"), _active.get("tracker")
     if transcript is None:
         return ""
@@ -265,10 +283,76 @@ def scrape_orm_state(block, block_vars, gallery_conf) -> str:
         table = tracker.changed_table()
     finally:
         transcript.forbidden_reason = None
-    transcript.new_cell()
-    if table is None:
+    rst = dialect_tabs_rst(block_vars.get("src_file", ""), block.lineno, transcript.new_cell())
+    if table is not None:
+        rst += "\n.. orm-state::\n\n   " + json.dumps(table, ensure_ascii=False) + "\n"
+    return rst
+
+
+# ---------------------------------------------------------------------------
+# The full build: the SQL of each cell on PostgreSQL and MariaDB too
+# ---------------------------------------------------------------------------
+
+# A folder of JSON files written by dialect_capture.py, one per database, read in name order.
+DIALECT_SQL_ENV = "SESSION_SYNC_DIALECT_SQL"
+PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+")
+CAST = re.compile(r"::\w+(\[\])?")
+
+
+@functools.cache
+def other_databases() -> tuple[dict, ...]:
+    folder = os.environ.get(DIALECT_SQL_ENV)
+    if not folder:
+        return ()
+    return tuple(json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json")))
+
+
+def example_key(path) -> str:
+    """``section/name.py``: the example's path below the examples folder."""
+    parts = Path(path).parts
+    below = max(i for i, part in enumerate(parts) if part == "examples")
+    return "/".join(parts[below + 1:])
+
+
+def comparable_statements(records: list[dict]) -> list[str]:
+    """The work a cell sent, with each driver's placeholders, casts and quoting made alike."""
+    statements = []
+    for group in _group_schema_chunks(records):
+        if group["schema"]:
+            continue
+        for record in group["records"]:
+            if "sql" in record:
+                sql = CAST.sub("", PLACEHOLDER.sub("?", record["sql"]))
+                statements.append(" ".join(sql.replace('"', "").replace("`", "").split()))
+    return statements
+
+
+def dialect_tabs_rst(src_file, lineno: int, sqlite_records: list[dict]) -> str:
+    databases = other_databases()
+    if not databases or not src_file:
         return ""
-    return "\n.. orm-state::\n\n   " + json.dumps(table, ensure_ascii=False) + "\n"
+    tabs = [(f"SQLite {sqlite3.sqlite_version}", sqlite_records)]
+    key = example_key(src_file)
+    for database in databases:
+        tabs.append((database["database"], database["examples"].get(key, {}).get(str(lineno), [])))
+    if not any(records for _, records in tabs):
+        return ""
+    reference = comparable_statements(sqlite_records)
+    differs = [comparable_statements(records) != reference for _, records in tabs]
+    caption = ("The databases sent different statements for this cell: compare the tabs."
+               if any(differs) else
+               "This cell sent the same statements to every database (each driver writes its "
+               "own placeholders).")
+    lines = ["", ".. container:: sql-dialects" + (" sql-dialects-differ" if any(differs) else ""),
+             "", "   .. rst-class:: sql-dialects-caption", "", f"   {caption}", "",
+             "   .. tab-set::", ""]
+    for (label, records), different in zip(tabs, differs):
+        text = sql_text(records) or "-- no SQL sent"
+        lines += [f"      .. tab-item:: {label}" + (" (differs)" if different else ""), "",
+                  "         .. code-block:: sql", ""]
+        lines += [f"            {line}" if line else "" for line in text.splitlines()]
+        lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -417,24 +501,52 @@ def is_cell_output(node: nodes.Node) -> bool:
     return isinstance(node, nodes.literal_block) and "sphx-glr-script-out" in node["classes"]
 
 
+CELL_EXTRAS = ("orm-state-box", "sql-dialects")
+
+
+def _is_cell_extra(node) -> bool:
+    return isinstance(node, nodes.container) and any(c in node["classes"] for c in CELL_EXTRAS)
+
+
 def render_captured_output(app, doctree, docname) -> None:
-    """Split SQL out of every cell output, then put the cell's state table below both."""
+    """Split SQL out of every cell output, then put the cell's SQL tabs and state table (which
+    Sphinx-Gallery places above the output) below both."""
     for block in list(doctree.findall(is_cell_output)):
         parent = block.parent
         index = parent.index(block)
-        state_box = parent[index - 1] if index else None
-        if not (isinstance(state_box, nodes.container) and "orm-state-box" in state_box["classes"]):
-            state_box = None
+        extras = []
+        while index - len(extras) > 0 and _is_cell_extra(parent[index - len(extras) - 1]):
+            extras.insert(0, parent[index - len(extras) - 1])
         new_nodes = split_output_block(block) if SQL_MARKER in block.astext() else [block]
-        if state_box is not None:
-            parent.remove(state_box)
-            new_nodes.append(state_box)
-        parent.replace(block, new_nodes)
+        for extra in extras:
+            parent.remove(extra)
+        parent.replace(block, new_nodes + extras)
+    _say_where_the_other_databases_are(doctree)
 
 
-def module_fingerprint() -> str:
-    """Changes whenever this file changes, so that examples are re-run and pages re-read."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+def _say_where_the_other_databases_are(doctree) -> None:
+    has_sql = any("sql-box" in node["classes"] for node in doctree.findall(nodes.container))
+    has_tabs = any("sql-dialects" in node["classes"] for node in doctree.findall(nodes.container))
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if not has_sql or has_tabs or section is None:
+        return
+    note = nodes.paragraph(classes=["sql-dialects-note"])
+    note += nodes.Text(f"The SQL on this page was sent to SQLite {sqlite3.sqlite_version}. "
+                       "The full build of this site (")
+    note += nodes.literal(text="nox -s docs-full")
+    note += nodes.Text(") adds, under every cell, tabs with the SQL the same code sends to "
+                       "PostgreSQL and MariaDB.")
+    section.insert(1, note)
+
+
+def capture_fingerprint() -> str:
+    """Changes whenever this file or the other databases' SQL changes: the examples must then
+    run again, and the pages be read again."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    folder = os.environ.get(DIALECT_SQL_ENV)
+    for path in sorted(Path(folder).glob("*.json")) if folder else ():
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def rerun_examples_if_capture_changed(app) -> None:
@@ -444,7 +556,7 @@ def rerun_examples_if_capture_changed(app) -> None:
     for gallery_dir in _as_list(gallery_conf.get("gallery_dirs", [])):
         out = src / gallery_dir
         stamp = out / ".capture-fingerprint"
-        fingerprint = module_fingerprint()
+        fingerprint = capture_fingerprint()
         if stamp.exists() and stamp.read_text() == fingerprint:
             continue
         for md5_file in out.rglob("*.md5"):
@@ -467,9 +579,9 @@ def _as_list(value) -> list:
 
 def setup(app):
     app.add_directive("orm-state", OrmStateDirective)
-    app.add_config_value("session_sync_capture_fingerprint", module_fingerprint(), "env")
+    app.add_config_value("session_sync_capture_fingerprint", capture_fingerprint(), "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
     app.connect("builder-inited", freeze_long_lived_objects, priority=101)
     app.connect("doctree-resolved", render_captured_output)
-    return {"version": module_fingerprint(), "parallel_read_safe": True,
+    return {"version": capture_fingerprint(), "parallel_read_safe": True,
             "parallel_write_safe": True}

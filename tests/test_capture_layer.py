@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 from sitebuild import ROOT
@@ -59,7 +60,7 @@ def engine():
 
 
 def state_table():
-    rst = capture.scrape_orm_state(None, {}, {})
+    rst = capture.scrape_cell(SimpleNamespace(lineno=1), {}, {})
     if not rst:
         return None
     return json.loads(rst.split("\n\n   ", 1)[1])
@@ -182,23 +183,47 @@ def marked(record: dict) -> str:
     return capture.SQL_MARKER + json.dumps(record)
 
 
-def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
+def cell(*extras, lines):
+    """A page section as Sphinx-Gallery leaves it: title, scraper output, then the cell output."""
     section = nodes.section()
+    section += nodes.title(text="An example")
+    section.extend(extras)
+    section += literal("\n".join(lines))
+    return section
+
+
+QUERY_LINES = [
+    "about to read",
+    marked({"sql": "BEGIN (implicit)", "connection": 1}),
+    marked({"sql": "SELECT users.name FROM users", "connection": 1, "parameters": "(1,)"}),
+    "spongebob",
+]
+
+
+def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
+    tabs = nodes.container(classes=["sql-dialects"])
     state_box = nodes.container(classes=["orm-state-box"])
-    section += state_box
-    section += literal("\n".join([
-        "about to read",
-        marked({"sql": "BEGIN (implicit)", "connection": 1}),
-        marked({"sql": "SELECT users.name FROM users", "connection": 1, "parameters": "(1,)"}),
-        "spongebob",
-    ]))
+    section = cell(tabs, state_box, lines=QUERY_LINES)
     capture.render_captured_output(None, section, "page")
-    kinds = [(type(n).__name__, n.get("classes"), n.astext()) for n in section.children]
+    kinds = [(type(n).__name__, n.get("classes"), n.astext()) for n in section.children[1:]]
     assert kinds[0] == ("literal_block", ["sphx-glr-script-out"], "about to read")
     assert kinds[1][1] == ["sql-box"]
     assert kinds[1][2] == "BEGIN (implicit)\nSELECT users.name FROM users\n-- parameters: (1,)"
     assert kinds[2] == ("literal_block", ["sphx-glr-script-out"], "spongebob")
-    assert section.children[3] is state_box, "the state table goes below the cell's output"
+    assert section.children[4:] == [tabs, state_box], "tabs and state go below the output"
+
+
+def test_a_page_without_other_databases_says_where_they_are():
+    section = cell(lines=QUERY_LINES)
+    capture.render_captured_output(None, section, "page")
+    assert "nox -s docs-full" in section.children[1].astext()
+    assert "sql-dialects-note" in section.children[1]["classes"]
+
+
+def test_a_page_with_other_databases_has_no_such_note():
+    section = cell(nodes.container(classes=["sql-dialects"]), lines=QUERY_LINES)
+    capture.render_captured_output(None, section, "page")
+    assert not any("sql-dialects-note" in n.get("classes", []) for n in section.children)
 
 
 def test_schema_setup_is_folded_and_work_is_not():

@@ -1,0 +1,82 @@
+"""Record, cell by cell, the SQL every example sends to the database named by DATABASE_URL.
+
+    DATABASE_URL=postgresql+psycopg://... python sphinxext/dialect_capture.py OUT.json examples/
+
+`nox -s docs-full` runs it once per database server before building the site; the capture layer
+(session_sync_capture.py) then shows each cell's SQL on every database as tabs. Cells are split
+exactly as Sphinx-Gallery splits them, and run the same way: one namespace per example, one
+cell after the other, so a cell is found again by its first line.
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+from sqlalchemy import create_engine
+
+import session_sync_capture as capture
+
+
+def record_example(path: Path) -> dict[str, list[dict]]:
+    """The SQL records of each code cell of one example, keyed by the cell's first line."""
+    _, blocks = split_code_and_text_blocks(str(path))
+    transcript = capture.SqlTranscript(echo_to_stdout=False)
+    capture.start_recording(transcript, capture.ObjectTracker())
+    namespace = {"__name__": "__main__", "__file__": str(path)}
+    cells: dict[str, list[dict]] = {}
+    previous_directory = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for block in blocks:
+                if block.type != "code":
+                    continue
+                padded = "\n" * (block.lineno - 1) + block.content
+                exec(compile(padded, str(path), "exec"), namespace)
+                cells[str(block.lineno)] = transcript.new_cell()
+    finally:
+        os.chdir(previous_directory)
+        capture.stop_recording()
+        _close_figures()
+    return cells
+
+
+def _close_figures() -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+PRODUCT_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
+
+
+def server_name(url: str) -> str:
+    """What the server calls itself, e.g. ``PostgreSQL 15.18`` or ``MariaDB 10.11.19``."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        dialect = connection.dialect
+        version = ".".join(str(part) for part in dialect.server_version_info[:3]
+                           if isinstance(part, int))
+    engine.dispose()
+    product = "MariaDB" if getattr(dialect, "is_mariadb", False) else dialect.name
+    return f"{PRODUCT_NAMES.get(product, product)} {version}"
+
+
+def main(output: str, examples_dir: str) -> None:
+    url = os.environ["DATABASE_URL"]
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    examples = Path(examples_dir).resolve()
+    recorded = {
+        capture.example_key(path): record_example(path)
+        for path in sorted(examples.rglob("*.py"))
+        if not path.name.startswith("_")
+    }
+    Path(output).write_text(json.dumps({"database": server_name(url), "examples": recorded},
+                                       indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
