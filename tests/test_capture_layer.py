@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import sqlite3
 import sys
 from types import SimpleNamespace
 
@@ -261,3 +262,36 @@ def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturin
     rendered = capture.sql_box_nodes(records)
     assert "SQL sent: 47 statements" in rendered[0].astext()
     assert rendered[1].astext().endswith("-- ... and 7 more statements, not shown")
+
+
+def test_placeholders_casts_and_quoting_do_not_count_as_differences():
+    sqlite = [{"sql": 'UPDATE users SET name=? WHERE users.id = ?', "connection": 1}]
+    postgresql = [{"sql": "UPDATE users SET name=%(name)s::VARCHAR WHERE users.id = %(id_1)s::INTEGER",
+                   "connection": 1}]
+    mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": 1}]
+    assert (capture.comparable_statements(sqlite) == capture.comparable_statements(postgresql)
+            == capture.comparable_statements(mariadb))
+
+
+def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypatch):
+    fetch = [{"sql": "UPDATE users SET status=? WHERE users.status = ? RETURNING users.id",
+              "connection": 1}]
+    select_then_update = [
+        {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": 1},
+        {"sql": "UPDATE users SET status=%s WHERE users.status = %s", "connection": 1},
+    ]
+    returning = [{"sql": "UPDATE users SET status=%(status)s::VARCHAR WHERE users.status = "
+                         "%(status_1)s::VARCHAR RETURNING users.id", "connection": 1}]
+    databases = (
+        {"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": returning}}},
+        {"database": "MariaDB 10.11.19", "examples": {"myths/a.py": {"7": select_then_update}}},
+    )
+    monkeypatch.setattr(capture, "other_databases", lambda: databases)
+    rst = capture.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
+    assert ".. container:: sql-dialects sql-dialects-differ" in rst
+    labels = [line.strip() for line in rst.splitlines() if ".. tab-item::" in line]
+    assert labels == [f".. tab-item:: SQLite {sqlite3.sqlite_version}",
+                      ".. tab-item:: PostgreSQL 15.18",
+                      ".. tab-item:: MariaDB 10.11.19 (differs)"]
+    assert "            SELECT users.id FROM users WHERE users.status = %s" in rst
+    assert capture.dialect_tabs_rst("/site/examples/myths/a.py", 99, []) == ""
