@@ -5,6 +5,7 @@ import platform
 import sqlite3
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sphinx
 import sphinx_gallery
@@ -24,8 +25,13 @@ release = version = "1.0"
 
 extensions = [
     "myst_parser",
+    "sphinx.ext.intersphinx",
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
+    "sphinx_design",
+    "sphinxext.opengraph",
+    "sphinx_sitemap",
+    "notfound.extension",
     "session_sync_capture",
 ]
 
@@ -39,16 +45,19 @@ myst_heading_anchors = 3
 html_theme = "furo"
 html_title = project
 html_static_path = ["docs/_static"]
-html_css_files = ["session-sync.css"]
+html_css_files = ["session-sync.css", "landing.css"]
+html_favicon = "docs/_static/favicon.svg"
 # Sources would carry the capture layer's raw SQL markers; downloads come from Sphinx-Gallery.
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None
 
-# Copy buttons copy code only: never the SQL boxes, the printed output or the state tables.
-copybutton_selector = (
-    "div[class*='highlight-']:not(.highlight-sql):not(.highlight-none):not(.sphx-glr-script-out)"
-    " > div.highlight > pre"
+# Copy buttons copy Python only: never the SQL boxes (.sql-box, highlighted as sql), the printed
+# output (highlight-none) or the state tables. sphinx-copybutton writes this selector into its
+# JavaScript between single quotes: a ' in it breaks every button on the site.
+copybutton_selector = ", ".join(
+    f"div.highlight-{language} > div.highlight > pre"
+    for language in ("Python", "python", "python3", "py", "default", "pycon")
 )
 copybutton_exclude = ".linenos, .gp, .go"
 
@@ -86,3 +95,44 @@ myst_substitutions = {
     "sphinx_version": sphinx.__version__,
     "sphinx_gallery_version": sphinx_gallery.__version__,
 }
+
+# Links to SQLAlchemy's own documentation, from prose ({py:class}`sqlalchemy.orm.Session`) and
+# from every SQLAlchemy name in example code (Sphinx-Gallery resolves those through intersphinx).
+# The inventory is a file in the repository (`nox -s inventory` rebuilds it from the pinned
+# release's sdist), so the build downloads nothing; the URL is only where the links point.
+intersphinx_mapping = {
+    "sqlalchemy": (
+        "https://docs.sqlalchemy.org/en/21/",
+        str(ROOT / "docs" / "_inventories" / "sqlalchemy-objects.inv"),
+    ),
+}
+
+# Where the site is published: Read the Docs and the CI workflow say; a local build is served
+# on this machine (`nox -s serve`).
+html_baseurl = (
+    os.environ.get("READTHEDOCS_CANONICAL_URL")
+    or os.environ.get("SESSION_SYNC_BASE_URL")
+    or "http://127.0.0.1:8000/"
+)
+if not html_baseurl.endswith("/"):
+    html_baseurl += "/"
+
+# Open Graph tags for link previews; no generated social-card images (they need matplotlib fonts
+# and would make builds slower and less reproducible).
+ogp_site_url = html_baseurl
+ogp_site_name = project
+ogp_description_length = 200
+ogp_social_cards = {"enable": False}
+ogp_enable_meta_description = True
+
+# sitemap.xml of every page, at the site's root.
+sitemap_url_scheme = "{link}"
+sitemap_excludes = ["search.html", "genindex.html", "404.html"]
+
+# docs/404.md is the page shown for a missing address; its links are absolute from the site root.
+notfound_urls_prefix = urlsplit(html_baseurl).path
+
+sphinx_gallery_conf["first_notebook_cell"] = (
+    "# Run elsewhere? This installs the SQLAlchemy release this page was verified with.\n"
+    f"%pip install sqlalchemy=={sqlalchemy.__version__}"
+)

@@ -1,0 +1,221 @@
+"""What hosting needs: the Read the Docs and CI files, the SQLAlchemy inventory, the site's
+metadata (Open Graph, sitemap, 404 page, favicon) and the downloads.
+
+The two configuration files cannot run here: they are validated against their published JSON
+schemas, vendored in tests/schemas/ (see its README), and checked to build the way `nox -s docs`
+does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+from sitebuild import EXAMPLES, ROOT
+
+SCHEMAS = Path(__file__).parent / "schemas"
+INVENTORY = ROOT / "docs" / "_inventories" / "sqlalchemy-objects.inv"
+EXAMPLE_PAGE = "auto_examples/synchronize_session/four_strategies.html"
+
+
+class YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans only: GitHub reads `on:` as a key, PyYAML's YAML 1.1 as True."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf")
+)
+
+
+def load_yaml(relative: str):
+    return yaml.load((ROOT / relative).read_text(encoding="utf-8"), Loader=YamlLoader)
+
+
+def validate(document, schema_name: str) -> None:
+    schema = json.loads((SCHEMAS / schema_name).read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    errors = sorted(validator_class(schema).iter_errors(document), key=lambda e: e.path)
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Read the Docs and the CI workflow
+# ---------------------------------------------------------------------------------------------
+
+
+def test_readthedocs_config_matches_its_schema():
+    validate(load_yaml(".readthedocs.yaml"), "readthedocs.json")
+
+
+def test_readthedocs_builds_like_nox_with_the_pinned_versions():
+    config = load_yaml(".readthedocs.yaml")
+    assert config["build"]["tools"]["python"] == "3.11"
+    install = " ".join(config["build"]["jobs"]["install"])
+    assert "-c requirements/constraints.txt" in install
+    assert "-r requirements/docs.in" in install
+    build = " ".join(config["build"]["jobs"]["build"]["html"])
+    for part in ("-c .", "-W", "--keep-going", "-n", "docs", "$READTHEDOCS_OUTPUT/html"):
+        assert part in build, part
+
+
+def test_ci_workflow_matches_its_schema():
+    validate(load_yaml(".github/workflows/docs.yml"), "github-workflows.json")
+
+
+def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
+    workflow = load_yaml(".github/workflows/docs.yml")
+    build = workflow["jobs"]["build"]
+    runs = " ".join(step.get("run", "") for step in build["steps"])
+    assert "nox -s docs" in runs, "the build is `nox -s docs`, which passes -W --keep-going -n"
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    assert 'SPHINX_STRICT = ["-W", "--keep-going", "-n"]' in noxfile
+    uploads = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
+    assert uploads and uploads[0]["with"]["path"] == "build/html"
+    deploy = workflow["jobs"]["deploy"]
+    assert set(deploy["needs"]) == {"build", "test"}
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy["steps"])
+    test = workflow["jobs"]["test"]
+    assert any("bash .ci/run" in step.get("run", "") for step in test["steps"])
+
+
+def test_ci_script_installs_chromium_before_running_nox():
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    install = script.index("apt-get install -y chromium chromium-driver")
+    assert script.index("apt-get update") < install < script.index("nox -s")
+
+
+# ---------------------------------------------------------------------------------------------
+# The SQLAlchemy inventory: in the repository, so that the build downloads nothing
+# ---------------------------------------------------------------------------------------------
+
+
+def inventory_names() -> dict[str, str]:
+    data = INVENTORY.read_bytes()
+    header, body = data.split(b"\n", 4)[:4], data.split(b"\n", 4)[4]
+    assert header[0] == b"# Sphinx inventory version 2"
+    names = {}
+    for line in zlib.decompress(body).decode().splitlines():
+        name, role, _priority, uri = line.split(" ", 4)[:4]
+        names[f"{role} {name}"] = uri
+    return names
+
+
+def test_inventory_is_a_local_file_with_sqlalchemy_names_and_public_aliases():
+    read = "import json, runpy; print(json.dumps(runpy.run_path('conf.py')['intersphinx_mapping']))"
+    mapping = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", read], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    target, location = mapping["sqlalchemy"]
+    assert target.startswith("https://") and not location.startswith(("http:", "https:"))
+    assert Path(location) == INVENTORY and INVENTORY.exists()
+    names = inventory_names()
+    for entry in (
+        "py:class sqlalchemy.orm.Session",
+        "py:method sqlalchemy.orm.Session.commit",
+        "py:exception sqlalchemy.orm.exc.StaleDataError",
+        "py:function sqlalchemy.update",
+        "py:function sqlalchemy.select",
+        "py:class sqlalchemy.String",
+        "std:label orm_queryguide_update_delete_sync",
+    ):
+        assert entry in names, entry
+    assert names["py:function sqlalchemy.update"].endswith("#sqlalchemy.sql.expression.update")
+
+
+def test_example_code_links_sqlalchemy_names_to_the_official_docs(site):
+    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    links = {
+        a.get_text(): a["href"]
+        for a in page.select("div.highlight-Python a[href]")
+        if a["href"].startswith("https://docs.sqlalchemy.org/")
+    }
+    for name in ("update", "select", "create_engine", "Session", "mapped_column"):
+        assert name in links, (name, sorted(links))
+    assert links["update"].endswith("core/dml.html#sqlalchemy.sql.expression.update")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata a host and a link preview read
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pages_have_open_graph_tags_and_a_favicon(site):
+    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    properties = {m["property"]: m["content"] for m in page.select("meta[property^='og:']")}
+    for key in ("og:title", "og:type", "og:url", "og:site_name", "og:description"):
+        assert properties.get(key), key
+    assert properties["og:url"].endswith(EXAMPLE_PAGE)
+    assert "og:image" not in properties, "no generated social card images"
+    icon = page.select_one("link[rel~='icon']")
+    assert icon and icon["href"].endswith("favicon.svg")
+    assert (site.html / "_static" / "favicon.svg").read_text().lstrip().startswith("<svg")
+
+
+def test_sitemap_lists_every_page_but_search_and_404(site):
+    sitemap = (site.html / "sitemap.xml").read_text(encoding="utf-8")
+    locations = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    assert any(loc.endswith("/index.html") for loc in locations)
+    for example in EXAMPLES:
+        relative = example.relative_to(ROOT / "examples").with_suffix(".html").as_posix()
+        assert any(loc.endswith("auto_examples/" + relative) for loc in locations), relative
+    assert not any(loc.endswith(("search.html", "404.html", "genindex.html")) for loc in locations)
+
+
+def test_404_page_links_absolutely_so_it_works_at_any_depth(site):
+    page = BeautifulSoup(site.page("404.html"), "html.parser")
+    assert "Page not found" in page.get_text()
+    stylesheets = [link["href"] for link in page.select("link[rel='stylesheet']")]
+    assert stylesheets and all(href.startswith("/") for href in stylesheets), stylesheets
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads
+# ---------------------------------------------------------------------------------------------
+
+
+def test_each_example_downloads_as_python_and_notebook_and_all_as_zips(site):
+    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    downloads = [a["href"] for a in page.select(".sphx-glr-download a")]
+    assert any(href.endswith("four_strategies.py") for href in downloads), downloads
+    assert any(href.endswith("four_strategies.ipynb") for href in downloads), downloads
+    gallery = BeautifulSoup(site.page("auto_examples/index.html"), "html.parser")
+    zips = [a["href"] for a in gallery.select("a[href$='.zip']")]
+    assert any("python" in href for href in zips) and any("jupyter" in href for href in zips)
+    for href in zips:
+        archive = (site.html / "auto_examples" / href).resolve()
+        with zipfile.ZipFile(archive) as bundle:
+            assert len(bundle.namelist()) >= len(EXAMPLES), href
+
+
+@pytest.fixture(scope="module")
+def notebook(site):
+    (path,) = site.html.glob("_downloads/*/four_strategies.ipynb")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_notebook_first_cell_installs_the_verified_sqlalchemy(notebook):
+    import sqlalchemy
+
+    first = "".join(notebook["cells"][0]["source"])
+    assert notebook["cells"][0]["cell_type"] == "code"
+    assert f"%pip install sqlalchemy=={sqlalchemy.__version__}" in first
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text()
+    assert f"SQLAlchemy=={sqlalchemy.__version__}" in constraints, "built with the pinned version"
+    assert "session_sync_capture" not in json.dumps(notebook), "downloads carry none of our code"
