@@ -33,6 +33,7 @@ extensions = [
     "sphinx_sitemap",
     "notfound.extension",
     "session_sync_capture",
+    "sqlalchemy_links",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

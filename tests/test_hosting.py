@@ -151,6 +151,36 @@ def test_example_code_links_sqlalchemy_names_to_the_official_docs(site):
     assert links["update"].endswith("core/dml.html#sqlalchemy.sql.expression.update")
 
 
+def prose_links(site, relative: str) -> dict[str, str]:
+    page = BeautifulSoup(site.page(relative), "html.parser")
+    return {a.get_text(): a["href"] for a in page.select("article a.sqlalchemy-link")}
+
+
+def test_sqlalchemy_names_in_prose_link_to_the_official_docs(site):
+    links = prose_links(site, "index.html")
+    docs = "https://docs.sqlalchemy.org/en/21/"
+    expected = {
+        "Session.commit()": "orm/session_api.html#sqlalchemy.orm.Session.commit",
+        "synchronize_session": "orm/queryguide/dml.html#orm-queryguide-update-delete-sync",
+        "expire_on_commit": "orm/session_api.html#sqlalchemy.orm.Session.params.expire_on_commit",
+        "refresh()": "orm/session_api.html#sqlalchemy.orm.Session.refresh",
+        "update()": "core/dml.html#sqlalchemy.sql.expression.update",
+    }
+    for text, target in expected.items():
+        assert links.get(text) == docs + target, (text, links.get(text))
+
+
+def test_sql_keywords_literals_and_expressions_stay_plain_code(site):
+    page = BeautifulSoup(site.page("index.html"), "html.parser")
+    plain = [c.get_text() for c in page.select("article code.literal") if not c.find_parent("a")]
+    for text in ("'fetch'", "False"):
+        assert text in plain, (text, plain)
+    for relative in ("index.html", EXAMPLE_PAGE):
+        for text in prose_links(site, relative):
+            assert not text.isupper(), f"an SQL keyword was linked: {text}"
+            assert not text.startswith(("'", '"')), f"a string was linked: {text}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Metadata a host and a link preview read
 # ---------------------------------------------------------------------------------------------
