@@ -37,8 +37,12 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["auto_examples/*.ipynb", "auto_examples/**/*.ipynb", "**/*.py.md5",
-                    "auto_examples/**/*.codeobj.json"]
+exclude_patterns = [
+    "auto_examples/*.ipynb",
+    "auto_examples/**/*.ipynb",
+    "**/*.py.md5",
+    "auto_examples/**/*.codeobj.json",
+]
 nitpicky = True
 myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3

@@ -20,9 +20,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
 from sitebuild import EXAMPLES, ROOT
 
-CHROMIUM = os.environ.get("SESSION_SYNC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = (
+    os.environ.get("SESSION_SYNC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+
 from sitebuild import EXAMPLES, ROOT
 
 SCHEMAS = Path(__file__).parent / "schemas"

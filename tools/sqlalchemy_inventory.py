@@ -116,8 +116,11 @@ def add_aliases(entries):
             alias = f"{module_name}.{attribute}"
             if canonical is None or alias in by_name or alias == canonical:
                 continue
-            for name, role, priority, uri, display in [by_name[canonical], *members.get(canonical, [])]:
-                new_name = alias + name[len(canonical):]
+            for name, role, priority, uri, display in [
+                by_name[canonical],
+                *members.get(canonical, []),
+            ]:
+                new_name = alias + name[len(canonical) :]
                 if new_name in by_name:
                     continue
                 entry = (new_name, role, priority, full_uri(name, uri), display)
@@ -129,8 +132,10 @@ def add_aliases(entries):
 def main(source: str, destination: str) -> None:
     header, entries = read_inventory(Path(source))
     aliases = add_aliases(entries)
-    write_inventory(Path(destination), header, sorted(entries + aliases, key=lambda e: (e[1], e[0])))
-    print(f"{len(entries)} entries from SQLAlchemy's build, {len(aliases)} aliases added: {destination}")
+    write_inventory(
+        Path(destination), header, sorted(entries + aliases, key=lambda e: (e[1], e[0]))
+    )
+    print(f"{len(entries)} entries from SQLAlchemy's build, {len(aliases)} aliases: {destination}")
 
 
 if __name__ == "__main__":
