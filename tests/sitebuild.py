@@ -57,6 +57,28 @@ def build_env(env: dict | None = None) -> dict:
             **(env or {})}
 
 
+def run_example(example: Path, directory: Path, database_url: str | None = None):
+    """Run an example as a reader would: a copy in `directory`, a fresh interpreter, no project.
+
+    -I: no PYTHONPATH, no user site, no current directory on sys.path: only what pip installed.
+    The database is SQLite in memory unless `database_url` is given (as DATABASE_URL).
+    """
+    copied = directory / example.name
+    copied.write_bytes(example.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
+    env["MPLBACKEND"] = "Agg"
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-I", str(copied)],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def build_site(project: Path, *extra_args: str, env: dict | None = None,
                prefix: tuple[str, ...] = ()) -> SiteBuild:
     html = project / "build" / "html"

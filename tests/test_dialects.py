@@ -1,0 +1,172 @@
+"""Same code, three databases: every example on real PostgreSQL and MariaDB servers.
+
+Run by `nox -s dialects` (which installs the servers and the drivers), not by `nox -s tests`.
+The servers are throwaway ones from tests/databases.py: one per database for this module, each
+example in a fresh database of its own. Without the servers' binaries these tests skip on a
+developer's machine but fail on CI (CI is set), where a skip would hide a missing install step.
+At the end, a summary lists how long each server took to start and stop and each example to run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import defaultdict
+
+import databases
+import pytest
+
+from sitebuild import EXAMPLES, ROOT, run_example
+
+SERVERS = {
+    "postgresql": (databases.postgresql_server, databases.postgresql_missing, "psycopg"),
+    "mariadb": (databases.mariadb_server, databases.mariadb_missing, "pymysql"),
+}
+EXAMPLE_IDS = [str(path.relative_to(ROOT / "examples")) for path in EXAMPLES]
+
+
+def require(name: str) -> None:
+    """Skip (fail on CI) when this database's server or driver is not installed."""
+    _, missing, driver = SERVERS[name]
+    reason = missing()
+    if reason is None:
+        try:
+            __import__(driver)
+        except ImportError:
+            reason = f"the {driver} driver is not installed (requirements/dialects.in)"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} tests cannot run on CI: {reason}")
+        pytest.skip(f"{name} tests need a {name} server: {reason}")
+
+
+def select_one(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+# --- timings, printed at the end of the run ----------------------------------------------------
+
+
+class TimingReport:
+    """A pytest plugin: collects the servers' and the examples' times, prints them at the end."""
+
+    def __init__(self):
+        self.servers: list[tuple[str, dict]] = []
+        self.examples: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("-", "dialect timings (seconds)")
+        steps = ["init", "start", "setup", "stop"]
+        write(f"{'server':<28}" + "".join(f"{step:>8}" for step in steps))
+        for label, timings in self.servers:
+            cells = "".join(
+                f"{timings[step]:>8.2f}" if step in timings else f"{'-':>8}" for step in steps
+            )
+            write(f"{label:<28}{cells}")
+        if not self.examples:
+            return
+        names = sorted({db for runs in self.examples.values() for db in runs})
+        width = max(len(example) for example in self.examples) + 2
+        write(f"{'example':<{width}}" + "".join(f"{name:>12}" for name in names))
+        for example in EXAMPLE_IDS:
+            if example in self.examples:
+                runs = self.examples[example]
+                write(f"{example:<{width}}" + "".join(f"{runs.get(n, 0):>12.2f}" for n in names))
+        totals = [sum(runs.get(n, 0) for runs in self.examples.values()) for n in names]
+        write(f"{'all examples':<{width}}" + "".join(f"{total:>12.2f}" for total in totals))
+
+
+@pytest.fixture(scope="session")
+def timing_report(request) -> TimingReport:
+    report = request.config.pluginmanager.get_plugin("dialect-timings")
+    if report is None:
+        report = TimingReport()
+        request.config.pluginmanager.register(report, "dialect-timings")
+    return report
+
+
+# --- (a) the servers themselves -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_server_answers_on_loopback_only_and_leaves_nothing(name, timing_report):
+    require(name)
+    start = SERVERS[name][0]
+    with start() as url:
+        assert select_one(url) == 1
+        processes = databases.process_tree(url.pid)
+        listening = databases.listening_addresses(url.pid)
+        assert listening == {("127.0.0.1", url.port)}, f"listens only on 127.0.0.1: {listening}"
+        assert url.directory.is_dir()
+    timing_report.servers.append((f"{name} (lifecycle test)", url.timings))
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in processes), "every process ended"
+    assert databases.port_is_free(url.port), "the port is free again"
+    assert not url.directory.exists(), "the temporary directory is gone"
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_server_stops_when_the_body_raises(name, timing_report):
+    require(name)
+    start = SERVERS[name][0]
+    with pytest.raises(ZeroDivisionError), start() as url:
+        processes = databases.process_tree(url.pid)
+        1 / 0  # noqa: B018 - the error under test
+    timing_report.servers.append((f"{name} (body raised)", url.timings))
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in processes), "every process ended"
+    assert databases.port_is_free(url.port), "the port is free again"
+    assert not url.directory.exists(), "the temporary directory is gone"
+
+
+def test_missing_binaries_are_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(databases, "POSTGRESQL_BIN", tmp_path)
+    monkeypatch.setattr(databases, "SEARCH_PATH", str(tmp_path))
+    for start in (databases.postgresql_server, databases.mariadb_server):
+        with pytest.raises(databases.ServerUnavailable, match="apt-get install"), start():
+            pytest.fail("no server can start without its binaries")
+
+
+# --- (b) every example on every server ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def server(request, timing_report):
+    """One server per database for the whole module."""
+    require(request.param)
+    with SERVERS[request.param][0]() as url:
+        yield request.param, url
+    timing_report.servers.append((f"{request.param} (examples)", url.timings))
+
+
+def fresh_database(url: str, name: str) -> str:
+    """Create database `name` on the server of `url`; return its URL."""
+    from sqlalchemy import create_engine, make_url, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=EXAMPLE_IDS)
+def test_example_runs_on_each_database(example, server, tmp_path, timing_report):
+    name, url = server
+    label = str(example.relative_to(ROOT / "examples"))
+    # Examples share table names with different columns: each gets an empty database.
+    database_url = fresh_database(url, re.sub(r"\W", "_", label.removesuffix(".py")))
+    start = time.perf_counter()
+    result = run_example(example, tmp_path, database_url)
+    timing_report.examples[label][name] = time.perf_counter() - start
+    assert result.returncode == 0, f"{label} on {name}:\n{result.stdout}{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
