@@ -50,7 +50,7 @@ myst_heading_anchors = 3
 html_theme = "furo"
 html_title = project
 html_static_path = ["docs/_static"]
-html_css_files = ["session-sync.css", "landing.css"]
+html_css_files = ["session-sync.css", "site.css"]
 html_favicon = "docs/_static/favicon.svg"
 # Sources would carry the capture layer's raw SQL markers; downloads come from Sphinx-Gallery.
 html_copy_source = False

@@ -80,11 +80,16 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a page left before its last asset arrived: the browser hung up, nothing failed
+
+
 @pytest.fixture(scope="session")
 def base_url(site):
     """The built site, served over HTTP on a free port of 127.0.0.1 while the tests run."""
     handler = functools.partial(QuietHandler, directory=str(site.html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
