@@ -91,7 +91,9 @@ def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy["steps"])
     test = workflow["jobs"]["test"]
-    assert any("bash .ci/run" in step.get("run", "") for step in test["steps"])
+    runs = [step.get("run", "") for step in test["steps"]]
+    assert any("bash .ci/run" in run for run in runs)
+    assert any("nox -s lint" in run for run in runs)
 
 
 def test_ci_script_installs_chromium_before_running_nox():
