@@ -90,12 +90,11 @@ def lint(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Live preview on http://127.0.0.1:8000/: rebuilds and reloads the page on every change."""
     install_requirements(session, "docs", "dev")
-    session.run(
-        "sphinx-autobuild", "-c", ".", *SPHINX_STRICT, "--host", "127.0.0.1", "--port", "8000",
-        "--watch", "conf.py", "--watch", "sphinxext", "--watch", "examples",
-        "--ignore", "*/auto_examples/*", "--ignore", "*/sg_execution_times.rst",
-        *session.posargs, "docs", "build/serve",
-    )
+    server = "--host 127.0.0.1 --port 8000".split()
+    watch = "--watch conf.py --watch sphinxext --watch examples".split()
+    ignore = "--ignore */auto_examples/* --ignore */sg_execution_times.rst".split()
+    options = [*SPHINX_STRICT, *server, *watch, *ignore, *session.posargs]
+    session.run("sphinx-autobuild", "-c", ".", *options, "docs", "build/serve")
 
 
 def pinned(name: str) -> str:
@@ -119,25 +118,18 @@ def inventory(session: nox.Session) -> None:
     work = Path(session.create_tmp()) / f"sqlalchemy-{version}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    session.run(
-        "python", "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-        f"sqlalchemy=={version}", "-d", str(work),
-    )
+    download = "python -m pip download --no-binary :all: --no-deps".split()
+    session.run(*download, f"sqlalchemy=={version}", "-d", str(work))
     (sdist,) = work.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         archive.extractall(work, filter="data")
     (source,) = (path for path in work.iterdir() if path.is_dir())
     html = work / "html"
-    session.run(
-        "sphinx-build", "-q", "-b", "html", "-j", "auto",
-        # SQLAlchemy's conf.py asks for a newer zzzeeksphinx than PyPI has; 1.6.2 builds it.
-        "-D", "needs_extensions.zzzeeksphinx=1.6.2",
-        str(source / "doc" / "build"), str(html),
-    )
-    session.run(
-        "python", "tools/sqlalchemy_inventory.py", str(html / "objects.inv"), INVENTORY,
-        env={"PYTHONPATH": str(source / "lib")},
-    )
+    # SQLAlchemy's conf.py asks for a newer zzzeeksphinx than PyPI has; 1.6.2 builds it.
+    build = "sphinx-build -q -b html -j auto -D needs_extensions.zzzeeksphinx=1.6.2".split()
+    session.run(*build, str(source / "doc" / "build"), str(html))
+    aliases = ["python", "tools/sqlalchemy_inventory.py", str(html / "objects.inv"), INVENTORY]
+    session.run(*aliases, env={"PYTHONPATH": str(source / "lib")})
 
 
 @nox.session

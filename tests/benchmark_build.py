@@ -37,7 +37,10 @@ def example_execution_seconds() -> float:
     warm_up = "import sqlalchemy.orm, matplotlib.pyplot\n"
     result = subprocess.run(
         [sys.executable, "-c", warm_up + script, *map(str, EXAMPLES)],
-        capture_output=True, text=True, check=True, env={"MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MPLBACKEND": "Agg"},
     )
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -55,12 +58,15 @@ def main() -> None:
         page.write_text(page.read_text() + "\nAn edit by the benchmark.\n")
         figures["rebuild, one narrative page changed"] = timed_build(serial)
         figures["clean build, examples not run"] = timed_build(
-            copy_sources(scratch / "no-run"), "-D", "plot_gallery=0")
+            copy_sources(scratch / "no-run"), "-D", "plot_gallery=0"
+        )
         figures["examples run standalone (sum)"] = example_execution_seconds()
         figures["clean build, pages read/written by 2 processes"] = timed_build(
-            copy_sources(scratch / "sphinx-parallel"), "-j", "2")
+            copy_sources(scratch / "sphinx-parallel"), "-j", "2"
+        )
         figures["clean build, examples run by 2 processes too"] = timed_build(
-            copy_sources(scratch / "all-parallel"), "-j", "2", env={"SESSION_SYNC_PARALLEL": "2"})
+            copy_sources(scratch / "all-parallel"), "-j", "2", env={"SESSION_SYNC_PARALLEL": "2"}
+        )
 
     clean = figures["clean build"]
     execution = figures["examples run standalone (sum)"]
@@ -68,10 +74,14 @@ def main() -> None:
     print(f"\n{'measure':<48} {'seconds':>8} {'of clean':>9}")
     for name, seconds in figures.items():
         print(f"{name:<48} {seconds:8.2f} {seconds / clean:9.0%}")
-    print(f"{'capture + gallery overhead':<48} {overhead:8.2f} {overhead / execution:9.0%}"
-          " of execution")
-    print(f"\n{len(EXAMPLES)} examples; targets: unchanged rebuild < 15% of clean, one-example"
-          " rebuild < 40%, overhead < 10% of execution.")
+    print(
+        f"{'capture + gallery overhead':<48} {overhead:8.2f} {overhead / execution:9.0%}"
+        " of execution"
+    )
+    print(
+        f"\n{len(EXAMPLES)} examples; targets: unchanged rebuild < 15% of clean, one-example"
+        " rebuild < 40%, overhead < 10% of execution."
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import pytest
+
 from sitebuild import SiteBuild, build_site, copy_sources
 
 

@@ -48,13 +48,29 @@ def copy_sources(destination: Path) -> Path:
 
 
 def sphinx_command(html: Path, *extra_args: str) -> list[str]:
-    return [sys.executable, "-m", "sphinx", "-c", ".", "-W", "--keep-going", "-n", "-q",
-            *extra_args, "docs", str(html)]
+    return [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-c",
+        ".",
+        "-W",
+        "--keep-going",
+        "-n",
+        "-q",
+        *extra_args,
+        "docs",
+        str(html),
+    ]
 
 
 def build_env(env: dict | None = None) -> dict:
-    return {**os.environ, "MPLBACKEND": "Agg", "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
-            **(env or {})}
+    return {
+        **os.environ,
+        "MPLBACKEND": "Agg",
+        "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+        **(env or {}),
+    }
 
 
 def run_example(example: Path, directory: Path, database_url: str | None = None):
@@ -79,9 +95,15 @@ def run_example(example: Path, directory: Path, database_url: str | None = None)
     )
 
 
-def build_site(project: Path, *extra_args: str, env: dict | None = None,
-               prefix: tuple[str, ...] = ()) -> SiteBuild:
+def build_site(
+    project: Path, *extra_args: str, env: dict | None = None, prefix: tuple[str, ...] = ()
+) -> SiteBuild:
     html = project / "build" / "html"
-    result = subprocess.run([*prefix, *sphinx_command(html, *extra_args)], cwd=project,
-                            env=build_env(env), capture_output=True, text=True)
+    result = subprocess.run(
+        [*prefix, *sphinx_command(html, *extra_args)],
+        cwd=project,
+        env=build_env(env),
+        capture_output=True,
+        text=True,
+    )
     return SiteBuild(project, html, result.returncode, result.stdout + result.stderr)

@@ -8,11 +8,12 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from sitebuild import ROOT
 from docutils import nodes
 from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from sitebuild import ROOT
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
 import session_sync_capture as capture  # noqa: E402
@@ -44,9 +45,11 @@ def capturing(capsys):
     records = []
 
     def read():
-        records.extend(json.loads(line[len(capture.SQL_MARKER):])
-                       for line in capsys.readouterr().out.splitlines()
-                       if line.startswith(capture.SQL_MARKER))
+        records.extend(
+            json.loads(line[len(capture.SQL_MARKER) :])
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith(capture.SQL_MARKER)
+        )
         return list(records)
 
     yield read
@@ -88,7 +91,10 @@ def test_executemany_parameters_are_abbreviated(engine, capturing):
     with Session(engine) as session:
         session.execute(User.__table__.insert(), [{"name": f"user {i}"} for i in range(10)])
     insert = next(r for r in capturing() if r["sql"].startswith("INSERT"))
-    assert insert["parameters"] == "[('user 0',), ('user 1',), ('user 2',), ... 10 parameter sets in all]"
+    assert (
+        insert["parameters"]
+        == "[('user 0',), ('user 1',), ('user 2',), ... 10 parameter sets in all]"
+    )
 
 
 def test_listeners_are_removed_after_the_example(engine):
@@ -98,23 +104,34 @@ def test_listeners_are_removed_after_the_example(engine):
     with contextlib.redirect_stdout(stdout), engine.connect() as connection:
         connection.execute(select(1))
     assert stdout.getvalue() == ""
-    assert not event.contains(Engine, "before_cursor_execute",
-                              capture.SqlTranscript.before_cursor_execute)
+    assert not event.contains(
+        Engine, "before_cursor_execute", capture.SqlTranscript.before_cursor_execute
+    )
 
 
 def test_state_table_follows_an_object_through_its_life(engine, capturing):
     session = Session(engine)
     user = User(name="spongebob")
     rows = state_table()["rows"]
-    assert rows == [{"object": "User (no key yet)", "state": "transient", "expired": "",
-                     "changes": "name = 'spongebob'", "loaded": "name='spongebob'",
-                     "changed": True}]
+    assert rows == [
+        {
+            "object": "User (no key yet)",
+            "state": "transient",
+            "expired": "",
+            "changes": "name = 'spongebob'",
+            "loaded": "name='spongebob'",
+            "changed": True,
+        }
+    ]
     session.add(user)
     assert state_table()["rows"][0]["state"] == "pending"
     session.commit()
     row = state_table()["rows"][0]
-    assert (row["object"], row["state"], row["expired"]) == ("User(id=1)", "persistent",
-                                                            "id, name, addresses")
+    assert (row["object"], row["state"], row["expired"]) == (
+        "User(id=1)",
+        "persistent",
+        "id, name, addresses",
+    )
     assert state_table() is None, "no table when nothing changed since the last cell"
     user.name = "squidward"
     assert state_table()["rows"][0]["changes"] == "name: (not loaded) \u2192 'squidward'"
@@ -151,9 +168,11 @@ def test_reading_state_emits_no_sql_and_changes_nothing(engine, capturing):
 def test_sql_while_reading_state_would_fail_the_build(engine, capturing):
     transcript = capture._active["transcript"]
     transcript.forbidden_reason = "while reading object state for the docs"
-    with pytest.raises(AssertionError, match="SQL was emitted while reading object state"):
-        with engine.connect() as connection:
-            connection.execute(select(1))
+    with (
+        pytest.raises(AssertionError, match="SQL was emitted while reading object state"),
+        engine.connect() as connection,
+    ):
+        connection.execute(select(1))
     transcript.forbidden_reason = None
 
 
@@ -237,18 +256,23 @@ def test_schema_setup_is_folded_and_work_is_not():
         {"sql": "INSERT INTO users (id) VALUES (?)", "connection": 1, "parameters": "(1,)"},
     ]
     rendered = capture.sql_box_nodes(records)
-    assert isinstance(rendered[0], nodes.raw) and "Schema setup SQL (4 statements)" in rendered[0].astext()
+    assert (
+        isinstance(rendered[0], nodes.raw)
+        and "Schema setup SQL (4 statements)" in rendered[0].astext()
+    )
     assert "CREATE TABLE" in rendered[1].astext()
     assert rendered[2].astext() == "</details>"
     assert rendered[3].astext().startswith("BEGIN (implicit)\nINSERT INTO users")
 
 
 def test_statements_of_several_connections_are_labelled():
-    text = capture.sql_text([
-        {"sql": "SELECT 1", "connection": 1},
-        {"sql": "SELECT 2", "connection": 2},
-        {"sql": "SELECT 3", "connection": 2},
-    ])
+    text = capture.sql_text(
+        [
+            {"sql": "SELECT 1", "connection": 1},
+            {"sql": "SELECT 2", "connection": 2},
+            {"sql": "SELECT 3", "connection": 2},
+        ]
+    )
     assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2\nSELECT 3"
 
 
@@ -265,23 +289,39 @@ def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturin
 
 
 def test_placeholders_casts_and_quoting_do_not_count_as_differences():
-    sqlite = [{"sql": 'UPDATE users SET name=? WHERE users.id = ?', "connection": 1}]
-    postgresql = [{"sql": "UPDATE users SET name=%(name)s::VARCHAR WHERE users.id = %(id_1)s::INTEGER",
-                   "connection": 1}]
+    sqlite = [{"sql": "UPDATE users SET name=? WHERE users.id = ?", "connection": 1}]
+    postgresql = [
+        {
+            "sql": "UPDATE users SET name=%(name)s::VARCHAR WHERE users.id = %(id_1)s::INTEGER",
+            "connection": 1,
+        }
+    ]
     mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": 1}]
-    assert (capture.comparable_statements(sqlite) == capture.comparable_statements(postgresql)
-            == capture.comparable_statements(mariadb))
+    assert (
+        capture.comparable_statements(sqlite)
+        == capture.comparable_statements(postgresql)
+        == capture.comparable_statements(mariadb)
+    )
 
 
 def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypatch):
-    fetch = [{"sql": "UPDATE users SET status=? WHERE users.status = ? RETURNING users.id",
-              "connection": 1}]
+    fetch = [
+        {
+            "sql": "UPDATE users SET status=? WHERE users.status = ? RETURNING users.id",
+            "connection": 1,
+        }
+    ]
     select_then_update = [
         {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": 1},
         {"sql": "UPDATE users SET status=%s WHERE users.status = %s", "connection": 1},
     ]
-    returning = [{"sql": "UPDATE users SET status=%(status)s::VARCHAR WHERE users.status = "
-                         "%(status_1)s::VARCHAR RETURNING users.id", "connection": 1}]
+    returning = [
+        {
+            "sql": "UPDATE users SET status=%(status)s::VARCHAR WHERE users.status = "
+            "%(status_1)s::VARCHAR RETURNING users.id",
+            "connection": 1,
+        }
+    ]
     databases = (
         {"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": returning}}},
         {"database": "MariaDB 10.11.19", "examples": {"myths/a.py": {"7": select_then_update}}},
@@ -290,8 +330,17 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
     rst = capture.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
     assert ".. container:: sql-dialects sql-dialects-differ" in rst
     labels = [line.strip() for line in rst.splitlines() if ".. tab-item::" in line]
-    assert labels == [f".. tab-item:: SQLite {sqlite3.sqlite_version}",
-                      ".. tab-item:: PostgreSQL 15.18",
-                      ".. tab-item:: MariaDB 10.11.19 (differs)"]
+    assert labels == [
+        f".. tab-item:: SQLite {sqlite3.sqlite_version}",
+        ".. tab-item:: PostgreSQL 15.18",
+        ".. tab-item:: MariaDB 10.11.19 (differs)",
+    ]
     assert "            SELECT users.id FROM users WHERE users.status = %s" in rst
-    assert capture.dialect_tabs_rst("/site/examples/myths/a.py", 99, []) == ""
+    assert capture.dialect_tabs_rst("/site/examples/myths/b.py", 7, []) == ""
+
+
+def test_a_recording_older_than_its_example_fails_the_build(monkeypatch):
+    databases = ({"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": []}}},)
+    monkeypatch.setattr(capture, "other_databases", lambda: databases)
+    with pytest.raises(RuntimeError, match="has no cell at line 9: the example changed since"):
+        capture.dialect_tabs_rst("/site/examples/myths/a.py", 9, [])

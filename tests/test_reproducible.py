@@ -4,11 +4,15 @@ import shutil
 import subprocess
 
 import pytest
+
 from sitebuild import EXAMPLES, ROOT, build_site, copy_sources
 
 NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [
-    *("auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html")) for e in EXAMPLES),
+    *(
+        "auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html"))
+        for e in EXAMPLES
+    ),
     *(page.with_suffix(".html").name for page in NARRATIVE_PAGES),
 ]
 
@@ -17,8 +21,9 @@ def network_namespace_refusal() -> str | None:
     """Why this machine cannot run a command without network, or None when it can."""
     if not shutil.which("unshare"):
         return "the unshare command is not installed"
-    probe = subprocess.run(["unshare", "--net", "--map-root-user", "true"], capture_output=True,
-                           text=True)
+    probe = subprocess.run(
+        ["unshare", "--net", "--map-root-user", "true"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         return f"the kernel refused a network namespace: {probe.stderr.strip()}"
     return None
@@ -29,8 +34,9 @@ def offline_site(tmp_path_factory):
     """A second clean build, in another directory, with no network at all where possible."""
     refusal = network_namespace_refusal()
     prefix = () if refusal else ("unshare", "--net", "--map-root-user")
-    built = build_site(copy_sources(tmp_path_factory.mktemp("elsewhere") / "project"),
-                       prefix=prefix)
+    built = build_site(
+        copy_sources(tmp_path_factory.mktemp("elsewhere") / "project"), prefix=prefix
+    )
     return built, refusal
 
 
@@ -38,9 +44,18 @@ def test_the_build_needs_no_network(offline_site):
     built, refusal = offline_site
     if refusal:
         pytest.skip(f"cannot cut the network here: {refusal}")
-    probe = subprocess.run(["unshare", "--net", "--map-root-user", "python3", "-c",
-                            "import socket; socket.create_connection(('192.0.2.1', 80), 2)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            "--map-root-user",
+            "python3",
+            "-c",
+            "import socket; socket.create_connection(('192.0.2.1', 80), 2)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode != 0, "the namespace still had a network"
     assert built.returncode == 0, built.output
 

@@ -5,6 +5,7 @@ import runpy
 
 import pytest
 from bs4 import BeautifulSoup
+
 from sitebuild import EXAMPLES, ROOT
 
 MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
@@ -21,7 +22,11 @@ def cell_outputs(page: BeautifulSoup, code_contains: str):
         if code_contains in code.get_text():
             boxes = []
             for sibling in code.find_next_siblings():
-                if "highlight-Python" in sibling.get("class", []) or sibling.name in ("p", "section", "h2"):
+                if "highlight-Python" in sibling.get("class", []) or sibling.name in (
+                    "p",
+                    "section",
+                    "h2",
+                ):
                     break
                 boxes.append(sibling)
             return boxes
@@ -29,8 +34,13 @@ def cell_outputs(page: BeautifulSoup, code_contains: str):
 
 
 def sql_boxes(elements):
-    return [box for element in elements for box in
-            ([element] if "sql-box" in element.get("class", []) else element.select(".sql-box"))]
+    return [
+        box
+        for element in elements
+        for box in (
+            [element] if "sql-box" in element.get("class", []) else element.select(".sql-box")
+        )
+    ]
 
 
 def test_build_is_quiet(site):
@@ -47,8 +57,11 @@ def test_every_example_has_a_page(site):
 def test_myth_page_shows_the_real_type_error_as_printed_output(site):
     page = soup(site, "auto_examples/myths/commit_synchronize_session.html")
     outputs = [pre.get_text() for pre in page.select("div.sphx-glr-script-out pre")]
-    assert any("TypeError: Session.commit() got an unexpected keyword argument "
-               "'synchronize_session'" in text for text in outputs), outputs
+    assert any(
+        "TypeError: Session.commit() got an unexpected keyword argument "
+        "'synchronize_session'" in text
+        for text in outputs
+    ), outputs
 
 
 def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
@@ -116,7 +129,9 @@ def example_label(example) -> str:
 
 
 def test_every_example_is_linked_from_a_narrative_page():
-    linked = {m.group(0) for page in NARRATIVE_PAGES for m in EXAMPLE_LABEL.finditer(page.read_text())}
+    linked = {
+        m.group(0) for page in NARRATIVE_PAGES for m in EXAMPLE_LABEL.finditer(page.read_text())
+    }
     missing = [example_label(e) for e in EXAMPLES if example_label(e) not in linked]
     assert not missing, f"examples no narrative page links to: {missing}"
 

@@ -64,9 +64,7 @@ for strategy in ["auto", "evaluate", "fetch"]:
     with Session(engine) as session:
         ann = session.get(User, 1)
         session.execute(
-            delete(User)
-            .where(User.name == "Ann")
-            .execution_options(synchronize_session=strategy)
+            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:11}", end="")
         state(ann, session)
@@ -108,9 +106,7 @@ for strategy in ["auto", "fetch"]:
         ann = session.get(User, 1)
         session.commit()  # expires ann
         session.execute(
-            delete(User)
-            .where(User.name == "Ann")
-            .execution_options(synchronize_session=strategy)
+            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:8}", end="")
         state(ann, session)

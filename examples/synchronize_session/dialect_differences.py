@@ -41,13 +41,17 @@ engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 with Session(engine) as session:
-    session.add_all([User(id=1, name="Alice", status="active"),
-                     User(id=2, name="bob", status="active")])
+    session.add_all(
+        [User(id=1, name="Alice", status="active"), User(id=2, name="bob", status="active")]
+    )
     session.commit()
 
 sent: list[str] = []
-event.listen(engine, "before_cursor_execute",
-             lambda conn, cursor, sql, *rest: sent.append(sql.split()[0].upper()))
+event.listen(
+    engine,
+    "before_cursor_execute",
+    lambda conn, cursor, sql, *rest: sent.append(sql.split()[0].upper()),
+)
 
 # %%
 # What this database can return
@@ -58,12 +62,15 @@ event.listen(engine, "before_cursor_execute",
 # ``DELETE`` but not from an ``UPDATE``.
 
 dialect = engine.dialect
-print(f"{dialect.name}: UPDATE..RETURNING={dialect.update_returning}, "
-      f"DELETE..RETURNING={dialect.delete_returning}")
+print(
+    f"{dialect.name}: UPDATE..RETURNING={dialect.update_returning}, "
+    f"DELETE..RETURNING={dialect.delete_returning}"
+)
 expected = {"sqlite": (True, True), "postgresql": (True, True), "mysql": (False, True)}
 if dialect.name in expected:
     assert (dialect.update_returning, dialect.delete_returning) == expected[dialect.name], (
-        f"{dialect.name} returns rows from UPDATE / DELETE as the text says")
+        f"{dialect.name} returns rows from UPDATE / DELETE as the text says"
+    )
 
 # %%
 # ``'fetch'`` on an UPDATE
@@ -79,8 +86,10 @@ if dialect.name in expected:
 with Session(engine) as session:
     alice = session.get(User, 1)
     sent.clear()
-    session.execute(update(User).where(User.status == "active").values(status="archived"),
-                    execution_options={"synchronize_session": "fetch"})
+    session.execute(
+        update(User).where(User.status == "active").values(status="archived"),
+        execution_options={"synchronize_session": "fetch"},
+    )
     print(sent)
     print(alice)
     if dialect.update_returning:
@@ -103,7 +112,8 @@ with Session(engine) as session:
     session.execute(update(User).where(func.lower(User.name) == "alice").values(status="away"))
     print(sent)
     assert sent == (["UPDATE"] if dialect.update_returning else ["SELECT", "UPDATE"]), (
-        "'auto' fell back to 'fetch'")
+        "'auto' fell back to 'fetch'"
+    )
     assert alice.status == "away", "and the loaded object is updated"
     session.rollback()
 
@@ -117,8 +127,9 @@ with Session(engine) as session:
 with Session(engine) as session:
     bob = session.get(User, 2)
     sent.clear()
-    session.execute(delete(User).where(User.name == "bob"),
-                    execution_options={"synchronize_session": "fetch"})
+    session.execute(
+        delete(User).where(User.name == "bob"), execution_options={"synchronize_session": "fetch"}
+    )
     print(sent)
     assert sent == ["DELETE"], "one DELETE ... RETURNING on every database here"
     assert bob not in session, "the matched object left the session"

@@ -58,15 +58,18 @@ def sqlite_foreign_keys(dbapi_connection, connection_record):
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all([Engineer(id=i, name=n, language=lang) for i, n, lang in
-                 [(1, "Ann", "py"), (2, "Bob", "go")]])
+session.add_all(
+    [Engineer(id=i, name=n, language=lang) for i, n, lang in [(1, "Ann", "py"), (2, "Bob", "go")]]
+)
 session.commit()
 ann, bob = session.get(Engineer, 1), session.get(Engineer, 2)
 
 
 def tables():
-    return tuple([tuple(row) for row in session.execute(select(t).order_by(t.c.id))]
-                 for t in (Employee.__table__, Engineer.__table__))
+    return tuple(
+        [tuple(row) for row in session.execute(select(t).order_by(t.c.id))]
+        for t in (Employee.__table__, Engineer.__table__)
+    )
 
 
 # %%
@@ -97,8 +100,10 @@ session.rollback()
 # With a list of dicts keyed by ``id``, the ORM sends one UPDATE per table.
 
 session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
-assert tables() == ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")],
-                    [(1, "rust"), (2, "go")]), "both tables were updated, for id 1 only"
+assert tables() == (
+    [(1, "Ann B.", "engineer"), (2, "Bob", "engineer")],
+    [(1, "rust"), (2, "go")],
+), "both tables were updated, for id 1 only"
 assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
 session.rollback()
 

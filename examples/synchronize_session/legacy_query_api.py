@@ -75,17 +75,21 @@ def run(action):
 # ``Query`` emits none.
 
 legacy, legacy_sql, legacy_warnings, legacy_ann = run(
-    lambda s: s.query(User)
-    .filter(User.status == "new")
-    .update({"status": "old"}, synchronize_session="fetch")
+    lambda s: (
+        s.query(User)
+        .filter(User.status == "new")
+        .update({"status": "old"}, synchronize_session="fetch")
+    )
 )
 modern, modern_sql, modern_warnings, modern_ann = run(
-    lambda s: s.execute(
-        update(User)
-        .where(User.status == "new")
-        .values(status="old")
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
+    lambda s: (
+        s.execute(
+            update(User)
+            .where(User.status == "new")
+            .values(status="old")
+            .execution_options(synchronize_session="fetch")
+        ).rowcount
+    )
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object's status:", legacy_ann, "|", modern_ann)
@@ -103,16 +107,14 @@ assert not legacy_warnings and not modern_warnings, "no warning, not even a depr
 # deleted either way.
 
 legacy, legacy_sql, legacy_warnings, legacy_ann = run(
-    lambda s: s.query(User)
-    .filter(User.status == "new")
-    .delete(synchronize_session="fetch")
+    lambda s: s.query(User).filter(User.status == "new").delete(synchronize_session="fetch")
 )
 modern, modern_sql, modern_warnings, modern_ann = run(
-    lambda s: s.execute(
-        delete(User)
-        .where(User.status == "new")
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
+    lambda s: (
+        s.execute(
+            delete(User).where(User.status == "new").execution_options(synchronize_session="fetch")
+        ).rowcount
+    )
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object:", legacy_ann, "|", modern_ann)

@@ -103,7 +103,9 @@ if not has_returning:
 else:
     print("before:", ann.status)
     columns = (
-        update(User).where(User.status == "new").values(status="old")
+        update(User)
+        .where(User.status == "new")
+        .values(status="old")
         .returning(User.id, User.status)
         .execution_options(synchronize_session=False)
     )
