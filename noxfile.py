@@ -1,5 +1,7 @@
 """Every task of Session Sync, Verified: `nox -l` lists them."""
 
+import importlib.util
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -132,17 +134,8 @@ def inventory(session: nox.Session) -> None:
     session.run(*aliases, env={"PYTHONPATH": str(source / "lib")})
 
 
-@nox.session
-def dialects(session: nox.Session) -> None:
-    """Run every example on real PostgreSQL 15 and MariaDB servers (Debian's packages).
-
-    As root, installs the servers with apt-get when they are missing; otherwise asks for them.
-    Each server is a throwaway one (tests/databases.py); the run ends with a table of how long
-    the servers took to start and stop and each example to run.
-    """
-    import importlib.util
-    import os
-
+def database_servers(session: nox.Session):
+    """tests/databases.py, once the servers it starts are installed (apt-get, as root)."""
     spec = importlib.util.spec_from_file_location("databases", ROOT / "tests" / "databases.py")
     databases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(databases)
@@ -154,5 +147,57 @@ def dialects(session: nox.Session) -> None:
         session.run("apt-get", "install", "-y", *databases.DEBIAN_PACKAGES, external=True, env=env)
         if databases.missing_binaries():
             session.error("; ".join(databases.missing_binaries()))
+    return databases
+
+
+@nox.session
+def dialects(session: nox.Session) -> None:
+    """Run every example on real PostgreSQL 15 and MariaDB servers (Debian's packages).
+
+    As root, installs the servers with apt-get when they are missing; otherwise asks for them.
+    Each server is a throwaway one (tests/databases.py); the run ends with a table of how long
+    the servers took to start and stop and each example to run.
+    """
+    database_servers(session)
     install_requirements(session, "docs", "tests", "dialects")
     session.run("pytest", "tests/test_dialects.py", "-rs", *session.posargs)
+
+
+DIALECT_SQL = ROOT / "build" / "dialect-sql"
+
+
+@nox.session(name="docs-full")
+def docs_full(session: nox.Session) -> None:
+    """Build the site with, under every cell, the SQL it sends to PostgreSQL and MariaDB too.
+
+    Starts throwaway servers (as `nox -s dialects` does), records each example's SQL there cell
+    by cell (sphinxext/dialect_capture.py), then builds into build/html with those recordings.
+    """
+    databases = database_servers(session)
+    install_requirements(session, "docs", "dialects")
+    shutil.rmtree(DIALECT_SQL, ignore_errors=True)
+    examples = sorted(p for p in (ROOT / "examples").rglob("*.py") if not p.name.startswith("_"))
+    servers = [
+        ("1-postgresql", databases.postgresql_server),
+        ("2-mariadb", databases.mariadb_server),
+    ]
+    for folder, server in servers:
+        with server() as server_url:
+            session.run(
+                "python",
+                "sphinxext/dialect_capture.py",
+                str(DIALECT_SQL / folder),
+                *map(str, examples),
+                env={"DATABASE_URL": server_url},
+            )
+    session.run(
+        "sphinx-build",
+        "-c",
+        ".",
+        *SPHINX_STRICT,
+        *session.posargs,
+        "docs",
+        BUILD_DIR,
+        env={"SESSION_SYNC_DIALECT_SQL": str(DIALECT_SQL)},
+    )
+    session.log(f"Site built with PostgreSQL and MariaDB tabs: {ROOT / BUILD_DIR / 'index.html'}")

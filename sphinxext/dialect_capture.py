@@ -1,11 +1,12 @@
-"""Record, cell by cell, the SQL every example sends to the database named by DATABASE_URL.
+"""Record, cell by cell, the SQL examples send to the database named by DATABASE_URL.
 
-    DATABASE_URL=postgresql+psycopg://... python sphinxext/dialect_capture.py OUT.json examples/
+    DATABASE_URL=postgresql+psycopg://... python sphinxext/dialect_capture.py OUT_DIR EXAMPLE...
 
-`nox -s docs-full` runs it once per database server before building the site; the capture layer
-(session_sync_capture.py) then shows each cell's SQL on every database as tabs. Cells are split
-exactly as Sphinx-Gallery splits them, and run the same way: one namespace per example, one
-cell after the other, so a cell is found again by its first line.
+writes OUT_DIR/<section>/<name>.json for each example. `nox -s docs-full` runs it once per
+database server before building the site;
+the capture layer (session_sync_capture.py) then shows each cell's SQL on every database as
+tabs. Cells are split exactly as Sphinx-Gallery splits them, and run the same way: one namespace
+per example, one cell after the other, so a cell is found again by its first line.
 """
 
 import contextlib
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from sphinx_gallery.py_source_parser import split_code_and_text_blocks
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 
 import session_sync_capture as capture
 
@@ -58,24 +59,33 @@ def server_name(url: str) -> str:
     engine = create_engine(url)
     with engine.connect() as connection:
         dialect = connection.dialect
-        version = ".".join(str(part) for part in dialect.server_version_info[:3]
-                           if isinstance(part, int))
+        version = ".".join(
+            str(part) for part in dialect.server_version_info[:3] if isinstance(part, int)
+        )
     engine.dispose()
     product = "MariaDB" if getattr(dialect, "is_mariadb", False) else dialect.name
     return f"{PRODUCT_NAMES.get(product, product)} {version}"
 
 
-def main(output: str, examples_dir: str) -> None:
-    url = os.environ["DATABASE_URL"]
+def empty_database(url: str) -> None:
+    """Examples share table names with different columns: each starts from an empty database."""
+    engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
+    engine.dispose()
+
+
+def main(output_dir: str, *examples: str) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
-    examples = Path(examples_dir).resolve()
-    recorded = {
-        capture.example_key(path): record_example(path)
-        for path in sorted(examples.rglob("*.py"))
-        if not path.name.startswith("_")
-    }
-    Path(output).write_text(json.dumps({"database": server_name(url), "examples": recorded},
-                                       indent=1, sort_keys=True))
+    url = os.environ["DATABASE_URL"]
+    database = server_name(url)
+    for example in map(Path, examples):
+        empty_database(url)
+        cells = record_example(example.resolve())
+        output = Path(output_dir) / Path(capture.example_key(example)).with_suffix(".json")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps({"database": database, "cells": cells}, indent=1))
 
 
 if __name__ == "__main__":

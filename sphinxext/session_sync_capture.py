@@ -185,7 +185,7 @@ def identity_label(obj) -> str:
     if state.identity is None:
         return f"{name} (no key yet)"
     keys = [state.mapper.get_property_by_column(col).key for col in state.mapper.primary_key]
-    values = ", ".join(f"{k}={v!r}" for k, v in zip(keys, state.identity))
+    values = ", ".join(f"{k}={v!r}" for k, v in zip(keys, state.identity, strict=True))
     return f"{name}({values})"
 
 
@@ -202,14 +202,19 @@ def describe_value(value) -> str:
 def describe_object(obj) -> dict:
     state = inspect(obj)
     lifecycle = next(name for name in LIFECYCLE_STATES if getattr(state, name))
-    attribute_order = [attr.key for attr in (*state.mapper.column_attrs, *state.mapper.relationships)]
+    attribute_order = [
+        attr.key for attr in (*state.mapper.column_attrs, *state.mapper.relationships)
+    ]
     expired = [key for key in attribute_order if key in state.expired_attributes]
     changes, loaded = [], []
     for key in attribute_order:
         history = state.attrs[key].history
         if history.added or history.deleted:
-            new = describe_value(list(history.added) if len(history.added) > 1 else
-                                 history.added[0]) if history.added else "(removed)"
+            new = (
+                describe_value(list(history.added) if len(history.added) > 1 else history.added[0])
+                if history.added
+                else "(removed)"
+            )
             if history.deleted:
                 changes.append(f"{key}: {describe_value(history.deleted[0])} \u2192 {new}")
             elif state.transient or state.pending:
@@ -293,38 +298,53 @@ def scrape_cell(block, block_vars, gallery_conf) -> str:
 # The full build: the SQL of each cell on PostgreSQL and MariaDB too
 # ---------------------------------------------------------------------------
 
-# A folder of JSON files written by dialect_capture.py, one per database, read in name order.
+# A folder with one folder per database, read in name order, each holding what
+# dialect_capture.py recorded for every example: <database>/<section>/<name>.json.
 DIALECT_SQL_ENV = "SESSION_SYNC_DIALECT_SQL"
 PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+")
 CAST = re.compile(r"::\w+(\[\])?")
+QUALIFIED = re.compile(r"\b\w+\.(\w+)\b")
+
+
+def _dialect_files() -> list[Path]:
+    folder = os.environ.get(DIALECT_SQL_ENV)
+    return sorted(Path(folder).glob("*/**/*.json")) if folder else []
 
 
 @functools.cache
 def other_databases() -> tuple[dict, ...]:
-    folder = os.environ.get(DIALECT_SQL_ENV)
-    if not folder:
-        return ()
-    return tuple(json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json")))
+    databases: dict[str, dict] = {}
+    for path in _dialect_files():
+        recorded = json.loads(path.read_text())
+        database = databases.setdefault(
+            path.relative_to(os.environ[DIALECT_SQL_ENV]).parts[0],
+            {"database": recorded["database"], "examples": {}},
+        )
+        database["examples"][example_key(path)] = recorded["cells"]
+    return tuple(databases.values())
 
 
 def example_key(path) -> str:
-    """``section/name.py``: the example's path below the examples folder."""
-    parts = Path(path).parts
-    below = max(i for i, part in enumerate(parts) if part == "examples")
-    return "/".join(parts[below + 1:])
+    """``section/name.py``: the example's path below the examples folder (or below its
+    database's folder, for what dialect_capture.py recorded)."""
+    parts = Path(path).with_suffix(".py").parts
+    return "/".join(parts[-2:])
 
 
-def comparable_statements(records: list[dict]) -> list[str]:
-    """The work a cell sent, with each driver's placeholders, casts and quoting made alike."""
-    statements = []
+def comparable_statements(records: list[dict]) -> tuple[list[str], bool]:
+    """The work a cell sent, with each driver's placeholders, casts, quoting and column
+    qualification made alike; and whether schema set-up was left out of it."""
+    statements, left_out_schema = [], False
     for group in _group_schema_chunks(records):
         if group["schema"]:
+            left_out_schema = True
             continue
         for record in group["records"]:
             if "sql" in record:
                 sql = CAST.sub("", PLACEHOLDER.sub("?", record["sql"]))
-                statements.append(" ".join(sql.replace('"', "").replace("`", "").split()))
-    return statements
+                sql = QUALIFIED.sub(r"\1", sql.replace('"', "").replace("`", ""))
+                statements.append(" ".join(sql.split()))
+    return statements, left_out_schema
 
 
 def dialect_tabs_rst(src_file, lineno: int, sqlite_records: list[dict]) -> str:
@@ -334,22 +354,44 @@ def dialect_tabs_rst(src_file, lineno: int, sqlite_records: list[dict]) -> str:
     tabs = [(f"SQLite {sqlite3.sqlite_version}", sqlite_records)]
     key = example_key(src_file)
     for database in databases:
-        tabs.append((database["database"], database["examples"].get(key, {}).get(str(lineno), [])))
+        cells = database["examples"].get(key, {})
+        if cells and str(lineno) not in cells:
+            raise RuntimeError(
+                f"The {database['database']} recording of {key} has no cell at "
+                f"line {lineno}: the example changed since. Record it again "
+                "(nox -s docs-full)."
+            )
+        tabs.append((database["database"], cells.get(str(lineno), [])))
     if not any(records for _, records in tabs):
         return ""
-    reference = comparable_statements(sqlite_records)
-    differs = [comparable_statements(records) != reference for _, records in tabs]
-    caption = ("The databases sent different statements for this cell: compare the tabs."
-               if any(differs) else
-               "This cell sent the same statements to every database (each driver writes its "
-               "own placeholders).")
-    lines = ["", ".. container:: sql-dialects" + (" sql-dialects-differ" if any(differs) else ""),
-             "", "   .. rst-class:: sql-dialects-caption", "", f"   {caption}", "",
-             "   .. tab-set::", ""]
-    for (label, records), different in zip(tabs, differs):
+    reference, left_out_schema = comparable_statements(sqlite_records)
+    differs = [comparable_statements(records)[0] != reference for _, records in tabs]
+    if any(differs):
+        caption = "The databases sent different statements for this cell: compare the tabs."
+    else:
+        caption = ("Apart from the schema set-up, this" if left_out_schema else "This") + (
+            " cell sent the same statements to every database (each driver writes its own"
+            " placeholders)."
+        )
+    lines = [
+        "",
+        ".. container:: sql-dialects" + (" sql-dialects-differ" if any(differs) else ""),
+        "",
+        "   .. rst-class:: sql-dialects-caption",
+        "",
+        f"   {caption}",
+        "",
+        "   .. tab-set::",
+        "",
+    ]
+    for (label, records), different in zip(tabs, differs, strict=True):
         text = sql_text(records) or "-- no SQL sent"
-        lines += [f"      .. tab-item:: {label}" + (" (differs)" if different else ""), "",
-                  "         .. code-block:: sql", ""]
+        lines += [
+            f"      .. tab-item:: {label}" + (" (differs)" if different else ""),
+            "",
+            "         .. code-block:: sql",
+            "",
+        ]
         lines += [f"            {line}" if line else "" for line in text.splitlines()]
         lines.append("")
     return "\n".join(lines) + "\n"
@@ -390,8 +432,9 @@ class OrmStateDirective(Directive):
             body += row
         group += body
         container = nodes.container(classes=["orm-state-box"])
-        container += nodes.paragraph(text="ORM object state after this cell",
-                                     classes=["orm-state-caption"])
+        container += nodes.paragraph(
+            text="ORM object state after this cell", classes=["orm-state-caption"]
+        )
         container += table
         if table_data["not_shown"]:
             container += nodes.paragraph(
@@ -458,8 +501,11 @@ def sql_box_nodes(records: list[dict]) -> list[nodes.Node]:
         else:
             result.append(box)
             continue
-        result.append(nodes.raw("", f'<details class="sql-folded"><summary>{summary}</summary>',
-                                format="html"))
+        result.append(
+            nodes.raw(
+                "", f'<details class="sql-folded"><summary>{summary}</summary>', format="html"
+            )
+        )
         result.append(box)
         result.append(nodes.raw("", "</details>", format="html"))
     return result
@@ -483,7 +529,7 @@ def split_output_block(block: nodes.literal_block) -> list[nodes.Node]:
         is_sql = line.startswith(SQL_MARKER)
         if not segments or segments[-1][0] != is_sql:
             segments.append((is_sql, []))
-        segments[-1][1].append(line[len(SQL_MARKER):] if is_sql else line)
+        segments[-1][1].append(line[len(SQL_MARKER) :] if is_sql else line)
     result: list[nodes.Node] = []
     for is_sql, lines in segments:
         if is_sql:
@@ -531,11 +577,14 @@ def _say_where_the_other_databases_are(doctree) -> None:
     if not has_sql or has_tabs or section is None:
         return
     note = nodes.paragraph(classes=["sql-dialects-note"])
-    note += nodes.Text(f"The SQL on this page was sent to SQLite {sqlite3.sqlite_version}. "
-                       "The full build of this site (")
+    note += nodes.Text(
+        f"The SQL on this page was sent to SQLite {sqlite3.sqlite_version}. "
+        "The full build of this site ("
+    )
     note += nodes.literal(text="nox -s docs-full")
-    note += nodes.Text(") adds, under every cell, tabs with the SQL the same code sends to "
-                       "PostgreSQL and MariaDB.")
+    note += nodes.Text(
+        ") adds, under every cell, tabs with the SQL the same code sends to PostgreSQL and MariaDB."
+    )
     section.insert(1, note)
 
 
@@ -543,8 +592,7 @@ def capture_fingerprint() -> str:
     """Changes whenever this file or the other databases' SQL changes: the examples must then
     run again, and the pages be read again."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    folder = os.environ.get(DIALECT_SQL_ENV)
-    for path in sorted(Path(folder).glob("*.json")) if folder else ():
+    for path in _dialect_files():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -583,5 +631,8 @@ def setup(app):
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
     app.connect("builder-inited", freeze_long_lived_objects, priority=101)
     app.connect("doctree-resolved", render_captured_output)
-    return {"version": capture_fingerprint(), "parallel_read_safe": True,
-            "parallel_write_safe": True}
+    return {
+        "version": capture_fingerprint(),
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }

@@ -17,6 +17,7 @@ driver is installed.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -213,6 +214,23 @@ def mariadb_server() -> Iterator[ServerURL]:
 
 
 # --- the parts both servers share ---------------------------------------------------------------
+
+
+def fresh_database(server_url: str, example: str) -> str:
+    """An empty database for one example on the server of `server_url`; returns its URL.
+
+    Examples share table names with different columns, so each gets a database of its own.
+    """
+    from sqlalchemy import create_engine, make_url, text
+
+    name = re.sub(r"\W", "_", example.removesuffix(".py"))
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def free_port() -> int:

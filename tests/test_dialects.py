@@ -10,7 +10,6 @@ At the end, a summary lists how long each server took to start and stop and each
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import defaultdict
 
@@ -146,25 +145,11 @@ def server(request, timing_report):
     timing_report.servers.append((f"{request.param} (examples)", url.timings))
 
 
-def fresh_database(url: str, name: str) -> str:
-    """Create database `name` on the server of `url`; return its URL."""
-    from sqlalchemy import create_engine, make_url, text
-
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        engine.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=EXAMPLE_IDS)
 def test_example_runs_on_each_database(example, server, tmp_path, timing_report):
     name, url = server
     label = str(example.relative_to(ROOT / "examples"))
-    # Examples share table names with different columns: each gets an empty database.
-    database_url = fresh_database(url, re.sub(r"\W", "_", label.removesuffix(".py")))
+    database_url = databases.fresh_database(url, label)
     start = time.perf_counter()
     result = run_example(example, tmp_path, database_url)
     timing_report.examples[label][name] = time.perf_counter() - start
