@@ -107,3 +107,18 @@ def build_site(
         text=True,
     )
     return SiteBuild(project, html, result.returncode, result.stdout + result.stderr)
+
+
+def project_with_one_example(tmp_path: Path, name: str, source: str) -> Path:
+    """A copy of the site whose only page is one example, `examples/myths/<name>`."""
+    project = copy_sources(tmp_path / "project")
+    shutil.rmtree(project / "examples")
+    section = project / "examples" / "myths"
+    section.mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "GALLERY_HEADER.rst", project / "examples")
+    shutil.copy(ROOT / "examples" / "myths" / "GALLERY_HEADER.rst", section)
+    (section / name).write_text(source)
+    for page in (project / "docs").glob("*.md"):
+        page.unlink()
+    (project / "docs" / "index.md").write_text("# Test\n\n```{toctree}\nauto_examples/index\n```\n")
+    return project

@@ -1,8 +1,6 @@
-"""An example whose claim stops being true must stop the build, and say where and why."""
+"""Builds must fail loudly when an example stops being true, and never serve stale output."""
 
-import shutil
-
-from sitebuild import ROOT, build_site, copy_sources
+from sitebuild import build_site, project_with_one_example
 
 BROKEN_EXAMPLE = '''"""
 A claim that is not true
@@ -22,20 +20,6 @@ with engine.connect() as connection:
 
 assert answer == 42, "SQLite answers 42"
 '''
-
-
-def project_with_one_example(tmp_path, name: str, source: str):
-    project = copy_sources(tmp_path / "project")
-    shutil.rmtree(project / "examples")
-    section = project / "examples" / "myths"
-    section.mkdir(parents=True)
-    shutil.copy(ROOT / "examples" / "GALLERY_HEADER.rst", project / "examples")
-    shutil.copy(ROOT / "examples" / "myths" / "GALLERY_HEADER.rst", section)
-    (section / name).write_text(source)
-    for page in (project / "docs").glob("*.md"):
-        page.unlink()
-    (project / "docs" / "index.md").write_text("# Test\n\n```{toctree}\nauto_examples/index\n```\n")
-    return project
 
 
 def test_a_failing_assert_fails_the_build_naming_file_line_and_claim(tmp_path):
@@ -75,3 +59,29 @@ def test_an_unexpected_exception_fails_the_build(tmp_path):
     assert result.returncode != 0
     assert "unexpected_error.py" in result.output
     assert "LookupError: no user named squidward" in result.output, result.output
+
+
+COUNTING_EXAMPLE = '''"""
+An example that counts its runs
+===============================
+
+Used by the tests only.
+"""
+
+from pathlib import Path
+
+with Path("runs.txt").open("a") as runs:
+    runs.write("ran\\n")
+'''
+
+
+def test_changing_the_capture_layer_runs_the_examples_again(tmp_path):
+    project = project_with_one_example(tmp_path, "counting.py", COUNTING_EXAMPLE)
+    runs = project / "examples" / "myths" / "runs.txt"
+    assert build_site(project).returncode == 0
+    assert build_site(project).returncode == 0
+    assert runs.read_text().count("ran") == 1, "an unchanged example is not run again"
+    capture = project / "sphinxext" / "session_sync_capture.py"
+    capture.write_text(capture.read_text() + "\n# A change to the capture layer.\n")
+    assert build_site(project).returncode == 0
+    assert runs.read_text().count("ran") == 2, "its output was made by the old capture layer"

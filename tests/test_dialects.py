@@ -10,13 +10,17 @@ At the end, a summary lists how long each server took to start and stop and each
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import time
 from collections import defaultdict
 
 import databases
 import pytest
+from bs4 import BeautifulSoup
 
-from sitebuild import EXAMPLES, ROOT, run_example
+from sitebuild import EXAMPLES, ROOT, build_site, project_with_one_example, run_example
 
 SERVERS = {
     "postgresql": (databases.postgresql_server, databases.postgresql_missing, "psycopg"),
@@ -155,3 +159,56 @@ def test_example_runs_on_each_database(example, server, tmp_path, timing_report)
     timing_report.examples[label][name] = time.perf_counter() - start
     assert result.returncode == 0, f"{label} on {name}:\n{result.stdout}{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def code_cell_followed_by(page, code_contains: str, css_class: str):
+    """The first element of `css_class` after the code cell whose code contains the text."""
+    for code in page.select("div.highlight-Python"):
+        if code_contains in code.get_text():
+            return code.find_next_sibling(class_=css_class)
+    raise AssertionError(f"no code cell contains {code_contains!r}")
+
+
+def test_full_build_shows_each_cells_sql_on_every_database_as_tabs(tmp_path):
+    """What `nox -s docs-full` does, for one example: record on both servers, then build."""
+    for name in SERVERS:
+        require(name)
+    example = ROOT / "examples" / "synchronize_session" / "dialect_differences.py"
+    project = project_with_one_example(tmp_path, example.name, example.read_text())
+    recordings = tmp_path / "dialect-sql"
+    for order, (name, (server, _, _)) in enumerate(SERVERS.items(), start=1):
+        with server() as url:
+            recorded = subprocess.run(
+                [
+                    sys.executable,
+                    str(project / "sphinxext" / "dialect_capture.py"),
+                    str(recordings / f"{order}-{name}"),
+                    str(project / "examples" / "myths" / example.name),
+                ],
+                env={**os.environ, "DATABASE_URL": url, "MPLBACKEND": "Agg"},
+                capture_output=True,
+                text=True,
+            )
+        assert recorded.returncode == 0, recorded.stderr
+    built = build_site(project, env={"SESSION_SYNC_DIALECT_SQL": str(recordings)})
+    assert built.returncode == 0, built.output
+
+    page = BeautifulSoup(built.page("auto_examples/myths/dialect_differences.html"), "html.parser")
+    assert not page.select(".sql-dialects-note"), "a full build does not point to itself"
+    fetch = code_cell_followed_by(page, '"synchronize_session": "fetch"', "sql-dialects")
+    labels = [label.get_text().strip() for label in fetch.select("label")]
+    assert labels[0].startswith("SQLite ") and "differs" not in labels[0], labels
+    assert labels[1].startswith("PostgreSQL 15.") and "differs" not in labels[1], labels
+    assert labels[2].startswith("MariaDB 10.11.") and labels[2].endswith("(differs)"), labels
+    assert "sql-dialects-differ" in fetch["class"]
+    sqlite, postgresql, mariadb = (panel.get_text() for panel in fetch.select(".sd-tab-content"))
+    assert "RETURNING" in sqlite and "RETURNING" in postgresql and "::VARCHAR" in postgresql
+    assert "RETURNING" not in mariadb
+    assert re.search(
+        r"SELECT users\.id\s+FROM users\s+WHERE users\.status.*UPDATE users SET status",
+        mariadb,
+        re.S,
+    ), f"MariaDB: the keys are selected before the UPDATE:\n{mariadb}"
+
+    delete = code_cell_followed_by(page, "delete(User)", "sql-dialects")
+    assert "sql-dialects-differ" not in delete["class"], "DELETE ... RETURNING everywhere"
