@@ -97,8 +97,21 @@ if os.environ.get("SESSION_SYNC_CAPTURE") == "off":
     sphinx_gallery_conf["image_scrapers"] = ("matplotlib",)
     sphinx_gallery_conf["reset_modules"] = ("matplotlib",)
 
+
 # Printed on the "How this site is verified" page, read from the environment that built it.
+def commit_with_synchronize_session() -> str:
+    """What the landing page quotes: the error this SQLAlchemy really raises."""
+    from sqlalchemy.orm import Session
+
+    try:
+        Session().commit(synchronize_session=True)
+    except TypeError as error:
+        return f"{type(error).__name__}: {error}"
+    raise RuntimeError("Session.commit(synchronize_session=True) no longer raises: see index.md")
+
+
 myst_substitutions = {
+    "commit_error": commit_with_synchronize_session(),
     "sqlalchemy_version": sqlalchemy.__version__,
     "sqlite_version": sqlite3.sqlite_version,
     "python_version": platform.python_version(),

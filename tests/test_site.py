@@ -5,6 +5,7 @@ import runpy
 
 import pytest
 from bs4 import BeautifulSoup
+from sqlalchemy.orm import Session
 
 from sitebuild import EXAMPLES, ROOT
 
@@ -62,6 +63,14 @@ def test_myth_page_shows_the_real_type_error_as_printed_output(site):
         "'synchronize_session'" in text
         for text in outputs
     ), outputs
+
+
+def test_landing_page_quotes_the_error_this_sqlalchemy_raises(site):
+    with pytest.raises(TypeError) as raised:
+        Session().commit(synchronize_session=True)
+    page = soup(site, "index.html")
+    quoted = [pre.get_text() for pre in page.select("pre.literal-block")]
+    assert quoted == [f"TypeError: {raised.value}"]
 
 
 def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
