@@ -155,3 +155,21 @@ def test_narrative_links_reach_the_example_pages(site):
         assert examples, page
         for target in examples:
             assert (site.html / target).exists(), (page.name, target)
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["index.html", *(p.with_suffix(".html").name for p in NARRATIVE_PAGES)]
+    + [
+        "auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html"))
+        for e in EXAMPLES
+    ],
+)
+def test_prose_shows_no_raw_markup(site, page):
+    """Markup that did not render (nested inline markup, say) shows its backticks and stars."""
+    article = soup(site, page).select_one("article")
+    for code in article.select("pre, code"):
+        code.decompose()
+    text = article.get_text()
+    for raw in ("``", "**", ":class:`", ":func:`", "{ref}"):
+        assert raw not in text, (raw, text[max(0, text.find(raw) - 80) : text.find(raw) + 80])

@@ -11,8 +11,8 @@ notices.
 # The claim
 # ---------
 #
-# *"My ``before_update`` listener stamps ``updated_by`` on every change, so
-# ``session.execute(update(User)...)`` gets stamped too."*
+#    "My ``before_update`` listener stamps ``updated_by`` on every change, so
+#    ``session.execute(update(User)...)`` gets stamped too."
 #
 # We register that mapper listener, plus a ``do_orm_execute`` listener on the session and the
 # legacy ``after_bulk_update`` session event. Every call is recorded in ``calls``.

@@ -11,8 +11,8 @@ objects already loaded in the session keep the values they had.
 # The claim
 # ---------
 #
-# *"I ran ``update(users_table)`` on ``session.connection()``, it is the same transaction, so
-# my ``User`` objects see the new name."*
+#    "I ran ``update(users_table)`` on ``session.connection()``, it is the same transaction, so
+#    my ``User`` objects see the new name."
 #
 # We set up one table, one user, and load that user into a session.
 

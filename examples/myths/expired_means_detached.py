@@ -11,8 +11,8 @@ values are simply loaded again the next time you read them.
 # The claim
 # ---------
 #
-# *"After ``commit()`` my objects are expired, so they are detached from the session and their
-# data is out of date."*
+#    "After ``commit()`` my objects are expired, so they are detached from the session and their
+#    data is out of date."
 
 import os
 import re

@@ -11,8 +11,8 @@ rollback (or a crash) takes it away.
 # The claim
 # ---------
 #
-# *"I called ``session.flush()``, the ``INSERT`` ran and I got an id, so the row is in the
-# database."*
+#    "I called ``session.flush()``, the ``INSERT`` ran and I got an id, so the row is in the
+#    database."
 #
 # To see what *other* connections see we need two connections to one database. The default
 # in-memory SQLite gives every connection its own database, so in that case we use a SQLite

@@ -92,7 +92,7 @@ assert row_name == "alicia", "although the database sent back the new value"
 # Do this instead
 # ---------------
 #
-# **1. ``populate_existing``** overwrites the objects the query returns, in that one SELECT. It
+# **1.** ``populate_existing`` overwrites the objects the query returns, in that one SELECT. It
 # also overwrites your unflushed changes. (A query autoflushes first, which would send the change
 # to the database before reloading it; ``no_autoflush`` keeps it unflushed so we can see it lost.)
 
@@ -117,7 +117,7 @@ assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], "autoflush,
 session.rollback()  # undoes the flushed edit and expires alice
 
 # %%
-# **2. ``session.refresh(obj)``** emits a SELECT for that object right away. It does not
+# **2.** ``session.refresh(obj)`` emits a SELECT for that object right away. It does not
 # autoflush: unflushed changes on the object are discarded.
 
 alice.name = "my edit"
@@ -128,7 +128,7 @@ assert alice.name == "al" and alice not in session.dirty, "refreshed, edit disca
 assert sql == ["SELECT"], "refresh() sent one SELECT immediately"
 
 # %%
-# **3. ``session.expire(obj)``** sends nothing now; it marks the attributes as unloaded (dropping
+# **3.** ``session.expire(obj)`` sends nothing now; it marks the attributes as unloaded (dropping
 # unflushed changes). The next attribute access loads them: the SELECT is deferred, and skipped
 # entirely if you never touch the object again.
 
