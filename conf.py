@@ -78,7 +78,7 @@ sphinx_gallery_conf = {
         "../examples/synchronize_session",
         "../examples/performance",
     ],
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "reading_order.ReadingOrder",
     "image_scrapers": ("matplotlib", "session_sync_capture.scrape_cell"),
     "reset_modules": ("matplotlib", "session_sync_capture.reset"),
     "reset_modules_order": "both",

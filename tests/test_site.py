@@ -163,7 +163,8 @@ def test_narrative_links_reach_the_example_pages(site):
     + [
         "auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html"))
         for e in EXAMPLES
-    ],
+    ]
+    + sorted({f"auto_examples/{e.parent.name}/index.html" for e in EXAMPLES}),
 )
 def test_prose_shows_no_raw_markup(site, page):
     """Markup that did not render (nested inline markup, say) shows its backticks and stars."""

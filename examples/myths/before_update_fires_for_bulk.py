@@ -1,5 +1,5 @@
 """
-Myth: "``before_update`` fires for a bulk UPDATE"
+Myth: ``before_update`` fires for a bulk UPDATE
 ==================================================
 
 Audit columns, validation and cache invalidation often live in a mapper ``before_update``

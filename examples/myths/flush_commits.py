@@ -1,5 +1,5 @@
 """
-Myth: "``flush()`` commits"
+Myth: ``flush()`` commits
 ============================
 
 After ``flush()`` the object has its primary key and every query in the session finds it, so
