@@ -83,17 +83,13 @@ assert (alice.name, name_in_db()) == ("alice", "alicia"), "the loaded object is 
 # %%
 # Now the session capitalizes every user still called ``"alice"``, with ``'evaluate'``.
 
-result = session.execute(
-    update(User).where(User.name == "alice").values(name="Alice"),
-    execution_options={"synchronize_session": "evaluate"},
-)
+stmt = update(User).where(User.name == "alice").values(name="Alice")
+result = session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
 print("rows:", result.rowcount, "| in memory:", alice.name, "| in the database:", name_in_db())
 assert result.rowcount == 0, "no row in the database was called 'alice' any more"
 assert name_in_db() == "alicia", "the database row was not changed"
 assert alice.name == "Alice", "the object got a value the database never had"
-assert not inspect(alice).expired_attributes and alice not in session.dirty, (
-    "the session believes 'Alice' is what the database holds"
-)
+assert not inspect(alice).expired_attributes and alice not in session.dirty, "held as if committed"
 session.rollback()  # expires everything, so the invented value is gone
 session.close()
 
@@ -111,11 +107,10 @@ with Session(engine) as session:
 # What actually happens
 # ---------------------
 #
-# ``'evaluate'`` compiles the WHERE clause into a Python function and runs it over every loaded
-# ``User`` in the identity map. The database answers "which rows match?" with its data, the
-# evaluator with yours. Here the answers differ: the database matched nothing, while the stale
-# object matched and was given the new value, recorded as if it came from the database (not
-# dirty, not expired), until the transaction ends and expires it.
+# ``'evaluate'`` compiles the WHERE clause into a Python function run over every loaded ``User``
+# in the identity map: the database answers "which rows match?" with its data, the evaluator with
+# yours. Here the database matched nothing, while the stale object matched and got the new value,
+# recorded as if from the database (not dirty, not expired) until the transaction ends.
 
 # %%
 # Do this instead
@@ -126,35 +121,27 @@ with Session(engine) as session:
 
 session = Session(engine)
 alice = load_then_rename(session, "ali")  # in memory "alicia2", in the database "ali"
-session.execute(
-    update(User).where(User.name == "alicia2").values(name="Alicia"),
-    execution_options={"synchronize_session": "fetch"},
-)
+stmt = update(User).where(User.name == "alicia2").values(name="Alicia")
+session.execute(stmt, execution_options={"synchronize_session": "fetch"})
 print("no row matched, in memory:", alice.name)
 assert alice.name == "alicia2", "'fetch' left the object alone: its row was not updated"
 
 # %%
 # When the database does match the row, ``'fetch'`` synchronizes the object, although its
-# in-memory value did not match the WHERE clause.
-#
-# The cost: ``'fetch'`` has to learn the matched primary keys. Where the database supports
-# ``UPDATE .. RETURNING`` (SQLite, PostgreSQL) that is a RETURNING clause on the same statement;
-# elsewhere (MariaDB) it is an extra SELECT before the UPDATE. And it synchronizes only the rows
-# the statement touched: as above, an object made stale by another transaction stays stale until
-# you refresh it.
+# in-memory value did not match the WHERE clause. The cost: it must learn the matched primary
+# keys, with RETURNING on the UPDATE where supported (SQLite, PostgreSQL), elsewhere (MariaDB)
+# with a SELECT first. And it syncs only the rows the statement touched: as above, an object made
+# stale by another transaction stays stale until you refresh it.
 
 sql.clear()
-session.execute(
-    update(User).where(User.name == "ali").values(name="Ali"),
-    execution_options={"synchronize_session": "fetch"},
-)
-fetch_sql = list(sql)
+stmt = update(User).where(User.name == "ali").values(name="Ali")
+session.execute(stmt, execution_options={"synchronize_session": "fetch"})
 print("the row matched, in memory:", alice.name)
 assert alice.name == "Ali", "'fetch' synchronized the object whose row the database updated"
 if engine.dialect.update_returning:
-    assert len(fetch_sql) == 1 and "RETURNING" in fetch_sql[0], "'fetch' added RETURNING"
+    assert len(sql) == 1 and "RETURNING" in sql[0], "'fetch' added RETURNING"
 else:
-    assert len(fetch_sql) == 2 and fetch_sql[0].lstrip().startswith("SELECT"), "SELECT first"
+    assert len(sql) == 2 and sql[0].lstrip().startswith("SELECT"), "SELECT first"
 session.commit()
 assert name_in_db() == "Ali", "and the database agrees"
 session.close()

@@ -2,20 +2,19 @@
 The four ``synchronize_session`` strategies, side by side
 =========================================================
 
-A bulk ``update()`` changes rows in the database, not the objects you already loaded.
-``synchronize_session`` decides what happens to those objects. Here each strategy runs the same
-UPDATE on the same data, so you can compare the SQL and the loaded values.
+A bulk ``update()`` changes rows, not the objects you already loaded: ``synchronize_session``
+decides what happens to them. Each strategy here runs the same UPDATE on the same data.
 """
 
 # %%
 # Setup
 # -----
 #
-# Three users, two ``"active"``. Each cell loads them in a fresh session, runs the same bulk
-# UPDATE and closes without commit, so the next cell starts from the same rows. ``sent``
-# records the SQL sent after loading.
+# Three users, two ``"active"``. ``loaded()`` gives each cell a fresh session with them loaded,
+# clears ``sent`` (the SQL recorded) and closes without commit, so every cell starts alike.
 
 import os
+from contextlib import contextmanager
 
 from sqlalchemy import String, create_engine, event, func, inspect, select, update
 from sqlalchemy.exc import InvalidRequestError
@@ -28,7 +27,6 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(20))
@@ -40,28 +38,22 @@ class User(Base):
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
-with Session(engine) as session:
-    session.add_all(
-        [
-            User(id=1, name="alice", status="active"),
-            User(id=2, name="bob", status="active"),
-            User(id=3, name="carol", status="inactive"),
-        ]
-    )
-    session.commit()
+rows = [(1, "alice", "active"), (2, "bob", "active"), (3, "carol", "inactive")]
+with Session(engine) as session, session.begin():
+    session.add_all([User(id=i, name=n, status=s) for i, n, s in rows])
 
 sent = []
 event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
-
 stmt = update(User).where(User.status == "active").values(status="archived")
 synced = ["archived", "archived", "inactive"]  # the database's statuses after the UPDATE
 
 
-def load_users(session):
-    """Load all three users into the session, then start recording SQL afresh."""
-    users = session.scalars(select(User).order_by(User.id)).all()
-    sent.clear()
-    return users
+@contextmanager
+def loaded():
+    with Session(engine) as session:
+        users = session.scalars(select(User).order_by(User.id)).all()
+        sent.clear()
+        yield session, users
 
 
 # %%
@@ -71,10 +63,8 @@ def load_users(session):
 # ``"auto"`` first tries ``"evaluate"``. ``status == "active"`` can run in Python, so it does:
 # one plain UPDATE, and the matching loaded objects get the new value in memory.
 
-with Session(engine) as session:
-    alice, bob, carol = load_users(session)
+with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "auto"})
-    print(alice, bob, carol, sep="\n")
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'auto' evaluated: one plain UPDATE"
 assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated objects in memory"
 
@@ -82,13 +72,10 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated object
 # ``"evaluate"``
 # --------------
 #
-# The same as ``"auto"`` here, but with no fallback: a WHERE clause it cannot run in Python
-# raises instead.
+# The same as ``"auto"`` here, but a WHERE clause it cannot run in Python raises instead.
 
-with Session(engine) as session:
-    alice, bob, carol = load_users(session)
+with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
-    print(alice, bob, carol, sep="\n")
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' sent one plain UPDATE"
 assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated objects in memory"
 
@@ -96,14 +83,11 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated ob
 # ``"fetch"``
 # -----------
 #
-# ``"fetch"`` asks the database which rows matched. Where the database supports
-# ``UPDATE ... RETURNING`` (SQLite does), the UPDATE returns the primary keys; elsewhere a
-# ``SELECT`` of the keys runs before the UPDATE.
+# ``"fetch"`` asks the database which rows matched: the UPDATE returns their keys where it
+# supports ``UPDATE ... RETURNING`` (SQLite does), else a ``SELECT`` of the keys runs first.
 
-with Session(engine) as session:
-    alice, bob, carol = load_users(session)
+with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "fetch"})
-    print(alice, bob, carol, sep="\n")
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "'fetch' used UPDATE ... RETURNING"
 else:
@@ -114,20 +98,17 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the m
 # ``False``
 # ---------
 #
-# ``False`` sends the UPDATE and touches nothing else. The loaded objects keep the old value and
-# are not even expired, so reading them emits no SQL: they are stale. A column query shows what
-# the database holds.
+# ``False`` sends the UPDATE and nothing else. The loaded objects keep the old value and are not
+# even expired (reading them emits no SQL): stale, as a column query of the database shows.
 
-with Session(engine) as session:
-    alice, bob, carol = load_users(session)
+with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": False})
-    print(alice, bob, carol, sep="\n")
     assert len(sent) == 1 and "RETURNING" not in sent[0], "False sent one plain UPDATE"
     in_db = session.scalar(select(User.status).where(User.id == 1))
-    print("alice in the database:", in_db)
+    print("alice in memory:", alice.status, "| in the database:", in_db)
 assert (alice.status, bob.status) == ("active", "active"), "False left the loaded objects stale"
-assert not inspect(alice).expired_attributes, "False did not expire them either"
 assert in_db == "archived", "while the database already says 'archived'"
+assert not inspect(alice).expired_attributes, "False did not expire them either"
 
 # %%
 # When the WHERE clause cannot run in Python
@@ -137,8 +118,7 @@ assert in_db == "archived", "while the database already says 'archived'"
 # sending anything, while ``"auto"`` (the default) falls back to ``"fetch"``.
 
 by_name = update(User).where(func.lower(User.name) == "alice").values(status="archived")
-with Session(engine) as session:
-    alice, bob, carol = load_users(session)
+with loaded() as (session, (alice, bob, carol)):
     message = None
     try:
         session.execute(by_name, execution_options={"synchronize_session": "evaluate"})
@@ -147,24 +127,20 @@ with Session(engine) as session:
         print(message)
     assert message and not sent, "'evaluate' raised before sending the UPDATE"
     session.execute(by_name)
-    print(alice)
-assert alice.status == "archived", "'auto' fell back to 'fetch' and updated alice in memory"
 fetched = "RETURNING" in sent[-1] if engine.dialect.update_returning else len(sent) == 2
-assert fetched, "'auto' fetched the matched keys from the database"
+assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': asked the database"
 
 # %%
 # Where ``"evaluate"`` and ``"fetch"`` differ
 # -------------------------------------------
 #
-# ``"evaluate"`` judges loaded objects by their in-memory values. Below, a Core UPDATE on the
-# session's connection makes carol ``"active"`` in the database only. The bulk UPDATE archives
-# her row, but ``"evaluate"`` sees ``"inactive"`` in memory and skips her; ``"fetch"`` asks the
-# database and updates her.
+# ``"evaluate"`` judges loaded objects by their in-memory values. A Core UPDATE on the session's
+# connection makes carol ``"active"`` in the database only; the bulk UPDATE archives her row, but
+# ``"evaluate"`` sees ``"inactive"`` in memory and skips her, while ``"fetch"`` updates her.
 
 carol_after = {}
 for strategy in ("evaluate", "fetch"):
-    with Session(engine) as session:
-        alice, bob, carol = load_users(session)
+    with loaded() as (session, (alice, bob, carol)):
         session.connection().execute(update(User).where(User.id == 3).values(status="active"))
         session.execute(stmt, execution_options={"synchronize_session": strategy})
         in_db = session.scalar(select(User.status).where(User.id == 3))
@@ -177,14 +153,10 @@ assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows 
 # Summary
 # -------
 #
-# ==============  =================================================  ===========================
-# Strategy        Extra SQL                                          Loaded objects afterwards
-# ==============  =================================================  ===========================
-# ``"auto"``      none if it can evaluate, else as ``"fetch"``       updated in memory
-# ``"evaluate"``  none; raises if the WHERE cannot run in Python     matched by in-memory values
-# ``"fetch"``     ``RETURNING`` keys, or a ``SELECT`` of keys first  matched by the database
-# ``False``       none                                               stale, not expired
-# ==============  =================================================  ===========================
+# - ``"auto"``: no extra SQL if it can evaluate, else as ``"fetch"``; objects updated in memory.
+# - ``"evaluate"``: no extra SQL, raises if it cannot evaluate; matches by in-memory values.
+# - ``"fetch"``: ``RETURNING`` keys, or a ``SELECT`` of the keys first; matches by the database.
+# - ``False``: no extra SQL; loaded objects left stale, not expired.
 #
 # In one sentence
 # ---------------

@@ -11,10 +11,9 @@ an error to silently touching the wrong rows. Each pitfall is followed by a fix.
 # Setup
 # -----
 #
-# ``engineer.id`` references ``employee.id`` with ``ON DELETE CASCADE``. SQLite ignores
-# foreign keys, cascades included, unless each connection turns them on: hence the
-# ``connect`` listener. Each cell ends with a rollback, which expires ``ann`` and ``bob``, so
-# cells that rely on the session's view read an attribute first to load them.
+# ``engineer.id`` references ``employee.id`` with ``ON DELETE CASCADE``, which SQLite ignores
+# unless each connection turns foreign keys on: hence the ``connect`` listener. Each cell ends
+# with a rollback, which expires ``ann`` and ``bob``: cells that need them loaded read them first.
 
 import os
 import warnings
@@ -47,28 +46,19 @@ class Engineer(Employee):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
-
-
-@event.listens_for(engine, "connect")
-def sqlite_foreign_keys(dbapi_connection, connection_record):
-    if engine.dialect.name == "sqlite":
-        dbapi_connection.execute("PRAGMA foreign_keys=ON")
-
-
+if engine.dialect.name == "sqlite":
+    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all(
-    [Engineer(id=i, name=n, language=lang) for i, n, lang in [(1, "Ann", "py"), (2, "Bob", "go")]]
-)
+ann, bob = Engineer(id=1, name="Ann", language="py"), Engineer(id=2, name="Bob", language="go")
+session.add_all([ann, bob])
 session.commit()
-ann, bob = session.get(Engineer, 1), session.get(Engineer, 2)
 
 
-def tables():
+def tables():  # the rows of employee and engineer, as the database has them
     return tuple(
-        [tuple(row) for row in session.execute(select(t).order_by(t.c.id))]
-        for t in (Employee.__table__, Engineer.__table__)
+        session.execute(select(t).order_by(t.c.id)).all() for t in Base.metadata.sorted_tables
     )
 
 
@@ -76,10 +66,9 @@ def tables():
 # SET on both tables in one statement fails
 # -----------------------------------------
 #
-# ``name`` is in ``employee``, ``language`` in ``engineer``; the UPDATE targets ``engineer``.
-# It does not even compile. SQLite and PostgreSQL cannot SET another table's column at all;
-# MySQL and MariaDB can (a multi-table UPDATE), but only of tables the WHERE clause names, and
-# this one names ``engineer`` alone.
+# ``name`` is in ``employee``, ``language`` in ``engineer``; the UPDATE targets ``engineer`` and
+# does not even compile. SQLite and PostgreSQL cannot SET another table's column at all; MySQL and
+# MariaDB can (a multi-table UPDATE), but only of tables the WHERE clause names: ``engineer`` here.
 
 error = None
 try:
@@ -100,10 +89,8 @@ session.rollback()
 # With a list of dicts keyed by ``id``, the ORM sends one UPDATE per table.
 
 session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
-assert tables() == (
-    [(1, "Ann B.", "engineer"), (2, "Bob", "engineer")],
-    [(1, "rust"), (2, "go")],
-), "both tables were updated, for id 1 only"
+updated = ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")], [(1, "rust"), (2, "go")])
+assert tables() == updated, "both tables were updated, for id 1 only"
 assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
 session.rollback()
 
@@ -116,8 +103,7 @@ session.rollback()
 # SQLAlchemy warns; the session, evaluating the WHERE in Python, believes only Ann changed.
 
 assert bob.language == "go", "Bob is loaded"
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
+with warnings.catch_warnings(record=True, action="always") as caught:
     session.execute(update(Engineer).where(Engineer.name == "Ann").values(language="rust"))
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
 assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
@@ -143,8 +129,8 @@ session.rollback()
 
 assert ann.language == "py", "Ann is loaded"
 session.execute(delete(Engineer).where(Engineer.language == "py"))
-print(tables())
-assert tables() == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half"
+print(half := tables())
+assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half a row"
 assert inspect(ann).deleted, "the session thinks Ann is gone"
 error = None
 try:
@@ -162,20 +148,20 @@ session.rollback()
 # ``delete(Employee)`` removes the ``employee`` row and ``ON DELETE CASCADE`` the ``engineer``
 # row. ``session.delete(ann)`` and a flush also remove both rows.
 
+only_bob = ([(2, "Bob", "engineer")], [(2, "go")])
 assert ann.language == "py", "Ann is loaded"
 session.execute(delete(Employee).where(Employee.name == "Ann"))
-assert tables() == ([(2, "Bob", "engineer")], [(2, "go")]), "the cascade removed both rows"
-assert inspect(ann).deleted, "and the session agrees"
+assert tables() == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
 session.rollback()
 session.delete(ann)
 session.flush()
-assert tables() == ([(2, "Bob", "engineer")], [(2, "go")]), "the unit of work removed both"
+assert tables() == only_bob, "the unit of work removed both"
 session.close()
 
 # %%
 # In one sentence
 # ---------------
 #
-# A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only the ``engineer`` table, so
-# update by primary key or join the tables yourself, and delete through the base table with
-# ``ON DELETE CASCADE`` (or ``session.delete()``) so no half rows remain.
+# A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only ``engineer``: update by primary
+# key or join the tables yourself; delete through the base table with ``ON DELETE CASCADE`` (or
+# ``session.delete()``) so no half rows remain.
