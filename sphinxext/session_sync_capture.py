@@ -139,22 +139,22 @@ class ObjectTracker:
     """Remembers the ORM objects an example touched, by weak reference, in first-seen order."""
 
     def __init__(self) -> None:
-        self.objects: list[weakref.ref] = []
-        self.seen: set[int] = set()
+        self.objects: dict[int, weakref.ref] = {}  # by id(), in first-seen order
         self.untracked: set[int] = set()
         self.last_rows: dict[int, dict] = {}
 
     def track(self, obj) -> None:
-        if id(obj) in self.seen and any(ref() is obj for ref in self.objects):
+        known = self.objects.get(id(obj))
+        if known is not None and known() is obj:
             return
-        if len(self.objects) >= MAX_TRACKED_OBJECTS:
+        if known is None and len(self.objects) >= MAX_TRACKED_OBJECTS:
             self.untracked.add(id(obj))
             return
-        self.seen.add(id(obj))
-        self.objects.append(weakref.ref(obj))
+        self.objects.pop(id(obj), None)  # an id the collector gave to a new object
+        self.objects[id(obj)] = weakref.ref(obj)
 
     def live_objects(self) -> list:
-        alive = [ref() for ref in self.objects]
+        alive = [ref() for ref in self.objects.values()]
         return [obj for obj in alive if obj is not None]
 
     def changed_table(self) -> dict | None:
@@ -604,7 +604,7 @@ def rerun_examples_if_capture_changed(app) -> None:
     for gallery_dir in _as_list(gallery_conf.get("gallery_dirs", [])):
         out = src / gallery_dir
         stamp = out / ".capture-fingerprint"
-        fingerprint = capture_fingerprint()
+        fingerprint = app.config.session_sync_capture_fingerprint
         if stamp.exists() and stamp.read_text() == fingerprint:
             continue
         for md5_file in out.rglob("*.md5"):
@@ -626,13 +626,15 @@ def _as_list(value) -> list:
 
 
 def setup(app):
+    fingerprint = capture_fingerprint()
     app.add_directive("orm-state", OrmStateDirective)
-    app.add_config_value("session_sync_capture_fingerprint", capture_fingerprint(), "env")
+    # An "env" config value: when it changes, Sphinx reads every page again as well.
+    app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
     app.connect("builder-inited", freeze_long_lived_objects, priority=101)
     app.connect("doctree-resolved", render_captured_output)
     return {
-        "version": capture_fingerprint(),
+        "version": fingerprint,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }
