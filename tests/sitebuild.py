@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(
     path for path in (ROOT / "examples").rglob("*.py") if not path.name.startswith("_")
 )
+NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))
+
+
+def example_page(example: Path) -> str:
+    """Where the site puts an example's page, relative to the HTML root."""
+    return "auto_examples/" + example.relative_to(ROOT / "examples").with_suffix(".html").as_posix()
+
+
+EXAMPLE_PAGES = [example_page(example) for example in EXAMPLES]
+NARRATIVE_HTML = [page.with_suffix(".html").name for page in NARRATIVE_PAGES]
 SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
 # A fixed build date: two builds of the same sources must give the same bytes.
 SOURCE_DATE_EPOCH = "1767225600"

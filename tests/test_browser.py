@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sitebuild import EXAMPLES, ROOT
+from sitebuild import EXAMPLE_PAGES, ROOT
 
 CHROMIUM = (
     os.environ.get("SESSION_SYNC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,9 +43,6 @@ SECTIONS = {
     "gallery-session-lifecycle": "auto_examples/session_lifecycle/index.html",
     "gallery-synchronize-session": "auto_examples/synchronize_session/index.html",
 }
-EXAMPLE_PAGES = [
-    "auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html")) for e in EXAMPLES
-]
 
 
 def _missing_browser() -> str | None:

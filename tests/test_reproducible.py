@@ -5,16 +5,9 @@ import subprocess
 
 import pytest
 
-from sitebuild import EXAMPLES, ROOT, build_site, copy_sources
+from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML, build_site, copy_sources
 
-NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))
-PAGES = [
-    *(
-        "auto_examples/" + str(e.relative_to(ROOT / "examples").with_suffix(".html"))
-        for e in EXAMPLES
-    ),
-    *(page.with_suffix(".html").name for page in NARRATIVE_PAGES),
-]
+PAGES = EXAMPLE_PAGES + NARRATIVE_HTML
 
 
 def network_namespace_refusal() -> str | None:
