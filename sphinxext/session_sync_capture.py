@@ -31,11 +31,12 @@ import sys
 import weakref
 from pathlib import Path
 
+import sqlalchemy
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import Mapper, Session, SessionTransaction
 
 SQL_MARKER = "\u27e6sql\u27e7 "
 MAX_TRACKED_OBJECTS = 200
@@ -70,7 +71,8 @@ class SqlTranscript:
 
     def __init__(self, echo_to_stdout: bool = True) -> None:
         self.echo_to_stdout = echo_to_stdout
-        self.connection_numbers: dict[int, int] = {}
+        # The session each connection works for, while it does (Session "after_begin").
+        self.session_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.cell_records: list[dict] = []
         self.forbidden_reason: str | None = None
 
@@ -79,12 +81,17 @@ class SqlTranscript:
         records, self.cell_records = self.cell_records, []
         return records
 
-    def _connection_label(self, connection) -> int:
-        try:
-            key = id(connection.connection.dbapi_connection)
-        except Exception:  # invalidated or closed: count it as a connection of its own
-            key = id(connection)
-        return self.connection_numbers.setdefault(key, len(self.connection_numbers) + 1)
+    def session_began(self, session, transaction, connection) -> None:
+        self.session_of[connection] = session
+
+    def _connection_label(self, connection) -> str:
+        """Who sent the statement: a session, named as the example names it (``session``,
+        ``session "setup"``), or some other connection; a name holds for the whole page."""
+        session = self.session_of.get(connection) or session_in_progress(connection)
+        if session is None:
+            return "other connection"
+        name = example_variable_name(session)
+        return "session" if name in (None, "session") else f'session "{name}"'
 
     def write(self, connection, sql: str, parameters=None, executemany=False) -> None:
         if self.forbidden_reason:
@@ -113,6 +120,42 @@ class SqlTranscript:
         self.write(conn, "ROLLBACK")
 
 
+SQLALCHEMY_DIR = str(Path(sqlalchemy.__file__).parent)
+
+
+def _is_machinery(frame) -> bool:
+    """SQLAlchemy, this module, or code SQLAlchemy generated (decorators, "<string>")."""
+    filename = frame.f_code.co_filename
+    return filename.startswith((SQLALCHEMY_DIR, "<")) or filename == __file__
+
+
+def session_in_progress(connection):
+    """The session whose transaction is starting on ``connection``: SQLAlchemy sends BEGIN
+    before it tells listeners (Session "after_begin") which session the connection is for."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, SessionTransaction):
+            return owner.session
+        frame = frame.f_back
+    return None
+
+
+def example_variable_name(target) -> str | None:
+    """The name the example's code has for ``target`` where it sent the statement: the first
+    frame outside SQLAlchemy and this module, its local names first, then its globals."""
+    frame = sys._getframe(1)
+    while frame is not None and _is_machinery(frame):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    for namespace in (frame.f_locals, frame.f_globals):
+        for name, value in namespace.items():
+            if value is target and not name.startswith("_"):
+                return name
+    return None
+
+
 def format_value(value) -> str:
     text = repr(value)
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 4] + " ..."
@@ -135,11 +178,19 @@ def format_parameters(parameters, executemany: bool) -> str:
     return f"[{shown}]"
 
 
+NEVER_COMMITTED_NOTE = "values flushed, then rolled back: never committed"
+
+
 class ObjectTracker:
     """Remembers the ORM objects an example touched, by weak reference, in first-seen order."""
 
     def __init__(self) -> None:
         self.objects: dict[int, weakref.ref] = {}  # by id(), in first-seen order
+        # Objects each session flushed in the transaction it has not committed yet.
+        self.flushed_uncommitted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Detached objects whose loaded values were flushed but not committed, with the session
+        # they left (weakly): its COMMIT, should it still come, makes them committed.
+        self.never_committed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.untracked: set[int] = set()
         self.last_rows: dict[int, dict] = {}
 
@@ -157,9 +208,37 @@ class ObjectTracker:
         alive = [ref() for ref in self.objects.values()]
         return [obj for obj in alive if obj is not None]
 
+    # Session event handlers: a session that closes (or lets go of an object) before it commits
+    # leaves the object holding values the database rolled back.
+    def session_flushed(self, session, flush_context) -> None:
+        pending = self.flushed_uncommitted.setdefault(session, weakref.WeakSet())
+        pending.update((*session.new, *session.dirty, *session.deleted))  # still pre-flush here
+
+    def session_committed(self, session) -> None:
+        self.flushed_uncommitted.pop(session, None)
+        for obj, left in list(self.never_committed.items()):
+            if left() is session:
+                del self.never_committed[obj]
+
+    def session_rolled_back(self, session) -> None:
+        self.flushed_uncommitted.pop(session, None)
+
+    def object_detached(self, session, instance) -> None:
+        if instance in self.flushed_uncommitted.get(session, ()):
+            self.never_committed[instance] = weakref.ref(session)
+
+    def object_attached(self, session, instance) -> None:
+        self.never_committed.pop(instance, None)
+
+    def describe(self, obj) -> dict:
+        row = describe_object(obj)
+        if obj in self.never_committed:
+            row["note"] = NEVER_COMMITTED_NOTE
+        return row
+
     def changed_table(self) -> dict | None:
         """The state table for the current cell, or None when no object changed."""
-        rows = {id(obj): describe_object(obj) for obj in self.live_objects()}
+        rows = {id(obj): self.describe(obj) for obj in self.live_objects()}
         changed = [key for key, row in rows.items() if self.last_rows.get(key) != row]
         self.last_rows = rows
         if not changed:
@@ -250,9 +329,16 @@ def _listeners(transcript: SqlTranscript, tracker: ObjectTracker):
     yield Engine, "begin", transcript.on_begin
     yield Engine, "commit", transcript.on_commit
     yield Engine, "rollback", transcript.on_rollback
+    yield Session, "after_begin", transcript.session_began
     yield Mapper, "init", track_init
     for name in SESSION_LIFECYCLE_EVENTS:
         yield Session, name, track_instance
+    yield Session, "after_flush", tracker.session_flushed
+    yield Session, "after_commit", tracker.session_committed
+    yield Session, "after_rollback", tracker.session_rolled_back
+    yield Session, "persistent_to_detached", tracker.object_detached
+    yield Session, "deleted_to_detached", tracker.object_detached
+    yield Session, "detached_to_persistent", tracker.object_attached
 
 
 def start_recording(transcript: SqlTranscript, tracker: ObjectTracker) -> None:
@@ -335,8 +421,8 @@ def comparable_statements(records: list[dict]) -> tuple[list[str], bool]:
     """The work a cell sent, with each driver's placeholders, casts, quoting and column
     qualification made alike; and whether schema set-up was left out of it."""
     statements, left_out_schema = [], False
-    for group in _group_schema_chunks(records):
-        if group["schema"]:
+    for group in _group_chunks(records):
+        if group["kind"] == "schema":
             left_out_schema = True
             continue
         for record in group["records"]:
@@ -428,7 +514,10 @@ class OrmStateDirective(Directive):
             row = nodes.row(classes=["changed"] if data["changed"] else [])
             for key, _ in STATE_COLUMNS:
                 text = data[key] or "\u2014"
-                row += nodes.entry("", nodes.paragraph(text=text, classes=[f"orm-{key}"]))
+                entry = nodes.entry("", nodes.paragraph(text=text, classes=[f"orm-{key}"]))
+                if key == "state" and data.get("note"):
+                    entry += nodes.paragraph(text=data["note"], classes=["orm-never-committed"])
+                row += entry
             body += row
         group += body
         container = nodes.container(classes=["orm-state-box"])
@@ -457,9 +546,15 @@ def _is_schema_chunk(records: list[dict]) -> bool:
 
 
 def _transaction_chunks(records: list[dict]) -> list[list[dict]]:
+    """Runs of statements of one transaction on one connection."""
     chunks: list[list[dict]] = [[]]
     for record in records:
-        if record.get("sql") == "BEGIN (implicit)" and chunks[-1]:
+        starts = record.get("sql") == "BEGIN (implicit)" or (
+            chunks[-1]
+            and "connection" in record
+            and record["connection"] != chunks[-1][-1].get("connection", record["connection"])
+        )
+        if starts and chunks[-1]:
             chunks.append([])
         chunks[-1].append(record)
         if record.get("sql") in TRANSACTION_END:
@@ -467,14 +562,39 @@ def _transaction_chunks(records: list[dict]) -> list[list[dict]]:
     return [chunk for chunk in chunks if chunk]
 
 
-def sql_text(records: list[dict]) -> str:
-    several_connections = len({r["connection"] for r in records if "connection" in r}) > 1
+READ_QUERY = re.compile(r"^\s*SELECT\b", re.IGNORECASE)
+
+
+def _is_outside_read(records: list[dict]) -> bool:
+    """Only SELECTs, on a connection no session uses: the example looking at the database from
+    outside (a check of what the lesson did), not a step of the lesson itself."""
+    labels = {r.get("connection", "") for r in records if "sql" in r}
+    work = [r["sql"] for r in records if "sql" in r and r["sql"] not in TRANSACTION_CONTROL]
+    return (
+        len(labels) == 1
+        and not next(iter(labels)).startswith("session")
+        and bool(work)
+        and all(READ_QUERY.match(sql) for sql in work)
+    )
+
+
+def _chunk_kind(records: list[dict]) -> str:
+    if _is_schema_chunk(records):
+        return "schema"
+    return "outside-read" if _is_outside_read(records) else "work"
+
+
+def sql_text(records: list[dict], label_connections: bool | None = None) -> str:
+    """The statements as the reader sees them; who sent them is said where it changes, when
+    ``label_connections`` (by default: when more than one sent these)."""
+    if label_connections is None:
+        label_connections = len(connection_labels(records)) > 1
     lines, previous_connection = [], None
     for record in records:
         if "hidden" in record:
             continue
-        if several_connections and record["connection"] != previous_connection:
-            lines.append(f"-- on connection {record['connection']}")
+        if label_connections and record["connection"] != previous_connection:
+            lines.append(f"-- on {record['connection']}")
             previous_connection = record["connection"]
         lines.append(record["sql"].expandtabs(4))
         if "parameters" in record:
@@ -485,17 +605,24 @@ def sql_text(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sql_box_nodes(records: list[dict]) -> list[nodes.Node]:
-    """SQL boxes; schema set-up and very long runs are folded, to be opened on demand."""
+def connection_labels(records: list[dict]) -> set[str]:
+    return {r["connection"] for r in records if "connection" in r}
+
+
+def sql_box_nodes(records: list[dict], label_connections: bool | None = None) -> list[nodes.Node]:
+    """SQL boxes; schema set-up, reads from outside the session and very long runs are folded,
+    to be opened on demand."""
     result: list[nodes.Node] = []
-    for chunk in _group_schema_chunks(records):
-        text = sql_text(chunk["records"])
+    for chunk in _group_chunks(records):
+        text = sql_text(chunk["records"], label_connections)
         block = nodes.literal_block(text, text, language="sql")
         box = nodes.container("", block, classes=["sql-box"])
         count = sum(1 for r in chunk["records"] if "sql" in r)
         count += sum(r.get("hidden", 0) for r in chunk["records"])
-        if chunk["schema"]:
+        if chunk["kind"] == "schema":
             summary = f"Schema setup SQL ({count} statements)"
+        elif chunk["kind"] == "outside-read":
+            summary = f"Checked on another connection, outside the session ({count} statements)"
         elif count > FOLD_STATEMENTS_OVER:
             summary = f"SQL sent: {count} statements"
         else:
@@ -511,29 +638,43 @@ def sql_box_nodes(records: list[dict]) -> list[nodes.Node]:
     return result
 
 
-def _group_schema_chunks(records: list[dict]) -> list[dict]:
+def _group_chunks(records: list[dict]) -> list[dict]:
+    """Neighbouring transactions of the same kind (schema set-up, reads from outside the
+    session on one connection, the lesson's work), each kind boxed on its own."""
     groups: list[dict] = []
     for chunk in _transaction_chunks(records):
-        schema = _is_schema_chunk(chunk)
-        if groups and groups[-1]["schema"] == schema:
+        kind = _chunk_kind(chunk)
+        label = chunk[0].get("connection")
+        if (
+            groups
+            and groups[-1]["kind"] == kind
+            and (kind != "outside-read" or groups[-1]["label"] == label)
+        ):
             groups[-1]["records"].extend(chunk)
         else:
-            groups.append({"schema": schema, "records": list(chunk)})
+            groups.append({"kind": kind, "label": label, "records": list(chunk)})
     return groups
 
 
-def split_output_block(block: nodes.literal_block) -> list[nodes.Node]:
-    """Printed output and SQL records, in the order they happened, as separate nodes."""
-    segments: list[tuple[bool, list[str]]] = []
+def output_segments(block: nodes.literal_block) -> list[tuple[bool, list]]:
+    """The block's printed lines and SQL records, in runs of one kind, in true order."""
+    segments: list[tuple[bool, list]] = []
     for line in block.astext().split("\n"):
         is_sql = line.startswith(SQL_MARKER)
         if not segments or segments[-1][0] != is_sql:
             segments.append((is_sql, []))
-        segments[-1][1].append(line[len(SQL_MARKER) :] if is_sql else line)
+        segments[-1][1].append(json.loads(line[len(SQL_MARKER) :]) if is_sql else line)
+    return segments
+
+
+def split_output_block(
+    block: nodes.literal_block, label_connections: bool | None = None
+) -> list[nodes.Node]:
+    """Printed output and SQL records, in the order they happened, as separate nodes."""
     result: list[nodes.Node] = []
-    for is_sql, lines in segments:
+    for is_sql, lines in output_segments(block):
         if is_sql:
-            result.extend(sql_box_nodes([json.loads(line) for line in lines]))
+            result.extend(sql_box_nodes(lines, label_connections))
         else:
             text = "\n".join(lines).strip("\n")
             if text.strip():
@@ -556,14 +697,28 @@ def _is_cell_extra(node) -> bool:
 
 def render_captured_output(app, doctree, docname) -> None:
     """Split SQL out of every cell output, then put the cell's SQL tabs and state table (which
-    Sphinx-Gallery places above the output) below both."""
-    for block in list(doctree.findall(is_cell_output)):
+    Sphinx-Gallery places above the output) below both.  When the page's SQL came from more
+    than one session or connection, every box says who sent it."""
+    blocks = list(doctree.findall(is_cell_output))
+    page_labels = {
+        label
+        for block in blocks
+        if SQL_MARKER in block.astext()
+        for is_sql, records in output_segments(block)
+        if is_sql
+        for label in connection_labels(records)
+    }
+    for block in blocks:
         parent = block.parent
         index = parent.index(block)
         extras = []
         while index - len(extras) > 0 and _is_cell_extra(parent[index - len(extras) - 1]):
             extras.insert(0, parent[index - len(extras) - 1])
-        new_nodes = split_output_block(block) if SQL_MARKER in block.astext() else [block]
+        new_nodes = (
+            split_output_block(block, label_connections=len(page_labels) > 1)
+            if SQL_MARKER in block.astext()
+            else [block]
+        )
         for extra in extras:
             parent.remove(extra)
         parent.replace(block, new_nodes + extras)

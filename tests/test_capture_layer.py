@@ -214,8 +214,8 @@ def cell(*extras, lines):
 
 QUERY_LINES = [
     "about to read",
-    marked({"sql": "BEGIN (implicit)", "connection": 1}),
-    marked({"sql": "SELECT users.name FROM users", "connection": 1, "parameters": "(1,)"}),
+    marked({"sql": "BEGIN (implicit)", "connection": "session"}),
+    marked({"sql": "SELECT users.name FROM users", "connection": "session", "parameters": "(1,)"}),
     "spongebob",
 ]
 
@@ -233,6 +233,16 @@ def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
     assert section.children[4:] == [tabs, state_box], "tabs and state go below the output"
 
 
+def test_once_a_page_has_two_senders_every_box_names_its_sender():
+    page = nodes.section()
+    page += nodes.title(text="An example")
+    page += literal(marked({"sql": "SELECT 1", "connection": "session"}))
+    page += literal(marked({"sql": "SELECT 2", "connection": 'session "setup"'}))
+    capture.render_captured_output(None, page, "page")
+    boxes = [n.astext() for n in page.findall(nodes.container) if "sql-box" in n["classes"]]
+    assert boxes == ["-- on session\nSELECT 1", '-- on session "setup"\nSELECT 2']
+
+
 def test_a_page_without_other_databases_says_where_they_are():
     section = cell(lines=QUERY_LINES)
     capture.render_captured_output(None, section, "page")
@@ -248,12 +258,12 @@ def test_a_page_with_other_databases_has_no_such_note():
 
 def test_schema_setup_is_folded_and_work_is_not():
     records = [
-        {"sql": "BEGIN (implicit)", "connection": 1},
-        {"sql": 'PRAGMA main.table_info("users")', "connection": 1},
-        {"sql": "CREATE TABLE users (id INTEGER)", "connection": 1},
-        {"sql": "COMMIT", "connection": 1},
-        {"sql": "BEGIN (implicit)", "connection": 1},
-        {"sql": "INSERT INTO users (id) VALUES (?)", "connection": 1, "parameters": "(1,)"},
+        {"sql": "BEGIN (implicit)", "connection": "session"},
+        {"sql": 'PRAGMA main.table_info("users")', "connection": "session"},
+        {"sql": "CREATE TABLE users (id INTEGER)", "connection": "session"},
+        {"sql": "COMMIT", "connection": "session"},
+        {"sql": "BEGIN (implicit)", "connection": "session"},
+        {"sql": "INSERT INTO users (id) VALUES (?)", "connection": "session", "parameters": "(1,)"},
     ]
     rendered = capture.sql_box_nodes(records)
     assert (
@@ -268,18 +278,95 @@ def test_schema_setup_is_folded_and_work_is_not():
 def test_statements_of_several_connections_are_labelled():
     text = capture.sql_text(
         [
-            {"sql": "SELECT 1", "connection": 1},
-            {"sql": "SELECT 2", "connection": 2},
-            {"sql": "SELECT 3", "connection": 2},
+            {"sql": "SELECT 1", "connection": "session"},
+            {"sql": "SELECT 2", "connection": "other connection"},
+            {"sql": "SELECT 3", "connection": "other connection"},
         ]
     )
-    assert text == "-- on connection 1\nSELECT 1\n-- on connection 2\nSELECT 2\nSELECT 3"
+    assert text == "-- on session\nSELECT 1\n-- on other connection\nSELECT 2\nSELECT 3"
+
+
+def test_connections_are_named_as_the_example_names_them(engine, capturing):
+    with Session(engine) as setup:
+        setup.add(User(name="spongebob"))
+        setup.commit()
+    session = Session(engine)
+    session.get(User, 1)
+    with engine.connect() as other:
+        other.execute(select(User.name))
+    session.close()
+    labels = [(r["sql"].split()[0], r["connection"]) for r in capturing()]
+    assert labels == [
+        ("BEGIN", 'session "setup"'),  # BEGIN comes before the session says it began
+        ("INSERT", 'session "setup"'),
+        ("COMMIT", 'session "setup"'),
+        ("BEGIN", "session"),
+        ("SELECT", "session"),
+        ("BEGIN", "other connection"),
+        ("SELECT", "other connection"),
+        ("ROLLBACK", "other connection"),
+        ("ROLLBACK", "session"),
+    ]
+
+
+def test_reads_from_outside_the_session_are_folded_and_labelled():
+    records = [
+        {"sql": "BEGIN (implicit)", "connection": "session"},
+        {"sql": "UPDATE users SET name=?", "connection": "session", "parameters": "('x',)"},
+        {"sql": "BEGIN (implicit)", "connection": "other connection"},
+        {"sql": "SELECT users.name FROM users", "connection": "other connection"},
+        {"sql": "ROLLBACK", "connection": "other connection"},
+        {"sql": "COMMIT", "connection": "session"},
+    ]
+    rendered = [node.astext() for node in capture.sql_box_nodes(records)]
+    assert rendered[0] == "BEGIN (implicit)\nUPDATE users SET name=?\n-- parameters: ('x',)"
+    assert "Checked on another connection, outside the session (3 statements)" in rendered[1]
+    assert rendered[2].startswith("BEGIN (implicit)\nSELECT users.name")
+    assert rendered[4] == "COMMIT", "the session's own work is never folded"
+
+
+def test_a_write_from_another_connection_is_not_folded():
+    records = [
+        {"sql": "BEGIN (implicit)", "connection": "other connection"},
+        {"sql": "UPDATE users SET name=?", "connection": "other connection"},
+        {"sql": "COMMIT", "connection": "other connection"},
+    ]
+    (box,) = capture.sql_box_nodes(records)
+    assert "sql-box" in box["classes"], "a step of the lesson stays in plain sight"
+
+
+def test_objects_a_closed_session_rolled_back_are_marked(engine, capturing):
+    with Session(engine) as committed:
+        kept = User(name="kept")
+        committed.add(kept)
+        committed.commit()
+        kept.name  # loaded again after the commit
+    with Session(engine) as rolled_back:
+        ghost = User(name="ghost")
+        rolled_back.add(ghost)
+        rolled_back.flush()
+    rows = {row["object"]: row for row in state_table()["rows"]}
+    assert "note" not in rows["User(id=1)"], "committed values carry no mark"
+    assert rows["User(id=2)"]["state"] == "detached"
+    assert rows["User(id=2)"]["note"] == capture.NEVER_COMMITTED_NOTE
+
+
+def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturing):
+    session = Session(engine)
+    user = User(name="spongebob")
+    session.add(user)
+    session.flush()
+    session.expunge(user)
+    assert state_table()["rows"][0]["note"] == capture.NEVER_COMMITTED_NOTE
+    session.commit()
+    assert "note" not in state_table()["rows"][0], "the flushed row was committed after all"
+    session.close()
 
 
 def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturing):
-    with engine.connect() as connection:
+    with Session(engine) as session:
         for number in range(capture.MAX_STATEMENTS_PER_CELL + 5):
-            connection.execute(select(number))
+            session.execute(select(number))
     records = capturing()
     # BEGIN, 45 SELECTs and ROLLBACK: 47 statements, of which the first 40 are shown.
     assert sum(r.get("hidden", 0) for r in records) == 7
@@ -289,14 +376,14 @@ def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturin
 
 
 def test_placeholders_casts_and_quoting_do_not_count_as_differences():
-    sqlite = [{"sql": "UPDATE users SET name=? WHERE users.id = ?", "connection": 1}]
+    sqlite = [{"sql": "UPDATE users SET name=? WHERE users.id = ?", "connection": "session"}]
     postgresql = [
         {
             "sql": "UPDATE users SET name=%(name)s::VARCHAR WHERE users.id = %(id_1)s::INTEGER",
-            "connection": 1,
+            "connection": "session",
         }
     ]
-    mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": 1}]
+    mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": "session"}]
     assert (
         capture.comparable_statements(sqlite)
         == capture.comparable_statements(postgresql)
@@ -308,18 +395,18 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
     fetch = [
         {
             "sql": "UPDATE users SET status=? WHERE users.status = ? RETURNING users.id",
-            "connection": 1,
+            "connection": "session",
         }
     ]
     select_then_update = [
-        {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": 1},
-        {"sql": "UPDATE users SET status=%s WHERE users.status = %s", "connection": 1},
+        {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": "session"},
+        {"sql": "UPDATE users SET status=%s WHERE users.status = %s", "connection": "session"},
     ]
     returning = [
         {
             "sql": "UPDATE users SET status=%(status)s::VARCHAR WHERE users.status = "
             "%(status_1)s::VARCHAR RETURNING users.id",
-            "connection": 1,
+            "connection": "session",
         }
     ]
     databases = (
