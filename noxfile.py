@@ -51,7 +51,8 @@ EXAMPLES_FOR_SERIES = {"1.4": "version_differences"}
 @nox.parametrize("series", list(SQLALCHEMY_RELEASES))
 def versions(session: nox.Session, series: str) -> None:
     """Run every example standalone on the newest SQLAlchemy of a series."""
-    session.install("-c", CONSTRAINTS, "pytest", "matplotlib")
+    # Each example then runs in a fresh environment of what its PEP 723 block declares.
+    session.install("-c", CONSTRAINTS, "pytest")
     session.install(f"sqlalchemy=={SQLALCHEMY_RELEASES[series]}")
     selection = ["-k", EXAMPLES_FOR_SERIES[series]] if series in EXAMPLES_FOR_SERIES else []
     session.run("pytest", "tests/test_examples_standalone.py", *selection, *session.posargs)

@@ -83,10 +83,13 @@ def build_env(env: dict | None = None) -> dict:
     }
 
 
-def run_example(example: Path, directory: Path, database_url: str | None = None):
+def run_example(
+    example: Path, directory: Path, database_url: str | None = None, python: Path | None = None
+):
     """Run an example as a reader would: a copy in `directory`, a fresh interpreter, no project.
 
-    -I: no PYTHONPATH, no user site, no current directory on sys.path: only what pip installed.
+    -I: no PYTHONPATH, no user site, no current directory on sys.path: only what pip installed
+    (into `python`'s environment; by default the one running the tests).
     The database is SQLite in memory unless `database_url` is given (as DATABASE_URL).
     """
     copied = directory / example.name
@@ -96,7 +99,7 @@ def run_example(example: Path, directory: Path, database_url: str | None = None)
     if database_url:
         env["DATABASE_URL"] = database_url
     return subprocess.run(
-        [sys.executable, "-I", str(copied)],
+        [str(python or sys.executable), "-I", str(copied)],
         cwd=directory,
         env=env,
         capture_output=True,

@@ -1,3 +1,9 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
 """
 Myth: ``bulk_update_mappings`` / ``bulk_save_objects`` keep the session in sync
 ===============================================================================

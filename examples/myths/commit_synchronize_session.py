@@ -1,3 +1,9 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
 """
 Myth: ``session.commit(synchronize_session=True)`` makes the session synchronous
 ================================================================================

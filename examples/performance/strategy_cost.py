@@ -1,3 +1,10 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+#     "matplotlib>=3.8",
+# ]
+# ///
 """
 What each ``synchronize_session`` strategy costs
 ================================================

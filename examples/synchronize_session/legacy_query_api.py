@@ -1,3 +1,9 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
 """
 Legacy ``Query.update()`` / ``Query.delete()`` and their 2.0-style twins
 ========================================================================

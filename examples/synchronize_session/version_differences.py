@@ -1,3 +1,9 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=1.4",
+# ]
+# ///
 """
 ``synchronize_session`` in SQLAlchemy 1.4 and 2.x
 =================================================
