@@ -24,9 +24,9 @@ on 1.4, 2.0 and 2.1 alike.
 import os
 
 import sqlalchemy
-from sqlalchemy import Column, Integer, String, create_engine, event, func, select, update
+from sqlalchemy import Column, Integer, String, create_engine, event, func, select, text, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, InvalidRequestError
-from sqlalchemy.orm import Session, declarative_base
+from sqlalchemy.orm import Session, declarative_base, load_only
 
 SA_VERSION = tuple(int(p) for p in sqlalchemy.__version__.split(".")[:2])
 FUTURE = {"future": True} if SA_VERSION < (2, 0) else {}
@@ -157,9 +157,115 @@ else:
 assert in_db == ["active", "active"], "the rollback left the data unchanged"
 
 # %%
+# .. _versions-partial-expiry:
+#
+# A partially expired criteria column
+# -----------------------------------
+#
+# Bob is loaded, then only his ``name`` is expired. The UPDATE matches ``name == "alice"``,
+# which bob's row does not. ``'evaluate'`` needs bob's name to judge him. 1.4 SELECTs the
+# expired column first and judges him correctly. 2.x does not load it: it counts an object
+# whose criteria column is unloaded as matching, and applies the SET to bob in memory, though
+# the database left his row alone. The default (``'auto'`` in 2.x) does the same, since it
+# evaluates first. ``'fetch'`` asks the database which rows matched, and gets bob right in every
+# version.
+
+by_alice = update(User).where(User.name == "alice").values(status="vip")
+strategies = ["evaluate", "fetch"] if SA_VERSION < (2, 0) else ["evaluate", "auto", "fetch"]
+for strategy in strategies:
+    with Session(engine, **FUTURE) as session:
+        alice, bob = load(session)
+        session.expire(bob, ["name"])
+        session.execute(by_alice, execution_options={"synchronize_session": strategy})
+        statements = [sql.split()[0] for sql in sent]
+        in_memory = bob.__dict__["status"]  # read without loading anything
+        in_db = session.scalars(select(User.status).where(User.id == 2)).one()
+        print(
+            f"{strategy}: bob.status in memory {in_memory!r}, in the database {in_db!r};",
+            "statements:",
+            statements,
+        )
+        if strategy == "fetch":
+            assert in_memory == "active" == in_db, "'fetch' judged bob correctly: not matched"
+        elif SA_VERSION < (2, 0):
+            assert statements == ["SELECT", "UPDATE"] and "users.name" in sent[0], (
+                "1.4 SELECTed the expired name before evaluating"
+            )
+            assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
+        else:
+            assert statements == ["UPDATE"], "2.x sent the UPDATE alone: no SELECT of the name"
+            assert (in_memory, in_db) == ("vip", "active"), (
+                f"2.x '{strategy}' counted bob as matching: 'vip' in memory, 'active' in the row"
+            )
+        session.rollback()
+
+# %%
+# .. _versions-load-only:
+#
+# The same with ``load_only()``
+# -----------------------------
+#
+# A column left out by ``load_only()`` is unloaded in the same way: bob is loaded with his
+# ``status`` only, and 2.x again applies the SET to him in memory.
+
+with Session(engine, **FUTURE) as session:
+    bob = session.scalars(select(User).options(load_only(User.status)).where(User.id == 2)).one()
+    sent.clear()
+    session.execute(by_alice, execution_options={"synchronize_session": "evaluate"})
+    statements = [sql.split()[0] for sql in sent]
+    in_memory = bob.__dict__["status"]
+    in_db = session.scalars(select(User.status).where(User.id == 2)).one()
+    print(f"bob.status in memory {in_memory!r}, in the database {in_db!r}; statements:", statements)
+    if SA_VERSION < (2, 0):
+        assert statements == ["SELECT", "UPDATE"], "1.4 SELECTed the unloaded name first"
+        assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
+    else:
+        assert statements == ["UPDATE"], "2.x did not load the name"
+        assert (in_memory, in_db) == ("vip", "active"), "2.x counted bob as matching"
+    session.rollback()
+
+# %%
+# .. _versions-core-autoflush:
+#
+# Autoflush before Core statements
+# --------------------------------
+#
+# ``Session.execute()`` autoflushes before an ORM statement in every version. Before a Core
+# statement on a ``Table``, or a ``text()`` string, 1.4 and 2.0 do not: the UPDATE below looks
+# for the row with ``status = 'pending'`` while that change is still only in memory, and
+# matches nothing. 2.1 autoflushes first (SQLAlchemy issue 9809), and the UPDATE finds the row.
+# A statement sent through ``session.connection()`` bypasses the session: no version flushes.
+
+users = User.__table__
+in_21 = SA_VERSION >= (2, 1)
+core_update = update(users).where(users.c.status == "pending").values(status="seen")
+orm_update = update(User).where(User.status == "pending").values(status="seen")
+raw_update = text("UPDATE users SET status = 'seen' WHERE status = 'pending'")
+cases = [  # (label, how it is sent, does this version flush first?)
+    ("ORM update(User)", lambda s: s.execute(orm_update), True),
+    ("Core update(users)", lambda s: s.execute(core_update), in_21),
+    ("text()", lambda s: s.execute(raw_update), in_21),
+    ("text() on session.connection()", lambda s: s.connection().execute(raw_update), False),
+]
+for label, send, flushes in cases:
+    with Session(engine, **FUTURE) as session:
+        alice, bob = load(session)
+        alice.status = "pending"
+        matched = send(session).rowcount
+        flushed = alice not in session.dirty
+        print(f"{label}: rows matched {matched}, the change to alice flushed first: {flushed}")
+        assert (matched, flushed) == ((1, True) if flushes else (0, False)), (
+            f"SQLAlchemy {sqlalchemy.__version__} {'flushed' if flushes else 'did not flush'}"
+            f" before {label}"
+        )
+        session.rollback()
+
+# %%
 # In one sentence
 # ---------------
 #
 # Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
 # of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
-# of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row.
+# of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
+# an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
+# 2.1 also autoflushes before Core statements and ``text()``.
