@@ -34,6 +34,7 @@ extensions = [
     "notfound.extension",
     "session_sync_capture",
     "sqlalchemy_links",
+    "measured_summaries",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

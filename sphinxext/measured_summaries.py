@@ -1,0 +1,255 @@
+"""Summaries measured, not written: the cheat sheet and decision guide quote the behaviour matrix.
+
+Once per build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
+layer's listeners are not installed) the example ``behaviour_matrix.py`` runs with
+``runpy.run_path`` on SQLite in memory; its module-level ``MEASURED`` dict maps
+``"<operation>/<situation>"`` to what ran. Pages then use:
+
+- ``{measured}`fetch/renamed``` : the measured verdict ("synced"), linked to the matrix section
+  that proves it;
+- ``{measured}`stale <auto/case>``` : a hand-written claim, linked the same way; when the
+  measurement says otherwise the build warns (an error under ``-W``), naming the page, the line
+  and the row;
+- ````{measured-version-differences}```` : where the committed measurement of another
+  SQLAlchemy series (``docs/_measured/behaviour-matrix-<series>.json``, checked by
+  ``nox -s versions``) differs from this build's own, or a sentence saying they agree.
+
+Only the standard library is imported at module level: ``tests/test_measured_summaries.py``
+imports ``measure_matrix`` on SQLAlchemy releases with no Sphinx installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import runpy
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MATRIX = ROOT / "examples" / "synchronize_session" / "behaviour_matrix.py"
+MATRIX_LABEL = "sphx_glr_auto_examples_synchronize_session_behaviour_matrix.py"
+MEASURED_DIR = ROOT / "docs" / "_measured"
+REFRESH = "SESSION_SYNC_WRITE_MEASURED=1 nox -s \"versions(series='{series}')\""
+EMPTY = {"sqlalchemy": "-", "series": "-", "cells": {}, "operations": [], "situations": []}
+CLAIM = re.compile(r"^(?P<claim>.*?)\s*<(?P<key>[^<>]+)>$", re.S)
+
+
+def measure_matrix(path: Path = MATRIX) -> dict:
+    """Run the matrix on SQLite in memory; its printed output and warnings are not ours to show."""
+    import sqlalchemy
+
+    saved = os.environ.pop("DATABASE_URL", None)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            namespace = runpy.run_path(str(path), run_name="behaviour_matrix")
+    finally:
+        if saved is not None:
+            os.environ["DATABASE_URL"] = saved
+    operations = list(namespace["SLUGS"].values())
+    return {
+        "sqlalchemy": sqlalchemy.__version__,
+        "series": ".".join(sqlalchemy.__version__.split(".")[:2]),
+        "database": "sqlite",
+        # Through JSON, so a live measurement compares equal to a committed one.
+        "cells": json.loads(json.dumps(namespace["MEASURED"], sort_keys=True)),
+        "operations": operations,
+        "situations": list(namespace["SITUATIONS"]),
+    }
+
+
+def committed_measurements() -> dict[str, dict]:
+    """The committed measurements, by series ("2.0", "2.1")."""
+    found = {}
+    for path in sorted(MEASURED_DIR.glob("behaviour-matrix-*.json")):
+        data = json.loads(path.read_text())
+        found[data["series"]] = data
+    return found
+
+
+def section_label(measured: dict, key: str) -> str:
+    """The label of the example's section that shows a cell."""
+    operation, _, situation = key.partition("/")
+    if operation in measured["operations"]:
+        return f"behaviour_matrix_{situation}"
+    return "behaviour_matrix_more"
+
+
+def describe(cell: dict) -> str:
+    """A measured cell in a few words: 'wrong: 6, database 11'."""
+    if "memory" in cell and cell["verdict"] in ("wrong", "stale"):
+        return f"{cell['verdict']}: {cell['memory']}, database {cell['database']}"
+    return cell["verdict"]
+
+
+def differences(older: dict, newer: dict) -> list[tuple[str, str, str]]:
+    keys = sorted(set(older["cells"]) | set(newer["cells"]))
+    rows = []
+    for key in keys:
+        a, b = older["cells"].get(key), newer["cells"].get(key)
+        if a != b:
+            rows.append((key, json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Sphinx
+# ---------------------------------------------------------------------------
+
+_state: dict = {}
+
+
+def run_matrix(app) -> None:
+    # A trimmed copy of the site (tests/sitebuild.py) may have no matrix: nothing quotes it then.
+    _state["measured"] = measure_matrix() if MATRIX.exists() else EMPTY
+    _state["committed"] = committed_measurements()
+    digest = json.dumps([_state["measured"], _state["committed"]], sort_keys=True)
+    _state["fingerprint"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
+
+
+def _uses(env) -> set:
+    if not hasattr(env, "measured_summaries_docs"):
+        env.measured_summaries_docs = set()
+    return env.measured_summaries_docs
+
+
+def _row_name(env, docname: str, lineno: int) -> str:
+    """The first cell of the table row at that line, to name the row in an error."""
+    try:
+        line = Path(env.doc2path(docname)).read_text().splitlines()[lineno - 1]
+    except (OSError, IndexError):
+        return "?"
+    cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+    return cells[0] if cells else line.strip()
+
+
+def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    from docutils import nodes
+    from sphinx import addnodes
+    from sphinx.util import logging
+
+    env = inliner.document.settings.env
+    _uses(env).add(env.docname)
+    measured = _state["measured"]
+    match = CLAIM.match(text)
+    claim, keys = (match["claim"], match["key"].split()) if match else (None, [text.strip()])
+    logger = logging.getLogger(__name__)
+    location = (env.docname, lineno)
+    for key in keys:
+        cell = measured["cells"].get(key)
+        if cell is None:
+            known = ", ".join(sorted(measured["cells"]))
+            logger.warning(
+                f"measured: no cell {key!r} in the behaviour matrix (cells: {known})",
+                location=location,
+                type="measured",
+                subtype="unknown",
+            )
+            return [nodes.Text(text)], []
+        if claim is not None and claim != cell["verdict"]:
+            row = _row_name(env, env.docname, lineno)
+            logger.warning(
+                f"measured: row {row!r} claims {claim!r} for {key}, but the behaviour matrix "
+                f"measured {describe(cell)!r} (SQLAlchemy {measured['sqlalchemy']}, SQLite)",
+                location=location,
+                type="measured",
+                subtype="mismatch",
+            )
+    key, cell = keys[0], measured["cells"][keys[0]]
+    shown = claim if claim is not None else describe(cell)
+    xref = addnodes.pending_xref(
+        rawtext,
+        refdomain="std",
+        reftype="ref",
+        reftarget=section_label(measured, key),
+        refexplicit=True,
+        refwarn=True,
+    )
+    xref += nodes.Text(shown)
+    # The reference resolves into its own inline node: the emphasis goes around it.
+    emphasis = nodes.emphasis("", "", xref, classes=["measured", f"measured-{cell['verdict']}"])
+    return [emphasis], []
+
+
+def _version_differences_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+
+    class VersionDifferences(Directive):
+        """Where the committed matrix of another series differs from this build's."""
+
+        def run(self):
+            env = self.state.document.settings.env
+            _uses(env).add(env.docname)
+            live = _state["measured"]
+            output = []
+            others = {s: m for s, m in _state["committed"].items() if s != live["series"]}
+            if not others:
+                raise self.error("no committed measurement of another series in docs/_measured")
+            for _series, other in sorted(others.items()):
+                older, newer = sorted([other, live], key=lambda m: m["series"])
+                rows = differences(older, newer)
+
+                def source(m):
+                    where = "this build" if m is live else "committed, nox -s versions"
+                    return f"{m['sqlalchemy']} ({where})"
+
+                intro = (
+                    f"The behaviour matrix on SQLite, measured with SQLAlchemy {source(older)} "
+                    f"and {source(newer)}: "
+                )
+                if not rows:
+                    text = intro + f"all {len(live['cells'])} cells agree, verdicts and values."
+                    output.append(nodes.paragraph(text, text))
+                    continue
+                text = intro + f"{len(rows)} of {len(live['cells'])} cells differ."
+                output.append(nodes.paragraph(text, text))
+                table = nodes.table()
+                group = nodes.tgroup(cols=3)
+                table += group
+                group.extend(nodes.colspec(colwidth=1) for _ in range(3))
+                heads = ["cell", older["sqlalchemy"], newer["sqlalchemy"]]
+                thead, tbody = nodes.thead(), nodes.tbody()
+                group += thead
+                group += tbody
+                for target, cells in ((thead, heads), *((tbody, r) for r in rows)):
+                    row = nodes.row()
+                    for value in cells:
+                        row += nodes.entry("", nodes.paragraph("", "", nodes.literal(value, value)))
+                    target += row
+                output.append(table)
+            return output
+
+    return VersionDifferences
+
+
+def outdated(app, env, added, changed, removed):
+    """A new measurement: read again every page that quotes it."""
+    if getattr(env, "measured_summaries_fingerprint", None) == _state["fingerprint"]:
+        return []
+    env.measured_summaries_fingerprint = _state["fingerprint"]
+    return sorted(_uses(env) - set(removed))
+
+
+def purge(app, env, docname):
+    _uses(env).discard(docname)
+
+
+def merge(app, env, docnames, other):
+    _uses(env).update(_uses(other) & set(docnames))
+
+
+def setup(app):
+    # Before Sphinx-Gallery's own builder-inited (priority 500): no capture listeners yet.
+    app.connect("builder-inited", run_matrix, priority=200)
+    app.add_role("measured", measured_role)
+    app.add_directive("measured-version-differences", _version_differences_directive())
+    app.connect("env-get-outdated", outdated)
+    app.connect("env-purge-doc", purge)
+    app.connect("env-merge-info", merge)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

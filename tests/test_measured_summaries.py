@@ -1,0 +1,105 @@
+"""The summaries are measured: the cheat sheet and decision guide quote the behaviour matrix.
+
+`test_committed_measurement_matches_this_series` runs under `nox -s versions` (no Sphinx
+there): the matrix measured on this SQLAlchemy series must equal the committed file the docs
+build compares with. The other tests build the site.
+"""
+
+import json
+import os
+import re
+import sys
+
+from sitebuild import ROOT, build_site, copy_sources
+
+sys.path.insert(0, str(ROOT / "sphinxext"))
+import measured_summaries  # noqa: E402
+
+
+def test_committed_measurement_matches_this_series():
+    live = measured_summaries.measure_matrix()
+    path = measured_summaries.MEASURED_DIR / f"behaviour-matrix-{live['series']}.json"
+    text = json.dumps(live, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("SESSION_SYNC_WRITE_MEASURED"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    refresh = measured_summaries.REFRESH.format(series=live["series"])
+    assert path.exists(), f"{path.name} is missing; write it with: {refresh}"
+    committed = json.loads(path.read_text())
+    changed = measured_summaries.differences(committed, live)
+    assert committed == live, (
+        f"SQLAlchemy {live['sqlalchemy']} measures the matrix differently from {path.name} "
+        f"({committed['sqlalchemy']}): {changed or 'versions differ'}; "
+        f"if that is the new truth, refresh it with: {refresh}"
+    )
+
+
+ROLE = re.compile(r"\{measured\}`(?P<claim>[^`<]*?)\s*<(?P<keys>[^>`]+)>`")
+SUMMARIES = ["cheat-sheet", "decision-guide"]
+
+
+def test_a_row_the_matrix_contradicts_fails_the_build_naming_it(tmp_path):
+    project = copy_sources(tmp_path / "project")
+    edits = {
+        "cheat-sheet.md": ("`stale <core/fresh>`", "`synced <core/fresh>`"),
+        "decision-guide.md": ("`wrong <fetch/relative>`", "`synced <fetch/relative>`"),
+    }
+    for page, (old, new) in edits.items():
+        path = project / "docs" / page
+        assert path.read_text().count(old) == 1, (page, old)
+        path.write_text(path.read_text().replace(old, new))
+    # The examples need not run for this: the extension measures the matrix itself.
+    result = build_site(project, "-D", "plot_gallery=0")
+    assert result.returncode != 0, result.output
+    assert (
+        "row 'Core `update(table)` on a connection' claims 'synced' for core/fresh, "
+        "but the behaviour matrix measured 'stale: 5, database 9'"
+    ) in result.output, result.output
+    assert (
+        "row 'Another process may have changed the rows since you loaded them' claims 'synced' "
+        "for fetch/relative, but the behaviour matrix measured 'wrong: 6, database 11'"
+    ) in result.output, result.output
+    assert "cheat-sheet.md:" in result.output and "decision-guide.md:" in result.output
+
+
+def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
+    from bs4 import BeautifulSoup
+
+    cells = measured_summaries.measure_matrix()["cells"]
+    for page in SUMMARIES:
+        claims = ROLE.findall((ROOT / "docs" / f"{page}.md").read_text())
+        assert len(claims) >= 5, page
+        html = BeautifulSoup(site.page(f"{page}.html"), "html.parser")
+        shown = html.select("article em.measured > a")
+        assert [a.get_text() for a in shown] == [claim for claim, _ in claims], page
+        for (claim, keys), link in zip(claims, shown, strict=True):
+            for key in keys.split():
+                assert cells[key]["verdict"] == claim, (page, key)
+            situation = keys.split()[0].split("/")[1]
+            anchors = {f"behaviour-matrix-{situation}", "behaviour-matrix-more"}
+            page_part, _, anchor = link["href"].partition("#")
+            assert page_part.endswith("behaviour_matrix.html") and anchor in anchors, link
+            matrix = BeautifulSoup(
+                site.page("auto_examples/synchronize_session/behaviour_matrix.html"), "html.parser"
+            )
+            assert matrix.find(id=anchor), anchor
+
+
+def test_version_page_shows_the_measured_comparison(site):
+    from bs4 import BeautifulSoup
+
+    live = measured_summaries.measure_matrix()
+    other = next(
+        m for s, m in measured_summaries.committed_measurements().items() if s != live["series"]
+    )
+    text = BeautifulSoup(site.page("version-differences.html"), "html.parser").get_text(" ")
+    rows = measured_summaries.differences(other, live)
+    assert (
+        f"{other['sqlalchemy']} (committed" in text and f"{live['sqlalchemy']} (this build)" in text
+    )
+    if rows:
+        assert f"{len(rows)} of {len(live['cells'])} cells differ" in text
+        for key, _, _ in rows:
+            assert key in text
+    else:
+        assert f"all {len(live['cells'])} cells agree" in text
