@@ -1,3 +1,9 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
 """
 The behaviour matrix: what each bulk UPDATE does to the objects you loaded
 ==========================================================================
