@@ -27,7 +27,7 @@ data. We run the keyword, show its error, and show what ``Session.commit()`` rea
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, make_url, update
+from sqlalchemy import String, create_engine, event, inspect, make_url, select, update
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -122,8 +122,9 @@ assert len(sent) == 1 and sent[0].startswith("SELECT"), "the first access after 
 assert not inspect(alice).expired_attributes, "the reload filled every attribute again"
 
 # %%
-# So a change made elsewhere shows up only after a commit. A Core UPDATE on a second connection
-# bans alice; the loaded object keeps its value until ``commit()`` expires it and it reloads.
+# So a change made elsewhere shows up once the loaded value is thrown away. A Core UPDATE on a
+# second connection bans alice; the loaded object keeps its value until ``commit()`` expires it
+# and it reloads.
 
 with engine.begin() as other:
     other.execute(update(User).where(User.id == 1).values(status="banned"))
@@ -132,6 +133,29 @@ assert alice.status == "active", "another connection's change is invisible to lo
 session.commit()
 print("after commit:", alice.status)
 assert alice.status == "banned", "commit + reload shows the other connection's change"
+
+# %%
+# ``commit()`` is not the only way in: ``refresh()`` reloads now, ``expire()`` at the next
+# access, and a query with ``populate_existing`` overwrites the loaded object. Each reads the row
+# inside the current transaction, which sees another connection's commit under READ COMMITTED
+# (PostgreSQL's default; SQLite, between statements, has no snapshot) but not under REPEATABLE
+# READ, MariaDB's default, where a transaction keeps its first snapshot until it ends.
+
+repeatable_read = session.connection().get_isolation_level() == "REPEATABLE READ"
+assert repeatable_read == (engine.dialect.name == "mysql"), "REPEATABLE READ on MariaDB only"
+for how, status in [("refresh", "frozen"), ("expire", "active"), ("populate_existing", "banned")]:
+    with engine.begin() as other:
+        other.execute(update(User).where(User.id == 1).values(status=status))
+    before = alice.status  # loaded: no SQL
+    if how == "refresh":
+        session.refresh(alice)
+    elif how == "expire":
+        session.expire(alice)
+    else:
+        query = select(User).where(User.id == 1).execution_options(populate_existing=True)
+        session.scalars(query).one()
+    print(f"{how}: {before!r} -> {alice.status!r}")
+    assert alice.status == (before if repeatable_read else status), f"{how} read the row again"
 
 # %%
 # Do this instead
@@ -169,5 +193,7 @@ tmpdir.cleanup()
 # - ``session.commit(synchronize_session=True)`` raises ``TypeError``: no such parameter.
 # - ``synchronize_session=True`` on a bulk ``update()`` raises ``ArgumentError``, sends nothing.
 # - ``commit()`` expires every loaded attribute; the next access emits one SELECT.
-# - A change committed by another connection is invisible until ``commit()`` and the reload.
+# - A change committed by another connection is invisible to the loaded object until it is read
+#   again: after ``commit()``, or within the transaction by ``refresh()``, ``expire()`` or
+#   ``populate_existing`` (except under MariaDB's REPEATABLE READ, whose snapshot hides it).
 # - The default ``"auto"`` strategy updates matching loaded objects in memory with one UPDATE.

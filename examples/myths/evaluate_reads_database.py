@@ -10,7 +10,9 @@ Myth: ``'evaluate'`` looks the rows up in the database
 
 ``synchronize_session='evaluate'`` never asks the database which rows an UPDATE matched. It runs
 the WHERE clause in Python against the objects already loaded, using their in-memory values. When
-those values are stale, the session and the database part ways.
+those values are stale, the session and the database part ways. ``'fetch'`` does ask the database
+which rows matched, but it too computes the new values from memory: the cure is to let the
+database send them back (``returning(User)`` with ``populate_existing``) or to expire them.
 """
 
 # %%
@@ -38,9 +40,6 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-
-    def __repr__(self) -> str:
-        return f"User(id={self.id!r}, name={self.name!r})"
 
 
 url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -119,11 +118,11 @@ with Session(engine) as session:
 # recorded as if from the database (not dirty, not expired) until the transaction ends.
 
 # %%
-# Do this instead
-# ---------------
+# ``'fetch'`` gets the match right, not the value
+# -----------------------------------------------
 #
-# Use ``synchronize_session='fetch'``: the database reports which rows it updated, and only those
-# objects are synchronized. We make alice stale again and run the same kind of statement.
+# ``'fetch'`` asks the database which rows it updated (RETURNING where supported, elsewhere a
+# SELECT first), so a stale object whose row did not match is left alone.
 
 session = Session(engine)
 alice = load_then_rename(session, "ali")  # in memory "alicia2", in the database "ali"
@@ -133,23 +132,46 @@ print("no row matched, in memory:", alice.name)
 assert alice.name == "alicia2", "'fetch' left the object alone: its row was not updated"
 
 # %%
-# When the database does match the row, ``'fetch'`` synchronizes the object, although its
-# in-memory value did not match the WHERE clause. The cost: it must learn the matched primary
-# keys, with RETURNING on the UPDATE where supported (SQLite, PostgreSQL), elsewhere (MariaDB)
-# with a SELECT first. And it syncs only the rows the statement touched: as above, an object made
-# stale by another transaction stays stale until you refresh it.
+# For the rows that did match, every strategy but ``False`` computes the SET expression in Python,
+# from the object's in-memory value. ``SET name = name || '!'`` turns the database's ``"ali"``
+# into ``"ali!"``, and the stale object's ``"alicia2"`` into ``"alicia2!"``: a value that no
+# one ever wrote, held as if committed. ``'fetch'`` is no cure for a stale object.
 
 sql.clear()
-stmt = update(User).where(User.name == "ali").values(name="Ali")
+stmt = update(User).where(User.id == 1).values(name=User.name + "!")
 session.execute(stmt, execution_options={"synchronize_session": "fetch"})
-print("the row matched, in memory:", alice.name)
-assert alice.name == "Ali", "'fetch' synchronized the object whose row the database updated"
+keys_by = "RETURNING" in sql[0] if engine.dialect.update_returning else len(sql) == 2
+in_transaction = session.scalar(select(users.c.name).where(users.c.id == 1))
+print("in memory:", alice.name, "| in the database:", in_transaction)
+assert keys_by, "'fetch' learned the keys with RETURNING, or (MariaDB) a SELECT first"
+assert in_transaction == "ali!", "the database computed the SET from its own value"
+assert alice.name == "alicia2!", "'fetch' computed it from the stale in-memory value"
+assert not inspect(alice).expired_attributes, "and did not expire it"
+session.rollback()
+
+# %%
+# Do this instead
+# ---------------
+#
+# Let the database send the values back: ``returning(User)`` with ``populate_existing=True``
+# overwrites each updated object with its row. Keep ``'fetch'`` with it, so that an object
+# matched only in Python gets nothing. Without UPDATE..RETURNING (MariaDB), expire the SET
+# attributes after the UPDATE: the next access SELECTs them.
+
+alice = load_then_rename(session, "al")  # in memory "ali", in the database "al"
+stmt = update(User).where(User.id == 1).values(name=User.name + "!")
+sql.clear()
 if engine.dialect.update_returning:
-    assert len(sql) == 1 and "RETURNING" in sql[0], "'fetch' added RETURNING"
+    options = {"synchronize_session": "fetch", "populate_existing": True}
+    returned = session.scalars(stmt.returning(User), execution_options=options).all()
+    assert returned == [alice] and "RETURNING" in sql[0], "the updated row came back"
 else:
-    assert len(sql) == 2 and sql[0].lstrip().startswith("SELECT"), "SELECT first"
+    session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+    session.expire(alice, ["name"])
+print("in memory:", alice.name)
+assert alice.name == "al!", "the object holds the database's value"
 session.commit()
-assert name_in_db() == "Ali", "and the database agrees"
+assert name_in_db() == "al!", "and the database agrees"
 session.close()
 engine.dispose()
 tmp.cleanup()
@@ -160,6 +182,7 @@ tmp.cleanup()
 #
 # - ``'evaluate'`` (and the default ``'auto'``): an UPDATE matching 0 rows still gave the stale
 #   object the new value, held as if committed (not dirty, not expired).
-# - ``'fetch'``: no matched row, stale object left untouched; matched row, object synchronized
-#   although its in-memory value did not match.
-# - ``'fetch'`` costs RETURNING where ``update_returning`` is supported, else an extra SELECT.
+# - ``'fetch'``: no matched row, stale object left untouched; but for a matched row it computed
+#   ``name || '!'`` from the stale memory (``"alicia2!"`` against the database's ``"ali!"``).
+# - ``returning(User)`` with ``populate_existing`` (or, on MariaDB, expiring ``name``) gave the
+#   object the database's value.

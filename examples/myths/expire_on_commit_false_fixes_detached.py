@@ -5,11 +5,14 @@
 # ]
 # ///
 """
-Myth: ``expire_on_commit=False`` is the fix for ``DetachedInstanceError``
-=========================================================================
+``expire_on_commit=False`` and ``DetachedInstanceError``: what it fixes, what it does not
+=========================================================================================
 
-``expire_on_commit=False`` does make the error go away, by stopping the session from ever
-reloading your objects after a commit: the loud error becomes a silent stale value.
+``expire_on_commit=False`` is a trade-off, not a mistake: it is the standard setting with
+``AsyncSession``, where a reload on attribute access cannot happen implicitly (SQLAlchemy's own
+asyncio example sets it, with ``eager_defaults=True``). It keeps the column values loaded before a
+commit readable after the session closes. It does not load a relationship you never loaded, it
+does not stop a rollback from expiring everything, and what it keeps can be stale.
 """
 
 # %%
@@ -19,14 +22,15 @@ reloading your objects after a commit: the loud error becomes a silent stale val
 # "Getting ``DetachedInstanceError`` after the session closes? Set ``expire_on_commit=False``."
 #
 # A second connection will change a row behind our back, so the in-memory SQLite default is
-# swapped for a SQLite file in a temporary directory.
+# swapped for a SQLite file in a temporary directory. ``error_of()`` returns the message a
+# read raises, without the object's address.
 
 import os
 import re
 import tempfile
 
-from sqlalchemy import String, create_engine, inspect, make_url, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import ForeignKey, String, create_engine, inspect, make_url, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 
@@ -38,9 +42,16 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
+    addresses: Mapped[list["Address"]] = relationship()
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r})"
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -52,7 +63,7 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup, setup.begin():
-    setup.add(User(id=1, name="alice"))
+    setup.add(User(id=1, name="alice", addresses=[Address(id=1)]))
 
 
 def rename_elsewhere(new_name):  # on another connection, committed
@@ -60,93 +71,96 @@ def rename_elsewhere(new_name):  # on another connection, committed
         other.execute(update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name))
 
 
+def error_of(read):
+    try:
+        read()
+    except DetachedInstanceError as exc:
+        message = re.sub(r" at 0x\w+|\s\(Background.*", "", str(exc), flags=re.S)
+        print(f"{type(exc).__name__}: {message}")
+        return message
+    return None
+
+
+def get_user(user_id, end="commit", **session_options):
+    with Session(engine, **session_options) as session:
+        user = session.get(User, user_id)
+        getattr(session, end)()
+        return user
+
+
 # %%
 # Run it
 # ------
 #
 # The classic shape: a function loads a user, commits, closes the session, returns the object.
-
-
-def get_user(user_id, **session_options):
-    with Session(engine, **session_options) as session:
-        user = session.get(User, user_id)
-        session.commit()
-        return user
-
+# The commit expired it, and a closed session cannot reload it.
 
 alice = get_user(1)
-message = None
-try:
-    print(alice.name)
-except DetachedInstanceError as exc:
-    message = re.sub(r" at 0x\w+|\s\(Background.*", "", str(exc), flags=re.S)
-    print(f"{type(exc).__name__}: {message}")
-assert message is not None, "reading after close raised DetachedInstanceError"
-state = inspect(alice)
-assert state.detached and "name" in state.expired_attributes, "the commit expired it: no reload"
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "expired: no reload"
+assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, "commit expired it"
 
 # %%
-# Now the "fix". No error, but after another connection renames alice, the object still says
-# ``"alice"``, and nothing about it tells you so.
+# What it fixes: loaded columns stay readable
+# -------------------------------------------
+#
+# With ``expire_on_commit=False`` the commit expires nothing, so ``name`` reads without SQL.
+
+alice = get_user(1, expire_on_commit=False)
+print(alice, "| detached:", inspect(alice).detached)
+assert alice.name == "alice" and inspect(alice).detached, "the detached object keeps its values"
+
+# %%
+# What it does not fix: a relationship never loaded
+# -------------------------------------------------
+#
+# ``addresses`` was not loaded inside the session, and a lazy load needs one. Load what you
+# will read while the session is open (e.g. ``selectinload()``), as SQLAlchemy's
+# :external+sqlalchemy:ref:`asyncio guide <asyncio_orm_avoid_lazyloads>` advises.
+
+message = error_of(lambda: alice.addresses)
+assert "lazy load operation of attribute 'addresses' cannot proceed" in message, "still raises"
+
+# %%
+# What it does not fix: a rollback
+# --------------------------------
+#
+# ``expire_on_commit`` is about commits. ``rollback()`` (as in an ``except`` branch) still
+# expires every object the transaction loaded, and after close the error is back.
+
+alice = get_user(1, end="rollback", expire_on_commit=False)
+assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, "rollback expired all"
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "the error is back"
+
+# %%
+# The price: what it keeps can be stale
+# -------------------------------------
+#
+# After another connection renames alice, the kept object still says ``"alice"``; in a
+# long-lived session, no commit ever reloads it either.
 
 alice = get_user(1, expire_on_commit=False)
 rename_elsewhere("alicia")
-print(alice, "| detached:", inspect(alice).detached)
 assert alice.name == "alice", "the detached object keeps the value from before the rename"
-
-# %%
-# In a long-lived session it is the same: nothing is expired at commit, so nothing is reloaded,
-# and a change committed elsewhere never shows up, however many transactions later.
-
 with Session(engine, expire_on_commit=False) as session:
     alice = session.get(User, 1)  # "alicia"
     session.commit()
     rename_elsewhere("ali")
     session.commit()
     print(alice, "| expired:", inspect(alice).expired_attributes)
-    assert not inspect(alice).expired_attributes, "the commits expired nothing"
-    assert alice.name == "alicia", "so the object was never reloaded"
+    assert alice.name == "alicia" and not inspect(alice).expired_attributes, "never reloaded"
 
 # %%
-# What actually happens
-# ---------------------
+# Other ways out
+# --------------
 #
-# An object holds a copy of a row as seen in one transaction. ``commit()`` ends it, so by default
-# it expires every object and the next access reloads. A closed session cannot reload: the
-# expired, detached object raises ``DetachedInstanceError`` rather than guess. With
-# ``expire_on_commit=False`` you keep reading the old copy, silently, long after the row changed.
-
-# %%
-# Do this instead
-# ---------------
-#
-# **Return plain data**, read while the session is open. Nobody mistakes a dict for a live row.
-
-
-def get_user_data(user_id):
-    with Session(engine) as session:
-        user = session.get(User, user_id)
-        return {"id": user.id, "name": user.name}
-
-
-data = get_user_data(1)
-print(data)
-assert data == {"id": 1, "name": "ali"}, "the dict holds the current value"
-
-# %%
-# **Re-attach and refresh** when you do need the object again later: ``session.add()`` makes the
-# detached object persistent in a new session, ``refresh()`` reloads it.
+# **Re-attach and refresh** when you need the object again: ``session.add()`` makes it
+# persistent in a new session, ``refresh()`` reloads it. Not ``session.merge()`` of a stale
+# object: it copies the stale values onto the fresh row as a pending change.
 
 with Session(engine) as session:
     session.add(alice)  # the stale "alicia" from above
     session.refresh(alice)
-    print(alice, "| persistent:", inspect(alice).persistent)
-    assert alice.name == "ali", "refresh() loaded the current value"
-
-# %%
-# Not ``session.merge()`` on a stale object: it copies the object's loaded values onto the fresh
-# row, so the old value comes back as a pending change and the next flush writes it.
-
+    assert alice.name == "ali" and inspect(alice).persistent, "refresh() loaded the current value"
 stale = get_user(1, expire_on_commit=False)  # "ali"
 rename_elsewhere("al")
 with Session(engine) as session:
@@ -161,9 +175,9 @@ tmp.cleanup()
 # Checked by
 # ----------
 #
-# - After commit and close, the object is detached and expired; reading it raises
-#   ``DetachedInstanceError``.
-# - With ``expire_on_commit=False`` it keeps the old value after another connection changed the
-#   row; in a long-lived session nothing is expired at commit, so it is never reloaded.
-# - A dict read inside the session, and ``add()`` + ``refresh()``, give the current value;
-#   ``merge()`` of a stale object makes the stale value a pending change.
+# - After commit and close, the object is expired; reading it raises ``DetachedInstanceError``.
+# - With ``expire_on_commit=False`` its loaded columns read after close, but a relationship never
+#   loaded raises ("lazy load operation ... cannot proceed"), a rollback still expires it
+#   (the error is back), and the kept values go stale after another connection's change.
+# - ``add()`` + ``refresh()`` gives the current value; ``merge()`` of a stale object makes the
+#   stale value a pending change.

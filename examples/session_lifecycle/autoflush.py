@@ -10,18 +10,19 @@ Autoflush
 
 Before the session runs a query, it flushes your pending changes, so the query answers with
 them included. That is why queries "see" objects you only just added, and also why an
-``IntegrityError`` can come out of a harmless-looking ``SELECT``.
+``IntegrityError`` can come out of a harmless-looking ``SELECT``. Lazy loads flush too, and so
+does ``session.get()`` when it has to ask the database.
 """
 
 # %%
 # A table with a unique name, one committed user, and a session. ``Session`` is created with
-# the default ``autoflush=True``.
+# the default ``autoflush=True``. ``kinds()`` lists the first word of each statement sent.
 
 import os
 
-from sqlalchemy import String, create_engine, inspect, select
+from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -32,14 +33,28 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
+    addresses: Mapped[list["Address"]] = relationship()
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r})"
 
 
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
+sent = []
+event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: sent.append(sql))
+
+
+def kinds():
+    return [sql.split()[0] for sql in sent]
+
 
 session = Session(engine)
 session.add(User(name="alice"))
@@ -84,6 +99,35 @@ print("found after the block:", found)
 assert found is carol, "outside the block the query flushed carol first"
 
 # %%
+# Lazy loads and ``get()`` flush too
+# ----------------------------------
+#
+# Loading a relationship on first access runs a query, so it flushes first: ``dan`` is
+# inserted before alice's addresses are selected.
+
+alice = session.scalars(select(User).where(User.name == "alice")).one()
+dan = User(name="dan")
+session.add(dan)
+sent.clear()
+print("alice's addresses:", alice.addresses)
+assert kinds() == ["INSERT", "SELECT"], "the lazy load flushed dan, then selected"
+assert inspect(dan).persistent, "dan was flushed by the lazy load"
+
+# %%
+# ``session.get()`` of a key already in the identity map needs no SQL and flushes nothing;
+# for a key that is not there it must ask the database, and flushes first.
+
+erin = User(name="erin")
+session.add(erin)
+sent.clear()
+assert session.get(User, alice.id) is alice and not sent, "a key in the map: no SQL at all"
+assert inspect(erin).pending, "so erin was not flushed"
+assert session.get(User, 999) is None, "no such user"
+print(kinds())
+assert kinds() == ["INSERT", "SELECT"], "a key not in the map: flush, then SELECT"
+assert inspect(erin).persistent, "erin was flushed by get()"
+
+# %%
 # A flush error raised by a query
 # -------------------------------
 #
@@ -116,14 +160,15 @@ assert error is not None, "the session needs rollback() after a failed flush"
 assert "due to a previous exception during flush" in str(error), "the message names the cause"
 
 # %%
-# Roll back. That discards ``bob`` and ``carol`` too: they were flushed but never committed,
-# so they are transient again.
+# Roll back. That discards ``bob``, ``carol``, ``dan`` and ``erin`` too: they were flushed but
+# never committed, so they are transient again.
 
 session.rollback()
 names = session.scalars(select(User.name).order_by(User.name)).all()
 print(names)
 assert names == ["alice"], "only the committed alice is left"
-assert inspect(bob).transient and inspect(carol).transient, "the flushed users are transient"
+flushed = (bob, carol, dan, erin)
+assert all(inspect(user).transient for user in flushed), "the flushed users are transient"
 
 # %%
 # ``Session(engine, autoflush=False)`` turns autoflush off for the whole session; then only
@@ -143,6 +188,7 @@ engine.dispose()
 # In one sentence
 # ---------------
 #
-# Before every query the session flushes pending changes (unless ``no_autoflush`` or
-# ``autoflush=False`` says not to), so queries see your unsaved objects, and flush errors such
-# as an ``IntegrityError`` surface at the query, "as a result of Query-invoked autoflush".
+# Before every query, lazy load, or ``get()`` that has to reach the database, the session
+# flushes pending changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so
+# queries see your unsaved objects, and flush errors such as an ``IntegrityError`` surface at
+# the query, "as a result of Query-invoked autoflush".

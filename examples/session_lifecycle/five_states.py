@@ -23,7 +23,7 @@ attribute can reach the database. We walk one object through all five with ``ins
 import os
 import re
 
-from sqlalchemy import String, create_engine, inspect
+from sqlalchemy import String, create_engine, func, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import DetachedInstanceError
 
@@ -155,9 +155,29 @@ assert bob.name == "bob", "close() kept the loaded values"
 session.close()
 
 # %%
+# What a closed session leaves behind may never have been committed
+# -----------------------------------------------------------------
+#
+# ``close()`` rolls back the transaction, but leaves the objects' values as they were. A user
+# flushed and never committed comes out detached, with an identity and a readable name, for a
+# row that the rollback removed.
+
+with Session(engine) as other:
+    ghost = User(id=3, name="ghost")
+    other.add(ghost)
+    other.flush()  # INSERT sent, never committed
+assert state_of(ghost) == "detached", "close() detached the flushed object"
+assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, "its values read fine"
+with engine.connect() as check:
+    rows = check.scalar(select(func.count()).select_from(User).where(User.id == 3))
+print("rows with id 3 in the database:", rows)
+assert rows == 0, "the row was rolled back: the detached object describes nothing"
+
+# %%
 # In one sentence
 # ---------------
 #
 # ``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
 # ``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
-# ``close()`` detach persistent objects, which keep only the values they had loaded.
+# ``close()`` detach persistent objects, which keep only the values they had loaded, even
+# values that the closing rollback removed from the database.

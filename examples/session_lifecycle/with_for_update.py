@@ -10,7 +10,9 @@
 
 Locking a row with ``SELECT ... FOR UPDATE`` feels like "now I have the latest version".
 The database does send the latest row, but if the object is already in the session, the
-identity map keeps the values it had. ``populate_existing`` is what makes the row win.
+identity map keeps the values it had, and ``session.get(..., with_for_update=True)`` is no
+different. ``populate_existing``, or ``session.refresh(obj, with_for_update=True)``, is what
+makes the row win.
 """
 
 # %%
@@ -57,14 +59,8 @@ with Session(engine) as setup:
     setup.add(User(id=1, name="old"))
     setup.commit()
 
-statements: list[str] = []
-
-
-def record(conn, cursor, statement, parameters, context, executemany):
-    statements.append(statement)
-
-
-event.listen(engine, "before_cursor_execute", record)
+statements: list[str] = []  # every statement sent, for the asserts
+event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: statements.append(sql))
 
 # %%
 # Our session loads the user
@@ -127,6 +123,20 @@ else:
     assert sql.endswith("FOR UPDATE"), f"{engine.dialect.name} renders FOR UPDATE"
 
 # %%
+# ``session.get(..., with_for_update=True)``: the same trap
+# ---------------------------------------------------------
+#
+# ``get()`` normally answers from the identity map without SQL; with ``with_for_update`` it does
+# send the locking SELECT (no ``FOR UPDATE`` on SQLite again), and still keeps the loaded value.
+
+statements.clear()
+got = session.get(User, 1, with_for_update=True)
+print(got, "- same object:", got is user)
+assert len(statements) == 1, "get() with with_for_update sent a SELECT"
+assert ("FOR UPDATE" in statements[0]) != is_sqlite, "FOR UPDATE everywhere but SQLite"
+assert got is user and user.name == "old", "get() kept the stale loaded value too"
+
+# %%
 # ``populate_existing``: the row wins
 # -----------------------------------
 #
@@ -143,6 +153,25 @@ assert user.name == "new", "populate_existing replaced the stale value with the 
 assert not inspect(user).modified, "the refreshed object is clean, not a pending change"
 assert len(statements) == 1, "one SELECT did it"
 
+# %%
+# ``session.refresh(obj, with_for_update=True)``: lock and reload in one call
+# ---------------------------------------------------------------------------
+#
+# The rollback releases the lock; the next access reloads ``"new"`` without one, and another
+# connection commits ``"newer"``. ``refresh()`` with ``with_for_update=True`` sends one locking
+# SELECT and overwrites the object with the row, whatever it held.
+
+session.rollback()
+assert user.name == "new", "after the rollback the object reloads"
+with engine.begin() as other:
+    other.execute(update(User).where(User.id == 1).values(name="newer"))
+statements.clear()
+session.refresh(user, with_for_update=True)
+print(user)
+assert user.name == "newer", "refresh() loaded the row's current value"
+assert len(statements) == 1, "in one SELECT"
+assert ("FOR UPDATE" in statements[0]) != is_sqlite, "locking it, except on SQLite"
+
 session.close()
 engine.dispose()
 if tmpdir is not None:
@@ -152,6 +181,7 @@ if tmpdir is not None:
 # In one sentence
 # ---------------
 #
-# ``with_for_update()`` locks the row (except on SQLite, which ignores it) but, like any
-# SELECT, leaves an object already in the identity map as it was; add
-# ``.execution_options(populate_existing=True)`` to get the row's current values into it.
+# ``with_for_update()``, in a query or in ``session.get()``, locks the row (except on SQLite,
+# which leaves out ``FOR UPDATE``) but, like any SELECT, leaves an object already in the identity
+# map as it was; add ``populate_existing=True``, or call
+# ``session.refresh(obj, with_for_update=True)``, to get the row's current values into it.

@@ -106,6 +106,11 @@ with Session(engine) as session:
 # ``'evaluate'`` (picked by ``'auto'`` here) only judges objects whose attributes are loaded.
 # After ``commit()`` everything is expired, so the bulk DELETE leaves ``ann`` persistent and
 # the next access fails. ``'fetch'`` matches by primary key and still marks her deleted.
+# SQLAlchemy's ORM DML chapter says that ``'auto'`` picks ``'fetch'`` where RETURNING exists,
+# and that ``'evaluate'`` SELECTs expired objects. Not so: this database has DELETE ..
+# RETURNING, yet ``'auto'`` did not do what ``'fetch'`` does, nor load ``ann`` to judge her
+# (:ref:`the four strategies <sphx_glr_auto_examples_synchronize_session_four_strategies.py>`
+# also count the statements).
 
 for strategy in ["auto", "fetch"]:
     with Session(engine) as session:
@@ -120,6 +125,8 @@ for strategy in ["auto", "fetch"]:
             assert inspect(ann).deleted, "'fetch' marks the expired object deleted"
             continue
         assert inspect(ann).persistent and ann in session, "'auto' skipped the expired object"
+        assert engine.dialect.delete_returning, "although DELETE .. RETURNING was available"
+        assert "name" in inspect(ann).expired_attributes, "'auto' did not load her to judge her"
         error = None
         try:
             ann.name

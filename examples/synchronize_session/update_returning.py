@@ -9,8 +9,9 @@
 =========================================
 
 ``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
-it changed. They are the session's own objects, taken from the identity map, which is
-exactly why ``synchronize_session=False`` can make them lie.
+it changed. They are the session's own objects, taken from the identity map, holding what the
+session computed in Python, not the returned row: only ``populate_existing=True`` makes the
+row win.
 """
 
 # %%
@@ -74,9 +75,10 @@ def on_this_database(run):
 # The returned objects are the identity-map objects
 # -------------------------------------------------
 #
-# With the default ``synchronize_session`` the session updates the loaded ``ann``, and the
-# returned entity for row 1 *is* ``ann``, new value included. Bob was not loaded; he comes
-# back as a new persistent object that the identity map now holds.
+# With the default ``synchronize_session`` the session updates the loaded ``ann`` in Python,
+# and the returned entity for row 1 *is* ``ann``, with the value the session computed (here a
+# constant, so the row's value too; a later cell shows when the two differ). Bob was not
+# loaded; he comes back as a new persistent object that the identity map now holds.
 
 returned = on_this_database(lambda: {user.id: user for user in session.scalars(stmt)})
 if returned is not None:
@@ -134,18 +136,46 @@ if rows is not None:
     session.rollback()
 
 # %%
+# Synchronized is not the row's value
+# -----------------------------------
+#
+# The default synchronization computes the SET expression in Python, from the loaded value.
+# ``make_ann_stale()`` loads ``ann`` (``"new"``), then changes her row to ``"gold"`` with a Core
+# UPDATE the session does not see. ``SET status = status || '+'``: the database makes
+# ``"gold+"``, RETURNING sends it back, and the returned ``ann`` says ``"new+"``.
+
+
+def make_ann_stale():
+    assert ann.status == "new", "ann is loaded with the committed value"
+    session.connection().execute(update(User.__table__).where(User.id == 1).values(status="gold"))
+
+
+tagged = update(User).where(User.id == 1).values(status=User.status + "+").returning(User)
+make_ann_stale()
+returned = on_this_database(lambda: session.scalars(tagged).all())
+if returned is not None:
+    print(returned)
+    real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    assert real == "gold+", "the database computed the SET from its own value"
+    assert returned == [ann] and ann.status == "new+", "ann holds the value computed in Python"
+    assert not inspect(ann).expired_attributes, "held as loaded, not expired"
+    session.rollback()
+
+# %%
 # ``populate_existing`` makes returned entities overwrite
 # -------------------------------------------------------
 #
 # The ``populate_existing`` execution option tells the ORM to overwrite loaded objects with
-# the returned row, so even with ``synchronize_session=False`` ``ann`` is current.
+# the returned row: the same stale ``ann``, the same UPDATE, and she holds the row's
+# ``"gold+"``. (Add ``synchronize_session="fetch"`` too, so that objects matched only in Python
+# get nothing: see :ref:`sphx_glr_auto_examples_synchronize_session_what_sync_writes.py`.)
 
-print("before:", ann.status)
-fresh = stmt.execution_options(synchronize_session=False, populate_existing=True)
-returned = on_this_database(lambda: {user.id: user for user in session.scalars(fresh)})
+make_ann_stale()
+fresh = tagged.execution_options(populate_existing=True)
+returned = on_this_database(lambda: session.scalars(fresh).all())
 if returned is not None:
     print(returned)
-    assert returned[1] is ann and ann.status == "old", "the loaded object was overwritten"
+    assert returned == [ann] and ann.status == "gold+", "the loaded object was overwritten"
     session.rollback()
 session.close()
 
@@ -153,6 +183,7 @@ session.close()
 # In one sentence
 # ---------------
 #
-# ``update(...).returning(User)`` returns the session's identity-map objects, with the new
-# values only when the session is synchronized (or ``populate_existing`` is set); with
-# ``synchronize_session=False`` it hands back the loaded objects unchanged.
+# ``update(...).returning(User)`` returns the session's identity-map objects: with the default
+# synchronization they hold the SET computed in Python from their loaded values, with
+# ``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
+# row the database returned.
