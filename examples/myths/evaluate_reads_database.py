@@ -82,17 +82,19 @@ def name_in_db():  # asked on another connection
 
 session = Session(engine)
 alice = load_then_rename(session, "alicia")
-print("in memory:", alice.name, "| in the database:", name_in_db())
-assert (alice.name, name_in_db()) == ("alice", "alicia"), "the loaded object is now stale"
+in_db = name_in_db()
+print("in memory:", alice.name, "| in the database:", in_db)
+assert (alice.name, in_db) == ("alice", "alicia"), "the loaded object is now stale"
 
 # %%
 # Now the session capitalizes every user still called ``"alice"``, with ``'evaluate'``.
 
 stmt = update(User).where(User.name == "alice").values(name="Alice")
 result = session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
-print("rows:", result.rowcount, "| in memory:", alice.name, "| in the database:", name_in_db())
+in_db = name_in_db()
+print("rows:", result.rowcount, "| in memory:", alice.name, "| in the database:", in_db)
 assert result.rowcount == 0, "no row in the database was called 'alice' any more"
-assert name_in_db() == "alicia", "the database row was not changed"
+assert in_db == "alicia", "the database row was not changed"
 assert alice.name == "Alice", "the object got a value the database never had"
 assert not inspect(alice).expired_attributes and alice not in session.dirty, "held as if committed"
 session.rollback()  # expires everything, so the invented value is gone
@@ -104,8 +106,9 @@ session.close()
 with Session(engine) as session:
     alice = load_then_rename(session, "alicia2")
     session.execute(update(User).where(User.name == "alicia").values(name="Alicia"))
-    print("in memory:", alice.name, "| in the database:", name_in_db())
-    assert alice.name == "Alicia" and name_in_db() == "alicia2", "'auto' evaluated in Python too"
+    in_db = name_in_db()
+    print("in memory:", alice.name, "| in the database:", in_db)
+    assert alice.name == "Alicia" and in_db == "alicia2", "'auto' evaluated in Python too"
     session.rollback()
 
 # %%
