@@ -421,7 +421,7 @@ for name, where in UNSUPPORTED.items():
             except InvalidRequestError:
                 verdict = "refused"
             expected = "refused" if strategy == "evaluate" else "synced"
-            record("events", f"{strategy}/{name}", verdict, expected)
+            record("events", f"{strategy}/unsupported-{name}", verdict, expected)
 
 SQL = {}
 for name in ("query-update", "execute-update"):
