@@ -198,7 +198,12 @@ for name, reload in RELOADS.items():
         alice = session.get(User, 1)
         other_connection_sets(counter=10)
         sent.clear()
-        reload(session, alice)
+        result = reload(session, alice)
+        if name == "requery":
+            same = any(user is alice for user in result)
+            record(
+                "identity", "requery/identity", "same object" if same else "other", "same object"
+            )
         if name == "expire":
             record("identity", "expire/sql", statements(), "no SQL")
         alice.counter  # noqa: B018 - an expired attribute reloads here
@@ -422,6 +427,9 @@ for name, where in UNSUPPORTED.items():
                 verdict = "refused"
             expected = "refused" if strategy == "evaluate" else "synced"
             record("events", f"{strategy}/unsupported-{name}", verdict, expected)
+            if strategy == "auto":  # 'fetch': RETURNING, or a SELECT of the keys first
+                fetch = "UPDATE RETURNING" if engine.dialect.update_returning else "SELECT, UPDATE"
+                record("events", f"auto/unsupported-{name}-sql", statements(), fetch)
 
 SQL = {}
 for name in ("query-update", "execute-update"):
