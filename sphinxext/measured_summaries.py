@@ -1,12 +1,14 @@
 """Summaries measured, not written: the cheat sheet and decision guide quote the behaviour matrix.
 
 Once per build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
-layer's listeners are not installed) the example ``behaviour_matrix.py`` runs with
-``runpy.run_path`` on SQLite in memory; its module-level ``MEASURED`` dict maps
-``"<operation>/<situation>"`` to what ran. Pages then use:
+layer's listeners are not installed) the measuring examples (``EXAMPLES``: the behaviour matrix
+and ``operations_measured.py``) run with ``runpy.run_path`` on SQLite in memory; each one's
+module-level ``MEASURED`` dict maps a key such as ``"<operation>/<situation>"`` to what ran,
+and its optional ``LABELS`` dict maps a key to the label of the section that measures it. One
+key belongs to one example. Pages then use:
 
-- ``{measured}`fetch/renamed``` : the measured verdict ("synced"), linked to the matrix section
-  that proves it;
+- ``{measured}`fetch/renamed``` : the measured verdict ("synced"), linked to the section that
+  proves it;
 - ``{measured}`stale <auto/case>``` : a hand-written claim, linked the same way; when the
   measurement says otherwise the build warns (an error under ``-W``), naming the page, the line
   and the row;
@@ -32,34 +34,56 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "examples" / "synchronize_session" / "behaviour_matrix.py"
+OPERATIONS = ROOT / "examples" / "session_lifecycle" / "operations_measured.py"
+EXAMPLES = [MATRIX, OPERATIONS]  # each defines MEASURED (and LABELS where not the matrix)
 MATRIX_LABEL = "sphx_glr_auto_examples_synchronize_session_behaviour_matrix.py"
 MEASURED_DIR = ROOT / "docs" / "_measured"
 REFRESH = "SESSION_SYNC_WRITE_MEASURED=1 nox -s \"versions(series='{series}')\""
-EMPTY = {"sqlalchemy": "-", "series": "-", "cells": {}, "operations": [], "situations": []}
+EMPTY = {
+    "sqlalchemy": "-", "series": "-", "cells": {}, "labels": {}, "operations": [], "situations": []
+}  # fmt: skip
 CLAIM = re.compile(r"^(?P<claim>.*?)\s*<(?P<key>[^<>]+)>$", re.S)
 
 
-def measure_matrix(path: Path = MATRIX) -> dict:
-    """Run the matrix on SQLite in memory; its printed output and warnings are not ours to show."""
-    import sqlalchemy
-
+def _run(path: Path) -> dict:
+    """Run one example on SQLite in memory; its printed output and warnings are not ours."""
     saved = os.environ.pop("DATABASE_URL", None)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            namespace = runpy.run_path(str(path), run_name="behaviour_matrix")
+            return runpy.run_path(str(path), run_name=path.stem)
     finally:
         if saved is not None:
             os.environ["DATABASE_URL"] = saved
-    operations = list(namespace["SLUGS"].values())
+
+
+def measure_matrix(paths: list[Path] | None = None) -> dict:
+    """Run every measuring example (those present: a trimmed site copy may lack some)."""
+    import sqlalchemy
+
+    cells, labels, operations, situations = {}, {}, [], []
+    for path in [p for p in (paths or EXAMPLES) if p.exists()]:
+        namespace = _run(path)
+        twice = set(cells) & set(namespace["MEASURED"])
+        assert not twice, f"{path.name} measures keys another example measures: {sorted(twice)}"
+        cells.update(namespace["MEASURED"])
+        own = namespace.get("LABELS", {})
+        if path == MATRIX:
+            operations = list(namespace["SLUGS"].values())
+            situations = list(namespace["SITUATIONS"])
+            own = {key: matrix_label(operations, key) for key in namespace["MEASURED"]}
+        missing = set(namespace["MEASURED"]) - set(own)
+        assert not missing, f"{path.name}: no LABELS entry for {sorted(missing)}"
+        labels.update(own)
     return {
         "sqlalchemy": sqlalchemy.__version__,
         "series": ".".join(sqlalchemy.__version__.split(".")[:2]),
         "database": "sqlite",
         # Through JSON, so a live measurement compares equal to a committed one.
-        "cells": json.loads(json.dumps(namespace["MEASURED"], sort_keys=True)),
+        "cells": json.loads(json.dumps(cells, sort_keys=True)),
+        "labels": dict(sorted(labels.items())),
         "operations": operations,
-        "situations": list(namespace["SITUATIONS"]),
+        "situations": situations,
     }
 
 
@@ -72,12 +96,17 @@ def committed_measurements() -> dict[str, dict]:
     return found
 
 
-def section_label(measured: dict, key: str) -> str:
-    """The label of the example's section that shows a cell."""
+def matrix_label(operations: list[str], key: str) -> str:
+    """The label of the matrix section that shows a cell."""
     operation, _, situation = key.partition("/")
-    if operation in measured["operations"]:
+    if operation in operations:
         return f"behaviour_matrix_{situation}"
     return "behaviour_matrix_more"
+
+
+def section_label(measured: dict, key: str) -> str:
+    """The label of the example's section that shows a cell."""
+    return measured["labels"][key]
 
 
 def describe(cell: dict) -> str:
@@ -106,7 +135,7 @@ _state: dict = {}
 
 def run_matrix(app) -> None:
     # A trimmed copy of the site (tests/sitebuild.py) may have no matrix: nothing quotes it then.
-    _state["measured"] = measure_matrix() if MATRIX.exists() else EMPTY
+    _state["measured"] = measure_matrix() if any(p.exists() for p in EXAMPLES) else EMPTY
     _state["committed"] = committed_measurements()
     digest = json.dumps([_state["measured"], _state["committed"]], sort_keys=True)
     _state["fingerprint"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
@@ -128,6 +157,11 @@ def _row_name(env, docname: str, lineno: int) -> str:
     return cells[0] if cells else line.strip()
 
 
+def _source(key: str) -> str:
+    label = _state["measured"]["labels"].get(key, "")
+    return "operations_measured.py" if label.startswith("operations_") else "the behaviour matrix"
+
+
 def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()):
     from docutils import nodes
     from sphinx import addnodes
@@ -145,7 +179,7 @@ def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()
         if cell is None:
             known = ", ".join(sorted(measured["cells"]))
             logger.warning(
-                f"measured: no cell {key!r} in the behaviour matrix (cells: {known})",
+                f"measured: no cell {key!r} in the measurements (cells: {known})",
                 location=location,
                 type="measured",
                 subtype="unknown",
@@ -154,8 +188,9 @@ def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()
         if claim is not None and claim != cell["verdict"]:
             row = _row_name(env, env.docname, lineno)
             logger.warning(
-                f"measured: row {row!r} claims {claim!r} for {key}, but the behaviour matrix "
-                f"measured {describe(cell)!r} (SQLAlchemy {measured['sqlalchemy']}, SQLite)",
+                f"measured: row {row!r} claims {claim!r} for {key}, but "
+                f"{_source(key)} measured {describe(cell)!r} "
+                f"(SQLAlchemy {measured['sqlalchemy']}, SQLite)",
                 location=location,
                 type="measured",
                 subtype="mismatch",

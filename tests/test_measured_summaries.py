@@ -65,7 +65,8 @@ def test_a_row_the_matrix_contradicts_fails_the_build_naming_it(tmp_path):
 def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
     from bs4 import BeautifulSoup
 
-    cells = measured_summaries.measure_matrix()["cells"]
+    measured = measured_summaries.measure_matrix()
+    cells, labels = measured["cells"], measured["labels"]
     for page in SUMMARIES:
         claims = ROLE.findall((ROOT / "docs" / f"{page}.md").read_text())
         assert len(claims) >= 5, page
@@ -75,14 +76,58 @@ def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
         for (claim, keys), link in zip(claims, shown, strict=True):
             for key in keys.split():
                 assert cells[key]["verdict"] == claim, (page, key)
-            situation = keys.split()[0].split("/")[1]
-            anchors = {f"behaviour-matrix-{situation}", "behaviour-matrix-more"}
-            page_part, _, anchor = link["href"].partition("#")
-            assert page_part.endswith("behaviour_matrix.html") and anchor in anchors, link
-            matrix = BeautifulSoup(
-                site.page("auto_examples/synchronize_session/behaviour_matrix.html"), "html.parser"
+            label = labels[keys.split()[0]]
+            example = (
+                "operations_measured" if label.startswith("operations_") else "behaviour_matrix"
             )
-            assert matrix.find(id=anchor), anchor
+            page_part, _, anchor = link["href"].partition("#")
+            assert page_part.endswith(f"{example}.html") and anchor == label.replace("_", "-"), link
+            section = (
+                "session_lifecycle" if example == "operations_measured" else "synchronize_session"
+            )
+            target = BeautifulSoup(
+                site.page(f"auto_examples/{section}/{example}.html"), "html.parser"
+            )
+            assert target.find(id=anchor), anchor
+
+
+# Table rows that give advice and state no outcome of their own, each with its reason.
+ADVICE_ROWS = {
+    ("decision-guide", "Joined-table inheritance"): "points to the page to read first",
+}
+
+
+def table_rows(page):
+    """(first cell, whole line) of every body row of every table on the page."""
+    lines = (ROOT / "docs" / f"{page}.md").read_text().splitlines()
+    rows = []
+    for number, line in enumerate(lines):
+        if not line.startswith("|") or re.fullmatch(r"[|\s:-]+", line):
+            continue
+        if number + 1 < len(lines) and re.fullmatch(r"[|\s:-]+", lines[number + 1]):
+            continue  # a header row
+        rows.append((line.strip("|").split("|")[0].strip(), line))
+    return rows
+
+
+def test_every_table_row_states_its_outcome_through_a_measured_role():
+    """Every row of the summary tables says what happens; what happens must be measured.
+
+    A row counts as stating an outcome unless ADVICE_ROWS lists it with a reason: it must then
+    carry at least one checked {measured} role (a claim and the key of the cell that ran it).
+    """
+    unmeasured = []
+    for page in SUMMARIES:
+        rows = table_rows(page)
+        assert len(rows) >= 15, (page, len(rows))
+        for first, line in rows:
+            if (page, first) in ADVICE_ROWS:
+                continue
+            if not ROLE.search(line):
+                unmeasured.append(f"{page}: {first}")
+    assert not unmeasured, f"rows stating an outcome no run checks: {unmeasured}"
+    listed = {(page, first) for page in SUMMARIES for first, _ in table_rows(page)}
+    assert set(ADVICE_ROWS) <= listed, f"stale ADVICE_ROWS entries: {set(ADVICE_ROWS) - listed}"
 
 
 def test_version_page_shows_the_measured_comparison(site):

@@ -1,0 +1,454 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Everyday operations, measured: what each one does to the objects you loaded
+============================================================================
+
+The companion of the behaviour matrix for everything that is not a bulk UPDATE: adding,
+flushing, committing, re-reading, locking, bulk DELETE, the legacy bulk methods, events and
+closed sessions. Each cell runs one operation from a fresh state, records a short verdict
+(``pending``, ``stale``, ``synced``, ``no SQL`` ...) and asserts it. The cheat sheet and the
+decision guide quote these verdicts, checked against this run while the site is built.
+"""
+
+# %%
+# Setup
+# -----
+#
+# alice and bob, ``counter = 5``. A second connection changes rows behind the session's back,
+# so the in-memory SQLite default becomes a file. ``record()`` stores a verdict under a key and
+# asserts the expected one; ``statements()`` lists the verbs of the SQL a step sent.
+
+import os
+import tempfile
+
+from sqlalchemy import create_engine, delete, event, func, inspect, make_url, select, update
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.types import String
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    counter: Mapped[int]
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, counter={self.counter!r})"
+
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmp = tempfile.TemporaryDirectory()
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmp.name, "operations.db"))
+mariadb = url.get_backend_name() in ("mysql", "mariadb")
+engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+users = User.__table__
+
+sent = []
+event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+
+MEASURED = {}  # "commit/attributes" -> {"verdict": ...}; the docs build reads it
+LABELS = {}  # the same key -> the label of the section that measures it
+
+
+def record(section, key, verdict, expected):
+    MEASURED[key], LABELS[key] = {"verdict": verdict}, f"operations_measured_{section}"
+    print(f"{key:34} {verdict}")
+    assert verdict == expected, f"{key}: {expected}"
+
+
+def statements():
+    verbs = [sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent]
+    sent.clear()
+    return ", ".join(verbs) or "no SQL"
+
+
+def reset():
+    with engine.begin() as other:
+        other.execute(delete(users))
+        other.execute(users.insert(), [{"id": 1, "name": "alice", "counter": 5}])
+        other.execute(users.insert(), [{"id": 2, "name": "bob", "counter": 5}])
+
+
+def other_connection_sets(**values):
+    with engine.begin() as other:
+        other.execute(update(users).where(users.c.id == 1).values(values))
+
+
+def other_connection_reads(key):
+    with engine.connect() as other:
+        return other.scalar(select(users.c.counter).where(users.c.id == key))
+
+
+def state(obj):
+    i = inspect(obj)
+    names = ("transient", "pending", "persistent", "deleted", "detached")
+    return next(name for name in names if getattr(i, name))
+
+
+def counter(session, obj, before=5):
+    """alice's counter in memory against her row, read on the session's own connection."""
+    if "counter" in inspect(obj).expired_attributes:
+        return "expired"
+    memory = inspect(obj).dict["counter"]
+    in_db = session.connection().scalar(select(users.c.counter).where(users.c.id == obj.id))
+    return "synced" if memory == in_db else "stale" if memory == before else "wrong"
+
+
+# %%
+# .. _operations_measured_flush:
+#
+# Add, flush, autoflush
+# ---------------------
+#
+# ``session.add()`` sends nothing: the object is pending. ``flush()`` sends the INSERT inside the
+# session's transaction: the object gets its key, another connection does not see the row
+# until the commit. A query with pending changes flushes them first, and sees them.
+
+reset()
+with Session(engine) as session:
+    session.get(User, 1)
+    sent.clear()
+    carol = User(id=3, name="carol", counter=1)
+    session.add(carol)
+    record("flush", "add/sql", statements(), "no SQL")
+    record("flush", "add/state", state(carol), "pending")
+    session.flush()
+    record("flush", "flush/sql", statements(), "INSERT")
+    record("flush", "flush/key", "assigned" if inspect(carol).key else "none", "assigned")
+    seen = other_connection_reads(3) is not None
+    record("flush", "flush/other-connection", "sees it" if seen else "not seen", "not seen")
+    dave = User(id=4, name="dave", counter=1)
+    session.add(dave)
+    sent.clear()
+    found = session.scalars(select(User).where(User.name == "dave")).first()
+    record("flush", "autoflush/sql", statements(), "INSERT, SELECT")
+    record("flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it")
+
+# %%
+# .. _operations_measured_commit:
+#
+# Commit and rollback
+# -------------------
+#
+# ``commit()`` expires every attribute; alice stays persistent and her next access sends a
+# SELECT. ``rollback()`` expires them too, and an object flushed in the rolled-back
+# transaction becomes transient again.
+
+reset()
+with Session(engine) as session:
+    alice = session.get(User, 1)
+    session.commit()
+    expired = inspect(alice).expired_attributes == {"id", "name", "counter"}
+    record("commit", "commit/attributes", "expired" if expired else "kept", "expired")
+    record("commit", "commit/state", state(alice), "persistent")
+    sent.clear()
+    alice.counter  # noqa: B018 - reading reloads her
+    record("commit", "commit/next-access", statements(), "SELECT")
+    carol = User(id=3, name="carol", counter=1)
+    session.add(carol)
+    session.flush()
+    session.rollback()
+    expired = inspect(alice).expired_attributes == {"id", "name", "counter"}
+    record("commit", "rollback/attributes", "expired" if expired else "kept", "expired")
+    record("commit", "rollback/new-object", state(carol), "transient")
+
+# %%
+# .. _operations_measured_identity:
+#
+# The identity map: get, query again, reload
+# ------------------------------------------
+#
+# ``session.get()`` of a loaded key sends nothing and returns the same object. After another
+# connection commits ``counter = 10``, selecting alice again returns her with the old 5;
+# ``populate_existing``, ``refresh()`` and ``expire()`` (which sends nothing until the next
+# access) bring in the 10.
+
+RELOADS = {
+    "requery": lambda s, a: s.scalars(select(User)).all(),
+    "populate-existing": lambda s, a: s.scalars(
+        select(User).execution_options(populate_existing=True)
+    ).all(),
+    "refresh": lambda s, a: s.refresh(a),
+    "expire": lambda s, a: s.expire(a),
+}
+reset()
+with Session(engine) as session:
+    alice = session.get(User, 1)
+    sent.clear()
+    same = session.get(User, 1) is alice
+    record("identity", "get/sql", statements(), "no SQL")
+    record("identity", "get/identity", "same object" if same else "new object", "same object")
+for name, reload in RELOADS.items():
+    reset()
+    with Session(engine) as session:
+        alice = session.get(User, 1)
+        other_connection_sets(counter=10)
+        sent.clear()
+        result = reload(session, alice)
+        if name == "requery":
+            same = any(user is alice for user in result)
+            record(
+                "identity", "requery/identity", "same object" if same else "other", "same object"
+            )
+        if name == "expire":
+            record("identity", "expire/sql", statements(), "no SQL")
+        alice.counter  # noqa: B018 - an expired attribute reloads here
+        expected = "stale" if name == "requery" else "synced"
+        record("identity", f"{name}/changed", counter(session, alice), expected)
+
+# %%
+# .. _operations_measured_returning:
+#
+# ``update(...).returning(User)``
+# -------------------------------
+#
+# The other connection sets alice's counter to 10; she still says 5. ``SET counter = counter +
+# 1`` with ``RETURNING``: the statement returns alice herself, the object already loaded,
+# holding the 6 computed in Python, while the row says 11. With ``populate_existing=True``
+# the returned row overwrites her: 11. MariaDB has no ``UPDATE ... RETURNING``: the server
+# refuses the statement (there, UPDATE and then ``populate_existing`` or ``refresh()``).
+
+for name, options in (("returning", {}), ("returning-populate", {"populate_existing": True})):
+    reset()
+    with Session(engine) as session:
+        alice = session.get(User, 1)
+        other_connection_sets(counter=10)
+        statement = update(User).where(User.name == "alice").values(counter=User.counter + 1)
+        try:
+            back = session.scalars(statement.returning(User), execution_options=options).all()
+        except DBAPIError as exc:  # MariaDB: a syntax error from the server
+            assert not engine.dialect.update_returning, "only where there is no UPDATE RETURNING"
+            record("returning", f"{name}/relative", type(exc).__name__, "ProgrammingError")
+            continue
+        same = "same object" if back == [alice] else "another object"
+        record("returning", f"{name}/identity", same, "same object")
+        expected = "synced" if options else "wrong"
+        record("returning", f"{name}/relative", counter(session, alice), expected)
+
+# %%
+# .. _operations_measured_delete:
+#
+# Bulk DELETE
+# -----------
+#
+# ``delete(User).where(User.name == 'alice')`` with each strategy, on a freshly loaded alice and
+# on a fully expired one. ``'auto'`` and ``'evaluate'`` mark the fresh one deleted and skip the
+# expired one (it stays persistent); ``'fetch'`` learns the deleted keys from the database and
+# marks both; ``False`` marks neither.
+
+for strategy in ("auto", "evaluate", "fetch", False):
+    for situation in ("fresh", "expired"):
+        reset()
+        with Session(engine) as session:
+            alice = session.get(User, 1)
+            if situation == "expired":
+                session.expire(alice)
+            options = {"synchronize_session": strategy}
+            session.execute(delete(User).where(User.name == "alice"), execution_options=options)
+            skipped = strategy is False or (situation == "expired" and strategy != "fetch")
+            expected = "persistent" if skipped else "deleted"
+            record("delete", f"delete-{str(strategy).lower()}/{situation}", state(alice), expected)
+
+# %%
+# .. _operations_measured_bulk_methods:
+#
+# The legacy bulk methods
+# -----------------------
+#
+# ``bulk_update_mappings()`` writes the row and leaves the loaded alice as she was: stale.
+# ``bulk_save_objects([alice])`` with a change of hers sends the UPDATE but never marks it
+# flushed: she is still dirty, and the next flush sends it again.
+
+reset()
+with Session(engine) as session:
+    alice = session.get(User, 1)
+    session.bulk_update_mappings(User, [{"id": 1, "counter": 9}])
+    record("bulk_methods", "bulk-update-mappings/fresh", counter(session, alice), "stale")
+    alice.counter = 9
+    sent.clear()
+    session.bulk_save_objects([alice])
+    record("bulk_methods", "bulk-save-objects/sql", statements(), "UPDATE")
+    dirty = "still dirty" if alice in session.dirty else "clean"
+    record("bulk_methods", "bulk-save-objects/change", dirty, "still dirty")
+
+# %%
+# .. _operations_measured_commit_call:
+#
+# ``commit(synchronize_session=True)``
+# ------------------------------------
+#
+# ``commit()`` takes no such parameter: Python raises before any SQL.
+
+with Session(engine) as session:
+    sent.clear()
+    try:
+        session.commit(synchronize_session=True)
+        outcome = "accepted"
+    except TypeError:
+        outcome = "TypeError"
+    record("commit_call", "commit-synchronize-session/call", outcome, "TypeError")
+    record("commit_call", "commit-synchronize-session/sql", statements(), "no SQL")
+
+# %%
+# .. _operations_measured_locking:
+#
+# Locking with ``with_for_update()``
+# ----------------------------------
+#
+# The other connection commits ``counter = 10`` after alice was loaded. ``SELECT ... FOR
+# UPDATE`` (SQLite renders no ``FOR UPDATE``) locks the row and reads 10, but the identity map
+# keeps her 5, through ``session.get(..., with_for_update=True)`` too; ``populate_existing``
+# or ``session.refresh(alice, with_for_update=True)`` bring in the 10.
+
+LOCKS = {
+    "select-for-update": lambda s, a: s.scalars(select(User).with_for_update()).all(),
+    "get-for-update": lambda s, a: s.get(User, 1, with_for_update=True),
+    "select-for-update-populate": lambda s, a: s.scalars(
+        select(User).with_for_update().execution_options(populate_existing=True)
+    ).all(),
+    "refresh-for-update": lambda s, a: s.refresh(a, with_for_update=True),
+}
+for name, lock in LOCKS.items():
+    reset()
+    with Session(engine) as session:
+        alice = session.get(User, 1)
+        other_connection_sets(counter=10)
+        lock(session, alice)
+        expected = "stale" if name in ("select-for-update", "get-for-update") else "synced"
+        record("locking", f"{name}/changed", counter(session, alice), expected)
+
+# %%
+# .. _operations_measured_sessions:
+#
+# Two sessions, and ``expire_on_commit=False``
+# --------------------------------------------
+#
+# Session B loaded alice; session A commits ``counter = 10``. B's commit ends its transaction
+# and expires alice: her next read is 10. With ``expire_on_commit=False`` B keeps the 5.
+
+for name, expire_on_commit in (("two-sessions", True), ("expire-on-commit-false", False)):
+    reset()
+    with Session(engine, expire_on_commit=expire_on_commit) as b:
+        alice = b.get(User, 1)
+        with Session(engine) as a:
+            a.get(User, 1).counter = 10
+            a.commit()
+        b.commit()
+        b.scalars(select(User)).all()  # B's next query, in a new transaction
+        expected = "synced" if expire_on_commit else "stale"
+        record("sessions", f"{name}/after-commit", counter(b, alice), expected)
+
+# %%
+# .. _operations_measured_closed:
+#
+# After ``close()``
+# -----------------
+#
+# Values loaded before the session closed stay readable; an expired attribute cannot load
+# any more: ``DetachedInstanceError``.
+
+reset()
+with Session(engine) as session:
+    alice, bob = session.scalars(select(User).order_by(User.id)).all()
+    session.expire(bob)
+record("closed", "closed/loaded-read", "readable" if alice.counter == 5 else "?", "readable")
+try:
+    bob.counter  # noqa: B018
+    outcome = "readable"
+except DetachedInstanceError:
+    outcome = "DetachedInstanceError"
+record("closed", "closed/expired-read", outcome, "DetachedInstanceError")
+
+# %%
+# .. _operations_measured_events:
+#
+# Events, criteria Python cannot run, ``Query.update()``
+# ------------------------------------------------------
+#
+# A bulk UPDATE fires the session's ``do_orm_execute``, not the mapper's ``before_update``. With
+# criteria the evaluator cannot run in Python (a SQL function, ``like()``, a subquery),
+# ``'evaluate'`` raises and ``'auto'`` falls back to ``'fetch'``. ``session.query(User)
+# .filter(...).update(...)`` sends the same SQL as ``session.execute(update(User)...)``.
+
+fired = []
+
+
+def before_update(mapper, connection, target):
+    fired.append("before_update")
+
+
+def do_orm_execute(orm_execute_state):
+    fired.append("do_orm_execute")
+
+
+event.listen(User, "before_update", before_update)
+event.listen(Session, "do_orm_execute", do_orm_execute)
+reset()
+with Session(engine) as session:
+    session.execute(update(User).where(User.name == "alice").values(counter=9))
+event.remove(User, "before_update", before_update)
+event.remove(Session, "do_orm_execute", do_orm_execute)
+for hook in ("before_update", "do_orm_execute"):
+    expected = "fired" if hook == "do_orm_execute" else "not fired"
+    record("events", f"bulk-update/{hook}", "fired" if hook in fired else "not fired", expected)
+
+UNSUPPORTED = {
+    "function": func.lower(User.name) == "alice",
+    "like": User.name.like("al%"),
+    "subquery": User.id.in_(select(users.c.id).where(users.c.name == "alice").scalar_subquery()),
+}
+for name, where in UNSUPPORTED.items():
+    for strategy in ("evaluate", "auto"):
+        reset()
+        with Session(engine) as session:
+            alice = session.get(User, 1)
+            sent.clear()
+            options = {"synchronize_session": strategy}
+            try:
+                session.execute(
+                    update(User).where(where).values(counter=9), execution_options=options
+                )
+                verdict = "synced" if alice.counter == 9 else "stale"
+            except InvalidRequestError:
+                verdict = "refused"
+            expected = "refused" if strategy == "evaluate" else "synced"
+            record("events", f"{strategy}/unsupported-{name}", verdict, expected)
+            if strategy == "auto":  # 'fetch': RETURNING, or a SELECT of the keys first
+                fetch = "UPDATE RETURNING" if engine.dialect.update_returning else "SELECT, UPDATE"
+                record("events", f"auto/unsupported-{name}-sql", statements(), fetch)
+
+SQL = {}
+for name in ("query-update", "execute-update"):
+    reset()
+    with Session(engine) as session:
+        session.get(User, 1)
+        sent.clear()
+        if name == "query-update":
+            session.query(User).filter(User.name == "alice").update({"counter": 9})
+        else:
+            session.execute(update(User).where(User.name == "alice").values(counter=9))
+        SQL[name] = list(sent)
+same = SQL["query-update"] == SQL["execute-update"]
+record("events", "query-update/sql", "same SQL" if same else "different SQL", "same SQL")
+
+# %%
+# In one sentence
+# ---------------
+#
+# The session writes into your objects only what it did itself (flush, commit's expiry, a
+# synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
+# the legacy bulk methods, leaves them as they were until you expire or refresh them.
