@@ -33,12 +33,16 @@ def docs(session: nox.Session) -> None:
     session.log(f"Site built: {ROOT / BUILD_DIR / 'index.html'}")
 
 
+SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: standalone examples, the built site, the capture layer."""
     install_requirements(session, "docs", "tests")
-    # tests/test_dialects.py needs real database servers: `nox -s dialects` runs it.
-    session.run("pytest", "--ignore=tests/test_dialects.py", *(session.posargs or ["tests"]))
+    # These need real database servers: `nox -s dialects` runs them.
+    skip = [f"--ignore={path}" for path in SERVER_TESTS]
+    session.run("pytest", *skip, *(session.posargs or ["tests"]))
 
 
 # The newest release of each series the examples are verified on.
@@ -168,7 +172,7 @@ def dialects(session: nox.Session) -> None:
     """
     database_servers(session)
     install_requirements(session, "docs", "tests", "dialects")
-    session.run("pytest", "tests/test_dialects.py", "-rs", *session.posargs)
+    session.run("pytest", *SERVER_TESTS, "-rs", *session.posargs)
 
 
 DIALECT_SQL = ROOT / "build" / "dialect-sql"

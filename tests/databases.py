@@ -129,26 +129,33 @@ def postgresql_server() -> Iterator[ServerURL]:
                 "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync",
             ]  # fmt: skip
             _check_call(initdb, output, log, env=env, user=run_as, cwd=directory)
-        port = free_port()
-        settings = {
-            "listen_addresses": "127.0.0.1",
-            "port": port,
-            "unix_socket_directories": directory,
-            # A throwaway server: durability is not worth the time.
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-        }
-        command = [binaries["postgres"], "-D", data]
-        for name, value in settings.items():
-            command += ["-c", f"{name}={value}"]
+
+        def command_for(port: int) -> list:
+            settings = {
+                "listen_addresses": "127.0.0.1",
+                "port": port,
+                "unix_socket_directories": directory,
+                # A throwaway server: durability is not worth the time.
+                "fsync": "off",
+                "synchronous_commit": "off",
+                "full_page_writes": "off",
+            }
+            command = [binaries["postgres"], "-D", data]
+            for name, value in settings.items():
+                command += ["-c", f"{name}={value}"]
+            return command
+
+        def client_for(port: int) -> list:
+            return ["-h", directory, "-p", str(port), "-U", "postgres"]
+
+        def ready_probe(port: int) -> list:
+            return [binaries["pg_isready"], *client_for(port), "-d", "postgres", "-q"]
+
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, then exit.
-        with _running(command, log, signal.SIGINT, timings, env=env, user=run_as) as server:
-            client = ["-h", directory, "-p", str(port), "-U", "postgres"]
-            with _timed(timings, "start"):
-                _wait_until_ready(
-                    server, log, [binaries["pg_isready"], *client, "-d", "postgres", "-q"], env
-                )
+        with _running_on_a_free_port(
+            command_for, ready_probe, log, signal.SIGINT, timings, env=env, user=run_as
+        ) as (server, port):
+            client = client_for(port)
             password = secrets.token_hex(16)
             with _timed(timings, "setup"), log.open("ab") as output:
                 # CREATEDB: the tests give each example a fresh database of its own.
@@ -189,26 +196,31 @@ def mariadb_server() -> Iterator[ServerURL]:
             # All privileges: the tests give each example a fresh database of its own.
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1';\n"
         )
-        port = free_port()
         socket_path = directory / "mariadb.sock"
-        command = [
-            binaries["mariadbd"], "--no-defaults", *user, f"--datadir={data}",
-            f"--socket={socket_path}", f"--pid-file={directory / 'mariadbd.pid'}",
-            f"--port={port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
-            f"--init-file={directory / 'init.sql'}",
-            # A throwaway server: nothing to keep for the next start.
-            "--innodb-buffer-pool-dump-at-shutdown=OFF", "--innodb-buffer-pool-load-at-startup=OFF",
-            "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
-        ]  # fmt: skip
-        # SIGTERM is mariadbd's normal shutdown (`mariadb-admin shutdown` returns before the
-        # server has exited; waiting on the PID does not).
-        with _running(command, log, signal.SIGTERM, timings, env=env) as server:
+
+        def command_for(port: int) -> list:
+            return [
+                binaries["mariadbd"], "--no-defaults", *user, f"--datadir={data}",
+                f"--socket={socket_path}", f"--pid-file={directory / 'mariadbd.pid'}",
+                f"--port={port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
+                f"--init-file={directory / 'init.sql'}",
+                # A throwaway server: nothing to keep for the next start.
+                "--innodb-buffer-pool-dump-at-shutdown=OFF",
+                "--innodb-buffer-pool-load-at-startup=OFF",
+                "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
+            ]  # fmt: skip
+
+        def ready_probe(port: int) -> list:
             # `ping` succeeds once the server answers a handshake, even "access denied" (it
             # then has run init.sql).
             ping = [binaries["mariadb-admin"], "--no-defaults", f"--socket={socket_path}"]
-            ping += ["--connect-timeout=2", "ping"]
-            with _timed(timings, "start"):
-                _wait_until_ready(server, log, ping, env)
+            return [*ping, "--connect-timeout=2", "ping"]
+
+        # SIGTERM is mariadbd's normal shutdown (`mariadb-admin shutdown` returns before the
+        # server has exited; waiting on the PID does not).
+        with _running_on_a_free_port(
+            command_for, ready_probe, log, signal.SIGTERM, timings, env=env
+        ) as (server, port):
             url = f"mysql+pymysql://{USER}:{password}@127.0.0.1:{port}/{DATABASE}"
             yield ServerURL(url, pid=server.pid, port=port, directory=directory, timings=timings)
 
@@ -234,10 +246,54 @@ def fresh_database(server_url: str, example: str) -> str:
 
 
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing uses now (the kernel picks it)."""
+    """A TCP port of 127.0.0.1 that nothing uses now (the kernel picks it).
+
+    Only a guess: the port is released on return, and another process may take it before the
+    server binds it. _running_on_a_free_port starts the server again on another port then.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+PORT_ATTEMPTS = 5
+PORT_TAKEN = "Address already in use"  # both servers log strerror(EADDRINUSE) and exit
+
+
+@contextmanager
+def _running_on_a_free_port(
+    command_for, ready_probe, log: Path, stop_signal: int, timings: dict, env: dict,
+    user: str | None = None,
+) -> Iterator[tuple[subprocess.Popen, int]]:  # fmt: skip
+    """Start the server on a free port and wait until it is ready; yields (process, port).
+
+    free_port() can race with another process: when the server exits because its port was
+    taken meanwhile, it starts again on another port. Once ready, the server must itself
+    listen on the port (not merely someone), or this fails.
+    """
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        log_start = log.stat().st_size if log.exists() else 0
+        with _running(command_for(port), log, stop_signal, timings, env, user) as server:
+            try:
+                with _timed(timings, "start"):
+                    _wait_until_ready(server, log, ready_probe(port), env)
+            except ServerUnavailable:
+                with log.open("rb") as output:
+                    output.seek(log_start)
+                    said = output.read().decode(errors="replace")
+                if server.poll() is None or PORT_TAKEN not in said or attempt == PORT_ATTEMPTS:
+                    raise
+                timings["port retries"] = attempt
+                continue
+            if ("127.0.0.1", port) not in listening_addresses(server.pid):
+                raise ServerUnavailable(
+                    f"{Path(server.args[0]).name} is ready but does not listen on "
+                    f"127.0.0.1:{port}: {sorted(listening_addresses(server.pid))}"
+                )
+            yield server, port
+            return
+    raise AssertionError("unreachable: the last attempt raises or yields")
 
 
 @contextmanager

@@ -23,6 +23,11 @@ import pytest
 
 from sitebuild import EXAMPLE_PAGES, ROOT
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or fails on CI) and says why
+    expect = None
+
 CHROMIUM = (
     os.environ.get("SESSION_SYNC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 )
@@ -95,18 +100,27 @@ def base_url(site):
 
 
 class Visit:
-    """A browser tab that refuses and records every request to another host, and every error."""
+    """A browser tab that refuses and records every request to another host, and every error.
+
+    An error is a console error, an uncaught exception, a response of 400 or more from the
+    site, or a request to the site that failed. A request the browser itself cancelled
+    (net::ERR_ABORTED: the page navigated on, or no longer needed it) is not a failure of the
+    site: it is asked again, outside the page, and counts only if the site then fails it.
+    """
 
     def __init__(self, context, base_url: str):
         self.base_url = base_url
         self.origin = urlsplit(base_url).netloc
         self.foreign_requests: list[str] = []
         self.errors: list[str] = []
+        self.cancelled: list[str] = []
+        self.context = context
         context.route("**/*", self._route)
         self.page = context.new_page()
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
         self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
 
     def _route(self, route):
         url = route.request.url
@@ -121,8 +135,16 @@ class Visit:
             self.errors.append(f"console error: {message.text}")
 
     def _failed(self, request):
-        if urlsplit(request.url).netloc == self.origin:
+        if urlsplit(request.url).netloc != self.origin:
+            return  # refused by _route: recorded in foreign_requests
+        if request.failure == "net::ERR_ABORTED":
+            self.cancelled.append(request.url)
+        else:
             self.errors.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response):
+        if urlsplit(response.url).netloc == self.origin and response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
 
     def open(self, relative: str):
         self.page.goto(self.base_url + relative, wait_until="load")
@@ -130,6 +152,10 @@ class Visit:
 
     def assert_clean(self):
         assert not self.foreign_requests, f"requests to other hosts: {self.foreign_requests}"
+        for url in self.cancelled:
+            again = self.context.request.get(url)
+            if not again.ok:
+                self.errors.append(f"request failed: {url} (cancelled, then HTTP {again.status})")
         assert not self.errors, self.errors
 
 
@@ -139,6 +165,13 @@ def visit(browser, base_url):
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url.rstrip("/"))
     yield Visit(context, base_url)
     context.close()
+
+
+def settled(page) -> None:
+    """Wait until no CSS transition or animation runs (furo fades colours on a theme change)."""
+    page.wait_for_function(
+        "document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
+    )
 
 
 def screenshot(page, name: str, **options) -> None:
@@ -156,9 +189,36 @@ def set_theme(page, theme: str) -> None:
     toggle = page.locator("button.theme-toggle:visible").first
     for _ in range(3):
         if page.evaluate("document.body.dataset.theme") == theme:
-            return
+            break
+        before = page.evaluate("document.body.dataset.theme")
         toggle.click()
+        page.wait_for_function(f"document.body.dataset.theme !== {before!r}", timeout=5_000)
     assert page.evaluate("document.body.dataset.theme") == theme
+    settled(page)
+
+
+EMITTING_CELL = """(box) => {
+    // The code cell a box belongs to: the nearest code block before it, with only other
+    // boxes of the same cell (printed output, SQL, state) in between.
+    const boxes = ["sql-box", "sql-folded", "sphx-glr-script-out", "orm-state-box",
+                   "sql-dialects", "sql-dialects-note"];
+    for (let node = box.previousElementSibling; node; node = node.previousElementSibling) {
+        if (node.classList.contains("highlight-Python")) {
+            const rect = node.getBoundingClientRect();
+            return {text: node.innerText, bottom: rect.bottom + window.scrollY};
+        }
+        if (![...node.classList].some(name => boxes.includes(name))) return null;
+    }
+    return null;
+}"""
+
+
+def assert_under_its_cell(locator, what: str) -> str:
+    """The box starts below the code cell that emitted it; returns that cell's code."""
+    cell = locator.evaluate(EMITTING_CELL)
+    assert cell is not None, f"{what} follows no code cell of its own"
+    assert top(locator) >= cell["bottom"] - 1, f"{what} is not under the code that sent it"
+    return cell["text"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,51 +311,60 @@ def test_navigation_reaches_each_section_and_an_example(visit, label):
     page = visit.open("index.html")
     # A reader clicks anywhere on the card: the whole card is the link.
     page.locator(".landing-card").filter(has=page.locator(f"a[href*='#{label}']")).click()
+    expect(page).to_have_url(re.compile(re.escape(SECTIONS[label]) + "(#.*)?$"))
     page.wait_for_load_state("load")
-    assert page.url.split("#")[0].endswith(SECTIONS[label]), page.url
-    assert page.locator("h1").first.is_visible()
+    expect(page.locator("h1").first).to_be_visible()
     example_links = page.locator(".sphx-glr-thumbcontainer a.reference.internal")
-    assert example_links.count() > 0, "the section lists its examples"
+    expect(example_links.first).to_be_visible()
+    target = example_links.first.get_attribute("href")
     example_links.first.click()
+    expect(page).to_have_url(re.compile(re.escape(target.split("#")[0].lstrip("./")) + "$"))
     page.wait_for_load_state("load")
-    assert "/auto_examples/" in page.url and not page.url.split("#")[0].endswith("index.html")
-    code = page.locator("div.highlight-Python").first
+    assert "/auto_examples/" in page.url and not page.url.endswith("index.html"), page.url
     sql = page.locator(".sql-box:visible").first
-    assert code.is_visible()
     sql.scroll_into_view_if_needed()
-    assert sql.is_visible(), "an SQL box shows on the example page"
-    assert top(sql) > top(code), "the SQL box is under the code"
+    expect(sql).to_be_visible()
+    assert_under_its_cell(sql, "the first SQL box")
     visit.assert_clean()
 
 
-def test_an_example_page_shows_sql_box_and_state_table_under_the_code(visit):
+def test_an_example_page_shows_each_sql_box_and_state_table_under_its_cell(visit):
     page = visit.open(EXAMPLE_PAGE)
-    code_top = top(page.locator("div.highlight-Python").first)
-    for selector in (".sql-box:visible", ".orm-state-box:visible table.orm-state"):
-        box = page.locator(selector).first
+    boxes = page.locator(".sql-box:visible, .orm-state-box:visible")
+    expect(boxes.first).to_be_visible()
+    count = boxes.count()
+    assert count >= 6, f"the page shows SQL and state: {count} boxes"
+    for index in range(count):
+        box = boxes.nth(index)
         box.scroll_into_view_if_needed()
-        assert box.is_visible(), selector
-        assert top(box) > code_top, selector
+        expect(box).to_be_visible()
+        assert_under_its_cell(box, f"box {index}")
+    # The "fetch" cell's own boxes: its UPDATE ... RETURNING and its state table.
+    fetch_sql = page.locator(".sql-box:visible").filter(has_text="RETURNING").first
+    assert '"fetch"' in assert_under_its_cell(fetch_sql, "the RETURNING box")
     visit.assert_clean()
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("synchronize_session", MYTH_PAGE),
-        ("expire_on_commit", "auto_examples/"),
-        ("StaleDataError", "auto_examples/"),
-    ],
-)
-def test_search_finds_the_pages(visit, query, expected):
+# (query, the page a reader wants, how high it must rank). Where that page does not rank first
+# today, it must be in the top 3; a better ranking is another issue's work.
+SEARCHES = [
+    # four_strategies.html, whose title names the option, is not in the top 6 today;
+    # the myth page about passing it to commit() does.
+    ("synchronize_session", MYTH_PAGE, 3),
+    ("expire_on_commit", "auto_examples/session_lifecycle/expire_on_commit.html", 1),
+    # The cheat sheet ranks first; the example that raises it comes second.
+    ("StaleDataError", "auto_examples/myths/false_is_just_faster.html", 3),
+]
+
+
+@pytest.mark.parametrize(("query", "expected", "within"), SEARCHES)
+def test_search_finds_the_pages(visit, query, expected, within):
     page = visit.open(f"search.html?q={query}")
-    page.wait_for_selector("ul.search li a", timeout=15_000)
-    page.wait_for_function(
-        "document.querySelector('#search-results p.search-summary, .search-summary') !== null",
-        timeout=15_000,
-    )
+    # Sphinx writes the summary once every result is listed.
+    expect(page.locator("#search-results .search-summary")).to_be_visible(timeout=15_000)
     hrefs = page.locator("ul.search li a").evaluate_all("links => links.map(a => a.href)")
-    assert any(expected in href for href in hrefs), hrefs
+    pages = [urlsplit(href).path.removeprefix("/") for href in hrefs]
+    assert expected in pages[:within], f"{expected} not in the first {within}: {pages}"
     visit.assert_clean()
 
 
@@ -328,9 +397,11 @@ def test_copy_buttons_copy_only_python(visit):
     assert copied.strip() == code.strip()
     assert "synchronize_session" in copied
     assert not re.search(r"^\s*(SELECT|UPDATE|BEGIN|COMMIT)\b", copied, re.M), copied
-    clipboard = page.evaluate("navigator.clipboard.readText().catch(() => null)")
-    if clipboard is not None:
-        assert clipboard.strip() == code.strip()
+    clipboard = page.evaluate(
+        "navigator.clipboard.readText().then(text => ({text}), error => ({error: String(error)}))"
+    )
+    assert "error" not in clipboard, f"the clipboard could not be read: {clipboard['error']}"
+    assert clipboard["text"].strip() == code.strip()
     visit.assert_clean()
 
 
@@ -338,7 +409,6 @@ def test_copy_buttons_copy_only_python(visit):
 def test_sql_box_text_is_readable(visit, theme):
     page = visit.open(EXAMPLE_PAGE)
     set_theme(page, theme)
-    page.wait_for_timeout(300)  # furo's colour transition
     ratio, worst = worst_sql_box_contrast(page)
     assert ratio >= 4.5, f"{theme}: contrast {ratio:.2f} for {worst}"
     box = page.locator(".sql-box:visible").first
@@ -348,14 +418,44 @@ def test_sql_box_text_is_readable(visit, theme):
     visit.assert_clean()
 
 
+def background_luminance(page) -> float:
+    colour = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    return luminance([int(v) for v in re.findall(r"\d+", colour)[:3]])
+
+
 def test_dark_mode_toggle_changes_the_page(visit):
     page = visit.open(EXAMPLE_PAGE)
     set_theme(page, "light")
-    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    light = background_luminance(page)
     set_theme(page, "dark")
-    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    assert light != dark
-    assert luminance([int(v) for v in re.findall(r"\d+", dark)[:3]]) < 0.1
+    assert background_luminance(page) < 0.1 < light, "dark background, light before"
+    ratio, worst = worst_sql_box_contrast(page)
+    assert ratio >= 4.5, f"dark: contrast {ratio:.2f} for {worst}"
+    visit.assert_clean()
+
+
+@pytest.mark.parametrize("system", ["dark", "light"])
+def test_the_automatic_theme_follows_the_system(browser, base_url, system):
+    """A first visit (no theme chosen): furo's "auto" theme, as dark or light as the system."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=system)
+    try:
+        visit = Visit(context, base_url)
+        page = visit.open(EXAMPLE_PAGE)
+        assert page.evaluate("document.body.dataset.theme") == "auto"
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
+            system == "dark"
+        )
+        settled(page)
+        if system == "dark":
+            assert background_luminance(page) < 0.1, "a dark system gets a dark page"
+        else:
+            assert background_luminance(page) > 0.5, "a light system gets a light page"
+        ratio, worst = worst_sql_box_contrast(page)
+        assert ratio >= 4.5, f"auto ({system}): contrast {ratio:.2f} for {worst}"
+        screenshot(page, f"example-auto-{system}")
+        visit.assert_clean()
+    finally:
+        context.close()
 
 
 @pytest.fixture
@@ -374,3 +474,37 @@ def test_a_390_pixel_wide_phone_never_scrolls_sideways(narrow, relative):
     )
     assert widths["scroll"] <= widths["client"], widths
     narrow.assert_clean()
+
+
+def cancel_request(page, relative: str) -> None:
+    """Start a fetch, hold it until the browser sent it, then cancel it: net::ERR_ABORTED."""
+    held = []
+    page.route(f"**/{relative}", lambda route: held.append(route))  # never answered: stays open
+    with page.expect_request(f"**/{relative}"):
+        page.evaluate(
+            "url => { window.cancel = new AbortController();"
+            " fetch(url, {signal: window.cancel.signal}).catch(() => null); }",
+            relative,
+        )
+    with page.expect_event("requestfailed"):
+        page.evaluate("window.cancel.abort()")
+    page.unroute(f"**/{relative}")
+    assert held, "the request reached the route"
+
+
+def test_only_real_failures_count_as_errors(visit):
+    """A request the page cancels is no error; a missing file is, cancelled or not."""
+    page = visit.open("index.html")
+    cancel_request(page, "_static/favicon.svg")
+    assert visit.cancelled, "the browser reported the cancelled request"
+    visit.assert_clean()
+    cancel_request(page, "_static/no-such-file.svg")
+    with pytest.raises(AssertionError, match="no-such-file.svg .cancelled, then HTTP 404"):
+        visit.assert_clean()
+    visit.errors.clear()
+    visit.cancelled.clear()
+    with page.expect_response("**/other-missing-file.svg"):
+        page.evaluate("fetch('_static/other-missing-file.svg').catch(() => null)")
+    with pytest.raises(AssertionError, match="HTTP 404: .*other-missing-file.svg"):
+        visit.assert_clean()
+    visit.errors.clear()

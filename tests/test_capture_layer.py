@@ -165,15 +165,31 @@ def test_reading_state_emits_no_sql_and_changes_nothing(engine, capturing):
         assert user_row["expired"] == "name"
 
 
-def test_sql_while_reading_state_would_fail_the_build(engine, capturing):
-    transcript = capture._active["transcript"]
-    transcript.forbidden_reason = "while reading object state for the docs"
-    with (
-        pytest.raises(AssertionError, match="SQL was emitted while reading object state"),
-        engine.connect() as connection,
-    ):
-        connection.execute(select(1))
-    transcript.forbidden_reason = None
+def test_a_state_reader_that_loads_would_fail_the_build(engine, capturing, monkeypatch):
+    """The real scraper, with a careless describe_object that reads an expired attribute (the
+    SELECT an innocent `getattr` sends): the cell must fail, not show a quietly loaded value."""
+    real_describe = capture.describe_object
+
+    def careless_describe(obj):
+        for key in inspect(obj).expired_attributes:
+            getattr(obj, key)  # loads: SELECT ... FROM users
+        return real_describe(obj)
+
+    with Session(engine) as session:
+        user = User(name="spongebob")
+        session.add(user)
+        session.commit()  # expires every attribute of user
+        sent_before = len(capturing())
+        monkeypatch.setattr(capture, "describe_object", careless_describe)
+        with pytest.raises(AssertionError, match="SQL was emitted while reading object state"):
+            state_table()
+        monkeypatch.setattr(capture, "describe_object", real_describe)
+        assert len(capturing()) == sent_before, "the SELECT was refused, not recorded"
+        assert inspect(user).expired_attributes == {"id", "name", "addresses"}
+        table = state_table()
+        assert len(capturing()) == sent_before, "the real scraper sent no SQL"
+        assert inspect(user).expired_attributes == {"id", "name", "addresses"}
+    assert table["rows"][0]["expired"] == "id, name, addresses"
 
 
 def test_related_objects_are_named_by_identity_never_by_repr(engine, capturing):

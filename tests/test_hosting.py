@@ -81,9 +81,8 @@ def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
     workflow = load_yaml(".github/workflows/docs.yml")
     build = workflow["jobs"]["build"]
     runs = " ".join(step.get("run", "") for step in build["steps"])
-    assert "nox -s docs" in runs, "the build is `nox -s docs`, which passes -W --keep-going -n"
-    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
-    assert 'SPHINX_STRICT = ["-W", "--keep-going", "-n"]' in noxfile
+    # That the docs session itself passes -W --keep-going -n: tests/test_strict_builds.py.
+    assert "nox -s docs" in runs, "the build is `nox -s docs`"
     uploads = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
     assert uploads and uploads[0]["with"]["path"] == "build/html"
     deploy = workflow["jobs"]["deploy"]
@@ -96,10 +95,65 @@ def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
     assert any("nox -s lint" in run for run in runs)
 
 
-def test_ci_script_installs_chromium_before_running_nox():
+STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$CALLS"
+case " $* " in *" $FAIL_ON "*) exit 3 ;; esac
+"""
+
+
+def run_ci_script(tmp_path: Path, chromium_installed: bool, fail_on: str = "no such call"):
+    """.ci/run with apt-get and python3 replaced by stubs that record their arguments.
+
+    The copy looks for Chromium at a path of the test's choosing instead of /usr/bin/chromium.
+    """
+    (tmp_path / ".ci").mkdir()
+    chromium = tmp_path / "chromium"
+    if chromium_installed:
+        chromium.write_text("#!/bin/sh\n")
+        chromium.chmod(0o755)
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    install = script.index("apt-get install -y chromium chromium-driver")
-    assert script.index("apt-get update") < install < script.index("nox -s")
+    assert "[ ! -x /usr/bin/chromium ]" in script, "the check this test redirects"
+    (tmp_path / ".ci" / "run").write_text(script.replace("/usr/bin/chromium", str(chromium)))
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name in ("apt-get", "python3"):
+        (stubs / name).write_text(STUB)
+        (stubs / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "CALLS": str(calls), "FAIL_ON": fail_on}
+    result = subprocess.run(
+        ["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True, text=True
+    )
+    said = calls.read_text().splitlines() if calls.exists() else []
+    return result, said
+
+
+CI_SESSIONS = [f"python3 -m nox -s {name}" for name in ("tests", "dialects", "versions", "lint")]
+
+
+def test_ci_script_installs_chromium_then_runs_every_session(tmp_path):
+    result, calls = run_ci_script(tmp_path, chromium_installed=False)
+    assert result.returncode == 0, result.stderr
+    assert calls == [
+        "apt-get update",
+        "apt-get install -y chromium chromium-driver",
+        "python3 -m pip install --quiet nox",
+        *CI_SESSIONS,
+    ], calls
+
+
+def test_ci_script_leaves_an_installed_chromium_alone(tmp_path):
+    result, calls = run_ci_script(tmp_path, chromium_installed=True)
+    assert result.returncode == 0, result.stderr
+    assert not [call for call in calls if call.startswith("apt-get")], calls
+    assert calls[-len(CI_SESSIONS) :] == CI_SESSIONS, calls
+
+
+@pytest.mark.parametrize("failing", ["tests", "dialects"])
+def test_ci_script_stops_at_the_first_failing_session(tmp_path, failing):
+    result, calls = run_ci_script(tmp_path, chromium_installed=True, fail_on=failing)
+    assert result.returncode != 0, "a failing session fails CI"
+    assert calls[-1] == f"python3 -m nox -s {failing}", calls
 
 
 # ---------------------------------------------------------------------------------------------

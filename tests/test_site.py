@@ -7,7 +7,15 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy.orm import Session
 
-from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, NARRATIVE_PAGES, ROOT
+from sitebuild import (
+    EXAMPLE_PAGES,
+    EXAMPLES,
+    NARRATIVE_HTML,
+    NARRATIVE_PAGES,
+    ROOT,
+    build_site,
+    copy_sources,
+)
 
 MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
@@ -17,21 +25,50 @@ def soup(site, relative):
     return BeautifulSoup(site.page(relative), "html.parser")
 
 
+CELL_END = ("p", "section", "h1", "h2", "h3", "h4")
+
+
+def outputs_of(code) -> list:
+    """What the build put under one code cell: its boxes, up to the next cell or prose."""
+    boxes = []
+    for sibling in code.find_next_siblings():
+        if "highlight-Python" in sibling.get("class", []) or sibling.name in CELL_END:
+            break
+        boxes.append(sibling)
+    return boxes
+
+
+def cells(page: BeautifulSoup) -> list[tuple[str, list]]:
+    """Every code cell of an example page, in order: (its code, its boxes)."""
+    return [
+        (code.get_text(), outputs_of(code)) for code in page.select("article div.highlight-Python")
+    ]
+
+
 def cell_outputs(page: BeautifulSoup, code_contains: str):
     """The boxes under the first code cell whose code contains the text, up to the next cell."""
-    for code in page.select("div.highlight-Python"):
-        if code_contains in code.get_text():
-            boxes = []
-            for sibling in code.find_next_siblings():
-                if "highlight-Python" in sibling.get("class", []) or sibling.name in (
-                    "p",
-                    "section",
-                    "h2",
-                ):
-                    break
-                boxes.append(sibling)
+    for code, boxes in cells(page):
+        if code_contains in code:
             return boxes
     raise AssertionError(f"no code cell contains {code_contains!r}")
+
+
+def state_rows(box) -> list[dict[str, str]]:
+    """The rows of a state box's table, each by column title: {"Object": ..., "State": ...}."""
+    (table,) = box.select("table.orm-state")
+    titles = [th.get_text(strip=True) for th in table.select("thead th")]
+    return [
+        dict(zip(titles, (td.get_text(strip=True) for td in tr.select("td")), strict=True))
+        for tr in table.select("tbody tr")
+    ]
+
+
+def kind(box) -> str:
+    classes = box.get("class", [])
+    for name in ("sql-box", "orm-state-box", "sphx-glr-script-out", "sql-folded"):
+        if name in classes:
+            return name
+    return box.name + "." + ".".join(classes)
 
 
 def sql_boxes(elements):
@@ -98,19 +135,66 @@ def test_copy_buttons_go_on_code_only(site):
         assert not pre.find_parent(class_=["sql-box", "sphx-glr-script-out", "orm-state-box"])
 
 
-@pytest.mark.parametrize("state", ["transient", "pending", "persistent", "deleted", "detached"])
-def test_lifecycle_page_state_tables_show_each_state(site, state):
+# Pages whose examples keep no ORM object alive when a cell ends: no state table, by design.
+PAGES_WITHOUT_STATE = {
+    # run() loads and drops its objects inside each call; none outlives a cell.
+    "auto_examples/synchronize_session/legacy_query_api.html",
+}
+
+
+@pytest.mark.parametrize("relative", EXAMPLE_PAGES)
+def test_example_pages_have_state_tables_at_the_end_of_their_cells(site, relative):
+    page = soup(site, relative)
+    on_page = page.select(".orm-state-box")
+    if relative in PAGES_WITHOUT_STATE:
+        assert not on_page, f"{relative} now has state tables: remove it from PAGES_WITHOUT_STATE"
+        return
+    assert on_page, "an example page with ORM objects shows no state table"
+    in_cells = 0
+    for code, boxes in cells(page):
+        kinds = [kind(box) for box in boxes]
+        states = [i for i, k in enumerate(kinds) if k == "orm-state-box"]
+        assert len(states) <= 1, f"one state table per cell at most: {kinds}\n{code}"
+        if states:
+            after = kinds[states[0] + 1 :]
+            assert not {"sql-box", "sphx-glr-script-out"} & set(after), (
+                f"the state table comes after the cell's printed output and SQL: {kinds}\n{code}"
+            )
+            rows = state_rows(boxes[states[0]])
+            assert rows, "a state table with no row"
+            for row in rows:
+                assert row["State"] in LIFECYCLE_STATES, row
+        in_cells += len(states)
+    assert in_cells == len(on_page), "every state table sits under the cell it describes"
+
+
+LIFECYCLE_STATES = ("transient", "pending", "persistent", "deleted", "detached")
+# five_states.py, cell by cell: the object and its state in the State column after the cell.
+FIVE_STATES = [
+    ('alice = User(name="alice")', "User (no key yet)", "transient"),
+    ("session.add(alice)", "User (no key yet)", "pending"),
+    ('session.flush()\nassert state_of(alice) == "persistent"', "User(id=1)", "persistent"),
+    ("session.delete(alice)", "User(id=1)", "deleted"),
+    ('session.commit()\nassert state_of(alice) == "detached"', "User(id=1)", "detached"),
+    ("session.expunge(bob)", "User(id=2)", "detached"),
+    ("with Session(engine) as other:", "User(id=2)", "detached"),
+]
+
+
+@pytest.mark.parametrize(("code", "obj", "state"), FIVE_STATES, ids=[s for *_, s in FIVE_STATES])
+def test_lifecycle_page_shows_each_state_under_the_cell_that_caused_it(site, code, obj, state):
     page = soup(site, "auto_examples/session_lifecycle/five_states.html")
-    states = [td.get_text() for td in page.select("table.orm-state td:nth-of-type(2)")]
-    assert state in states, states
+    boxes = cell_outputs(page, code)
+    (box,) = [box for box in boxes if kind(box) == "orm-state-box"]
+    rows = {row["Object"]: row for row in state_rows(box)}
+    assert rows[obj]["State"] == state, rows
 
 
-def test_state_tables_follow_the_cell_output(site):
-    page = soup(site, "auto_examples/myths/commit_synchronize_session.html")
-    for box in page.select(".orm-state-box"):
-        following = box.find_next_sibling()
-        assert following is None or "sphx-glr-script-out" not in following.get("class", [])
-        assert "sql-box" not in (following.get("class", []) if following else [])
+def test_bob_expired_by_commit_shows_its_expired_attributes(site):
+    page = soup(site, "auto_examples/session_lifecycle/five_states.html")
+    (box,) = [b for b in cell_outputs(page, "session.expunge(bob)") if kind(b) == "orm-state-box"]
+    rows = {row["Object"]: row for row in state_rows(box)}
+    assert rows["User(id=2)"]["Expired attributes"] == "id, name", rows
 
 
 def test_no_page_shows_a_memory_address_or_a_timestamp(site):
@@ -120,11 +204,88 @@ def test_no_page_shows_a_memory_address_or_a_timestamp(site):
         assert not TIMESTAMP.search(text), (page, TIMESTAMP.search(text))
 
 
-def test_incremental_rebuild_keeps_sql_and_state(site):
-    before = site.page("auto_examples/myths/commit_synchronize_session.html")
-    again = site.rebuild()
-    assert again.returncode == 0, again.output
-    assert again.page("auto_examples/myths/commit_synchronize_session.html") == before
+def boxes_of_kind(page: BeautifulSoup, *kinds: str) -> list[tuple[str, str]]:
+    """(kind, text) of every box of these kinds, cell by cell: what a rebuild must keep."""
+    return [
+        (kind(box), box.get_text())
+        for _, boxes in cells(page)
+        for box in boxes
+        if kind(box) in kinds
+    ]
+
+
+EDITED = "auto_examples/myths/commit_synchronize_session.html"
+UNTOUCHED = "auto_examples/session_lifecycle/five_states.html"
+EDITED_SOURCE = "examples/myths/commit_synchronize_session.py"
+
+
+def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
+    """A private copy built, edited and rebuilt twice: first one example's source changes
+    (only it runs again), then the capture layer changes (every example runs again)."""
+    first = build_site(copy_sources(tmp_path))
+    assert first.returncode == 0, first.output
+    pages = {relative: first.page(relative) for relative in (EDITED, UNTOUCHED)}
+    kept = {
+        relative: boxes_of_kind(BeautifulSoup(html, "html.parser"), "sql-box", "orm-state-box")
+        for relative, html in pages.items()
+    }
+    assert all(kept.values()), "both pages have SQL boxes and state tables to keep"
+    # Sphinx-Gallery writes <example>.py.md5 each time it runs the example (only then).
+    generated = first.project / "docs" / "auto_examples"
+    md5_of = {
+        relative: generated / relative.removeprefix("auto_examples/").replace(".html", ".py.md5")
+        for relative in pages
+    }
+
+    def stamps():
+        return {
+            relative: (
+                md5_of[relative].stat().st_mtime_ns,
+                (first.html / relative).stat().st_mtime_ns,
+            )
+            for relative in pages
+        }
+
+    # 1. An edited example: a new line of printed output at its end.
+    before = stamps()
+    source = first.project / EDITED_SOURCE
+    text = source.read_text()
+    assert text.count("\nsession.close()\n") == 1
+    source.write_text(
+        text.replace(
+            "\nsession.close()\n", '\nprint("edited since the last build")\nsession.close()\n'
+        )
+    )
+    edited = first.rebuild()
+    assert edited.returncode == 0, edited.output
+    after = stamps()
+    assert after[EDITED][0] != before[EDITED][0], "the edited example ran again"
+    assert after[EDITED][1] != before[EDITED][1], "its page was written again"
+    assert after[UNTOUCHED][0] == before[UNTOUCHED][0], "the untouched example did not run"
+    page = BeautifulSoup(edited.page(EDITED), "html.parser")
+    printed = [box.get_text() for _, boxes in cells(page) for box in boxes]
+    assert any("edited since the last build" in text for text in printed), "new output shown"
+    assert boxes_of_kind(page, "sql-box", "orm-state-box") == kept[EDITED]
+    assert edited.page(UNTOUCHED) == pages[UNTOUCHED]
+
+    # 2. The capture layer now names a new object differently: a change only a re-run shows.
+    layer = first.project / "sphinxext" / "session_sync_capture.py"
+    code = layer.read_text()
+    assert code.count("(no key yet)") == 1
+    layer.write_text(code.replace("(no key yet)", "(not flushed)"))
+    before = stamps()
+    rerun = first.rebuild()
+    assert rerun.returncode == 0, rerun.output
+    after = stamps()
+    for relative in pages:
+        assert after[relative][0] != before[relative][0], f"{relative}: the example ran again"
+        assert after[relative][1] != before[relative][1], f"{relative}: page written again"
+        page = BeautifulSoup(rerun.page(relative), "html.parser")
+        relabelled = [
+            (name, text.replace("(no key yet)", "(not flushed)")) for name, text in kept[relative]
+        ]
+        assert boxes_of_kind(page, "sql-box", "orm-state-box") == relabelled, relative
+    assert "User (not flushed)" in rerun.page(UNTOUCHED), "the new capture layer's label"
 
 
 EXAMPLE_LABEL = re.compile(r"sphx_glr_auto_examples_(\w+?)_(\w+)\.py")

@@ -50,7 +50,9 @@ Base.metadata.create_all(engine)
 ROWS = 100_000
 with engine.begin() as conn:
     conn.execute(insert(Item), [{"id": i, "value": 0} for i in range(1, ROWS + 1)])
-    assert conn.scalar(select(Item.id).order_by(Item.id.desc()).limit(1)) == ROWS
+    assert conn.scalar(select(Item.id).order_by(Item.id.desc()).limit(1)) == ROWS, (
+        "every row was inserted: the highest id is ROWS"
+    )
 
 STRATEGIES = ["evaluate", "fetch", False, "auto"]
 runs = iter(range(1, 10**6))  # every UPDATE writes a new value

@@ -139,7 +139,9 @@ session.execute(
     update(User).where(User.status == "new").execution_options(synchronize_session=None),
     rows,
 )
-assert "user_account.status = " in next(s for s, _ in sent if s.startswith("UPDATE"))
+assert "user_account.status = " in next(s for s, _ in sent if s.startswith("UPDATE")), (
+    "the WHERE criteria became part of the UPDATE by primary key"
+)
 assert db_names() == {1: "Ann D.", 2: "Bob B.", 3: "Cy"}, "only Ann's row matched"
 print(ann.name, "|", cy.name)
 assert ann.name == "Ann B.", "ann is stale: the session was not told"
