@@ -45,9 +45,7 @@ TRACKED_OBJECTS_LIMIT = 200
 
 
 def _is_separator(line: str) -> bool:
-    return line.startswith(SEPARATOR_PREFIXES) or (
-        len(line) >= 20 and line[:20] == "#" * 20
-    )
+    return line.startswith(SEPARATOR_PREFIXES) or (len(line) >= 20 and line[:20] == "#" * 20)
 
 
 def split_cells(source: str) -> list[dict]:
@@ -192,7 +190,8 @@ def label(obj) -> str:
         return f"{name} (no key yet)"
     mapper = state.mapper
     names = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
-    return name + "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, state.identity)) + ")"
+    pairs = zip(names, state.identity, strict=True)
+    return name + "(" + ", ".join(f"{key}={value!r}" for key, value in pairs) + ")"
 
 
 def value_text(value) -> str:

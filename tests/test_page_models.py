@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from page_model import (
     Hidden,
     Printed,
@@ -38,6 +37,7 @@ from page_model import (
     parse_page,
     printed_text,
 )
+
 from sitebuild import EXAMPLES, ROOT, example_page
 
 RECORDER = Path(__file__).with_name("record_example.py")
