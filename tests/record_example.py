@@ -4,7 +4,7 @@ An independent witness for tests/test_page_models.py: it shares no code with the
 (sphinxext/session_sync_capture.py) and imports nothing of this project, only SQLAlchemy and
 the standard library.
 
-    python record_example.py EXAMPLE.py OUTPUT.json
+    python record_example.py EXAMPLE.py OUTPUT.json [EXAMPLE.py OUTPUT.json ...]
 
 * The source is split into cells as Sphinx-Gallery splits it: the module docstring is the
   title text; after it, every line that starts with ``# %%`` (or 20 or more ``#``) opens a
@@ -26,6 +26,8 @@ from __future__ import annotations
 import ast
 import codeop
 import json
+import os
+import subprocess
 import sys
 import traceback
 import types
@@ -308,11 +310,41 @@ def record(example: Path) -> dict:
     return result
 
 
-def main(argv: list[str]) -> int:
-    example, output = Path(argv[1]).resolve(), Path(argv[2])
-    result = record(example)
+def record_to(example: Path, output: Path) -> int:
+    result = record(example.resolve())
     output.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 1 if "error" in result else 0
+
+
+def main(argv: list[str]) -> int:
+    """``EXAMPLE OUTPUT [EXAMPLE OUTPUT ...]``: each example in a process of its own.
+
+    Where the system can fork, SQLAlchemy is imported once and each example runs in a forked
+    child: a fresh copy of this process, isolated from the other examples, without paying for
+    the import again.
+    """
+    pairs = list(zip(argv[1::2], argv[2::2], strict=True))
+    if not hasattr(os, "fork"):
+        return max(
+            subprocess.run([sys.executable, "-I", __file__, example, output]).returncode
+            for example, output in pairs
+        )
+    import sqlalchemy.orm  # noqa: F401  (imported once, before the children fork)
+
+    failures = 0
+    for example, output in pairs:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = record_to(Path(example), Path(output))
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        failures += os.waitstatus_to_exitcode(status) != 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
