@@ -1,0 +1,351 @@
+"""Run one example the way Sphinx-Gallery runs it, cell by cell, and record what it did.
+
+An independent witness for tests/test_page_models.py: it shares no code with the capture layer
+(sphinxext/session_sync_capture.py) and imports nothing of this project, only SQLAlchemy and
+the standard library.
+
+    python record_example.py EXAMPLE.py OUTPUT.json [EXAMPLE.py OUTPUT.json ...]
+
+* The source is split into cells as Sphinx-Gallery splits it: the module docstring is the
+  title text; after it, every line that starts with ``# %%`` (or 20 or more ``#``) opens a
+  block whose leading comment lines are prose and whose remaining lines are the code of one
+  cell; code before the first such line is a cell too; a cell without code is no cell.
+* The cells run one after the other in one ``__main__`` namespace, as Sphinx-Gallery runs
+  them: ``__doc__`` is empty, there is no ``__file__``, and a cell whose last statement is an
+  expression keeps its value in ``___`` (Sphinx-Gallery assigns it there, which keeps an object
+  alive until the next such cell).
+* In true order, per cell: what was written to stdout or stderr (Sphinx-Gallery shows both),
+  and every statement, transaction and savepoint event, from class-level Engine listeners.
+* After each cell: the state of every ORM object seen so far that is still alive (Mapper
+  ``init`` and Session lifecycle events, weak references, first-seen order), read only through
+  ``sqlalchemy.inspect()``, which loads nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import codeop
+import json
+import os
+import subprocess
+import sys
+import traceback
+import types
+import weakref
+from pathlib import Path
+
+SEPARATOR_PREFIXES = ("# %%", "#%%")
+
+# The page shows the state of the first objects an example touches, up to this many; the
+# others are only counted ("N more objects in the example are not shown").
+TRACKED_OBJECTS_LIMIT = 200
+
+
+# ---------------------------------------------------------------------------
+# Cells
+# ---------------------------------------------------------------------------
+
+
+def _is_separator(line: str) -> bool:
+    return line.startswith(SEPARATOR_PREFIXES) or (len(line) >= 20 and line[:20] == "#" * 20)
+
+
+def split_cells(source: str) -> list[dict]:
+    """The code cells of an example: [{"lineno": first line (1-based), "code": text}]."""
+    module = ast.parse(source)
+    first = module.body[0] if module.body else None
+    if not (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        raise ValueError("an example starts with its docstring")
+    lines = source.split("\n")
+    cells: list[dict] = []
+    code: list[str] = []
+    code_start = first.end_lineno + 1  # 1-based number of the first line of `code`
+    index = first.end_lineno  # 0-based index of the line after the docstring
+
+    def close_cell() -> None:
+        text = "\n".join(code)
+        if text.strip():
+            cells.append({"lineno": code_start, "code": text})
+
+    while index < len(lines):
+        line = lines[index]
+        if not _is_separator(line):
+            code.append(line)
+            index += 1
+            continue
+        close_cell()
+        index += 1
+        while index < len(lines) and lines[index].startswith("#"):
+            index += 1  # the block's prose
+        code, code_start = [], index + 1
+    close_cell()
+    return cells
+
+
+# ---------------------------------------------------------------------------
+# Recording
+# ---------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[dict] = []  # of the current cell
+        self.seen: dict[int, list] = {}  # id(obj) -> [serial, weakref]
+        self.order: list[tuple[int, weakref.ref]] = []  # tracked objects, first seen first
+        self.beyond_limit = 0
+        self.total_seen = 0
+
+    # output ---------------------------------------------------------------------------
+    def write(self, text: str) -> int:
+        if text:
+            if self.events and self.events[-1]["kind"] == "output":
+                self.events[-1]["text"] += text
+            else:
+                self.events.append({"kind": "output", "text": text})
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    # statements -----------------------------------------------------------------------
+    def before_cursor_execute(self, conn, cursor, statement, parameters, context, many):
+        self.events.append(
+            {
+                "kind": "statement",
+                "sql": statement,
+                "executemany": bool(many),
+                "parameters": parameter_sets(parameters, many),
+            }
+        )
+
+    def on_begin(self, conn):
+        self.events.append({"kind": "begin"})
+
+    def on_commit(self, conn):
+        self.events.append({"kind": "commit"})
+
+    def on_rollback(self, conn):
+        self.events.append({"kind": "rollback"})
+
+    def on_savepoint(self, conn, name):
+        self.events.append({"kind": "savepoint", "name": name})
+
+    def on_rollback_savepoint(self, conn, name, context):
+        self.events.append({"kind": "rollback_savepoint", "name": name})
+
+    def on_release_savepoint(self, conn, name, context):
+        self.events.append({"kind": "release_savepoint", "name": name})
+
+    # objects --------------------------------------------------------------------------
+    def see(self, obj) -> None:
+        entry = self.seen.get(id(obj))
+        if entry is not None and entry[1]() is obj:
+            return
+        self.total_seen += 1
+        ref = weakref.ref(obj)
+        self.seen[id(obj)] = [self.total_seen, ref]
+        if len(self.order) < TRACKED_OBJECTS_LIMIT:
+            self.order.append((self.total_seen, ref))
+        else:
+            self.beyond_limit += 1
+
+    def snapshot(self) -> list[dict]:
+        rows = []
+        for serial, ref in self.order:
+            obj = ref()
+            if obj is not None:
+                rows.append({"serial": serial, **describe(obj)})
+        return rows
+
+
+def parameter_sets(parameters, many: bool) -> list:
+    """Each parameter set as a list of [key or None, repr of value]."""
+    if parameters is None:
+        return []
+    sets = list(parameters) if many else [parameters]
+    result = []
+    for one in sets:
+        if isinstance(one, dict):
+            result.append([[repr(key), repr(value)] for key, value in one.items()])
+        else:
+            result.append([[None, repr(value)] for value in one])
+    return [one for one in result if one]
+
+
+def _instance_state(value):
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import InstanceState
+
+    state = inspect(value, raiseerr=False)
+    return state if isinstance(state, InstanceState) else None
+
+
+def label(obj) -> str:
+    """``User(id=1)``; ``User (no key yet)`` before the object has an identity."""
+    state = _instance_state(obj)
+    name = type(obj).__name__
+    if state.identity is None:
+        return f"{name} (no key yet)"
+    mapper = state.mapper
+    names = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    pairs = zip(names, state.identity, strict=True)
+    return name + "(" + ", ".join(f"{key}={value!r}" for key, value in pairs) + ")"
+
+
+def value_text(value) -> str:
+    """A loaded or changed value, for telling whether it changed: never an object's repr."""
+    if isinstance(value, (list, tuple, set)):
+        return "[" + ", ".join(value_text(item) for item in value) + "]"
+    if _instance_state(value) is not None:
+        return label(value)
+    return repr(value)
+
+
+def describe(obj) -> dict:
+    state = _instance_state(obj)
+    lifecycle = [
+        name
+        for name in ("transient", "pending", "persistent", "deleted", "detached")
+        if getattr(state, name)
+    ]
+    changes, loaded = {}, {}
+    for key, attribute in state.attrs.items():
+        history = attribute.history
+        if history.has_changes():
+            changes[key] = [
+                [value_text(v) for v in history.deleted],
+                [value_text(v) for v in history.added],
+            ]
+        if key in state.dict:
+            loaded[key] = value_text(state.dict[key])
+    return {
+        "object": label(obj),
+        "states": lifecycle,
+        "expired": sorted(state.expired_attributes),
+        "changes": changes,
+        "loaded": loaded,
+    }
+
+
+SESSION_LIFECYCLE_EVENTS = (
+    "transient_to_pending",
+    "pending_to_transient",
+    "persistent_to_transient",
+    "pending_to_persistent",
+    "detached_to_persistent",
+    "loaded_as_persistent",
+    "persistent_to_deleted",
+    "deleted_to_persistent",
+    "persistent_to_detached",
+    "deleted_to_detached",
+)
+
+
+def listen(recorder: Recorder) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Mapper, Session
+
+    event.listen(Engine, "before_cursor_execute", recorder.before_cursor_execute)
+    event.listen(Engine, "begin", recorder.on_begin)
+    event.listen(Engine, "commit", recorder.on_commit)
+    event.listen(Engine, "rollback", recorder.on_rollback)
+    event.listen(Engine, "savepoint", recorder.on_savepoint)
+    event.listen(Engine, "rollback_savepoint", recorder.on_rollback_savepoint)
+    event.listen(Engine, "release_savepoint", recorder.on_release_savepoint)
+    event.listen(Mapper, "init", lambda target, args, kwargs: recorder.see(target))
+    for name in SESSION_LIFECYCLE_EVENTS:
+        event.listen(Session, name, lambda session, instance: recorder.see(instance))
+
+
+def run_cell(compiler: codeop.Compile, cell: dict, filename: str, namespace: dict) -> None:
+    padded = "\n" * (cell["lineno"] - 1) + cell["code"]
+    tree = compile(padded, filename, "exec", ast.PyCF_ONLY_AST | compiler.flags, True)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compiler(tree, filename, "exec"), namespace)
+    if last is not None:
+        assign = ast.Module(
+            body=[ast.Assign(targets=[ast.Name("___", ast.Store())], value=last.value)],
+            type_ignores=[],
+        )
+        ast.fix_missing_locations(assign)
+        exec(compiler(assign, filename, "exec"), namespace)
+
+
+def record(example: Path) -> dict:
+    source = example.read_text(encoding="utf-8")
+    cells = split_cells(source)
+    recorder = Recorder()
+    listen(recorder)
+    main = types.ModuleType("__main__")
+    main.__dict__["__doc__"] = ""
+    namespace = main.__dict__
+    compiler = codeop.Compile()
+    real_main, real_streams = sys.modules["__main__"], (sys.stdout, sys.stderr)
+    sys.modules["__main__"] = main
+    sys.argv[:] = [str(example)]
+    result: dict = {"example": str(example), "cells": []}
+    try:
+        for cell in cells:
+            recorder.events = []
+            sys.stdout = sys.stderr = recorder
+            try:
+                run_cell(compiler, cell, str(example), namespace)
+            except BaseException:
+                sys.stdout, sys.stderr = real_streams
+                result["error"] = traceback.format_exc()
+                break
+            sys.stdout, sys.stderr = real_streams
+            result["cells"].append(
+                {**cell, "events": recorder.events, "objects": recorder.snapshot()}
+            )
+            result["cells"][-1]["not_tracked"] = recorder.beyond_limit
+    finally:
+        sys.stdout, sys.stderr = real_streams
+        sys.modules["__main__"] = real_main
+    return result
+
+
+def record_to(example: Path, output: Path) -> int:
+    result = record(example.resolve())
+    output.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 1 if "error" in result else 0
+
+
+def main(argv: list[str]) -> int:
+    """``EXAMPLE OUTPUT [EXAMPLE OUTPUT ...]``: each example in a process of its own.
+
+    Where the system can fork, SQLAlchemy is imported once and each example runs in a forked
+    child: a fresh copy of this process, isolated from the other examples, without paying for
+    the import again.
+    """
+    pairs = list(zip(argv[1::2], argv[2::2], strict=True))
+    if not hasattr(os, "fork"):
+        return max(
+            subprocess.run([sys.executable, "-I", __file__, example, output]).returncode
+            for example, output in pairs
+        )
+    import sqlalchemy.orm  # noqa: F401  (imported once, before the children fork)
+
+    failures = 0
+    for example, output in pairs:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = record_to(Path(example), Path(output))
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        failures += os.waitstatus_to_exitcode(status) != 0
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
