@@ -142,14 +142,15 @@ def session_in_progress(connection):
 
 
 def example_variable_name(target) -> str | None:
-    """The name the example's code has for ``target`` where it sent the statement: the first
-    frame outside SQLAlchemy and this module, its local names first, then its globals."""
+    """The name the example's code has for ``target`` where it sent the statement: in the first
+    frame outside SQLAlchemy and this module, its global names first (the example's own, the
+    same on the whole page; not a helper's parameter), then its local ones."""
     frame = sys._getframe(1)
     while frame is not None and _is_machinery(frame):
         frame = frame.f_back
     if frame is None:
         return None
-    for namespace in (frame.f_locals, frame.f_globals):
+    for namespace in (frame.f_globals, frame.f_locals):
         for name, value in namespace.items():
             if value is target and not name.startswith("_"):
                 return name
@@ -369,6 +370,9 @@ def scrape_cell(block, block_vars, gallery_conf) -> str:
     transcript, tracker = _active.get("transcript"), _active.get("tracker")
     if transcript is None:
         return ""
+    # Objects the example dropped but that sit in reference cycles (an exception's traceback,
+    # say) would otherwise stay in the table until the collector happens to run.
+    gc.collect()
     transcript.forbidden_reason = "while reading object state for the docs"
     try:
         table = tracker.changed_table()

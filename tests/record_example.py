@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import codeop
+import gc
 import json
 import os
 import subprocess
@@ -154,6 +155,9 @@ class Recorder:
             self.beyond_limit += 1
 
     def snapshot(self) -> list[dict]:
+        # The pages read state after a collection, so that objects the example dropped inside
+        # reference cycles do not linger until the collector happens to run.
+        gc.collect()
         rows = []
         for serial, ref in self.order:
             obj = ref()

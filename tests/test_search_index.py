@@ -125,7 +125,8 @@ def narrative_prose(page: Path) -> str:
 
 def inline_code(prose: str) -> list[str]:
     """What prose writes as inline code (``x`` in reST, `x` in MyST), roles left out."""
-    prose = re.sub(r"\{[\w:-]+\}`[^`]*`", "", prose)
+    prose = re.sub(r"\{[\w:-]+\}`[^`]*`", "", prose)  # MyST roles
+    prose = re.sub(r":[\w:-]+:`[^`]*`", "", prose)  # reST roles
     return re.findall(r"``(.+?)``", prose) + re.findall(r"(?<!`)`([^`]+)`(?!`)", prose)
 
 

@@ -67,7 +67,7 @@ LABELS = {}  # the same key -> the label of the section that measures it
 def record(section, key, verdict, expected):
     MEASURED[key], LABELS[key] = {"verdict": verdict}, f"operations_measured_{section}"
     print(f"{key:34} {verdict}")
-    assert verdict == expected, f"{key}: {expected}"
+    assert verdict == expected, f"{key} is measured as {expected!r}"
 
 
 def statements():

@@ -275,10 +275,12 @@ expected_by_kind["mysql"] = {
     for label in ["default", "default, is_delete_using", "'fetch'", "'fetch', is_delete_using"]
 } | {"False": "['DELETE'], alice stays in"}
 for label, start in expected_by_kind.get(kind, {}).items():
-    assert outcomes[label].startswith(start), f"{kind}, {label}: {start}"
+    assert outcomes[label].startswith(start), f"on {kind}, {label} gives {start}"
 assert outcomes["'evaluate'"].startswith(NO_EVALUATE), "'evaluate' cannot judge Team criteria"
 if "CompileError" in outcomes["default"]:
-    assert "add the additional execution option 'is_delete_using=True'" in outcomes["default"]
+    assert "add the additional execution option 'is_delete_using=True'" in outcomes["default"], (
+        "the CompileError says to add is_delete_using=True"
+    )
 
 # %%
 # A subquery is portable: ``User.team_id.in_(select(Team.id)...)`` keeps the DELETE on one

@@ -174,7 +174,8 @@ for way in ways:
         way(session, stmt)
         held = [ann.counter, bob.counter]
         print(f"{way.__name__}, {scenario}: in memory {held}")
-        assert held == [in_db(session, User.counter, 1), in_db(session, User.counter, 2)], scenario
+        in_database = [in_db(session, User.counter, 1), in_db(session, User.counter, 2)]
+        assert held == in_database, f"{way.__name__}, {scenario}: memory holds the rows' values"
         session.close()
 engine.dispose()
 tmp.cleanup()
