@@ -7,16 +7,11 @@ Run by `nox -s dialects` with tests/test_dialects.py (it needs the servers' bina
 
 from __future__ import annotations
 
-import os
 import socket
 
 import databases
 import pytest
-
-SERVERS = {
-    "postgresql": (databases.postgresql_server, databases.postgresql_missing, "psycopg"),
-    "mariadb": (databases.mariadb_server, databases.mariadb_missing, "pymysql"),
-}
+from test_dialects import SERVERS, require
 
 
 @pytest.fixture
@@ -35,17 +30,8 @@ def first_port_taken(monkeypatch):
 
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_a_server_whose_port_was_taken_starts_on_another(name, first_port_taken):
-    server, missing, driver = SERVERS[name]
-    reason = missing()
-    if reason is None:
-        try:
-            __import__(driver)
-        except ImportError:
-            reason = f"the {driver} driver is not installed (requirements/dialects.in)"
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} tests cannot run on CI: {reason}")
-        pytest.skip(f"{name} tests need a {name} server: {reason}")
+    require(name)
+    server = SERVERS[name][0]
     from sqlalchemy import create_engine, text
 
     with server() as url:

@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 
 import pytest
+from test_build_failures import BROKEN_EXAMPLE as FALSE_CLAIM
 
 from sitebuild import ROOT, build_env, project_with_one_example
 
@@ -91,26 +92,6 @@ def nox_command() -> list[str] | None:
         if has_nox.returncode == 0:
             return [str(python), "-m", "nox"]
     return None
-
-
-FALSE_CLAIM = '''"""
-A claim that is not true
-========================
-
-Used by the tests only, on a temporary copy of the project.
-"""
-
-from sqlalchemy import create_engine, text
-
-engine = create_engine("sqlite://")
-with engine.connect() as connection:
-    answer = connection.execute(text("SELECT 41")).scalar_one()
-
-# %%
-# The claim
-
-assert answer == 42, "SQLite answers 42"
-'''
 
 
 def run_nox_docs(project: Path, nox: list[str]) -> subprocess.CompletedProcess:
