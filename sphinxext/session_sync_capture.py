@@ -87,7 +87,7 @@ class SqlTranscript:
     def _connection_label(self, connection) -> str:
         """Who sent the statement: a session, named as the example names it (``session``,
         ``session "setup"``), or some other connection; a name holds for the whole page."""
-        session = self.session_of.get(connection) or session_in_progress(connection)
+        session = self.session_of.get(connection)
         if session is None:
             return "other connection"
         name = example_variable_name(session)
@@ -111,6 +111,11 @@ class SqlTranscript:
         self.write(conn, statement, parameters, executemany)
 
     def on_begin(self, conn):
+        # SQLAlchemy sends BEGIN before it tells listeners (Session "after_begin") which
+        # session the connection is for: the stack says it already.
+        session = session_starting_a_transaction()
+        if session is not None:
+            self.session_of[conn] = session
         self.write(conn, "BEGIN (implicit)")
 
     def on_commit(self, conn):
@@ -129,9 +134,8 @@ def _is_machinery(frame) -> bool:
     return filename.startswith((SQLALCHEMY_DIR, "<")) or filename == __file__
 
 
-def session_in_progress(connection):
-    """The session whose transaction is starting on ``connection``: SQLAlchemy sends BEGIN
-    before it tells listeners (Session "after_begin") which session the connection is for."""
+def session_starting_a_transaction():
+    """The session whose transaction is being started further up the stack, if any."""
     frame = sys._getframe(1)
     while frame is not None:
         owner = frame.f_locals.get("self")
