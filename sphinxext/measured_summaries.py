@@ -1,11 +1,12 @@
 """Summaries measured, not written: the cheat sheet and decision guide quote the behaviour matrix.
 
-Once per build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
+At the start of a build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
 layer's listeners are not installed) the measuring examples (``EXAMPLES``: the behaviour matrix
 and ``operations_measured.py``) run with ``runpy.run_path`` on SQLite in memory; each one's
 module-level ``MEASURED`` dict maps a key such as ``"<operation>/<situation>"`` to what ran,
 and its optional ``LABELS`` dict maps a key to the label of the section that measures it. One
-key belongs to one example. Pages then use:
+key belongs to one example. The measurement is kept in the doctree folder and run again only
+when the measuring examples, SQLAlchemy, SQLite or Python changed. Pages then use:
 
 - ``{measured}`fetch/renamed``` : the measured verdict ("synced"), linked to the section that
   proves it;
@@ -133,9 +134,39 @@ def differences(older: dict, newer: dict) -> list[tuple[str, str, str]]:
 _state: dict = {}
 
 
-def run_matrix(app) -> None:
+def measurement_key() -> str:
+    """What a measurement depends on: the measuring examples and what runs them."""
+    import platform
+    import sqlite3
+
+    import sqlalchemy
+
+    digest = hashlib.sha256(
+        f"{sqlalchemy.__version__} {sqlite3.sqlite_version} {platform.python_version()}".encode()
+    )
+    for path in EXAMPLES:
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
+
+
+def cached_measurement(cache: Path) -> dict:
+    """The measurement, run again only when what it depends on changed (not on every build)."""
+    key = measurement_key()
+    try:
+        saved = json.loads(cache.read_text())
+        if saved["key"] == key:
+            return saved["measured"]
+    except (OSError, ValueError, KeyError):
+        pass
     # A trimmed copy of the site (tests/sitebuild.py) may have no matrix: nothing quotes it then.
-    _state["measured"] = measure_matrix() if any(p.exists() for p in EXAMPLES) else EMPTY
+    measured = measure_matrix() if any(p.exists() for p in EXAMPLES) else EMPTY
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"key": key, "measured": measured}, sort_keys=True))
+    return measured
+
+
+def run_matrix(app) -> None:
+    _state["measured"] = cached_measurement(Path(app.doctreedir) / "measured-summaries.json")
     _state["committed"] = committed_measurements()
     digest = json.dumps([_state["measured"], _state["committed"]], sort_keys=True)
     _state["fingerprint"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
