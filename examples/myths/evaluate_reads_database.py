@@ -11,8 +11,9 @@ Myth: ``'evaluate'`` looks the rows up in the database
 ``synchronize_session='evaluate'`` never asks the database which rows an UPDATE matched. It runs
 the WHERE clause in Python against the objects already loaded, using their in-memory values. When
 those values are stale, the session and the database part ways. ``'fetch'`` does ask the database
-which rows matched, but it too computes the new values from memory: the cure is to let the
-database send them back (``returning(User)`` with ``populate_existing``) or to expire them.
+which rows matched, but it too computes from memory any SET expression that Python can evaluate:
+the cure is to let the database send the values back (``returning(User)`` with
+``populate_existing``) or to expire them.
 """
 
 # %%
@@ -28,7 +29,7 @@ database send them back (``returning(User)`` with ``populate_existing``) or to e
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, make_url, select, update
+from sqlalchemy import String, create_engine, event, func, inspect, make_url, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -97,19 +98,18 @@ assert result.rowcount == 0, "no row in the database was called 'alice' any more
 assert in_db == "alicia", "the database row was not changed"
 assert alice.name == "Alice", "the object got a value the database never had"
 assert not inspect(alice).expired_attributes and alice not in session.dirty, "held as if committed"
-session.rollback()  # expires everything, so the invented value is gone
-session.close()
 
 # %%
-# The default, ``'auto'``, tries ``'evaluate'`` first, so it does the same.
+# The default, ``'auto'``, tries ``'evaluate'`` first, so it does the same (in a new session:
+# closing the old one discards the invented value).
 
-with Session(engine) as session:
-    alice = load_then_rename(session, "alicia2")
-    session.execute(update(User).where(User.name == "alicia").values(name="Alicia"))
-    in_db = name_in_db()
-    print("in memory:", alice.name, "| in the database:", in_db)
-    assert alice.name == "Alicia" and in_db == "alicia2", "'auto' evaluated in Python too"
-    session.rollback()
+session.close()
+session = Session(engine)
+alice = load_then_rename(session, "alicia2")
+session.execute(update(User).where(User.name == "alicia").values(name="Alicia"))
+in_db = name_in_db()
+print("in memory:", alice.name, "| in the database:", in_db)
+assert alice.name == "Alicia" and in_db == "alicia2", "'auto' evaluated in Python too"
 
 # %%
 # What actually happens
@@ -127,6 +127,7 @@ with Session(engine) as session:
 # ``'fetch'`` asks the database which rows it updated (RETURNING where supported, elsewhere a
 # SELECT first), so a stale object whose row did not match is left alone.
 
+session.close()
 session = Session(engine)
 alice = load_then_rename(session, "ali")  # in memory "alicia2", in the database "ali"
 stmt = update(User).where(User.name == "alicia2").values(name="Alicia")
@@ -135,8 +136,9 @@ print("no row matched, in memory:", alice.name)
 assert alice.name == "alicia2", "'fetch' left the object alone: its row was not updated"
 
 # %%
-# For the rows that did match, every strategy but ``False`` computes the SET expression in Python,
-# from the object's in-memory value. ``SET name = name || '!'`` turns the database's ``"ali"``
+# For the rows that did match, every strategy but ``False`` computes a SET expression that Python
+# can evaluate (a constant, ``name || '!'``) from the object's in-memory value: ``SET name = name
+# || '!'`` turns the database's ``"ali"``
 # into ``"ali!"``, and the stale object's ``"alicia2"`` into ``"alicia2!"``: a value that no
 # one ever wrote, held as if committed. ``'fetch'`` is no cure for a stale object.
 
@@ -150,6 +152,19 @@ assert keys_by, "'fetch' learned the keys with RETURNING, or (MariaDB) a SELECT 
 assert in_transaction == "ali!", "the database computed the SET from its own value"
 assert alice.name == "alicia2!", "'fetch' computed it from the stale in-memory value"
 assert not inspect(alice).expired_attributes, "and did not expire it"
+
+# %%
+# A SET expression Python cannot run, such as ``func.upper(User.name)``, is not computed:
+# ``'fetch'`` expires the attribute instead (so do ``'auto'`` and ``'evaluate'``:
+# :ref:`sphx_glr_auto_examples_synchronize_session_what_sync_writes.py`), and the next access
+# SELECTs the database's value. Here the stale object ends up right, because of the expression.
+
+stmt = update(User).where(User.id == 1).values(name=func.upper(User.name))
+session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+assert "name" in inspect(alice).expired_attributes, "'fetch' expired the SET attribute"
+sql.clear()
+print("in memory:", alice.name)
+assert alice.name == "ALI!" and sql[0].startswith("SELECT"), "the access reloaded the row"
 session.rollback()
 
 # %%
@@ -173,8 +188,12 @@ else:
     session.expire(alice, ["name"])
 print("in memory:", alice.name)
 assert alice.name == "al!", "the object holds the database's value"
+
+# %%
+# Commit, and the database agrees.
+
 session.commit()
-assert name_in_db() == "al!", "and the database agrees"
+assert name_in_db() == "al!", "the committed row holds the object's value"
 session.close()
 engine.dispose()
 tmp.cleanup()
@@ -187,5 +206,7 @@ tmp.cleanup()
 #   object the new value, held as if committed (not dirty, not expired).
 # - ``'fetch'``: no matched row, stale object left untouched; but for a matched row it computed
 #   ``name || '!'`` from the stale memory (``"alicia2!"`` against the database's ``"ali!"``).
+# - ``SET name = upper(name)``, which Python cannot run: ``'fetch'`` expired ``name``, and the
+#   next access loaded the database's value.
 # - ``returning(User)`` with ``populate_existing`` (or, on MariaDB, expiring ``name``) gave the
 #   object the database's value.

@@ -9,9 +9,11 @@ What synchronization writes into your objects
 =============================================
 
 After a bulk ``update()``, ``'auto'``, ``'evaluate'`` and ``'fetch'`` write into your loaded
-objects values computed in Python, from what the objects hold, not from the database; and
+objects the value of each SET expression that Python can evaluate, computed from what the objects
+hold, not from the database (one it cannot, such as ``func.upper()``, they expire instead); and
 ``'auto'`` and ``'evaluate'`` also decide in Python which objects matched. Stale memory, partly
-loaded objects and case-insensitive comparisons make both go wrong. What holds on every database:
+loaded objects and comparisons the database makes differently (case, trailing spaces) make both
+go wrong. What holds on every database:
 let the database send the rows back (``returning(User)`` with ``populate_existing``, and
 ``'fetch'``), or expire the attributes the UPDATE sets.
 """
@@ -28,7 +30,7 @@ let the database send the rows back (``returning(User)`` with ``populate_existin
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, make_url, select, update
+from sqlalchemy import String, create_engine, func, inspect, make_url, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column
 
 
@@ -83,19 +85,48 @@ def in_db(session, column, user_id):  # a column query: it leaves the objects al
 # SET expressions are computed from memory
 # ----------------------------------------
 #
-# Ann is loaded with 5; another connection sets 10. ``SET counter = counter + 1``: the database
-# makes 11, every strategy but ``False`` writes 5 + 1 into the object, held as loaded.
+# Ann is loaded with 5; another connection sets 10. ``SET counter = counter + 1``, which Python
+# can evaluate: the database makes 11, ``'auto'`` and ``'evaluate'`` write 5 + 1 into the
+# object, held as loaded.
 
 bump = update(User).where(User.id == 1).values(counter=User.counter + 1)
 to_ten = users.update().where(users.c.id == 1).values(counter=10)
-for strategy in ("auto", "evaluate", "fetch"):
+
+
+def bump_stale_ann(strategy):
     session, ann, bob = loaded()
     elsewhere(to_ten)
     session.execute(bump, execution_options={"synchronize_session": strategy})
-    print(
-        f"{strategy!r}: in memory {ann.counter}, in the database {in_db(session, User.counter, 1)}"
-    )
-    assert (ann.counter, in_db(session, User.counter, 1)) == (6, 11), f"{strategy}: from memory"
+    database = in_db(session, User.counter, 1)
+    print(f"{strategy!r}: in memory {ann.counter}, in the database {database}")
+    assert (ann.counter, database) == (6, 11), f"{strategy}: computed from memory"
+    assert not inspect(ann).expired_attributes, f"{strategy}: held as loaded, not expired"
+    session.close()
+
+
+for strategy in ("auto", "evaluate"):
+    bump_stale_ann(strategy)
+
+# %%
+# ``'fetch'`` asks the database which rows matched (``UPDATE .. RETURNING``; on MariaDB a
+# ``SELECT`` first), and then computes the SET in Python all the same.
+
+bump_stale_ann("fetch")
+
+# %%
+# A SET expression Python cannot evaluate is expired
+# --------------------------------------------------
+#
+# ``SET name = upper(name)`` has no Python equivalent here, so every strategy expires ``name``
+# instead of computing it, and the next access SELECTs the database's value.
+
+shout = update(User).where(User.id == 1).values(name=func.upper(User.name))
+for strategy in ("auto", "evaluate", "fetch"):
+    session, ann, bob = loaded()
+    session.execute(shout, execution_options={"synchronize_session": strategy})
+    expired = "name" in inspect(ann).expired_attributes
+    print(f"{strategy!r}: name expired {expired}, then read as {ann.name!r}")
+    assert expired and ann.name == "ANN", f"{strategy}: expired, then loaded from the row"
     session.close()
 
 # %%
@@ -186,6 +217,7 @@ tmp.cleanup()
 #
 # - ``SET counter = counter + 1`` on stale memory: 6 in the object, 11 in the database, with
 #   ``'auto'``, ``'evaluate'`` and ``'fetch'`` alike.
+# - ``SET name = upper(name)``: all three expired ``name``; the next access loaded the row's.
 # - A partly expired or ``load_only`` criteria column: ``'auto'``/``'evaluate'`` set Bob's counter
 #   in memory, his row untouched; ``'fetch'`` did not.
 # - ``==`` on a case-insensitive collation, and ``startswith`` (LIKE) on SQLite and MariaDB: the
