@@ -10,8 +10,8 @@
 
 ``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
 it changed. They are the session's own objects, taken from the identity map, holding what the
-session computed in Python, not the returned row: only ``populate_existing=True`` makes the
-row win.
+session computed in Python (for a SET expression Python can evaluate), not the returned row:
+only ``populate_existing=True`` makes the row win.
 """
 
 # %%
@@ -25,7 +25,7 @@ row win.
 
 import os
 
-from sqlalchemy import String, create_engine, inspect, select, update
+from sqlalchemy import String, create_engine, func, inspect, select, update
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -139,7 +139,8 @@ if rows is not None:
 # Synchronized is not the row's value
 # -----------------------------------
 #
-# The default synchronization computes the SET expression in Python, from the loaded value.
+# The default synchronization computes a SET expression that Python can evaluate in Python,
+# from the loaded value.
 # ``make_ann_stale()`` loads ``ann`` (``"new"``), then changes her row to ``"gold"`` with a Core
 # UPDATE the session does not see. ``SET status = status || '+'``: the database makes
 # ``"gold+"``, RETURNING sends it back, and the returned ``ann`` says ``"new+"``.
@@ -159,6 +160,21 @@ if returned is not None:
     assert real == "gold+", "the database computed the SET from its own value"
     assert returned == [ann] and ann.status == "new+", "ann holds the value computed in Python"
     assert not inspect(ann).expired_attributes, "held as loaded, not expired"
+    session.rollback()
+
+# %%
+# A SET expression Python cannot evaluate, ``upper(status)``, is expired by the synchronization
+# instead, so the returned row fills it in: the stale ``ann`` gets the database's ``"GOLD"``,
+# with no SELECT after the UPDATE.
+
+make_ann_stale()
+shouted = update(User).where(User.id == 1).values(status=func.upper(User.status)).returning(User)
+returned = on_this_database(lambda: session.scalars(shouted).all())
+if returned is not None:
+    loaded_already = "status" in inspect(ann).dict  # before any access could SELECT it
+    print(returned)
+    assert returned == [ann] and loaded_already, "filled in from the returned row, no SELECT"
+    assert ann.status == "GOLD", "the database's value, not one computed from the stale memory"
     session.rollback()
 
 # %%
@@ -184,6 +200,7 @@ session.close()
 # ---------------
 #
 # ``update(...).returning(User)`` returns the session's identity-map objects: with the default
-# synchronization they hold the SET computed in Python from their loaded values, with
+# synchronization they hold a SET expression Python can evaluate computed from their loaded
+# values (one it cannot, the returned row's value), with
 # ``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
 # row the database returned.
