@@ -12,8 +12,9 @@ The same bulk statements send different SQL to different databases: ``'fetch'`` 
 ``UPDATE ... RETURNING`` where the database can return rows from an UPDATE, and a ``SELECT``
 followed by the ``UPDATE`` where it cannot. This page asserts, for whichever database
 ``DATABASE_URL`` names (SQLite in memory by default), what that database is sent, and where the
-session ends up differently: a multi-table DELETE that only PostgreSQL accepts as written, and a
-case-insensitive comparison on MariaDB that Python does not reproduce.
+session ends up differently: a multi-table DELETE that only PostgreSQL accepts as written,
+comparisons on MariaDB (case, trailing spaces) that Python does not reproduce, and arithmetic
+whose result the database stores differently from what Python computed.
 """
 
 # %%
@@ -52,6 +53,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(20))
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    counter: Mapped[int] = mapped_column(default=5)
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r}, status={self.status!r})"
@@ -348,12 +350,72 @@ for strategy in ["auto", "fetch"]:
         session.rollback()
 
 # %%
+# .. _dialects-pad-space:
+#
+# Trailing spaces
+# ---------------
+#
+# MariaDB's collations (all but the ``..._nopad_...`` ones) are also ``PAD SPACE``: a comparison
+# ignores trailing spaces, so ``'bob '`` equals ``'bob'``, no case involved. SQLite and PostgreSQL
+# (``VARCHAR``) compare the spaces, as Python does. Bob's name gets a trailing space (flushed),
+# then the UPDATE asks for ``name == 'bob'``.
+
+if kind == "mariadb":
+    pads = "nopad" not in collation
+    assert pads, "MariaDB's default collation pads with spaces"
+else:
+    pads = False if kind != "mysql" else None  # MySQL: depends on the collation; not run
+
+with Session(engine) as session:
+    bob = session.get(User, 2)
+    bob.name = "bob "
+    session.flush()
+    matched = session.execute(update(User).where(User.name == "bob").values(status="vip")).rowcount
+    in_db = session.scalar(select(User.status).where(User.id == 2))
+    print(f"rows matched {matched}; bob in memory {bob.status!r}, row {in_db!r}")
+    if pads is True:
+        assert (matched, bob.status, in_db) == (1, "active", "vip"), (
+            "the database matched 'bob ', Python did not: the object is stale"
+        )
+    elif pads is False:
+        assert (matched, bob.status, in_db) == (0, "active", "active"), "no match anywhere"
+    session.rollback()
+
+# %%
+# .. _dialects-division:
+#
+# Arithmetic the database stores differently
+# ------------------------------------------
+#
+# Fresh objects, nobody else writing: ``SET counter = counter / 2`` on Alice's 5. SQLAlchemy
+# sends a true division, and ``'auto'`` and ``'fetch'`` both put Python's 2.5 into the object.
+# SQLite stores 2.5 (a column declared INTEGER keeps a REAL with a fraction); PostgreSQL and
+# MariaDB store the INTEGER column's rounded 3. The object is wrong there though nothing was
+# stale.
+
+expected_row = {"sqlite": 2.5, "postgresql": 3, "mariadb": 3}.get(kind)  # MySQL: not run
+for strategy in ["auto", "fetch"]:
+    with Session(engine) as session:
+        alice = session.get(User, 1)
+        session.execute(
+            update(User).where(User.id == 1).values(counter=User.counter / 2),
+            execution_options={"synchronize_session": strategy},
+        )
+        in_db = session.scalar(select(User.counter).where(User.id == 1))
+        print(f"{strategy}: alice in memory {alice.counter!r}, row {in_db!r}")
+        assert alice.counter == 2.5, f"{strategy}: Python's 5 / 2 went into the object"
+        if expected_row is not None:
+            assert in_db == expected_row, f"on {kind} the row holds {expected_row}"
+        session.rollback()
+
+# %%
 # What stays the same
 # -------------------
 #
-# Where the database and Python compare alike, and the statement compiles, the session's view
-# afterwards is the same on every database however many statements were sent: the objects that
-# matched carry the new values. And after each rollback the rows are as they were.
+# Where the database compares and computes values as Python does (not for the cells above),
+# and the statement compiles, the session's view afterwards is the same on every database
+# however many statements were sent: the objects that matched carry the new values. And after
+# each rollback the rows are as they were.
 
 with Session(engine) as session:
     rows = session.execute(select(User.id, User.status).order_by(User.id)).all()
@@ -366,5 +428,6 @@ assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], "rollback
 #
 # ``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
 # an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
-# only on PostgreSQL; and where the database ignores case, as MariaDB does by default,
-# ``'auto'`` leaves a matched object stale.
+# only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
+# default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
+# not be the one an INTEGER column stores.
