@@ -8,10 +8,11 @@
 Autoflush
 =========
 
-Before the session runs a query, it flushes your pending changes, so the query answers with
-them included. That is why queries "see" objects you only just added, and also why an
+Before the session runs an ORM query, it flushes your pending changes, so the query answers
+with them included. That is why queries "see" objects you only just added, and also why an
 ``IntegrityError`` can come out of a harmless-looking ``SELECT``. Lazy loads flush too, and so
-does ``session.get()`` when it has to ask the database.
+does ``session.get()`` when it has to ask the database; ``text()`` and Core statements on a
+``Table`` flush first on SQLAlchemy 2.1, not on 2.0.
 """
 
 # %%
@@ -20,7 +21,8 @@ does ``session.get()`` when it has to ask the database.
 
 import os
 
-from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select
+import sqlalchemy
+from sqlalchemy import ForeignKey, String, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -128,6 +130,31 @@ assert kinds() == ["INSERT", "SELECT"], "a key not in the map: flush, then SELEC
 assert inspect(erin).persistent, "erin was flushed by get()"
 
 # %%
+# .. _autoflush-core:
+#
+# ``text()`` and Core statements: 2.1 only
+# ----------------------------------------
+#
+# ``session.execute()`` of a ``text()`` statement, or of a ``select()`` on the ``Table`` rather
+# than the mapped class, autoflushes on SQLAlchemy 2.1 but not on 2.0 (SQLAlchemy issue 9809):
+# on 2.0 they miss the pending ``frank``. A statement sent through ``session.connection()``
+# flushes on neither; a ``select()`` naming ``User`` flushes on both.
+
+users = User.__table__
+frank = User(name="frank")
+session.add(frank)
+core_flushes = sqlalchemy.__version__.split(".")[:2] != ["2", "0"]
+session.connection().scalar(select(func.count()).select_from(users))
+assert inspect(frank).pending, "session.connection().execute() never autoflushes"
+by_text = session.scalar(text("SELECT count(*) FROM users WHERE name = 'frank'"))
+by_table = session.scalar(select(func.count()).select_from(users).where(users.c.name == "frank"))
+print(f"SQLAlchemy {sqlalchemy.__version__}: text() {by_text}, Table {by_table}")
+assert (by_text, by_table) == ((1, 1) if core_flushes else (0, 0)), "only 2.1 flushed first"
+assert inspect(frank).persistent == core_flushes, "on 2.0 frank is still pending"
+by_entity = session.scalar(select(func.count(User.id)).where(User.name == "frank"))
+assert by_entity == 1 and inspect(frank).persistent, "a select() of User flushes on both"
+
+# %%
 # A flush error raised by a query
 # -------------------------------
 #
@@ -160,14 +187,14 @@ assert error is not None, "the session needs rollback() after a failed flush"
 assert "due to a previous exception during flush" in str(error), "the message names the cause"
 
 # %%
-# Roll back. That discards ``bob``, ``carol``, ``dan`` and ``erin`` too: they were flushed but
-# never committed, so they are transient again.
+# Roll back. That discards ``bob``, ``carol``, ``dan``, ``erin`` and ``frank`` too: they were
+# flushed but never committed, so they are transient again.
 
 session.rollback()
 names = session.scalars(select(User.name).order_by(User.name)).all()
 print(names)
 assert names == ["alice"], "only the committed alice is left"
-flushed = (bob, carol, dan, erin)
+flushed = (bob, carol, dan, erin, frank)
 assert all(inspect(user).transient for user in flushed), "the flushed users are transient"
 
 # %%
@@ -188,7 +215,8 @@ engine.dispose()
 # In one sentence
 # ---------------
 #
-# Before every query, lazy load, or ``get()`` that has to reach the database, the session
-# flushes pending changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so
-# queries see your unsaved objects, and flush errors such as an ``IntegrityError`` surface at
+# Before every ORM query, lazy load, or ``get()`` that has to reach the database (on 2.1 before
+# ``text()`` and Core statements in ``session.execute()`` too), the session flushes pending
+# changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
+# unsaved objects, and flush errors such as an ``IntegrityError`` surface at
 # the query, "as a result of Query-invoked autoflush".
