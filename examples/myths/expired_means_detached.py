@@ -10,7 +10,8 @@ Myth: "Expired means detached / outdated"
 
 After ``commit()`` every object is *expired*, and the word sounds like "no longer usable" or
 "known to be wrong". It means neither: an expired object is still in the session, and its
-values are simply loaded again the next time you read them.
+values are simply loaded again the next time you read them, as long as it has a session and
+its row still exists.
 """
 
 # %%
@@ -25,7 +26,7 @@ import re
 
 from sqlalchemy import String, create_engine, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.orm.exc import DetachedInstanceError, ObjectDeletedError
 
 
 class Base(DeclarativeBase):
@@ -96,14 +97,36 @@ assert error is not None, "reading an expired attribute of a detached object rai
 assert "is not bound to a Session" in str(error), "the error names the missing session"
 
 # %%
+# Persistent is not enough either when the row is gone. ``bob`` is committed (so expired), then
+# his row is deleted behind the ORM's back with a Core DELETE: reading him sends the ``SELECT``,
+# finds no row, and raises. The rollback at the end brings the row back.
+
+users = User.__table__
+bob = User(id=2, name="bob")
+session.add(bob)
+session.commit()
+session.execute(users.delete().where(users.c.id == 2))
+error = None
+try:
+    print("name:", bob.name)
+except ObjectDeletedError as exc:
+    error = exc
+    message = re.sub(r" at 0x[0-9a-f]+", "", str(exc)).split(" (Background")[0]
+    print(f"{type(exc).__name__}: {message}")
+assert error is not None and inspect(bob).persistent, "a persistent object whose row is gone"
+assert "has been deleted" in str(error), "the error says the row was deleted"
+session.rollback()
+
+# %%
 # What actually happens
 # ---------------------
 #
 # *Expired* and *detached* are independent. Expired is a per-attribute flag: "the value is not
 # loaded; load it from the row on next access". Detached is the object's relation to a
 # session: "there is no session (and so no connection) to load anything with". An expired
-# object that is still persistent just emits a ``SELECT`` when read. Only the combination,
-# expired *and* detached, fails. Expired is not outdated either: the ORM does not know whether
+# object that is still persistent just emits a ``SELECT`` when read. It fails only when there is
+# nothing to load from: no session (expired *and* detached), or no row (deleted elsewhere).
+# Expired is not outdated either: the ORM does not know whether
 # the row changed; it expires after ``commit()`` because other transactions *may* have changed
 # it, and the reload tells you the current value.
 
@@ -141,6 +164,7 @@ engine.dispose()
 # - Reading an expired attribute reloads it with one ``SELECT``; the value equals the old one
 #   when nobody changed the row.
 # - An expired attribute of a detached object raises ``DetachedInstanceError``
-#   ("... is not bound to a Session ...").
+#   ("... is not bound to a Session ..."); of a persistent object whose row was deleted,
+#   ``ObjectDeletedError``.
 # - ``session.add()`` re-attaches the object and the expired attribute loads again; a detached
 #   object whose attributes are loaded stays readable.
