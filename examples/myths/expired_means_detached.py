@@ -10,8 +10,8 @@ Myth: "Expired means detached / outdated"
 
 After ``commit()`` every object is *expired*, and the word sounds like "no longer usable" or
 "known to be wrong". It means neither: an expired object is still in the session, and its
-values are simply loaded again the next time you read them, as long as it has a session and
-its row still exists.
+values are simply loaded again the next time you read them, as long as it stays in the session
+and its row still exists.
 """
 
 # %%
