@@ -98,6 +98,12 @@ assert row_name == "alicia", "although the database sent back the new value"
 # Do this instead
 # ---------------
 #
+# Each of the three reads the row again inside the current transaction, so it sees another
+# connection's commit where the isolation level shows it: READ COMMITTED (PostgreSQL's default,
+# and what this page sets on MariaDB) or SQLite. Under MariaDB's default REPEATABLE READ all three
+# return the transaction's first snapshot until it ends
+# (:ref:`sphx_glr_auto_examples_myths_commit_synchronize_session.py` runs that).
+#
 # **1.** ``populate_existing`` overwrites the objects the query returns, in that one SELECT. It
 # also overwrites your unflushed changes. (A query autoflushes first, which would send the change
 # to the database before reloading it; ``no_autoflush`` keeps it unflushed so we can see it lost.)
@@ -123,21 +129,24 @@ assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], "autoflush,
 session.rollback()  # undoes the flushed edit and expires alice
 
 # %%
-# **2.** ``session.refresh(obj)`` emits a SELECT for that object right away. It does not
-# autoflush: unflushed changes on the object are discarded.
+# **2.** ``session.refresh(obj)`` emits a SELECT for that object right away. It expires the
+# object first, so its unflushed changes are discarded; other pending objects (a new ``bob``)
+# are autoflushed before the SELECT, as before any query.
 
 alice.name = "my edit"
 rename_elsewhere("al")
+session.add(User(id=2, name="bob"))
 session.refresh(alice)
 print(alice)
 assert alice.name == "al" and alice not in session.dirty, "refreshed, edit discarded"
-assert sql == ["SELECT"], "refresh() sent one SELECT immediately"
+assert sql == ["INSERT", "SELECT"], "refresh() flushed bob (not the edit), then one SELECT"
 
 # %%
 # **3.** ``session.expire(obj)`` sends nothing now; it marks the attributes as unloaded (dropping
 # unflushed changes). The next attribute access loads them: the SELECT is deferred, and skipped
 # entirely if you never touch the object again.
 
+session.rollback()  # ends bob's INSERT, which on SQLite locks out the other connection
 alice.name = "my edit"
 rename_elsewhere("alix")
 session.expire(alice)
@@ -158,5 +167,6 @@ tmp.cleanup()
 #   database sent the new one.
 # - ``populate_existing`` reloads in the query's own SELECT and discards an unflushed edit (with
 #   autoflush off); with autoflush on, the edit is flushed first and survives.
-# - ``refresh()`` sends one SELECT at once, without autoflush, discarding the edit.
+# - ``refresh()`` discards the object's edit, flushes other pending objects, and sends one SELECT
+#   at once.
 # - ``expire()`` sends nothing, discards the edit, and the next access sends one SELECT.
