@@ -99,7 +99,7 @@ assert "is not bound to a Session" in str(error), "the error names the missing s
 # %%
 # Persistent is not enough either when the row is gone. ``bob`` is committed (so expired), then
 # his row is deleted behind the ORM's back with a Core DELETE: reading him sends the ``SELECT``,
-# finds no row, and raises. The rollback at the end brings the row back.
+# finds no row, and raises. The rollback brings the row back, and reading him works again.
 
 users = User.__table__
 bob = User(id=2, name="bob")
@@ -116,6 +116,9 @@ except ObjectDeletedError as exc:
 assert error is not None and inspect(bob).persistent, "a persistent object whose row is gone"
 assert "has been deleted" in str(error), "the error says the row was deleted"
 session.rollback()
+print("after the rollback:", bob.name)
+assert bob.name == "bob", "the rollback brought the row back"
+session.close()
 
 # %%
 # What actually happens
