@@ -71,8 +71,9 @@ def elsewhere(statement):  # on another connection, committed
 
 def loaded(*options):
     """A new session with both users loaded (with these loader options), after a reset."""
-    elsewhere(users.delete())
-    elsewhere(users.insert().values([(i, n, s, 5) for i, n, s in ROWS]))
+    with engine.begin() as other:
+        other.execute(users.delete())
+        other.execute(users.insert().values([(i, n, s, 5) for i, n, s in ROWS]))
     session = Session(engine)
     return session, *session.scalars(select(User).order_by(User.id).options(*options))
 
@@ -140,18 +141,29 @@ for strategy in ("auto", "evaluate", "fetch"):
 # :ref:`sphx_glr_auto_examples_synchronize_session_four_strategies.py` shows.)
 
 reset_all = update(User).where(User.status == "new").values(counter=0)
-for how in ("expire", "load_only"):
-    for strategy in ("auto", "evaluate", "fetch"):
-        if how == "expire":
-            session, ann, bob = loaded()
-            session.expire(bob, ["status"])
-        else:
-            session, ann, bob = loaded(load_only(User.name, User.counter))
-        result = session.execute(reset_all, execution_options={"synchronize_session": strategy})
-        print(f"{how}, {strategy!r}: Bob in memory {bob.counter}, rows updated {result.rowcount}")
-        assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, "Bob's row: as is"
-        assert bob.counter == (5 if strategy == "fetch" else 0), f"{how}, {strategy}: Bob"
-        session.close()
+
+
+def reset_with_bob_partly_loaded(how, strategy):
+    if how == "expire":
+        session, ann, bob = loaded()
+        session.expire(bob, ["status"])
+    else:
+        session, ann, bob = loaded(load_only(User.name, User.counter))
+    result = session.execute(reset_all, execution_options={"synchronize_session": strategy})
+    print(f"{how}, {strategy!r}: Bob in memory {bob.counter}, rows updated {result.rowcount}")
+    assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, "Bob's row: as is"
+    assert bob.counter == (5 if strategy == "fetch" else 0), f"{how}, {strategy}: Bob"
+    session.close()
+
+
+for strategy in ("auto", "evaluate", "fetch"):
+    reset_with_bob_partly_loaded("expire", strategy)
+
+# %%
+# The same with ``load_only``:
+
+for strategy in ("auto", "evaluate", "fetch"):
+    reset_with_bob_partly_loaded("load_only", strategy)
 
 # %%
 # Collations: the database and Python disagree on a match
@@ -177,7 +189,7 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
 # Where UPDATE..RETURNING exists, ``returning(User)`` with ``populate_existing=True`` writes the
 # returned rows into the objects, and ``'fetch'`` keeps objects matched only in Python untouched.
 # Everywhere (MariaDB has no UPDATE..RETURNING), ``'fetch'`` then expiring the SET attributes of
-# the loaded users works: the next access SELECTs them. Each scenario above, both ways:
+# the loaded users works: the next access SELECTs them. Stale memory first, both ways:
 
 
 def returning_rows(session, stmt):
@@ -197,17 +209,33 @@ scenarios = {
     "collation": (update(User).where(User.name == "ann").values(counter=7), None),
 }
 ways = [returning_rows, then_expire] if engine.dialect.update_returning else [then_expire]
-for way in ways:
-    for scenario, (stmt, prepare) in scenarios.items():
+
+
+def both_ways(scenario):
+    stmt, prepare = scenarios[scenario]
+    for way in ways:
         session, ann, bob = loaded()
         if prepare:
             prepare(session, bob)
         way(session, stmt)
         held = [ann.counter, bob.counter]
         print(f"{way.__name__}, {scenario}: in memory {held}")
-        in_database = [in_db(session, User.counter, 1), in_db(session, User.counter, 2)]
+        in_database = session.scalars(select(User.counter).order_by(User.id)).all()
         assert held == in_database, f"{way.__name__}, {scenario}: memory holds the rows' values"
         session.close()
+
+
+both_ways("stale memory")
+
+# %%
+# Partial expiry, both ways:
+
+both_ways("partial expiry")
+
+# %%
+# The collation mismatch, both ways:
+
+both_ways("collation")
 engine.dispose()
 tmp.cleanup()
 
