@@ -9,10 +9,12 @@ Everyday operations, measured: what each one does to the objects you loaded
 ============================================================================
 
 The companion of the behaviour matrix for everything that is not a bulk UPDATE: adding,
-flushing, committing, re-reading, locking, bulk DELETE, the legacy bulk methods, events and
-closed sessions. Each cell runs one operation from a fresh state, records a short verdict
-(``pending``, ``stale``, ``synced``, ``no SQL`` ...) and asserts it. The cheat sheet and the
-decision guide quote these verdicts, checked against this run while the site is built.
+flushing, committing, re-reading, locking, bulk DELETE, bulk UPDATE by primary key, the
+legacy bulk methods, events and closed sessions. Each cell runs one operation from a fresh
+state, records a short verdict (``pending``, ``stale``, ``synced``, ``no SQL`` ...) and
+asserts it. The cheat sheet and the decision guide quote these verdicts, checked against this
+run while the site is built. The site is built on SQLite; where a verdict differs by database
+or by SQLAlchemy release, the cell says so and asserts it on each.
 """
 
 # %%
@@ -26,10 +28,22 @@ decision guide quote these verdicts, checked against this run while the site is 
 import os
 import tempfile
 
-from sqlalchemy import create_engine, delete, event, func, inspect, make_url, select, update
+import sqlalchemy
+from sqlalchemy import (
+    ForeignKey,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.exc import DetachedInstanceError, ObjectDeletedError
 from sqlalchemy.types import String
 
 
@@ -42,9 +56,16 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     counter: Mapped[int]
+    addresses: Mapped[list["Address"]] = relationship()
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r}, counter={self.counter!r})"
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -59,6 +80,7 @@ users = User.__table__
 
 sent = []
 event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (2, 1)
 
 MEASURED = {}  # "commit/attributes" -> {"verdict": ...}; the docs build reads it
 LABELS = {}  # the same key -> the label of the section that measures it
@@ -66,7 +88,7 @@ LABELS = {}  # the same key -> the label of the section that measures it
 
 def record(section, key, verdict, expected):
     MEASURED[key], LABELS[key] = {"verdict": verdict}, f"operations_measured_{section}"
-    print(f"{key:34} {verdict}")
+    print(f"{key:45} {verdict}")
     assert verdict == expected, f"{key} is measured as {expected!r}"
 
 
@@ -116,7 +138,10 @@ def counter(session, obj, before=5):
 #
 # ``session.add()`` sends nothing: the object is pending. ``flush()`` sends the INSERT inside the
 # session's transaction: the object gets its key, another connection does not see the row
-# until the commit. A query with pending changes flushes them first, and sees them.
+# until the commit. An ORM query with pending changes flushes them first, and sees them.
+# ``text()`` and a ``select()`` of the Core table through ``session.execute()`` autoflush on
+# SQLAlchemy 2.1 only (2.0 sends them as they are, and they miss the pending row);
+# ``session.connection().execute()`` never autoflushes.
 
 reset()
 with Session(engine) as session:
@@ -137,6 +162,20 @@ with Session(engine) as session:
     found = session.scalars(select(User).where(User.name == "dave")).first()
     record("flush", "autoflush/sql", statements(), "INSERT, SELECT")
     record("flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it")
+CORE_READS = {
+    "text": lambda s: s.execute(text("SELECT id FROM users WHERE id = 5")).first(),
+    "core-table": lambda s: s.execute(select(users.c.id).where(users.c.id == 5)).first(),
+    "connection": lambda s: (
+        s.connection().execute(select(users.c.id).where(users.c.id == 5)).first()
+    ),
+}
+for name, read in CORE_READS.items():
+    reset()
+    with Session(engine) as session:
+        session.add(User(id=5, name="erin", counter=1))
+        seen = "sees it" if read(session) is not None else "not seen"
+        expected = "sees it" if SQLALCHEMY_2_1 and name != "connection" else "not seen"
+        record("flush", f"autoflush/{name}", seen, expected)
 
 # %%
 # .. _operations_measured_commit:
@@ -146,13 +185,15 @@ with Session(engine) as session:
 #
 # ``commit()`` expires every attribute; alice stays persistent and her next access sends a
 # SELECT. ``rollback()`` expires them too, and an object flushed in the rolled-back
-# transaction becomes transient again.
+# transaction becomes transient again. An expired object whose row another connection deleted
+# is still persistent, but its next access raises ``ObjectDeletedError`` (and once the session
+# is closed, ``DetachedInstanceError``: see :ref:`operations_measured_closed`).
 
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
     session.commit()
-    expired = inspect(alice).expired_attributes == {"id", "name", "counter"}
+    expired = {"id", "name", "counter"} <= inspect(alice).expired_attributes
     record("commit", "commit/attributes", "expired" if expired else "kept", "expired")
     record("commit", "commit/state", state(alice), "persistent")
     sent.clear()
@@ -162,9 +203,21 @@ with Session(engine) as session:
     session.add(carol)
     session.flush()
     session.rollback()
-    expired = inspect(alice).expired_attributes == {"id", "name", "counter"}
+    expired = {"id", "name", "counter"} <= inspect(alice).expired_attributes
     record("commit", "rollback/attributes", "expired" if expired else "kept", "expired")
     record("commit", "rollback/new-object", state(carol), "transient")
+reset()
+with Session(engine) as session:
+    alice = session.get(User, 1)
+    session.commit()
+    with engine.begin() as other:
+        other.execute(delete(users).where(users.c.id == 1))
+    try:
+        alice.counter  # noqa: B018 - reading tries to reload her
+        outcome = "reloaded"
+    except ObjectDeletedError:
+        outcome = "ObjectDeletedError"
+    record("commit", "commit/row-gone", outcome, "ObjectDeletedError")
 
 # %%
 # .. _operations_measured_identity:
@@ -211,6 +264,41 @@ for name, reload in RELOADS.items():
         record("identity", f"{name}/changed", counter(session, alice), expected)
 
 # %%
+# .. _operations_measured_snapshot:
+#
+# MariaDB's default isolation: a snapshot
+# ---------------------------------------
+#
+# This example runs MariaDB at ``READ COMMITTED``. At MariaDB's default, ``REPEATABLE READ``, a
+# transaction reads the snapshot taken by its first read: after another connection commits
+# ``counter = 10``, ``populate_existing``, ``refresh()`` and ``expire()`` reload alice's *old*
+# value inside the same transaction. Only a locking read (``with_for_update()`` with
+# ``populate_existing``) reads the latest committed row, as does a new transaction. SQLite and
+# PostgreSQL (``READ COMMITTED`` by default) show the new value to all four.
+
+SNAPSHOT_RELOADS = {
+    "populate-existing": RELOADS["populate-existing"],
+    "refresh": RELOADS["refresh"],
+    "expire": lambda s, a: (s.expire(a), a.counter),
+    "for-update-populate": lambda s, a: s.scalars(
+        select(User).with_for_update().execution_options(populate_existing=True)
+    ).all(),
+}
+default_isolation = create_engine(url)
+for name, reload in SNAPSHOT_RELOADS.items():
+    reset()
+    with Session(default_isolation) as session:
+        alice = session.get(User, 1)
+        other_connection_sets(counter=10)
+        reload(session, alice)
+        seen = "new value" if alice.counter == 10 else "old value"
+        snapshot = mariadb and name != "for-update-populate"
+        record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
+        session.commit()  # the transaction ends: the next read is a new one
+        assert alice.counter == 10, "a new transaction reads the committed 10"
+default_isolation.dispose()
+
+# %%
 # .. _operations_measured_returning:
 #
 # ``update(...).returning(User)``
@@ -219,15 +307,22 @@ for name, reload in RELOADS.items():
 # The other connection sets alice's counter to 10; she still says 5. ``SET counter = counter +
 # 1`` with ``RETURNING``: the statement returns alice herself, the object already loaded,
 # holding the 6 computed in Python, while the row says 11. With ``populate_existing=True``
-# the returned row overwrites her: 11. MariaDB has no ``UPDATE ... RETURNING``: the server
+# the returned row overwrites her: 11. With ``SET counter = abs(counter) + 1``, which Python
+# cannot compute, nothing is computed in memory: alice gets the returned row's 11 without
+# ``populate_existing``. MariaDB has no ``UPDATE ... RETURNING``: the server
 # refuses the statement (there, UPDATE and then ``populate_existing`` or ``refresh()``).
 
-for name, options in (("returning", {}), ("returning-populate", {"populate_existing": True})):
+RETURNING = {
+    "returning": ({}, User.counter + 1),
+    "returning-populate": ({"populate_existing": True}, User.counter + 1),
+    "returning-function": ({}, func.abs(User.counter) + 1),
+}
+for name, (options, new_value) in RETURNING.items():
     reset()
     with Session(engine) as session:
         alice = session.get(User, 1)
         other_connection_sets(counter=10)
-        statement = update(User).where(User.name == "alice").values(counter=User.counter + 1)
+        statement = update(User).where(User.name == "alice").values(counter=new_value)
         try:
             back = session.scalars(statement.returning(User), execution_options=options).all()
         except DBAPIError as exc:  # MariaDB: a syntax error from the server
@@ -236,7 +331,7 @@ for name, options in (("returning", {}), ("returning-populate", {"populate_exist
             continue
         same = "same object" if back == [alice] else "another object"
         record("returning", f"{name}/identity", same, "same object")
-        expected = "synced" if options else "wrong"
+        expected = "wrong" if name == "returning" else "synced"
         record("returning", f"{name}/relative", counter(session, alice), expected)
 
 # %%
@@ -248,7 +343,8 @@ for name, options in (("returning", {}), ("returning-populate", {"populate_exist
 # ``delete(User).where(User.name == 'alice')`` with each strategy, on a freshly loaded alice and
 # on a fully expired one. ``'auto'`` and ``'evaluate'`` mark the fresh one deleted and skip the
 # expired one (it stays persistent); ``'fetch'`` learns the deleted keys from the database and
-# marks both; ``False`` marks neither.
+# marks both; ``False`` marks neither. Whatever its state, the expired alice cannot reload: her
+# next access raises ``ObjectDeletedError``.
 
 for strategy in ("auto", "evaluate", "fetch", False):
     for situation in ("fresh", "expired"):
@@ -261,7 +357,49 @@ for strategy in ("auto", "evaluate", "fetch", False):
             session.execute(delete(User).where(User.name == "alice"), execution_options=options)
             skipped = strategy is False or (situation == "expired" and strategy != "fetch")
             expected = "persistent" if skipped else "deleted"
-            record("delete", f"delete-{str(strategy).lower()}/{situation}", state(alice), expected)
+            key = f"delete-{str(strategy).lower()}/{situation}"
+            record("delete", key, state(alice), expected)
+            if situation == "expired":
+                try:
+                    alice.counter  # noqa: B018 - reading tries to reload her
+                    outcome = "reloaded"
+                except ObjectDeletedError:
+                    outcome = "ObjectDeletedError"
+                record("delete", f"{key}-access", outcome, "ObjectDeletedError")
+
+# %%
+# .. _operations_measured_by_primary_key:
+#
+# Bulk UPDATE by primary key
+# --------------------------
+#
+# ``session.execute(update(User), [...])`` with a list of dicts, each with the key: dicts with
+# the same keys go out as one executemany ``UPDATE``; dicts with different keys as one statement
+# each. Either way the loaded objects are updated in place.
+
+many = []  # one flag per statement sent: True for an executemany
+
+
+def note_executemany(conn, cursor, statement, parameters, context, executemany):
+    many.append(executemany)
+
+
+event.listen(engine, "before_cursor_execute", note_executemany)
+SHAPES = {
+    "same-keys": [{"id": 1, "counter": 6}, {"id": 2, "counter": 7}],
+    "different-keys": [{"id": 1, "counter": 6}, {"id": 2, "name": "bo"}],
+}
+for name, rows in SHAPES.items():
+    reset()
+    with Session(engine) as session:
+        alice = session.get(User, 1)
+        many.clear()
+        session.execute(update(User), rows)
+        sent_as = "one executemany" if many == [True] else f"{len(many)} statements"
+        expected = "one executemany" if name == "same-keys" else "2 statements"
+        record("by_primary_key", f"by-pk/{name}-sql", sent_as, expected)
+        record("by_primary_key", f"by-pk/{name}", counter(session, alice), "synced")
+event.remove(engine, "before_cursor_execute", note_executemany)
 
 # %%
 # .. _operations_measured_bulk_methods:
@@ -338,7 +476,9 @@ for name, lock in LOCKS.items():
 # --------------------------------------------
 #
 # Session B loaded alice; session A commits ``counter = 10``. B's commit ends its transaction
-# and expires alice: her next read is 10. With ``expire_on_commit=False`` B keeps the 5.
+# and expires alice: her next read is 10. With ``expire_on_commit=False`` B keeps the 5, and
+# after B is closed a relationship it never loaded still cannot load:
+# ``DetachedInstanceError``.
 
 for name, expire_on_commit in (("two-sessions", True), ("expire-on-commit-false", False)):
     reset()
@@ -351,6 +491,12 @@ for name, expire_on_commit in (("two-sessions", True), ("expire-on-commit-false"
         b.scalars(select(User)).all()  # B's next query, in a new transaction
         expected = "synced" if expire_on_commit else "stale"
         record("sessions", f"{name}/after-commit", counter(b, alice), expected)
+try:
+    alice.addresses  # noqa: B018 - never loaded, and the session is closed
+    outcome = "loaded"
+except DetachedInstanceError:
+    outcome = "DetachedInstanceError"
+record("sessions", "expire-on-commit-false/unloaded-relationship", outcome, "DetachedInstanceError")
 
 # %%
 # .. _operations_measured_closed:
@@ -380,9 +526,11 @@ record("closed", "closed/expired-read", outcome, "DetachedInstanceError")
 # ------------------------------------------------------
 #
 # A bulk UPDATE fires the session's ``do_orm_execute``, not the mapper's ``before_update``. With
-# criteria the evaluator cannot run in Python (a SQL function, ``like()``, a subquery),
-# ``'evaluate'`` raises and ``'auto'`` falls back to ``'fetch'``. ``session.query(User)
-# .filter(...).update(...)`` sends the same SQL as ``session.execute(update(User)...)``.
+# criteria the evaluator cannot run in Python (a SQL function, ``like()``, ``contains()``,
+# ``between()``, a subquery), ``'evaluate'`` raises and ``'auto'`` falls back to ``'fetch'``.
+# ``startswith()`` and ``endswith()`` also send ``LIKE``, but Python runs them: one ``UPDATE``.
+# ``session.query(User).filter(...).update(...)`` sends the same SQL as
+# ``session.execute(update(User)...)``.
 
 fired = []
 
@@ -406,12 +554,18 @@ for hook in ("before_update", "do_orm_execute"):
     expected = "fired" if hook == "do_orm_execute" else "not fired"
     record("events", f"bulk-update/{hook}", "fired" if hook in fired else "not fired", expected)
 
-UNSUPPORTED = {
-    "function": func.lower(User.name) == "alice",
-    "like": User.name.like("al%"),
-    "subquery": User.id.in_(select(users.c.id).where(users.c.name == "alice").scalar_subquery()),
+CRITERIA = {
+    "unsupported-function": func.lower(User.name) == "alice",
+    "unsupported-like": User.name.like("al%"),
+    "unsupported-contains": User.name.contains("lic"),
+    "unsupported-between": User.counter.between(1, 6),
+    "unsupported-subquery": User.id.in_(
+        select(users.c.id).where(users.c.name == "alice").scalar_subquery()
+    ),
+    "evaluable-startswith": User.name.startswith("al"),
+    "evaluable-endswith": User.name.endswith("ice"),
 }
-for name, where in UNSUPPORTED.items():
+for name, where in CRITERIA.items():
     for strategy in ("evaluate", "auto"):
         reset()
         with Session(engine) as session:
@@ -425,11 +579,14 @@ for name, where in UNSUPPORTED.items():
                 verdict = "synced" if alice.counter == 9 else "stale"
             except InvalidRequestError:
                 verdict = "refused"
-            expected = "refused" if strategy == "evaluate" else "synced"
-            record("events", f"{strategy}/unsupported-{name}", verdict, expected)
+            unsupported = name.startswith("unsupported")
+            expected = "refused" if strategy == "evaluate" and unsupported else "synced"
+            record("events", f"{strategy}/{name}", verdict, expected)
             if strategy == "auto":  # 'fetch': RETURNING, or a SELECT of the keys first
                 fetch = "UPDATE RETURNING" if engine.dialect.update_returning else "SELECT, UPDATE"
-                record("events", f"auto/unsupported-{name}-sql", statements(), fetch)
+                record(
+                    "events", f"auto/{name}-sql", statements(), fetch if unsupported else "UPDATE"
+                )
 
 SQL = {}
 for name in ("query-update", "execute-update"):
