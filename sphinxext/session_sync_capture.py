@@ -146,15 +146,21 @@ def session_starting_a_transaction():
 
 
 def example_variable_name(target) -> str | None:
-    """The name the example's code has for ``target`` where it sent the statement: in the first
-    frame outside SQLAlchemy and this module, its global names first (the example's own, the
-    same on the whole page; not a helper's parameter), then its local ones."""
+    """The name the example's code has for ``target`` where it sent the statement: its global
+    names first (the same on the whole page), then the local names of the example's frames from
+    the outermost in, so that a helper's parameter (``lambda s: ...``) does not rename it."""
     frame = sys._getframe(1)
     while frame is not None and _is_machinery(frame):
         frame = frame.f_back
     if frame is None:
         return None
-    for namespace in (frame.f_globals, frame.f_locals):
+    example_file, example_frames = frame.f_code.co_filename, []
+    while frame is not None:
+        if frame.f_code.co_filename == example_file:
+            example_frames.append(frame)
+        frame = frame.f_back
+    namespaces = [example_frames[0].f_globals, *(f.f_locals for f in reversed(example_frames))]
+    for namespace in namespaces:
         for name, value in namespace.items():
             if value is target and not name.startswith("_"):
                 return name

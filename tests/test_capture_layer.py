@@ -325,6 +325,16 @@ def test_connections_are_named_as_the_example_names_them(engine, capturing):
     ]
 
 
+def test_a_helper_parameter_does_not_rename_the_session(engine, capturing):
+    def run(action):
+        with Session(engine) as session:
+            action(session)
+
+    run(lambda s: s.execute(select(User)))
+    labels = {r["connection"] for r in capturing()}
+    assert labels == {"session"}, "named as the frame that made it names it, not 's'"
+
+
 def test_reads_from_outside_the_session_are_folded_and_labelled():
     records = [
         {"sql": "BEGIN (implicit)", "connection": "session"},
