@@ -22,8 +22,9 @@ from sqlalchemy import MetaData, create_engine
 import session_sync_capture as capture
 
 
-def record_example(path: Path) -> dict[str, list[dict]]:
-    """The SQL records of each code cell of one example, keyed by the cell's first line."""
+def record_example(path: Path) -> tuple[dict[str, list[dict]], dict | None]:
+    """The SQL records of each code cell of one example, keyed by the cell's first line; and
+    what a measuring example measured (its ``MEASURED`` dict) on this database."""
     _, blocks = split_code_and_text_blocks(str(path))
     transcript = capture.SqlTranscript(echo_to_stdout=False)
     capture.start_recording(transcript, capture.ObjectTracker())
@@ -43,7 +44,8 @@ def record_example(path: Path) -> dict[str, list[dict]]:
         os.chdir(previous_directory)
         capture.stop_recording()
         _close_figures()
-    return cells
+    measured = namespace.get("MEASURED")
+    return cells, (json.loads(json.dumps(measured, sort_keys=True)) if measured else None)
 
 
 def _close_figures() -> None:
@@ -82,10 +84,13 @@ def main(output_dir: str, *examples: str) -> None:
     database = server_name(url)
     for example in map(Path, examples):
         empty_database(url)
-        cells = record_example(example.resolve())
+        cells, measured = record_example(example.resolve())
         output = Path(output_dir) / Path(capture.example_key(example)).with_suffix(".json")
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps({"database": database, "cells": cells}, indent=1))
+        recording = {"database": database, "cells": cells}
+        if measured is not None:
+            recording["measured"] = measured
+        output.write_text(json.dumps(recording, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ when the measuring examples, SQLAlchemy, SQLite or Python changed. Pages then us
 - ``{measured}`stale <auto/case>``` : a hand-written claim, linked the same way; when the
   measurement says otherwise the build warns (an error under ``-W``), naming the page, the line
   and the row;
+- ````{measured-database-differences}```` : in the full build (``nox -s docs-full``), where
+  the measuring examples' outcomes on PostgreSQL and MariaDB (recorded by dialect_capture.py)
+  differ from SQLite's;
 - ````{measured-version-differences}```` : where the committed measurement of another
   SQLAlchemy series (``docs/_measured/behaviour-matrix-<series>.json``, checked by
   ``nox -s versions``) differs from this build's own, or a sentence saying they agree.
@@ -165,10 +168,37 @@ def cached_measurement(cache: Path) -> dict:
     return measured
 
 
+# Set by `nox -s docs-full`: what dialect_capture.py recorded on each server, one folder per
+# database, <folder>/<section>/<name>.json; a measuring example's recording has "measured".
+DIALECT_SQL_ENV = "SESSION_SYNC_DIALECT_SQL"
+
+
+def other_database_measurements() -> list[dict]:
+    """What the measuring examples measured on PostgreSQL and MariaDB in the full build."""
+    folder = os.environ.get(DIALECT_SQL_ENV)
+    if not folder:
+        return []
+    found = []
+    for database_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+        cells, name = {}, None
+        for example in EXAMPLES:
+            recording = database_dir / example.parent.name / f"{example.stem}.json"
+            if recording.exists():
+                data = json.loads(recording.read_text())
+                name = data["database"]
+                cells.update(data.get("measured", {}))
+        if cells:
+            found.append({"database": name, "cells": cells})
+    return found
+
+
 def run_matrix(app) -> None:
     _state["measured"] = cached_measurement(Path(app.doctreedir) / "measured-summaries.json")
     _state["committed"] = committed_measurements()
-    digest = json.dumps([_state["measured"], _state["committed"]], sort_keys=True)
+    _state["other_databases"] = other_database_measurements()
+    digest = json.dumps(
+        [_state["measured"], _state["committed"], _state["other_databases"]], sort_keys=True
+    )
     _state["fingerprint"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
 
 
@@ -242,6 +272,72 @@ def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()
     return [emphasis], []
 
 
+def literal_table(heads: list[str], rows: list):
+    """A table of short code values, a head row first."""
+    from docutils import nodes
+
+    table = nodes.table()
+    group = nodes.tgroup(cols=len(heads))
+    table += group
+    group.extend(nodes.colspec(colwidth=1) for _ in heads)
+    thead, tbody = nodes.thead(), nodes.tbody()
+    group += thead
+    group += tbody
+    for target, cells in ((thead, heads), *((tbody, r) for r in rows)):
+        row = nodes.row()
+        for value in cells:
+            row += nodes.entry("", nodes.paragraph("", "", nodes.literal(value, value)))
+        target += row
+    return table
+
+
+def database_differences(sqlite: dict, other: dict) -> list[tuple[str, str, str]]:
+    """The cells whose outcome on another database differs from SQLite's, in a few words."""
+    rows = []
+    for key in sorted(set(sqlite["cells"]) & set(other["cells"])):
+        here, there = sqlite["cells"][key], other["cells"][key]
+        if here != there:
+            words = describe(here), describe(there)
+            if words[0] == words[1]:  # the same verdict, other values: show them all
+                words = json.dumps(here, sort_keys=True), json.dumps(there, sort_keys=True)
+            rows.append((key, *words))
+    return rows
+
+
+def _database_differences_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+
+    class DatabaseDifferences(Directive):
+        """Where PostgreSQL's or MariaDB's measurement differs from this build's SQLite one."""
+
+        def run(self):
+            env = self.state.document.settings.env
+            _uses(env).add(env.docname)
+            live, others = _state["measured"], _state["other_databases"]
+            if not others:
+                text = (
+                    "This build ran the measuring examples on SQLite only. The full build "
+                    "(nox -s docs-full) runs them on PostgreSQL and MariaDB too and lists here "
+                    "every outcome that differs from SQLite's."
+                )
+                return [nodes.paragraph(text, text)]
+            output = []
+            for other in others:
+                rows = database_differences(live, other)
+                shared = len(set(live["cells"]) & set(other["cells"]))
+                text = (
+                    f"{other['database']}: {len(rows)} of {shared} measured outcomes differ from "
+                    f"SQLite's (SQLAlchemy {live['sqlalchemy']})."
+                )
+                output.append(nodes.paragraph(text, text))
+                if rows:
+                    output.append(literal_table(["cell", "SQLite", other["database"]], rows))
+            return output
+
+    return DatabaseDifferences
+
+
 def _version_differences_directive():
     from docutils import nodes
     from docutils.parsers.rst import Directive
@@ -275,19 +371,8 @@ def _version_differences_directive():
                     continue
                 text = intro + f"{len(rows)} of {len(live['cells'])} cells differ."
                 output.append(nodes.paragraph(text, text))
-                table = nodes.table()
-                group = nodes.tgroup(cols=3)
-                table += group
-                group.extend(nodes.colspec(colwidth=1) for _ in range(3))
                 heads = ["cell", older["sqlalchemy"], newer["sqlalchemy"]]
-                thead, tbody = nodes.thead(), nodes.tbody()
-                group += thead
-                group += tbody
-                for target, cells in ((thead, heads), *((tbody, r) for r in rows)):
-                    row = nodes.row()
-                    for value in cells:
-                        row += nodes.entry("", nodes.paragraph("", "", nodes.literal(value, value)))
-                    target += row
+                table = literal_table(heads, rows)
                 output.append(table)
             return output
 
@@ -315,6 +400,7 @@ def setup(app):
     app.connect("builder-inited", run_matrix, priority=200)
     app.add_role("measured", measured_role)
     app.add_directive("measured-version-differences", _version_differences_directive())
+    app.add_directive("measured-database-differences", _database_differences_directive())
     app.connect("env-get-outdated", outdated)
     app.connect("env-purge-doc", purge)
     app.connect("env-merge-info", merge)

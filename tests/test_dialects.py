@@ -212,3 +212,44 @@ def test_full_build_shows_each_cells_sql_on_every_database_as_tabs(tmp_path):
 
     delete = code_cell_followed_by(page, "delete(User)", "sql-dialects")
     assert "sql-dialects-differ" not in delete["class"], "DELETE ... RETURNING everywhere"
+
+
+def test_full_build_records_the_measured_outcomes_of_each_database(tmp_path):
+    """dialect_capture.py keeps what the behaviour matrix measured on each server, and the
+    full build lists where that differs from SQLite (``counter / 2``: 3, not 2.5)."""
+    for name in SERVERS:
+        require(name)
+    sys.path.insert(0, str(ROOT / "sphinxext"))
+    import measured_summaries
+
+    matrix = ROOT / "examples" / "synchronize_session" / "behaviour_matrix.py"
+    recordings = tmp_path / "dialect-sql"
+    for order, (name, (server, _, _)) in enumerate(SERVERS.items(), start=1):
+        with server() as url:
+            recorded = subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "sphinxext" / "dialect_capture.py"),
+                    str(recordings / f"{order}-{name}"),
+                    str(matrix),
+                ],
+                env={**os.environ, "DATABASE_URL": url, "MPLBACKEND": "Agg"},
+                capture_output=True,
+                text=True,
+            )
+        assert recorded.returncode == 0, recorded.stderr
+    os.environ[measured_summaries.DIALECT_SQL_ENV] = str(recordings)
+    try:
+        postgresql, mariadb = measured_summaries.other_database_measurements()
+    finally:
+        del os.environ[measured_summaries.DIALECT_SQL_ENV]
+    sqlite = measured_summaries.measure_matrix([matrix])
+    for database in (postgresql, mariadb):
+        differing = {
+            row[0]: row for row in measured_summaries.database_differences(sqlite, database)
+        }
+        assert differing["auto/division"][1:] == ("synced", "wrong: 2.5, database 3"), database
+    assert postgresql["database"].startswith("PostgreSQL 15.")
+    assert "auto/padspace" in {
+        row[0] for row in measured_summaries.database_differences(sqlite, mariadb)
+    }
