@@ -41,7 +41,8 @@ from sqlalchemy.orm import Mapper, Session, SessionTransaction
 SQL_MARKER = "\u27e6sql\u27e7 "
 MAX_TRACKED_OBJECTS = 200
 MAX_TABLE_ROWS = 12
-MAX_STATEMENTS_PER_CELL = 40
+# A guard against a runaway loop, not a page-length rule: runs over 15 statements are folded.
+MAX_STATEMENTS_PER_CELL = 200
 FOLD_STATEMENTS_OVER = 15
 MAX_PARAMETER_SETS = 3
 MAX_VALUE_CHARS = 80

@@ -8,7 +8,7 @@ reorders or misreports something is caught.
 
 What the pages show of a recording follows rules a reader can see on the pages:
 
-* a cell's SQL shows its first 40 statements (BEGIN, COMMIT and ROLLBACK count); the rest are
+* a cell's SQL shows its first 200 statements (BEGIN, COMMIT and ROLLBACK count); the rest are
   counted in "... and N more statements, not shown";
 * a parameter line shows each value's repr, in order (a repr over 80 characters is cut, and
   an executemany shows its first 3 parameter sets);
@@ -44,7 +44,7 @@ from sitebuild import EXAMPLES, ROOT, build_site, example_page, project_with_one
 
 RECORDER = Path(__file__).with_name("record_example.py")
 RECORDING_SECONDS: dict[str, float] = {}
-STATEMENTS_SHOWN = 40
+STATEMENTS_SHOWN = 200
 ROWS_SHOWN = 12
 VALUE_CHARS = 80
 PARAMETER_SETS_SHOWN = 3
