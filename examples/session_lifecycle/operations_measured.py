@@ -302,6 +302,7 @@ for name, reload in SNAPSHOT_RELOADS.items():
         record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
         session.commit()  # the transaction ends: the next read is a new one
         assert alice.counter == 10, "a new transaction reads the committed 10"
+del alice
 
 # %%
 # .. _operations_measured_snapshot_fetch:
