@@ -162,6 +162,7 @@ with Session(engine) as session:
     found = session.scalars(select(User).where(User.name == "dave")).first()
     record("flush", "autoflush/sql", statements(), "INSERT, SELECT")
     record("flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it")
+del carol, dave, found  # the next cells' tables show their own objects only
 CORE_READS = {
     "text": lambda s: s.execute(text("SELECT id FROM users WHERE id = 5")).first(),
     "core-table": lambda s: s.execute(select(users.c.id).where(users.c.id == 5)).first(),
@@ -206,6 +207,7 @@ with Session(engine) as session:
     expired = {"id", "name", "counter"} <= inspect(alice).expired_attributes
     record("commit", "rollback/attributes", "expired" if expired else "kept", "expired")
     record("commit", "rollback/new-object", state(carol), "transient")
+del carol
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -218,6 +220,7 @@ with Session(engine) as session:
     except ObjectDeletedError:
         outcome = "ObjectDeletedError"
     record("commit", "commit/row-gone", outcome, "ObjectDeletedError")
+del alice
 
 # %%
 # .. _operations_measured_identity:
@@ -262,6 +265,8 @@ for name, reload in RELOADS.items():
         alice.counter  # noqa: B018 - an expired attribute reloads here
         expected = "stale" if name == "requery" else "synced"
         record("identity", f"{name}/changed", counter(session, alice), expected)
+        del result
+del alice
 
 # %%
 # .. _operations_measured_snapshot:
@@ -273,8 +278,9 @@ for name, reload in RELOADS.items():
 # transaction reads the snapshot taken by its first read: after another connection commits
 # ``counter = 10``, ``populate_existing``, ``refresh()`` and ``expire()`` reload alice's *old*
 # value inside the same transaction. Only a locking read (``with_for_update()`` with
-# ``populate_existing``) reads the latest committed row, as does a new transaction. SQLite and
-# PostgreSQL (``READ COMMITTED`` by default) show the new value to all four.
+# ``populate_existing``) reads the latest committed row, as does a new transaction. PostgreSQL
+# (``READ COMMITTED`` by default) shows the new value to all four, and so does SQLite: its
+# driver, pysqlite, sends no ``BEGIN`` before a read, so each SELECT sees the latest commit.
 
 SNAPSHOT_RELOADS = {
     "populate-existing": RELOADS["populate-existing"],
@@ -296,6 +302,36 @@ for name, reload in SNAPSHOT_RELOADS.items():
         record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
         session.commit()  # the transaction ends: the next read is a new one
         assert alice.counter == 10, "a new transaction reads the committed 10"
+del alice
+
+# %%
+# .. _operations_measured_snapshot_fetch:
+#
+# ``'fetch'`` under MariaDB's default isolation
+# ---------------------------------------------
+#
+# MariaDB has no ``UPDATE ... RETURNING``: ``'fetch'`` SELECTs the keys of the matching rows,
+# then sends the UPDATE. At ``REPEATABLE READ``, in a session that has already read, the SELECT
+# reads the transaction's snapshot while the UPDATE changes the latest committed rows. Here
+# another connection renames alice to ``'ally'`` after she was loaded; then ``WHERE name =
+# 'alice'``, ``SET counter = 9``. The UPDATE matches no row, but the SELECT, reading the
+# snapshot, still finds alice, and the session writes 9 into her: wrong, while her row keeps
+# 5. SQLite and PostgreSQL return the keys from the UPDATE itself: alice is left alone, synced.
+# (The behaviour matrix runs MariaDB at ``READ COMMITTED``, where the SELECT sees the rename.)
+
+reset()
+with Session(default_isolation) as session:
+    alice = session.get(User, 1)
+    other_connection_sets(name="ally")
+    result = session.execute(
+        update(User).where(User.name == "alice").values(counter=9),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    assert result.rowcount == 0, "the UPDATE matched no row: alice is 'ally' now"
+    expected = "wrong" if mariadb else "synced"
+    record("snapshot_fetch", "snapshot-fetch/renamed", counter(session, alice), expected)
+    session.rollback()
+del alice, result
 default_isolation.dispose()
 
 # %%
@@ -309,30 +345,50 @@ default_isolation.dispose()
 # holding the 6 computed in Python, while the row says 11. With ``populate_existing=True``
 # the returned row overwrites her: 11. With ``SET counter = abs(counter) + 1``, which Python
 # cannot compute, nothing is computed in memory: alice gets the returned row's 11 without
-# ``populate_existing``. MariaDB has no ``UPDATE ... RETURNING``: the server
-# refuses the statement (there, UPDATE and then ``populate_existing`` or ``refresh()``).
+# ``populate_existing``.
+#
+# ``populate_existing`` reaches only the rows returned. When the other connection renamed alice
+# to ``'ally'`` instead, ``WHERE name = 'alice'`` matches no row and returns nothing; but the
+# default ``'auto'`` matched alice in Python, by her in-memory name, and wrote ``counter + 1``,
+# 6, into her, while her row keeps 5: wrong, ``populate_existing`` or not. With
+# ``synchronize_session='fetch'`` the session touches only the rows the database matched:
+# alice keeps 5, synced, and the relative case still gets the row's 11.
+#
+# MariaDB has no ``UPDATE ... RETURNING``: the server refuses every one of these statements
+# (there, UPDATE with ``'fetch'``, then ``populate_existing`` or ``refresh()``).
 
-RETURNING = {
-    "returning": ({}, User.counter + 1),
-    "returning-populate": ({"populate_existing": True}, User.counter + 1),
-    "returning-function": ({}, func.abs(User.counter) + 1),
+POPULATE = {"populate_existing": True}
+FETCH = {"synchronize_session": "fetch"}
+RETURNING = {  # key -> (execution options, the SET value, what the other connection changes)
+    "returning/relative": ({}, User.counter + 1, {"counter": 10}),
+    "returning-populate/relative": (POPULATE, User.counter + 1, {"counter": 10}),
+    "returning-function/relative": ({}, func.abs(User.counter) + 1, {"counter": 10}),
+    "returning-populate/renamed": (POPULATE, User.counter + 1, {"name": "ally"}),
+    "returning-populate-fetch/renamed": (POPULATE | FETCH, User.counter + 1, {"name": "ally"}),
+    "returning-populate-fetch/relative": (POPULATE | FETCH, User.counter + 1, {"counter": 10}),
 }
-for name, (options, new_value) in RETURNING.items():
+for key, (options, new_value, change) in RETURNING.items():
+    name, situation = key.split("/")
     reset()
     with Session(engine) as session:
         alice = session.get(User, 1)
-        other_connection_sets(counter=10)
+        other_connection_sets(**change)
         statement = update(User).where(User.name == "alice").values(counter=new_value)
         try:
             back = session.scalars(statement.returning(User), execution_options=options).all()
         except DBAPIError as exc:  # MariaDB: a syntax error from the server
             assert not engine.dialect.update_returning, "only where there is no UPDATE RETURNING"
-            record("returning", f"{name}/relative", type(exc).__name__, "ProgrammingError")
+            record("returning", key, type(exc).__name__, "ProgrammingError")
             continue
-        same = "same object" if back == [alice] else "another object"
-        record("returning", f"{name}/identity", same, "same object")
-        expected = "wrong" if name == "returning" else "synced"
-        record("returning", f"{name}/relative", counter(session, alice), expected)
+        if situation == "relative":
+            same = "same object" if back == [alice] else "another object"
+            record("returning", f"{name}/identity", same, "same object")
+        else:
+            assert back == [], "the renamed row does not match: nothing is returned"
+        wrong = key in ("returning/relative", "returning-populate/renamed")
+        record("returning", key, counter(session, alice), "wrong" if wrong else "synced")
+    del back
+del alice
 
 # %%
 # .. _operations_measured_delete:
@@ -366,6 +422,7 @@ for strategy in ("auto", "evaluate", "fetch", False):
                 except ObjectDeletedError:
                     outcome = "ObjectDeletedError"
                 record("delete", f"{key}-access", outcome, "ObjectDeletedError")
+del alice
 
 # %%
 # .. _operations_measured_by_primary_key:
@@ -399,6 +456,7 @@ for name, rows in SHAPES.items():
         expected = "one executemany" if name == "same-keys" else "2 statements"
         record("by_primary_key", f"by-pk/{name}-sql", sent_as, expected)
         record("by_primary_key", f"by-pk/{name}", counter(session, alice), "synced")
+del alice
 event.remove(engine, "before_cursor_execute", note_executemany)
 
 # %%
@@ -422,6 +480,7 @@ with Session(engine) as session:
     record("bulk_methods", "bulk-save-objects/sql", statements(), "UPDATE")
     dirty = "still dirty" if alice in session.dirty else "clean"
     record("bulk_methods", "bulk-save-objects/change", dirty, "still dirty")
+del alice
 
 # %%
 # .. _operations_measured_commit_call:
@@ -447,10 +506,11 @@ with Session(engine) as session:
 # Locking with ``with_for_update()``
 # ----------------------------------
 #
-# The other connection commits ``counter = 10`` after alice was loaded. ``SELECT ... FOR
-# UPDATE`` (SQLite renders no ``FOR UPDATE``) locks the row and reads 10, but the identity map
-# keeps her 5, through ``session.get(..., with_for_update=True)`` too; ``populate_existing``
-# or ``session.refresh(alice, with_for_update=True)`` bring in the 10.
+# The other connection commits ``counter = 10`` after alice was loaded. On PostgreSQL and
+# MariaDB ``SELECT ... FOR UPDATE`` locks the row and reads 10; SQLite has no row locks and
+# SQLAlchemy leaves ``FOR UPDATE`` out, so there it is a plain SELECT, which reads 10 too.
+# Either way the identity map keeps her 5, through ``session.get(..., with_for_update=True)``
+# too; ``populate_existing`` or ``session.refresh(alice, with_for_update=True)`` bring in the 10.
 
 LOCKS = {
     "select-for-update": lambda s, a: s.scalars(select(User).with_for_update()).all(),
@@ -465,9 +525,13 @@ for name, lock in LOCKS.items():
     with Session(engine) as session:
         alice = session.get(User, 1)
         other_connection_sets(counter=10)
+        sent.clear()
         lock(session, alice)
+        locking = any(sql.rstrip().endswith("FOR UPDATE") for sql in sent)
+        assert locking == (engine.dialect.name != "sqlite"), "FOR UPDATE everywhere but SQLite"
         expected = "stale" if name in ("select-for-update", "get-for-update") else "synced"
         record("locking", f"{name}/changed", counter(session, alice), expected)
+del alice
 
 # %%
 # .. _operations_measured_sessions:
@@ -497,6 +561,7 @@ try:
 except DetachedInstanceError:
     outcome = "DetachedInstanceError"
 record("sessions", "expire-on-commit-false/unloaded-relationship", outcome, "DetachedInstanceError")
+del alice
 
 # %%
 # .. _operations_measured_closed:
@@ -518,6 +583,7 @@ try:
 except DetachedInstanceError:
     outcome = "DetachedInstanceError"
 record("closed", "closed/expired-read", outcome, "DetachedInstanceError")
+del alice, bob
 
 # %%
 # .. _operations_measured_events:
@@ -582,6 +648,7 @@ for name, where in CRITERIA.items():
             unsupported = name.startswith("unsupported")
             expected = "refused" if strategy == "evaluate" and unsupported else "synced"
             record("events", f"{strategy}/{name}", verdict, expected)
+            del alice
             if strategy == "auto":  # 'fetch': RETURNING, or a SELECT of the keys first
                 fetch = "UPDATE RETURNING" if engine.dialect.update_returning else "SELECT, UPDATE"
                 record(

@@ -230,17 +230,24 @@ run_situation(
 
 # %%
 # .. _behaviour_matrix_partial:
+# .. _behaviour_matrix_partial-match:
 #
 # Partially expired criteria column
 # ---------------------------------
 #
 # ``session.expire(alice, ["name"])``, then ``WHERE name = 'bob'``. The database updates bob
 # only, but ``'auto'``, ``'evaluate'`` and ``Query.update()`` count alice's expired ``name`` as
-# matching and set her counter to 9 in memory: wrong.
+# matching and set her counter to 9 in memory: wrong. It is wrong only because her row does not
+# match: with ``WHERE name = 'alice'`` (the second run, ``partial-match``, not in the table at
+# the end) the database updates her row too, and the same false-or-true match is right.
 
 run_situation(
     "partial", "wrong wrong synced synced synced synced wrong",
     lambda s, alice: s.expire(alice, ["name"]), User.name == "bob", {"counter": 9}, key=2,
+)  # fmt: skip
+run_situation(
+    "partial-match", "synced synced synced stale synced stale synced",
+    lambda s, alice: s.expire(alice, ["name"]), User.name == "alice", {"counter": 9},
 )  # fmt: skip
 
 # %%
