@@ -8,6 +8,7 @@ reorders or misreports something is caught.
 
 What the pages show of a recording follows rules a reader can see on the pages:
 
+* a cell's code is shown without its ``sphinx_gallery_start_ignore`` / ``end_ignore`` blocks;
 * a cell's SQL shows its first 200 statements (BEGIN, COMMIT and ROLLBACK count); the rest are
   counted in "... and N more statements, not shown";
 * a parameter line shows each value's repr, in order (a repr over 80 characters is cut, and
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -130,7 +132,7 @@ class Expected:
     """One cell as its page should show it."""
 
     def __init__(self, cell: dict) -> None:
-        self.code = code_text(cell["code"])
+        self.code = code_text(shown_code(cell["code"]))
         self.items: list = []  # Printed and Statement, in order
         self.parameters: list[list | None] = []  # per Statement: the value reprs shown
         self.hidden = 0
@@ -177,6 +179,17 @@ class Expected:
         text = printed_text(text)
         if text.strip():
             self.items.append(Printed(text))
+
+
+IGNORED_BLOCK = re.compile(
+    r"^[ \t]*# sphinx_gallery_start_ignore\n.*?^[ \t]*# sphinx_gallery_end_ignore\n?", re.M | re.S
+)
+
+
+def shown_code(code: str) -> str:
+    """A cell's code as the page shows it: Sphinx-Gallery hides lines between
+    ``# sphinx_gallery_start_ignore`` and ``# sphinx_gallery_end_ignore`` (they still run)."""
+    return IGNORED_BLOCK.sub("", code)
 
 
 def shown_value(text: str) -> str:

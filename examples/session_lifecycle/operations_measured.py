@@ -162,7 +162,6 @@ with Session(engine) as session:
     found = session.scalars(select(User).where(User.name == "dave")).first()
     record("flush", "autoflush/sql", statements(), "INSERT, SELECT")
     record("flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it")
-del carol, dave, found  # the next cells' tables show their own objects only
 CORE_READS = {
     "text": lambda s: s.execute(text("SELECT id FROM users WHERE id = 5")).first(),
     "core-table": lambda s: s.execute(select(users.c.id).where(users.c.id == 5)).first(),
@@ -190,6 +189,9 @@ for name, read in CORE_READS.items():
 # is still persistent, but its next access raises ``ObjectDeletedError`` (and once the session
 # is closed, ``DetachedInstanceError``: see :ref:`operations_measured_closed`).
 
+# sphinx_gallery_start_ignore
+del carol, dave, found  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -207,7 +209,6 @@ with Session(engine) as session:
     expired = {"id", "name", "counter"} <= inspect(alice).expired_attributes
     record("commit", "rollback/attributes", "expired" if expired else "kept", "expired")
     record("commit", "rollback/new-object", state(carol), "transient")
-del carol
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -220,7 +221,6 @@ with Session(engine) as session:
     except ObjectDeletedError:
         outcome = "ObjectDeletedError"
     record("commit", "commit/row-gone", outcome, "ObjectDeletedError")
-del alice
 
 # %%
 # .. _operations_measured_identity:
@@ -233,6 +233,9 @@ del alice
 # ``populate_existing``, ``refresh()`` and ``expire()`` (which sends nothing until the next
 # access) bring in the 10.
 
+# sphinx_gallery_start_ignore
+del alice, carol  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 RELOADS = {
     "requery": lambda s, a: s.scalars(select(User)).all(),
     "populate-existing": lambda s, a: s.scalars(
@@ -266,7 +269,6 @@ for name, reload in RELOADS.items():
         expected = "stale" if name == "requery" else "synced"
         record("identity", f"{name}/changed", counter(session, alice), expected)
         del result
-del alice
 
 # %%
 # .. _operations_measured_snapshot:
@@ -282,6 +284,9 @@ del alice
 # (``READ COMMITTED`` by default) shows the new value to all four, and so does SQLite: its
 # driver, pysqlite, sends no ``BEGIN`` before a read, so each SELECT sees the latest commit.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 SNAPSHOT_RELOADS = {
     "populate-existing": RELOADS["populate-existing"],
     "refresh": RELOADS["refresh"],
@@ -302,7 +307,6 @@ for name, reload in SNAPSHOT_RELOADS.items():
         record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
         session.commit()  # the transaction ends: the next read is a new one
         assert alice.counter == 10, "a new transaction reads the committed 10"
-del alice
 
 # %%
 # .. _operations_measured_snapshot_fetch:
@@ -319,6 +323,9 @@ del alice
 # 5. SQLite and PostgreSQL return the keys from the UPDATE itself: alice is left alone, synced.
 # (The behaviour matrix runs MariaDB at ``READ COMMITTED``, where the SELECT sees the rename.)
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 reset()
 with Session(default_isolation) as session:
     alice = session.get(User, 1)
@@ -331,7 +338,6 @@ with Session(default_isolation) as session:
     expected = "wrong" if mariadb else "synced"
     record("snapshot_fetch", "snapshot-fetch/renamed", counter(session, alice), expected)
     session.rollback()
-del alice, result
 default_isolation.dispose()
 
 # %%
@@ -357,6 +363,9 @@ default_isolation.dispose()
 # MariaDB has no ``UPDATE ... RETURNING``: the server refuses every one of these statements
 # (there, UPDATE with ``'fetch'``, then ``populate_existing`` or ``refresh()``).
 
+# sphinx_gallery_start_ignore
+del alice, result  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 POPULATE = {"populate_existing": True}
 FETCH = {"synchronize_session": "fetch"}
 RETURNING = {  # key -> (execution options, the SET value, what the other connection changes)
@@ -388,7 +397,6 @@ for key, (options, new_value, change) in RETURNING.items():
         wrong = key in ("returning/relative", "returning-populate/renamed")
         record("returning", key, counter(session, alice), "wrong" if wrong else "synced")
     del back
-del alice
 
 # %%
 # .. _operations_measured_delete:
@@ -402,6 +410,9 @@ del alice
 # marks both; ``False`` marks neither. Whatever its state, the expired alice cannot reload: her
 # next access raises ``ObjectDeletedError``.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 for strategy in ("auto", "evaluate", "fetch", False):
     for situation in ("fresh", "expired"):
         reset()
@@ -422,7 +433,6 @@ for strategy in ("auto", "evaluate", "fetch", False):
                 except ObjectDeletedError:
                     outcome = "ObjectDeletedError"
                 record("delete", f"{key}-access", outcome, "ObjectDeletedError")
-del alice
 
 # %%
 # .. _operations_measured_by_primary_key:
@@ -434,6 +444,9 @@ del alice
 # the same keys go out as one executemany ``UPDATE``; dicts with different keys as one statement
 # each. Either way the loaded objects are updated in place.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 many = []  # one flag per statement sent: True for an executemany
 
 
@@ -456,7 +469,6 @@ for name, rows in SHAPES.items():
         expected = "one executemany" if name == "same-keys" else "2 statements"
         record("by_primary_key", f"by-pk/{name}-sql", sent_as, expected)
         record("by_primary_key", f"by-pk/{name}", counter(session, alice), "synced")
-del alice
 event.remove(engine, "before_cursor_execute", note_executemany)
 
 # %%
@@ -469,6 +481,9 @@ event.remove(engine, "before_cursor_execute", note_executemany)
 # ``bulk_save_objects([alice])`` with a change of hers sends the UPDATE but never marks it
 # flushed: she is still dirty, and the next flush sends it again.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -480,7 +495,6 @@ with Session(engine) as session:
     record("bulk_methods", "bulk-save-objects/sql", statements(), "UPDATE")
     dirty = "still dirty" if alice in session.dirty else "clean"
     record("bulk_methods", "bulk-save-objects/change", dirty, "still dirty")
-del alice
 
 # %%
 # .. _operations_measured_commit_call:
@@ -490,6 +504,9 @@ del alice
 #
 # ``commit()`` takes no such parameter: Python raises before any SQL.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 with Session(engine) as session:
     sent.clear()
     try:
@@ -531,7 +548,6 @@ for name, lock in LOCKS.items():
         assert locking == (engine.dialect.name != "sqlite"), "FOR UPDATE everywhere but SQLite"
         expected = "stale" if name in ("select-for-update", "get-for-update") else "synced"
         record("locking", f"{name}/changed", counter(session, alice), expected)
-del alice
 
 # %%
 # .. _operations_measured_sessions:
@@ -544,6 +560,9 @@ del alice
 # after B is closed a relationship it never loaded still cannot load:
 # ``DetachedInstanceError``.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 for name, expire_on_commit in (("two-sessions", True), ("expire-on-commit-false", False)):
     reset()
     with Session(engine, expire_on_commit=expire_on_commit) as b:
@@ -561,7 +580,6 @@ try:
 except DetachedInstanceError:
     outcome = "DetachedInstanceError"
 record("sessions", "expire-on-commit-false/unloaded-relationship", outcome, "DetachedInstanceError")
-del alice
 
 # %%
 # .. _operations_measured_closed:
@@ -572,6 +590,9 @@ del alice
 # Values loaded before the session closed stay readable; an expired attribute cannot load
 # any more: ``DetachedInstanceError``.
 
+# sphinx_gallery_start_ignore
+del alice  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 reset()
 with Session(engine) as session:
     alice, bob = session.scalars(select(User).order_by(User.id)).all()
@@ -583,7 +604,6 @@ try:
 except DetachedInstanceError:
     outcome = "DetachedInstanceError"
 record("closed", "closed/expired-read", outcome, "DetachedInstanceError")
-del alice, bob
 
 # %%
 # .. _operations_measured_events:
@@ -598,6 +618,9 @@ del alice, bob
 # ``session.query(User).filter(...).update(...)`` sends the same SQL as
 # ``session.execute(update(User)...)``.
 
+# sphinx_gallery_start_ignore
+del alice, bob  # the last cell's objects: each state table shows its own
+# sphinx_gallery_end_ignore
 fired = []
 
 
