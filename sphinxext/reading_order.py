@@ -3,7 +3,15 @@ first, then the others by file name. Named in conf.py's ``within_subsection_orde
 
 from pathlib import Path
 
-LEADING_PAGES = ("commit_synchronize_session.py", "five_states.py", "four_strategies.py")
+LEADING_PAGES = (
+    "commit_synchronize_session.py",
+    "five_states.py",
+    "four_strategies.py",
+    "lazy_load_after_close.py",
+    "missing_greenlet.py",
+    "server_generated_values.py",
+    "lost_update.py",
+)
 
 
 class ReadingOrder:
