@@ -27,6 +27,7 @@ extensions = [
     "myst_parser",
     "sphinx.ext.intersphinx",
     "sphinx_gallery.gen_gallery",
+    "matplotlib_on_demand",
     "sphinx_copybutton",
     "sphinx_design",
     "open_graph",
@@ -84,8 +85,8 @@ sphinx_gallery_conf = {
         "../examples/performance",
     ],
     "within_subsection_order": "reading_order.ReadingOrder",
-    "image_scrapers": ("matplotlib", "session_sync_capture.scrape_cell"),
-    "reset_modules": ("matplotlib", "session_sync_capture.reset"),
+    "image_scrapers": ("matplotlib_on_demand.scrape_figures", "session_sync_capture.scrape_cell"),
+    "reset_modules": ("matplotlib_on_demand.reset_pyplot", "session_sync_capture.reset"),
     "reset_modules_order": "both",
     # Execution-time pages load assets from CDNs, and times would make pages differ per build.
     "write_computation_times": False,
@@ -99,8 +100,8 @@ sphinx_gallery_conf = {
 
 # `nox -s bench` measures what the capture layer costs by building once without it.
 if os.environ.get("SESSION_SYNC_CAPTURE") == "off":
-    sphinx_gallery_conf["image_scrapers"] = ("matplotlib",)
-    sphinx_gallery_conf["reset_modules"] = ("matplotlib",)
+    sphinx_gallery_conf["image_scrapers"] = ("matplotlib_on_demand.scrape_figures",)
+    sphinx_gallery_conf["reset_modules"] = ("matplotlib_on_demand.reset_pyplot",)
 
 
 # Printed on the "How this site is verified" page, read from the environment that built it.

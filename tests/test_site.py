@@ -253,8 +253,16 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
             for relative in pages
         }
 
-    # 1. An edited example: a new line of printed output at its end.
+    # 0. Nothing changed: no example runs, and matplotlib (the one plot's) is not even imported.
     before = stamps()
+    unchanged = first.rebuild(env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert unchanged.returncode == 0, unchanged.output
+    assert stamps() == before, "an unchanged rebuild ran no example and rewrote neither page"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in unchanged.output.splitlines()}
+    assert "sqlalchemy.orm" in imported, "the import report was read"
+    assert "matplotlib" not in imported, "an unchanged rebuild does not import matplotlib"
+
+    # 1. An edited example: a new line of printed output at its end.
     source = first.project / EDITED_SOURCE
     text = source.read_text()
     assert text.count("\nsession.close()\n") == 1
