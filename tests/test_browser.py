@@ -47,6 +47,10 @@ SECTIONS = {
     "gallery-myths": "auto_examples/myths/index.html",
     "gallery-session-lifecycle": "auto_examples/session_lifecycle/index.html",
     "gallery-synchronize-session": "auto_examples/synchronize_session/index.html",
+    "gallery-relationships": "auto_examples/relationships/index.html",
+    "gallery-asyncio": "auto_examples/asyncio/index.html",
+    "gallery-untracked-changes": "auto_examples/untracked_changes/index.html",
+    "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
 }
 
 
@@ -285,8 +289,8 @@ def test_landing_page_loads_with_no_error_and_nothing_from_another_host(visit):
     page.wait_for_load_state("networkidle")
     assert page.title().startswith("Session Sync, Verified")
     cards = page.locator(".landing-card")
-    assert cards.count() == 3
-    for index in range(3):
+    assert cards.count() == len(SECTIONS)
+    for index in range(len(SECTIONS)):
         assert cards.nth(index).is_visible()
     screenshot(page, "landing-light", full_page=True)
     set_theme(page, "dark")
