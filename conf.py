@@ -36,6 +36,7 @@ extensions = [
     "session_sync_capture",
     "sqlalchemy_links",
     "measured_summaries",
+    "responsive_tables",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

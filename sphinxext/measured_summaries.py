@@ -1,8 +1,8 @@
 """Summaries measured, not written: the cheat sheet and decision guide quote the behaviour matrix.
 
 At the start of a build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
-layer's listeners are not installed) the measuring examples (``EXAMPLES``: the behaviour matrix
-and ``operations_measured.py``) run with ``runpy.run_path`` on SQLite in memory; each one's
+layer's listeners are not installed) the measuring examples (``EXAMPLES``: the behaviour matrix,
+``operations_measured.py`` and ``questions_measured.py``) run with ``runpy.run_path`` on SQLite in memory; each one's
 module-level ``MEASURED`` dict maps a key such as ``"<operation>/<situation>"`` to what ran,
 and its optional ``LABELS`` dict maps a key to the label of the section that measures it. One
 key belongs to one example. The measurement is kept in the doctree folder and run again only
@@ -39,7 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "examples" / "synchronize_session" / "behaviour_matrix.py"
 OPERATIONS = ROOT / "examples" / "session_lifecycle" / "operations_measured.py"
-EXAMPLES = [MATRIX, OPERATIONS]  # each defines MEASURED (and LABELS where not the matrix)
+QUESTIONS = ROOT / "examples" / "session_lifecycle" / "questions_measured.py"
+# Each defines MEASURED, and LABELS (labels "<its file name>_<section>") where not the matrix.
+EXAMPLES = [MATRIX, OPERATIONS, QUESTIONS]
 MATRIX_LABEL = "sphx_glr_auto_examples_synchronize_session_behaviour_matrix.py"
 MEASURED_DIR = ROOT / "docs" / "_measured"
 REFRESH = "SESSION_SYNC_WRITE_MEASURED=1 nox -s \"versions(series='{series}')\""
@@ -218,9 +220,14 @@ def _row_name(env, docname: str, lineno: int) -> str:
     return cells[0] if cells else line.strip()
 
 
+def measuring_example(label: str) -> Path:
+    """The measuring example whose page has the label."""
+    return next((p for p in EXAMPLES[1:] if label.startswith(f"{p.stem}_")), MATRIX)
+
+
 def _source(key: str) -> str:
-    label = _state["measured"]["labels"].get(key, "")
-    return "operations_measured.py" if label.startswith("operations_") else "the behaviour matrix"
+    example = measuring_example(_state["measured"]["labels"].get(key, ""))
+    return "the behaviour matrix" if example == MATRIX else example.name
 
 
 def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()):

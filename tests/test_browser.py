@@ -512,3 +512,43 @@ def test_only_real_failures_count_as_errors(visit):
     with pytest.raises(AssertionError, match="HTTP 404: .*other-missing-file.svg"):
         visit.assert_clean()
     visit.errors.clear()
+
+
+SUMMARY_PAGES = ["cheat-sheet.html", "decision-guide.html", "version-differences.html"]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("relative", SUMMARY_PAGES)
+def test_summary_tables_fit_the_column_with_every_column_shown(browser, base_url, relative, width):
+    """No table scrolls sideways; on a phone each row is a card, each cell under its column's
+    name (the header row itself is not shown there)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="light")
+    visit = Visit(context, base_url)
+    try:
+        page = visit.open(relative)
+        tables = page.locator("article table.fits-phone")
+        expect(tables.first).to_be_visible()
+        for index in range(tables.count()):
+            table = tables.nth(index)
+            fit = table.evaluate(
+                "t => ({table: t.scrollWidth, column: t.closest('article').clientWidth,"
+                " columns: [...t.querySelectorAll('thead th')].filter(th =>"
+                " th.textContent.trim()).length})"
+            )
+            assert fit["table"] <= fit["column"], (relative, index, fit)
+            first_row = table.locator("tbody tr").first
+            labels = first_row.locator(".cell-label")
+            assert labels.count() == fit["columns"], "every cell of a named column carries the name"
+            if width < 640:
+                expect(labels.first).to_be_visible()
+                expect(table.locator("thead")).to_be_hidden()
+                cells = first_row.locator("td")
+                assert cells.nth(0).bounding_box()["y"] < cells.nth(1).bounding_box()["y"], (
+                    "a phone stacks the cells of a row"
+                )
+            else:
+                expect(labels.first).to_be_hidden()
+                expect(table.locator("thead")).to_be_visible()
+        visit.assert_clean()
+    finally:
+        context.close()

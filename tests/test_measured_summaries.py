@@ -77,16 +77,13 @@ def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
             for key in keys.split():
                 assert cells[key]["verdict"] == claim, (page, key)
             label = labels[keys.split()[0]]
-            example = (
-                "operations_measured" if label.startswith("operations_") else "behaviour_matrix"
-            )
+            example = measured_summaries.measuring_example(label)
             page_part, _, anchor = link["href"].partition("#")
-            assert page_part.endswith(f"{example}.html") and anchor == label.replace("_", "-"), link
-            section = (
-                "session_lifecycle" if example == "operations_measured" else "synchronize_session"
-            )
+            assert page_part.endswith(f"{example.stem}.html"), link
+            assert anchor == label.replace("_", "-"), link
             target = BeautifulSoup(
-                site.page(f"auto_examples/{section}/{example}.html"), "html.parser"
+                site.page(f"auto_examples/{example.parent.name}/{example.stem}.html"),
+                "html.parser",
             )
             assert target.find(id=anchor), anchor
 

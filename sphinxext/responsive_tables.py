@@ -1,0 +1,83 @@
+"""Tables that fit the page column and a phone: the cheat sheet, the decision guide, the
+measured-difference tables.
+
+Two changes to every table with a header row, made on the resolved doctree:
+
+- a long word in a cell (code, or a page title quoting code) may break after ``.``, ``(``,
+  ``,``, ``[`` and ``/`` and before ``=`` (a ``<wbr>``): Sphinx keeps each word of inline code on
+  one line, so one long call such as ``...execution_options(populate_existing=True)`` widened a
+  whole column. Every break point is a character the search index splits words at, so the index
+  does not change;
+- each body cell starts with its column's name, hidden in a table and shown when a narrow
+  screen lays each row out as a card (docs/_static/site.css, ``table.fits-phone``).
+"""
+
+import re
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+BREAK_AFTER = re.compile(r"(?<=[.(,\[/])(?=\S)|(?<=\S)(?==)")
+LONG_WORD = 16  # characters; shorter words fit any column
+
+
+def breakable(text: str) -> list[nodes.Node]:
+    """The text, with a break opportunity at each break point inside its long words."""
+    parts = [""]
+    for word in re.split(r"(\s+)", text):
+        if len(word) < LONG_WORD:
+            parts[-1] += word
+            continue
+        first, *rest = BREAK_AFTER.split(word)
+        parts[-1] += first
+        parts.extend(rest)
+    pieces: list[nodes.Node] = []
+    for index, piece in enumerate(parts):
+        if index:
+            pieces.append(nodes.raw("", "<wbr>", format="html"))
+        pieces.append(nodes.Text(piece))
+    return pieces
+
+
+def header_names(table: nodes.table) -> list[str] | None:
+    thead = next(iter(table.findall(nodes.thead)), None)
+    if thead is None:
+        return None
+    row = next(iter(thead.findall(nodes.row)))
+    return [entry.astext().strip() for entry in row.children]
+
+
+class ResponsiveTables(SphinxPostTransform):
+    default_priority = 900  # after references are resolved and code links added
+    formats = ("html",)
+
+    def run(self, **kwargs) -> None:
+        for table in list(self.document.findall(nodes.table)):
+            names = header_names(table)
+            if not names:
+                continue
+            table["classes"].append("fits-phone")
+            for tbody in table.findall(nodes.tbody):
+                for row in tbody.findall(nodes.row):
+                    for name, entry in zip(names, row.children):
+                        if not name:  # a row-name column: its cells name themselves
+                            continue
+                        label = nodes.inline(name, name, classes=["cell-label"])
+                        first = entry.children[0] if entry.children else None
+                        if isinstance(first, nodes.paragraph):
+                            first.insert(0, label)
+                        else:
+                            entry.insert(0, nodes.paragraph("", "", label))
+            for text in list(table.findall(nodes.Text)):
+                pieces = breakable(str(text))
+                if len(pieces) > 1 and not isinstance(text.parent, nodes.raw):
+                    parent = text.parent
+                    at = parent.index(text)
+                    parent.remove(text)
+                    for offset, piece in enumerate(pieces):
+                        parent.insert(at + offset, piece)
+
+
+def setup(app):
+    app.add_post_transform(ResponsiveTables)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
