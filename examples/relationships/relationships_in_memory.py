@@ -198,3 +198,5 @@ engine.dispose()
 # updates both sides in memory at once; a foreign key assigned by hand or by a bulk
 # ``UPDATE`` leaves ``child.parent`` and the loaded collections stale until each is expired
 # (a commit expires them all), and an ``expire()`` before the flush throws that change away.
+# Deleting a child is the next page:
+# :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
