@@ -26,7 +26,7 @@ a forgotten load fails at once, inside the session, with a clear message.
 import os
 import re
 
-from sqlalchemy import ForeignKey, String, create_engine, inspect, select
+from sqlalchemy import ForeignKey, String, create_engine, insert, inspect, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -80,11 +80,12 @@ class Order(Base):
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
+emails = ["alice@home", "alice@work"]
 with Session(engine) as setup, setup.begin():
-    emails = ["alice@home", "alice@work"]
-    addresses = [Address(id=i, email=e) for i, e in enumerate(emails, 1)]
-    setup.add(User(id=1, name="alice", addresses=addresses))
-    setup.add(Order(id=1, user_id=1))
+    setup.execute(insert(User), [{"id": 1, "name": "alice"}])
+    rows = [{"id": i, "email": e, "user_id": 1} for i, e in enumerate(emails, 1)]
+    setup.execute(insert(Address), rows)
+    setup.execute(insert(Order), [{"id": 1, "user_id": 1}])
 
 
 LAZY_LOAD = "lazy load operation of attribute 'addresses' cannot proceed"

@@ -25,7 +25,7 @@ expired (a commit expires them all).
 
 import os
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, select, update
+from sqlalchemy import ForeignKey, String, create_engine, delete, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -65,8 +65,9 @@ def load():
     with Session(engine) as setup, setup.begin():
         setup.execute(delete(Child))
         setup.execute(delete(Parent))
-        setup.add(Parent(id=1, name="one", children=[Child(id=1), Child(id=2)]))
-        setup.add(Parent(id=2, name="two"))
+        names = [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}]
+        setup.execute(insert(Parent), names)
+        setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
     session = Session(engine)
     p1, p2 = session.get(Parent, 1), session.get(Parent, 2)
     child = session.get(Child, 1)

@@ -25,7 +25,7 @@ loaded collection until the collection is expired (a commit expires it).
 
 import os
 
-from sqlalchemy import ForeignKey, create_engine, delete, inspect, select
+from sqlalchemy import ForeignKey, create_engine, delete, insert, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -65,7 +65,8 @@ def load():
     with Session(engine) as setup, setup.begin():
         setup.execute(delete(Child))
         setup.execute(delete(Parent))
-        setup.add(Parent(id=1, children=[Child(id=1), Child(id=2)]))
+        setup.execute(insert(Parent), [{"id": 1}])
+        setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
     session = Session(engine)
     parent, child = session.get(Parent, 1), session.get(Child, 1)
     assert child.parent is parent and child in parent.children, "both sides loaded"
