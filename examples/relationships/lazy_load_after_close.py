@@ -168,10 +168,9 @@ assert sorted(a.email for a in user.addresses) == emails, "it reads after close"
 # ``joinedload()``: one SELECT with a JOIN
 # ----------------------------------------
 #
-# :func:`~sqlalchemy.orm.joinedload` adds a ``LEFT OUTER JOIN`` to the same SELECT, which
-# returns the user once per address. For a joined collection, a ``select()`` result must be
-# de-duplicated with ``.unique()``: without it, SQLAlchemy runs the query and refuses to hand
-# back its rows.
+# :func:`~sqlalchemy.orm.joinedload` adds a ``LEFT OUTER JOIN`` to the same SELECT. For a
+# joined collection, a ``select()`` result must be de-duplicated with ``.unique()``: without
+# it, SQLAlchemy refuses to hand back the rows.
 
 with Session(engine) as session:
     query = select(User).options(joinedload(User.addresses))
@@ -218,10 +217,10 @@ with Session(engine) as session:
 # ``lazy="raise"``: the same, for every query
 # -------------------------------------------
 #
-# Mapped ``relationship(lazy="raise")``, ``Order.user`` refuses to lazy load in every query,
-# even with its user already in the identity map; each query says what it needs, and the
-# eager-loaded order reads after close. ``lazyload(Order.user)`` turns lazy loading back on
-# for one query.
+# Mapped ``relationship(lazy="raise")``, ``Order.user`` refuses to lazy load unless a query
+# says otherwise, even with its user already in the identity map. A query that asks for
+# ``joinedload(Order.user)`` gets an order that reads its user after close;
+# ``lazyload(Order.user)`` turns lazy loading back on for one query.
 
 with Session(engine) as session:
     alice = session.get(User, 1)  # user 1 is now in the identity map

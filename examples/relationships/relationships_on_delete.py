@@ -118,8 +118,8 @@ session.close()
 # Expired before the flush: autoflush deletes first
 # -------------------------------------------------
 #
-# Unlike a column change, a pending ``delete()`` survives ``expire()`` of the parent: reading
-# the expired collection autoflushes the DELETE, then reloads the collection without it.
+# Expiring the parent's collection does not undo a pending ``delete()``: reading the expired
+# collection autoflushes the DELETE, then reloads the collection without the child.
 
 session, parent, child = load()
 session.delete(child)
