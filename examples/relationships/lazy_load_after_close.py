@@ -139,7 +139,7 @@ assert "refresh operation cannot proceed" in message, "nor the expired columns"
 # ----------------------------------------------
 #
 # With ``expire_on_commit=False`` the commit keeps what was loaded, and only that: the columns
-# read after close, the collection that was never loaded still raises. (More on this setting:
+# read after close; the collection that was never loaded still raises. (More on this setting:
 # :ref:`sphx_glr_auto_examples_myths_expire_on_commit_false_fixes_detached.py`.)
 
 with Session(engine, expire_on_commit=False) as session:
@@ -214,8 +214,8 @@ with Session(engine) as session:
     assert error_of(lambda: user.addresses, InvalidRequestError), "wildcard too"
 
 # %%
-# ``lazy="raise"``: the same, for every query
-# -------------------------------------------
+# ``lazy="raise"``: the same, in the mapping
+# ------------------------------------------
 #
 # Mapped ``relationship(lazy="raise")``, ``Order.user`` refuses to lazy load unless a query
 # says otherwise, even with its user already in the identity map. A query that asks for
