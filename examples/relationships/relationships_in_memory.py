@@ -1,0 +1,203 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Relationships in memory: a foreign key change, ``back_populates``, a bulk UPDATE
+================================================================================
+
+To move a child to another parent, assign the relationship (``child.parent = p2``) or append
+to the collection: ``back_populates`` updates both sides in memory at once, and the flush
+writes the foreign key. Assigning the foreign key column (``child.parent_id = 2``), or a bulk
+``UPDATE``, changes the row but leaves the loaded relationships as they were until they are
+expired (a commit expires them all).
+"""
+
+# %%
+# Setup
+# -----
+#
+# Two parents and two children, both children under parent 1. ``load()`` starts each cell from
+# that data in a new session, with both collections and ``child.parent`` loaded. ``view()``
+# prints what memory says: the child's foreign key, its parent and each parent's collection.
+
+import os
+
+from sqlalchemy import ForeignKey, String, create_engine, delete, insert, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Parent(Base):
+    __tablename__ = "parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    children: Mapped[list["Child"]] = relationship(
+        back_populates="parent",
+        order_by="Child.id",
+    )
+
+    def __repr__(self) -> str:
+        return f"Parent(id={self.id!r})"
+
+
+class Child(Base):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("parents.id"))
+    parent: Mapped[Parent | None] = relationship(back_populates="children")
+
+    def __repr__(self) -> str:
+        return f"Child(id={self.id!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+
+def load():
+    with Session(engine) as setup, setup.begin():
+        setup.execute(delete(Child))
+        setup.execute(delete(Parent))
+        names = [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}]
+        setup.execute(insert(Parent), names)
+        setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
+    session = Session(engine)
+    p1, p2 = session.get(Parent, 1), session.get(Parent, 2)
+    child = session.get(Child, 1)
+    assert child.parent is p1 and child in p1.children and p2.children == [], "loaded"
+    return session, p1, p2, child
+
+
+def view(child, p1, p2):
+    ids = [[c.id for c in p1.children], [c.id for c in p2.children]]
+    print(f"child.parent_id={child.parent_id}, child.parent={child.parent},", end=" ")
+    print(f"p1.children={ids[0]}, p2.children={ids[1]}")
+    return child.parent_id, child.parent, ids
+
+
+def row_parent_id(session):  # what the database says, in the session's transaction
+    return session.scalar(select(Child.parent_id).where(Child.id == 1))
+
+
+# %%
+# ``child.parent_id = 2`` changes only the column
+# ------------------------------------------------
+#
+# Nothing in memory follows the new foreign key: ``child.parent`` is still parent 1, which
+# still lists the child, and parent 2's collection is still empty. The flush sends the UPDATE
+# and changes nothing in memory either.
+
+session, p1, p2, child = load()
+child.parent_id = 2
+assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "only the column changed"
+session.flush()
+assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "the flush did not touch them"
+assert row_parent_id(session) == 2, "while the row says parent 2"
+
+# %%
+# What refreshes them: expiring each one
+# --------------------------------------
+#
+# Each relationship is correct again only once it is expired and reloaded: ``child.parent``,
+# then each parent's collection, one at a time.
+
+session.expire(child, ["parent"])
+assert view(child, p1, p2) == (2, p2, [[1, 2], []]), "child.parent reloaded"
+session.expire(p1, ["children"])
+assert view(child, p1, p2) == (2, p2, [[2], []]), "parent 1's collection reloaded"
+session.expire(p2, ["children"])
+assert view(child, p1, p2) == (2, p2, [[2], [1]]), "and parent 2's: all in sync"
+session.close()
+
+# %%
+# Or a commit, which expires everything
+# -------------------------------------
+
+session, p1, p2, child = load()
+child.parent_id = 2
+session.commit()
+assert view(child, p1, p2) == (2, p2, [[2], [1]]), "after commit every side reloads"
+session.close()
+
+# %%
+# Expire before the flush and the change is lost
+# ----------------------------------------------
+#
+# ``expire()`` discards unflushed changes: expiring the child to "refresh" its parent
+# throws the new foreign key away, and no UPDATE is ever sent. Flush first.
+
+session, p1, p2, child = load()
+child.parent_id = 2
+session.expire(child)
+assert view(child, p1, p2) == (1, p1, [[1, 2], []]), "the change is gone"
+assert row_parent_id(session) == 1, "and the row was never updated"
+session.close()
+
+# %%
+# ``child.parent = p2``: both collections follow at once
+# ------------------------------------------------------
+#
+# Assigning the relationship moves the child in memory, before any flush: ``back_populates``
+# appends it to parent 2's collection and removes it from parent 1's. The foreign key column
+# is what lags now: it is written by the flush.
+
+session, p1, p2, child = load()
+child.parent = p2
+assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both lists moved, not the key"
+session.flush()
+assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush set parent_id"
+assert row_parent_id(session) == 2, "and wrote it to the row"
+session.close()
+
+# %%
+# Appending to the other collection does the same
+# -----------------------------------------------
+#
+# ``p2.children.append(child)`` is the other side of the same move: ``child.parent`` and
+# parent 1's collection follow at once.
+
+session, p1, p2, child = load()
+p2.children.append(child)
+assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both sides moved"
+session.commit()
+assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush wrote it"
+session.close()
+
+# %%
+# A bulk UPDATE never touches the loaded relationships
+# ----------------------------------------------------
+#
+# ``session.execute(update(Child)...)`` with each ``synchronize_session`` value: ``"auto"``,
+# ``"evaluate"`` and ``"fetch"`` set the loaded child's ``parent_id`` (``False`` not even
+# that), and none of them moves ``child.parent`` or either collection.
+
+for strategy in ("auto", "evaluate", "fetch", False):
+    session, p1, p2, child = load()
+    move = update(Child).where(Child.id == 1).values(parent_id=2)
+    session.execute(move.execution_options(synchronize_session=strategy))
+    print(f"{strategy!r}:", end=" ")
+    parent_id = 1 if strategy is False else 2
+    assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), "none moved"
+    assert row_parent_id(session) == 2, "the row moved"
+    session.expire_all()
+    assert view(child, p1, p2) == (2, p2, [[2], [1]]), "expire_all() brings all in sync"
+    session.close()
+engine.dispose()
+
+# %%
+# In one sentence
+# ---------------
+#
+# Move a child through its relationship (``child.parent = p2`` or ``append()``), which
+# updates both sides in memory at once; a foreign key assigned by hand or by a bulk
+# ``UPDATE`` leaves ``child.parent`` and the loaded collections stale until each is expired
+# (a commit expires them all), and an ``expire()`` before the flush throws that change away.
+# Deleting a child is the next page:
+# :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.

@@ -1,0 +1,177 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Deleting a child: ``session.delete()``, delete-orphan and a bulk DELETE
+=======================================================================
+
+To delete a child and see it gone from its parent's collection at once, remove it from the
+collection under ``cascade="all, delete-orphan"``: the flush deletes the row.
+``session.delete(child)`` and a bulk ``DELETE`` remove the row but leave the child in the
+loaded collection until the collection is expired (a commit expires it).
+"""
+
+# %%
+# Setup
+# -----
+#
+# A parent with two children; ``Parent.children`` has ``cascade="all, delete-orphan"``.
+# ``load()`` starts each cell from that data in a new session, with the collection and
+# ``child.parent`` loaded. ``ids()`` lists the loaded collection's members, ``rows()`` the
+# children the database holds (in the session's transaction).
+
+import os
+
+from sqlalchemy import ForeignKey, create_engine, delete, insert, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Parent(Base):
+    __tablename__ = "parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    children: Mapped[list["Child"]] = relationship(
+        back_populates="parent",
+        cascade="all, delete-orphan",
+        order_by="Child.id",
+    )
+
+    def __repr__(self) -> str:
+        return f"Parent(id={self.id!r})"
+
+
+class Child(Base):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("parents.id"))
+    parent: Mapped[Parent | None] = relationship(back_populates="children")
+
+    def __repr__(self) -> str:
+        return f"Child(id={self.id!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+
+def load():
+    with Session(engine) as setup, setup.begin():
+        setup.execute(delete(Child))
+        setup.execute(delete(Parent))
+        setup.execute(insert(Parent), [{"id": 1}])
+        setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
+    session = Session(engine)
+    parent, child = session.get(Parent, 1), session.get(Child, 1)
+    assert child.parent is parent and child in parent.children, "both sides loaded"
+    return session, parent, child
+
+
+def ids(parent):
+    members = [c.id for c in parent.children]
+    print("parent.children:", members)
+    return members
+
+
+def rows(session):
+    return session.scalars(select(Child.id).order_by(Child.id)).all()
+
+
+# %%
+# ``session.delete(child)`` leaves it in the collection
+# -----------------------------------------------------
+#
+# ``delete()`` only marks the child. After the flush sends the DELETE, the child is in the
+# *deleted* state and the row is gone, yet the loaded collection still holds it (and
+# ``child.parent`` still points at the parent).
+
+session, parent, child = load()
+session.delete(child)
+assert child in session.deleted and ids(parent) == [1, 2], "marked, still listed"
+session.flush()
+assert inspect(child).deleted and rows(session) == [2], "the DELETE was sent"
+assert ids(parent) == [1, 2] and child.parent is parent, "still listed after the flush"
+
+# %%
+# It leaves the collection when the collection is expired
+# -------------------------------------------------------
+#
+# Expiring ``parent.children`` reloads it from the database, without the child; so does
+# reading it after the commit, which expires everything (and detaches the deleted child).
+
+session.expire(parent, ["children"])
+assert ids(parent) == [2], "reloaded without the deleted child"
+session.close()
+session, parent, child = load()
+session.delete(child)
+session.commit()
+assert ids(parent) == [2] and inspect(child).detached, "after commit it is gone"
+session.close()
+
+# %%
+# Expired before the flush: autoflush deletes first
+# -------------------------------------------------
+#
+# Expiring the parent's collection does not undo a pending ``delete()``: reading the expired
+# collection autoflushes the DELETE, then reloads the collection without the child.
+
+session, parent, child = load()
+session.delete(child)
+session.expire(parent, ["children"])
+assert ids(parent) == [2] and inspect(child).deleted, "autoflush sent the DELETE first"
+session.close()
+
+# %%
+# delete-orphan: remove it from the collection
+# --------------------------------------------
+#
+# With ``cascade="all, delete-orphan"``, removing the child from the collection is the
+# delete: memory agrees at once (the collection no longer lists it, ``child.parent`` is
+# ``None``), and the flush deletes the row.
+
+session, parent, child = load()
+parent.children.remove(child)
+assert ids(parent) == [2] and child.parent is None, "memory agrees at once"
+assert inspect(child).persistent and child not in session.deleted, "not marked yet"
+session.flush()
+assert inspect(child).deleted and rows(session) == [2], "the flush deleted the orphan"
+session.commit()
+assert ids(parent) == [2] and inspect(child).detached, "and the commit kept it deleted"
+session.close()
+
+# %%
+# A bulk DELETE never touches the loaded collection
+# -------------------------------------------------
+#
+# ``session.execute(delete(Child)...)`` with each ``synchronize_session`` value: ``"auto"``,
+# ``"evaluate"`` and ``"fetch"`` mark the loaded child deleted (``False`` leaves it
+# persistent), and none of them removes it from ``parent.children``. Expiring the collection
+# does.
+
+for strategy in ("auto", "evaluate", "fetch", False):
+    session, parent, child = load()
+    bulk = delete(Child).where(Child.id == 1)
+    session.execute(bulk.execution_options(synchronize_session=strategy))
+    print(f"{strategy!r}: deleted={inspect(child).deleted},", end=" ")
+    assert inspect(child).deleted is (strategy is not False), "deleted, unless False"
+    assert inspect(child).persistent is (strategy is False), "False: still persistent"
+    assert ids(parent) == [1, 2] and rows(session) == [2], "row gone, still listed"
+    session.expire(parent, ["children"])
+    assert ids(parent) == [2], "the reloaded collection drops it"
+    session.close()
+engine.dispose()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``session.delete(child)`` and a bulk ``DELETE`` remove the row but not the child from a
+# loaded collection, even after the flush, until the collection is expired (a commit expires
+# it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
+# collection at once and the flush deletes the row.
