@@ -195,12 +195,10 @@ def reset():
 reset()
 with Session(engine) as session:
     parent = session.get(Parent, 1)
-record(
-    "relationships",
-    "lazy-after-close/read",
-    outcome(parent, "children"),
-    "DetachedInstanceError",
-)
+sent.clear()
+verdict = outcome(parent, "children")
+record("relationships", "lazy-after-close/read", verdict, "DetachedInstanceError")
+record("relationships", "lazy-after-close/sql", statements(), "no SQL")
 with Session(engine, expire_on_commit=False) as session:
     parent = session.get(Parent, 1)
     session.commit()
