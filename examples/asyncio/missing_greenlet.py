@@ -65,7 +65,8 @@ async def create_tables():
         await connection.run_sync(Base.metadata.drop_all)
         await connection.run_sync(Base.metadata.create_all)
     async with async_session() as session:
-        session.add(User(id=1, name="alice", addresses=[Address(id=1, email="a@example.org")]))
+        address = Address(id=1, email="a@example.org")
+        session.add(User(id=1, name="alice", addresses=[address]))
         await session.commit()
 
 
@@ -99,8 +100,8 @@ async def read_after_commit():
         await session.commit()
         print("expired:", sorted(inspect(user).expired_attributes))
         error = missing_greenlet(lambda: user.name)
-        assert isinstance(error, exc.MissingGreenlet), "reading an expired attribute raises"
-        assert "greenlet_spawn has not been called" in str(error), "the error names greenlet_spawn"
+        assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
+        assert "greenlet_spawn has not been called" in str(error), "its text"
         assert "name" in inspect(user).expired_attributes, "nothing was loaded"
         return user
 
@@ -123,7 +124,7 @@ async def refresh_then_read():
         await session.refresh(user)
         print(user.name)
         assert not {"id", "name"} & inspect(user).expired_attributes, "columns loaded"
-        assert "addresses" not in inspect(user).dict, "the lazy collection was not loaded"
+        assert "addresses" not in inspect(user).dict, "lazy collection not loaded"
         assert user.name == "alice", "the loaded value reads without SQL"
         return user
 
@@ -145,9 +146,9 @@ async def read_lazy_relationship():
         user = await session.get(User, 1)
         assert "name" in inspect(user).dict, "the columns were loaded by get()"
         error = missing_greenlet(lambda: user.addresses)
-        assert isinstance(error, exc.MissingGreenlet), "a lazy load raises under asyncio"
-        assert "greenlet_spawn has not been called" in str(error), "the error names greenlet_spawn"
-        assert "addresses" not in inspect(user).dict, "the collection is still not loaded"
+        assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
+        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "addresses" not in inspect(user).dict, "still not loaded"
         return user
 
 
@@ -168,7 +169,7 @@ async def refresh_relationship():
         await session.refresh(user, ["addresses"])
         print(user.addresses)
         assert "addresses" in inspect(user).dict, "refresh() loaded the collection"
-        assert [a.email for a in user.addresses] == ["a@example.org"], "its rows are there"
+        assert [a.email for a in user.addresses] == ["a@example.org"], "its rows"
         return user
 
 
