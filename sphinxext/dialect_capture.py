@@ -21,6 +21,9 @@ from sqlalchemy import MetaData, create_engine
 
 import session_sync_capture as capture
 
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from databases import url_for_example  # noqa: E402 - the async driver choice the tests make
+
 
 def record_example(path: Path) -> tuple[dict[str, list[dict]], dict | None]:
     """The SQL records of each code cell of one example, keyed by the cell's first line; and
@@ -84,6 +87,7 @@ def main(output_dir: str, *examples: str) -> None:
     database = server_name(url)
     for example in map(Path, examples):
         empty_database(url)
+        os.environ["DATABASE_URL"] = url_for_example(url, example.read_text())
         cells, measured = record_example(example.resolve())
         output = Path(output_dir) / Path(capture.example_key(example)).with_suffix(".json")
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -245,6 +245,24 @@ def fresh_database(server_url: str, example: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+# The driver an example that uses create_async_engine gets on each database: psycopg 3 has an
+# async mode of its own; MariaDB's pymysql has aiomysql; SQLite's pysqlite has aiosqlite.
+ASYNC_DRIVERS = {"postgresql": "psycopg_async", "mysql": "aiomysql", "sqlite": "aiosqlite"}
+
+
+def url_for_example(server_url: str, source: str) -> str:
+    """The URL an example runs on: `server_url` itself, or, for an example whose source uses
+    ``create_async_engine``, the same database through its async driver (ASYNC_DRIVERS)."""
+    if not re.search(r"\bcreate_async_engine\b", source):
+        return server_url
+    from sqlalchemy import make_url
+
+    url = make_url(server_url)
+    backend = url.get_backend_name()
+    url = url.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+    return url.render_as_string(hide_password=False)
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing uses now (the kernel picks it).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -22,18 +23,19 @@ from bs4 import BeautifulSoup
 
 from sitebuild import EXAMPLES, ROOT, build_site, project_with_one_example, run_example
 
+# The drivers: the sync one, then the async one (databases.ASYNC_DRIVERS) the asyncio examples use.
 SERVERS = {
-    "postgresql": (databases.postgresql_server, databases.postgresql_missing, "psycopg"),
-    "mariadb": (databases.mariadb_server, databases.mariadb_missing, "pymysql"),
+    "postgresql": (databases.postgresql_server, databases.postgresql_missing, ("psycopg",)),
+    "mariadb": (databases.mariadb_server, databases.mariadb_missing, ("pymysql", "aiomysql")),
 }
 EXAMPLE_IDS = [str(path.relative_to(ROOT / "examples")) for path in EXAMPLES]
 
 
 def require(name: str) -> None:
     """Skip (fail on CI) when this database's server or driver is not installed."""
-    _, missing, driver = SERVERS[name]
+    _, missing, drivers = SERVERS[name]
     reason = missing()
-    if reason is None:
+    for driver in drivers if reason is None else ():
         try:
             __import__(driver)
         except ImportError:
@@ -153,7 +155,10 @@ def server(request, timing_report):
 def test_example_runs_on_each_database(example, server, tmp_path, timing_report):
     name, url = server
     label = str(example.relative_to(ROOT / "examples"))
-    database_url = databases.fresh_database(url, label)
+    # An example that uses create_async_engine runs on the same server through an async driver.
+    database_url = databases.url_for_example(
+        databases.fresh_database(url, label), example.read_text()
+    )
     start = time.perf_counter()
     result = run_example(example, tmp_path, database_url)
     timing_report.examples[label][name] = time.perf_counter() - start
@@ -175,6 +180,8 @@ def test_full_build_shows_each_cells_sql_on_every_database_as_tabs(tmp_path):
         require(name)
     example = ROOT / "examples" / "synchronize_session" / "dialect_differences.py"
     project = project_with_one_example(tmp_path, example.name, example.read_text())
+    (project / "tests").mkdir()  # dialect_capture.py takes url_for_example from there
+    shutil.copy(ROOT / "tests" / "databases.py", project / "tests")
     recordings = tmp_path / "dialect-sql"
     for order, (name, (server, _, _)) in enumerate(SERVERS.items(), start=1):
         with server() as url:

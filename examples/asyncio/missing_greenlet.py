@@ -1,0 +1,187 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "sqlalchemy[asyncio]>=2.0",
+#     "aiosqlite",
+# ]
+# ///
+"""
+``MissingGreenlet`` after ``await session.commit()``
+=====================================================
+
+Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
+is expired, and a lazy relationship was never loaded, so reading either one raises
+``MissingGreenlet`` ("greenlet_spawn has not been called"). Load what you will read with an
+``await`` first (``await session.refresh(obj)``, ``selectinload()``, ``awaitable_attrs``), or
+keep the values with ``expire_on_commit=False``.
+"""
+
+# %%
+# An :class:`~sqlalchemy.ext.asyncio.AsyncSession` on aiosqlite (``DATABASE_URL`` when set:
+# give it an async driver). Every cell is an ``async def`` run by one
+# ``asyncio.Runner``, so all cells share one event loop. ``missing_greenlet()`` runs a
+# read that needs SQL and prints the error it raises.
+
+import asyncio
+import os
+import re
+
+from sqlalchemy import ForeignKey, String, exc, inspect
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    addresses: Mapped[list["Address"]] = relationship()
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    email: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"Address(id={self.id!r}, email={self.email!r})"
+
+
+runner = asyncio.Runner()
+engine = create_async_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite://"))
+async_session = async_sessionmaker(engine)
+
+
+async def create_tables():
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)
+        await connection.run_sync(Base.metadata.create_all)
+    async with async_session() as session:
+        address = Address(id=1, email="a@example.org")
+        session.add(User(id=1, name="alice", addresses=[address]))
+        await session.commit()
+
+
+def missing_greenlet(read):
+    """Run a read that needs SQL; print the error, return the MissingGreenlet in it."""
+    try:
+        read()
+    except exc.SQLAlchemyError as error:
+        message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
+        print(f"{type(error).__name__}: {message}")
+        return error.orig if isinstance(error, exc.StatementError) else error
+    raise AssertionError("the read raised no error")
+
+
+runner.run(create_tables())
+
+# %%
+# An expired attribute after ``await session.commit()``
+# -----------------------------------------------------
+#
+# ``commit()`` expires every attribute, as in a synchronous session. The next read of
+# ``user.name`` must send a ``SELECT``; a synchronous session sends it inside the attribute
+# access, but here sending it needs an ``await``, and a plain attribute read cannot await.
+# SQLAlchemy raises ``MissingGreenlet`` instead: either the error itself or a
+# ``StatementError`` around it, depending on the release and the driver.
+
+
+async def read_after_commit():
+    async with async_session() as session:
+        user = await session.get(User, 1)
+        await session.commit()
+        print("expired:", sorted(inspect(user).expired_attributes))
+        error = missing_greenlet(lambda: user.name)
+        assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
+        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "name" in inspect(user).expired_attributes, "nothing was loaded"
+        return user
+
+
+user = runner.run(read_after_commit())
+
+# %%
+# The same read after an awaited load
+# -----------------------------------
+#
+# The session is still usable. ``await session.refresh(user)`` sends the ``SELECT`` behind an
+# ``await``; after it, ``user.name`` is an ordinary loaded value and reading it needs no SQL.
+# It loads the columns only: the lazy ``addresses`` stays unloaded.
+
+
+async def refresh_then_read():
+    async with async_session() as session:
+        user = await session.get(User, 1)
+        await session.commit()
+        await session.refresh(user)
+        print(user.name)
+        assert not {"id", "name"} & inspect(user).expired_attributes, "columns loaded"
+        assert "addresses" not in inspect(user).dict, "lazy collection not loaded"
+        assert user.name == "alice", "the loaded value reads without SQL"
+        return user
+
+
+user = runner.run(refresh_then_read())
+
+# %%
+# A lazy relationship, even before any commit
+# -------------------------------------------
+#
+# ``user.addresses`` is a lazy relationship (the default, ``lazy="select"``): the first read
+# sends a ``SELECT``. That is the same problem with no commit involved: the freshly loaded
+# ``user`` raises ``MissingGreenlet`` on its first ``user.addresses``, and the collection stays
+# unloaded.
+
+
+async def read_lazy_relationship():
+    async with async_session() as session:
+        user = await session.get(User, 1)
+        assert "name" in inspect(user).dict, "the columns were loaded by get()"
+        error = missing_greenlet(lambda: user.addresses)
+        assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
+        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "addresses" not in inspect(user).dict, "still not loaded"
+        return user
+
+
+user = runner.run(read_lazy_relationship())
+
+# %%
+# Loading the collection with an ``await``
+# ----------------------------------------
+#
+# ``await session.refresh(user, ["addresses"])`` loads the named relationship (the SQL
+# below); then ``user.addresses`` is a loaded list. :ref:`The next page
+# <sphx_glr_auto_examples_asyncio_loading_under_asyncio.py>` runs every fix, with its SQL.
+
+
+async def refresh_relationship():
+    async with async_session() as session:
+        user = await session.get(User, 1)
+        await session.refresh(user, ["addresses"])
+        print(user.addresses)
+        assert "addresses" in inspect(user).dict, "refresh() loaded the collection"
+        assert [a.email for a in user.addresses] == ["a@example.org"], "its rows"
+        return user
+
+
+user = runner.run(refresh_relationship())
+runner.run(engine.dispose())
+runner.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# Under asyncio every read that needs SQL must be awaited: an expired attribute (after
+# ``await session.commit()``) and a lazy relationship raise ``MissingGreenlet`` when read as
+# plain attributes, and read fine once an awaited call such as ``session.refresh()`` has
+# loaded them.
