@@ -63,6 +63,8 @@ def versions(session: nox.Session, series: str) -> None:
     if series not in EXAMPLES_FOR_SERIES:
         # The behaviour matrix measured on this series must equal docs/_measured's file for it:
         # the version page compares the committed files with the build's own measurement.
+        # questions_measured.py measures asyncio too: its driver, here.
+        session.install("-c", CONSTRAINTS, "aiosqlite", "greenlet")
         committed = (
             "tests/test_measured_summaries.py::test_committed_measurement_matches_this_series"
         )
