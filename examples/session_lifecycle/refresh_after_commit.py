@@ -22,7 +22,7 @@ elsewhere. Do not serialize ``obj.__dict__`` right after a commit: it is empty u
 import os
 import re
 
-from sqlalchemy import String, create_engine, event, inspect, literal_column, select, update
+from sqlalchemy import String, create_engine, event, inspect, literal_column, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import ObjectDeletedError
