@@ -18,7 +18,7 @@ onto it, stale ones included, which the next flush writes back. Close the first 
 # %%
 # Two users, a statement recorder, and ``scrub()``, which removes memory addresses and the
 # "Background on this error" link from error messages, and replaces session numbers
-# (:attr:`~sqlalchemy.orm.Session.hash_key`, a counter) with the variable names used here.
+# (``Session.hash_key``, a counter) with the variable names used here.
 
 import os
 import re

@@ -98,7 +98,7 @@ assert state(c) == ("persistent", []), "a released savepoint expires nothing"
 # ------------------------
 #
 # Now a savepoint that fails: inside it we rename ``b``, delete ``d``, load ``e`` and add two
-# new users (one flushed, one not), then roll back. One statement goes out:
+# new users (one flushed, one not), then roll back. The rollback itself sends one statement:
 # ``ROLLBACK TO SAVEPOINT``.
 
 nested = session.begin_nested()
@@ -168,8 +168,9 @@ assert c.name == "c, released", "its unflushed change is gone"
 sent.clear()
 session.commit()
 assert sent == ["COMMIT"], "commit() sends COMMIT and nothing else"
-print(names_in_database())
-assert names_in_database() == {
+names = names_in_database()
+print(names)
+assert names == {
     1: "a, changed before",
     2: "b",
     3: "c, released",
@@ -186,7 +187,8 @@ session.close()
 # before an INSERT, UPDATE or DELETE, and not before a ``SAVEPOINT``. In a transaction whose
 # first statement is the ``SAVEPOINT``, no ``BEGIN`` was sent, so SQLite treats the savepoint
 # as the transaction, and ``RELEASE`` commits it: the outer ``rollback()`` then undoes
-# nothing. PostgreSQL and MariaDB roll the insert back.
+# nothing. PostgreSQL and MariaDB roll the insert back. (``BEGIN (implicit)`` in the SQL box
+# is SQLAlchemy's note that it left the beginning to the driver: no ``BEGIN`` statement.)
 
 
 def insert_in_savepoint_then_roll_back(engine):
@@ -243,6 +245,6 @@ engine.dispose()
 # ---------------
 #
 # ``begin_nested()`` flushes, then brackets its block with ``SAVEPOINT`` and ``RELEASE`` (or
-# ``ROLLBACK TO SAVEPOINT``, which expires only the objects changed inside and makes the
+# ``ROLLBACK TO SAVEPOINT``, which expires only the objects modified inside and makes the
 # objects added inside transient), the outer transaction still needs its own ``commit()``, and
 # on SQLite a transaction that starts with a savepoint needs the pysqlite ``BEGIN`` workaround.
