@@ -106,6 +106,17 @@ assert f"(this is '{session_b.hash_key}')" in str(error), "and the session we ca
 assert inspect(alice).session is session_a, "alice stays in session_a"
 
 # %%
+# ``merge()`` does not mind: a third session merges alice and hands back *its own* object
+# for her row, while alice herself stays in ``session_a``.
+
+with Session(engine) as session_c:
+    alice_c = session_c.merge(alice)
+    print("alice_c is alice:", alice_c is alice)
+    assert alice_c is not alice, "merge() returned session_c's own object"
+    assert inspect(alice_c).session is session_c, "which belongs to session_c"
+assert inspect(alice).session is session_a, "alice is still in session_a"
+
+# %%
 # Once ``session_a`` lets go of alice (``close()`` or ``expunge()``), she is detached, and
 # ``session_b.add()`` takes her: she is persistent there, with no SQL sent.
 

@@ -123,7 +123,7 @@ assert session.in_transaction(), "the outer transaction goes on"
 # Only ``b``, the object *modified* inside the savepoint, is expired. ``a`` (changed and
 # flushed before it), ``c`` (untouched since the release), ``d`` (deleted inside: persistent
 # again) and ``e`` (loaded inside) keep their values, with no SQL. The two users added inside
-# are transient again: out of the session, ready to be added anew.
+# are transient again: out of the session, with no identity.
 
 for name, obj in {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g}.items():
     print(name, *state(obj))
@@ -134,6 +134,7 @@ assert state(b) == ("persistent", ["id", "name"]), "the object modified inside: 
 for obj in (a, c, d, e):
     assert state(obj) == ("persistent", []), "the others keep their loaded values"
 assert state(f) == state(g) == ("transient", []), "added inside: transient again"
+assert f not in session and inspect(f).identity is None, "out, no identity"
 print(b.name)
 assert b.name == "b" and len(sent) == 1, "b reloads the savepoint's value: one SELECT"
 
