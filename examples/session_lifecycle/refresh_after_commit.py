@@ -1,0 +1,238 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Do I need ``refresh()`` after ``commit()``?
+===========================================
+
+Usually not: ``commit()`` expires the object, and the first attribute you read loads it with
+the same single ``SELECT`` that ``refresh()`` would send. Call ``refresh()`` when the object
+was *not* expired and the row may have changed: ``expire_on_commit=False`` plus a change made
+elsewhere. Do not serialize ``obj.__dict__`` right after a commit: it is empty until a load.
+"""
+
+# %%
+# A ``users`` table whose ``edits`` column is computed by the database on every UPDATE
+# (``onupdate`` with a SQL expression). ``sent`` records every statement, so the cells can
+# count them.
+
+import os
+import re
+
+from sqlalchemy import String, create_engine, event, inspect, literal_column, update
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import ObjectDeletedError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    edits: Mapped[int] = mapped_column(default=0, onupdate=literal_column("edits") + 1)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, edits={self.edits!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+
+sent = []
+
+
+def record(conn, cursor, sql, *rest):
+    sent.append(sql)
+
+
+event.listen(engine, "before_cursor_execute", record)
+
+
+def without_labels(sql):
+    """2.0 labels the columns of a load (``users.id AS users_id``); 2.1 does not."""
+    return re.sub(r" AS \w+", "", sql)
+
+
+def scrub(error):
+    message = re.sub(r" at 0x[0-9a-fA-F]+", "", str(error))
+    return re.split(r"\s*\(Background on this error", message)[0]
+
+
+def rename(user_id, name):
+    """Another session renames a user and commits."""
+    with Session(engine) as other:
+        other.execute(update(User).where(User.id == user_id).values(name=name))
+        other.commit()
+
+
+session = Session(engine)
+
+# %%
+# add, commit, ``refresh()``: one ``SELECT``
+# -------------------------------------------
+#
+# The habit copied from many tutorials. After ``commit()`` the object is expired;
+# ``refresh()`` loads all its columns by primary key.
+
+alice = User(id=1, name="alice")
+session.add(alice)
+session.commit()
+sent.clear()
+session.refresh(alice)
+print(alice)
+refresh_sql = sent[:]
+assert len(refresh_sql) == 1, "refresh() after commit sent one statement"
+assert refresh_sql[0].lstrip().startswith("SELECT"), "that statement is a SELECT"
+
+# %%
+# add, commit, read: the same one ``SELECT``
+# -------------------------------------------
+#
+# Skip ``refresh()`` and just read an attribute. The expired object loads itself with the
+# same query: the same columns, the same ``WHERE users.id = ...``. Reading more attributes
+# afterwards is free, because the load filled them all.
+
+bob = User(id=2, name="bob")
+session.add(bob)
+session.commit()
+sent.clear()
+print(bob.name)
+access_sql = sent[:]
+print(bob.id, bob.edits)
+assert len(access_sql) == 1 and len(sent) == 1, "one SELECT, later reads none"
+assert without_labels(access_sql[0]) == without_labels(refresh_sql[0]), "same SELECT"
+
+# %%
+# Why ``obj.__dict__`` is empty after ``commit()``
+# --------------------------------------------------
+#
+# Expiring an object removes its loaded values from the instance dictionary. A serializer
+# that reads ``__dict__`` (``vars(obj)``, or a helper that dumps it) sees nothing but
+# SQLAlchemy's ``_sa_instance_state``, and no ``SELECT`` runs to fill it. Reading any
+# attribute loads the row and fills the dictionary again.
+
+
+def dump(obj):
+    return {key: value for key, value in vars(obj).items() if not key.startswith("_")}
+
+
+session.commit()
+sent.clear()
+print("after commit:", dump(bob), list(vars(bob)))
+assert dump(bob) == {} and not sent, "__dict__ empty, no SQL"
+assert inspect(bob).expired_attributes == {"id", "name", "edits"}, "all expired"
+bob.id  # any attribute: one SELECT loads the whole row
+print("after one read:", dict(sorted(dump(bob).items())))
+assert dump(bob) == {"id": 2, "name": "bob", "edits": 0}, "one read filled every column"
+assert len(sent) == 1, "filling it cost one SELECT"
+
+# %%
+# When you do need ``refresh()``: ``expire_on_commit=False``
+# -----------------------------------------------------------
+#
+# With ``expire_on_commit=False`` nothing is expired, so nothing reloads. If another session
+# changes the row after our commit, our object keeps the old value until ``refresh()``.
+
+session.close()
+kept = Session(engine, expire_on_commit=False)
+carol = User(id=3, name="carol")
+kept.add(carol)
+kept.commit()
+rename(3, "Caroline")
+sent.clear()
+print("without refresh:", carol.name)
+assert carol.name == "carol" and not sent, "stale, read without SQL"
+kept.refresh(carol)
+print("after refresh:  ", carol.name)
+assert carol.name == "Caroline" and len(sent) == 1, "refresh(): one SELECT"
+
+# %%
+# Values the database computes are expired for you
+# -------------------------------------------------
+#
+# ``edits`` is set by the database (``edits + 1``) in the UPDATE. The ORM cannot know the
+# result, so the flush expires that attribute, even in this ``expire_on_commit=False``
+# session, and the next read loads it: no ``refresh()`` is needed for a value that the model
+# declares as computed by the database, like this ``onupdate`` expression. (Under asyncio
+# this answer changes: an implicit load is what asyncio forbids; see the asyncio section.)
+#
+# Carol's row has had two UPDATEs now: the other session's rename and this one.
+
+carol.name = "Carol"
+kept.commit()
+print("expired after the UPDATE:", sorted(inspect(carol).expired_attributes))
+assert inspect(carol).expired_attributes == {"edits"}, "only the computed column"
+sent.clear()
+print(carol.edits)
+assert carol.edits == 2 and len(sent) == 1, "loaded: one SELECT"
+kept.close()
+
+# %%
+# "Could not refresh instance": the row is gone
+# ---------------------------------------------
+#
+# ``refresh()`` of an object whose row another session deleted raises
+# :class:`~sqlalchemy.exc.InvalidRequestError`. When does our session see the deletion? On
+# SQLite and PostgreSQL at once. On MariaDB (REPEATABLE READ) not inside the transaction that
+# already read the row: ``refresh()`` there returns the old row from the snapshot, and the
+# error comes only in a new transaction.
+
+session = Session(engine)
+dave = User(id=4, name="dave")
+session.add(dave)
+session.commit()
+print(dave)  # the new transaction reads the row
+with Session(engine) as other:
+    other.delete(other.get(User, 4))
+    other.commit()
+
+
+def try_refresh(obj):
+    try:
+        session.refresh(obj)
+    except InvalidRequestError as error:
+        print(f"{type(error).__name__}: {scrub(error)}")
+        return error
+    print("refreshed:", obj)
+
+
+error = try_refresh(dave)
+snapshot = engine.dialect.name in ("mysql", "mariadb")
+assert (error is None) == snapshot, "only MariaDB's snapshot has the row"
+session.commit()  # a new transaction sees the deletion everywhere
+error = try_refresh(dave)
+assert type(error) is InvalidRequestError, "refresh() of a gone row raises"
+assert "Could not refresh instance" in str(error), "with this message"
+
+# %%
+# Reading an expired attribute instead of calling ``refresh()`` fails too, with a subclass of
+# the same error, :class:`~sqlalchemy.orm.exc.ObjectDeletedError`.
+
+session.expire(dave)
+try:
+    print(dave.name)
+except ObjectDeletedError as deleted:
+    error = deleted
+    print(f"{type(error).__name__}: {scrub(error)}")
+assert isinstance(error, ObjectDeletedError), "reading an expired, deleted row raises"
+assert isinstance(error, InvalidRequestError), "a subclass of InvalidRequestError"
+assert "has been deleted, or its row is otherwise not present" in str(error), "message"
+session.close()
+engine.dispose()
+
+# %%
+# In one sentence
+# ---------------
+#
+# After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
+# so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
+# row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
+# ``InvalidRequestError`` from ``refresh()`` when the row is gone.
