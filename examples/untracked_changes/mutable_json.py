@@ -50,7 +50,13 @@ engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+
+
+def record(conn, cursor, statement, *rest):
+    sent.append(statement)
+
+
+event.listen(engine, "before_cursor_execute", record)
 
 
 def flush_updates():
@@ -84,7 +90,7 @@ ann.prefs.update(lang="de")
 ann.prefs.pop("tags")
 print("in memory:", ann.prefs)
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
-assert ann not in session.dirty and not session.is_modified(ann), "the session saw nothing"
+assert ann not in session.dirty and not session.is_modified(ann), "nothing seen"
 assert flush_updates() == 0, "the flush sent no UPDATE"
 assert in_database()[0] == START, "the row still has the old JSON"
 
@@ -130,7 +136,7 @@ session.commit()
 # but the old and the new value are one object, so there is no net change and no UPDATE.
 
 ann.prefs = {**ann.prefs, "theme": "blue"}
-assert flush_updates() == 1 and in_database()[0]["theme"] == "blue", "a new dict is written"
+assert flush_updates() == 1 and in_database()[0]["theme"] == "blue", "new dict: written"
 same = ann.prefs
 same["theme"] = "green"
 ann.prefs = same
@@ -159,7 +165,7 @@ for change in changes:
     assert ann in session.dirty, "the MutableDict reported the change"
     assert flush_updates() == 1, "and the flush wrote it"
 print("in the database:", in_database()[1])
-assert in_database()[1] == {"theme": "dark", "nested": {"size": 1}}, "all four were written"
+assert in_database()[1] == {"theme": "dark", "nested": {"size": 1}}, "all four written"
 session.commit()
 
 # %%
@@ -180,7 +186,7 @@ print("after expire():", ann.settings)
 assert ann.settings["nested"] == {"size": 1}, "the nested changes were lost"
 ann.settings["nested"]["size"] = 2
 flag_modified(ann, "settings")
-assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "flagged: written"
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "written"
 session.commit()
 session.close()
 

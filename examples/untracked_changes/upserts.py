@@ -48,20 +48,23 @@ class User(Base):
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
-insert_for = {"sqlite": sqlite.insert, "postgresql": postgresql.insert, "mysql": mysql.insert}
+insert_for = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+insert_for["mysql"] = mysql.insert  # MariaDB
 insert = insert_for[engine.dialect.name]
 
 
 def upsert():
     stmt = insert(User)
     if engine.dialect.name == "mysql":  # MariaDB
-        return stmt.on_duplicate_key_update(name=stmt.inserted.name, visits=User.visits + 1)
+        new = {"name": stmt.inserted.name, "visits": User.visits + 1}
+        return stmt.on_duplicate_key_update(new)
     new = {"name": stmt.excluded.name, "visits": User.visits + 1}
     return stmt.on_conflict_do_update(index_elements=[User.id], set_=new)
 
 
 def in_database(user_id):
-    return session.execute(select(User.name, User.visits).where(User.id == user_id)).one()
+    row = session.execute(select(User.name, User.visits).where(User.id == user_id))
+    return tuple(row.one())
 
 
 session = Session(engine)
@@ -69,7 +72,13 @@ session.add(User(id=1, name="ann"))
 session.commit()
 ann = session.get(User, 1)
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+
+
+def record(conn, cursor, statement, *rest):
+    sent.append(statement)
+
+
+event.listen(engine, "before_cursor_execute", record)
 print(ann)
 
 # %%
@@ -83,7 +92,7 @@ session.execute(upsert().values(id=1, name="Ann"))
 print("in memory:", ann, "| in the database:", in_database(1))
 assert (ann.name, ann.visits) == ("ann", 0), "the loaded object kept its old values"
 assert not inspect(ann).expired_attributes, "and was not even expired"
-assert tuple(in_database(1)) == ("Ann", 1), "while the row was updated"
+assert in_database(1) == ("Ann", 1), "while the row was updated"
 
 # %%
 # ``expire()`` (or ``refresh()``) after the upsert brings her back in sync: the next access
@@ -120,7 +129,7 @@ refreshing = refreshing.execution_options(populate_existing=True)
 returned = session.scalars(refreshing).all()
 print("returned:", returned, "| in the database:", in_database(1))
 assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), "overwritten"
-assert tuple(in_database(1)) == ("Annie", 3), "with exactly the row's values"
+assert in_database(1) == ("Annie", 3), "with exactly the row's values"
 session.commit()
 
 # %%
@@ -141,7 +150,7 @@ assert len(sent) == 1 and "RETURNING" in sent[0], "one INSERT for both rows"
 sent.clear()
 assert session.get(User, 2) is bob and session.get(User, 3) is cy, "in the identity map"
 assert sent == [], "get() found them without SQL"
-assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with their defaults"
+assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with defaults"
 
 # %%
 # A bulk upsert with ``RETURNING``
@@ -156,12 +165,12 @@ rows = [{"id": 1, "name": "A1"}, {"id": 4, "name": "dee"}]
 first, dee = session.scalars(upsert().returning(User), rows).all()
 print("returned:", [first, dee], "| ann in the database:", in_database(1))
 assert first is ann and ann.name == "Annie", "the loaded ann came back stale"
-assert tuple(in_database(1)) == ("A1", 4) and dee.name == "dee", "both rows were written"
+assert in_database(1) == ("A1", 4) and dee.name == "dee", "both rows were written"
 rows = [{"id": 1, "name": "A2"}, {"id": 4, "name": "Dee"}]
 bulk = upsert().returning(User).execution_options(populate_existing=True)
 returned = session.scalars(bulk, rows).all()
 print("with populate_existing:", returned)
-assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), "both overwritten"
+assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), "overwritten"
 session.commit()
 session.close()
 
