@@ -68,8 +68,9 @@ def in_database(user_id):
 # neither updated nor expired: she shows ``"active"`` without any SQL.
 
 result = session.execute(text("UPDATE users SET status = 'away' WHERE id = 1"))
-print("rows matched:", result.rowcount, "| ann:", ann, "| in the row:", in_database(1))
-assert result.rowcount == 1 and in_database(1) == "away", "the row was updated"
+in_db = in_database(1)
+print("rows matched:", result.rowcount, "| ann:", ann, "| in the row:", in_db)
+assert result.rowcount == 1 and in_db == "away", "the row was updated"
 assert ann.status == "active", "the loaded object kept its old value"
 assert not inspect(ann).expired_attributes, "and was not expired"
 
@@ -96,12 +97,16 @@ assert in_database(1) == "active", "the rollback undid the text(): same transact
 # ------------------------------------
 #
 # When you must send raw SQL, expire what it may have changed (``expire_all()`` when you
-# cannot tell). The next access reloads the row.
+# cannot tell). The next access reloads the row. (ann is read first: the rollback above
+# expired her, and the point is to expire a loaded, stale object.)
 
+assert ann.status == "active", "ann is loaded again"
 session.execute(text("UPDATE users SET status = 'away' WHERE id = 1"))
+assert ann.status == "active", "and stale after the text()"
 session.expire(ann)
-print("after expire():", ann)
-assert ann.status == "away", "reloaded with the database's value"
+status = ann.status  # the first access after expire() reloads the row
+print("after expire():", status)
+assert status == "away", "reloaded with the database's value"
 session.rollback()
 
 # %%
@@ -109,11 +114,16 @@ session.rollback()
 # -----------------------------------
 #
 # The same change as an ORM-enabled ``update(User)`` is synchronized: under the default
-# ``synchronize_session="auto"`` the loaded ann gets the new value at once.
+# ``synchronize_session="auto"`` the loaded ann gets the new value at once, with no
+# SELECT: it is in her ``__dict__`` before anything reads her.
 
+assert ann.status == "active", "ann is loaded again after the rollback"
 session.execute(update(User).where(User.id == 1).values(status="away"))
-print("after update(User):", ann, "| in the database:", in_database(1))
-assert ann.status == "away" == in_database(1), "object and row agree"
+in_memory = ann.__dict__["status"]  # read without loading anything
+in_db = in_database(1)
+print("after update(User):", in_memory, "| in the database:", in_db)
+assert in_memory == "away" == in_db, "object and row agree"
+
 session.rollback()
 
 # %%

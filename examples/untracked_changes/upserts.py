@@ -89,16 +89,18 @@ print(ann)
 # ann is neither changed nor expired, so she shows her old values without any SQL.
 
 session.execute(upsert().values(id=1, name="Ann"))
-print("in memory:", ann, "| in the database:", in_database(1))
+row = in_database(1)
+print("in memory:", ann, "| in the database:", row)
 assert (ann.name, ann.visits) == ("ann", 0), "the loaded object kept its old values"
 assert not inspect(ann).expired_attributes, "and was not even expired"
-assert in_database(1) == ("Ann", 1), "while the row was updated"
+assert row == ("Ann", 1), "while the row was updated"
 
 # %%
 # ``expire()`` (or ``refresh()``) after the upsert brings her back in sync: the next access
 # reloads the row.
 
 session.expire(ann)
+reloaded = ann.name  # the first access after expire() reloads the row
 print("after expire():", ann)
 assert (ann.name, ann.visits) == ("Ann", 1), "reloaded from the row"
 
@@ -112,7 +114,9 @@ assert (ann.name, ann.visits) == ("Ann", 1), "reloaded from the row"
 
 returned = session.scalars(upsert().values(id=1, name="ANN").returning(User)).all()
 upsert_sql = sent[-1]
-print("returned:", returned, "| in the database:", in_database(1))
+row = in_database(1)
+print("returned:", returned, "| in the database:", row)
+assert row == ("ANN", 2), "the row was upserted"
 assert returned == [ann] and returned[0] is ann, "the identity-map object came back"
 assert (ann.name, ann.visits) == ("Ann", 1), "holding what it had, not the returned row"
 assert "RETURNING" in upsert_sql, "although RETURNING sent the new row"
@@ -127,9 +131,10 @@ assert "RETURNING" in upsert_sql, "although RETURNING sent the new row"
 refreshing = upsert().values(id=1, name="Annie").returning(User)
 refreshing = refreshing.execution_options(populate_existing=True)
 returned = session.scalars(refreshing).all()
-print("returned:", returned, "| in the database:", in_database(1))
+row = in_database(1)
+print("returned:", returned, "| in the database:", row)
 assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), "overwritten"
-assert in_database(1) == ("Annie", 3), "with exactly the row's values"
+assert row == ("Annie", 3), "with exactly the row's values"
 session.commit()
 
 # %%
@@ -163,9 +168,10 @@ assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with defa
 ann = session.get(User, 1)  # loaded again after the commit
 rows = [{"id": 1, "name": "A1"}, {"id": 4, "name": "dee"}]
 first, dee = session.scalars(upsert().returning(User), rows).all()
-print("returned:", [first, dee], "| ann in the database:", in_database(1))
+row = in_database(1)
+print("returned:", [first, dee], "| ann in the database:", row)
 assert first is ann and ann.name == "Annie", "the loaded ann came back stale"
-assert in_database(1) == ("A1", 4) and dee.name == "dee", "both rows were written"
+assert row == ("A1", 4) and dee.name == "dee", "both rows were written"
 rows = [{"id": 1, "name": "A2"}, {"id": 4, "name": "Dee"}]
 bulk = upsert().returning(User).execution_options(populate_existing=True)
 returned = session.scalars(bulk, rows).all()
