@@ -129,10 +129,10 @@ def unloaded(obj):
 # ---------------------------------------------------
 #
 # Under the default ``eager_defaults="auto"`` the INSERT asks for the primary key *and* the
-# server defaults with ``RETURNING``, on all three databases (MariaDB has INSERT..RETURNING
-# since 10.5). Nothing is expired, and reading ``status`` sends nothing. A ``func.now()``
-# default comes back the same way (checked by ``now_is_returned()``, whose object does not
-# outlive the call).
+# server defaults with ``RETURNING``, on all three databases (MariaDB 10.11 included).
+# Nothing is expired, and reading ``status`` sends nothing. A ``func.now()`` default comes
+# back the same way (checked by ``now_is_returned()``, whose object does not outlive the
+# call).
 
 session = Session(engine)
 ann = User(name="ann")
@@ -144,7 +144,7 @@ print("unloaded after the flush:", unloaded(ann))
 sent.clear()
 print("status:", ann.status)
 assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
-assert unloaded(ann) == [] and sent == [] and ann.status == "new", "read without a SELECT"
+assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
 session.commit()
 
 
@@ -246,10 +246,10 @@ assert cy.revision == 2, "the onupdate's value came back with the flush"
 # SQLite's ``RETURNING`` does not see an ``AFTER`` trigger
 # --------------------------------------------------------
 #
-# SQLite cannot change a row in a ``BEFORE`` trigger, so its trigger here is an ``AFTER``
-# trigger, which runs after ``RETURNING`` has produced its row: the fetched ``edits`` is the
-# value from before the trigger. PostgreSQL's and MariaDB's ``BEFORE`` triggers change the row
-# first, so their fetched value is right.
+# SQLite's trigger here is an ``AFTER`` trigger that updates the row a second time, and the
+# UPDATE's ``RETURNING`` produced its row before that: the fetched ``edits`` is the value
+# from before the trigger. PostgreSQL's and
+# MariaDB's ``BEFORE`` triggers change the row first, so their fetched value is right.
 
 in_db = session.scalar(select(User.edits).where(User.id == cy.id))
 print("edits in memory:", cy.edits, "| in the database:", in_db)
@@ -262,9 +262,9 @@ session.commit()
 session.close()
 
 # %%
-# Under asyncio, the extra SELECT on first access is the one that fails with
-# ``MissingGreenlet``: there, ``eager_defaults=True`` or an awaited ``refresh()`` loads the
-# values instead (see the asyncio section).
+# Under asyncio, this extra SELECT on first access is a lazy load, and an ``AsyncSession``
+# raises ``MissingGreenlet`` for it instead: the asyncio section shows that error and its
+# fixes.
 #
 # In one sentence
 # ---------------
