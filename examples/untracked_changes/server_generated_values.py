@@ -92,9 +92,9 @@ TRIGGER = {
         " WHERE id = NEW.id; END"
     ],
     "postgresql": [
-        "CREATE OR REPLACE FUNCTION count_edits() RETURNS trigger AS $$ BEGIN"
+        "CREATE OR REPLACE FUNCTION count_edits() RETURNS trigger AS 'BEGIN"
         " NEW.edits := OLD.edits + 1; NEW.edits_unmarked := OLD.edits_unmarked + 1;"
-        " RETURN NEW; END $$ LANGUAGE plpgsql",
+        " RETURN NEW; END' LANGUAGE plpgsql",
         "CREATE TRIGGER count_edits BEFORE UPDATE ON users"
         " FOR EACH ROW EXECUTE FUNCTION count_edits()",
     ],
