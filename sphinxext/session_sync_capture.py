@@ -36,6 +36,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 
 SQL_MARKER = "\u27e6sql\u27e7 "
@@ -109,6 +110,10 @@ class SqlTranscript:
 
     # SQLAlchemy event handlers -------------------------------------------------------
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):
+        # An "insertmanyvalues" batch (a multi-row INSERT .. RETURNING) is flagged executemany
+        # but carries one flat parameter set for the whole batch.
+        if context is not None and context.execute_style is ExecuteStyle.INSERTMANYVALUES:
+            executemany = False
         self.write(conn, statement, parameters, executemany)
 
     def on_begin(self, conn):

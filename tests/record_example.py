@@ -114,6 +114,11 @@ class Recorder:
 
     # statements -----------------------------------------------------------------------
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, many):
+        from sqlalchemy.engine.interfaces import ExecuteStyle
+
+        # An "insertmanyvalues" batch is flagged executemany but has one flat parameter set.
+        if context is not None and context.execute_style is ExecuteStyle.INSERTMANYVALUES:
+            many = False
         self.events.append(
             {
                 "kind": "statement",

@@ -9,7 +9,16 @@ from types import SimpleNamespace
 
 import pytest
 from docutils import nodes
-from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select, update
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -95,6 +104,16 @@ def test_executemany_parameters_are_abbreviated(engine, capturing):
         insert["parameters"]
         == "[('user 0',), ('user 1',), ('user 2',), ... 10 parameter sets in all]"
     )
+
+
+def test_a_multi_row_insert_returning_shows_its_one_parameter_set(engine, capturing):
+    # "insertmanyvalues": SQLAlchemy flags the batch executemany, with one flat set of values.
+    with Session(engine) as session:
+        rows = [{"id": 2, "name": "bob"}, {"id": 3, "name": "cy"}]
+        session.scalars(insert(User).returning(User), rows).all()
+    record = next(r for r in capturing() if r["sql"].startswith("INSERT"))
+    assert "RETURNING" in record["sql"]
+    assert record["parameters"] == "(2, 'bob', 3, 'cy')"
 
 
 def test_listeners_are_removed_after_the_example(engine):

@@ -1,0 +1,199 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+In-place changes to a JSON column
+=================================
+
+Changing a JSON column's dict in place (``user.prefs["theme"] = "dark"``) is invisible to the
+session: no UPDATE at flush, and the change is lost when the object is expired. Call
+``flag_modified(user, "prefs")``, assign a *new* dict, or map the column as
+``MutableDict.as_mutable(JSON)``, which tracks top-level changes but not changes inside
+nested dicts or lists.
+"""
+
+# %%
+# Setup
+# -----
+#
+# ``prefs`` is a plain :class:`~sqlalchemy.types.JSON` column; ``settings`` is the same JSON
+# wrapped in :class:`~sqlalchemy.ext.mutable.MutableDict`. ``flush_updates()`` flushes and
+# counts the UPDATE statements it sent; ``in_database()`` reads both columns with a plain
+# column SELECT.
+
+import os
+
+from sqlalchemy import JSON, create_engine, event, select
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefs: Mapped[dict] = mapped_column(JSON)
+    settings: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, prefs={self.prefs!r}, settings={self.settings!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+sent = []
+
+
+def record(conn, cursor, statement, *rest):
+    sent.append(statement)
+
+
+event.listen(engine, "before_cursor_execute", record)
+
+
+def flush_updates():
+    sent.clear()
+    session.flush()
+    return sum(sql.startswith("UPDATE") for sql in sent)
+
+
+def in_database():
+    row = session.execute(select(User.prefs, User.settings).where(User.id == 1)).one()
+    return tuple(row)
+
+
+START = {"theme": "light", "lang": "en", "tags": ["a"], "nested": {"size": 1}}
+session = Session(engine)
+session.add(User(id=1, prefs=dict(START), settings=dict(START)))
+session.commit()
+ann = session.get(User, 1)
+print(ann)
+
+# %%
+# An in-place change is not seen
+# ------------------------------
+#
+# Setting a key, ``update()`` and ``pop()`` all change the dict the attribute holds, but no
+# attribute was *set*, so the session hears nothing: ann is not dirty, and the flush sends
+# no UPDATE.
+
+ann.prefs["theme"] = "dark"
+ann.prefs.update(lang="de")
+ann.prefs.pop("tags")
+print("in memory:", ann.prefs)
+print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
+assert ann not in session.dirty and not session.is_modified(ann), "nothing seen"
+assert flush_updates() == 0, "the flush sent no UPDATE"
+assert in_database()[0] == START, "the row still has the old JSON"
+
+# %%
+# ... and lost on expire
+# ----------------------
+#
+# ``commit()`` expires ann (and has nothing to write). The next access reloads ``prefs``
+# from the row: the three changes are gone, with no error anywhere. ``expire()`` and
+# ``refresh()`` drop such a change the same way.
+
+session.commit()
+print("after commit:", ann.prefs)
+assert ann.prefs == START, "the in-place changes were lost"
+ann.prefs["theme"] = "dark"
+session.expire(ann)
+assert ann.prefs == START, "expire() dropped the change"
+ann.prefs["theme"] = "dark"
+session.refresh(ann)
+assert ann.prefs == START, "refresh() dropped the change"
+
+# %%
+# ``flag_modified()`` marks the attribute as changed
+# --------------------------------------------------
+#
+# :func:`~sqlalchemy.orm.attributes.flag_modified` tells the session that ``prefs`` changed,
+# whatever it holds now: the flush writes the whole JSON value.
+
+ann.prefs["theme"] = "dark"
+flag_modified(ann, "prefs")
+assert ann in session.dirty, "now the session knows"
+assert flush_updates() == 1, "the flush sent the UPDATE"
+print("in the database:", in_database()[0])
+assert in_database()[0] == {**START, "theme": "dark"}, "the row has the whole new value"
+session.commit()
+
+# %%
+# Assign a new dict, not the same one
+# -----------------------------------
+#
+# Assigning a *new* dict is a change the session sees. Assigning back the *same* dict object
+# after changing it in place is not: ann turns up in ``session.dirty`` (an attribute was set),
+# but the old and the new value are one object, so there is no net change and no UPDATE.
+
+ann.prefs = {**ann.prefs, "theme": "blue"}
+assert flush_updates() == 1 and in_database()[0]["theme"] == "blue", "new dict: written"
+same = ann.prefs
+same["theme"] = "green"
+ann.prefs = same
+print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
+assert ann in session.dirty and not session.is_modified(ann), "set, but no net change"
+assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "nothing written"
+session.rollback()
+
+# %%
+# ``MutableDict`` tracks top-level changes
+# ----------------------------------------
+#
+# ``MutableDict.as_mutable(JSON)`` loads the value as a ``MutableDict``, which reports the
+# changes made through its own methods to its parent object. Setting a key, ``update()``,
+# ``pop()`` and ``del`` each make ann dirty, and the flush writes the JSON.
+
+print(type(ann.settings).__name__)
+changes = [
+    lambda d: d.__setitem__("theme", "dark"),
+    lambda d: d.update(lang="de"),
+    lambda d: d.pop("tags"),
+    lambda d: d.__delitem__("lang"),
+]
+for change in changes:
+    change(ann.settings)
+    assert ann in session.dirty, "the MutableDict reported the change"
+    assert flush_updates() == 1, "and the flush wrote it"
+print("in the database:", in_database()[1])
+assert in_database()[1] == {"theme": "dark", "nested": {"size": 1}}, "all four written"
+session.commit()
+
+# %%
+# Nested changes are not tracked, even by ``MutableDict``
+# -------------------------------------------------------
+#
+# ``MutableDict`` watches only its own keys. The dict and list inside it are plain Python
+# objects: changing them is again invisible, and lost on expire. Use ``flag_modified()``
+# after such a change (or replace the top-level value).
+
+ann.settings["nested"]["size"] = 2
+ann.settings["nested"].setdefault("extra", [])
+print("dirty after nested changes:", ann in session.dirty)
+assert type(ann.settings["nested"]) is dict, "the nested value is a plain dict"
+assert ann not in session.dirty and flush_updates() == 0, "no UPDATE for nested changes"
+session.expire(ann)
+print("after expire():", ann.settings)
+assert ann.settings["nested"] == {"size": 1}, "the nested changes were lost"
+ann.settings["nested"]["size"] = 2
+flag_modified(ann, "settings")
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "written"
+session.commit()
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# The session sees a JSON column change only when the attribute is assigned a new value,
+# flagged with ``flag_modified()``, or changed at the top level of a ``MutableDict``; any
+# other in-place change sends no UPDATE and vanishes on the next expire.
