@@ -81,7 +81,7 @@ Base.metadata.create_all(engine)
 session_a = Session(engine)
 session_b = Session(engine)
 statements: list[str] = []  # every statement sent, for the asserts
-event.listen(engine, "before_cursor_execute", lambda c, _, sql, *a: statements.append(sql))
+event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
 
 def reset() -> None:
@@ -167,7 +167,7 @@ reset()
 statements.clear()
 user_a = session_a.scalars(select(User).where(User.id == 1).with_for_update()).one()
 locking = [sql for sql in statements if sql.startswith("SELECT")]
-assert ("FOR UPDATE" in locking[-1]) != (dialect == "sqlite"), "FOR UPDATE, not on SQLite"
+assert ("FOR UPDATE" in locking[-1]) != (dialect == "sqlite"), "FOR UPDATE, but SQLite"
 user_b = lock_error = None
 try:
     user_b = session_b.scalars(select(User).where(User.id == 1).with_for_update()).one()
