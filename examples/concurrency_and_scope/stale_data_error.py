@@ -125,7 +125,7 @@ except StaleDataError as caught:
     error = caught
     print(message_of(caught))
 assert error is not None, "the UPDATE of a deleted row raises StaleDataError"
-expected = "UPDATE statement on table 'user_account' expected to update 1 row(s); 0 were"
+expected = "UPDATE statement on table 'user_account' expected to update 1 row(s)"
 assert expected in str(error), "the message says the UPDATE matched no row"
 
 # %%
