@@ -9,7 +9,8 @@ A long-lived session in a polling loop never sees the new rows' values
 ======================================================================
 
 One ``Session`` kept open across the iterations of a polling loop keeps answering from its
-identity map: the objects it loaded keep their values, whatever other connections commit.
+identity map: the objects it loaded keep their values, whatever other connections
+commit.
 On MariaDB (REPEATABLE READ) even a fresh ``SELECT`` of the column reads the old snapshot.
 Open a new session for each iteration (each unit of work), or at least end its transaction
 with ``commit()`` / ``rollback()`` at the end of every iteration.
@@ -108,7 +109,7 @@ print("get() with nothing holding the job:", seen)
 if dialect == "mysql":
     assert seen == ["queued", "queued"], "MariaDB: reloads read the old snapshot"
 else:
-    assert seen == ["running", "done"], f"{dialect}: each reload reads the latest commit"
+    assert seen == ["running", "done"], f"{dialect}: reloads read the latest"
 
 # %%
 # Asking for the column: per database
@@ -124,7 +125,7 @@ the_other_process("failed")
 in_row = worker.scalar(select(Job.status).where(Job.id == 1))
 print("the column, in the worker's transaction:", in_row)
 if dialect == "mysql":
-    assert in_row == "queued", "MariaDB: the transaction's snapshot is from the first read"
+    assert in_row == "queued", "MariaDB: the snapshot of the first read"
 else:
     assert in_row == "failed", f"{dialect}: each statement sees the latest commit"
 
@@ -139,7 +140,8 @@ else:
 job = worker.get(Job, 1)
 worker.expire_all()
 print("after expire_all():", job)
-assert job.status == ("queued" if dialect == "mysql" else "failed"), "reload, same snapshot"
+expected = "queued" if dialect == "mysql" else "failed"
+assert job.status == expected, "the reload ran in the same transaction"
 worker.rollback()
 print("after rollback():", job)
 assert job.status == "failed", "a new transaction sees the latest commit everywhere"
