@@ -238,7 +238,8 @@ turns = [threading.Event(), threading.Event(), threading.Event()]
 report: dict[str, dict] = {}
 
 
-def thread_work(name: str, turn: int) -> None:
+def thread_work(turn: int) -> None:
+    name = f"thread {turn}"
     session = Scoped()
     barrier.wait()  # both threads now hold a session
     assert turns[turn].wait(timeout=10), "waited for this thread's turn"
@@ -249,7 +250,7 @@ def thread_work(name: str, turn: int) -> None:
     turns[turn + 1].set()
 
 
-threads = [threading.Thread(target=thread_work, args=(f"thread {n}", n)) for n in range(2)]
+threads = [threading.Thread(target=thread_work, args=(turn,)) for turn in range(2)]
 for thread in threads:
     thread.start()
 turns[0].set()
