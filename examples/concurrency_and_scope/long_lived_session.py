@@ -139,11 +139,11 @@ else:
 
 job = worker.get(Job, 1)
 worker.expire_all()
-print("after expire_all():", job)
+print(f"after expire_all(): {job}")
 expected = "queued" if dialect == "mysql" else "failed"
 assert job.status == expected, "the reload ran in the same transaction"
 worker.rollback()
-print("after rollback():", job)
+print(f"after rollback(): {job}")
 assert job.status == "failed", "a new transaction sees the latest commit everywhere"
 worker.close()
 
@@ -165,7 +165,7 @@ seen = []
 for status in STATUSES:
     the_other_process(status)
     seen.append(poll_once())
-print("a session per iteration:", seen)
+    print("committed:", status, "- a new session reads:", seen[-1])
 assert seen == list(STATUSES), "every iteration saw the status just committed"
 
 # %%
@@ -183,8 +183,8 @@ for status in STATUSES:
     job = worker.get(Job, 1)
     seen.append(job.status)
     worker.commit()
+    print("committed:", status, "- the worker reads:", seen[-1])
     assert inspect(job).expired, "commit() expired the job"
-print("one session, commit() in each iteration:", seen)
 assert seen == list(STATUSES), "every iteration saw the status just committed"
 worker.close()
 engine.dispose()

@@ -17,7 +17,7 @@ fails with ``StaleDataError`` instead of silently winning.
 
 # %%
 # Setup: two sessions on one database, no wait longer than a second or two
-# -----------------------------------------------------------------------
+# ------------------------------------------------------------------------
 #
 # Two sessions are two connections, so SQLite needs a file (an in-memory database belongs to
 # one connection). Every lock wait is capped: SQLite's ``timeout``, PostgreSQL's
@@ -149,7 +149,7 @@ print("expired after A's flush:", expired_after_flush, "- B's object:", user_b)
 assert expired_after_flush, "the flush of a SQL expression expires the attribute"
 assert user_b.balance == 120, "B's object got 100 + 20, computed in Python"
 session_b.commit()
-print("database:", balance_in_database(), "- A:", user_a, "- B:", user_b)
+print(f"database: {balance_in_database()} - A: {user_a} - B: {user_b}")
 assert balance_in_database() == 130, "both increments arrived: nothing lost"
 assert user_a.balance == 130 and user_b.balance == 130, "after commit both reload 130"
 
@@ -243,10 +243,10 @@ assert "AND versioned_user.version = " in update_sql, "its WHERE names the versi
 
 session_b.rollback()
 assert {"balance", "version"} <= inspect(account_b).expired_attributes, "B's is expired"
-print("B after the rollback:", account_b)
+print(f"B after the rollback: {account_b}")
 account_b.balance += 20
 session_b.commit()
-print("balance in the database:", session_b.get(VersionedUser, 1))
+print("after B's commit:", session_b.get(VersionedUser, 1))
 assert (account_b.balance, account_b.version) == (130, 3), "B's retry: 130 at version 3"
 
 session_a.close()

@@ -16,7 +16,7 @@ background worker opens a new one for every job and is handed ids, not objects.
 
 # %%
 # Setup: a database file, because threads need connections of their own
-# ----------------------------------------------------------------------
+# ---------------------------------------------------------------------
 #
 # An in-memory SQLite database exists only inside one connection. Sharing it across threads
 # takes ``poolclass=StaticPool`` and ``check_same_thread=False``, and then every session
@@ -83,7 +83,7 @@ assert own_connections, "two open sessions use two connections"
 
 # %%
 # Why not ``StaticPool``: two sessions, one connection, one transaction
-# --------------------------------------------------------------------
+# ---------------------------------------------------------------------
 #
 # The in-memory set-up runs, but session ``two`` commits what session ``one`` only
 # flushed: ``one``'s rollback then finds nothing to undo.

@@ -6,7 +6,7 @@
 # ///
 """
 ``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
-===============================================================================
+================================================================================
 
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
@@ -29,7 +29,7 @@ import re
 import tempfile
 import warnings
 
-from sqlalchemy import String, create_engine, delete, inspect, select, update
+from sqlalchemy import String, create_engine, delete, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import PendingRollbackError, SAWarning
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -87,11 +87,11 @@ def behind_our_back(statement) -> None:
 
 def start() -> None:
     session.close()
-    behind_our_back(delete(User))
-    behind_our_back(delete(VersionedUser))
-    with Session(engine) as setup:
-        setup.add_all([User(id=1, name="alice"), VersionedUser(id=1, name="alice")])
-        setup.commit()
+    with engine.begin() as setup:
+        for table in (User.__table__, VersionedUser.__table__):
+            setup.execute(table.delete())
+        setup.execute(insert(User), {"id": 1, "name": "alice"})
+        setup.execute(insert(VersionedUser), {"id": 1, "name": "alice", "version": 1})
 
 
 def state_of(obj) -> str:
