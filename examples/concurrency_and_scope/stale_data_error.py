@@ -180,6 +180,7 @@ assert session.get(User, 1) is None and session.get(User, 10) is not None, "it m
 
 start()
 alice, versioned_alice = session.get(User, 1), session.get(VersionedUser, 1)
+print("loaded:", alice, versioned_alice)
 session.delete(alice)
 session.delete(versioned_alice)
 behind_our_back(delete(User))
