@@ -27,7 +27,7 @@ with ``commit()`` / ``rollback()`` at the end of every iteration.
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, inspect, select, update
+from sqlalchemy import String, create_engine, event, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -57,6 +57,8 @@ dialect = engine.dialect.name
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 STATUSES = ("queued", "running", "done")
+statements: list[str] = []  # every statement sent, for the asserts
+event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
 
 def the_other_process(status: str) -> None:
@@ -79,15 +81,18 @@ with Session(engine) as setup:
 # values it already has.
 
 worker = Session(engine)
-seen_by_get, seen_by_query = [], []
+seen_by_get, seen_by_query, sent_by_get = [], [], []
 for status in STATUSES:
     the_other_process(status)
+    before = len(statements)
     job = worker.get(Job, 1)
+    sent_by_get.append(len(statements) - before)
     seen_by_get.append(job.status)
     job = worker.scalars(select(Job).where(Job.id == 1)).one()
     seen_by_query.append(job.status)
 print("get():", seen_by_get, "- select(Job):", seen_by_query)
 assert seen_by_get == ["queued"] * 3, "get() kept answering from the identity map"
+assert sent_by_get == [1, 0, 0], "only the first get() sent a SELECT"
 assert seen_by_query == ["queued"] * 3, "a query returned the same loaded object"
 
 # %%
