@@ -196,7 +196,8 @@ for warning in caught_warnings:
     print(f"{warning.category.__name__}: {warning.message}")
 print(message_of(error))
 assert [w.category for w in caught_warnings] == [SAWarning], "the plain DELETE warned"
-assert "expected to delete 1 row(s); 0 were matched" in str(caught_warnings[0].message)
+warned = str(caught_warnings[0].message)
+assert "expected to delete 1 row(s); 0 were matched" in warned, "it says no row matched"
 assert "DELETE statement on table 'versioned_user'" in str(error), "versioned: an error"
 session.rollback()
 
@@ -221,7 +222,7 @@ except ObjectDeletedError as caught:
     error = caught
     print(message_of(caught))
 assert error is not None, "reading an expired attribute of a deleted row raises"
-assert "has been deleted, or its row is otherwise not present" in str(error)
+assert "has been deleted, or its row is otherwise" in str(error), "the error says: row gone"
 found = session.scalars(select(User)).all()
 print("alice is still", state_of(alice), "- a query finds:", found)
 assert found == [], "the session goes on working"
