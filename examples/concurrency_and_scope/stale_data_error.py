@@ -222,7 +222,7 @@ except ObjectDeletedError as caught:
     error = caught
     print(message_of(caught))
 assert error is not None, "reading an expired attribute of a deleted row raises"
-assert "has been deleted, or its row is otherwise" in str(error), "the error says: row gone"
+assert "has been deleted, or its row is otherwise" in str(error), "it says: row gone"
 found = session.scalars(select(User)).all()
 print("alice is still", state_of(alice), "- a query finds:", found)
 assert found == [], "the session goes on working"
