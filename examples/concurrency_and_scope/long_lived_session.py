@@ -124,8 +124,17 @@ else:
 # of the way and we see what the worker's transaction sees. PostgreSQL (READ COMMITTED) and
 # SQLite (the worker's reading connection holds no transaction) see the latest commit.
 # MariaDB's REPEATABLE READ transaction, open since the first ``get()``, reads the snapshot
-# it took then: ``queued`` forever.
+# it took then: ``queued`` forever (more on isolation in
+# :ref:`sphx_glr_auto_examples_session_lifecycle_two_sessions.py`).
 
+level = worker.connection().get_isolation_level()
+print("the worker's isolation level:", level)
+if dialect == "sqlite":
+    reading = worker.connection().connection.driver_connection
+    assert not reading.in_transaction, "pysqlite sent no BEGIN for the worker's reads"
+else:
+    expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    assert level == expected, f"{dialect} defaults to {expected}"
 the_other_process("failed")
 in_row = worker.scalar(select(Job.status).where(Job.id == 1))
 print("the column, in the worker's transaction:", in_row)

@@ -161,7 +161,9 @@ assert user_a.balance == 130 and user_b.balance == 130, "after commit both reloa
 # ends. On PostgreSQL and MariaDB, B's own ``SELECT ... FOR UPDATE`` waits for that lock; a
 # real application just waits, this page gives up after one second (the lock timeout from
 # the setup). SQLite has no row locks: it sends the SELECT without ``FOR UPDATE`` and B
-# reads 100 at once.
+# reads 100 at once. Lock before the first read: a locking SELECT of an object the session
+# already holds keeps its old values
+# (:ref:`sphx_glr_auto_examples_session_lifecycle_with_for_update.py`).
 
 reset()
 statements.clear()

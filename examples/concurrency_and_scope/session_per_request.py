@@ -110,11 +110,12 @@ shared.dispose()
 # The request's session: a generator that commits or rolls back
 # -------------------------------------------------------------
 #
-# This is a FastAPI-style dependency "with yield", written without FastAPI. FastAPI wraps
-# such a generator with ``contextlib.contextmanager`` and enters it around the endpoint;
-# ``handle()`` does the same by hand. If the endpoint returns, the generator resumes after
-# ``yield`` and commits; if it raises, the exception is thrown in at the ``yield``, the
-# generator rolls back and re-raises. Either way ``finally`` closes the session.
+# This is a FastAPI-style dependency "with yield", written without FastAPI: the code before
+# ``yield`` runs before the endpoint, an exception the endpoint raises comes out of the
+# ``yield``, and the code after it runs once the endpoint has returned. ``handle()`` drives
+# the generator that way with ``contextlib.contextmanager``: if the endpoint returns, the
+# generator commits; if it raises, the generator rolls back and re-raises. Either way
+# ``finally`` closes the session.
 
 
 def get_session():
@@ -181,8 +182,7 @@ assert response == {"id": 2, "name": "amy"}, "plain data outlives the session"
 # ---------------------------------------------------------
 #
 # The endpoint flushes its INSERT and then fails. The exception reaches the generator at
-# ``yield``; it rolls back, closes, and re-raises, so the caller (FastAPI: the error
-# handler that answers 500) still gets the exception.
+# ``yield``; it rolls back, closes, and re-raises, so the caller still gets the exception.
 
 
 def create_then_fail(session: Session, name: str) -> None:

@@ -112,7 +112,7 @@ def message_of(error: Exception) -> str:
 # Our session loads alice; another connection deletes her row and commits; we rename her.
 # The flush sends ``UPDATE user_account SET name=? WHERE user_account.id = ?``, which
 # matches no row, and the ORM, which expected one, raises. No ``version_id_col`` is needed
-# for this: every ORM UPDATE checks its row count.
+# for this: ``User`` has none, and the flush still checked the UPDATE's row count.
 
 start()
 alice = session.get(User, 1)
@@ -132,9 +132,9 @@ assert expected in str(error), "the message says the UPDATE matched no row"
 # The session refuses to go on until you roll back
 # ------------------------------------------------
 #
-# A failed flush leaves the session's transaction inactive: anything that needs the
-# database raises ``PendingRollbackError`` until ``rollback()``. After the rollback, loading
-# the row again says what happened: ``get()`` returns ``None``, the row is gone.
+# A failed flush leaves the session's transaction inactive: the next query raises
+# ``PendingRollbackError``, asking for ``rollback()``. After the rollback, loading the row
+# again says what happened: ``get()`` returns ``None``, the row is gone.
 
 try:
     session.scalars(select(User)).all()
@@ -173,10 +173,10 @@ assert session.get(User, 1) is None and session.get(User, 10) is not None, "it m
 # The row was deleted before our DELETE: a warning, or an error with a version
 # ----------------------------------------------------------------------------
 #
-# A DELETE that matches no row only warns (``SAWarning``) and the flush succeeds: the row is
-# gone, as we wanted. With a ``version_id_col`` the same DELETE raises ``StaleDataError``
-# (with a message that still speaks of a warning), because the ORM cannot tell "already
-# deleted" from "changed by someone else".
+# We delete both alices, and another connection deletes both rows first. The plain
+# ``User``'s DELETE matches no row and only warns (``SAWarning``): the row is gone, as we
+# wanted. The ``VersionedUser``'s DELETE (``WHERE id = ? AND version = ?``) raises
+# ``StaleDataError``, with a message that still speaks of a warning.
 
 start()
 alice, versioned_alice = session.get(User, 1), session.get(VersionedUser, 1)
@@ -241,6 +241,14 @@ assert state_of(alice) == "deleted", "get() found no row and marked alice delete
 
 start()
 alice = session.get(User, 1)
+level = session.connection().get_isolation_level()
+print("our isolation level:", level)
+if dialect == "sqlite":
+    reading = session.connection().connection.driver_connection
+    assert not reading.in_transaction, "pysqlite sent no BEGIN for our read"
+else:
+    expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    assert level == expected, f"{dialect} defaults to {expected}"
 behind_our_back(delete(User).where(User.id == 1))
 session.expire(alice)
 error = None
