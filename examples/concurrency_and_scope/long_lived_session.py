@@ -212,3 +212,5 @@ if tmpdir is not None:
 # A session kept across a polling loop returns the objects it loaded with their old values
 # (and on MariaDB reads an old snapshot even for plain columns); use one session per
 # iteration, or end its transaction with ``commit()`` or ``rollback()`` in every iteration.
+# Web requests, threads and background jobs:
+# :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.

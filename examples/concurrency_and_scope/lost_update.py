@@ -242,6 +242,8 @@ assert "AND versioned_user.version = " in update_sql, "its WHERE names the versi
 #
 # After the error B's transaction must be rolled back; the rollback expires ``account_b``,
 # so the next read loads balance 110 and version 2. B re-applies its +20 to that and commits.
+# The other ways to meet ``StaleDataError`` (a row deleted, a primary key changed) are on
+# :ref:`sphx_glr_auto_examples_concurrency_and_scope_stale_data_error.py`.
 
 session_b.rollback()
 assert {"balance", "version"} <= inspect(account_b).expired_attributes, "B's is expired"
