@@ -1,0 +1,216 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+A long-lived session in a polling loop never sees the new rows' values
+======================================================================
+
+One ``Session`` kept open across the iterations of a polling loop keeps answering from its
+identity map: the objects it loaded keep their values, whatever other connections
+commit.
+On MariaDB (REPEATABLE READ) even a fresh ``SELECT`` of the column reads the old snapshot.
+Open a new session for each iteration (each unit of work), or at least end its transaction
+with ``commit()`` / ``rollback()`` at the end of every iteration.
+"""
+
+# %%
+# Setup: a worker polls a job's status while another connection changes it
+# ------------------------------------------------------------------------
+#
+# SQLite needs a file, so that two connections see one database. ``the_other_process()``
+# plays the rest of the world: it sets the job's status on another connection and commits,
+# once before each iteration of the loop.
+
+import os
+import tempfile
+
+from sqlalchemy import String, create_engine, event, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, status={self.status!r})"
+
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmpdir = None
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    tmpdir = tempfile.TemporaryDirectory()
+    url = url.set(database=os.path.join(tmpdir.name, "example.db"))
+is_sqlite = url.get_backend_name() == "sqlite"
+engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
+dialect = engine.dialect.name
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+STATUSES = ("queued", "running", "done")
+statements: list[str] = []  # every statement sent, for the asserts
+event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+
+def the_other_process(status: str) -> None:
+    with engine.begin() as other:
+        other.execute(update(Job).where(Job.id == 1).values(status=status))
+
+
+with Session(engine) as setup:
+    setup.add(Job(id=1, status="new"))
+    setup.commit()
+
+# %%
+# The long-lived session: the loaded object never changes
+# -------------------------------------------------------
+#
+# The worker opens one session before the loop and, in each iteration, asks for the job it
+# is working on and keeps it in ``job``. The first ``get()`` loads it; the later ones find
+# it in the identity map and send no SQL at all. A query is no better: ``select(Job)`` sends
+# its SELECT, receives the new row, and hands back the object it already has, with the
+# values it already has.
+
+worker = Session(engine)
+seen_by_get, seen_by_query, sent_by_get = [], [], []
+for status in STATUSES:
+    the_other_process(status)
+    before = len(statements)
+    job = worker.get(Job, 1)
+    sent_by_get.append(len(statements) - before)
+    seen_by_get.append(job.status)
+    job = worker.scalars(select(Job).where(Job.id == 1)).one()
+    seen_by_query.append(job.status)
+print("get():", seen_by_get, "- select(Job):", seen_by_query)
+assert seen_by_get == ["queued"] * 3, "get() kept answering from the identity map"
+assert sent_by_get == [1, 0, 0], "only the first get() sent a SELECT"
+assert seen_by_query == ["queued"] * 3, "a query returned the same loaded object"
+
+# %%
+# Only while something holds the object
+# -------------------------------------
+#
+# The identity map holds its objects weakly. A loop that keeps no reference
+# (``worker.get(Job, 1).status``) lets the object go after each read, and the next ``get()``
+# loads the row again; that is why the bug comes and goes. Then what the reload sees is up
+# to the transaction: the latest commit on PostgreSQL and SQLite, and on MariaDB the
+# snapshot of the worker's open REPEATABLE READ transaction, ``queued`` again.
+
+del job
+seen = []
+for status in ("running", "done"):
+    the_other_process(status)
+    seen.append(worker.get(Job, 1).status)
+print("get() with nothing holding the job:", seen)
+if dialect == "mysql":
+    assert seen == ["queued", "queued"], "MariaDB: reloads read the old snapshot"
+else:
+    assert seen == ["running", "done"], f"{dialect}: reloads read the latest"
+
+# %%
+# Asking for the column: per database
+# -----------------------------------
+#
+# ``select(Job.status)`` returns the value itself, not an object, so the identity map is out
+# of the way and we see what the worker's transaction sees. PostgreSQL (READ COMMITTED) and
+# SQLite (the worker's reading connection holds no transaction) see the latest commit.
+# MariaDB's REPEATABLE READ transaction, open since the first ``get()``, reads the snapshot
+# it took then: ``queued`` forever (more on isolation in
+# :ref:`sphx_glr_auto_examples_session_lifecycle_two_sessions.py`).
+
+level = worker.connection().get_isolation_level()
+print("the worker's isolation level:", level)
+if dialect == "sqlite":
+    reading = worker.connection().connection.driver_connection
+    assert not reading.in_transaction, "pysqlite sent no BEGIN for the worker's reads"
+else:
+    expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    assert level == expected, f"{dialect} defaults to {expected}"
+the_other_process("failed")
+in_row = worker.scalar(select(Job.status).where(Job.id == 1))
+print("the column, in the worker's transaction:", in_row)
+if dialect == "mysql":
+    assert in_row == "queued", "MariaDB: the snapshot of the first read"
+else:
+    assert in_row == "failed", f"{dialect}: each statement sees the latest commit"
+
+# %%
+# ``expire_all()`` is not enough on MariaDB
+# -----------------------------------------
+#
+# Expiring the object makes the next access reload it, in the same transaction: fresh on
+# PostgreSQL and SQLite, the old snapshot again on MariaDB. Only the end of the transaction
+# (``commit()`` or ``rollback()``) lets MariaDB's next read see the new commits.
+
+job = worker.get(Job, 1)
+worker.expire_all()
+print(f"after expire_all(): {job}")
+expected = "queued" if dialect == "mysql" else "failed"
+assert job.status == expected, "the reload ran in the same transaction"
+worker.rollback()
+print(f"after rollback(): {job}")
+assert job.status == "failed", "a new transaction sees the latest commit everywhere"
+worker.close()
+
+# %%
+# A session per unit of work sees every commit
+# --------------------------------------------
+#
+# Each iteration opens its own session, reads, and closes it: a new identity map and a new
+# transaction each time, so every read comes from the database as it is now, on every
+# database.
+
+
+def poll_once() -> str:
+    with Session(engine) as session:
+        return session.get(Job, 1).status
+
+
+seen = []
+for status in STATUSES:
+    the_other_process(status)
+    seen.append(poll_once())
+    print("committed:", status, "- a new session reads:", seen[-1])
+assert seen == list(STATUSES), "every iteration saw the status just committed"
+
+# %%
+# Or end the transaction in every iteration
+# -----------------------------------------
+#
+# A session that must live longer works too if each iteration ends with ``commit()`` (or
+# ``rollback()``): that expires every object (``expire_on_commit=True``, the default) and
+# ends the transaction, so the next ``get()`` loads the row in a new one.
+
+worker = Session(engine)
+seen = []
+for status in STATUSES:
+    the_other_process(status)
+    job = worker.get(Job, 1)
+    seen.append(job.status)
+    worker.commit()
+    print("committed:", status, "- the worker reads:", seen[-1])
+    assert inspect(job).expired, "commit() expired the job"
+assert seen == list(STATUSES), "every iteration saw the status just committed"
+worker.close()
+engine.dispose()
+if tmpdir is not None:
+    tmpdir.cleanup()
+
+# %%
+# In one sentence
+# ---------------
+#
+# A session kept across a polling loop returns the objects it loaded with their old values
+# (and on MariaDB reads an old snapshot even for plain columns); use one session per
+# iteration, or end its transaction with ``commit()`` or ``rollback()`` in every iteration.
+# Web requests, threads and background jobs:
+# :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.

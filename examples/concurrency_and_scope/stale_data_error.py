@@ -1,0 +1,319 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
+================================================================================
+
+A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
+DELETE) matches no row: another connection deleted the row, changed its primary key, or
+bumped its version. Reading an expired attribute of an object whose row is gone raises
+``ObjectDeletedError``. Either way: catch it, roll back, and load the row again (it may
+be gone for good).
+"""
+
+# %%
+# Setup: our session, and another connection that commits behind its back
+# -----------------------------------------------------------------------
+#
+# SQLite needs a file, so that two connections see one database; lock waits are capped as
+# on :ref:`sphx_glr_auto_examples_concurrency_and_scope_lost_update.py`. ``behind_our_back()``
+# runs one statement on another connection and commits it. ``start()`` closes the session
+# and puts back one committed ``User`` and one ``VersionedUser``, both with id 1.
+
+import os
+import re
+import tempfile
+import warnings
+
+from sqlalchemy import String, create_engine, delete, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import PendingRollbackError, SAWarning
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+class VersionedUser(Base):
+    __tablename__ = "versioned_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return f"VersionedUser(id={self.id!r}, name={self.name!r})"
+
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmpdir = None
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    tmpdir = tempfile.TemporaryDirectory()
+    url = url.set(database=os.path.join(tmpdir.name, "example.db"))
+WAIT_LIMITS = {
+    "sqlite": {"timeout": 2},
+    "postgresql": {"options": "-c lock_timeout=1000"},
+    "mysql": {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"},
+}
+engine = create_engine(url, connect_args=WAIT_LIMITS.get(url.get_backend_name(), {}))
+dialect = engine.dialect.name
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+session = Session(engine)
+
+
+def behind_our_back(statement) -> None:
+    with engine.begin() as other:
+        other.execute(statement)
+
+
+def start() -> None:
+    session.close()
+    with engine.begin() as setup:
+        for table in (User.__table__, VersionedUser.__table__):
+            setup.execute(table.delete())
+        setup.execute(insert(User), {"id": 1, "name": "alice"})
+        setup.execute(insert(VersionedUser), {"id": 1, "name": "alice", "version": 1})
+
+
+def state_of(obj) -> str:
+    states = ("transient", "pending", "persistent", "deleted", "detached")
+    return next(name for name in states if getattr(inspect(obj), name))
+
+
+def message_of(error: Exception) -> str:
+    message = re.sub(r" at 0x[0-9a-f]+", "", str(error).splitlines()[0])
+    message = re.split(r"\s*\(Background on this error", message)[0]
+    return f"{type(error).__name__}: {message}"
+
+
+# %%
+# The row was deleted before our UPDATE
+# -------------------------------------
+#
+# Our session loads alice; another connection deletes her row and commits; we rename her.
+# The flush sends ``UPDATE user_account SET name=? WHERE user_account.id = ?``, which
+# matches no row, and the ORM, which expected one, raises. No ``version_id_col`` is needed
+# for this: ``User`` has none, and the flush still checked the UPDATE's row count.
+
+start()
+alice = session.get(User, 1)
+behind_our_back(delete(User).where(User.id == 1))
+alice.name = "alicia"
+error = None
+try:
+    session.flush()
+except StaleDataError as caught:
+    error = caught
+    print(message_of(caught))
+assert error is not None, "the UPDATE of a deleted row raises StaleDataError"
+expected = "UPDATE statement on table 'user_account' expected to update 1 row(s)"
+assert expected in str(error), "the message says the UPDATE matched no row"
+
+# %%
+# The session refuses to go on until you roll back
+# ------------------------------------------------
+#
+# A failed flush leaves the session's transaction inactive: the next query raises
+# ``PendingRollbackError``, asking for ``rollback()``. After the rollback, loading the row
+# again says what happened: ``get()`` returns ``None``, the row is gone.
+
+try:
+    session.scalars(select(User)).all()
+except PendingRollbackError as caught:
+    error = caught
+    print(message_of(caught))
+assert isinstance(error, PendingRollbackError), "the session waits for a rollback"
+session.rollback()
+print("after the rollback, get() finds:", session.get(User, 1))
+assert session.get(User, 1) is None, "the row is gone: nothing to rename"
+
+# %%
+# The primary key changed elsewhere: the same error
+# -------------------------------------------------
+#
+# The ORM finds the row by the primary key it loaded. Another connection changes alice's id
+# from 1 to 10: our UPDATE ``WHERE user_account.id = 1`` matches nothing. After the rollback
+# the row is there under its new key.
+
+start()
+alice = session.get(User, 1)
+behind_our_back(update(User).where(User.id == 1).values(id=10))
+alice.name = "alicia"
+error = None
+try:
+    session.flush()
+except StaleDataError as caught:
+    error = caught
+    print(message_of(caught))
+assert error is not None and "0 were matched" in str(error), "the UPDATE missed"
+session.rollback()
+print("id 1:", session.get(User, 1), "- id 10:", session.get(User, 10))
+assert session.get(User, 1) is None and session.get(User, 10) is not None, "it moved"
+
+# %%
+# The row was deleted before our DELETE: a warning, or an error with a version
+# ----------------------------------------------------------------------------
+#
+# We delete both alices, and another connection deletes both rows first. The plain
+# ``User``'s DELETE matches no row and only warns (``SAWarning``): the row is gone, as we
+# wanted. The ``VersionedUser``'s DELETE (``WHERE id = ? AND version = ?``) raises
+# ``StaleDataError``, with a message that still speaks of a warning.
+
+start()
+alice, versioned_alice = session.get(User, 1), session.get(VersionedUser, 1)
+print("loaded:", alice, versioned_alice)
+session.delete(alice)
+session.delete(versioned_alice)
+behind_our_back(delete(User))
+behind_our_back(delete(VersionedUser))
+error = None
+with warnings.catch_warnings(record=True) as caught_warnings:
+    warnings.simplefilter("always")
+    try:
+        session.flush()
+    except StaleDataError as caught:
+        error = caught
+for warning in caught_warnings:
+    print(f"{warning.category.__name__}: {warning.message}")
+print(message_of(error))
+assert [w.category for w in caught_warnings] == [SAWarning], "the plain DELETE warned"
+warned = str(caught_warnings[0].message)
+assert "expected to delete 1 row(s); 0 were matched" in warned, "it says no row matched"
+assert "DELETE statement on table 'versioned_user'" in str(error), "versioned: an error"
+session.rollback()
+
+# %%
+# ``ObjectDeletedError``: an expired object whose row is gone
+# -----------------------------------------------------------
+#
+# ``commit()`` expires alice; another connection deletes her row. Reading ``alice.name``
+# sends the SELECT by primary key, gets no row, and raises ``ObjectDeletedError``. Nothing
+# was flushed, so the session goes on working, and alice stays persistent (expired) in it.
+# ``get()`` asks the database again, finds no row, returns ``None`` and marks alice
+# deleted.
+
+start()
+alice = session.get(User, 1)
+session.commit()
+behind_our_back(delete(User).where(User.id == 1))
+error = None
+try:
+    print(alice.name)
+except ObjectDeletedError as caught:
+    error = caught
+    print(message_of(caught))
+assert error is not None, "reading an expired attribute of a deleted row raises"
+assert "has been deleted, or its row is otherwise" in str(error), "it says: row gone"
+found = session.scalars(select(User)).all()
+print("alice is still", state_of(alice), "- a query finds:", found)
+assert found == [], "the session goes on working"
+assert state_of(alice) == "persistent", "the error alone does not remove alice"
+print("get() finds:", session.get(User, 1), "- alice is now", state_of(alice))
+assert state_of(alice) == "deleted", "get() found no row and marked alice deleted"
+
+# %%
+# Inside one transaction, MariaDB still shows the deleted row
+# -----------------------------------------------------------
+#
+# ``expire()`` without a commit keeps our transaction. PostgreSQL (READ COMMITTED) and
+# SQLite (our reading connection holds no transaction) see the delete on the reload, and
+# raise. MariaDB's REPEATABLE READ reads from the snapshot our first SELECT took: the row is
+# still there, and alice reloads the old values, until our transaction ends.
+
+start()
+alice = session.get(User, 1)
+level = session.connection().get_isolation_level()
+print("our isolation level:", level)
+if dialect == "sqlite":
+    reading = session.connection().connection.driver_connection
+    assert not reading.in_transaction, "pysqlite sent no BEGIN for our read"
+else:
+    expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    assert level == expected, f"{dialect} defaults to {expected}"
+behind_our_back(delete(User).where(User.id == 1))
+session.expire(alice)
+error = None
+try:
+    name = alice.name
+    print("reloaded:", alice)
+except ObjectDeletedError as caught:
+    error = caught
+    print(message_of(caught))
+if dialect == "mysql":
+    assert error is None and alice.name == "alice", "MariaDB: the snapshot still has it"
+else:
+    assert isinstance(error, ObjectDeletedError), f"{dialect}: the reload finds no row"
+session.rollback()
+print("after the rollback:", session.get(User, 1))
+assert session.get(User, 1) is None, "a new transaction does not find the row"
+
+# %%
+# What to do: catch, roll back, load again, decide
+# ------------------------------------------------
+#
+# A unit of work that may lose a race catches ``StaleDataError``, rolls back, loads the row
+# again and decides: give up if it is gone, or apply its change to the fresh row. Here
+# another connection renames the versioned alice (and bumps her version) between our read
+# and our commit, once; the retry sees the new name and succeeds.
+
+start()
+rename = update(VersionedUser).values(name="ally", version=VersionedUser.version + 1)
+meanwhile = [rename]
+
+
+def add_suffix(user_id: int, suffix: str) -> str:
+    with Session(engine) as work:
+        for attempt in (1, 2, 3):
+            user = work.get(VersionedUser, user_id)
+            if user is None:
+                return "gone"
+            user.name += suffix
+            while meanwhile:
+                behind_our_back(meanwhile.pop())
+            try:
+                work.commit()
+                return f"attempt {attempt}: {user.name}"
+            except StaleDataError as caught:
+                print(f"attempt {attempt}:", message_of(caught))
+                work.rollback()
+    return "gave up"
+
+
+outcome = add_suffix(1, " (admin)")
+print(outcome)
+assert outcome == "attempt 2: ally (admin)", "the retry changed the fresh row"
+behind_our_back(delete(VersionedUser))
+print("when the row is gone:", add_suffix(1, " (admin)"))
+assert add_suffix(1, " (admin)") == "gone", "a missing row ends the retries"
+
+session.close()
+engine.dispose()
+if tmpdir is not None:
+    tmpdir.cleanup()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
+# and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
+# roll back, load the row again, and either give up or re-apply your change to what is there.
