@@ -110,12 +110,12 @@ shared.dispose()
 # The request's session: a generator that commits or rolls back
 # -------------------------------------------------------------
 #
-# This is a FastAPI-style dependency "with yield", written without FastAPI: the code before
-# ``yield`` runs before the endpoint, an exception the endpoint raises comes out of the
-# ``yield``, and the code after it runs once the endpoint has returned. ``handle()`` drives
-# the generator that way with ``contextlib.contextmanager``: if the endpoint returns, the
-# generator commits; if it raises, the generator rolls back and re-raises. Either way
-# ``finally`` closes the session.
+# The generator has the shape of a FastAPI dependency "with yield"; this page does not run
+# FastAPI, so what FastAPI does with it is not shown here. ``handle()`` drives the generator
+# with ``contextlib.contextmanager``: the code before ``yield`` runs before the endpoint, an
+# exception the endpoint raises comes out of the ``yield``, and the code after it runs once
+# the endpoint has returned. If the endpoint returns, the generator commits; if it raises, the
+# generator rolls back and re-raises. Either way ``finally`` closes the session.
 
 
 def get_session():
