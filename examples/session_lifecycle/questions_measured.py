@@ -219,7 +219,9 @@ with Session(engine) as session:
     p1, p2 = child.parent, session.get(Parent, 2)
     p1.children, p2.children  # noqa: B018 - both collections loaded
     child.parent_id = 2
+    sent.clear()
     session.flush()
+    record("relationships", "foreign-key/flush-sql", statements(), "UPDATE")
     moved = child.parent is p2 or child in p2.children or child not in p1.children
     record(
         "relationships", "foreign-key/after-flush", "moved" if moved else "unchanged", "unchanged"
@@ -386,5 +388,9 @@ def atomic(session, wallet, amount):
 
 record("concurrency", "read-modify-write/balance", two_deposits(Wallet, read_modify_write), "lost")
 record("concurrency", "atomic-update/balance", two_deposits(Wallet, atomic), "kept both")
+sent.clear()
 verdict = two_deposits(Account, read_modify_write)
 record("concurrency", "version-id-col/second-flush", verdict, "StaleDataError")
+checks = all("accounts.version = " in sql for sql in sent if sql.startswith("UPDATE"))
+verdict = "checks the version" if checks else "does not check it"
+record("concurrency", "version-id-col/update-sql", verdict, "checks the version")
