@@ -1,7 +1,7 @@
 """Run one example the way Sphinx-Gallery runs it, cell by cell, and record what it did.
 
 An independent witness for tests/test_page_models.py: it shares no code with the capture layer
-(sphinxext/session_sync_capture.py) and imports nothing of this project, only SQLAlchemy and
+(sphinxext/session_sync/) and imports nothing of this project, only SQLAlchemy and
 the standard library.
 
     python record_example.py EXAMPLE.py OUTPUT.json [EXAMPLE.py OUTPUT.json ...]

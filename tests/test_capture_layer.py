@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import sqlite3
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sitebuild import ROOT
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
-import session_sync_capture as capture  # noqa: E402
+from session_sync import build_hooks, dialects, recording, rendering, state  # noqa: E402
 
 
 class Base(DeclarativeBase):
@@ -41,19 +42,19 @@ class Address(Base):
 @pytest.fixture
 def capturing(capsys):
     """The capture layer installed as for one example; yields a function reading its records."""
-    capture.reset({}, "example.py", "before")
+    build_hooks.reset({}, "example.py", "before")
     records = []
 
     def read():
         records.extend(
-            json.loads(line[len(capture.SQL_MARKER) :])
+            json.loads(line[len(recording.SQL_MARKER) :])
             for line in capsys.readouterr().out.splitlines()
-            if line.startswith(capture.SQL_MARKER)
+            if line.startswith(recording.SQL_MARKER)
         )
         return list(records)
 
     yield read
-    capture.reset({}, "example.py", "after")
+    build_hooks.reset({}, "example.py", "after")
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def engine():
 
 
 def state_table():
-    rst = capture.scrape_cell(SimpleNamespace(lineno=1), {}, {})
+    rst = build_hooks.scrape_cell(SimpleNamespace(lineno=1), {}, {})
     if not rst:
         return None
     return json.loads(rst.split("\n\n   ", 1)[1])
@@ -98,14 +99,14 @@ def test_executemany_parameters_are_abbreviated(engine, capturing):
 
 
 def test_listeners_are_removed_after_the_example(engine):
-    capture.reset({}, "example.py", "before")
-    capture.reset({}, "example.py", "after")
+    build_hooks.reset({}, "example.py", "before")
+    build_hooks.reset({}, "example.py", "after")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout), engine.connect() as connection:
         connection.execute(select(1))
     assert stdout.getvalue() == ""
     assert not event.contains(
-        Engine, "before_cursor_execute", capture.SqlTranscript.before_cursor_execute
+        Engine, "before_cursor_execute", recording.SqlTranscript.before_cursor_execute
     )
 
 
@@ -168,7 +169,7 @@ def test_reading_state_emits_no_sql_and_changes_nothing(engine, capturing):
 def test_a_state_reader_that_loads_would_fail_the_build(engine, capturing, monkeypatch):
     """The real scraper, with a careless describe_object that reads an expired attribute (the
     SELECT an innocent `getattr` sends): the cell must fail, not show a quietly loaded value."""
-    real_describe = capture.describe_object
+    real_describe = state.describe_object
 
     def careless_describe(obj):
         for key in inspect(obj).expired_attributes:
@@ -180,10 +181,10 @@ def test_a_state_reader_that_loads_would_fail_the_build(engine, capturing, monke
         session.add(user)
         session.commit()  # expires every attribute of user
         sent_before = len(capturing())
-        monkeypatch.setattr(capture, "describe_object", careless_describe)
+        monkeypatch.setattr(state, "describe_object", careless_describe)
         with pytest.raises(AssertionError, match="SQL was emitted while reading object state"):
             state_table()
-        monkeypatch.setattr(capture, "describe_object", real_describe)
+        monkeypatch.setattr(state, "describe_object", real_describe)
         assert len(capturing()) == sent_before, "the SELECT was refused, not recorded"
         assert inspect(user).expired_attributes == {"id", "name", "addresses"}
         table = state_table()
@@ -216,7 +217,7 @@ def literal(text: str) -> nodes.literal_block:
 
 
 def marked(record: dict) -> str:
-    return capture.SQL_MARKER + json.dumps(record)
+    return recording.SQL_MARKER + json.dumps(record)
 
 
 def cell(*extras, lines):
@@ -240,7 +241,7 @@ def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
     tabs = nodes.container(classes=["sql-dialects"])
     state_box = nodes.container(classes=["orm-state-box"])
     section = cell(tabs, state_box, lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     kinds = [(type(n).__name__, n.get("classes"), n.astext()) for n in section.children[1:]]
     assert kinds[0] == ("literal_block", ["sphx-glr-script-out"], "about to read")
     assert kinds[1][1] == ["sql-box"]
@@ -254,21 +255,21 @@ def test_once_a_page_has_two_senders_every_box_names_its_sender():
     page += nodes.title(text="An example")
     page += literal(marked({"sql": "SELECT 1", "connection": "session"}))
     page += literal(marked({"sql": "SELECT 2", "connection": 'session "setup"'}))
-    capture.render_captured_output(None, page, "page")
+    rendering.render_captured_output(None, page, "page")
     boxes = [n.astext() for n in page.findall(nodes.container) if "sql-box" in n["classes"]]
     assert boxes == ["-- on session\nSELECT 1", '-- on session "setup"\nSELECT 2']
 
 
 def test_a_page_without_other_databases_says_where_they_are():
     section = cell(lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     assert "nox -s docs-full" in section.children[1].astext()
     assert "sql-dialects-note" in section.children[1]["classes"]
 
 
 def test_a_page_with_other_databases_has_no_such_note():
     section = cell(nodes.container(classes=["sql-dialects"]), lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     assert not any("sql-dialects-note" in n.get("classes", []) for n in section.children)
 
 
@@ -281,7 +282,7 @@ def test_schema_setup_is_folded_and_work_is_not():
         {"sql": "BEGIN (implicit)", "connection": "session"},
         {"sql": "INSERT INTO users (id) VALUES (?)", "connection": "session", "parameters": "(1,)"},
     ]
-    rendered = capture.sql_box_nodes(records)
+    rendered = rendering.sql_box_nodes(records)
     assert (
         isinstance(rendered[0], nodes.raw)
         and "Schema setup SQL (4 statements)" in rendered[0].astext()
@@ -292,7 +293,7 @@ def test_schema_setup_is_folded_and_work_is_not():
 
 
 def test_statements_of_several_connections_are_labelled():
-    text = capture.sql_text(
+    text = rendering.sql_text(
         [
             {"sql": "SELECT 1", "connection": "session"},
             {"sql": "SELECT 2", "connection": "other connection"},
@@ -344,7 +345,7 @@ def test_reads_from_outside_the_session_are_folded_and_labelled():
         {"sql": "ROLLBACK", "connection": "other connection"},
         {"sql": "COMMIT", "connection": "session"},
     ]
-    rendered = [node.astext() for node in capture.sql_box_nodes(records)]
+    rendered = [node.astext() for node in rendering.sql_box_nodes(records)]
     assert rendered[0] == "BEGIN (implicit)\nUPDATE users SET name=?\n-- parameters: ('x',)"
     assert "Checked on another connection, outside the session (3 statements)" in rendered[1]
     assert rendered[2].startswith("BEGIN (implicit)\nSELECT users.name")
@@ -357,7 +358,7 @@ def test_a_write_from_another_connection_is_not_folded():
         {"sql": "UPDATE users SET name=?", "connection": "other connection"},
         {"sql": "COMMIT", "connection": "other connection"},
     ]
-    (box,) = capture.sql_box_nodes(records)
+    (box,) = rendering.sql_box_nodes(records)
     assert "sql-box" in box["classes"], "a step of the lesson stays in plain sight"
 
 
@@ -374,7 +375,7 @@ def test_objects_a_closed_session_rolled_back_are_marked(engine, capturing):
     rows = {row["object"]: row for row in state_table()["rows"]}
     assert "note" not in rows["User(id=1)"], "committed values carry no mark"
     assert rows["User(id=2)"]["state"] == "detached"
-    assert rows["User(id=2)"]["note"] == capture.NEVER_COMMITTED_NOTE
+    assert rows["User(id=2)"]["note"] == state.NEVER_COMMITTED_NOTE
 
 
 def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturing):
@@ -383,7 +384,7 @@ def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturin
     session.add(user)
     session.flush()
     session.expunge(user)
-    assert state_table()["rows"][0]["note"] == capture.NEVER_COMMITTED_NOTE
+    assert state_table()["rows"][0]["note"] == state.NEVER_COMMITTED_NOTE
     session.commit()
     assert "note" not in state_table()["rows"][0], "the flushed row was committed after all"
     session.close()
@@ -391,13 +392,13 @@ def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturin
 
 def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturing):
     with Session(engine) as session:
-        for number in range(capture.MAX_STATEMENTS_PER_CELL + 5):
+        for number in range(recording.MAX_STATEMENTS_PER_CELL + 5):
             session.execute(select(number))
     records = capturing()
     # BEGIN, the cap + 5 SELECTs and ROLLBACK: the first MAX_STATEMENTS_PER_CELL are shown.
     assert sum(r.get("hidden", 0) for r in records) == 7
-    rendered = capture.sql_box_nodes(records)
-    assert f"SQL sent: {capture.MAX_STATEMENTS_PER_CELL + 7} statements" in rendered[0].astext()
+    rendered = rendering.sql_box_nodes(records)
+    assert f"SQL sent: {recording.MAX_STATEMENTS_PER_CELL + 7} statements" in rendered[0].astext()
     assert rendered[1].astext().endswith("-- ... and 7 more statements, not shown")
 
 
@@ -411,9 +412,9 @@ def test_placeholders_casts_and_quoting_do_not_count_as_differences():
     ]
     mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": "session"}]
     assert (
-        capture.comparable_statements(sqlite)
-        == capture.comparable_statements(postgresql)
-        == capture.comparable_statements(mariadb)
+        dialects.comparable_statements(sqlite)
+        == dialects.comparable_statements(postgresql)
+        == dialects.comparable_statements(mariadb)
     )
 
 
@@ -439,8 +440,8 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
         {"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": returning}}},
         {"database": "MariaDB 10.11.19", "examples": {"myths/a.py": {"7": select_then_update}}},
     )
-    monkeypatch.setattr(capture, "other_databases", lambda: databases)
-    rst = capture.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
+    rst = dialects.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
     assert ".. container:: sql-dialects sql-dialects-differ" in rst
     labels = [line.strip() for line in rst.splitlines() if ".. tab-item::" in line]
     assert labels == [
@@ -449,11 +450,28 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
         ".. tab-item:: MariaDB 10.11.19 (differs)",
     ]
     assert "            SELECT users.id FROM users WHERE users.status = %s" in rst
-    assert capture.dialect_tabs_rst("/site/examples/myths/b.py", 7, []) == ""
+    assert dialects.dialect_tabs_rst("/site/examples/myths/b.py", 7, []) == ""
 
 
 def test_a_recording_older_than_its_example_fails_the_build(monkeypatch):
     databases = ({"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": []}}},)
-    monkeypatch.setattr(capture, "other_databases", lambda: databases)
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
     with pytest.raises(RuntimeError, match="has no cell at line 9: the example changed since"):
-        capture.dialect_tabs_rst("/site/examples/myths/a.py", 9, [])
+        dialects.dialect_tabs_rst("/site/examples/myths/a.py", 9, [])
+
+
+def test_recording_and_state_run_without_sphinx():
+    """What issue 12 ships to the browser: recording and state need SQLAlchemy alone."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import session_sync.recording, session_sync.state;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sphinx', 'sphinx_gallery',"
+        " 'docutils', 'session_sync_capture'}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(ROOT / "sphinxext")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "[]", run.stdout
