@@ -1,5 +1,6 @@
 """The capture layer on its own: what it records, what it renders, and that it never disturbs."""
 
+import asyncio
 import contextlib
 import io
 import json
@@ -121,6 +122,7 @@ def test_state_table_follows_an_object_through_its_life(engine, capturing):
             "expired": "",
             "changes": "name = 'spongebob'",
             "loaded": "name='spongebob'",
+            "relationships": "addresses: not loaded",
             "changed": True,
         }
     ]
@@ -209,7 +211,7 @@ def test_related_objects_are_named_by_identity_never_by_repr(engine, capturing):
         finally:
             Address.__repr__ = original_repr
     user_row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
-    assert "addresses=[Address(id=1)]" in user_row["loaded"]
+    assert user_row["relationships"] == "addresses: [Address(id=1)]"
 
 
 def literal(text: str) -> nodes.literal_block:
@@ -475,3 +477,223 @@ def test_recording_and_state_run_without_sphinx():
         check=True,
     )
     assert run.stdout.strip() == "[]", run.stdout
+
+
+# ---------------------------------------------------------------------------
+# Relationships in the state table: loaded or not, by identity, never loaded for the table
+# ---------------------------------------------------------------------------
+
+
+def relationships_of(table: dict, label: str) -> list[str]:
+    row = next(r for r in table["rows"] if r["object"] == label)
+    return row["relationships"].split("\n")
+
+
+def test_relationships_not_loaded_loaded_and_expired(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="spongebob", addresses=[Address(id=1, email="a@b.c")]))
+        session.commit()
+        user = session.get(User, 1)
+        sent_before = len(capturing())
+        table = state_table()
+        assert len(capturing()) == sent_before, "reading relationships sent no SQL"
+        assert relationships_of(table, "User(id=1)") == ["addresses: not loaded"]
+        assert "addresses" not in inspect(user).dict, "and loaded nothing"
+        address = user.addresses[0]  # the lazy load
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == ["addresses: [Address(id=1)]"]
+        assert relationships_of(table, "Address(id=1)") == ["user: not loaded"]
+        assert address.user is user  # from the identity map: no SQL, now in the dict
+        assert relationships_of(state_table(), "Address(id=1)") == ["user: User(id=1)"]
+        session.expire(user)
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == ["addresses: not loaded (expired)"]
+        row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+        assert row["expired"] == "id, name, addresses"
+        assert "addresses" not in row["loaded"], "column values only in Loaded values"
+
+
+def test_pending_and_deleted_members_are_marked(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="spongebob", addresses=[Address(id=1, email="a@b.c")]))
+        session.commit()
+        user = session.get(User, 1)
+        user.addresses.append(Address(id=2, email="new@b.c"))
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == [
+            "addresses: [Address(id=1), Address (pending)]"
+        ]
+        row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+        assert row["changes"] == "addresses: +Address (pending)", "an append, not a new value"
+        session.delete(user.addresses[0])
+        session.flush()
+        assert relationships_of(state_table(), "User(id=1)") == [
+            "addresses: [Address(id=1) (deleted), Address(id=2)]"
+        ]
+
+
+def test_transient_members_and_an_empty_many_to_one():
+    with_user = Address(email="a@b.c", user=User(name="spongebob"))
+    row = state.describe_object(with_user.user)
+    assert row["relationships"] == "addresses: [Address (transient)]"
+    assert state.describe_object(Address(email="x")).get("relationships") == "user: not loaded"
+
+
+def test_a_set_collection_is_shown_in_a_stable_order():
+    members = {Address(id=number, email="x") for number in (3, 1, 2)}
+    labels = [state.related_label(member) for member in state.collection_members(members)]
+    assert labels == ["Address (transient)"] * 3
+    assert state.collection_members({"b": 2, "a": 1}) == [2, 1], "a dict's values, in order"
+
+
+def test_the_relationships_column_appears_only_for_objects_that_have_some():
+    def rendered_titles(rows):
+        table_rst = json.dumps({"rows": rows, "not_shown": 0})
+        directive = rendering.OrmStateDirective(
+            "orm-state", [], {}, [table_rst], 1, 0, "", None, SimpleNamespace(reporter=None)
+        )
+        (box,) = directive.run()
+        return [entry.astext() for entry in box.findall(nodes.entry)][:6]
+
+    plain = {"object": "A", "state": "transient", "expired": "", "changes": "", "loaded": ""}
+    assert "Relationships" not in rendered_titles([dict(plain, changed=True)])
+    with_relationships = dict(plain, changed=True, relationships="bs: not loaded")
+    assert rendered_titles([with_relationships])[-1] == "Relationships"
+
+
+# ---------------------------------------------------------------------------
+# asyncio: AsyncEngine and AsyncSession work through the Engine and Session they wrap
+# ---------------------------------------------------------------------------
+
+ASYNC_EXAMPLE = ROOT / "tests" / "fixtures" / "async_cells.py"
+
+
+def marked_lines(text: str) -> list:
+    """Printed lines as they are, SQL lines as their statement."""
+    return [
+        json.loads(line[len(recording.SQL_MARKER) :])["sql"]
+        if line.startswith(recording.SQL_MARKER)
+        else line
+        for line in text.splitlines()
+    ]
+
+
+def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    build_hooks.reset({}, "example.py", "before")
+    runner = asyncio.Runner()
+    try:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        setup = AsyncSession(engine)
+        session = AsyncSession(engine)
+
+        async def step():
+            async with engine.begin() as connection:
+                await connection.run_sync(Base.metadata.create_all)
+            setup.add(User(id=1, name="spongebob"))
+            await setup.commit()
+            print("between")
+            user = await session.get(User, 1)
+            print("got", user.name)
+            await session.commit()  # expires user: reading user.name now would need a load
+            return user
+
+        user = runner.run(step())
+        lines = marked_lines(capsys.readouterr().out)
+        transcript, _ = recording.active_recording()
+        transcript.new_cell()
+        sent_before = len(transcript.cell_records)
+        table = state_table()  # no MissingGreenlet, no SQL: nothing is loaded
+        assert transcript.cell_records[sent_before:] == []
+        assert inspect(user).expired_attributes == {"id", "name", "addresses"}
+        runner.run(setup.close())
+        runner.run(session.close())
+        runner.run(engine.dispose())
+    finally:
+        runner.close()
+        build_hooks.reset({}, "example.py", "after")
+    statements = [line for line in lines if line not in ("between", "got spongebob")]
+    assert "INSERT INTO users (id, name) VALUES (?, ?)" in statements, "Engine events fired"
+    first_select = next(i for i, line in enumerate(lines) if line.startswith("SELECT users"))
+    assert lines.index("between") < first_select < lines.index("got spongebob")
+    assert lines[-2:] == ["got spongebob", "COMMIT"], "prints and SQL in true order"
+    row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+    assert row["expired"] == "id, name, addresses"
+    assert row["relationships"] == "addresses: not loaded (expired)"
+
+
+def test_an_async_session_is_named_by_its_variable(capsys):
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    build_hooks.reset({}, "example.py", "before")
+    runner = asyncio.Runner()
+    try:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        session, setup = AsyncSession(engine), AsyncSession(engine)
+
+        async def step():
+            await setup.execute(select(1))
+            await session.execute(select(2))
+            assert setup.sync_session is not session.sync_session
+
+        runner.run(step())
+        runner.run(setup.close())
+        runner.run(session.close())
+        runner.run(engine.dispose())
+    finally:
+        runner.close()
+        build_hooks.reset({}, "example.py", "after")
+    records = [
+        json.loads(line[len(recording.SQL_MARKER) :])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(recording.SQL_MARKER)
+    ]
+    labels = [(r["sql"].split()[0], r["connection"]) for r in records]
+    assert labels == [
+        ("BEGIN", 'session "setup"'),
+        ("SELECT", 'session "setup"'),
+        ("BEGIN", "session"),
+        ("SELECT", "session"),
+        ("ROLLBACK", 'session "setup"'),
+        ("ROLLBACK", "session"),
+    ]
+
+
+def test_an_async_example_runs_its_cells_on_one_runner_through_the_scraper(capsys, tmp_path):
+    """The fixture example run as Sphinx-Gallery runs it (one namespace, cell after cell, the
+    scraper after each), with the event loop of its one asyncio.Runner spanning the cells."""
+    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+
+    _, blocks = split_code_and_text_blocks(str(ASYNC_EXAMPLE))
+    namespace = {"__name__": "__main__"}
+    build_hooks.reset({}, str(ASYNC_EXAMPLE), "before")
+    tables = []
+    try:
+        for block in blocks:
+            if block.type != "code":
+                continue
+            padded = "\n" * (block.lineno - 1) + block.content
+            exec(compile(padded, str(ASYNC_EXAMPLE), "exec"), namespace)
+            rst = build_hooks.scrape_cell(block, {"src_file": str(ASYNC_EXAMPLE)}, {})
+            tables.append(json.loads(rst.split("\n\n   ", 1)[1]) if rst else None)
+    finally:
+        build_hooks.reset({}, str(ASYNC_EXAMPLE), "after")
+    lines = marked_lines(capsys.readouterr().out)
+    before, after = lines.index("before commit"), lines.index("after commit")
+    assert lines[before + 1 : after] == [
+        "BEGIN (implicit)",
+        *lines[before + 2 : after - 1],
+        "COMMIT",
+    ]
+    assert any(line.startswith("INSERT INTO users") for line in lines[before:after])
+    pending, committed, loaded, appended = (
+        {row["object"]: row for row in table["rows"]} for table in tables[1:5]
+    )
+    assert pending["User (no key yet)"]["relationships"] == "addresses: [Address (pending)]"
+    assert committed["User(id=1)"]["relationships"] == "addresses: not loaded (expired)"
+    assert loaded["User(id=1)"]["relationships"] == "addresses: [Address(id=1)]"
+    assert appended["User(id=1)"]["relationships"] == (
+        "addresses: [Address(id=1), Address (pending)]"
+    )
+    assert namespace["runner"]._loop is None, "the example closed its runner at the end"

@@ -118,9 +118,12 @@ PACKAGE_DIR = str(Path(__file__).parent) + os.sep
 
 
 def _is_machinery(frame) -> bool:
-    """SQLAlchemy, this package, or code SQLAlchemy generated (decorators, "<string>")."""
+    """SQLAlchemy, this package, code SQLAlchemy generated (decorators, "<string>"), or the
+    event loop running an example's coroutine (``runner.run(session.close())``)."""
     filename = frame.f_code.co_filename
-    return filename.startswith((SQLALCHEMY_DIR, "<", PACKAGE_DIR))
+    asyncio = sys.modules.get("asyncio")
+    asyncio_dir = str(Path(asyncio.__file__).parent) + os.sep if asyncio else "<"
+    return filename.startswith((SQLALCHEMY_DIR, "<", PACKAGE_DIR, asyncio_dir))
 
 
 def calling_frames(frame):

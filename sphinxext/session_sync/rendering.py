@@ -24,6 +24,8 @@ STATE_COLUMNS = (
     ("changes", "Unflushed changes"),
     ("loaded", "Loaded values"),
 )
+# Shown only when an object in the table has relationships: other tables keep five columns.
+RELATIONSHIPS_COLUMN = ("relationships", "Relationships")
 
 
 class OrmStateDirective(Directive):
@@ -31,19 +33,22 @@ class OrmStateDirective(Directive):
 
     def run(self):
         table_data = json.loads("\n".join(self.content))
+        columns = STATE_COLUMNS
+        if any("relationships" in row for row in table_data["rows"]):
+            columns += (RELATIONSHIPS_COLUMN,)
         table = nodes.table(classes=["orm-state"])
-        group = nodes.tgroup(cols=len(STATE_COLUMNS))
+        group = nodes.tgroup(cols=len(columns))
         table += group
-        group.extend(nodes.colspec(colwidth=1) for _ in STATE_COLUMNS)
+        group.extend(nodes.colspec(colwidth=1) for _ in columns)
         head_row = nodes.row()
-        for _, title in STATE_COLUMNS:
+        for _, title in columns:
             head_row += nodes.entry("", nodes.paragraph(text=title))
         group += nodes.thead("", head_row)
         body = nodes.tbody()
         for data in table_data["rows"]:
             row = nodes.row(classes=["changed"] if data["changed"] else [])
-            for key, _ in STATE_COLUMNS:
-                text = data[key] or "\u2014"
+            for key, _ in columns:
+                text = data.get(key) or "\u2014"
                 entry = nodes.entry("", nodes.paragraph(text=text, classes=[f"orm-{key}"]))
                 if key == "state" and data.get("note"):
                     entry += nodes.paragraph(text=data["note"], classes=["orm-never-committed"])

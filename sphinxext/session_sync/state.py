@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import InstanceState
 
 MAX_TRACKED_OBJECTS = 200
 MAX_TABLE_ROWS = 12
@@ -111,43 +112,101 @@ def identity_label(obj) -> str:
 
 
 def describe_value(value) -> str:
+    """A column attribute's value (or a changed one) as the page shows it."""
     if isinstance(value, (list, tuple, set)):
         return "[" + ", ".join(describe_value(v) for v in value) + "]"
-    try:
-        inspect(value).mapper  # an ORM object: never call its __repr__, it may load
-    except Exception:
-        return format_value(value)
-    return identity_label(value)
+    if isinstance(inspect(value, raiseerr=False), InstanceState):
+        return related_label(value)  # an ORM object: never call its __repr__, it may load
+    return format_value(value)
+
+
+def lifecycle_state(state) -> str:
+    return next(name for name in LIFECYCLE_STATES if getattr(state, name))
+
+
+def related_label(obj) -> str:
+    """A related object by identity, never by its ``__repr__`` (which may load): ``User(id=1)``;
+    its lifecycle state follows unless it is persistent, and stands in for the key it does not
+    have yet: ``Address (pending)``, ``Address(id=2) (deleted)``."""
+    state = inspect(obj)
+    lifecycle = lifecycle_state(state)
+    if state.identity is None:
+        return f"{state.mapper.class_.__name__} ({lifecycle})"
+    label = identity_label(obj)
+    return label if lifecycle == "persistent" else f"{label} ({lifecycle})"
+
+
+def collection_members(collection) -> list:
+    """A loaded collection's members in the order the reader sees them; a set's in label order,
+    so that two builds agree; a dictionary collection's values."""
+    if isinstance(collection, dict):
+        return list(collection.values())
+    if isinstance(collection, (set, frozenset)):
+        return sorted(collection, key=related_label)
+    return list(collection)
+
+
+NEVER_LOADED_STRATEGIES = ("write_only", "dynamic")
+
+
+def describe_relationship(state, relationship) -> str:
+    """Whether a relationship is loaded and, if it is, what it holds, read from the instance
+    dict alone: ``getattr`` would load it (or, under asyncio, raise MissingGreenlet)."""
+    key = relationship.key
+    if relationship.lazy in NEVER_LOADED_STRATEGIES:
+        return f"{key}: never loaded ({relationship.lazy})"
+    if key not in state.dict:
+        return f"{key}: " + (
+            "not loaded (expired)" if key in state.expired_attributes else "not loaded"
+        )
+    value = state.dict[key]
+    if not relationship.uselist:
+        return f"{key}: " + ("None" if value is None else related_label(value))
+    members = ", ".join(related_label(member) for member in collection_members(value))
+    return f"{key}: [{members}]"
+
+
+def describe_changes(state, key, history, is_collection: bool) -> str:
+    if is_collection:
+        # A collection's history is what was appended and removed, not an old and a new value.
+        added = [f"+{related_label(member)}" for member in history.added]
+        removed = [f"-{related_label(member)}" for member in history.deleted]
+        return f"{key}: " + ", ".join(added + removed)
+    new = (
+        describe_value(list(history.added) if len(history.added) > 1 else history.added[0])
+        if history.added
+        else "(removed)"
+    )
+    if history.deleted:
+        return f"{key}: {describe_value(history.deleted[0])} \u2192 {new}"
+    if state.transient or state.pending:
+        return f"{key} = {new}"
+    # changed while expired: the old value was never loaded
+    return f"{key}: (not loaded) \u2192 {new}"
 
 
 def describe_object(obj) -> dict:
     state = inspect(obj)
-    lifecycle = next(name for name in LIFECYCLE_STATES if getattr(state, name))
-    attribute_order = [
-        attr.key for attr in (*state.mapper.column_attrs, *state.mapper.relationships)
-    ]
+    relationships = list(state.mapper.relationships)
+    relationship_keys = {r.key for r in relationships}
+    collections = {r.key for r in relationships if r.uselist}
+    attribute_order = [attr.key for attr in (*state.mapper.column_attrs, *relationships)]
     expired = [key for key in attribute_order if key in state.expired_attributes]
     changes, loaded = [], []
     for key in attribute_order:
+        # History with PASSIVE_NO_INITIALIZE: what changed in memory, nothing loaded for it.
         history = state.attrs[key].history
         if history.added or history.deleted:
-            new = (
-                describe_value(list(history.added) if len(history.added) > 1 else history.added[0])
-                if history.added
-                else "(removed)"
-            )
-            if history.deleted:
-                changes.append(f"{key}: {describe_value(history.deleted[0])} \u2192 {new}")
-            elif state.transient or state.pending:
-                changes.append(f"{key} = {new}")
-            else:  # changed while expired: the old value was never loaded
-                changes.append(f"{key}: (not loaded) \u2192 {new}")
-        if key in state.dict:
+            changes.append(describe_changes(state, key, history, key in collections))
+        if key in state.dict and key not in relationship_keys:
             loaded.append(f"{key}={describe_value(state.dict[key])}")
-    return {
+    row = {
         "object": identity_label(obj),
-        "state": lifecycle,
+        "state": lifecycle_state(state),
         "expired": ", ".join(expired),
         "changes": "; ".join(changes),
         "loaded": ", ".join(loaded),
     }
+    if relationships:
+        row["relationships"] = "\n".join(describe_relationship(state, r) for r in relationships)
+    return row
