@@ -40,6 +40,15 @@ class Address(Base):
     user: Mapped[User] = relationship(back_populates="addresses")
 
 
+def sql_records(output: str) -> list[dict]:
+    """The SQL records among a cell's captured output."""
+    return [
+        json.loads(line[len(recording.SQL_MARKER) :])
+        for line in output.splitlines()
+        if line.startswith(recording.SQL_MARKER)
+    ]
+
+
 @pytest.fixture
 def capturing(capsys):
     """The capture layer installed as for one example; yields a function reading its records."""
@@ -47,11 +56,7 @@ def capturing(capsys):
     records = []
 
     def read():
-        records.extend(
-            json.loads(line[len(recording.SQL_MARKER) :])
-            for line in capsys.readouterr().out.splitlines()
-            if line.startswith(recording.SQL_MARKER)
-        )
+        records.extend(sql_records(capsys.readouterr().out))
         return list(records)
 
     yield read
@@ -578,12 +583,28 @@ def marked_lines(text: str) -> list:
     ]
 
 
-def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-
+@contextlib.contextmanager
+def capturing_on_one_runner():
+    """The capture layer installed as for one example, and the example's asyncio.Runner."""
     build_hooks.reset({}, "example.py", "before")
     runner = asyncio.Runner()
     try:
+        yield runner
+    finally:
+        runner.close()
+        build_hooks.reset({}, "example.py", "after")
+
+
+async def close(engine, *sessions):
+    for session in sessions:
+        await session.close()
+    await engine.dispose()
+
+
+def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    with capturing_on_one_runner() as runner:
         engine = create_async_engine("sqlite+aiosqlite://")
         setup = AsyncSession(engine)
         session = AsyncSession(engine)
@@ -607,12 +628,7 @@ def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
         table = state_table()  # no MissingGreenlet, no SQL: nothing is loaded
         assert transcript.cell_records[sent_before:] == []
         assert inspect(user).expired_attributes == {"id", "name", "addresses"}
-        runner.run(setup.close())
-        runner.run(session.close())
-        runner.run(engine.dispose())
-    finally:
-        runner.close()
-        build_hooks.reset({}, "example.py", "after")
+        runner.run(close(engine, setup, session))
     statements = [line for line in lines if line not in ("between", "got spongebob")]
     assert "INSERT INTO users (id, name) VALUES (?, ?)" in statements, "Engine events fired"
     first_select = next(i for i, line in enumerate(lines) if line.startswith("SELECT users"))
@@ -626,9 +642,7 @@ def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
 def test_an_async_session_is_named_by_its_variable(capsys):
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    build_hooks.reset({}, "example.py", "before")
-    runner = asyncio.Runner()
-    try:
+    with capturing_on_one_runner() as runner:
         engine = create_async_engine("sqlite+aiosqlite://")
         session, setup = AsyncSession(engine), AsyncSession(engine)
 
@@ -638,18 +652,8 @@ def test_an_async_session_is_named_by_its_variable(capsys):
             assert setup.sync_session is not session.sync_session
 
         runner.run(step())
-        runner.run(setup.close())
-        runner.run(session.close())
-        runner.run(engine.dispose())
-    finally:
-        runner.close()
-        build_hooks.reset({}, "example.py", "after")
-    records = [
-        json.loads(line[len(recording.SQL_MARKER) :])
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith(recording.SQL_MARKER)
-    ]
-    labels = [(r["sql"].split()[0], r["connection"]) for r in records]
+        runner.run(close(engine, setup, session))
+    labels = [(r["sql"].split()[0], r["connection"]) for r in sql_records(capsys.readouterr().out)]
     assert labels == [
         ("BEGIN", 'session "setup"'),
         ("SELECT", 'session "setup"'),
