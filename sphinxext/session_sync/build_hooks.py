@@ -33,23 +33,12 @@ def reset(gallery_conf, fname, when):
 def scrape_cell(block, block_vars, gallery_conf) -> str:
     """Called after every cell: the state table when an object changed, and in the full build
     the SQL the same cell sent to the other databases."""
-    active = recording.active_recording()
-    if active is None:
+    cell = recording.end_cell()
+    if cell is None:
         return ""
-    transcript, tracker = active
-    # Objects the example dropped but that sit in reference cycles (an exception's traceback,
-    # say) would otherwise stay in the table until the collector happens to run.
-    gc.collect()
-    transcript.forbidden_reason = "while reading object state for the docs"
-    try:
-        table = tracker.changed_table()
-    finally:
-        transcript.forbidden_reason = None
-    rst = dialects.dialect_tabs_rst(
-        block_vars.get("src_file", ""), block.lineno, transcript.new_cell()
-    )
-    if table is not None:
-        rst += "\n.. orm-state::\n\n   " + json.dumps(table, ensure_ascii=False) + "\n"
+    rst = dialects.dialect_tabs_rst(block_vars.get("src_file", ""), block.lineno, cell.records)
+    if cell.state_table is not None:
+        rst += "\n.. orm-state::\n\n   " + json.dumps(cell.state_table, ensure_ascii=False) + "\n"
     return rst
 
 

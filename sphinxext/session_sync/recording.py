@@ -4,14 +4,19 @@ Pure SQLAlchemy and the standard library: this module must run without Sphinx (i
 it in the reader's browser).  Listeners are class-level (every Engine, Session and mapper), so
 the example needs no change; an ``AsyncEngine`` / ``AsyncSession`` works through the ``Engine``
 and ``Session`` it wraps, so their events are caught too.
+
+Use: ``start_recording(SqlTranscript(), ObjectTracker())`` before an example, ``end_cell()``
+after each of its cells (a ``CellCapture``: plain dicts), ``stop_recording()`` after it.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy
@@ -242,3 +247,31 @@ def active_recording() -> tuple[SqlTranscript, ObjectTracker] | None:
     if "transcript" not in _active:
         return None
     return _active["transcript"], _active["tracker"]
+
+
+@dataclass
+class CellCapture:
+    """What one cell did, as plain data: its SQL records in the order sent (the same records
+    were written among its printed output) and the state table, None when no object changed."""
+
+    records: list[dict]
+    state_table: dict | None
+
+
+def end_cell() -> CellCapture | None:
+    """Called after every cell (by the docs build's scraper): the cell's records and state
+    table; None when no example is being recorded."""
+    active = active_recording()
+    if active is None:
+        return None
+    transcript, tracker = active
+    # Objects the example dropped but that sit in reference cycles (an exception's traceback,
+    # say) would otherwise stay in the table until the collector happens to run.
+    gc.collect()
+    # Reading state must never load: a statement sent now fails the cell instead.
+    transcript.forbidden_reason = "while reading object state for the docs"
+    try:
+        table = tracker.changed_table()
+    finally:
+        transcript.forbidden_reason = None
+    return CellCapture(transcript.new_cell(), table)
