@@ -33,7 +33,7 @@ extensions = [
     "open_graph",
     "sphinx_sitemap",
     "notfound.extension",
-    "session_sync_capture",
+    "session_sync.build_hooks",
     "sqlalchemy_links",
     "measured_summaries",
     "responsive_tables",
@@ -86,8 +86,11 @@ sphinx_gallery_conf = {
         "../examples/performance",
     ],
     "within_subsection_order": "reading_order.ReadingOrder",
-    "image_scrapers": ("matplotlib_on_demand.scrape_figures", "session_sync_capture.scrape_cell"),
-    "reset_modules": ("matplotlib_on_demand.reset_pyplot", "session_sync_capture.reset"),
+    "image_scrapers": (
+        "matplotlib_on_demand.scrape_figures",
+        "session_sync.build_hooks.scrape_cell",
+    ),
+    "reset_modules": ("matplotlib_on_demand.reset_pyplot", "session_sync.build_hooks.reset"),
     "reset_modules_order": "both",
     # Execution-time pages load assets from CDNs, and times would make pages differ per build.
     "write_computation_times": False,

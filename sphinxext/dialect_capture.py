@@ -4,7 +4,7 @@
 
 writes OUT_DIR/<section>/<name>.json for each example. `nox -s docs-full` runs it once per
 database server before building the site;
-the capture layer (session_sync_capture.py) then shows each cell's SQL on every database as
+the capture layer (session_sync/dialects.py) then shows each cell's SQL on every database as
 tabs. Cells are split exactly as Sphinx-Gallery splits them, and run the same way: one namespace
 per example, one cell after the other, so a cell is found again by its first line.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from sphinx_gallery.py_source_parser import split_code_and_text_blocks
 from sqlalchemy import MetaData, create_engine
 
-import session_sync_capture as capture
+from session_sync import dialects, recording, state
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 from databases import url_for_example  # noqa: E402 - the async driver choice the tests make
@@ -29,8 +29,8 @@ def record_example(path: Path) -> tuple[dict[str, list[dict]], dict | None]:
     """The SQL records of each code cell of one example, keyed by the cell's first line; and
     what a measuring example measured (its ``MEASURED`` dict) on this database."""
     _, blocks = split_code_and_text_blocks(str(path))
-    transcript = capture.SqlTranscript(echo_to_stdout=False)
-    capture.start_recording(transcript, capture.ObjectTracker())
+    transcript = recording.SqlTranscript(echo_to_stdout=False)
+    recording.start_recording(transcript, state.ObjectTracker())
     namespace = {"__name__": "__main__", "__file__": str(path)}
     cells: dict[str, list[dict]] = {}
     previous_directory = os.getcwd()
@@ -45,7 +45,7 @@ def record_example(path: Path) -> tuple[dict[str, list[dict]], dict | None]:
                 cells[str(block.lineno)] = transcript.new_cell()
     finally:
         os.chdir(previous_directory)
-        capture.stop_recording()
+        recording.stop_recording()
         _close_figures()
     measured = namespace.get("MEASURED")
     return cells, (json.loads(json.dumps(measured, sort_keys=True)) if measured else None)
@@ -89,7 +89,7 @@ def main(output_dir: str, *examples: str) -> None:
         empty_database(url)
         os.environ["DATABASE_URL"] = url_for_example(url, example.read_text())
         cells, measured = record_example(example.resolve())
-        output = Path(output_dir) / Path(capture.example_key(example)).with_suffix(".json")
+        output = Path(output_dir) / Path(dialects.example_key(example)).with_suffix(".json")
         output.parent.mkdir(parents=True, exist_ok=True)
         recording = {"database": database, "cells": cells}
         if measured is not None:

@@ -8,7 +8,8 @@ shows under it before the next code block:
   its parameter line if it has one; ``BEGIN (implicit)``, ``COMMIT``, ``ROLLBACK`` and the
   savepoint statements are statements too;
 * ``Hidden``: a SQL box's "... and N more statements, not shown";
-* ``StateTable``: the table of ORM object states (``div.orm-state-box``).
+* ``StateTable``: the table of ORM object states (``div.orm-state-box``), with, when the
+  objects have relationships, what each relationship holds.
 
 Comment lines of a SQL box that say which connection sent what (any ``-- on ...`` line) are
 labels, not statements: they are dropped.  The parser knows nothing of how the capture layer
@@ -75,6 +76,8 @@ class StateRow:
     changes: list[str]  # names of the attributes with unflushed changes
     loaded: list[str]  # names of the attributes with a loaded value
     changed: bool  # the row is marked as changed by this cell
+    # Per relationship: what the Relationships column says, a collection as its members' labels.
+    relationships: dict[str, str | list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +165,31 @@ def loaded_names(text: str) -> list[str]:
     return re.findall(r"(?:^|, )(\w+)(?==)", text)
 
 
+def split_members(text: str) -> list[str]:
+    """``A(id=1), B(a=1, b=2) (pending)`` → the two labels: commas inside brackets stay."""
+    members, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            members.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*members, current.strip()] if current.strip() else members
+
+
+def relationship_views(text: str) -> dict[str, str | list[str]]:
+    """``addresses: [Address(id=1)]`` / ``user: not loaded``, one relationship a line."""
+    views: dict[str, str | list[str]] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.strip() == EMPTY_CELL:
+            continue
+        key, _, value = line.strip().partition(": ")
+        is_list = value.startswith("[") and value.endswith("]")
+        views[key] = split_members(value[1:-1]) if is_list else value
+    return views
+
+
 def parse_state_box(box: Tag) -> StateTable:
     rows = []
     for tr in box.select("tbody tr"):
@@ -181,6 +209,11 @@ def parse_state_box(box: Tag) -> StateTable:
                 changes=change_names(cell("changes")),
                 loaded=loaded_names(cell("loaded")),
                 changed="changed" in (tr.get("class") or []),
+                relationships=relationship_views(
+                    tr.select_one("p.orm-relationships").get_text().translate(CURLY_QUOTES)
+                    if tr.select_one("p.orm-relationships")
+                    else ""
+                ),
             )
         )
     note = box.select_one(".orm-state-note")

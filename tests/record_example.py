@@ -1,7 +1,7 @@
 """Run one example the way Sphinx-Gallery runs it, cell by cell, and record what it did.
 
 An independent witness for tests/test_page_models.py: it shares no code with the capture layer
-(sphinxext/session_sync_capture.py) and imports nothing of this project, only SQLAlchemy and
+(sphinxext/session_sync/) and imports nothing of this project, only SQLAlchemy and
 the standard library.
 
     python record_example.py EXAMPLE.py OUTPUT.json [EXAMPLE.py OUTPUT.json ...]
@@ -18,7 +18,8 @@ the standard library.
   and every statement, transaction and savepoint event, from class-level Engine listeners.
 * After each cell: the state of every ORM object seen so far that is still alive (Mapper
   ``init`` and Session lifecycle events, weak references, first-seen order), read only through
-  ``sqlalchemy.inspect()``, which loads nothing.
+  ``sqlalchemy.inspect()``, which loads nothing; for each relationship, whether it is loaded
+  and what it holds (related objects by label and lifecycle state), from the instance dict.
 """
 
 from __future__ import annotations
@@ -214,6 +215,38 @@ def value_text(value) -> str:
     return repr(value)
 
 
+NEVER_LOADED = ("write_only", "dynamic")  # loader strategies that keep nothing in memory
+
+
+def member(obj) -> list:
+    """A related object: [its label, its lifecycle state]."""
+    state = _instance_state(obj)
+    names = ("transient", "pending", "persistent", "deleted", "detached")
+    return [label(obj), next(name for name in names if getattr(state, name))]
+
+
+def relationships(state) -> dict:
+    """Per relationship: {"loaded": "yes" | "no" | "expired" | "never"} and, when loaded, what
+    it holds, from the instance's __dict__ only (reading the attribute could load it)."""
+    view = {}
+    for relationship in state.mapper.relationships:
+        key = relationship.key
+        if relationship.lazy in NEVER_LOADED:
+            view[key] = {"loaded": "never", "strategy": relationship.lazy}
+        elif key not in state.dict:
+            view[key] = {"loaded": "expired" if key in state.expired_attributes else "no"}
+        elif relationship.uselist:
+            value = state.dict[key]
+            items = [member(one) for one in (value.values() if isinstance(value, dict) else value)]
+            if isinstance(value, (set, frozenset)):
+                items.sort()
+            view[key] = {"loaded": "yes", "members": items}
+        else:
+            value = state.dict[key]
+            view[key] = {"loaded": "yes", "value": None if value is None else member(value)}
+    return view
+
+
 def describe(obj) -> dict:
     state = _instance_state(obj)
     lifecycle = [
@@ -237,6 +270,7 @@ def describe(obj) -> dict:
         "expired": sorted(state.expired_attributes),
         "changes": changes,
         "loaded": loaded,
+        "relationships": relationships(state),
     }
 
 

@@ -81,7 +81,7 @@ def test_changing_the_capture_layer_runs_the_examples_again(tmp_path):
     assert build_site(project).returncode == 0
     assert build_site(project).returncode == 0
     assert runs.read_text().count("ran") == 1, "an unchanged example is not run again"
-    capture = project / "sphinxext" / "session_sync_capture.py"
+    capture = project / "sphinxext" / "session_sync" / "rendering.py"
     capture.write_text(capture.read_text() + "\n# A change to the capture layer.\n")
     assert build_site(project).returncode == 0
     assert runs.read_text().count("ran") == 2, "its output was made by the old capture layer"

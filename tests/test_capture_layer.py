@@ -1,9 +1,11 @@
 """The capture layer on its own: what it records, what it renders, and that it never disturbs."""
 
+import asyncio
 import contextlib
 import io
 import json
 import sqlite3
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -25,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sitebuild import ROOT
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
-import session_sync_capture as capture  # noqa: E402
+from session_sync import build_hooks, dialects, recording, rendering, state  # noqa: E402
 
 
 class Base(DeclarativeBase):
@@ -47,22 +49,27 @@ class Address(Base):
     user: Mapped[User] = relationship(back_populates="addresses")
 
 
+def sql_records(output: str) -> list[dict]:
+    """The SQL records among a cell's captured output."""
+    return [
+        json.loads(line[len(recording.SQL_MARKER) :])
+        for line in output.splitlines()
+        if line.startswith(recording.SQL_MARKER)
+    ]
+
+
 @pytest.fixture
 def capturing(capsys):
     """The capture layer installed as for one example; yields a function reading its records."""
-    capture.reset({}, "example.py", "before")
+    build_hooks.reset({}, "example.py", "before")
     records = []
 
     def read():
-        records.extend(
-            json.loads(line[len(capture.SQL_MARKER) :])
-            for line in capsys.readouterr().out.splitlines()
-            if line.startswith(capture.SQL_MARKER)
-        )
+        records.extend(sql_records(capsys.readouterr().out))
         return list(records)
 
     yield read
-    capture.reset({}, "example.py", "after")
+    build_hooks.reset({}, "example.py", "after")
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ def engine():
 
 
 def state_table():
-    rst = capture.scrape_cell(SimpleNamespace(lineno=1), {}, {})
+    rst = build_hooks.scrape_cell(SimpleNamespace(lineno=1), {}, {})
     if not rst:
         return None
     return json.loads(rst.split("\n\n   ", 1)[1])
@@ -117,14 +124,14 @@ def test_a_multi_row_insert_returning_shows_its_one_parameter_set(engine, captur
 
 
 def test_listeners_are_removed_after_the_example(engine):
-    capture.reset({}, "example.py", "before")
-    capture.reset({}, "example.py", "after")
+    build_hooks.reset({}, "example.py", "before")
+    build_hooks.reset({}, "example.py", "after")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout), engine.connect() as connection:
         connection.execute(select(1))
     assert stdout.getvalue() == ""
     assert not event.contains(
-        Engine, "before_cursor_execute", capture.SqlTranscript.before_cursor_execute
+        Engine, "before_cursor_execute", recording.SqlTranscript.before_cursor_execute
     )
 
 
@@ -139,6 +146,7 @@ def test_state_table_follows_an_object_through_its_life(engine, capturing):
             "expired": "",
             "changes": "name = 'spongebob'",
             "loaded": "name='spongebob'",
+            "relationships": "addresses: not loaded",
             "changed": True,
         }
     ]
@@ -187,7 +195,7 @@ def test_reading_state_emits_no_sql_and_changes_nothing(engine, capturing):
 def test_a_state_reader_that_loads_would_fail_the_build(engine, capturing, monkeypatch):
     """The real scraper, with a careless describe_object that reads an expired attribute (the
     SELECT an innocent `getattr` sends): the cell must fail, not show a quietly loaded value."""
-    real_describe = capture.describe_object
+    real_describe = state.describe_object
 
     def careless_describe(obj):
         for key in inspect(obj).expired_attributes:
@@ -199,10 +207,10 @@ def test_a_state_reader_that_loads_would_fail_the_build(engine, capturing, monke
         session.add(user)
         session.commit()  # expires every attribute of user
         sent_before = len(capturing())
-        monkeypatch.setattr(capture, "describe_object", careless_describe)
+        monkeypatch.setattr(state, "describe_object", careless_describe)
         with pytest.raises(AssertionError, match="SQL was emitted while reading object state"):
             state_table()
-        monkeypatch.setattr(capture, "describe_object", real_describe)
+        monkeypatch.setattr(state, "describe_object", real_describe)
         assert len(capturing()) == sent_before, "the SELECT was refused, not recorded"
         assert inspect(user).expired_attributes == {"id", "name", "addresses"}
         table = state_table()
@@ -227,7 +235,7 @@ def test_related_objects_are_named_by_identity_never_by_repr(engine, capturing):
         finally:
             Address.__repr__ = original_repr
     user_row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
-    assert "addresses=[Address(id=1)]" in user_row["loaded"]
+    assert user_row["relationships"] == "addresses: [Address(id=1)]"
 
 
 def literal(text: str) -> nodes.literal_block:
@@ -235,7 +243,7 @@ def literal(text: str) -> nodes.literal_block:
 
 
 def marked(record: dict) -> str:
-    return capture.SQL_MARKER + json.dumps(record)
+    return recording.SQL_MARKER + json.dumps(record)
 
 
 def cell(*extras, lines):
@@ -259,7 +267,7 @@ def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
     tabs = nodes.container(classes=["sql-dialects"])
     state_box = nodes.container(classes=["orm-state-box"])
     section = cell(tabs, state_box, lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     kinds = [(type(n).__name__, n.get("classes"), n.astext()) for n in section.children[1:]]
     assert kinds[0] == ("literal_block", ["sphx-glr-script-out"], "about to read")
     assert kinds[1][1] == ["sql-box"]
@@ -273,21 +281,21 @@ def test_once_a_page_has_two_senders_every_box_names_its_sender():
     page += nodes.title(text="An example")
     page += literal(marked({"sql": "SELECT 1", "connection": "session"}))
     page += literal(marked({"sql": "SELECT 2", "connection": 'session "setup"'}))
-    capture.render_captured_output(None, page, "page")
+    rendering.render_captured_output(None, page, "page")
     boxes = [n.astext() for n in page.findall(nodes.container) if "sql-box" in n["classes"]]
     assert boxes == ["-- on session\nSELECT 1", '-- on session "setup"\nSELECT 2']
 
 
 def test_a_page_without_other_databases_says_where_they_are():
     section = cell(lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     assert "nox -s docs-full" in section.children[1].astext()
     assert "sql-dialects-note" in section.children[1]["classes"]
 
 
 def test_a_page_with_other_databases_has_no_such_note():
     section = cell(nodes.container(classes=["sql-dialects"]), lines=QUERY_LINES)
-    capture.render_captured_output(None, section, "page")
+    rendering.render_captured_output(None, section, "page")
     assert not any("sql-dialects-note" in n.get("classes", []) for n in section.children)
 
 
@@ -300,7 +308,7 @@ def test_schema_setup_is_folded_and_work_is_not():
         {"sql": "BEGIN (implicit)", "connection": "session"},
         {"sql": "INSERT INTO users (id) VALUES (?)", "connection": "session", "parameters": "(1,)"},
     ]
-    rendered = capture.sql_box_nodes(records)
+    rendered = rendering.sql_box_nodes(records)
     assert (
         isinstance(rendered[0], nodes.raw)
         and "Schema setup SQL (4 statements)" in rendered[0].astext()
@@ -311,7 +319,7 @@ def test_schema_setup_is_folded_and_work_is_not():
 
 
 def test_statements_of_several_connections_are_labelled():
-    text = capture.sql_text(
+    text = rendering.sql_text(
         [
             {"sql": "SELECT 1", "connection": "session"},
             {"sql": "SELECT 2", "connection": "other connection"},
@@ -363,7 +371,7 @@ def test_reads_from_outside_the_session_are_folded_and_labelled():
         {"sql": "ROLLBACK", "connection": "other connection"},
         {"sql": "COMMIT", "connection": "session"},
     ]
-    rendered = [node.astext() for node in capture.sql_box_nodes(records)]
+    rendered = [node.astext() for node in rendering.sql_box_nodes(records)]
     assert rendered[0] == "BEGIN (implicit)\nUPDATE users SET name=?\n-- parameters: ('x',)"
     assert "Checked on another connection, outside the session (3 statements)" in rendered[1]
     assert rendered[2].startswith("BEGIN (implicit)\nSELECT users.name")
@@ -376,7 +384,7 @@ def test_a_write_from_another_connection_is_not_folded():
         {"sql": "UPDATE users SET name=?", "connection": "other connection"},
         {"sql": "COMMIT", "connection": "other connection"},
     ]
-    (box,) = capture.sql_box_nodes(records)
+    (box,) = rendering.sql_box_nodes(records)
     assert "sql-box" in box["classes"], "a step of the lesson stays in plain sight"
 
 
@@ -393,7 +401,7 @@ def test_objects_a_closed_session_rolled_back_are_marked(engine, capturing):
     rows = {row["object"]: row for row in state_table()["rows"]}
     assert "note" not in rows["User(id=1)"], "committed values carry no mark"
     assert rows["User(id=2)"]["state"] == "detached"
-    assert rows["User(id=2)"]["note"] == capture.NEVER_COMMITTED_NOTE
+    assert rows["User(id=2)"]["note"] == state.NEVER_COMMITTED_NOTE
 
 
 def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturing):
@@ -402,7 +410,7 @@ def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturin
     session.add(user)
     session.flush()
     session.expunge(user)
-    assert state_table()["rows"][0]["note"] == capture.NEVER_COMMITTED_NOTE
+    assert state_table()["rows"][0]["note"] == state.NEVER_COMMITTED_NOTE
     session.commit()
     assert "note" not in state_table()["rows"][0], "the flushed row was committed after all"
     session.close()
@@ -410,13 +418,13 @@ def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturin
 
 def test_a_cell_sending_many_statements_is_cut_short_and_folded(engine, capturing):
     with Session(engine) as session:
-        for number in range(capture.MAX_STATEMENTS_PER_CELL + 5):
+        for number in range(recording.MAX_STATEMENTS_PER_CELL + 5):
             session.execute(select(number))
     records = capturing()
     # BEGIN, the cap + 5 SELECTs and ROLLBACK: the first MAX_STATEMENTS_PER_CELL are shown.
     assert sum(r.get("hidden", 0) for r in records) == 7
-    rendered = capture.sql_box_nodes(records)
-    assert f"SQL sent: {capture.MAX_STATEMENTS_PER_CELL + 7} statements" in rendered[0].astext()
+    rendered = rendering.sql_box_nodes(records)
+    assert f"SQL sent: {recording.MAX_STATEMENTS_PER_CELL + 7} statements" in rendered[0].astext()
     assert rendered[1].astext().endswith("-- ... and 7 more statements, not shown")
 
 
@@ -430,9 +438,9 @@ def test_placeholders_casts_and_quoting_do_not_count_as_differences():
     ]
     mariadb = [{"sql": "UPDATE users SET name=%s WHERE users.id = %s", "connection": "session"}]
     assert (
-        capture.comparable_statements(sqlite)
-        == capture.comparable_statements(postgresql)
-        == capture.comparable_statements(mariadb)
+        dialects.comparable_statements(sqlite)
+        == dialects.comparable_statements(postgresql)
+        == dialects.comparable_statements(mariadb)
     )
 
 
@@ -458,8 +466,8 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
         {"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": returning}}},
         {"database": "MariaDB 10.11.19", "examples": {"myths/a.py": {"7": select_then_update}}},
     )
-    monkeypatch.setattr(capture, "other_databases", lambda: databases)
-    rst = capture.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
+    rst = dialects.dialect_tabs_rst("/site/examples/myths/a.py", 7, fetch)
     assert ".. container:: sql-dialects sql-dialects-differ" in rst
     labels = [line.strip() for line in rst.splitlines() if ".. tab-item::" in line]
     assert labels == [
@@ -468,11 +476,246 @@ def test_full_build_tabs_mark_the_databases_that_sent_other_statements(monkeypat
         ".. tab-item:: MariaDB 10.11.19 (differs)",
     ]
     assert "            SELECT users.id FROM users WHERE users.status = %s" in rst
-    assert capture.dialect_tabs_rst("/site/examples/myths/b.py", 7, []) == ""
+    assert dialects.dialect_tabs_rst("/site/examples/myths/b.py", 7, []) == ""
 
 
 def test_a_recording_older_than_its_example_fails_the_build(monkeypatch):
     databases = ({"database": "PostgreSQL 15.18", "examples": {"myths/a.py": {"7": []}}},)
-    monkeypatch.setattr(capture, "other_databases", lambda: databases)
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
     with pytest.raises(RuntimeError, match="has no cell at line 9: the example changed since"):
-        capture.dialect_tabs_rst("/site/examples/myths/a.py", 9, [])
+        dialects.dialect_tabs_rst("/site/examples/myths/a.py", 9, [])
+
+
+def test_recording_and_state_run_without_sphinx():
+    """What issue 12 ships to the browser: recording and state need SQLAlchemy alone."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import session_sync.recording, session_sync.state;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sphinx', 'sphinx_gallery',"
+        " 'docutils', 'session_sync_capture'}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(ROOT / "sphinxext")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "[]", run.stdout
+
+
+# ---------------------------------------------------------------------------
+# Relationships in the state table: loaded or not, by identity, never loaded for the table
+# ---------------------------------------------------------------------------
+
+
+def relationships_of(table: dict, label: str) -> list[str]:
+    row = next(r for r in table["rows"] if r["object"] == label)
+    return row["relationships"].split("\n")
+
+
+def test_relationships_not_loaded_loaded_and_expired(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="spongebob", addresses=[Address(id=1, email="a@b.c")]))
+        session.commit()
+        user = session.get(User, 1)
+        sent_before = len(capturing())
+        table = state_table()
+        assert len(capturing()) == sent_before, "reading relationships sent no SQL"
+        assert relationships_of(table, "User(id=1)") == ["addresses: not loaded"]
+        assert "addresses" not in inspect(user).dict, "and loaded nothing"
+        address = user.addresses[0]  # the lazy load
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == ["addresses: [Address(id=1)]"]
+        assert relationships_of(table, "Address(id=1)") == ["user: not loaded"]
+        assert address.user is user  # from the identity map: no SQL, now in the dict
+        assert relationships_of(state_table(), "Address(id=1)") == ["user: User(id=1)"]
+        session.expire(user)
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == ["addresses: not loaded (expired)"]
+        row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+        assert row["expired"] == "id, name, addresses"
+        assert "addresses" not in row["loaded"], "column values only in Loaded values"
+
+
+def test_pending_and_deleted_members_are_marked(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="spongebob", addresses=[Address(id=1, email="a@b.c")]))
+        session.commit()
+        user = session.get(User, 1)
+        user.addresses.append(Address(id=2, email="new@b.c"))
+        table = state_table()
+        assert relationships_of(table, "User(id=1)") == [
+            "addresses: [Address(id=1), Address (pending)]"
+        ]
+        row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+        assert row["changes"] == "addresses: +Address (pending)", "an append, not a new value"
+        session.delete(user.addresses[0])
+        session.flush()
+        assert relationships_of(state_table(), "User(id=1)") == [
+            "addresses: [Address(id=1) (deleted), Address(id=2)]"
+        ]
+
+
+def test_transient_members_and_an_empty_many_to_one():
+    with_user = Address(email="a@b.c", user=User(name="spongebob"))
+    row = state.describe_object(with_user.user)
+    assert row["relationships"] == "addresses: [Address (transient)]"
+    assert state.describe_object(Address(email="x")).get("relationships") == "user: not loaded"
+
+
+def test_a_set_collection_is_shown_in_a_stable_order():
+    members = {Address(id=number, email="x") for number in (3, 1, 2)}
+    labels = [state.related_label(member) for member in state.collection_members(members)]
+    assert labels == ["Address (transient)"] * 3
+    assert state.collection_members({"b": 2, "a": 1}) == [2, 1], "a dict's values, in order"
+
+
+def test_the_relationships_column_appears_only_for_objects_that_have_some():
+    def rendered_titles(rows):
+        table_rst = json.dumps({"rows": rows, "not_shown": 0})
+        directive = rendering.OrmStateDirective(
+            "orm-state", [], {}, [table_rst], 1, 0, "", None, SimpleNamespace(reporter=None)
+        )
+        (box,) = directive.run()
+        return [entry.astext() for entry in box.findall(nodes.entry)][:6]
+
+    plain = {"object": "A", "state": "transient", "expired": "", "changes": "", "loaded": ""}
+    assert "Relationships" not in rendered_titles([dict(plain, changed=True)])
+    with_relationships = dict(plain, changed=True, relationships="bs: not loaded")
+    assert rendered_titles([with_relationships])[-1] == "Relationships"
+
+
+# ---------------------------------------------------------------------------
+# asyncio: AsyncEngine and AsyncSession work through the Engine and Session they wrap
+# ---------------------------------------------------------------------------
+
+ASYNC_EXAMPLE = ROOT / "tests" / "fixtures" / "async_cells.py"
+
+
+def marked_lines(text: str) -> list:
+    """Printed lines as they are, SQL lines as their statement."""
+    return [
+        json.loads(line[len(recording.SQL_MARKER) :])["sql"]
+        if line.startswith(recording.SQL_MARKER)
+        else line
+        for line in text.splitlines()
+    ]
+
+
+@contextlib.contextmanager
+def capturing_on_one_runner():
+    """The capture layer installed as for one example, and the example's asyncio.Runner."""
+    build_hooks.reset({}, "example.py", "before")
+    runner = asyncio.Runner()
+    try:
+        yield runner
+    finally:
+        runner.close()
+        build_hooks.reset({}, "example.py", "after")
+
+
+async def close(engine, *sessions):
+    for session in sessions:
+        await session.close()
+    await engine.dispose()
+
+
+def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    with capturing_on_one_runner() as runner:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        setup = AsyncSession(engine)
+        session = AsyncSession(engine)
+
+        async def step():
+            async with engine.begin() as connection:
+                await connection.run_sync(Base.metadata.create_all)
+            setup.add(User(id=1, name="spongebob"))
+            await setup.commit()
+            print("between")
+            user = await session.get(User, 1)
+            print("got", user.name)
+            await session.commit()  # expires user: reading user.name now would need a load
+            return user
+
+        user = runner.run(step())
+        lines = marked_lines(capsys.readouterr().out)
+        # Reading state after the commit: no MissingGreenlet, and no SQL (it would fail here).
+        cell = recording.end_cell()
+        table = cell.state_table
+        assert inspect(user).expired_attributes == {"id", "name", "addresses"}
+        runner.run(close(engine, setup, session))
+    statements = [line for line in lines if line not in ("between", "got spongebob")]
+    assert "INSERT INTO users (id, name) VALUES (?, ?)" in statements, "Engine events fired"
+    assert [record["sql"] for record in cell.records] == statements, "the cell's records"
+    first_select = next(i for i, line in enumerate(lines) if line.startswith("SELECT users"))
+    assert lines.index("between") < first_select < lines.index("got spongebob")
+    assert lines[-2:] == ["got spongebob", "COMMIT"], "prints and SQL in true order"
+    row = next(r for r in table["rows"] if r["object"] == "User(id=1)")
+    assert row["expired"] == "id, name, addresses"
+    assert row["relationships"] == "addresses: not loaded (expired)"
+
+
+def test_an_async_session_is_named_by_its_variable(capsys):
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    with capturing_on_one_runner() as runner:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        session, setup = AsyncSession(engine), AsyncSession(engine)
+
+        async def step():
+            await setup.execute(select(1))
+            await session.execute(select(2))
+            assert setup.sync_session is not session.sync_session
+
+        runner.run(step())
+        runner.run(close(engine, setup, session))
+    labels = [(r["sql"].split()[0], r["connection"]) for r in sql_records(capsys.readouterr().out)]
+    assert labels == [
+        ("BEGIN", 'session "setup"'),
+        ("SELECT", 'session "setup"'),
+        ("BEGIN", "session"),
+        ("SELECT", "session"),
+        ("ROLLBACK", 'session "setup"'),
+        ("ROLLBACK", "session"),
+    ]
+
+
+def test_an_async_example_runs_its_cells_on_one_runner_through_the_scraper(capsys, tmp_path):
+    """The fixture example run as Sphinx-Gallery runs it (one namespace, cell after cell, the
+    scraper after each), with the event loop of its one asyncio.Runner spanning the cells."""
+    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+
+    _, blocks = split_code_and_text_blocks(str(ASYNC_EXAMPLE))
+    namespace = {"__name__": "__main__"}
+    build_hooks.reset({}, str(ASYNC_EXAMPLE), "before")
+    tables = []
+    try:
+        for block in blocks:
+            if block.type != "code":
+                continue
+            padded = "\n" * (block.lineno - 1) + block.content
+            exec(compile(padded, str(ASYNC_EXAMPLE), "exec"), namespace)
+            rst = build_hooks.scrape_cell(block, {"src_file": str(ASYNC_EXAMPLE)}, {})
+            tables.append(json.loads(rst.split("\n\n   ", 1)[1]) if rst else None)
+    finally:
+        build_hooks.reset({}, str(ASYNC_EXAMPLE), "after")
+    lines = marked_lines(capsys.readouterr().out)
+    before, after = lines.index("before commit"), lines.index("after commit")
+    assert lines[before + 1 : after] == [
+        "BEGIN (implicit)",
+        *lines[before + 2 : after - 1],
+        "COMMIT",
+    ]
+    assert any(line.startswith("INSERT INTO users") for line in lines[before:after])
+    pending, committed, loaded, appended = (
+        {row["object"]: row for row in table["rows"]} for table in tables[1:5]
+    )
+    assert pending["User (no key yet)"]["relationships"] == "addresses: [Address (pending)]"
+    assert committed["User(id=1)"]["relationships"] == "addresses: not loaded (expired)"
+    assert loaded["User(id=1)"]["relationships"] == "addresses: [Address(id=1)]"
+    assert appended["User(id=1)"]["relationships"] == (
+        "addresses: [Address(id=1), Address (pending)]"
+    )
+    assert namespace["runner"]._loop is None, "the example closed its runner at the end"

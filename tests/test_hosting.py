@@ -304,4 +304,4 @@ def test_notebook_first_cell_installs_the_verified_sqlalchemy(notebook):
     assert f"%pip install sqlalchemy=={sqlalchemy.__version__}" in first
     constraints = (ROOT / "requirements" / "constraints.txt").read_text()
     assert f"SQLAlchemy=={sqlalchemy.__version__}" in constraints, "built with the pinned version"
-    assert "session_sync_capture" not in json.dumps(notebook), "downloads carry none of our code"
+    assert "session_sync" not in json.dumps(notebook), "downloads carry none of our code"

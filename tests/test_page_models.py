@@ -15,7 +15,12 @@ What the pages show of a recording follows rules a reader can see on the pages:
   an executemany shows its first 3 parameter sets);
 * a state table follows a cell only when some object's row changed in it; it lists every
   object when there are at most 12, else the changed ones (at most 12), each changed row
-  marked; the state of at most 200 objects is followed; the others are only counted.
+  marked; the state of at most 200 objects is followed; the others are only counted;
+* a row lists each relationship of its object: ``not loaded``, ``not loaded (expired)``,
+  ``never loaded (write_only)``, or what it holds: ``None``, a related object's label, a
+  collection's members' labels in brackets; a related object that is not persistent carries
+  its state, in place of the key when it has none (``Address (pending)``,
+  ``Address(id=2) (deleted)``).
 """
 
 from __future__ import annotations
@@ -227,7 +232,37 @@ def row_signature(row: dict) -> tuple:
         tuple(row["expired"]),
         json.dumps(row["changes"], sort_keys=True),
         json.dumps(row["loaded"], sort_keys=True),
+        json.dumps(row["relationships"], sort_keys=True),
     )
+
+
+NO_KEY = " (no key yet)"
+
+
+def shown_member(member: list) -> str:
+    label, lifecycle = member
+    if lifecycle == "persistent":
+        return label
+    if label.endswith(NO_KEY):
+        return f"{label[: -len(NO_KEY)]} ({lifecycle})"
+    return f"{label} ({lifecycle})"
+
+
+def shown_relationships(view: dict) -> dict:
+    """What a row's Relationships column shows, per relationship, from a recording."""
+    shown: dict = {}
+    for key, one in view.items():
+        if one["loaded"] == "never":
+            shown[key] = f"never loaded ({one['strategy']})"
+        elif one["loaded"] == "no":
+            shown[key] = "not loaded"
+        elif one["loaded"] == "expired":
+            shown[key] = "not loaded (expired)"
+        elif "members" in one:
+            shown[key] = [shown_member(member) for member in one["members"]]
+        else:
+            shown[key] = "None" if one["value"] is None else shown_member(one["value"])
+    return shown
 
 
 def expected_state_tables(recording: dict) -> list[dict | None]:
@@ -252,6 +287,7 @@ def expected_state_tables(recording: dict) -> list[dict | None]:
                         sorted(rows[serial]["expired"]),
                         sorted(rows[serial]["changes"]),
                         serial in changed,
+                        shown_relationships(rows[serial]["relationships"]),
                     )
                     for serial in shown
                 ],
@@ -264,7 +300,14 @@ def expected_state_tables(recording: dict) -> list[dict | None]:
 def page_table(table: StateTable) -> dict:
     return {
         "rows": [
-            (row.object, row.state, sorted(row.expired), sorted(row.changes), row.changed)
+            (
+                row.object,
+                row.state,
+                sorted(row.expired),
+                sorted(row.changes),
+                row.changed,
+                row.relationships,
+            )
             for row in table.rows
         ],
         "not_shown": table.not_shown,
@@ -348,7 +391,7 @@ def check_state_tables(name: str, cells: list, recording: dict) -> None:
         assert cell.items[-1] is tables[0], f"cell {number} of {name}: the state table is last"
         assert page_table(tables[0]) == want, (
             f"cell {number} of {name}: the state table's rows (object, state, expired, "
-            "changed attributes, marked as changed) and the count not shown"
+            "changed attributes, marked as changed, relationships) and the count not shown"
         )
 
 
@@ -479,3 +522,38 @@ def test_recordings_are_affordable(recordings):
     """Measured in CPU seconds: on an idle two-core machine the wall time is about half."""
     cpu, wall = RECORDING_SECONDS["cpu"], RECORDING_SECONDS["wall"]
     assert cpu < 30, f"recording every example took {cpu:.1f} CPU s ({wall:.1f} s wall)"
+
+
+# ---------------------------------------------------------------------------
+# asyncio: one event loop spanning the cells, relationships in every state
+# ---------------------------------------------------------------------------
+
+ASYNC_EXAMPLE = Path(__file__).parent / "fixtures" / "async_cells.py"
+
+
+def test_async_page(tmp_path):
+    """An AsyncSession example run on one asyncio.Runner, from recording to page: SQL and
+    printed output in order, and state tables with relationships pending, expired, loaded."""
+    project = project_with_one_example(tmp_path, "async_cells.py", ASYNC_EXAMPLE.read_text())
+    built = build_site(project)
+    assert built.returncode == 0, built.output
+    cells = parse_page(built.page("auto_examples/myths/async_cells.html"))
+    recording = record_one(project / "examples" / "myths" / "async_cells.py", tmp_path)
+    expected = page_and_recording("async_cells", cells, recording)
+    check_code("async_cells", cells, expected)
+    check_output_and_sql("async_cells", cells, expected)
+    check_state_tables("async_cells", cells, recording)
+    shown = [
+        row.relationships.get("addresses")
+        for cell in cells
+        for table in cell.state_tables
+        for row in table.rows
+        if row.object.startswith("User")
+    ]
+    assert shown == [
+        ["Address (pending)"],
+        "not loaded (expired)",
+        ["Address(id=1)"],
+        ["Address(id=1)", "Address (pending)"],
+        ["Address(id=1) (detached)", "Address (transient)"],
+    ], "the collection as each cell left it"

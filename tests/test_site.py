@@ -284,7 +284,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     assert edited.page(UNTOUCHED) == pages[UNTOUCHED]
 
     # 2. The capture layer now names a new object differently: a change only a re-run shows.
-    layer = first.project / "sphinxext" / "session_sync_capture.py"
+    layer = first.project / "sphinxext" / "session_sync" / "state.py"
     code = layer.read_text()
     assert code.count("(no key yet)") == 1
     layer.write_text(code.replace("(no key yet)", "(not flushed)"))

@@ -1,0 +1,96 @@
+"""The docs build's side: the Sphinx extension and the Sphinx-Gallery hooks (named in conf.py).
+
+* ``reset`` (``reset_modules``): before each example, fresh class-level listeners and object
+  tracker (``recording``); after it, none.
+* ``scrape_cell`` (``image_scrapers``), after every cell: the state table when an object
+  changed (``state``, checked to send no SQL), as an ``orm-state`` directive holding it as JSON;
+  in the full build, also the SQL tabs of the other databases (``dialects``).
+* ``setup``: the directive, the ``doctree-resolved`` hook that turns marked output lines into
+  SQL boxes (``rendering``), and re-running every example when this package or the other
+  databases' recordings change.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from pathlib import Path
+
+from . import dialects, recording, rendering, state
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+def reset(gallery_conf, fname, when):
+    """Before an example: fresh listeners and tracker.  After it: remove them."""
+    if when == "before":
+        recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
+    else:
+        recording.stop_recording()
+
+
+def scrape_cell(block, block_vars, gallery_conf) -> str:
+    """Called after every cell: the state table when an object changed, and in the full build
+    the SQL the same cell sent to the other databases."""
+    cell = recording.end_cell()
+    if cell is None:
+        return ""
+    rst = dialects.dialect_tabs_rst(block_vars.get("src_file", ""), block.lineno, cell.records)
+    if cell.state_table is not None:
+        rst += "\n.. orm-state::\n\n   " + json.dumps(cell.state_table, ensure_ascii=False) + "\n"
+    return rst
+
+
+def capture_fingerprint() -> str:
+    """Changes whenever a module of this package or the other databases' SQL changes: the
+    examples must then run again, and the pages be read again."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in dialects.dialect_files():
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def rerun_examples_if_capture_changed(app) -> None:
+    """Sphinx-Gallery re-runs an example only when its own md5 changes; ours counts too."""
+    gallery_conf = app.config.sphinx_gallery_conf
+    src = Path(app.srcdir)
+    for gallery_dir in _as_list(gallery_conf.get("gallery_dirs", [])):
+        out = src / gallery_dir
+        stamp = out / ".capture-fingerprint"
+        fingerprint = app.config.session_sync_capture_fingerprint
+        if stamp.exists() and stamp.read_text() == fingerprint:
+            continue
+        for md5_file in out.rglob("*.md5"):
+            md5_file.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+
+
+def freeze_long_lived_objects(app) -> None:
+    """Sphinx-Gallery runs ``gc.collect()`` before every example; with Sphinx, its extensions and
+    their modules in memory each collection took a tenth of a second.  What exists before the
+    examples run lives until the build ends, so the collector can leave it out."""
+    gc.collect()
+    gc.freeze()
+
+
+def _as_list(value) -> list:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def setup(app):
+    fingerprint = capture_fingerprint()
+    app.add_directive("orm-state", rendering.OrmStateDirective)
+    # An "env" config value: when it changes, Sphinx reads every page again as well.
+    app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
+    app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
+    app.connect("builder-inited", freeze_long_lived_objects, priority=101)
+    app.connect("doctree-resolved", rendering.render_captured_output)
+    return {
+        "version": fingerprint,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }

@@ -1,0 +1,272 @@
+"""The page as the reader sees it: printed output and SQL boxes in true order, state tables.
+
+Turns what ``recording`` and ``state`` produced (marked lines among a cell's output, plain
+dicts) into docutils nodes, at ``doctree-resolved`` and in the ``orm-state`` directive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+
+from .recording import SQL_MARKER, split_marked_output
+
+FOLD_STATEMENTS_OVER = 15
+
+STATE_COLUMNS = (
+    ("object", "Object"),
+    ("state", "State"),
+    ("expired", "Expired attributes"),
+    ("changes", "Unflushed changes"),
+    ("loaded", "Loaded values"),
+)
+# Shown only when an object in the table has relationships: other tables keep five columns.
+RELATIONSHIPS_COLUMN = ("relationships", "Relationships")
+
+
+class OrmStateDirective(Directive):
+    has_content = True
+
+    def run(self):
+        table_data = json.loads("\n".join(self.content))
+        columns = STATE_COLUMNS
+        if any("relationships" in row for row in table_data["rows"]):
+            columns += (RELATIONSHIPS_COLUMN,)
+        table = nodes.table(classes=["orm-state"])
+        group = nodes.tgroup(cols=len(columns))
+        table += group
+        group.extend(nodes.colspec(colwidth=1) for _ in columns)
+        head_row = nodes.row()
+        for _, title in columns:
+            head_row += nodes.entry("", nodes.paragraph(text=title))
+        group += nodes.thead("", head_row)
+        body = nodes.tbody()
+        for data in table_data["rows"]:
+            row = nodes.row(classes=["changed"] if data["changed"] else [])
+            for key, _ in columns:
+                text = data.get(key) or "\u2014"
+                entry = nodes.entry("", nodes.paragraph(text=text, classes=[f"orm-{key}"]))
+                if key == "state" and data.get("note"):
+                    entry += nodes.paragraph(text=data["note"], classes=["orm-never-committed"])
+                row += entry
+            body += row
+        group += body
+        container = nodes.container(classes=["orm-state-box"])
+        container += nodes.paragraph(
+            text="ORM object state after this cell", classes=["orm-state-caption"]
+        )
+        container += table
+        if table_data["not_shown"]:
+            container += nodes.paragraph(
+                text=f"{table_data['not_shown']} more objects in the example are not shown.",
+                classes=["orm-state-note"],
+            )
+        return [container]
+
+
+TRANSACTION_END = {"COMMIT", "ROLLBACK"}
+TRANSACTION_CONTROL = TRANSACTION_END | {"BEGIN (implicit)"}
+SCHEMA_STATEMENT = re.compile(r"^\s*(CREATE|DROP|ALTER|PRAGMA)\b", re.IGNORECASE)
+CATALOG_QUERY = re.compile(r"pg_catalog|information_schema|^\s*(DESCRIBE|SHOW)\b", re.I)
+
+
+def _is_schema_chunk(records: list[dict]) -> bool:
+    """A transaction that only inspects or changes the schema (``create_all()`` and friends)."""
+    work = [r["sql"] for r in records if "sql" in r and r["sql"] not in TRANSACTION_CONTROL]
+    return bool(work) and all(SCHEMA_STATEMENT.match(s) or CATALOG_QUERY.search(s) for s in work)
+
+
+def _transaction_chunks(records: list[dict]) -> list[list[dict]]:
+    """Runs of statements of one transaction on one connection."""
+    chunks: list[list[dict]] = [[]]
+    for record in records:
+        starts = record.get("sql") == "BEGIN (implicit)" or (
+            chunks[-1]
+            and "connection" in record
+            and record["connection"] != chunks[-1][-1].get("connection", record["connection"])
+        )
+        if starts and chunks[-1]:
+            chunks.append([])
+        chunks[-1].append(record)
+        if record.get("sql") in TRANSACTION_END:
+            chunks.append([])
+    return [chunk for chunk in chunks if chunk]
+
+
+READ_QUERY = re.compile(r"^\s*SELECT\b", re.IGNORECASE)
+
+
+def _is_outside_read(records: list[dict]) -> bool:
+    """Only SELECTs, on a connection no session uses: the example looking at the database from
+    outside (a check of what the lesson did), not a step of the lesson itself."""
+    labels = {r.get("connection", "") for r in records if "sql" in r}
+    work = [r["sql"] for r in records if "sql" in r and r["sql"] not in TRANSACTION_CONTROL]
+    return (
+        len(labels) == 1
+        and not next(iter(labels)).startswith("session")
+        and bool(work)
+        and all(READ_QUERY.match(sql) for sql in work)
+    )
+
+
+def _chunk_kind(records: list[dict]) -> str:
+    if _is_schema_chunk(records):
+        return "schema"
+    return "outside-read" if _is_outside_read(records) else "work"
+
+
+def sql_text(records: list[dict], label_connections: bool | None = None) -> str:
+    """The statements as the reader sees them; who sent them is said where it changes, when
+    ``label_connections`` (by default: when more than one sent these)."""
+    if label_connections is None:
+        label_connections = len(connection_labels(records)) > 1
+    lines, previous_connection = [], None
+    for record in records:
+        if "hidden" in record:
+            continue
+        if label_connections and record["connection"] != previous_connection:
+            lines.append(f"-- on {record['connection']}")
+            previous_connection = record["connection"]
+        lines.append(record["sql"].expandtabs(4))
+        if "parameters" in record:
+            lines.append(f"-- parameters: {record['parameters']}")
+    hidden = sum(r.get("hidden", 0) for r in records)
+    if hidden:
+        lines.append(f"-- ... and {hidden} more statements, not shown")
+    return "\n".join(lines)
+
+
+def connection_labels(records: list[dict]) -> set[str]:
+    return {r["connection"] for r in records if "connection" in r}
+
+
+def sql_box_nodes(records: list[dict], label_connections: bool | None = None) -> list[nodes.Node]:
+    """SQL boxes; schema set-up, reads from outside the session and very long runs are folded,
+    to be opened on demand."""
+    result: list[nodes.Node] = []
+    for chunk in group_chunks(records):
+        text = sql_text(chunk["records"], label_connections)
+        block = nodes.literal_block(text, text, language="sql")
+        box = nodes.container("", block, classes=["sql-box"])
+        count = sum(1 for r in chunk["records"] if "sql" in r)
+        count += sum(r.get("hidden", 0) for r in chunk["records"])
+        if chunk["kind"] == "schema":
+            summary = f"Schema setup SQL ({count} statements)"
+        elif chunk["kind"] == "outside-read":
+            summary = f"Checked on another connection, outside the session ({count} statements)"
+        elif count > FOLD_STATEMENTS_OVER:
+            summary = f"SQL sent: {count} statements"
+        else:
+            result.append(box)
+            continue
+        result.append(
+            nodes.raw(
+                "", f'<details class="sql-folded"><summary>{summary}</summary>', format="html"
+            )
+        )
+        result.append(box)
+        result.append(nodes.raw("", "</details>", format="html"))
+    return result
+
+
+def group_chunks(records: list[dict]) -> list[dict]:
+    """Neighbouring transactions of the same kind (schema set-up, reads from outside the
+    session on one connection, the lesson's work), each kind boxed on its own."""
+    groups: list[dict] = []
+    for chunk in _transaction_chunks(records):
+        kind = _chunk_kind(chunk)
+        label = chunk[0].get("connection")
+        if (
+            groups
+            and groups[-1]["kind"] == kind
+            and (kind != "outside-read" or groups[-1]["label"] == label)
+        ):
+            groups[-1]["records"].extend(chunk)
+        else:
+            groups.append({"kind": kind, "label": label, "records": list(chunk)})
+    return groups
+
+
+def output_segments(block: nodes.literal_block) -> list[tuple[bool, list]]:
+    """The block's printed lines and SQL records, in runs of one kind, in true order."""
+    return split_marked_output(block.astext())
+
+
+def split_output_block(
+    block: nodes.literal_block, label_connections: bool | None = None
+) -> list[nodes.Node]:
+    """Printed output and SQL records, in the order they happened, as separate nodes."""
+    result: list[nodes.Node] = []
+    for is_sql, lines in output_segments(block):
+        if is_sql:
+            result.extend(sql_box_nodes(lines, label_connections))
+        else:
+            text = "\n".join(lines).strip("\n")
+            if text.strip():
+                new_block = nodes.literal_block(text, text, language="none")
+                new_block["classes"] = list(block["classes"])
+                result.append(new_block)
+    return result
+
+
+def is_cell_output(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.literal_block) and "sphx-glr-script-out" in node["classes"]
+
+
+CELL_EXTRAS = ("orm-state-box", "sql-dialects")
+
+
+def _is_cell_extra(node) -> bool:
+    return isinstance(node, nodes.container) and any(c in node["classes"] for c in CELL_EXTRAS)
+
+
+def render_captured_output(app, doctree, docname) -> None:
+    """Split SQL out of every cell output, then put the cell's SQL tabs and state table (which
+    Sphinx-Gallery places above the output) below both.  When the page's SQL came from more
+    than one session or connection, every box says who sent it."""
+    blocks = list(doctree.findall(is_cell_output))
+    page_labels = {
+        label
+        for block in blocks
+        if SQL_MARKER in block.astext()
+        for is_sql, records in output_segments(block)
+        if is_sql
+        for label in connection_labels(records)
+    }
+    for block in blocks:
+        parent = block.parent
+        index = parent.index(block)
+        extras = []
+        while index - len(extras) > 0 and _is_cell_extra(parent[index - len(extras) - 1]):
+            extras.insert(0, parent[index - len(extras) - 1])
+        new_nodes = (
+            split_output_block(block, label_connections=len(page_labels) > 1)
+            if SQL_MARKER in block.astext()
+            else [block]
+        )
+        for extra in extras:
+            parent.remove(extra)
+        parent.replace(block, new_nodes + extras)
+    _say_where_the_other_databases_are(doctree)
+
+
+def _say_where_the_other_databases_are(doctree) -> None:
+    has_sql = any("sql-box" in node["classes"] for node in doctree.findall(nodes.container))
+    has_tabs = any("sql-dialects" in node["classes"] for node in doctree.findall(nodes.container))
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if not has_sql or has_tabs or section is None:
+        return
+    note = nodes.paragraph(classes=["sql-dialects-note"])
+    note += nodes.Text(
+        f"The SQL on this page was sent to SQLite {sqlite3.sqlite_version}. "
+        "The full build of this site ("
+    )
+    note += nodes.literal(text="nox -s docs-full")
+    note += nodes.Text(
+        ") adds, under every cell, tabs with the SQL the same code sends to PostgreSQL and MariaDB."
+    )
+    section.insert(1, note)

@@ -1,0 +1,212 @@
+"""Which ORM objects an example touched, and their state after each cell, as plain dicts.
+
+Everything is read from ``inspect(obj)`` (identity, the lifecycle flags, expired attributes,
+attribute history, the instance dict), none of which loads or flushes anything; the build
+checks that no SQL is sent while this runs.  Pure SQLAlchemy and the standard library: this
+module must run without Sphinx (issue 12 runs it in the reader's browser).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import InstanceState
+
+MAX_TRACKED_OBJECTS = 200
+MAX_TABLE_ROWS = 12
+MAX_VALUE_CHARS = 80
+LIFECYCLE_STATES = ("transient", "pending", "persistent", "deleted", "detached")
+NEVER_COMMITTED_NOTE = "values flushed, then rolled back: never committed"
+
+
+def format_value(value) -> str:
+    """A value as the page shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 4] + " ..."
+
+
+class ObjectTracker:
+    """Remembers the ORM objects an example touched, by weak reference, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.objects: dict[int, weakref.ref] = {}  # by id(), in first-seen order
+        # Objects each session flushed in the transaction it has not committed yet.
+        self.flushed_uncommitted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Detached objects whose loaded values were flushed but not committed, with the session
+        # they left (weakly): its COMMIT, should it still come, makes them committed.
+        self.never_committed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.untracked: set[int] = set()
+        self.last_rows: dict[int, dict] = {}
+
+    def track(self, obj) -> None:
+        known = self.objects.get(id(obj))
+        if known is not None and known() is obj:
+            return
+        if known is None and len(self.objects) >= MAX_TRACKED_OBJECTS:
+            self.untracked.add(id(obj))
+            return
+        self.objects.pop(id(obj), None)  # an id the collector gave to a new object
+        self.objects[id(obj)] = weakref.ref(obj)
+
+    def live_objects(self) -> list:
+        alive = [ref() for ref in self.objects.values()]
+        return [obj for obj in alive if obj is not None]
+
+    # Session event handlers: a session that closes (or lets go of an object) before it commits
+    # leaves the object holding values the database rolled back.
+    def session_flushed(self, session, flush_context) -> None:
+        pending = self.flushed_uncommitted.setdefault(session, weakref.WeakSet())
+        pending.update((*session.new, *session.dirty, *session.deleted))  # still pre-flush here
+
+    def session_committed(self, session) -> None:
+        self.flushed_uncommitted.pop(session, None)
+        for obj, left in list(self.never_committed.items()):
+            if left() is session:
+                del self.never_committed[obj]
+
+    def session_rolled_back(self, session) -> None:
+        self.flushed_uncommitted.pop(session, None)
+
+    def object_detached(self, session, instance) -> None:
+        if instance in self.flushed_uncommitted.get(session, ()):
+            self.never_committed[instance] = weakref.ref(session)
+
+    def object_attached(self, session, instance) -> None:
+        self.never_committed.pop(instance, None)
+
+    def describe(self, obj) -> dict:
+        row = describe_object(obj)
+        if obj in self.never_committed:
+            row["note"] = NEVER_COMMITTED_NOTE
+        return row
+
+    def changed_table(self) -> dict | None:
+        """The state table for the current cell, or None when no object changed."""
+        rows = {id(obj): self.describe(obj) for obj in self.live_objects()}
+        changed = [key for key, row in rows.items() if self.last_rows.get(key) != row]
+        self.last_rows = rows
+        if not changed:
+            return None
+        keys = list(rows)
+        shown = keys if len(keys) <= MAX_TABLE_ROWS else changed[:MAX_TABLE_ROWS]
+        return {
+            "rows": [dict(rows[key], changed=key in changed) for key in shown],
+            "not_shown": len(keys) - len(shown) + len(self.untracked),
+        }
+
+
+# ---------------------------------------------------------------------------
+# One object's state: only from inspect(), which never loads or flushes
+# ---------------------------------------------------------------------------
+
+
+def identity_label(obj) -> str:
+    state = inspect(obj)
+    name = state.mapper.class_.__name__
+    if state.identity is None:
+        return f"{name} (no key yet)"
+    keys = [state.mapper.get_property_by_column(col).key for col in state.mapper.primary_key]
+    values = ", ".join(f"{k}={v!r}" for k, v in zip(keys, state.identity, strict=True))
+    return f"{name}({values})"
+
+
+def describe_value(value) -> str:
+    """A column attribute's value (or a changed one) as the page shows it."""
+    if isinstance(value, (list, tuple, set)):
+        return "[" + ", ".join(describe_value(v) for v in value) + "]"
+    if isinstance(inspect(value, raiseerr=False), InstanceState):
+        return related_label(value)  # an ORM object: never call its __repr__, it may load
+    return format_value(value)
+
+
+def lifecycle_state(state) -> str:
+    return next(name for name in LIFECYCLE_STATES if getattr(state, name))
+
+
+def related_label(obj) -> str:
+    """A related object by identity, never by its ``__repr__`` (which may load): ``User(id=1)``;
+    its lifecycle state follows unless it is persistent, and stands in for the key it does not
+    have yet: ``Address (pending)``, ``Address(id=2) (deleted)``."""
+    state = inspect(obj)
+    lifecycle = lifecycle_state(state)
+    if state.identity is None:
+        return f"{state.mapper.class_.__name__} ({lifecycle})"
+    label = identity_label(obj)
+    return label if lifecycle == "persistent" else f"{label} ({lifecycle})"
+
+
+def collection_members(collection) -> list:
+    """A loaded collection's members in the order the reader sees them; a set's in label order,
+    so that two builds agree; a dictionary collection's values."""
+    if isinstance(collection, dict):
+        return list(collection.values())
+    if isinstance(collection, (set, frozenset)):
+        return sorted(collection, key=related_label)
+    return list(collection)
+
+
+NEVER_LOADED_STRATEGIES = ("write_only", "dynamic")
+
+
+def describe_relationship(state, relationship) -> str:
+    """Whether a relationship is loaded and, if it is, what it holds, read from the instance
+    dict alone: ``getattr`` would load it (or, under asyncio, raise MissingGreenlet)."""
+    key = relationship.key
+    if relationship.lazy in NEVER_LOADED_STRATEGIES:
+        return f"{key}: never loaded ({relationship.lazy})"
+    if key not in state.dict:
+        return f"{key}: " + (
+            "not loaded (expired)" if key in state.expired_attributes else "not loaded"
+        )
+    value = state.dict[key]
+    if not relationship.uselist:
+        return f"{key}: " + ("None" if value is None else related_label(value))
+    members = ", ".join(related_label(member) for member in collection_members(value))
+    return f"{key}: [{members}]"
+
+
+def describe_changes(state, key, history, is_collection: bool) -> str:
+    if is_collection:
+        # A collection's history is what was appended and removed, not an old and a new value.
+        added = [f"+{related_label(member)}" for member in history.added]
+        removed = [f"-{related_label(member)}" for member in history.deleted]
+        return f"{key}: " + ", ".join(added + removed)
+    new = (
+        describe_value(list(history.added) if len(history.added) > 1 else history.added[0])
+        if history.added
+        else "(removed)"
+    )
+    if history.deleted:
+        return f"{key}: {describe_value(history.deleted[0])} \u2192 {new}"
+    if state.transient or state.pending:
+        return f"{key} = {new}"
+    # changed while expired: the old value was never loaded
+    return f"{key}: (not loaded) \u2192 {new}"
+
+
+def describe_object(obj) -> dict:
+    state = inspect(obj)
+    relationships = list(state.mapper.relationships)
+    relationship_keys = {r.key for r in relationships}
+    collections = {r.key for r in relationships if r.uselist}
+    attribute_order = [attr.key for attr in (*state.mapper.column_attrs, *relationships)]
+    expired = [key for key in attribute_order if key in state.expired_attributes]
+    changes, loaded = [], []
+    for key in attribute_order:
+        # History with PASSIVE_NO_INITIALIZE: what changed in memory, nothing loaded for it.
+        history = state.attrs[key].history
+        if history.added or history.deleted:
+            changes.append(describe_changes(state, key, history, key in collections))
+        if key in state.dict and key not in relationship_keys:
+            loaded.append(f"{key}={describe_value(state.dict[key])}")
+    row = {
+        "object": identity_label(obj),
+        "state": lifecycle_state(state),
+        "expired": ", ".join(expired),
+        "changes": "; ".join(changes),
+        "loaded": ", ".join(loaded),
+    }
+    if relationships:
+        row["relationships"] = "\n".join(describe_relationship(state, r) for r in relationships)
+    return row
