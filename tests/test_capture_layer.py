@@ -276,6 +276,19 @@ def test_output_is_split_into_printed_text_and_sql_boxes_in_true_order():
     assert section.children[4:] == [tabs, state_box], "tabs and state go below the output"
 
 
+def test_a_statement_sent_while_a_line_was_printed_keeps_the_line_whole():
+    """print("a:", obj) where str(obj) loads: the SQL lands inside the printed line."""
+    select = marked({"sql": "SELECT users.name FROM users", "connection": "session"})
+    tabs = nodes.container(classes=["sql-dialects"])
+    section = cell(tabs, lines=["before", "a: " + select, "spongebob", "after"])
+    rendering.render_captured_output(None, section, "page")
+    kinds = [(n.get("classes"), n.astext()) for n in section.children[1:4]]
+    assert kinds[0] == (["sphx-glr-script-out"], "before")
+    assert kinds[1] == (["sql-box"], "SELECT users.name FROM users")
+    assert kinds[2] == (["sphx-glr-script-out"], "a: spongebob\nafter")
+    assert not any(recording.SQL_MARKER in text for _, text in kinds)
+
+
 def test_once_a_page_has_two_senders_every_box_names_its_sender():
     page = nodes.section()
     page += nodes.title(text="An example")

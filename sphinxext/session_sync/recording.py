@@ -12,10 +12,10 @@ after each of its cells (a ``CellCapture``: plain dicts), ``stop_recording()`` a
 from __future__ import annotations
 
 import gc
-import warnings
 import json
 import os
 import sys
+import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,11 +116,25 @@ def split_marked_output(text: str) -> list[tuple[bool, list]]:
     """A cell's captured output as runs of one kind, in true order: ``(False, printed lines)``
     and ``(True, SQL records)``."""
     segments: list[tuple[bool, list]] = []
-    for line in text.split("\n"):
-        is_sql = line.startswith(SQL_MARKER)
+
+    def add(is_sql: bool, item) -> None:
         if not segments or segments[-1][0] != is_sql:
             segments.append((is_sql, []))
-        segments[-1][1].append(json.loads(line[len(SQL_MARKER) :]) if is_sql else line)
+        segments[-1][1].append(item)
+
+    # A statement sent while print() was writing a line (an argument whose str() loads) cuts
+    # that line: the SQL comes first, then the whole printed line.
+    started = ""
+    for line in text.split("\n"):
+        at = line.find(SQL_MARKER)
+        if at == -1:
+            add(False, started + line)
+            started = ""
+            continue
+        started += line[:at]
+        add(True, json.loads(line[at + len(SQL_MARKER) :]))
+    if started:
+        add(False, started)
     return segments
 
 
