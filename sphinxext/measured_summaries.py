@@ -2,11 +2,12 @@
 
 At the start of a build (``builder-inited``, before Sphinx-Gallery runs the examples, so the capture
 layer's listeners are not installed) the measuring examples (``EXAMPLES``: the behaviour matrix,
-``operations_measured.py`` and ``questions_measured.py``) run with ``runpy.run_path`` on SQLite in memory; each one's
-module-level ``MEASURED`` dict maps a key such as ``"<operation>/<situation>"`` to what ran,
-and its optional ``LABELS`` dict maps a key to the label of the section that measures it. One
-key belongs to one example. The measurement is kept in the doctree folder and run again only
-when the measuring examples, SQLAlchemy, SQLite or Python changed. Pages then use:
+``operations_measured.py`` and ``questions_measured.py``) run with ``runpy.run_path`` on SQLite
+in memory; each one's module-level ``MEASURED`` dict maps a key such as
+``"<operation>/<situation>"`` to what ran, and its optional ``LABELS`` dict maps a key to the
+label of the section that measures it. One key belongs to one example. The measurement is kept
+in the doctree folder and run again only when the measuring examples, SQLAlchemy, SQLite or
+Python changed. Pages then use:
 
 - ``{measured}`fetch/renamed``` : the measured verdict ("synced"), linked to the section that
   proves it;

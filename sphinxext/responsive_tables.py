@@ -59,7 +59,7 @@ class ResponsiveTables(SphinxPostTransform):
             table["classes"].append("fits-phone")
             for tbody in table.findall(nodes.tbody):
                 for row in tbody.findall(nodes.row):
-                    for name, entry in zip(names, row.children):
+                    for name, entry in zip(names, row.children, strict=True):
                         if not name:  # a row-name column: its cells name themselves
                             continue
                         label = nodes.inline(name, name, classes=["cell-label"])
