@@ -417,6 +417,19 @@ def test_objects_a_closed_session_rolled_back_are_marked(engine, capturing):
     assert rows["User(id=2)"]["note"] == state.NEVER_COMMITTED_NOTE
 
 
+def test_a_deleted_object_is_marked_once_detached(engine, capturing):
+    with Session(engine) as session:
+        gone = User(name="gone")
+        session.add(gone)
+        session.commit()
+        session.delete(gone)
+        session.flush()
+        assert "note" not in state_table()["rows"][0], "the deleted state says it already"
+        session.commit()
+    (row,) = state_table()["rows"]
+    assert (row["state"], row["note"]) == ("detached", state.DELETED_NOTE)
+
+
 def test_a_commit_after_letting_go_of_an_object_clears_the_mark(engine, capturing):
     session = Session(engine)
     user = User(name="spongebob")

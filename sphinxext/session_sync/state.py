@@ -18,6 +18,7 @@ MAX_TABLE_ROWS = 12
 MAX_VALUE_CHARS = 80
 LIFECYCLE_STATES = ("transient", "pending", "persistent", "deleted", "detached")
 NEVER_COMMITTED_NOTE = "values flushed, then rolled back: never committed"
+DELETED_NOTE = "deleted: its row is gone, its changes can never be flushed"
 
 
 def format_value(value) -> str:
@@ -79,6 +80,8 @@ class ObjectTracker:
         row = describe_object(obj)
         if obj in self.never_committed:
             row["note"] = NEVER_COMMITTED_NOTE
+        elif row["state"] == "detached" and inspect(obj).was_deleted:
+            row["note"] = DELETED_NOTE  # plain "detached" would read as reusable
         return row
 
     def changed_table(self) -> dict | None:
