@@ -192,7 +192,7 @@ assert e.name == "e", "expired by hand, it reloads the row"
 #
 # The outer transaction is still open. ``commit()`` sends ``COMMIT``: what was flushed before
 # the savepoints and inside the released one is now in the database; the rolled-back
-# savepoint's rename, deletion and inserts are not.
+# savepoints' renames, deletion and inserts are not.
 
 sent.clear()
 session.commit()
