@@ -198,6 +198,9 @@ dave = User(id=4, name="dave")
 session.add(dave)
 session.commit()
 print(dave)  # the new transaction reads the row
+if engine.dialect.name == "sqlite":
+    dbapi_connection = session.connection().connection.dbapi_connection
+    assert not dbapi_connection.in_transaction, "pysqlite: no BEGIN before that SELECT"
 with Session(engine) as other:
     other.delete(other.get(User, 4))
     other.commit()
