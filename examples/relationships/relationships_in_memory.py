@@ -11,8 +11,8 @@ Relationships in memory: a foreign key change, ``back_populates``, a bulk UPDATE
 To move a child to another parent, assign the relationship (``child.parent = p2``) or append
 to the collection: ``back_populates`` updates both sides in memory at once, and the flush
 writes the foreign key. Assigning the foreign key column (``child.parent_id = 2``), or a bulk
-``UPDATE``, changes the row but leaves the loaded relationships as they were until they are
-expired (a commit expires them all).
+``UPDATE``, changes the row but leaves the relationships already loaded as they were until
+they are expired (a commit expires them all).
 """
 
 # %%
@@ -20,8 +20,9 @@ expired (a commit expires them all).
 # -----
 #
 # Two parents and two children, both children under parent 1. ``load()`` starts each cell from
-# that data in a new session, with both collections and ``child.parent`` loaded. ``view()``
-# prints what memory says: the child's foreign key, its parent and each parent's collection.
+# that data in a new session, with both collections and ``child.parent`` loaded (unless told
+# otherwise). ``view()`` prints what memory says: the child's foreign key, its parent and each
+# parent's collection.
 
 import os
 
@@ -61,7 +62,7 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
 
-def load():
+def load(relationships=True):
     with Session(engine) as setup, setup.begin():
         setup.execute(delete(Child))
         setup.execute(delete(Parent))
@@ -71,7 +72,8 @@ def load():
     session = Session(engine)
     p1, p2 = session.get(Parent, 1), session.get(Parent, 2)
     child = session.get(Child, 1)
-    assert child.parent is p1 and child in p1.children and p2.children == [], "loaded"
+    if relationships:
+        assert child.parent is p1 and child in p1.children and not p2.children, "loaded"
     return session, p1, p2, child
 
 
@@ -127,18 +129,39 @@ assert view(child, p1, p2) == (2, p2, [[2], [1]]), "after commit every side relo
 session.close()
 
 # %%
-# Expire before the flush and the change is lost
-# ----------------------------------------------
+# Expire the child before the flush and the change is lost
+# --------------------------------------------------------
 #
-# ``expire()`` discards unflushed changes: expiring the child to "refresh" its parent
-# throws the new foreign key away, and no UPDATE is ever sent. Flush first.
+# ``expire()`` discards the unflushed changes of what it expires: expiring the whole child
+# (or its ``parent_id``) to "refresh" its parent throws the new foreign key away, and no
+# UPDATE is ever sent.
 
-session, p1, p2, child = load()
-child.parent_id = 2
-session.expire(child)
-assert view(child, p1, p2) == (1, p1, [[1, 2], []]), "the change is gone"
-assert row_parent_id(session) == 1, "and the row was never updated"
-session.close()
+for attributes in (None, ["parent_id"]):  # the whole child, then the key alone
+    session, p1, p2, child = load()
+    child.parent_id = 2
+    session.expire(child, attributes)
+    assert view(child, p1, p2) == (1, p1, [[1, 2], []]), "the change is gone"
+    assert row_parent_id(session) == 1, "and the row was never updated"
+    session.close()
+
+# %%
+# A relationship not loaded follows the new key
+# ---------------------------------------------
+#
+# Only relationships already loaded lag. Never loaded, or expired before the flush (the key
+# kept), each loads from the new key on its first read: ``child.parent`` is parent 2, and
+# the collections' load autoflushes the UPDATE first, so they are in sync too.
+
+for loaded in (False, True):
+    session, p1, p2, child = load(relationships=loaded)
+    child.parent_id = 2
+    if loaded:  # loaded, then expired: the relationships only, not the key
+        session.expire(child, ["parent"])
+        session.expire(p1, ["children"])
+        session.expire(p2, ["children"])
+    assert view(child, p1, p2) == (2, p2, [[2], [1]]), "each read used the new key"
+    assert not session.dirty, "the collections' load flushed the UPDATE"
+    session.close()
 
 # %%
 # ``child.parent = p2``: both collections follow at once
@@ -197,7 +220,8 @@ engine.dispose()
 #
 # Move a child through its relationship (``child.parent = p2`` or ``append()``), which
 # updates both sides in memory at once; a foreign key assigned by hand or by a bulk
-# ``UPDATE`` leaves ``child.parent`` and the loaded collections stale until each is expired
-# (a commit expires them all), and an ``expire()`` before the flush throws that change away.
+# ``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
+# expired (a commit expires them all), and expiring the child (or the key) before the flush
+# throws that change away.
 # Deleting a child is the next page:
 # :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.

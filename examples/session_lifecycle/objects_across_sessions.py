@@ -18,12 +18,15 @@ onto it, stale ones included, which the next flush writes back. Close the first 
 # %%
 # Two users, a statement recorder, and ``scrub()``, which removes memory addresses and the
 # "Background on this error" link from error messages, and replaces session numbers
-# (``Session.hash_key``, a counter) with the variable names used here.
+# (``Session.hash_key``, a counter) with the variable names used here. Several sessions use
+# the database at once, each on its own connection, so the in-memory SQLite default becomes
+# a file.
 
 import os
 import re
+import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, select, update
+from sqlalchemy import String, create_engine, event, inspect, make_url, select, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -42,7 +45,11 @@ class User(Base):
         return f"User(id={self.id!r}, name={self.name!r}, email={self.email!r})"
 
 
-engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmp = tempfile.TemporaryDirectory()
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmp.name, "sessions.db"))
+engine = create_engine(url)
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 with Session(engine) as setup:
@@ -271,6 +278,7 @@ assert type(error) is InvalidRequestError, "merge(load=False) of a dirty object 
 assert "does not support objects marked as 'dirty'" in str(error), "and says why"
 session.close()
 engine.dispose()
+tmp.cleanup()
 
 # %%
 # In one sentence

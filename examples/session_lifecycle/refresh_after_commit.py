@@ -17,12 +17,14 @@ elsewhere. Do not serialize ``obj.__dict__`` right after a commit: it is empty u
 # %%
 # A ``users`` table whose ``edits`` column is computed by the database on every UPDATE
 # (``onupdate`` with a SQL expression). ``sent`` records every statement, so the cells can
-# count them.
+# count them. Other sessions change rows behind ours on their own connections, so the
+# in-memory SQLite default becomes a file.
 
 import os
 import re
+import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, literal_column, update
+from sqlalchemy import String, create_engine, event, inspect, literal_column, make_url, update
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -42,7 +44,11 @@ class User(Base):
         return f"User(id={self.id!r}, name={self.name!r}, edits={self.edits!r})"
 
 
-engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmp = tempfile.TemporaryDirectory()
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmp.name, "refresh.db"))
+engine = create_engine(url)
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
@@ -181,15 +187,20 @@ kept.close()
 #
 # ``refresh()`` of an object whose row another session deleted raises
 # :class:`~sqlalchemy.exc.InvalidRequestError`. When does our session see the deletion? On
-# SQLite and PostgreSQL at once. On MariaDB (REPEATABLE READ) not inside the transaction that
-# already read the row: ``refresh()`` there returns the old row from the snapshot, and the
-# error comes only in a new transaction.
+# PostgreSQL (READ COMMITTED) at once, and on SQLite with the driver's default behaviour
+# (pysqlite sends no ``BEGIN`` before a ``SELECT``, so each read sees the latest commit). On
+# MariaDB (REPEATABLE READ) not inside the transaction that already read the row:
+# ``refresh()`` there returns the old row from the snapshot, and the error comes only in a
+# new transaction.
 
 session = Session(engine)
 dave = User(id=4, name="dave")
 session.add(dave)
 session.commit()
 print(dave)  # the new transaction reads the row
+if engine.dialect.name == "sqlite":
+    dbapi_connection = session.connection().connection.dbapi_connection
+    assert not dbapi_connection.in_transaction, "pysqlite: no BEGIN before that SELECT"
 with Session(engine) as other:
     other.delete(other.get(User, 4))
     other.commit()
@@ -227,6 +238,7 @@ assert isinstance(error, InvalidRequestError), "a subclass of InvalidRequestErro
 assert "has been deleted, or its row is otherwise not present" in str(error), "message"
 session.close()
 engine.dispose()
+tmp.cleanup()
 
 # %%
 # In one sentence

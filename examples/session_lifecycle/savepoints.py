@@ -8,11 +8,13 @@
 Savepoints: ``begin_nested()``
 ==============================
 
-``Session.begin_nested()`` wraps part of a transaction in a ``SAVEPOINT``. Leaving the block
-normally sends ``RELEASE SAVEPOINT``; an exception (or ``rollback()`` of the nested
-transaction) sends ``ROLLBACK TO SAVEPOINT`` and expires only the objects modified inside it,
-while objects added inside it become transient again. On SQLite, add the pysqlite workaround
-shown at the end, or a released savepoint may commit behind your back.
+``Session.begin_nested()`` wraps part of a transaction in a ``SAVEPOINT``. Once the block has
+used the database, leaving it normally sends ``RELEASE SAVEPOINT``; an exception (or
+``rollback()`` of the nested transaction) sends ``ROLLBACK TO SAVEPOINT`` and expires the
+objects the session modified inside it, while objects added inside it become transient again.
+An object only loaded inside it is not expired, even if SQL inside it changed its row. On
+SQLite, add the pysqlite workaround shown at the end, or a released savepoint may commit
+behind your back.
 """
 
 # %%
@@ -22,7 +24,7 @@ shown at the end, or a released savepoint may commit behind your back.
 
 import os
 
-from sqlalchemy import String, create_engine, event, func, inspect, select
+from sqlalchemy import String, create_engine, event, func, inspect, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -81,7 +83,8 @@ a, b, c, d = session.scalars(select(User).where(User.id < 5).order_by(User.id)).
 #
 # ``begin_nested()`` first flushes what is pending (``a``'s new name), so the savepoint only
 # covers what comes after. The ``SAVEPOINT`` itself is sent when the block first needs the
-# database; leaving the ``with`` block flushes and sends ``RELEASE SAVEPOINT``.
+# database; leaving the ``with`` block flushes and sends ``RELEASE SAVEPOINT``. A block that
+# never needs the database sends neither.
 
 a.name = "a, changed before"
 sent.clear()
@@ -92,6 +95,10 @@ assert kinds[0].startswith("UPDATE"), "begin_nested() flushed the earlier change
 assert kinds[1] == "SAVEPOINT sa_savepoint_1", "then the SAVEPOINT"
 assert kinds[2:] == ["UPDATE users", "RELEASE SAVEPOINT"], "the block's UPDATE, RELEASE"
 assert state(c) == ("persistent", []), "a released savepoint expires nothing"
+sent.clear()
+with session.begin_nested():
+    pass
+assert not sent, "an empty block: no SAVEPOINT, no RELEASE"
 
 # %%
 # Rolling a savepoint back
@@ -122,8 +129,9 @@ assert session.in_transaction(), "the outer transaction goes on"
 #
 # Only ``b``, the object *modified* inside the savepoint, is expired. ``a`` (changed and
 # flushed before it), ``c`` (untouched since the release), ``d`` (deleted inside: persistent
-# again) and ``e`` (loaded inside) keep their values, with no SQL. The two users added inside
-# are transient again: out of the session, with no identity.
+# again) and ``e`` (loaded inside) keep their values, with no SQL: right here, as nothing
+# inside changed their rows behind the ORM (a later cell shows the opposite case). The
+# two users added inside are transient again: out of the session, with no identity.
 
 for name, obj in {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g}.items():
     print(name, *state(obj))
@@ -159,12 +167,32 @@ print(c.name)
 assert c.name == "c, released", "its unflushed change is gone"
 
 # %%
+# An object loaded inside keeps the rolled-back values
+# ----------------------------------------------------
+#
+# The rollback expires only what the session changed through its objects. Here a bulk
+# UPDATE with ``synchronize_session=False`` renames ``e`` inside a savepoint and
+# ``refresh()`` loads the new name: after the rollback ``e`` is not expired and still shows
+# the name the database no longer has. Expire such objects yourself.
+
+nested = session.begin_nested()
+rename = update(User).where(User.id == 5).values(name="e, rolled back")
+session.execute(rename.execution_options(synchronize_session=False))
+session.refresh(e)
+nested.rollback()
+print(e.name, *state(e))
+assert state(e) == ("persistent", []), "e, refreshed inside, is not expired"
+assert e.name == "e, rolled back", "and keeps a value the rollback undid"
+session.expire(e)
+assert e.name == "e", "expired by hand, it reloads the row"
+
+# %%
 # ``commit()`` after the nested blocks
 # ------------------------------------
 #
 # The outer transaction is still open. ``commit()`` sends ``COMMIT``: what was flushed before
 # the savepoints and inside the released one is now in the database; the rolled-back
-# savepoint's rename, deletion and inserts are not.
+# savepoints' renames, deletion and inserts are not.
 
 sent.clear()
 session.commit()
@@ -245,7 +273,8 @@ engine.dispose()
 # In one sentence
 # ---------------
 #
-# ``begin_nested()`` flushes, then brackets its block with ``SAVEPOINT`` and ``RELEASE`` (or
-# ``ROLLBACK TO SAVEPOINT``, which expires only the objects modified inside and makes the
-# objects added inside transient), the outer transaction still needs its own ``commit()``, and
-# on SQLite a transaction that starts with a savepoint needs the pysqlite ``BEGIN`` workaround.
+# ``begin_nested()`` flushes, then brackets what its block sends with ``SAVEPOINT`` and
+# ``RELEASE`` (or ``ROLLBACK TO SAVEPOINT``, which expires the objects the session modified
+# inside, not those only loaded there, and makes the objects added inside transient), the
+# outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
+# with a savepoint needs the pysqlite ``BEGIN`` workaround.
