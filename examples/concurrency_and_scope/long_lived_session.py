@@ -10,9 +10,9 @@ A long-lived session in a polling loop: the objects it holds keep their old valu
 
 One ``Session`` kept open across the iterations of a polling loop answers from its
 identity map: an object the loop keeps a reference to keeps the values it loaded, whatever
-other connections commit (one that nothing holds may be loaded again, fresh).
-On MariaDB (REPEATABLE READ) even a reload or a ``SELECT`` of the column reads the old
-snapshot.
+other connections commit. An object nothing holds is loaded again, and then sees the latest
+commit on PostgreSQL and SQLite; on MariaDB (REPEATABLE READ) that reload, and even a
+``SELECT`` of the column, reads the old snapshot.
 Open a new session for each iteration (each unit of work), or at least end its transaction
 with ``commit()`` / ``rollback()`` at the end of every iteration.
 """
