@@ -5,13 +5,14 @@
 # ]
 # ///
 """
-A long-lived session in a polling loop never sees the new rows' values
-======================================================================
+A long-lived session in a polling loop: the objects it holds keep their old values
+==================================================================================
 
-One ``Session`` kept open across the iterations of a polling loop keeps answering from its
-identity map: the objects it loaded keep their values, whatever other connections
-commit.
-On MariaDB (REPEATABLE READ) even a fresh ``SELECT`` of the column reads the old snapshot.
+One ``Session`` kept open across the iterations of a polling loop answers from its
+identity map: an object the loop keeps a reference to keeps the values it loaded, whatever
+other connections commit. An object nothing holds is loaded again, and then sees the latest
+commit on PostgreSQL and SQLite; on MariaDB (REPEATABLE READ) that reload, and even a
+``SELECT`` of the column, reads the old snapshot.
 Open a new session for each iteration (each unit of work), or at least end its transaction
 with ``commit()`` / ``rollback()`` at the end of every iteration.
 """
@@ -122,15 +123,18 @@ else:
 #
 # ``select(Job.status)`` returns the value itself, not an object, so the identity map is out
 # of the way and we see what the worker's transaction sees. PostgreSQL (READ COMMITTED) and
-# SQLite (the worker's reading connection holds no transaction) see the latest commit.
-# MariaDB's REPEATABLE READ transaction, open since the first ``get()``, reads the snapshot
-# it took then: ``queued`` forever (more on isolation in
+# SQLite see the latest commit. On SQLite, the worker's ``BEGIN (implicit)`` under the first
+# loop is SQLAlchemy's own, logical begin: pysqlite sends no BEGIN before a SELECT, so the
+# worker's connection holds no transaction, whatever isolation level it reports. MariaDB's
+# REPEATABLE READ transaction, open since the first ``get()``, reads the snapshot it took
+# then: ``queued`` forever (more on isolation in
 # :ref:`sphx_glr_auto_examples_session_lifecycle_two_sessions.py`).
 
 level = worker.connection().get_isolation_level()
 print("the worker's isolation level:", level)
 if dialect == "sqlite":
     reading = worker.connection().connection.driver_connection
+    assert level == "SERIALIZABLE", "SQLite reports SERIALIZABLE"
     assert not reading.in_transaction, "pysqlite sent no BEGIN for the worker's reads"
 else:
     expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
@@ -209,8 +213,9 @@ if tmpdir is not None:
 # In one sentence
 # ---------------
 #
-# A session kept across a polling loop returns the objects it loaded with their old values
-# (and on MariaDB reads an old snapshot even for plain columns); use one session per
-# iteration, or end its transaction with ``commit()`` or ``rollback()`` in every iteration.
+# A session kept across a polling loop returns the objects it loaded, and that the loop
+# still holds, with their old values (and on MariaDB reads an old snapshot even for plain
+# columns); use one session per iteration, or end its transaction with ``commit()`` or
+# ``rollback()`` in every iteration.
 # Web requests, threads and background jobs:
 # :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.

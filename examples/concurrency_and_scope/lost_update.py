@@ -12,7 +12,9 @@ Two sessions that each read a row, change the value in Python and write it back 
 of the two changes: the second write overwrites the first. Let the database do the
 arithmetic (``SET balance = balance + 10``), lock the row with ``with_for_update()``
 before reading it (not on SQLite), or add a ``version_id_col`` so that the second write
-fails with ``StaleDataError`` instead of silently winning.
+fails with ``StaleDataError`` instead of silently winning. It catches only writes that
+bump the version: after an ``update()`` statement that leaves it alone (fix 1's form), the
+second write silently wins again.
 """
 
 # %%
@@ -112,7 +114,8 @@ reset()
 # A and B both load the user with balance 100. A adds 10 and commits; B adds 20 and commits.
 # Each UPDATE sends the value computed in Python, ``SET balance = 110`` then
 # ``SET balance = 120``: B's write overwrites A's. The database ends at 120, not 130, on all
-# three databases at their default isolation levels.
+# three databases at their default isolation levels. In the tables of ORM objects under the
+# cells, the first ``User(id=1)`` is A's object, the second B's.
 
 user_a = session_a.get(User, 1)
 user_b = session_b.get(User, 1)
@@ -233,6 +236,7 @@ except StaleDataError as error:
 assert "expected to update 1 row(s); 0 were matched" in str(stale), "B's UPDATE missed"
 update_sql = " ".join(statements[-1].split())
 assert account_a.version == 2, "A's UPDATE wrote version 2"
+print("A's object:", account_a)
 assert update_sql.startswith("UPDATE versioned_user SET"), "the failing statement"
 assert "AND versioned_user.version = " in update_sql, "its WHERE names the version"
 
@@ -253,6 +257,42 @@ session_b.commit()
 print("after B's commit:", session_b.get(VersionedUser, 1))
 assert (account_b.balance, account_b.version) == (130, 3), "B's retry: 130 at version 3"
 
+# %%
+# The version guards only against writers that bump it
+# ----------------------------------------------------
+#
+# The check is in B's UPDATE: it fails only if the version changed. If A writes with an
+# ``update(VersionedUser)`` statement (the form B used in fix 1), nothing bumps the version,
+# B's flush matches version 1 and A's +10 is lost again, silently. Bump it in every such statement,
+# ``values(..., version=VersionedUser.version + 1)``, and B's flush raises again.
+
+
+def race_with(statement) -> str:
+    reset()
+    with engine.begin() as setup:
+        setup.execute(update(VersionedUser).values(balance=100, version=1))
+    account_b = session_b.get(VersionedUser, 1)
+    session_a.execute(statement)
+    session_a.commit()
+    account_b.balance += 20
+    try:
+        session_b.commit()
+    except StaleDataError as error:
+        session_b.rollback()
+        return message_of(error)
+    with engine.connect() as connection:
+        return f"no error, balance {connection.scalar(select(VersionedUser.balance))}"
+
+
+add_10 = update(VersionedUser).where(VersionedUser.id == 1)
+add_10 = add_10.values(balance=VersionedUser.balance + 10)
+no_bump = race_with(add_10)
+with_bump = race_with(add_10.values(version=VersionedUser.version + 1))
+print("A's UPDATE without the version:", no_bump)
+print("A's UPDATE that bumps it:", with_bump)
+assert no_bump == "no error, balance 120", "no bump: B wins silently, A's +10 lost"
+assert with_bump.startswith("StaleDataError"), "with the bump, B's flush raises"
+
 session_a.close()
 session_b.close()
 engine.dispose()
@@ -266,4 +306,5 @@ if tmpdir is not None:
 # Reading a value into Python and writing it back loses concurrent updates; let the database
 # compute (``User.balance + 10``), or lock the row first with ``with_for_update()`` on
 # PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
-# write raises ``StaleDataError`` and can be retried on fresh data.
+# write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
+# the version).

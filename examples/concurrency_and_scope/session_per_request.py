@@ -18,11 +18,12 @@ background worker opens a new one for every job and is handed ids, not objects.
 # Setup: a database file, because threads need connections of their own
 # ---------------------------------------------------------------------
 #
-# An in-memory SQLite database exists only inside one connection. Sharing it across threads
-# takes ``poolclass=StaticPool`` and ``check_same_thread=False``, and then every session
-# uses that one connection: one session's ``commit()`` would commit the other's work. So
-# SQLite gets a file here, and each session its own connection (checked below), as on
-# PostgreSQL and MariaDB. ``SessionLocal`` is the session factory the whole app shares.
+# A plain in-memory SQLite database (``sqlite://``) exists only inside one connection.
+# Sharing it across threads with ``poolclass=StaticPool`` and ``check_same_thread=False``
+# makes every session use that one connection: one session's ``commit()`` would commit the
+# other's work. So SQLite gets a file here, and each session its own connection (checked
+# below), as on PostgreSQL and MariaDB. ``SessionLocal`` is the session factory the whole
+# app shares.
 
 import contextlib
 import os
@@ -269,11 +270,11 @@ assert not Scoped.registry.has(), "the main thread never asked for one"
 # A background worker: a new session for every job, and ids instead of objects
 # ----------------------------------------------------------------------------
 #
-# A request hands work to a worker thread through a queue. It passes the user's id, not
-# the ``User`` object: a request's objects are detached and expired once its session has
-# closed, as alice showed above. The worker opens a session per job with
-# ``SessionLocal.begin()``, which commits at the end of the block, or rolls back if the
-# job raises: one failing job loses only its own changes.
+# A request hands work to a worker thread through a queue. It passes the user's id, not the
+# ``User`` object: once the request's session has closed its objects are detached, and those
+# its commit expired cannot load their attributes, as alice showed above. The worker opens a
+# session per job with ``SessionLocal.begin()``, which commits at the end of the block, or
+# rolls back if the job raises: one failing job loses only its own changes.
 
 jobs: queue.Queue = queue.Queue()
 results: list[str] = []

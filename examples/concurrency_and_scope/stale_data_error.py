@@ -235,9 +235,11 @@ assert state_of(alice) == "deleted", "get() found no row and marked alice delete
 # -----------------------------------------------------------
 #
 # ``expire()`` without a commit keeps our transaction. PostgreSQL (READ COMMITTED) and
-# SQLite (our reading connection holds no transaction) see the delete on the reload, and
-# raise. MariaDB's REPEATABLE READ reads from the snapshot our first SELECT took: the row is
-# still there, and alice reloads the old values, until our transaction ends.
+# SQLite see the delete on the reload, and raise. On SQLite the box's ``BEGIN (implicit)``
+# is SQLAlchemy's own, logical begin: pysqlite sends no BEGIN before a SELECT, so our
+# connection holds no transaction, whatever isolation level it reports. MariaDB's REPEATABLE
+# READ reads from the snapshot our first SELECT took: the row is still there, and alice
+# reloads the old values, until our transaction ends.
 
 start()
 alice = session.get(User, 1)
@@ -245,6 +247,7 @@ level = session.connection().get_isolation_level()
 print("our isolation level:", level)
 if dialect == "sqlite":
     reading = session.connection().connection.driver_connection
+    assert level == "SERIALIZABLE", "SQLite reports SERIALIZABLE"
     assert not reading.in_transaction, "pysqlite sent no BEGIN for our read"
 else:
     expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
