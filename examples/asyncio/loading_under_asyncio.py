@@ -6,15 +6,18 @@
 # ]
 # ///
 """
-Six ways to read without ``MissingGreenlet``
-============================================
+Loading before you read, under asyncio
+======================================
 
-Under asyncio, load what you will read with an ``await`` before you read it:
+Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (on
+SQLAlchemy 2.1, and on 2.0 with aiomysql, wrapped in a ``StatementError``: see
+:ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
+Load what you will read with an ``await`` before you read it:
 ``selectinload()`` in the query, ``await session.refresh(obj, ["children"])``,
 ``await obj.awaitable_attrs.children``, or a synchronous function run by
 ``await session.run_sync()``. ``expire_on_commit=False`` keeps loaded columns readable after
-``commit()``, at the price of stale values; ``lazy="raise"`` turns a forgotten load into a clear
-error. Each fix below is run, with the SQL it sends.
+``commit()``, at the price of stale values, but loads nothing; ``lazy="raise"`` turns a
+forgotten load into a clear error. Each is run below, with the SQL it sends.
 """
 
 # %%
@@ -210,8 +213,8 @@ runner.run(with_run_sync())
 #
 # A sessionmaker with ``expire_on_commit=False`` leaves loaded values in place after
 # ``commit()``: ``user.name`` reads with no SQL. The price: another connection renames alice,
-# and our ``user.name`` still says ``alice``; only an awaited ``refresh()`` shows the change.
-# A collection that was never loaded is still not loaded: it raises as before.
+# and our ``user.name`` still says ``alice`` until an awaited load reads the row again (here
+# ``refresh()``). A collection that was never loaded stays unloaded: nothing loads it.
 
 
 async def with_expire_on_commit_false():

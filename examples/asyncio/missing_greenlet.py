@@ -10,8 +10,10 @@
 =====================================================
 
 Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
-is expired, and a lazy relationship was never loaded, so reading either one raises
-``MissingGreenlet`` ("greenlet_spawn has not been called"). Load what you will read with an
+is expired, and a lazy collection is not loaded until first read, so reading either one
+raises ``MissingGreenlet`` ("greenlet_spawn has not been called"); on SQLAlchemy 2.1, and on
+2.0 with aiomysql, it comes wrapped in a ``StatementError`` (the ``MissingGreenlet`` is its
+``.orig``), which ``except MissingGreenlet`` does not catch. Load what you will read with an
 ``await`` first (``await session.refresh(obj)``, ``selectinload()``, ``awaitable_attrs``), or
 keep the values with ``expire_on_commit=False``.
 """
@@ -20,12 +22,15 @@ keep the values with ``expire_on_commit=False``.
 # An :class:`~sqlalchemy.ext.asyncio.AsyncSession` on aiosqlite (``DATABASE_URL`` when set:
 # give it an async driver). Every cell is an ``async def`` run by one
 # ``asyncio.Runner``, so all cells share one event loop. ``missing_greenlet()`` runs a
-# read that needs SQL and prints the error it raises.
+# read that needs SQL, prints the error it raises and checks its type: a
+# ``StatementError`` around the ``MissingGreenlet`` on 2.1 (every driver) and on 2.0 with
+# aiomysql (MariaDB), the ``MissingGreenlet`` itself on 2.0 with aiosqlite or psycopg.
 
 import asyncio
 import os
 import re
 
+import sqlalchemy
 from sqlalchemy import ForeignKey, String, exc, inspect
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -77,7 +82,11 @@ def missing_greenlet(read):
     except exc.SQLAlchemyError as error:
         message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
         print(f"{type(error).__name__}: {message}")
-        return error.orig if isinstance(error, exc.StatementError) else error
+        on_20 = sqlalchemy.__version__.startswith("2.0.")
+        wrapped = not on_20 or engine.dialect.driver == "aiomysql"
+        assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
+        assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        return error.orig if wrapped else error
     raise AssertionError("the read raised no error")
 
 
@@ -90,8 +99,8 @@ runner.run(create_tables())
 # ``commit()`` expires every attribute, as in a synchronous session. The next read of
 # ``user.name`` must send a ``SELECT``; a synchronous session sends it inside the attribute
 # access, but here sending it needs an ``await``, and a plain attribute read cannot await.
-# SQLAlchemy raises ``MissingGreenlet`` instead: either the error itself or a
-# ``StatementError`` around it, depending on the release and the driver.
+# SQLAlchemy raises ``MissingGreenlet`` instead: the error itself, or a ``StatementError``
+# around it on 2.1 and with aiomysql (checked by ``missing_greenlet()``, see above).
 
 
 async def read_after_commit():
@@ -132,10 +141,10 @@ async def refresh_then_read():
 user = runner.run(refresh_then_read())
 
 # %%
-# A lazy relationship, even before any commit
-# -------------------------------------------
+# A lazy collection, even before any commit
+# -----------------------------------------
 #
-# ``user.addresses`` is a lazy relationship (the default, ``lazy="select"``): the first read
+# ``user.addresses`` is a lazy collection (the default, ``lazy="select"``): its first read
 # sends a ``SELECT``. That is the same problem with no commit involved: the freshly loaded
 # ``user`` raises ``MissingGreenlet`` on its first ``user.addresses``, and the collection stays
 # unloaded.
@@ -182,6 +191,6 @@ runner.close()
 # ---------------
 #
 # Under asyncio every read that needs SQL must be awaited: an expired attribute (after
-# ``await session.commit()``) and a lazy relationship raise ``MissingGreenlet`` when read as
-# plain attributes, and read fine once an awaited call such as ``session.refresh()`` has
-# loaded them.
+# ``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
+# (on 2.1 and with aiomysql inside a ``StatementError``) when read as plain attributes, and
+# read fine once an awaited call such as ``session.refresh()`` has loaded them.

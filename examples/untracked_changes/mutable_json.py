@@ -10,7 +10,8 @@ In-place changes to a JSON column
 
 Changing a JSON column's dict in place (``user.prefs["theme"] = "dark"``) is invisible to the
 session: no UPDATE at flush, and the change is lost when the object is expired. Call
-``flag_modified(user, "prefs")``, assign a *new* dict, or map the column as
+``flag_modified(user, "prefs")``, assign a *new* dict built without changing the loaded
+one in place, or map the column as
 ``MutableDict.as_mutable(JSON)``, which tracks top-level changes but not changes inside
 nested dicts or lists.
 """
@@ -134,6 +135,8 @@ session.commit()
 # Assigning a *new* dict is a change the session sees. Assigning back the *same* dict object
 # after changing it in place is not: ann turns up in ``session.dirty`` (an attribute was set),
 # but the old and the new value are one object, so there is no net change and no UPDATE.
+# Nor is a *copy* made after the in-place change: it equals the loaded value, which the
+# in-place change already altered. Build the new dict from the unchanged one.
 
 ann.prefs = {**ann.prefs, "theme": "blue"}
 assert flush_updates() == 1 and in_database()[0]["theme"] == "blue", "new dict: written"
@@ -143,6 +146,8 @@ ann.prefs = same
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
 assert ann in session.dirty and not session.is_modified(ann), "set, but no net change"
 assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "nothing written"
+ann.prefs = dict(same)
+assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "a copy: neither"
 session.rollback()
 
 # %%
@@ -174,7 +179,7 @@ session.commit()
 #
 # ``MutableDict`` watches only its own keys. The dict and list inside it are plain Python
 # objects: changing them is again invisible, and lost on expire. Use ``flag_modified()``
-# after such a change (or replace the top-level value).
+# after such a change, or set the top-level key again, which the ``MutableDict`` reports.
 
 ann.settings["nested"]["size"] = 2
 ann.settings["nested"].setdefault("extra", [])
@@ -187,6 +192,9 @@ assert ann.settings["nested"] == {"size": 1}, "the nested changes were lost"
 ann.settings["nested"]["size"] = 2
 flag_modified(ann, "settings")
 assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "written"
+ann.settings["nested"]["size"] = 3
+ann.settings["nested"] = dict(ann.settings["nested"])  # the top-level key, set again
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, "key: written"
 session.commit()
 session.close()
 
@@ -194,6 +202,7 @@ session.close()
 # In one sentence
 # ---------------
 #
-# The session sees a JSON column change only when the attribute is assigned a new value,
-# flagged with ``flag_modified()``, or changed at the top level of a ``MutableDict``; any
-# other in-place change sends no UPDATE and vanishes on the next expire.
+# The session sees a JSON column change only when the attribute is assigned a value unequal
+# to the loaded one (a copy taken after an in-place change is equal), flagged with
+# ``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
+# change sends no UPDATE and vanishes on the next expire.

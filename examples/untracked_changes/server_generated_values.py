@@ -130,22 +130,9 @@ def unloaded(obj):
 #
 # Under the default ``eager_defaults="auto"`` the INSERT asks for the primary key *and* the
 # server defaults with ``RETURNING``, on all three databases (MariaDB 10.11 included).
-# Nothing is expired, and reading ``status`` sends nothing. A ``func.now()`` default comes
-# back the same way (checked by ``now_is_returned()``, whose object does not outlive the
-# call).
-
-session = Session(engine)
-ann = User(name="ann")
-session.add(ann)
-sent.clear()
-session.flush()
-insert_sql = sent[-1]
-print("unloaded after the flush:", unloaded(ann))
-sent.clear()
-print("status:", ann.status)
-assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
-assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
-session.commit()
+# Nothing is expired, and reading ``status`` sends nothing (the table shows ann after the
+# flush; the commit comes in a later cell). A ``func.now()`` default comes back the same
+# way (checked first by ``now_is_returned()``, whose object does not outlive the call).
 
 
 def now_is_returned():
@@ -161,6 +148,18 @@ def now_is_returned():
 now_fetched = now_is_returned()
 print("func.now() value returned by the INSERT:", now_fetched)
 assert now_fetched, "a func.now() default is fetched by the INSERT too"
+
+session = Session(engine)
+ann = User(name="ann")
+session.add(ann)
+sent.clear()
+session.flush()
+insert_sql = sent[-1]
+print("unloaded after the flush:", unloaded(ann))
+sent.clear()
+print("status:", ann.status)
+assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
+assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
 
 # %%
 # Without eager defaults: expired, then one SELECT
@@ -180,7 +179,6 @@ sent.clear()
 print("status:", bob.status)
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "first access: one SELECT"
 assert unloaded(bob) == [], "and loaded them all at once"
-session.commit()
 
 # %%
 # On UPDATE, ``"auto"`` fetches nothing
@@ -188,9 +186,10 @@ session.commit()
 #
 # ``"auto"`` covers INSERT only. ann's UPDATE carries ``revision = (revision + 1)``, a value
 # only the database computes, and the trigger changes ``edits``: the flush expires both
-# (``edits`` because of ``FetchedValue()``) and the first access SELECTs them. (Reading
-# ``revision`` first reloads ann, whom the commit expired.)
+# (``edits`` because of ``FetchedValue()``) and the first access SELECTs them. (The
+# commit of the two INSERTs expires ann first; reading ``revision`` reloads her.)
 
+session.commit()
 assert (ann.revision, ann.edits) == (1, 0), "ann before the UPDATE"
 ann.name = "Ann"
 sent.clear()
@@ -250,6 +249,7 @@ assert cy.revision == 2, "the onupdate's value came back with the flush"
 # UPDATE's ``RETURNING`` produced its row before that: the fetched ``edits`` is the value
 # from before the trigger. PostgreSQL's and
 # MariaDB's ``BEFORE`` triggers change the row first, so their fetched value is right.
+# ``cy.edits_unmarked`` is stale as well, until the commit expires it and a read loads it.
 
 in_db = session.scalar(select(User.edits).where(User.id == cy.id))
 print("edits in memory:", cy.edits, "| in the database:", in_db)
@@ -258,7 +258,9 @@ if engine.dialect.name == "sqlite":
     assert cy.edits == 0, "on SQLite, RETURNING gave the value before the AFTER trigger"
 else:
     assert cy.edits == 1, "a BEFORE trigger's value is what the flush fetched"
+assert cy.edits_unmarked == 0, "the unmarked trigger column is stale here too"
 session.commit()
+assert cy.edits_unmarked == 1, "after the commit's expiry, a read loads it"
 session.close()
 
 # %%
@@ -272,4 +274,4 @@ session.close()
 # Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; values the
 # database writes on UPDATE are expired and cost a SELECT on first access unless
 # ``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
-# until you refresh it.
+# until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).

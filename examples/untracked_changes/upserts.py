@@ -141,17 +141,24 @@ session.commit()
 # ORM bulk ``INSERT .. RETURNING`` fills the identity map
 # -------------------------------------------------------
 #
-# ``insert(User).returning(User)`` executed with a list of dicts is an ORM bulk INSERT: one
-# INSERT of several rows with ``RETURNING`` (all three databases have INSERT..RETURNING).
-# The returned objects are persistent and sit in the identity map, so ``get()`` hands them
-# back without SQL.
+# ``insert(User).returning(User)`` executed with a list of dicts is an ORM bulk INSERT with
+# ``RETURNING`` (all three databases have INSERT..RETURNING). ``sort_by_parameter_order=True``
+# returns the objects in the order of the dicts, so they can be unpacked by position: one
+# INSERT of both rows on PostgreSQL and MariaDB; on SQLite SQLAlchemy sends one INSERT per
+# row to keep that order. The returned objects are persistent and sit in the identity map,
+# so ``get()`` hands them back without SQL.
 
 new_rows = [{"id": 2, "name": "bob"}, {"id": 3, "name": "cy"}]
 sent.clear()
-bob, cy = session.scalars(insert(User).returning(User), new_rows).all()
+in_order = insert(User).returning(User, sort_by_parameter_order=True)
+bob, cy = session.scalars(in_order, new_rows).all()
 print(bob, cy)
 assert engine.dialect.insert_returning, "this database has INSERT..RETURNING"
-assert len(sent) == 1 and "RETURNING" in sent[0], "one INSERT for both rows"
+assert all("RETURNING" in sql for sql in sent), "each INSERT returns its row"
+if engine.dialect.name == "sqlite":
+    assert len(sent) == 2, "SQLite, in parameter order: one INSERT per row"
+else:
+    assert len(sent) == 1, "one INSERT for both rows"
 sent.clear()
 assert session.get(User, 2) is bob and session.get(User, 3) is cy, "in the identity map"
 assert sent == [], "get() found them without SQL"
@@ -167,13 +174,14 @@ assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with defa
 
 ann = session.get(User, 1)  # loaded again after the commit
 rows = [{"id": 1, "name": "A1"}, {"id": 4, "name": "dee"}]
-first, dee = session.scalars(upsert().returning(User), rows).all()
+in_order = upsert().returning(User, sort_by_parameter_order=True)
+first, dee = session.scalars(in_order, rows).all()
 row = in_database(1)
 print("returned:", [first, dee], "| ann in the database:", row)
 assert first is ann and ann.name == "Annie", "the loaded ann came back stale"
 assert row == ("A1", 4) and dee.name == "dee", "both rows were written"
 rows = [{"id": 1, "name": "A2"}, {"id": 4, "name": "Dee"}]
-bulk = upsert().returning(User).execution_options(populate_existing=True)
+bulk = in_order.execution_options(populate_existing=True)
 returned = session.scalars(bulk, rows).all()
 print("with populate_existing:", returned)
 assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), "overwritten"
