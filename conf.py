@@ -30,7 +30,6 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_design",
     "open_graph",
-    "sphinx_sitemap",
     "notfound.extension",
     "session_sync_capture",
     "sqlalchemy_links",
@@ -135,26 +134,31 @@ intersphinx_mapping = {
     ),
 }
 
-# Where the site is published: Read the Docs and the CI workflow say; a local build is served
-# on this machine (`nox -s serve`).
+# Where the site is published: Read the Docs and the Pages workflow (.github/workflows/docs.yml)
+# say. A build without one (a local build, `nox -s serve`) has no address of its own: it writes
+# no canonical link, no og:url and no sitemap.xml, rather than a local address a search engine
+# would index.
 html_baseurl = (
-    os.environ.get("READTHEDOCS_CANONICAL_URL")
-    or os.environ.get("SESSION_SYNC_BASE_URL")
-    or "http://127.0.0.1:8000/"
+    os.environ.get("READTHEDOCS_CANONICAL_URL") or os.environ.get("SESSION_SYNC_BASE_URL") or ""
 )
-if not html_baseurl.endswith("/"):
+if html_baseurl and not html_baseurl.endswith("/"):
     html_baseurl += "/"
 
-# Open Graph tags for link previews (og:url from html_baseurl): sphinxext/open_graph.py.
+# Open Graph tags for link previews (og:url from html_baseurl, if any): sphinxext/open_graph.py.
 
-# sitemap.xml of every page, at the site's root.
+# sitemap.xml of every page, at the site's root: only with a base URL (sphinx-sitemap needs one).
+if html_baseurl:
+    extensions.append("sphinx_sitemap")
 sitemap_url_scheme = "{link}"
 sitemap_excludes = ["search.html", "genindex.html", "404.html"]
 
-# docs/404.md is the page shown for a missing address; its links are absolute from the site root.
-notfound_urls_prefix = urlsplit(html_baseurl).path
+# docs/404.md is the page shown for a missing address: the host serves it at any depth, so its
+# links are absolute from the site's root, which is the base URL's path (a GitHub Pages project
+# site lives under /<repository>/); without a base URL, the root of the server.
+notfound_urls_prefix = urlsplit(html_baseurl).path or "/"
 
 sphinx_gallery_conf["first_notebook_cell"] = (
     "# Run elsewhere? This installs the SQLAlchemy release this page was verified with.\n"
     f"%pip install sqlalchemy=={sqlalchemy.__version__}"
 )
+
