@@ -34,6 +34,8 @@ extensions = [
     "session_sync_capture",
     "sqlalchemy_links",
     "measured_summaries",
+    "sphinx_llm.txt",
+    "llms_text",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -162,3 +164,20 @@ sphinx_gallery_conf["first_notebook_cell"] = (
     f"%pip install sqlalchemy=={sqlalchemy.__version__}"
 )
 
+# llms.txt (an index of every page), llms-full.txt (every page in one file) and a Markdown copy
+# of each page next to its HTML (page.html.md and page.md), for assistants: sphinx-llm builds
+# them with a second, Markdown build of the same sources once the HTML is written (in parallel,
+# both builds would write Sphinx-Gallery's docs/auto_examples at once). What that build keeps of
+# a page, and the SQL of each cell as Markdown code: sphinxext/llms_text.py.
+llms_txt_description = (
+    "Every claim on this site about how a SQLAlchemy Session stays in sync with the database "
+    "is an assert that ran while the site was built, on SQLAlchemy "
+    f"{sqlalchemy.__version__}: each page shows the code, the SQL it really sent, and the "
+    "error or state it produced."
+)
+llms_txt_full_build = True
+llms_txt_build_parallel = False
+# The page a host shows for a missing address is no page to read.
+llms_txt_exclude = ["404"]
+# Sphinx-Gallery's thumbnails and download links: nothing a reader of Markdown can use.
+llms_txt_suppress_unknown_node_warnings = ["imgsgnode", "PassthroughTextElement"]
