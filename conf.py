@@ -34,6 +34,7 @@ extensions = [
     "session_sync_capture",
     "sqlalchemy_links",
     "measured_summaries",
+    "accessibility",
     "sphinx_llm.txt",
     "llms_text",
 ]

@@ -101,19 +101,24 @@ case " $* " in *" $FAIL_ON "*) exit 3 ;; esac
 """
 
 
-def run_ci_script(tmp_path: Path, chromium_installed: bool, fail_on: str = "no such call"):
+def run_ci_script(
+    tmp_path: Path, chromium_installed: bool, fail_on: str = "no such call", npm_installed=True
+):
     """.ci/run with apt-get and python3 replaced by stubs that record their arguments.
 
-    The copy looks for Chromium at a path of the test's choosing instead of /usr/bin/chromium.
+    The copy looks for Chromium and npm at paths of the test's choosing instead of /usr/bin.
     """
-    (tmp_path / ".ci").mkdir()
-    chromium = tmp_path / "chromium"
-    if chromium_installed:
-        chromium.write_text("#!/bin/sh\n")
-        chromium.chmod(0o755)
+    (tmp_path / ".ci").mkdir(parents=True)
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "[ ! -x /usr/bin/chromium ]" in script, "the check this test redirects"
-    (tmp_path / ".ci" / "run").write_text(script.replace("/usr/bin/chromium", str(chromium)))
+    for program, installed in (("chromium", chromium_installed), ("npm", npm_installed)):
+        path = tmp_path / program
+        if installed:
+            path.write_text("#!/bin/sh\n")
+            path.chmod(0o755)
+        check = f"[ ! -x /usr/bin/{program} ]"
+        assert check in script, "the check this test redirects"
+        script = script.replace(check, f"[ ! -x {path} ]")
+    (tmp_path / ".ci" / "run").write_text(script)
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name in ("apt-get", "python3"):
@@ -140,6 +145,14 @@ def test_ci_script_installs_chromium_then_runs_every_session(tmp_path):
         "python3 -m pip install --quiet nox",
         *CI_SESSIONS,
     ], calls
+
+
+def test_ci_script_installs_node_and_npm_when_missing(tmp_path):
+    result, calls = run_ci_script(tmp_path, chromium_installed=True, npm_installed=False)
+    assert result.returncode == 0, result.stderr
+    assert calls[:2] == ["apt-get update", "apt-get install -y nodejs npm"], calls
+    result, calls = run_ci_script(tmp_path / "both", chromium_installed=False, npm_installed=False)
+    assert "apt-get install -y chromium chromium-driver nodejs npm" in calls, calls
 
 
 def test_ci_script_leaves_an_installed_chromium_alone(tmp_path):
