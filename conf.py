@@ -31,12 +31,14 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_design",
     "open_graph",
-    "sphinx_sitemap",
     "notfound.extension",
     "session_sync.build_hooks",
     "sqlalchemy_links",
     "measured_summaries",
     "responsive_tables",
+    "accessibility",
+    "sphinx_llm.txt",
+    "llms_text",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -140,26 +142,48 @@ intersphinx_mapping = {
     ),
 }
 
-# Where the site is published: Read the Docs and the CI workflow say; a local build is served
-# on this machine (`nox -s serve`).
+# Where the site is published: Read the Docs and the Pages workflow (.github/workflows/docs.yml)
+# say. A build without one (a local build, `nox -s serve`) has no address of its own: it writes
+# no canonical link, no og:url and no sitemap.xml, rather than a local address a search engine
+# would index.
 html_baseurl = (
-    os.environ.get("READTHEDOCS_CANONICAL_URL")
-    or os.environ.get("SESSION_SYNC_BASE_URL")
-    or "http://127.0.0.1:8000/"
+    os.environ.get("READTHEDOCS_CANONICAL_URL") or os.environ.get("SESSION_SYNC_BASE_URL") or ""
 )
-if not html_baseurl.endswith("/"):
+if html_baseurl and not html_baseurl.endswith("/"):
     html_baseurl += "/"
 
-# Open Graph tags for link previews (og:url from html_baseurl): sphinxext/open_graph.py.
+# Open Graph tags for link previews (og:url from html_baseurl, if any): sphinxext/open_graph.py.
 
-# sitemap.xml of every page, at the site's root.
+# sitemap.xml of every page, at the site's root: only with a base URL (sphinx-sitemap needs one).
+if html_baseurl:
+    extensions.append("sphinx_sitemap")
 sitemap_url_scheme = "{link}"
 sitemap_excludes = ["search.html", "genindex.html", "404.html"]
 
-# docs/404.md is the page shown for a missing address; its links are absolute from the site root.
-notfound_urls_prefix = urlsplit(html_baseurl).path
+# docs/404.md is the page shown for a missing address: the host serves it at any depth, so its
+# links are absolute from the site's root, which is the base URL's path (a GitHub Pages project
+# site lives under /<repository>/); without a base URL, the root of the server.
+notfound_urls_prefix = urlsplit(html_baseurl).path or "/"
 
 sphinx_gallery_conf["first_notebook_cell"] = (
     "# Run elsewhere? This installs the SQLAlchemy release this page was verified with.\n"
     f"%pip install sqlalchemy=={sqlalchemy.__version__}"
 )
+
+# llms.txt (an index of every page), llms-full.txt (every page in one file) and a Markdown copy
+# of each page next to its HTML (page.html.md and page.md), for assistants: sphinx-llm builds
+# them with a second, Markdown build of the same sources once the HTML is written (in parallel,
+# both builds would write Sphinx-Gallery's docs/auto_examples at once). What that build keeps of
+# a page, and the SQL of each cell as Markdown code: sphinxext/llms_text.py.
+llms_txt_description = (
+    "Every claim on this site about how a SQLAlchemy Session stays in sync with the database "
+    "is an assert that ran while the site was built, on SQLAlchemy "
+    f"{sqlalchemy.__version__}: each page shows the code, the SQL it really sent, and the "
+    "error or state it produced."
+)
+llms_txt_full_build = True
+llms_txt_build_parallel = False
+# The page a host shows for a missing address is no page to read.
+llms_txt_exclude = ["404"]
+# Sphinx-Gallery's thumbnails and download links: nothing a reader of Markdown can use.
+llms_txt_suppress_unknown_node_warnings = ["imgsgnode", "PassthroughTextElement"]

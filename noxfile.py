@@ -1,5 +1,6 @@
 """Every task of Session Sync, Verified: `nox -l` lists them."""
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -34,12 +35,30 @@ def docs(session: nox.Session) -> None:
 
 
 SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
+NPM_LOCK = ROOT / "package-lock.json"
+NPM_INSTALLED_FROM = ROOT / "node_modules" / ".installed-from-lock"
+
+
+def npm_ci(session: nox.Session) -> None:
+    """The npm packages of package-lock.json (axe-core, Lighthouse) into node_modules/.
+
+    `npm ci` installs exactly the lock file; it is skipped when node_modules/ already holds
+    what this lock file installed.
+    """
+    lock = hashlib.sha256(NPM_LOCK.read_bytes()).hexdigest()
+    if NPM_INSTALLED_FROM.exists() and NPM_INSTALLED_FROM.read_text() == lock:
+        return
+    if shutil.which("npm") is None:
+        session.error("npm is missing: apt-get install nodejs npm (.ci/run does, as root)")
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    NPM_INSTALLED_FROM.write_text(lock)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: standalone examples, the built site, the capture layer."""
     install_requirements(session, "docs", "tests")
+    npm_ci(session)  # axe-core, which the browser tests run on every page
     # These need real database servers: `nox -s dialects` runs them.
     skip = [f"--ignore={path}" for path in SERVER_TESTS]
     session.run("pytest", *skip, *(session.posargs or ["tests"]))
@@ -111,6 +130,20 @@ def serve(session: nox.Session) -> None:
     ignore = "--ignore */auto_examples/* --ignore */sg_execution_times.rst".split()
     options = [*SPHINX_STRICT, *server, *watch, *ignore, *session.posargs]
     session.run("sphinx-autobuild", "-c", ".", *options, "docs", "build/serve")
+
+
+@nox.session
+def lighthouse(session: nox.Session) -> None:
+    """Lighthouse's four scores (mobile emulation) for five pages of the site, served locally.
+
+    Builds the site into build/html (as `nox -s docs`), then runs npm's `lighthouse` with
+    Debian's Chromium on the landing page, the cheat sheet and three example pages; reports go
+    to build/lighthouse/. Fails when a page misses a target (100, performance 95).
+    """
+    install_requirements(session, "docs")
+    npm_ci(session)
+    session.run("sphinx-build", "-c", ".", *SPHINX_STRICT, "-q", "docs", BUILD_DIR)
+    session.run("python", "tools/lighthouse_scores.py", BUILD_DIR, "build/lighthouse")
 
 
 def pinned(name: str) -> str:

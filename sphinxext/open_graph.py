@@ -44,10 +44,12 @@ def add_open_graph_tags(app, pagename, templatename, context, doctree) -> None:
     tags = {
         "og:title": html.unescape(MARKUP.sub("", context.get("title", ""))),
         "og:type": "website",
-        "og:url": app.config.html_baseurl + app.builder.get_target_uri(pagename),
         "og:site_name": app.config.project,
         "og:description": description,
     }
+    # A page's address is known only where the site is hosted (conf.py's html_baseurl).
+    if app.config.html_baseurl:
+        tags["og:url"] = app.config.html_baseurl + app.builder.get_target_uri(pagename)
     lines = [
         f'<meta property="{key}" content="{html.escape(value)}" />' for key, value in tags.items()
     ]

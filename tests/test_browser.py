@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sitebuild import EXAMPLE_PAGES, ROOT
+from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML, ROOT
 
 try:
     from playwright.sync_api import expect
@@ -286,12 +286,15 @@ def worst_sql_box_contrast(page) -> tuple[float, dict]:
 
 def test_landing_page_loads_with_no_error_and_nothing_from_another_host(visit):
     page = visit.open("index.html")
-    page.wait_for_load_state("networkidle")
-    assert page.title().startswith("Session Sync, Verified")
+    expect(page).to_have_title(re.compile(r"^Session Sync, Verified"))
     cards = page.locator(".landing-card")
     assert cards.count() == len(SECTIONS)
     for index in range(len(SECTIONS)):
         assert cards.nth(index).is_visible()
+
+    expect(cards).to_have_count(3)
+    for index in range(3):
+        expect(cards.nth(index)).to_be_visible()
     screenshot(page, "landing-light", full_page=True)
     set_theme(page, "dark")
     screenshot(page, "landing-dark", full_page=True)
@@ -552,3 +555,146 @@ def test_summary_tables_fit_the_column_with_every_column_shown(browser, base_url
         visit.assert_clean()
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Accessibility: axe-core (npm, pinned in package-lock.json, installed by `npm ci`) on every page
+# ---------------------------------------------------------------------------------------------
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+GALLERY_INDEXES = sorted(
+    {"auto_examples/index.html"}
+    | {page.rsplit("/", 1)[0] + "/index.html" for page in EXAMPLE_PAGES}
+)
+EVERY_PAGE = [*NARRATIVE_HTML, *GALLERY_INDEXES, *EXAMPLE_PAGES, "search.html", "genindex.html"]
+# What axe-core calls serious or critical: the violations this site must not have.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        missing = f"axe-core is not installed at {AXE} (run `npm ci` at the repository root)"
+        if os.environ.get("CI"):
+            pytest.fail(f"accessibility tests cannot run on CI: {missing}")
+        pytest.skip(missing)
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page, axe_source: str) -> list[str]:
+    """axe-core's serious and critical violations on the page as the browser shows it."""
+    settled(page)
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate(
+        "() => axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+        "v => ({id: v.id, impact: v.impact, help: v.help,"
+        " targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    )
+    return [
+        f"{v['impact']} {v['id']} ({v['help']}): {v['targets']}"
+        for v in result
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("relative", EVERY_PAGE)
+def test_no_serious_accessibility_violation(browser, base_url, axe_source, relative, scheme):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    try:
+        visit = Visit(context, base_url)
+        page = visit.open(relative)
+        violations = axe_violations(page, axe_source)
+        assert not violations, f"{relative} ({scheme}):\n" + "\n".join(violations)
+        visit.assert_clean()
+    finally:
+        context.close()
+
+
+def test_sidebar_captions_are_headings_with_a_level(visit):
+    page = visit.open(EXAMPLE_PAGE)
+    captions = page.locator("p.caption[role='heading']")
+    expect(captions.first).to_be_attached()
+    levels = captions.evaluate_all("nodes => nodes.map(n => n.getAttribute('aria-level'))")
+    assert levels and all(level == "2" for level in levels), levels
+    visit.assert_clean()
+
+
+def test_a_scrolling_code_block_takes_the_keyboard_focus(visit):
+    """A reader without a mouse tabs to a code block wider than the page and scrolls it."""
+    page = visit.open(EXAMPLE_PAGE)
+    untabbable = page.locator("pre:not([tabindex='0'])")
+    assert untabbable.count() == 0, "every <pre> can take the focus"
+    page.set_viewport_size({"width": 390, "height": 844})
+    scrollable = page.locator("pre").evaluate_all(
+        "nodes => nodes.findIndex(n => n.scrollWidth > n.clientWidth + 1)"
+    )
+    if scrollable < 0:
+        pytest.skip("no code block of this page is wider than a phone")
+    wide = page.locator("pre").nth(scrollable)
+    wide.focus()
+    expect(wide).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(wide).not_to_have_js_property("scrollLeft", 0)
+    visit.assert_clean()
+
+
+PRINTED_LABEL = """(box) => {
+    const parse = (text) => text.match(/[\\d.]+/g).map(Number);
+    const background = (element) => {
+        for (let node = element; node; node = node.parentElement) {
+            const colour = parse(getComputedStyle(node).backgroundColor);
+            if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const label = getComputedStyle(box, "::before");
+    return {content: label.content, colour: parse(label.color).slice(0, 3),
+            background: background(box.querySelector("pre") || box)};
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_printed_label_is_readable(visit, theme):
+    page = visit.open(EXAMPLE_PAGE)
+    set_theme(page, theme)
+    box = page.locator(".sphx-glr-script-out:visible").first
+    label = box.evaluate(PRINTED_LABEL)
+    assert label["content"] == '"Printed"', label
+    ratio = contrast(label["colour"], label["background"])
+    assert ratio >= 4.5, f"{theme}: the PRINTED label has contrast {ratio:.2f}: {label}"
+    visit.assert_clean()
+
+
+PLOT_PAGE = "auto_examples/performance/strategy_cost.html"
+PLOT_BACKGROUND = """(image) => {
+    // The colour the reader sees around the plot's black labels: the image's own pixels at
+    // its edges, over whatever the page paints behind it.
+    const canvas = document.createElement("canvas");
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    const points = [[2, 2], [canvas.width - 3, 2], [2, canvas.height - 3],
+                    [canvas.width - 3, canvas.height - 3]];
+    return {pixels: points.map(([x, y]) => Array.from(context.getImageData(x, y, 1, 1).data)),
+            behind: getComputedStyle(image).backgroundColor,
+            page: getComputedStyle(document.body).backgroundColor};
+}"""
+
+
+def test_the_performance_plot_is_readable_in_dark_mode(visit):
+    page = visit.open(PLOT_PAGE)
+    set_theme(page, "dark")
+    plot = page.locator("img.sphx-glr-single-img").first
+    plot.scroll_into_view_if_needed()
+    expect(plot).to_be_visible()
+    loaded = "image => image.complete && image.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=plot.element_handle())
+    seen = plot.evaluate(PLOT_BACKGROUND)
+    assert background_luminance(page) < 0.1, "the page is dark"
+    for pixel in seen["pixels"]:
+        assert pixel[3] == 255, f"the plot is transparent: dark page behind black labels {seen}"
+        assert contrast(pixel[:3], (0, 0, 0)) >= 4.5, f"black labels unreadable on {pixel}"
+    screenshot(plot, "performance-plot-dark")
+    visit.assert_clean()

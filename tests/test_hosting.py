@@ -21,7 +21,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
+from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT, build_site, copy_sources
 
 SCHEMAS = Path(__file__).parent / "schemas"
 INVENTORY = ROOT / "docs" / "_inventories" / "sqlalchemy-objects.inv"
@@ -101,19 +101,24 @@ case " $* " in *" $FAIL_ON "*) exit 3 ;; esac
 """
 
 
-def run_ci_script(tmp_path: Path, chromium_installed: bool, fail_on: str = "no such call"):
+def run_ci_script(
+    tmp_path: Path, chromium_installed: bool, fail_on: str = "no such call", npm_installed=True
+):
     """.ci/run with apt-get and python3 replaced by stubs that record their arguments.
 
-    The copy looks for Chromium at a path of the test's choosing instead of /usr/bin/chromium.
+    The copy looks for Chromium and npm at paths of the test's choosing instead of /usr/bin.
     """
-    (tmp_path / ".ci").mkdir()
-    chromium = tmp_path / "chromium"
-    if chromium_installed:
-        chromium.write_text("#!/bin/sh\n")
-        chromium.chmod(0o755)
+    (tmp_path / ".ci").mkdir(parents=True)
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "[ ! -x /usr/bin/chromium ]" in script, "the check this test redirects"
-    (tmp_path / ".ci" / "run").write_text(script.replace("/usr/bin/chromium", str(chromium)))
+    for program, installed in (("chromium", chromium_installed), ("npm", npm_installed)):
+        path = tmp_path / program
+        if installed:
+            path.write_text("#!/bin/sh\n")
+            path.chmod(0o755)
+        check = f"[ ! -x /usr/bin/{program} ]"
+        assert check in script, "the check this test redirects"
+        script = script.replace(check, f"[ ! -x {path} ]")
+    (tmp_path / ".ci" / "run").write_text(script)
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name in ("apt-get", "python3"):
@@ -140,6 +145,14 @@ def test_ci_script_installs_chromium_then_runs_every_session(tmp_path):
         "python3 -m pip install --quiet nox",
         *CI_SESSIONS,
     ], calls
+
+
+def test_ci_script_installs_node_and_npm_when_missing(tmp_path):
+    result, calls = run_ci_script(tmp_path, chromium_installed=True, npm_installed=False)
+    assert result.returncode == 0, result.stderr
+    assert calls[:2] == ["apt-get update", "apt-get install -y nodejs npm"], calls
+    result, calls = run_ci_script(tmp_path / "both", chromium_installed=False, npm_installed=False)
+    assert "apt-get install -y chromium chromium-driver nodejs npm" in calls, calls
 
 
 def test_ci_script_leaves_an_installed_chromium_alone(tmp_path):
@@ -246,29 +259,87 @@ def test_sql_keywords_literals_and_expressions_stay_plain_code(site):
 def test_pages_have_open_graph_tags_and_a_favicon(site):
     page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
     properties = {m["property"]: m["content"] for m in page.select("meta[property^='og:']")}
-    for key in ("og:title", "og:type", "og:url", "og:site_name", "og:description"):
+    for key in ("og:title", "og:type", "og:site_name", "og:description"):
         assert properties.get(key), key
-    assert properties["og:url"].endswith(EXAMPLE_PAGE)
     assert "og:image" not in properties, "no generated social card images"
     icon = page.select_one("link[rel~='icon']")
     assert icon and icon["href"].endswith("favicon.svg")
     assert (site.html / "_static" / "favicon.svg").read_text().lstrip().startswith("<svg")
 
 
-def test_sitemap_lists_every_page_but_search_and_404(site):
-    sitemap = (site.html / "sitemap.xml").read_text(encoding="utf-8")
+LOCAL_ADDRESS = re.compile(
+    r"(?:https?:)?//(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]|0\.0\.0\.0)(?![\w.-])"
+)
+
+
+def published_text_files(html: Path) -> list[Path]:
+    return sorted(
+        path
+        for pattern in ("**/*.html", "**/*.md", "*.txt", "**/llms.txt", "*.xml")
+        for path in html.glob(pattern)
+    )
+
+
+def test_a_build_without_a_base_url_names_no_local_address(site):
+    """A local build (no host said where the site lives) has no canonical address at all."""
+    files = published_text_files(site.html)
+    assert len(files) > len(EXAMPLE_PAGES), "the HTML, the Markdown copies and llms.txt"
+    for path in files:
+        found = LOCAL_ADDRESS.search(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.relative_to(site.html)} names {found.group()}"
+    assert not (site.html / "sitemap.xml").exists(), "no sitemap without a base URL"
+    for relative in ("index.html", EXAMPLE_PAGE, "404.html"):
+        page = BeautifulSoup(site.page(relative), "html.parser")
+        assert not page.select("link[rel='canonical']"), relative
+        assert not page.select("meta[property='og:url']"), relative
+
+
+# A GitHub Pages project site: the Pages workflow passes its base URL, with the repository's path.
+BASE_URL = "https://example.org/session-sync/"
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory):
+    """The site built as the Pages workflow builds it, under a sub-path (examples not run)."""
+    project = copy_sources(tmp_path_factory.mktemp("hosted"))
+    env = {"SESSION_SYNC_BASE_URL": BASE_URL.rstrip("/"), "READTHEDOCS_CANONICAL_URL": ""}
+    built = build_site(project, "-D", "plot_gallery=0", env=env)
+    assert built.returncode == 0, built.output
+    return built
+
+
+def test_a_hosted_build_names_each_page_by_its_address_under_the_base_url(hosted):
+    for relative in ("index.html", EXAMPLE_PAGE):
+        page = BeautifulSoup(hosted.page(relative), "html.parser")
+        assert page.select_one("link[rel='canonical']")["href"] == BASE_URL + relative
+        og_url = page.select_one("meta[property='og:url']")["content"]
+        assert og_url == BASE_URL + relative, og_url
+    sitemap = (hosted.html / "sitemap.xml").read_text(encoding="utf-8")
     locations = re.findall(r"<loc>([^<]+)</loc>", sitemap)
-    assert any(loc.endswith("/index.html") for loc in locations)
+    assert BASE_URL + "index.html" in locations
     for page in EXAMPLE_PAGES:
-        assert any(loc.endswith(page) for loc in locations), page
+        assert BASE_URL + page in locations, page
+    assert all(loc.startswith(BASE_URL) for loc in locations), locations
     assert not any(loc.endswith(("search.html", "404.html", "genindex.html")) for loc in locations)
+    for loc in locations:
+        assert (hosted.html / loc.removeprefix(BASE_URL)).is_file(), loc
 
 
-def test_404_page_links_absolutely_so_it_works_at_any_depth(site):
-    page = BeautifulSoup(site.page("404.html"), "html.parser")
+def test_the_404_page_works_under_the_sub_path(hosted):
+    """The host serves 404.html for /session-sync/any/depth: its links start at the sub-path."""
+    page = BeautifulSoup(hosted.page("404.html"), "html.parser")
     assert "Page not found" in page.get_text()
+    prefix = "/" + BASE_URL.split("/", 3)[3]
+    # Its assets: stylesheets, icons, scripts, images.
+    links = [tag["href"] for tag in page.select("link[href]")]
+    links += [tag["src"] for tag in page.select("script[src], img[src]")]
+    local = [link for link in links if not link.startswith(("https:", "http:", "#", "data:"))]
     stylesheets = [link["href"] for link in page.select("link[rel='stylesheet']")]
-    assert stylesheets and all(href.startswith("/") for href in stylesheets), stylesheets
+    assert stylesheets and local, (stylesheets, local)
+    for link in local:
+        assert link.startswith(prefix), f"{link} would not resolve at any depth under {prefix}"
+        target = hosted.html / link.removeprefix(prefix).split("#")[0].split("?")[0]
+        assert target.is_file() or (target / "index.html").is_file(), link
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""llms.txt, llms-full.txt and the Markdown copy of each page (sphinx-llm, sphinxext/llms_text.py).
+
+An assistant that reads the site this way must get what a reader of the HTML gets: every page,
+the real error of the commit myth, and the SQL each example cell sent.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+
+from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML
+
+MYTH_PAGE = "auto_examples/myths/commit_synchronize_session.html"
+GALLERY_INDEXES = ["auto_examples/index.html"]
+
+
+@pytest.fixture(scope="module")
+def llms_txt(site) -> str:
+    return (site.html / "llms.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def llms_full(site) -> str:
+    return (site.html / "llms-full.txt").read_text(encoding="utf-8")
+
+
+def listed_pages(llms_txt: str) -> dict[str, str]:
+    """{Markdown copy: title} of every page llms.txt lists."""
+    return {
+        target: title
+        for title, target in re.findall(r"^- \[(.+?)\]\(([^)]+)\)", llms_txt, flags=re.M)
+    }
+
+
+def test_llms_txt_lists_every_page_by_its_title(site, llms_txt):
+    listed = listed_pages(llms_txt)
+    pages = [page for page in NARRATIVE_HTML if page != "404.html"]
+    assert "404.html.md" not in listed, "the page shown for a missing address is no page to read"
+    for page in [*pages, *GALLERY_INDEXES, *EXAMPLE_PAGES]:
+        assert page + ".md" in listed, f"{page} is not in llms.txt"
+        assert (site.html / (page + ".md")).is_file(), f"no Markdown copy of {page}"
+        assert (site.html / page.replace(".html", ".md")).is_file(), page
+    for page in EXAMPLE_PAGES:
+        html_title = BeautifulSoup(site.page(page), "html.parser").h1.get_text().rstrip("#¶ ")
+        title = listed[page + ".md"].replace("&#96;", "`").replace("&#42;", "*")
+        assert title.replace("`", "") == html_title, (page, title, html_title)
+    assert "llms-full.txt" in listed
+
+
+def test_llms_full_txt_carries_the_real_type_error_of_the_commit_myth(llms_full):
+    from sqlalchemy.orm import Session
+
+    with pytest.raises(TypeError) as error:
+        Session().commit(synchronize_session=True)
+    assert f"TypeError: {error.value}" in llms_full
+
+
+def sql_lines(site, page: str) -> list[str]:
+    soup = BeautifulSoup(site.page(page), "html.parser")
+    return [
+        line.strip()
+        for box in soup.select(".sql-box pre")
+        for line in box.get_text().splitlines()
+        if line.strip()
+    ]
+
+
+@pytest.mark.parametrize("page", EXAMPLE_PAGES)
+def test_each_example_page_has_its_sql_in_llms_full_txt(site, llms_full, page):
+    """Every line of every SQL box of the HTML page, in the Markdown as SQL code blocks."""
+    sql = sql_lines(site, page)
+    if not sql:
+        pytest.skip(f"{page} sends no SQL")
+    markdown = (site.html / (page + ".md")).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sql\n(.*?)^```$", markdown, flags=re.M | re.S)
+    in_blocks = {line.strip() for block in blocks for line in block.splitlines()}
+    missing = [line for line in sql if line not in in_blocks]
+    assert not missing, f"{page}: SQL missing from its Markdown copy: {missing[:5]}"
+    full_lines = {line.strip() for line in llms_full.splitlines()}
+    missing = [line for line in sql if line not in full_lines]
+    assert not missing, f"{page}: SQL missing from llms-full.txt: {missing[:5]}"
+
+
+def test_markdown_copies_keep_no_gallery_furniture(site):
+    markdown = (site.html / (MYTH_PAGE + ".md")).read_text(encoding="utf-8")
+    assert markdown.lstrip().startswith(("<a id=", "# Myth")), markdown[:200]
+    for furniture in ("GENERATED FROM PYTHON SOURCE LINES", "Go to the end", "<details"):
+        assert furniture not in markdown, furniture
+    assert "UPDATE users SET" in markdown
+
+
+def test_each_html_page_points_to_its_markdown_copy(site):
+    page = BeautifulSoup(site.page(MYTH_PAGE), "html.parser")
+    alternate = page.select_one("link[rel='alternate'][type='text/markdown']")
+    assert alternate and alternate["href"] == "commit_synchronize_session.html.md"
