@@ -57,6 +57,9 @@ html_title = project
 html_static_path = ["docs/_static"]
 html_css_files = ["session-sync.css", "site.css"]
 html_favicon = "docs/_static/favicon.svg"
+html_search_scorer = str(ROOT / "docs" / "_search" / "scorer.js")
+# State tables and code show Python's own quotes: name='alice', never curly ones.
+smartquotes = False
 # Sources would carry the capture layer's raw SQL markers; downloads come from Sphinx-Gallery.
 html_copy_source = False
 html_show_sourcelink = False
