@@ -62,12 +62,8 @@ class ResponsiveTables(SphinxPostTransform):
                     for name, entry in zip(names, row.children, strict=True):
                         if not name:  # a row-name column: its cells name themselves
                             continue
-                        label = nodes.inline(name, name, classes=["cell-label"])
-                        first = entry.children[0] if entry.children else None
-                        if isinstance(first, nodes.paragraph):
-                            first.insert(0, label)
-                        else:
-                            entry.insert(0, nodes.paragraph("", "", label))
+                        # A paragraph of its own: the cell's content stays as it was.
+                        entry.insert(0, nodes.paragraph(name, name, classes=["cell-label"]))
             for text in list(table.findall(nodes.Text)):
                 pieces = breakable(str(text))
                 if len(pieces) > 1 and not isinstance(text.parent, nodes.raw):
