@@ -87,7 +87,17 @@ def drop_discovery_links_from_404(app, pagename, templatename, context, doctree)
         context["metatags"] = DISCOVERY_LINK.sub("", context.get("metatags", ""))
 
 
+def markdown_build_keeps_its_own_doctrees(app, exception) -> None:
+    """sphinx-llm's Markdown build (``build-finished``, priority 100) is given this build's
+    doctree folder; its other builder and tags then invalidate the environment, and every build
+    after it reads every page again (an unchanged rebuild took 18 s instead of 3 s). A folder
+    of its own inside this one keeps both environments, and both builds incremental."""
+    if not app.tags.has(MARKDOWN_TAG):
+        app.doctreedir = app.doctreedir / "markdown-build"
+
+
 def setup(app):
+    app.connect("build-finished", markdown_build_keeps_its_own_doctrees, priority=50)
     # After sphinx-llm's html-page-context handler (default priority) added the links.
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
