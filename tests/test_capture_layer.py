@@ -1,7 +1,9 @@
 """The capture layer on its own: what it records, what it renders, and that it never disturbs."""
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import io
 import json
 import sqlite3
@@ -628,6 +630,19 @@ def marked_lines(text: str) -> list:
     ]
 
 
+def where_no_event_loop_runs(test):
+    """Run the test in a thread of its own. A build runs examples where no event loop runs, but
+    Playwright's sync API (the browser tests, earlier in the same pytest process) leaves one
+    running in the main thread, and asyncio.Runner refuses to start inside it."""
+
+    @functools.wraps(test)
+    def in_a_thread(*args, **kwargs):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(test, *args, **kwargs).result()
+
+    return in_a_thread
+
+
 @contextlib.contextmanager
 def capturing_on_one_runner():
     """The capture layer installed as for one example, and the example's asyncio.Runner."""
@@ -646,6 +661,7 @@ async def close(engine, *sessions):
     await engine.dispose()
 
 
+@where_no_event_loop_runs
 def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -683,6 +699,7 @@ def test_class_level_listeners_fire_for_async_engines_and_sessions(capsys):
     assert row["relationships"] == "addresses: not loaded (expired)"
 
 
+@where_no_event_loop_runs
 def test_an_async_session_is_named_by_its_variable(capsys):
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -708,6 +725,7 @@ def test_an_async_session_is_named_by_its_variable(capsys):
     ]
 
 
+@where_no_event_loop_runs
 def test_an_async_example_runs_its_cells_on_one_runner_through_the_scraper(capsys, tmp_path):
     """The fixture example run as Sphinx-Gallery runs it (one namespace, cell after cell, the
     scraper after each), with the event loop of its one asyncio.Runner spanning the cells."""
