@@ -55,14 +55,18 @@ def cell_outputs(page: BeautifulSoup, code_contains: str):
 
 def state_rows(box) -> list[dict[str, str]]:
     """The rows of a state box's table, each by column title: {"Object": ..., "State": ...}.
-    A cell's first paragraph is its value (the State cell may add a note below it)."""
+    A cell's first paragraph after its column name (shown on a phone only) is its value (the
+    State cell may add a note below it)."""
     (table,) = box.select("table.orm-state")
     titles = [th.get_text(strip=True) for th in table.select("thead th")]
     return [
         dict(
             zip(
                 titles,
-                (td.select_one("p").get_text(strip=True) for td in tr.select("td")),
+                (
+                    td.select_one("p:not(.cell-label)").get_text(strip=True)
+                    for td in tr.select("td")
+                ),
                 strict=True,
             )
         )
