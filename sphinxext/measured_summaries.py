@@ -27,6 +27,7 @@ imports ``measure_matrix`` on SQLAlchemy releases with no Sphinx installed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -53,12 +54,15 @@ CLAIM = re.compile(r"^(?P<claim>.*?)\s*<(?P<key>[^<>]+)>$", re.S)
 
 
 def _run(path: Path) -> dict:
-    """Run one example on SQLite in memory; its printed output and warnings are not ours."""
+    """Run one example on SQLite in memory; its printed output and warnings are not ours.
+    In a thread of its own: an example may start an event loop (``asyncio.run``), which fails
+    in a thread where one runs already (a test process that drove Playwright's sync API)."""
     saved = os.environ.pop("DATABASE_URL", None)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return runpy.run_path(str(path), run_name=path.stem)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(runpy.run_path, str(path), run_name=path.stem).result()
     finally:
         if saved is not None:
             os.environ["DATABASE_URL"] = saved

@@ -29,6 +29,7 @@ story; this one only measures.
 # SQL a step sent. The asyncio cell opens an async engine on the same database.
 
 import asyncio
+import gc
 import os
 import tempfile
 import warnings
@@ -133,6 +134,8 @@ wallets, accounts = Wallet.__table__, Account.__table__
 sent = []
 event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
 
+# A refused async read leaves the driver's coroutine never awaited: not a warning of ours.
+warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
 MEASURED = {}  # "lazy-after-close/read" -> {"verdict": ...}; the docs build reads it
 LABELS = {}  # the same key -> the label of the section that measures it
 
@@ -154,11 +157,13 @@ def outcome(obj, attribute):
     ``except`` has to name, and what a StatementError wraps."""
     try:
         getattr(obj, attribute)
-        return "loaded"
+        verdict = "loaded"
     except StatementError as error:
-        return f"{type(error.orig).__name__} in a {type(error).__name__}"
+        verdict = f"{type(error.orig).__name__} in a {type(error).__name__}"
     except (DetachedInstanceError, MissingGreenlet, InvalidRequestError) as error:
-        return type(error).__name__
+        verdict = type(error).__name__
+    gc.collect()  # a refused async read's coroutine goes now, not at some later moment
+    return verdict
 
 
 def reset():
@@ -248,8 +253,6 @@ with Session(engine) as session:
 # sphinx_gallery_start_ignore
 del child, p1, p2, parent  # the last cell's objects: each state table shows its own
 # sphinx_gallery_end_ignore
-# A refused async read leaves the driver's coroutine never awaited: not a warning of ours.
-warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
 WRAPPED = sqlalchemy.__version__ >= "2.1" or backend == "mysql"  # as the runs found
 MISSING_GREENLET = "MissingGreenlet in a StatementError" if WRAPPED else "MissingGreenlet"
 reset()
