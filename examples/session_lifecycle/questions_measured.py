@@ -121,10 +121,12 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmp.name, "questions.db"))
 backend = url.get_backend_name()
 SYNC_DRIVER = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
-ASYNC_DRIVER = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
-ASYNC_DRIVER["mysql"] = "mysql+aiomysql"
+ASYNC_DRIVER = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+aiomysql",
+}
 backend = "mysql" if backend == "mariadb" else backend
-mariadb = backend == "mysql"
 engine = create_engine(url.set(drivername=SYNC_DRIVER[backend]))  # default isolation levels
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
@@ -203,7 +205,6 @@ verdict = outcome(parent, "children")
 record("relationships", "lazy-after-close/expire-on-commit-false", verdict, "DetachedInstanceError")
 with Session(engine) as session:
     parent = session.scalars(select(Parent).options(selectinload(Parent.children))).first()
-    sql = statements()
 record("relationships", "lazy-after-close/selectinload", outcome(parent, "children"), "loaded")
 with Session(engine) as session:
     parent = session.scalars(select(Parent).options(raiseload(Parent.children))).first()
@@ -253,7 +254,8 @@ with Session(engine) as session:
 # sphinx_gallery_start_ignore
 del child, p1, p2, parent  # the last cell's objects: each state table shows its own
 # sphinx_gallery_end_ignore
-WRAPPED = sqlalchemy.__version__ >= "2.1" or backend == "mysql"  # as the runs found
+SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (2, 1)
+WRAPPED = SQLALCHEMY_2_1 or backend == "mysql"  # as the runs found
 MISSING_GREENLET = "MissingGreenlet in a StatementError" if WRAPPED else "MissingGreenlet"
 reset()
 async_engine = create_async_engine(url.set(drivername=ASYNC_DRIVER[backend]))
