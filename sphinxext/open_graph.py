@@ -8,14 +8,15 @@ import html
 import re
 
 from docutils import nodes
+from sphinx.addnodes import compact_paragraph
 
 DESCRIPTION_CHARS = 200
 MARKUP = re.compile(r"<[^>]+>")
 
 
 def _is_page_text(paragraph: nodes.paragraph) -> bool:
-    """Prose of the page itself: not a note, a caption or a table cell."""
-    if "sql-dialects-note" in paragraph["classes"]:
+    """Prose of the page itself: not a note, a caption, a table cell or a table of contents."""
+    if "sql-dialects-note" in paragraph["classes"] or isinstance(paragraph, compact_paragraph):
         return False
     parent = paragraph.parent
     while parent is not None:

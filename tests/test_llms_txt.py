@@ -6,6 +6,7 @@ the real error of the commit myth, and the SQL each example cell sent.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -48,6 +49,17 @@ def test_llms_txt_lists_every_page_by_its_title(site, llms_txt):
         title = listed[page + ".md"].replace("&#96;", "`").replace("&#42;", "*")
         assert title.replace("`", "") == html_title, (page, title, html_title)
     assert "llms-full.txt" in listed
+
+
+def test_llms_txt_describes_each_page_as_its_html_meta_description_does(site, llms_txt):
+    """One description per page, wherever it is read: a search result or an assistant."""
+    described = re.findall(r"^- \[.+?\]\(([^)]+)\.md\): (.*)$", llms_txt, flags=re.M)
+    assert len(described) >= len(EXAMPLE_PAGES), "llms.txt describes (nearly) no page"
+    for page, description in described:
+        meta = BeautifulSoup(site.page(page), "html.parser").find("meta", {"name": "description"})
+        assert meta is not None, f"{page} has no meta description"
+        assert html.unescape(description) == meta["content"], page
+        assert "sphx_glr" not in description and "/auto_examples/" not in description, page
 
 
 def test_llms_full_txt_carries_the_real_type_error_of_the_commit_myth(llms_full):
