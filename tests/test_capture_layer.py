@@ -4,11 +4,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import io
 import json
 import sqlite3
 import subprocess
 import sys
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -123,6 +125,26 @@ def test_a_multi_row_insert_returning_shows_its_one_parameter_set(engine, captur
     record = next(r for r in capturing() if r["sql"].startswith("INSERT"))
     assert "RETURNING" in record["sql"]
     assert record["parameters"] == "(2, 'bob', 3, 'cy')"
+
+
+def test_an_object_the_example_drops_in_a_reference_cycle_is_gone_after_the_cell(engine, capturing):
+    """What was alive before the example is frozen out of collections (build speed); what the
+    example makes and drops, cycles included, is still collected before the state is read."""
+
+    def cell():  # its own frame: the recorder reads the locals of the frames that send SQL
+        with Session(engine) as session:
+            user = User(name="in a cycle")
+            session.add(user)
+            session.commit()
+        holder = {"user": user}
+        holder["itself"] = holder
+        gc.collect()  # the cycle is now old: only a full collection finds it once dropped
+        return weakref.ref(user)
+
+    alive = cell()
+    build_hooks.scrape_cell(SimpleNamespace(lineno=1), {}, {})
+    assert alive() is None, "the object the cell dropped is still alive when its state is read"
+    assert gc.get_freeze_count() > 0, "what existed before the example was not set aside"
 
 
 def test_listeners_are_removed_after_the_example(engine):

@@ -1,7 +1,8 @@
 """The docs build's side: the Sphinx extension and the Sphinx-Gallery hooks (named in conf.py).
 
 * ``reset`` (``reset_modules``): before each example, fresh class-level listeners and object
-  tracker (``recording``); after it, none.
+  tracker (``recording``), and the objects alive so far frozen out of garbage collections;
+  after it, no listeners.
 * ``scrape_cell`` (``image_scrapers``), after every cell: the state table when an object
   changed (``state``, checked to send no SQL), as an ``orm-state`` directive holding it as JSON;
   in the full build, also the SQL tabs of the other databases (``dialects``).
@@ -23,8 +24,10 @@ PACKAGE_DIR = Path(__file__).parent
 
 
 def reset(gallery_conf, fname, when):
-    """Before an example: fresh listeners and tracker.  After it: remove them."""
+    """Before an example: fresh listeners and tracker, and what lives already set aside by the
+    garbage collector.  After it: remove the listeners."""
     if when == "before":
+        leave_alive_objects_out_of_collections()
         recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
     else:
         recording.stop_recording()
@@ -69,10 +72,12 @@ def rerun_examples_if_capture_changed(app) -> None:
         stamp.write_text(fingerprint)
 
 
-def freeze_long_lived_objects(app) -> None:
-    """Sphinx-Gallery runs ``gc.collect()`` before every example; with Sphinx, its extensions and
-    their modules in memory each collection took a tenth of a second.  What exists before the
-    examples run lives until the build ends, so the collector can leave it out."""
+def leave_alive_objects_out_of_collections() -> None:
+    """``recording.end_cell`` collects garbage after every cell, and Sphinx-Gallery before every
+    example. With Sphinx, its environment, the intersphinx inventories, SQLAlchemy and what
+    earlier examples left in memory, each collection scanned up to 200,000 objects: most of what
+    the capture layer added to a clean build.  An example cannot make garbage of what existed
+    before it started: what is alive then is moved where collections do not look."""
     gc.collect()
     gc.freeze()
 
@@ -87,7 +92,6 @@ def setup(app):
     # An "env" config value: when it changes, Sphinx reads every page again as well.
     app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
-    app.connect("builder-inited", freeze_long_lived_objects, priority=101)
     app.connect("doctree-resolved", rendering.render_captured_output)
     return {
         "version": fingerprint,
