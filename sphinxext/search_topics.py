@@ -7,6 +7,12 @@ only use it; the entries also make genindex.html a real index of the site's topi
 
 The entries point at the page itself (no anchor), so that a search result links to the top of
 the page, shows a summary of the page and is not listed twice.
+
+Sphinx writes a page's index entries into the search index only while it writes that page, and
+does not keep them for the pages an incremental build leaves alone (it pickles the environment
+before writing, and reloads the rest of the index from searchindex.js, which it does not read
+entries from): the entries of every page are therefore given to the search index again before
+it is written.
 """
 
 from __future__ import annotations
@@ -42,6 +48,24 @@ def add_topics(app, doctree: nodes.document) -> None:
     section.insert(1, index)  # after the title
 
 
+def search_entries(topics: list[str]) -> list[tuple[str, str, str]]:
+    """What Sphinx's IndexBuilder.feed() records for these entries (type "single")."""
+    return sorted({(topic, "", "main") for topic in topics})
+
+
+def keep_search_entries(app):
+    indexer = getattr(app.builder, "indexer", None)
+    if indexer is None:
+        return []
+    for key, topics in load_topics(Path(app.srcdir)).items():
+        docname = key if key in app.env.found_docs else "auto_examples/" + key
+        if docname in app.env.found_docs:
+            indexer._index_entries[docname] = search_entries(topics)
+    return []
+
+
 def setup(app):
     app.connect("doctree-read", add_topics)
+    # Called once every page is written, before the search index is.
+    app.connect("html-collect-pages", keep_search_entries)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
