@@ -21,7 +21,8 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT, build_site, copy_sources
+from conftest import HOSTED_BASE_URL
+from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
 
 SCHEMAS = Path(__file__).parent / "schemas"
 INVENTORY = ROOT / "docs" / "_inventories" / "sqlalchemy-objects.inv"
@@ -294,18 +295,8 @@ def test_a_build_without_a_base_url_names_no_local_address(site):
         assert not page.select("meta[property='og:url']"), relative
 
 
-# A GitHub Pages project site: the Pages workflow passes its base URL, with the repository's path.
-BASE_URL = "https://example.org/session-sync/"
-
-
-@pytest.fixture(scope="module")
-def hosted(tmp_path_factory):
-    """The site built as the Pages workflow builds it, under a sub-path (examples not run)."""
-    project = copy_sources(tmp_path_factory.mktemp("hosted"))
-    env = {"SESSION_SYNC_BASE_URL": BASE_URL.rstrip("/"), "READTHEDOCS_CANONICAL_URL": ""}
-    built = build_site(project, "-D", "plot_gallery=0", env=env)
-    assert built.returncode == 0, built.output
-    return built
+# The site built as the Pages workflow builds it, under a sub-path: conftest.py's `hosted`.
+BASE_URL = HOSTED_BASE_URL
 
 
 def test_a_hosted_build_names_each_page_by_its_address_under_the_base_url(hosted):
