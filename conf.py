@@ -194,5 +194,6 @@ llms_txt_suppress_unknown_node_warnings = ["imgsgnode", "PassthroughTextElement"
 
 # "Related pages" at the end of each example (docs/_related.toml, {row}`label` on table rows)
 # and each page's main topics as index entries, so that the search puts the page about a name
-# first (docs/_search/topics.toml): sphinxext/related_pages.py, sphinxext/search_topics.py.
-extensions += ["related_pages", "search_topics"]
+# first (docs/_search/topics.toml): sphinxext/related_pages.py, sphinxext/search_topics.py;
+# the links in the text of the 404 page absolute from the root: sphinxext/not_found_links.py.
+extensions += ["related_pages", "search_topics", "not_found_links"]

@@ -324,6 +324,8 @@ def test_the_404_page_works_under_the_sub_path(hosted):
     # Its assets: stylesheets, icons, scripts, images.
     links = [tag["href"] for tag in page.select("link[href]")]
     links += [tag["src"] for tag in page.select("script[src], img[src]")]
+    # And the links of its text (sphinxext/not_found_links.py).
+    links += [tag["href"] for tag in page.select("article a[href]")]
     local = [link for link in links if not link.startswith(("https:", "http:", "#", "data:"))]
     stylesheets = [link["href"] for link in page.select("link[rel='stylesheet']")]
     assert stylesheets and local, (stylesheets, local)
@@ -331,6 +333,7 @@ def test_the_404_page_works_under_the_sub_path(hosted):
         assert link.startswith(prefix), f"{link} would not resolve at any depth under {prefix}"
         target = hosted.html / link.removeprefix(prefix).split("#")[0].split("?")[0]
         assert target.is_file() or (target / "index.html").is_file(), link
+    assert page.select_one("html")["data-content_root"] == prefix
 
 
 # ---------------------------------------------------------------------------------------------
