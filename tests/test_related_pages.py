@@ -124,3 +124,38 @@ def test_the_row_labels_leave_no_trace_in_the_table(site):
     row = page.find(id="cheat-sheet-flush")
     assert row.name == "tr" and "{row}" not in page.get_text()
     assert row.find("td").get_text(" ", strip=True).endswith("session.flush()")
+
+
+# ---------------------------------------------------------------------------------------------
+# Links in the examples' own prose
+# ---------------------------------------------------------------------------------------------
+
+SITE_LINK = re.compile(r":(?:doc|ref):`[^`]+`")
+
+
+def cell_prose(example: Path) -> str:
+    """The comment lines of an example's cells (its text blocks), not its docstring."""
+    source = example.read_text(encoding="utf-8")
+    after_docstring = source.split('"""', 2)[2]
+    return "\n".join(line for line in after_docstring.splitlines() if line.startswith("#"))
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLE_KEYS))
+def test_the_example_text_links_another_page_of_the_site(example):
+    links = SITE_LINK.findall(cell_prose(EXAMPLE_KEYS[example]))
+    assert links, f"{example}: its prose links no other page of the site (:doc: or :ref:)"
+
+
+@pytest.mark.parametrize("example", sorted(MAPPING))
+def test_the_built_text_links_another_page(site, example):
+    relative = example_page(EXAMPLE_KEYS[example])
+    page = parsed((site.html / relative).resolve())
+    article = page.select_one("article")
+    others = [
+        a["href"]
+        for a in article.select("p a.reference.internal[href]")
+        if not a.find_parent(id="related-pages")
+        and not a.find_parent(class_="sphx-glr-download-link-note")
+        and not a["href"].startswith("#")
+    ]
+    assert others, f"{relative}: its text links no other page"
