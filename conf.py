@@ -191,3 +191,9 @@ llms_txt_exclude = ["404"]
 # Sphinx-Gallery's thumbnails and download links: nothing a reader of Markdown can use; and the
 # toctree of a gallery section with no example (in the tests' trimmed copies of the site).
 llms_txt_suppress_unknown_node_warnings = ["imgsgnode", "PassthroughTextElement", "toctree"]
+
+# "Related pages" at the end of each example (docs/_related.toml, {row}`label` on table rows)
+# and each page's main topics as index entries, so that the search puts the page about a name
+# first (docs/_search/topics.toml): sphinxext/related_pages.py, sphinxext/search_topics.py;
+# the links in the text of the 404 page absolute from the root: sphinxext/not_found_links.py.
+extensions += ["related_pages", "search_topics", "not_found_links"]

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import re
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from conftest import HOSTED_BASE_URL
 from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML, ROOT
 
 try:
@@ -348,34 +350,75 @@ def test_an_example_page_shows_each_sql_box_and_state_table_under_its_cell(visit
     visit.assert_clean()
 
 
-# (query, the page a reader wants, how high it must rank).
+# (query, the page a reader wants first). A title holding every word typed outranks the others
+# (docs/_search/scorer.js); a page's topics (docs/_search/topics.toml) are index entries, which
+# Sphinx's search ranks above a word in a title or in the text.
 SEARCHES = [
-    # What a reader of the blog post types: the page that runs its code comes first (a title
-    # holding every word typed outranks the others: docs/_search/scorer.js).
-    ("commit synchronize_session", MYTH_PAGE, 1),
-    ("expire_on_commit", "auto_examples/session_lifecycle/expire_on_commit.html", 1),
-    # Each topic of the second curriculum, by the error or the API name a reader types.
-    ("StaleDataError", "auto_examples/concurrency_and_scope/stale_data_error.html", 1),
-    ("MissingGreenlet", "auto_examples/asyncio/missing_greenlet.html", 1),
-    ("DetachedInstanceError", "auto_examples/relationships/lazy_load_after_close.html", 1),
-    ("eager_defaults", "auto_examples/untracked_changes/server_generated_values.html", 2),
-    ("flag_modified", "auto_examples/untracked_changes/mutable_json.html", 1),
-    ("version_id_col", "auto_examples/concurrency_and_scope/lost_update.html", 1),
-    ("merge", "auto_examples/session_lifecycle/objects_across_sessions.html", 1),
-    ("begin_nested", "auto_examples/session_lifecycle/savepoints.html", 1),
-    ("on_conflict_do_update", "auto_examples/untracked_changes/upserts.html", 1),
-    ("scoped_session", "auto_examples/concurrency_and_scope/session_per_request.html", 1),
+    # What a reader of the blog post types: the page that runs its code.
+    ("commit synchronize_session", MYTH_PAGE),
+    ("synchronize_session", EXAMPLE_PAGE),
+    # Each topic by the error or the API name a reader types.
+    ("MissingGreenlet", "auto_examples/asyncio/missing_greenlet.html"),
+    ("DetachedInstanceError", "auto_examples/relationships/lazy_load_after_close.html"),
+    ("StaleDataError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
+    ("ObjectDeletedError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
+    ("PendingRollbackError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
+    ("flag_modified", "auto_examples/untracked_changes/mutable_json.html"),
+    ("MutableDict", "auto_examples/untracked_changes/mutable_json.html"),
+    ("begin_nested", "auto_examples/session_lifecycle/savepoints.html"),
+    ("merge", "auto_examples/session_lifecycle/objects_across_sessions.html"),
+    ("on_conflict_do_update", "auto_examples/untracked_changes/upserts.html"),
+    ("eager_defaults", "auto_examples/untracked_changes/server_generated_values.html"),
+    ("server_default", "auto_examples/untracked_changes/server_generated_values.html"),
+    ("version_id_col", "auto_examples/concurrency_and_scope/lost_update.html"),
+    ("with_for_update", "auto_examples/session_lifecycle/with_for_update.html"),
+    ("scoped_session", "auto_examples/concurrency_and_scope/session_per_request.html"),
+    ("refresh", "auto_examples/session_lifecycle/refresh_after_commit.html"),
+    ("populate_existing", "auto_examples/myths/requery_refreshes.html"),
+    ("expire_on_commit", "auto_examples/session_lifecycle/expire_on_commit.html"),
+    ("autoflush", "auto_examples/session_lifecycle/autoflush.html"),
+    ("flush", "auto_examples/myths/flush_commits.html"),
+    ("text()", "auto_examples/untracked_changes/raw_sql_text.html"),
+    ("identity map", "auto_examples/session_lifecycle/identity_map.html"),
 ]
+# What every example page has and no summary under a search result should show.
+BOILERPLATE = ("Go to the end", "The SQL on this page was sent to", "Download", "Related pages")
 
 
-@pytest.mark.parametrize(("query", "expected", "within"), SEARCHES)
-def test_search_finds_the_pages(visit, query, expected, within):
-    page = visit.open(f"search.html?q={query}")
+def search(visit, query: str):
+    """The search page for `query`, once every result and its summary is shown."""
+    page = visit.open("search.html?" + urlencode({"q": query}))
     # Sphinx writes the summary once every result is listed.
     expect(page.locator("#search-results .search-summary")).to_be_visible(timeout=15_000)
-    hrefs = page.locator("ul.search li a").evaluate_all("links => links.map(a => a.href)")
+    results = page.locator("ul.search li")
+    expect(results.first).to_be_visible()
+    expect(results.first.locator("p.context")).to_be_visible()
+    return page, results
+
+
+@pytest.mark.parametrize(("query", "expected"), SEARCHES)
+def test_search_puts_the_page_about_a_name_first(visit, query, expected):
+    page, results = search(visit, query)
+    hrefs = results.locator("a").evaluate_all("links => links.map(a => a.href)")
     pages = [urlsplit(href).path.removeprefix("/") for href in hrefs]
-    assert expected in pages[:within], f"{expected} not in the first {within}: {pages}"
+    assert pages[0] == expected, f"{query!r}: {expected} is not first: {pages[:5]}"
+    # Its index entry and its words are one result (a section title may add another).
+    hashless = [href for href in hrefs if not urlsplit(href).fragment]
+    assert [urlsplit(h).path.removeprefix("/") for h in hashless].count(expected) == 1, hashless
+    summary = results.first.locator("p.context").inner_text()
+    for words in BOILERPLATE:
+        assert words not in summary, f"{query!r}: the first summary shows {words!r}: {summary}"
+    visit.assert_clean()
+
+
+def test_search_summaries_show_prose_not_boilerplate(visit):
+    page, results = search(visit, "session")
+    expect(results.nth(9).locator("p.context")).to_be_visible()
+    summaries = results.locator("p.context").all_inner_texts()
+    for summary in summaries:
+        for words in BOILERPLATE:
+            assert words not in summary, f"a summary shows {words!r}: {summary}"
+        assert "  " not in summary, f"runs of white space: {summary!r}"
     visit.assert_clean()
 
 
@@ -713,3 +756,118 @@ def test_state_tables_show_python_quotes(visit):
     assert "name='one'" in text, text
     assert not set("\u2018\u2019\u201c\u201d") & set(text), text
     visit.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Related pages, and the 404 page of a site hosted under a sub-path
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_example_ends_with_related_pages_that_lead_to_them(visit):
+    page = visit.open("auto_examples/myths/flush_commits.html")
+    section = page.locator("section#related-pages")
+    links = section.locator("li a.reference.internal")
+    expect(links).to_have_count(3)
+    section.scroll_into_view_if_needed()
+    expect(section.locator("h2")).to_have_text(re.compile(r"^Related pages"))
+    downloads = page.locator(".sphx-glr-footer")
+    assert top(section) < top(downloads), "the related pages come before the downloads"
+    # The cheat sheet's row: the link lands on the row itself.
+    row_link = links.filter(has_text="Cheat sheet")
+    expect(row_link).to_have_text("Cheat sheet › session.flush()")
+    row_link.click()
+    expect(page).to_have_url(re.compile(r"/cheat-sheet\.html#cheat-sheet-flush$"))
+    row = page.locator("tr#cheat-sheet-flush")
+    expect(row).to_be_in_viewport()
+    expect(row).to_contain_text("INSERT")
+    page.go_back()
+    links.first.click()
+    expect(page).to_have_url(re.compile(r"/session_lifecycle/autoflush\.html(#.*)?$"))
+    expect(page.locator("h1").first).to_have_text(re.compile(r"^Autoflush"))
+    visit.assert_clean()
+
+
+class SubPathHandler(QuietHandler):
+    """A host that serves the site under /session-sync/ and 404.html for any missing address,
+    with status 404, as GitHub Pages does."""
+
+    prefix = "/" + HOSTED_BASE_URL.split("/", 3)[3]
+
+    def send_head(self):
+        path = urlsplit(self.path).path
+        local = Path(self.directory) / path.removeprefix(self.prefix)
+        if not path.startswith(self.prefix) or not (local.is_file() or local.is_dir()):
+            body = (Path(self.directory) / "404.html").read_bytes()
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        self.path = "/" + path.removeprefix(self.prefix)
+        return super().send_head()
+
+
+@pytest.fixture(scope="module")
+def hosted_url(hosted):
+    """The hosted build (conftest.py), served under its sub-path on a free port."""
+    handler = functools.partial(SubPathHandler, directory=str(hosted.html))
+    server = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{SubPathHandler.prefix}"
+    server.shutdown()
+    server.server_close()
+
+
+STYLESHEETS_LOADED = """() => [...document.querySelectorAll("link[rel='stylesheet']")].map(link => {
+    let rules = 0;
+    try { rules = link.sheet ? link.sheet.cssRules.length : 0; } catch (error) { rules = -1; }
+    return {href: link.href, rules};
+})"""
+
+
+def test_the_404_page_works_deep_under_the_sub_path(browser, hosted_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    visit = Visit(context, hosted_url)
+    missing = hosted_url + "auto_examples/no/such/deep/page.html"
+    response = visit.page.goto(missing, wait_until="load")
+    assert response.status == 404, "the host answers a missing address with 404"
+    # That 404 is the point (and the browser's console says so once); any other counts: a
+    # missing asset is an "HTTP 404" of its own.
+    visit.errors.remove(f"HTTP 404: {missing}")
+    said = [e for e in visit.errors if e.startswith("console error:") and " 404 " in e]
+    if said:
+        visit.errors.remove(said[0])
+    page = visit.page
+    expect(page.locator("h1").first).to_have_text(re.compile(r"^Page not found"))
+    sheets = page.evaluate(STYLESHEETS_LOADED)
+    assert sheets, "the page links its stylesheets"
+    for sheet in sheets:
+        assert urlsplit(sheet["href"]).path.startswith(SubPathHandler.prefix), sheet
+        assert sheet["rules"] > 0, f"a stylesheet did not load: {sheet}"
+    # Styled by furo: its colours are set, its sidebar laid out, not the browser's default page.
+    colour = page.evaluate(
+        "getComputedStyle(document.body).getPropertyValue('--color-background-primary')"
+    )
+    assert colour.strip(), "furo's stylesheet applies"
+    expect(page.locator(".sidebar-drawer")).to_be_visible()
+    for image in page.locator("img").all():
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), image
+    screenshot(page, "404-under-sub-path", full_page=True)
+    # Each link of the page reaches a real page of the site, under the sub-path.
+    hrefs = page.locator("article a[href]").evaluate_all("links => links.map(a => a.href)")
+    local = [
+        href
+        for href in hrefs
+        if urlsplit(href).netloc == urlsplit(hosted_url).netloc
+        and href.split("#")[0] != missing  # a heading's own anchor
+    ]
+    assert len(local) >= 8, local
+    for href in dict.fromkeys(href.split("#")[0] for href in local):
+        assert urlsplit(href).path.startswith(SubPathHandler.prefix), href
+        assert context.request.get(href).status == 200, f"{href} is no page"
+    page.locator("article a", has_text="home page").click()
+    expect(page).to_have_url(hosted_url + "index.html")
+    expect(page.locator(".landing-card").first).to_be_visible()
+    visit.assert_clean()
+    context.close()

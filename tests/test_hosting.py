@@ -21,7 +21,8 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT, build_site, copy_sources
+from conftest import HOSTED_BASE_URL
+from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
 
 SCHEMAS = Path(__file__).parent / "schemas"
 INVENTORY = ROOT / "docs" / "_inventories" / "sqlalchemy-objects.inv"
@@ -294,18 +295,8 @@ def test_a_build_without_a_base_url_names_no_local_address(site):
         assert not page.select("meta[property='og:url']"), relative
 
 
-# A GitHub Pages project site: the Pages workflow passes its base URL, with the repository's path.
-BASE_URL = "https://example.org/session-sync/"
-
-
-@pytest.fixture(scope="module")
-def hosted(tmp_path_factory):
-    """The site built as the Pages workflow builds it, under a sub-path (examples not run)."""
-    project = copy_sources(tmp_path_factory.mktemp("hosted"))
-    env = {"SESSION_SYNC_BASE_URL": BASE_URL.rstrip("/"), "READTHEDOCS_CANONICAL_URL": ""}
-    built = build_site(project, "-D", "plot_gallery=0", env=env)
-    assert built.returncode == 0, built.output
-    return built
+# The site built as the Pages workflow builds it, under a sub-path: conftest.py's `hosted`.
+BASE_URL = HOSTED_BASE_URL
 
 
 def test_a_hosted_build_names_each_page_by_its_address_under_the_base_url(hosted):
@@ -333,6 +324,8 @@ def test_the_404_page_works_under_the_sub_path(hosted):
     # Its assets: stylesheets, icons, scripts, images.
     links = [tag["href"] for tag in page.select("link[href]")]
     links += [tag["src"] for tag in page.select("script[src], img[src]")]
+    # And the links of its text (sphinxext/not_found_links.py).
+    links += [tag["href"] for tag in page.select("article a[href]")]
     local = [link for link in links if not link.startswith(("https:", "http:", "#", "data:"))]
     stylesheets = [link["href"] for link in page.select("link[rel='stylesheet']")]
     assert stylesheets and local, (stylesheets, local)
@@ -340,6 +333,7 @@ def test_the_404_page_works_under_the_sub_path(hosted):
         assert link.startswith(prefix), f"{link} would not resolve at any depth under {prefix}"
         target = hosted.html / link.removeprefix(prefix).split("#")[0].split("?")[0]
         assert target.is_file() or (target / "index.html").is_file(), link
+    assert page.select_one("html")["data-content_root"] == prefix
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ WORD = re.compile(r"\w+")
 # The API names the site is about; each must be indexed on every page whose prose names it.
 CORE_API_NAMES = ("synchronize_session", "populate_existing", "expire_on_commit", "with_for_update")
 
+ROLE_TARGET = re.compile(r"(:[\w:-]+:`[^`<]*?)\s*<[^>`]*>`")
+
 SEARCHABLE_NARRATIVE = [page for page in NARRATIVE_PAGES if page.stem != "404"]
 
 
@@ -92,7 +94,8 @@ def example_prose(example: Path) -> str:
     source = example.read_text(encoding="utf-8")
     docstring = ast.get_docstring(ast.parse(source)) or ""
     comments = [line.lstrip("#") for line in source.splitlines() if line.startswith("#")]
-    return docstring + "\n" + "\n".join(comments)
+    # A link's target is no word of the page: :doc:`expired <../session_lifecycle/expire...>`.
+    return ROLE_TARGET.sub(r"\1`", docstring + "\n" + "\n".join(comments))
 
 
 def example_code_names(example: Path) -> set[str]:
@@ -220,3 +223,26 @@ def test_core_api_names_are_key_terms_where_the_prose_uses_them(index):
                 found = pages_for(index, name, "terms") | pages_for(index, name, "titleterms")
                 assert number in found, f"{docname} is found by searching {name}"
     assert all(seen.values()), f"each core name is used by some page: {seen}"
+
+
+TOPICS = ROOT / "docs" / "_search" / "topics.toml"
+
+
+def test_each_topic_is_a_main_index_entry_of_its_page(index):
+    """docs/_search/topics.toml: each page exists, and each of its topics is an entry of the
+    search index pointing at the page itself (no anchor), so that a search for the name lists
+    that page first (the ranking itself: tests/test_browser.py, in Chromium)."""
+    import tomllib
+
+    topics = tomllib.loads(TOPICS.read_text(encoding="utf-8"))
+    assert len(topics) >= 20
+    seen: dict[str, str] = {}
+    for page, names in topics.items():
+        docname = page if "/" not in page else "auto_examples/" + page
+        assert docname in index["docnames"], f"topics.toml names no page: {page}"
+        number = index["docnames"].index(docname)
+        for name in names:
+            assert name.lower() not in seen, f"{name} is the topic of {seen[name.lower()]} too"
+            seen[name.lower()] = page
+            entries = index["indexentries"].get(name.lower(), [])
+            assert [number, "", True] in entries, f"{name}: no main entry for {page}: {entries}"

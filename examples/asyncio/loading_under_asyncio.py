@@ -136,7 +136,8 @@ user = runner.run(with_selectinload())
 # ``await session.refresh(obj, [names])``: load named attributes on an object you have
 # -------------------------------------------------------------------------------------
 #
-# After ``await session.commit()`` everything is expired. ``refresh()`` with attribute names
+# After ``await session.commit()`` everything is expired.
+# :doc:`refresh() <../session_lifecycle/refresh_after_commit>` with attribute names
 # loads just those, relationships included, behind the ``await``.
 
 
@@ -158,7 +159,8 @@ user = runner.run(with_refresh())
 # -----------------------------------------------
 #
 # With :class:`~sqlalchemy.ext.asyncio.AsyncAttrs` mixed into the base class,
-# ``await user.awaitable_attrs.addresses`` runs the lazy load behind an ``await`` and returns
+# ``await user.awaitable_attrs.addresses`` runs the
+# :doc:`lazy load <../relationships/lazy_load_after_close>` behind an ``await`` and returns
 # the collection; it works for an expired column too. Here both are read after a commit: one
 # ``SELECT`` for the expired columns, one for the collection.
 

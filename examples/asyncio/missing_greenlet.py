@@ -24,7 +24,8 @@ keep the values with ``expire_on_commit=False``.
 # ``asyncio.Runner``, so all cells share one event loop. ``missing_greenlet()`` runs a
 # read that needs SQL, prints the error it raises and checks its type: a
 # ``StatementError`` around the ``MissingGreenlet`` on 2.1 (every driver) and on 2.0 with
-# aiomysql (MariaDB), the ``MissingGreenlet`` itself on 2.0 with aiosqlite or psycopg.
+# aiomysql (:doc:`MariaDB </dialect-differences>`), the ``MissingGreenlet`` itself on 2.0 with
+# aiosqlite or psycopg.
 
 import asyncio
 import os

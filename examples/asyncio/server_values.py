@@ -22,10 +22,12 @@ not fetched raises ``MissingGreenlet`` (on SQLAlchemy 2.1, and on 2.0 with aiomy
 # ``edits``, a counter that starts at 0 and that every UPDATE increments in SQL
 # (``onupdate=edits + 1``). Three mappings of the same columns differ only in
 # ``eager_defaults``. ``sent`` records each statement. The sessions keep their values at
-# commit (``expire_on_commit=False``), so each cell's state table shows the note as the
+# commit (:doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>`), so each
+# cell's state table shows the note as the
 # flush left it. ``missing_greenlet()`` prints the error of a read that needs SQL and
 # checks its type: on 2.1 (every driver) and on 2.0 with aiomysql (MariaDB) it is a
-# ``StatementError`` whose ``.orig`` is the ``MissingGreenlet``; on 2.0 with aiosqlite or
+# ``StatementError`` whose ``.orig`` is the :doc:`MissingGreenlet <missing_greenlet>`; on 2.0 with
+# aiosqlite or
 # psycopg it is the ``MissingGreenlet`` itself.
 
 import asyncio

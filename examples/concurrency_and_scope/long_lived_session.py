@@ -22,7 +22,8 @@ with ``commit()`` / ``rollback()`` at the end of every iteration.
 # ------------------------------------------------------------------------
 #
 # SQLite needs a file, so that two connections see one database. ``the_other_process()``
-# plays the rest of the world: it sets the job's status on another connection and commits,
+# plays the rest of the world: it sets the job's status on
+# :doc:`another connection <../session_lifecycle/two_sessions>` and commits,
 # once before each iteration of the loop.
 
 import os
@@ -77,7 +78,8 @@ with Session(engine) as setup:
 #
 # The worker opens one session before the loop and, in each iteration, asks for the job it
 # is working on and keeps it in ``job``. The first ``get()`` loads it; the later ones find
-# it in the identity map and send no SQL at all. A query is no better: ``select(Job)`` sends
+# it in the :doc:`identity map <../session_lifecycle/identity_map>` and send no SQL at all. A query
+# is no better: ``select(Job)`` sends
 # its SELECT, receives the new row, and hands back the object it already has, with the
 # values it already has.
 

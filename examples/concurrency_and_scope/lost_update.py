@@ -21,7 +21,8 @@ second write silently wins again.
 # Setup: two sessions on one database, no wait longer than a second or two
 # ------------------------------------------------------------------------
 #
-# Two sessions are two connections, so SQLite needs a file (an in-memory database belongs to
+# :doc:`Two sessions <../session_lifecycle/two_sessions>` are two connections, so SQLite needs a
+# file (an in-memory database belongs to
 # one connection). Every lock wait is capped: SQLite's ``timeout``, PostgreSQL's
 # ``lock_timeout`` and MariaDB's ``innodb_lock_wait_timeout`` make a blocked statement fail
 # instead of hanging this single-threaded page. ``reset()`` closes both sessions (ending
@@ -215,7 +216,7 @@ assert balance_in_database() == expected, f"{dialect}: the database ends at {exp
 # ``VersionedUser`` set ``version`` to the loaded version plus one and add
 # ``AND versioned_user.version = ?`` to its WHERE clause, with the version the session
 # loaded. A's UPDATE matches (version 1) and writes version 2. B's UPDATE still asks for
-# version 1, matches no row, and the flush raises ``StaleDataError``.
+# version 1, matches no row, and the flush raises :doc:`StaleDataError <stale_data_error>`.
 
 reset()
 with Session(engine) as setup:

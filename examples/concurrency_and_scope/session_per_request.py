@@ -156,7 +156,8 @@ assert inspect(alice).detached, "and closed the session: alice is detached"
 # after ``handle()`` (a serializer, a template) finds no session to reload from. Build the
 # response inside the endpoint, while the session is open (or see
 # :ref:`sphx_glr_auto_examples_myths_expire_on_commit_false_fixes_detached.py` for what
-# ``expire_on_commit=False`` does and does not fix).
+# :doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>` does and does not
+# fix).
 
 error = None
 try:
@@ -205,7 +206,8 @@ assert names_in_database() == ["alice", "amy"], "bob's flushed INSERT was rolled
 # Each request its own session
 # ----------------------------
 #
-# Two requests never share a session, its identity map or its transaction: the second one
+# Two requests never share a session, its :doc:`identity map <../session_lifecycle/identity_map>`
+# or its transaction: the second one
 # loads alice again from the database, as a new object.
 
 seen_sessions = []

@@ -21,7 +21,8 @@ be gone for good).
 #
 # SQLite needs a file, so that two connections see one database; lock waits are capped as
 # on :ref:`sphx_glr_auto_examples_concurrency_and_scope_lost_update.py`. ``behind_our_back()``
-# runs one statement on another connection and commits it. ``start()`` closes the session
+# runs one statement on :doc:`another connection <../session_lifecycle/two_sessions>` and commits
+# it. ``start()`` closes the session
 # and puts back one committed ``User`` and one ``VersionedUser``, both with id 1.
 
 import os
@@ -111,7 +112,8 @@ def message_of(error: Exception) -> str:
 #
 # Our session loads alice; another connection deletes her row and commits; we rename her.
 # The flush sends ``UPDATE user_account SET name=? WHERE user_account.id = ?``, which
-# matches no row, and the ORM, which expected one, raises. No ``version_id_col`` is needed
+# matches no row, and the ORM, which expected one, raises. No :doc:`version_id_col <lost_update>`
+# is needed
 # for this: ``User`` has none, and the flush still checked the UPDATE's row count.
 
 start()

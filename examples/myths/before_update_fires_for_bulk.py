@@ -118,7 +118,9 @@ session.rollback()
 # work walks the changed objects and fires them per object, per row. A bulk ``UPDATE`` is a
 # single SQL statement whose ``WHERE`` clause the database evaluates; the ORM never has a row
 # or object to hand to a mapper listener (any loaded objects are synchronized afterwards, in
-# memory, not flushed). What the session does see is the statement, so ``do_orm_execute``
+# memory, not flushed:
+# :doc:`what synchronization writes <../synchronize_session/what_sync_writes>`).
+# What the session does see is the statement, so ``do_orm_execute``
 # fires. ``after_bulk_update`` is a legacy hook for ``Query.update()`` only.
 
 # %%

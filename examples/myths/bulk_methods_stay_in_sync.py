@@ -106,7 +106,8 @@ session.close()
 # ---------------------
 #
 # The bulk methods (legacy since 2.0) turn the mappings or objects straight into INSERT or UPDATE
-# statements. They do not look objects up in the identity map, so ``bulk_update_mappings`` cannot
+# statements. They do not look objects up in the
+# :doc:`identity map <../session_lifecycle/identity_map>`, so ``bulk_update_mappings`` cannot
 # update or expire the ``User`` you loaded; and ``bulk_save_objects`` reads an object's state to
 # build its UPDATE but never marks that state as flushed, so the unit of work still sees a change
 # to write. The database and your objects disagree, and nothing raises.

@@ -84,7 +84,8 @@ assert message is not None, "commit() refuses synchronize_session"
 assert "unexpected keyword argument 'synchronize_session'" in message, "it is not a parameter"
 
 # %%
-# ``synchronize_session`` is real, but as an execution option of an ORM-enabled bulk
+# :doc:`synchronize_session <../synchronize_session/four_strategies>` is real, but as an execution
+# option of an ORM-enabled bulk
 # ``update()``/``delete()``. ``True`` is not an accepted value there either; nothing is sent.
 
 sent.clear()
@@ -136,7 +137,8 @@ assert alice.status == "banned", "commit + reload shows the other connection's c
 
 # %%
 # ``commit()`` is not the only way in: ``refresh()`` reloads now, ``expire()`` at the next
-# access, and a query with ``populate_existing`` overwrites the loaded object. Each reads the row
+# access, and a query with :doc:`populate_existing <requery_refreshes>` overwrites the loaded
+# object. Each reads the row
 # inside the current transaction, which sees another connection's commit under READ COMMITTED
 # (PostgreSQL's default; SQLite, between statements, has no snapshot) but not under REPEATABLE
 # READ, MariaDB's default, where a transaction keeps its first snapshot until it ends.

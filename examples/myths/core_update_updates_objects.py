@@ -76,7 +76,8 @@ assert not inspect(user).expired_attributes, "nothing was expired by the Core UP
 # %%
 # Writing ``update(User)`` instead of ``update(users_table)`` changes nothing: executed on a
 # ``Connection``, it is a plain Core statement too. Even re-selecting the object does not
-# help, because the identity map hands back the object it already has.
+# help, because the :doc:`identity map <../session_lifecycle/identity_map>` hands back the object
+# it already has.
 
 conn.execute(update(User).where(User.id == 1).values(name="newer"))
 again = session.execute(select(User).where(User.id == 1)).scalar_one()
@@ -93,7 +94,8 @@ session.rollback()
 # A ``Connection`` knows nothing about the ``Session`` or its identity map. A Core
 # ``update()`` is sent to the database, and that is all: no object is located, changed or
 # expired. The object keeps the value loaded earlier until something tells the session to
-# load it again (``expire()``, ``refresh()``, ``populate_existing``, or the expiry at
+# load it again (``expire()``, ``refresh()``, :doc:`populate_existing <requery_refreshes>`, or the
+# expiry at
 # ``commit()``). A later ``SELECT`` of the same row does not overwrite it either.
 
 # %%

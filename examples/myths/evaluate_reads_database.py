@@ -124,7 +124,8 @@ assert alice.name == "Alicia" and in_db == "alicia2", "'auto' evaluated in Pytho
 # ``'fetch'`` gets the match right, not the value
 # -----------------------------------------------
 #
-# ``'fetch'`` asks the database which rows it updated (RETURNING where supported, elsewhere a
+# :doc:`'fetch' <../synchronize_session/four_strategies>` asks the database which rows it updated
+# (RETURNING where supported, elsewhere a
 # SELECT first), so a stale object whose row did not match is left alone.
 
 session.close()
@@ -171,7 +172,8 @@ session.rollback()
 # Do this instead
 # ---------------
 #
-# Let the database send the values back: ``returning(User)`` with ``populate_existing=True``
+# Let the database send the values back: ``returning(User)`` with
+# :doc:`populate_existing=True <requery_refreshes>`
 # overwrites each updated object with its row. Keep ``'fetch'`` with it, so that an object
 # matched only in Python gets nothing. Without UPDATE..RETURNING (MariaDB), expire the SET
 # attributes after the UPDATE: the next access SELECTs them.

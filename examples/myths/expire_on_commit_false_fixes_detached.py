@@ -124,7 +124,8 @@ assert "lazy load operation of attribute 'addresses' cannot proceed" in message,
 # What it does not fix: a rollback
 # --------------------------------
 #
-# ``expire_on_commit`` is about commits. ``rollback()`` (as in an ``except`` branch) still
+# :doc:`expire_on_commit <../session_lifecycle/expire_on_commit>` is about commits. ``rollback()``
+# (as in an ``except`` branch) still
 # expires every object the transaction loaded, and after close the error is back.
 
 alice = get_user(1, end="rollback", expire_on_commit=False)
@@ -154,7 +155,8 @@ with Session(engine, expire_on_commit=False) as session:
 # --------------
 #
 # **Re-attach and refresh** when you need the object again: ``session.add()`` makes it
-# persistent in a new session, ``refresh()`` reloads it. Not ``session.merge()`` of a stale
+# persistent in a new session, :doc:`refresh() <../session_lifecycle/refresh_after_commit>` reloads
+# it. Not ``session.merge()`` of a stale
 # object: it copies the stale values onto the fresh row as a pending change.
 
 with Session(engine) as session:

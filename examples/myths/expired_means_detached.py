@@ -55,7 +55,8 @@ session.commit()
 # Run it
 # ------
 #
-# Right after ``commit()``, the object is expired. Ask ``inspect()`` what that means:
+# Right after ``commit()``, the object is :doc:`expired <../session_lifecycle/expire_on_commit>`.
+# Ask ``inspect()`` what that means:
 
 state = inspect(user)
 print("expired attributes:", sorted(state.expired_attributes))
@@ -77,7 +78,8 @@ assert user.name == "alice", "the reloaded value equals the old one: nothing was
 assert not state.expired_attributes, "one SELECT loaded all expired attributes"
 
 # %%
-# Now a really detached object: expire it, then close the session. The object has no session
+# Now a really :doc:`detached <../session_lifecycle/five_states>` object: expire it, then close the
+# session. The object has no session
 # to load from, so reading the expired attribute raises.
 
 session.expire(user)

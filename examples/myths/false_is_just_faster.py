@@ -62,7 +62,8 @@ print(alice, bob)
 # ------
 #
 # A bulk UPDATE with ``synchronize_session=False``. We ask the database directly (a Core
-# ``select`` on the session's own connection, which bypasses the identity map) what it holds.
+# ``select`` on the session's own connection, which bypasses the
+# :doc:`identity map <../session_lifecycle/identity_map>`) what it holds.
 
 session.execute(
     update(User).where(User.id == 1).values(name="alice2"),
@@ -104,7 +105,8 @@ session.close()
 # What actually happens
 # ---------------------
 #
-# ``synchronize_session`` decides what the session does to the objects in its identity map after
+# :doc:`synchronize_session <../synchronize_session/four_strategies>` decides what the session does
+# to the objects in its identity map after
 # a bulk statement. ``False`` means "nothing": the attributes keep their loaded values and are not
 # expired, so no later access reloads them; a deleted row's object stays persistent, and the unit
 # of work later writes to it as if the row existed. The database is right; your objects are not,

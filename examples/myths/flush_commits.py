@@ -92,7 +92,8 @@ assert seen == 0, "another connection does not see the flushed, uncommitted row"
 
 # %%
 # Roll back. The flushed ``INSERT`` is undone, and the object that was pending in this
-# transaction is expunged: it is transient again. Its attribute values stay on the object,
+# transaction is expunged: it is :doc:`transient <../session_lifecycle/five_states>` again. Its
+# attribute values stay on the object,
 # including the id the ``INSERT`` produced, but no row has that id any more.
 
 flushed_id = user.id
@@ -113,7 +114,8 @@ assert user.id == flushed_id, "the object still carries the id, but nothing in t
 # transaction can see them (under the usual isolation levels), and they are permanent only
 # when the transaction commits. ``commit()`` is flush plus ``COMMIT``; ``rollback()`` throws
 # away everything flushed since the transaction began and puts objects that were inserted in
-# it back to transient. Autoflush before queries is why flushed-but-uncommitted rows look
+# it back to transient. :doc:`Autoflush <../session_lifecycle/autoflush>` before queries is why
+# flushed-but-uncommitted rows look
 # saved from inside the session.
 
 # %%

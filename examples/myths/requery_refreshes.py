@@ -89,7 +89,8 @@ assert row_name == "alicia", "although the database sent back the new value"
 # ---------------------
 #
 # The SELECT does go to the database and the new row does come back. But when the loader finds
-# that primary key already in the identity map, it hands you the existing object and leaves its
+# that primary key already in the :doc:`identity map <../session_lifecycle/identity_map>`, it hands
+# you the existing object and leaves its
 # loaded attributes alone: within a transaction the session treats what it loaded as current, and
 # it expires everything at commit or rollback so the next transaction reloads. Until then,
 # loaded attributes are only replaced when you ask for it.
@@ -105,7 +106,8 @@ assert row_name == "alicia", "although the database sent back the new value"
 # (:ref:`sphx_glr_auto_examples_myths_commit_synchronize_session.py` runs that).
 #
 # **1.** ``populate_existing`` overwrites the objects the query returns, in that one SELECT. It
-# also overwrites your unflushed changes. (A query autoflushes first, which would send the change
+# also overwrites your unflushed changes. (A query
+# :doc:`autoflushes <../session_lifecycle/autoflush>` first, which would send the change
 # to the database before reloading it; ``no_autoflush`` keeps it unflushed so we can see it lost.)
 
 alice.name = "my edit"

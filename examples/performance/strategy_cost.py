@@ -158,11 +158,13 @@ plt.show()
 # unless ``DATABASE_URL`` is set): read the slopes. (a) stops at 10,000 objects to keep the
 # build short.
 #
-# * ``'evaluate'`` tests the WHERE clause in Python on every object of the class in the
+# * :doc:`'evaluate' <../myths/evaluate_reads_database>` tests the WHERE clause in Python on every
+#   object of the class in the
 #   identity map: in (a) its time grows in proportion to the objects loaded, though only ten
 #   rows change; in (b), with an empty session, it costs about what ``False`` costs.
 # * ``'auto'`` is ``'evaluate'`` whenever the criteria can be evaluated in Python, as here.
-# * ``'fetch'`` gets every matched row's key back and looks it up in the identity map: in (b)
+# * :doc:`'fetch' <../synchronize_session/four_strategies>` gets every matched row's key back and
+#   looks it up in the identity map: in (b)
 #   it grows with the rows matched and is the most expensive line at 100,000 rows; in (a)
 #   the objects loaded do not change it.
 # * ``False`` synchronizes nothing: its line is the UPDATE itself, the floor under the

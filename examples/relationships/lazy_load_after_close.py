@@ -138,7 +138,8 @@ assert "refresh operation cannot proceed" in message, "nor the expired columns"
 # ``expire_on_commit=False`` does not prevent it
 # ----------------------------------------------
 #
-# With ``expire_on_commit=False`` the commit keeps what was loaded, and only that: the columns
+# With :doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>` the commit
+# keeps what was loaded, and only that: the columns
 # read after close; the collection that was never loaded still raises. (More on this setting:
 # :ref:`sphx_glr_auto_examples_myths_expire_on_commit_false_fixes_detached.py`.)
 
@@ -218,7 +219,8 @@ with Session(engine) as session:
 # ------------------------------------------
 #
 # Mapped ``relationship(lazy="raise")``, ``Order.user`` refuses to lazy load unless a query
-# says otherwise, even with its user already in the identity map. A query that asks for
+# says otherwise, even with its user already in the
+# :doc:`identity map <../session_lifecycle/identity_map>`. A query that asks for
 # ``joinedload(Order.user)`` gets an order that reads its user after close;
 # ``lazyload(Order.user)`` turns lazy loading back on for one query.
 

@@ -150,7 +150,8 @@ for attributes in (None, ["parent_id"]):  # the whole child, then the key alone
 #
 # Only relationships already loaded lag. Never loaded, or expired before the flush (the key
 # kept), each loads from the new key on its first read: ``child.parent`` is parent 2, and
-# the collections' load autoflushes the UPDATE first, so they are in sync too.
+# the collections' load :doc:`autoflushes <../session_lifecycle/autoflush>` the UPDATE first, so
+# they are in sync too.
 
 for loaded in (False, True):
     session, p1, p2, child = load(relationships=loaded)
@@ -197,7 +198,8 @@ session.close()
 # A bulk UPDATE never touches the loaded relationships
 # ----------------------------------------------------
 #
-# ``session.execute(update(Child)...)`` with each ``synchronize_session`` value: ``"auto"``,
+# ``session.execute(update(Child)...)`` with each
+# :doc:`synchronize_session <../synchronize_session/four_strategies>` value: ``"auto"``,
 # ``"evaluate"`` and ``"fetch"`` set the loaded child's ``parent_id`` (``False`` not even
 # that), and none of them moves ``child.parent`` or either collection.
 

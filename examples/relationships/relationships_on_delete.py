@@ -119,7 +119,8 @@ session.close()
 # -------------------------------------------------
 #
 # Expiring the parent's collection does not undo a pending ``delete()``: reading the expired
-# collection autoflushes the DELETE, then reloads the collection without the child.
+# collection :doc:`autoflushes <../session_lifecycle/autoflush>` the DELETE, then reloads the
+# collection without the child.
 
 session, parent, child = load()
 session.delete(child)
@@ -149,7 +150,8 @@ session.close()
 # A bulk DELETE never touches the loaded collection
 # -------------------------------------------------
 #
-# ``session.execute(delete(Child)...)`` with each ``synchronize_session`` value: ``"auto"``,
+# ``session.execute(delete(Child)...)`` with each
+# :doc:`synchronize_session <../synchronize_session/four_strategies>` value: ``"auto"``,
 # ``"evaluate"`` and ``"fetch"`` mark the loaded child deleted (``False`` leaves it
 # persistent), and none of them removes it from ``parent.children``. Expiring the collection
 # does.

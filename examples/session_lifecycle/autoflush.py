@@ -135,7 +135,8 @@ assert inspect(erin).persistent, "erin was flushed by get()"
 # ``text()`` and Core statements: 2.1 only
 # ----------------------------------------
 #
-# ``session.execute()`` of a ``text()`` statement, or of a ``select()`` on the ``Table`` rather
+# ``session.execute()`` of a :doc:`text() <../untracked_changes/raw_sql_text>` statement, or of a
+# ``select()`` on the ``Table`` rather
 # than the mapped class, autoflushes on SQLAlchemy 2.1 but not on 2.0 (SQLAlchemy issue 9809):
 # on 2.0 they miss the pending ``frank``. A statement sent through ``session.connection()``
 # flushes on neither; a ``select()`` naming ``User`` flushes on both.
@@ -199,7 +200,7 @@ assert all(inspect(user).transient for user in flushed), "the flushed users are 
 
 # %%
 # ``Session(engine, autoflush=False)`` turns autoflush off for the whole session; then only
-# ``flush()`` and ``commit()`` send your changes.
+# :doc:`flush() <../myths/flush_commits>` and ``commit()`` send your changes.
 
 with Session(engine, autoflush=False) as quiet:
     quiet.add(User(name="dave"))

@@ -64,7 +64,8 @@ def rename_bob(name):
 # -------------------------
 #
 # Load both users, commit, and inspect them: every loaded attribute of every object in the
-# identity map is expired. Nothing is detached, and ``commit()`` itself sends no ``SELECT``.
+# :doc:`identity map <identity_map>` is expired. Nothing is detached, and ``commit()`` itself sends
+# no ``SELECT``.
 
 session = Session(engine)
 alice, bob = session.scalars(select(User).order_by(User.id)).all()
@@ -131,7 +132,8 @@ assert not selects(), "reading after commit() emitted no SELECT"
 #
 # The price: the values are whatever was loaded before the commit. Another session renames
 # bob again; our ``bob`` still says ``Robert``, and nothing warns us. Even a new query for the
-# row returns the same object with the old value (identity map); ``refresh()`` reloads it.
+# row returns the same object with the old value (identity map);
+# :doc:`refresh() <refresh_after_commit>` reloads it.
 
 rename_bob("Bobby")
 print(bob.name)

@@ -83,7 +83,8 @@ assert alice in session.new and alice.id is None, "pending: waiting for the INSE
 # Persistent
 # ----------
 #
-# ``flush()`` sends the INSERT. The object now has an identity key and sits in the identity map,
+# :doc:`flush() <../myths/flush_commits>` sends the INSERT. The object now has an identity key and
+# sits in the identity map,
 # so ``session.get()`` hands back this very object.
 
 session.flush()
@@ -96,7 +97,8 @@ assert session.get(User, alice.id) is alice, "the identity map hands back the sa
 # -------
 #
 # ``delete()`` only marks the object; it stays persistent until the flush sends the DELETE. Then
-# it is deleted: gone from the identity map, while the transaction is not yet committed.
+# it is deleted: gone from the :doc:`identity map <identity_map>`, while the transaction is not yet
+# committed.
 
 session.delete(alice)
 assert state_of(alice) == "persistent", "delete() alone only marks the object"

@@ -122,7 +122,8 @@ assert sorted(k[1] for k in session.identity_map.keys()) == [(1,), (2,)], (
 # After ``expunge()``: a different object
 # ---------------------------------------
 #
-# ``Session.expunge()`` removes the object from the identity map; it becomes detached.
+# ``Session.expunge()`` removes the object from the identity map; it becomes
+# :doc:`detached <five_states>`.
 # Loading the same row again builds a new object.
 
 session.expunge(bob)
@@ -140,7 +141,8 @@ assert len(statements) == 1, "the row is no longer in the identity map, so get()
 # A new session: a different object
 # ---------------------------------
 #
-# Each ``Session`` has its own identity map. The same row loaded in another session is
+# Each ``Session`` has its own identity map. The same row loaded in
+# :doc:`another session <two_sessions>` is
 # another object, even while the first session is still open.
 
 with Session(engine) as other:

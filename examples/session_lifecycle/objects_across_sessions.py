@@ -124,7 +124,8 @@ with Session(engine) as session_c:
 assert inspect(alice).session is session_a, "alice is still in session_a"
 
 # %%
-# Once ``session_a`` lets go of alice (``close()`` or ``expunge()``), she is detached, and
+# Once ``session_a`` lets go of alice (``close()`` or ``expunge()``), she is
+# :doc:`detached <five_states>`, and
 # ``session_b.add()`` takes her: she is persistent there, with no SQL sent.
 
 session_a.close()
@@ -141,7 +142,8 @@ session_b.close()
 # --------------------------------------------------
 #
 # ``session_b`` loaded its own alice; a detached copy of the same row (from a closed session)
-# cannot join it, because the identity map holds one object per row. ``add()`` raises at
+# cannot join it, because the :doc:`identity map <identity_map>` holds one object per row.
+# ``add()`` raises at
 # once, not at flush.
 
 with Session(engine) as session_a:

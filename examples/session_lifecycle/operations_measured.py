@@ -230,7 +230,8 @@ with Session(engine) as session:
 #
 # ``session.get()`` of a loaded key sends nothing and returns the same object. After another
 # connection commits ``counter = 10``, selecting alice again returns her with the old 5;
-# ``populate_existing``, ``refresh()`` and ``expire()`` (which sends nothing until the next
+# :doc:`populate_existing <../myths/requery_refreshes>`, ``refresh()`` and ``expire()`` (which
+# sends nothing until the next
 # access) bring in the 10.
 
 # sphinx_gallery_start_ignore
@@ -556,7 +557,8 @@ for name, lock in LOCKS.items():
 # --------------------------------------------
 #
 # Session B loaded alice; session A commits ``counter = 10``. B's commit ends its transaction
-# and expires alice: her next read is 10. With ``expire_on_commit=False`` B keeps the 5, and
+# and expires alice: her next read is 10. With
+# :doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>` B keeps the 5, and
 # after B is closed a relationship it never loaded still cannot load:
 # ``DetachedInstanceError``.
 

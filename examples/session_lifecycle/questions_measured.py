@@ -186,7 +186,8 @@ def reset():
 # -------------
 #
 # A relationship never loaded raises ``DetachedInstanceError`` once the session is closed,
-# with ``expire_on_commit=False`` too; ``selectinload`` loads it while the session is open;
+# with :doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>` too;
+# ``selectinload`` loads it while the session is open;
 # ``raiseload()`` makes the mistake fail inside the session. Setting ``child.parent_id``
 # moves neither a loaded ``child.parent`` nor the loaded collections, not even at flush,
 # until they are expired; assigning ``child.parent`` moves the collections at once.
@@ -245,7 +246,8 @@ with Session(engine) as session:
 # -------
 #
 # After ``await session.commit()`` an attribute is expired, and reading it needs SQL the
-# event loop cannot run behind a plain attribute access: ``MissingGreenlet``, which SQLAlchemy
+# event loop cannot run behind a plain attribute access:
+# :doc:`MissingGreenlet <../asyncio/missing_greenlet>`, which SQLAlchemy
 # 2.1 (and 2.0 with some drivers) raises inside a ``StatementError``, so ``except
 # MissingGreenlet`` does not catch it there; a lazy relationship that has to load raises it
 # too. ``await session.refresh()`` and ``awaitable_attrs`` load them;

@@ -144,7 +144,8 @@ assert len(sent) == 1, "filling it cost one SELECT"
 # When you do need ``refresh()``: ``expire_on_commit=False``
 # -----------------------------------------------------------
 #
-# With ``expire_on_commit=False`` nothing is expired, so nothing reloads. If another session
+# With :doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>` nothing is
+# expired, so nothing reloads. If another session
 # changes the row after our commit, our object keeps the old value until ``refresh()``.
 
 session.close()
@@ -185,7 +186,7 @@ kept.close()
 # "Could not refresh instance": the row is gone
 # ---------------------------------------------
 #
-# ``refresh()`` of an object whose row another session deleted raises
+# ``refresh()`` of an object whose row :doc:`another session <two_sessions>` deleted raises
 # :class:`~sqlalchemy.exc.InvalidRequestError`. When does our session see the deletion? On
 # PostgreSQL (READ COMMITTED) at once, and on SQLite with the driver's default behaviour
 # (pysqlite sends no ``BEGIN`` before a ``SELECT``, so each read sees the latest commit). On

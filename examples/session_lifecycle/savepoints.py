@@ -171,8 +171,10 @@ assert c.name == "c, released", "its unflushed change is gone"
 # ----------------------------------------------------
 #
 # The rollback expires only what the session changed through its objects. Here a bulk
-# UPDATE with ``synchronize_session=False`` renames ``e`` inside a savepoint and
-# ``refresh()`` loads the new name: after the rollback ``e`` is not expired and still shows
+# UPDATE with :doc:`synchronize_session=False <../myths/false_is_just_faster>` renames ``e`` inside
+# a savepoint and
+# :doc:`refresh() <refresh_after_commit>` loads the new name: after the rollback ``e`` is not
+# expired and still shows
 # the name the database no longer has. Expire such objects yourself.
 
 nested = session.begin_nested()

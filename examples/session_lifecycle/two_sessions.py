@@ -111,7 +111,8 @@ assert b_finds_bob() == (not snapshot), "B's new query sees A's commit, unless i
 # A renames alice: B's loaded object stays old
 # --------------------------------------------
 #
-# B's query returns its own ``alice_b`` from the identity map and does not overwrite its
+# B's query returns its own ``alice_b`` from the :doc:`identity map <identity_map>` and does not
+# overwrite its
 # loaded attributes, whatever the row now says. Asking for the column shows the row.
 
 session_a.execute(update(User).where(User.id == 1).values(name="alicia"))
@@ -127,7 +128,8 @@ assert in_row == ("alice" if snapshot else "alicia"), "B's SELECT reads what B m
 # ``expire()``: B reloads the row, as B's transaction sees it
 # -----------------------------------------------------------
 #
-# An expired object loads its row again on next access, in B's current transaction: you get
+# An :doc:`expired <expire_on_commit>` object loads its row again on next access, in B's current
+# transaction: you get
 # the new value, unless that transaction reads from a snapshot taken before A's commit.
 
 session_b.expire(alice_b)

@@ -140,7 +140,8 @@ assert got is user and user.name == "old", "get() kept the stale loaded value to
 # ``populate_existing``: the row wins
 # -----------------------------------
 #
-# With the ``populate_existing`` execution option the ORM overwrites the attributes of
+# With the :doc:`populate_existing <../myths/requery_refreshes>` execution option the ORM
+# overwrites the attributes of
 # objects it finds in the identity map with the row it just received. Same object, fresh
 # value.
 
@@ -158,7 +159,8 @@ assert len(statements) == 1, "one SELECT did it"
 # ---------------------------------------------------------------------------
 #
 # The rollback releases the lock; the next access reloads ``"new"`` without one, and another
-# connection commits ``"newer"``. ``refresh()`` with ``with_for_update=True`` sends one locking
+# connection commits ``"newer"``. :doc:`refresh() <refresh_after_commit>` with
+# ``with_for_update=True`` sends one locking
 # SELECT and overwrites the object with the row, whatever it held.
 
 session.rollback()

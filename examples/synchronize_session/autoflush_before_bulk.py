@@ -130,7 +130,8 @@ session.rollback()
 # The catch: a matching unflushed change is expired, and lost
 # -----------------------------------------------------------
 #
-# Without autoflush, ``'evaluate'`` (chosen by ``'auto'``) judges Bob by his *in-memory*
+# Without autoflush, :doc:`'evaluate' <../myths/evaluate_reads_database>` (chosen by ``'auto'``)
+# judges Bob by his *in-memory*
 # ``status = 'new'`` and finds a match. It will not overwrite an unflushed change, so it
 # expires the attribute: Bob reloads ``vip`` from the database and the change is gone.
 

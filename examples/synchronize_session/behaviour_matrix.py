@@ -387,7 +387,7 @@ run_situation("padspace", expected, trailing_space, User.name == "alice", {"coun
 #
 # One verdict per cell, as measured above. Where a verdict is ``wrong`` or ``stale``, expire
 # the object (or ``refresh()`` it), or return the rows with ``update(...).returning(User)``
-# under ``populate_existing``.
+# under :doc:`populate_existing <../myths/requery_refreshes>`.
 
 SITUATIONS = [
     "fresh", "expired", "partial", "renamed", "relative", "function", "division", "unflushed",
@@ -410,7 +410,8 @@ for operation, slug in SLUGS.items():
 # ``refresh()`` and ``expire()`` discard it. ``refresh(alice)`` still autoflushes the *other*
 # pending objects: with a new user added, it sends the INSERT, then the SELECT. When the row
 # is already gone (the
-# other connection deleted it), flushing a change of alice raises ``StaleDataError``, but
+# other connection deleted it), flushing a change of alice raises
+# :doc:`StaleDataError <../concurrency_and_scope/stale_data_error>`, but
 # flushing ``session.delete(alice)`` only warns, unless the mapper has a version counter.
 
 

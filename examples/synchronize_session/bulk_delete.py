@@ -85,7 +85,8 @@ for strategy in ["auto", "evaluate", "fetch"]:
 # ``False``: the object stays persistent, and stale
 # -------------------------------------------------
 #
-# With ``synchronize_session=False`` the session is not told. The object is still persistent,
+# With :doc:`synchronize_session=False <../myths/false_is_just_faster>` the session is not told.
+# The object is still persistent,
 # still in the identity map, and still shows its old values, although its row is gone.
 
 with Session(engine) as session:
@@ -103,7 +104,8 @@ with Session(engine) as session:
 # An expired object is not evaluated
 # ----------------------------------
 #
-# ``'evaluate'`` (picked by ``'auto'`` here) only judges objects whose attributes are loaded.
+# :doc:`'evaluate' <../myths/evaluate_reads_database>` (picked by ``'auto'`` here) only judges
+# objects whose attributes are loaded.
 # After ``commit()`` everything is expired, so the bulk DELETE leaves ``ann`` persistent and
 # the next access fails. ``'fetch'`` matches by primary key and still marks her deleted.
 # SQLAlchemy's ORM DML chapter says that ``'auto'`` picks ``'fetch'`` where RETURNING exists,

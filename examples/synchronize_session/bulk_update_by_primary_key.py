@@ -68,7 +68,8 @@ def db_names():
 # -----------------------------------
 #
 # One UPDATE statement, executed for both parameter sets. The loaded ``ann`` receives the
-# new name directly: not expired, so reading it sends no SQL. ``Bob`` is not loaded, so there
+# new name directly: not :doc:`expired <../session_lifecycle/expire_on_commit>`, so reading it
+# sends no SQL. ``Bob`` is not loaded, so there
 # is nothing to synchronize. The result is an empty ORM result, not a cursor result: it has no
 # ``.rowcount``, so do not count rows with it.
 
@@ -89,7 +90,8 @@ assert db_names() == {1: "Ann B.", 2: "Bob B.", 3: "Cy"}, "both rows changed"
 # ``'fetch'`` is refused
 # ----------------------
 #
-# ``'fetch'`` would ask the database which rows matched; here the primary keys already say
+# :doc:`'fetch' <four_strategies>` would ask the database which rows matched; here the primary keys
+# already say
 # so, and the ORM rejects the option before sending anything.
 
 sent.clear()

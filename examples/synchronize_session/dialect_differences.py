@@ -118,7 +118,8 @@ if kind in expected:
 # it says "no" to both kinds of ``RETURNING``; told it is MariaDB, it says "yes" to ``DELETE ...
 # RETURNING``. On connecting, the dialect sets these again from the server's version
 # (``sqlalchemy/dialects/mysql/``, 2.0 and 2.1): ``DELETE ... RETURNING`` for MariaDB
-# 10.0.5 and later, and nothing for any MySQL version. So on MySQL ``'fetch'`` is a ``SELECT``
+# 10.0.5 and later, and nothing for any MySQL version. So on MySQL :doc:`'fetch' <four_strategies>`
+# is a ``SELECT``
 # and then the statement for deletes as well as updates. SQLAlchemy does not refuse to compile
 # an explicit ``.returning()`` for either: the server is left to reject it (MariaDB's refusal of
 # ``UPDATE ... RETURNING`` is run on the ``update().returning()`` page).
@@ -213,7 +214,8 @@ with Session(engine) as session:
 # ``delete(User).where(User.team_id == Team.id)`` names two tables. PostgreSQL renders it as
 # ``DELETE FROM users USING teams ...`` and can add ``RETURNING``, so the default strategy
 # works as written. MariaDB has the ``DELETE ... USING`` form but no ``RETURNING`` on it, and
-# the default (``'auto'`` falls back to ``'fetch'``, since ``'evaluate'`` cannot judge a
+# the default (``'auto'`` falls back to ``'fetch'``, since
+# :doc:`'evaluate' <../myths/evaluate_reads_database>` cannot judge a
 # ``Team`` criterion) raises a ``CompileError`` asking for ``is_delete_using=True``, which makes
 # ``'fetch'`` SELECT the keys first. SQLite has no multi-table DELETE at all: the same advice
 # leads to a ``NotImplementedError``. (MySQL, derived from its dialect's flags and not run: it

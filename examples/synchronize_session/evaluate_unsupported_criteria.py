@@ -107,8 +107,10 @@ assert "Cannot evaluate Select" in str(error), "the message names the subquery"
 # ``'auto'`` falls back to ``'fetch'``
 # ------------------------------------
 #
-# The default, ``'auto'``, tries ``'evaluate'`` and on this error uses ``'fetch'``: the database
-# reports which rows matched (``RETURNING`` where supported, otherwise a SELECT first), and
+# The default, ``'auto'``, tries :doc:`'evaluate' <../myths/evaluate_reads_database>` and on this
+# error uses ``'fetch'``: the database
+# reports which rows matched (:doc:`RETURNING <update_returning>` where supported, otherwise a
+# SELECT first), and
 # the matched loaded object receives the new value.
 
 sent.clear()

@@ -106,7 +106,8 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the m
 # ---------
 #
 # ``False`` sends the UPDATE and nothing else. The loaded objects keep the old value and are not
-# even expired (reading them emits no SQL): stale, as a column query of the database shows.
+# even :doc:`expired <../session_lifecycle/expire_on_commit>` (reading them emits no SQL): stale,
+# as a column query of the database shows.
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": False})
@@ -161,7 +162,8 @@ assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows 
 # ---------------------------------------------------
 #
 # The ORM DML chapter (:external+sqlalchemy:ref:`orm_queryguide_update_delete_sync`) says that
-# ``'auto'`` uses ``'fetch'`` on backends with RETURNING and ``'evaluate'`` elsewhere, and that
+# ``'auto'`` uses ``'fetch'`` on backends with RETURNING and
+# :doc:`'evaluate' <../myths/evaluate_reads_database>` elsewhere, and that
 # ``'evaluate'`` must refresh expired objects, a SELECT for each. The source
 # (``_do_pre_synchronize_auto`` and ``_get_matched_objects_on_criteria`` in
 # ``sqlalchemy/orm/bulk_persistence.py``) tries ``'evaluate'`` first and skips fully expired

@@ -74,7 +74,8 @@ def tables():  # the rows of employee and engineer, as the database has them
 #
 # ``name`` is in ``employee``, ``language`` in ``engineer``; the UPDATE targets ``engineer`` and
 # does not even compile. SQLite and PostgreSQL cannot SET another table's column at all; MySQL and
-# MariaDB can (a multi-table UPDATE), but only of tables the WHERE clause names: ``engineer`` here.
+# :doc:`MariaDB </dialect-differences>` can (a multi-table UPDATE), but only of tables the WHERE
+# clause names: ``engineer`` here.
 
 error = None
 try:

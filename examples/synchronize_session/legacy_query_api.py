@@ -75,7 +75,8 @@ def run(action):
 # UPDATE, both ways
 # -----------------
 #
-# Same WHERE, same values, same ``synchronize_session="fetch"``. The legacy call returns the
+# Same WHERE, same values, same ``synchronize_session="fetch"``
+# (:doc:`the four strategies <four_strategies>`). The legacy call returns the
 # matched row count as a plain ``int``; ``session.execute()`` returns a result whose
 # ``.rowcount`` holds the same number. Even with every warning switched on, the legacy
 # ``Query`` emits none.

@@ -75,7 +75,8 @@ def on_this_database(run):
 # The returned objects are the identity-map objects
 # -------------------------------------------------
 #
-# With the default ``synchronize_session`` the session updates the loaded ``ann`` in Python,
+# With the default :doc:`synchronize_session <four_strategies>` the session updates the loaded
+# ``ann`` in Python,
 # and the returned entity for row 1 *is* ``ann``, with the value the session computed (here a
 # constant, so the row's value too; a later cell shows when the two differ). Bob was not
 # loaded; he comes back as a new persistent object that the identity map now holds.
@@ -181,7 +182,8 @@ if returned is not None:
 # ``populate_existing`` makes returned entities overwrite
 # -------------------------------------------------------
 #
-# The ``populate_existing`` execution option tells the ORM to overwrite loaded objects with
+# The :doc:`populate_existing <../myths/requery_refreshes>` execution option tells the ORM to
+# overwrite loaded objects with
 # the returned row: the same stale ``ann``, the same UPDATE, and she holds the row's
 # ``"gold+"``. (Add ``synchronize_session="fetch"`` too, so that objects matched only in Python
 # get nothing: see :ref:`sphx_glr_auto_examples_synchronize_session_what_sync_writes.py`.)

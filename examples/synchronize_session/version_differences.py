@@ -74,7 +74,8 @@ def error_text(exc):
 # The default strategy
 # --------------------
 #
-# SQL functions such as ``lower()`` cannot be evaluated in Python. With no ``synchronize_session``
+# SQL functions such as ``lower()`` cannot be evaluated in Python. With no
+# :doc:`synchronize_session <four_strategies>`
 # given, 1.4's default ``"evaluate"`` raises; 2.x's ``"auto"`` falls back to ``"fetch"``.
 
 by_name = update(User).where(func.lower(User.name) == "alice").values(status="vip")
@@ -231,7 +232,8 @@ with Session(engine, **FUTURE) as session:
 # --------------------------------
 #
 # ``Session.execute()`` autoflushes before an ORM statement in every version. Before a Core
-# statement on a ``Table``, or a ``text()`` string, 1.4 and 2.0 do not: the UPDATE below looks
+# statement on a ``Table``, or a :doc:`text() <../untracked_changes/raw_sql_text>` string, 1.4 and
+# 2.0 do not: the UPDATE below looks
 # for the row with ``status = 'pending'`` while that change is still only in memory, and
 # matches nothing. 2.1 autoflushes first (SQLAlchemy issue 9809), and the UPDATE finds the row.
 # A statement sent through ``session.connection()`` bypasses the session: no version flushes.

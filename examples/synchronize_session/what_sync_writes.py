@@ -87,7 +87,8 @@ def in_db(session, column, user_id):  # a column query: it leaves the objects al
 # ----------------------------------------
 #
 # Ann is loaded with 5; another connection sets 10. ``SET counter = counter + 1``, which Python
-# can evaluate: the database makes 11, ``'auto'`` and ``'evaluate'`` write 5 + 1 into the
+# can evaluate: the database makes 11, ``'auto'`` and
+# :doc:`'evaluate' <../myths/evaluate_reads_database>` write 5 + 1 into the
 # object, held as loaded.
 
 bump = update(User).where(User.id == 1).values(counter=User.counter + 1)
@@ -186,7 +187,8 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
 # What holds: the database's rows, or expiry
 # ------------------------------------------
 #
-# Where UPDATE..RETURNING exists, ``returning(User)`` with ``populate_existing=True`` writes the
+# Where UPDATE..RETURNING exists, ``returning(User)`` with
+# :doc:`populate_existing=True <../myths/requery_refreshes>` writes the
 # returned rows into the objects, and ``'fetch'`` keeps objects matched only in Python untouched.
 # Everywhere (MariaDB has no UPDATE..RETURNING), ``'fetch'`` then expiring the SET attributes of
 # the loaded users works: the next access SELECTs them. Stale memory first, both ways:

@@ -101,7 +101,7 @@ assert in_database()[0] == START, "the row still has the old JSON"
 #
 # ``commit()`` expires ann (and has nothing to write). The next access reloads ``prefs``
 # from the row: the three changes are gone, with no error anywhere. ``expire()`` and
-# ``refresh()`` drop such a change the same way.
+# :doc:`refresh() <../session_lifecycle/refresh_after_commit>` drop such a change the same way.
 
 session.commit()
 print("after commit:", ann.prefs)

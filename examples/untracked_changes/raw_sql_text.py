@@ -20,7 +20,7 @@ the ``text()`` depends on the version: SQLAlchemy 2.1 autoflushes, 2.0 does not.
 # -----
 #
 # Two committed users; ann is loaded. ``in_database()`` reads a status with a plain column
-# SELECT, which no identity map can hide.
+# SELECT, which no :doc:`identity map <../session_lifecycle/identity_map>` can hide.
 
 import os
 
@@ -80,7 +80,7 @@ assert not inspect(ann).expired_attributes, "and was not expired"
 #
 # ``select(User).from_statement(text(...))`` turns raw rows into ``User`` objects. Row 1 is
 # already loaded, so the query returns ann as she is, still stale, like any ORM query;
-# ``populate_existing=True`` makes the fetched row overwrite her.
+# :doc:`populate_existing=True <../myths/requery_refreshes>` makes the fetched row overwrite her.
 
 raw_select = select(User).from_statement(text("SELECT * FROM users WHERE id = 1"))
 found = session.scalars(raw_select).one()

@@ -129,7 +129,8 @@ def unloaded(obj):
 # ---------------------------------------------------
 #
 # Under the default ``eager_defaults="auto"`` the INSERT asks for the primary key *and* the
-# server defaults with ``RETURNING``, on all three databases (MariaDB 10.11 included).
+# server defaults with :doc:`RETURNING <../synchronize_session/update_returning>`, on all three
+# databases (MariaDB 10.11 included).
 # Nothing is expired, and reading ``status`` sends nothing (the table shows ann after the
 # flush; the commit comes in a later cell). A ``func.now()`` default comes back the same
 # way (checked first by ``now_is_returned()``, whose object does not outlive the call).
@@ -207,7 +208,8 @@ assert len(sent) == 1 and sent[0].startswith("SELECT"), "by one extra SELECT"
 # -------------------------------------------------------
 #
 # The same trigger also added one to ``edits_unmarked``, but nothing told SQLAlchemy: it is
-# not expired and shows the old value with no SQL. ``refresh()`` of that attribute reads it.
+# not expired and shows the old value with no SQL.
+# :doc:`refresh() <../session_lifecycle/refresh_after_commit>` of that attribute reads it.
 
 sent.clear()
 in_memory = ann.edits_unmarked

@@ -96,7 +96,8 @@ assert not inspect(ann).expired_attributes, "and was not even expired"
 assert row == ("Ann", 1), "while the row was updated"
 
 # %%
-# ``expire()`` (or ``refresh()``) after the upsert brings her back in sync: the next access
+# ``expire()`` (or :doc:`refresh() <../session_lifecycle/refresh_after_commit>`) after the upsert
+# brings her back in sync: the next access
 # reloads the row.
 
 session.expire(ann)
@@ -125,7 +126,8 @@ assert "RETURNING" in upsert_sql, "although RETURNING sent the new row"
 # ``populate_existing`` makes the returned row win
 # ------------------------------------------------
 #
-# The ``populate_existing`` execution option tells the ORM to overwrite loaded objects with
+# The :doc:`populate_existing <../myths/requery_refreshes>` execution option tells the ORM to
+# overwrite loaded objects with
 # the rows it receives. The same upsert now leaves ann in sync.
 
 refreshing = upsert().values(id=1, name="Annie").returning(User)
