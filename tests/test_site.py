@@ -349,3 +349,14 @@ def test_prose_shows_no_raw_markup(site, page):
     text = article.get_text()
     for raw in ("``", "**", ":class:`", ":func:`", "{ref}"):
         assert raw not in text, (raw, text[max(0, text.find(raw) - 80) : text.find(raw) + 80])
+
+
+def test_the_sidebar_lists_every_gallery_section_in_the_gallery_order(site):
+    order_text = re.search(r'"subsection_order": \[(.*?)\]', (ROOT / "conf.py").read_text(), re.S)
+    order = re.findall(r'"\.\./examples/(\w+)"', order_text.group(1))
+    on_disk = {path.parent.name for path in EXAMPLES}
+    assert set(order) == on_disk, "conf.py's section order names every section, and only those"
+    sidebar = BeautifulSoup(site.page("index.html"), "html.parser").select_one(".sidebar-tree")
+    linked = [a["href"] for a in sidebar.select("a.reference")]
+    sections = [f"auto_examples/{name}/index.html" for name in order]
+    assert [href for href in linked if href in sections] == sections
