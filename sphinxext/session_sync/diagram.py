@@ -62,33 +62,30 @@ class LifecycleRecorder:
         number = len(self.labels)
         self.refs[id(obj)] = weakref.ref(obj)
         self.serial[id(obj)] = number
-        self.labels.append(_label(obj))
+        # Past that many objects, one is named by its class alone: the picture counts them.
+        self.labels.append(_label(obj) if number < MAX_NAMED_OBJECTS else type(obj).__name__)
         self.classes.append(type(obj).__name__)
         self.named.append(False)
         return number
 
     def transition(self, obj, old: str, new: str) -> None:
         serial = self._serial_of(obj)
-        if not self.named[serial]:
-            self.labels[serial] = _label(obj)  # its identity, once it has one
+        if (
+            new == "persistent"
+            and serial < MAX_NAMED_OBJECTS
+            and not self.named[serial]
+            and "(" not in self.labels[serial]
+        ):
+            self.labels[serial] = _label(obj)  # its identity, now that it has one
         self.transitions.append((serial, old, new, self.cell))
 
     def end_cell(self, lineno: int, records: list[dict], example_globals: dict) -> None:
-        """After a cell: name the objects still alive, count the cell's statements."""
-        by_id = {}
-        for key, ref in list(self.refs.items()):
-            obj = ref()
-            if obj is None:
-                continue
-            by_id[key] = obj
-            serial = self.serial[key]
-            if not self.named[serial]:
-                self.labels[serial] = _label(obj)
+        """After a cell: the example's names for its objects, the cell's statements by kind."""
         for name, value in example_globals.items():
-            key = id(value)
-            if name.startswith("_") or key not in by_id or by_id[key] is not value:
+            ref = self.refs.get(id(value))
+            if name.startswith("_") or ref is None or ref() is not value:
                 continue
-            serial = self.serial[key]
+            serial = self.serial[id(value)]
             if not self.named[serial]:
                 self.labels[serial], self.named[serial] = name, True
         self.statements.append(statement_kinds(records))
@@ -100,7 +97,9 @@ class LifecycleRecorder:
         return {
             "cells": self.cell_lines,
             "objects": [list(pair) for pair in zip(self.labels, self.classes, strict=True)],
-            "transitions": [list(t) for t in self.transitions],
+            # A flush makes its objects persistent in set order, which differs between runs:
+            # by cell, then object (a stable sort keeps each object's own order).
+            "transitions": [list(t) for t in sorted(self.transitions, key=lambda t: (t[3], t[0]))],
             "statements": self.statements,
         }
 
@@ -172,7 +171,7 @@ def active() -> LifecycleRecorder | None:
 
 
 def dumps(data: dict) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+    return json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -188,16 +187,17 @@ ORDER = ("new", "loaded", *STATES)
 def transitions(data: dict) -> list[dict]:
     """Each transition that happened once or more: ``{"from", "to", "objects", "cells"}``
     (object numbers in first-seen order, cell numbers ascending), in lifecycle order."""
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], tuple[set, set]] = {}
     for serial, old, new, cell in data["transitions"]:
-        entry = found.setdefault((old, new), {"from": old, "to": new, "objects": [], "cells": []})
-        if serial not in entry["objects"]:
-            entry["objects"].append(serial)
-        if cell not in entry["cells"]:
-            entry["cells"].append(cell)
-    for entry in found.values():
-        entry["cells"].sort()
-    return sorted(found.values(), key=lambda e: (ORDER.index(e["from"]), ORDER.index(e["to"])))
+        objects, cells = found.setdefault((old, new), (set(), set()))
+        objects.add(serial)
+        cells.add(cell)
+    return [
+        {"from": old, "to": new, "objects": sorted(objects), "cells": sorted(cells)}
+        for (old, new), (objects, cells) in sorted(
+            found.items(), key=lambda item: (ORDER.index(item[0][0]), ORDER.index(item[0][1]))
+        )
+    ]
 
 
 def object_paths(data: dict) -> list[tuple[str, list[str]]]:

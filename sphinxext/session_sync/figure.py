@@ -1,10 +1,10 @@
 """The picture of an example (``diagram``) in the docs build: drawn while it runs, shown on its
 page and on its gallery card.
 
-* While an example runs (``record_cell``, after each cell): its lifecycle data and its card's
-  picture are (re)written next to Sphinx-Gallery's images, ``images/sphx_glr_<name>_lifecycle.json``
-  and ``.svg``; the card takes that picture (``sphinx_gallery_thumbnail_path``) unless the example
-  drew a plot of its own, which stays its card's picture.
+* While an example runs (``record_cell``, after each cell; drawn after the last one): its
+  lifecycle data and its card's picture go next to Sphinx-Gallery's images
+  (``images/sphx_glr_<name>_lifecycle.json`` and ``.svg``); the card takes that picture
+  (``sphinx_gallery_thumbnail_path``) unless the example drew a plot, which stays its picture.
 * When its page is read (``add_figure``, ``doctree-read``): the picture, inline so that it takes
   the page's colours in light and dark mode, with one line per transition naming the objects and
   the section where it happened, after the page's introduction.
@@ -12,6 +12,7 @@ page and on its gallery card.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -41,6 +42,8 @@ def record_cell(block, block_vars, gallery_conf, records) -> None:
     if recorder is None or "target_file" not in block_vars:
         return
     recorder.end_cell(block.lineno, records, block_vars.get("example_globals", {}))
+    if len(recorder.cell_lines) < _code_cells(block_vars["src_file"]):
+        return  # drawn once, after the last cell (the card's picture is chosen after it)
     data = recorder.data()
     data_path, picture_path = _image_paths(block_vars["src_file"], block_vars["target_file"])
     data_path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +65,15 @@ def record_cell(block, block_vars, gallery_conf, records) -> None:
             / f"sphx_glr_{Path(block_vars['src_file']).stem}_thumb.png"
         )
         stale.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _code_cells(src_file: str) -> int:
+    """How many code cells Sphinx-Gallery runs in the example (each is scraped once)."""
+    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+
+    _, blocks = split_code_and_text_blocks(src_file)
+    return sum(1 for block in blocks if block.type == "code")
 
 
 def _relative(path: Path, gallery_conf) -> str:
@@ -111,12 +123,13 @@ def _cell_titles(data: dict, comments) -> dict[int, str]:
     """Cell number -> the title of the section its code is in (none for the page's own)."""
     titles = {}
     for number, lineno in enumerate(data["cells"], start=1):
-        for node, first, last in comments:
-            if first <= lineno <= last:
-                section = node.parent
-                if isinstance(section, nodes.section) and isinstance(section.parent, nodes.section):
-                    titles[number] = section[0].astext()
-                break
+        # A block's range ends on the line the next one starts on: the code's is the later.
+        holding = [node for node, first, last in comments if first <= lineno <= last]
+        if not holding:
+            continue
+        section = holding[-1].parent
+        if isinstance(section, nodes.section) and isinstance(section.parent, nodes.section):
+            titles[number] = section[0].astext()
     return titles
 
 
