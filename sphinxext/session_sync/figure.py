@@ -139,6 +139,10 @@ def figure_nodes(data: dict, cell_titles: dict[int, str], text_only: bool = Fals
     if not text_only:
         box += nodes.raw("", diagram.draw(data), format="html")
     lines = diagram.sentences(data, cell_titles)
+    if any("\u00d7" in line for line in lines):
+        box[0] += nodes.Text(
+            " (\u00d72: two objects of that name, such as one row loaded by two sessions)"
+        )
     if lines:
         items = nodes.bullet_list(classes=["lc-transitions"])
         for line in lines:
