@@ -18,7 +18,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from . import dialects, recording, rendering, state
+from . import dialects, figure, recording, rendering, state
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -29,8 +29,10 @@ def reset(gallery_conf, fname, when):
     if when == "before":
         leave_alive_objects_out_of_collections()
         recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
+        figure.start()
     else:
         recording.stop_recording()
+        figure.stop()
 
 
 def scrape_cell(block, block_vars, gallery_conf) -> str:
@@ -39,6 +41,7 @@ def scrape_cell(block, block_vars, gallery_conf) -> str:
     cell = recording.end_cell()
     if cell is None:
         return ""
+    figure.record_cell(block, block_vars, gallery_conf, cell.records)
     rst = dialects.dialect_tabs_rst(block_vars.get("src_file", ""), block.lineno, cell.records)
     if cell.state_table is not None:
         rst += "\n.. orm-state::\n\n   " + json.dumps(cell.state_table, ensure_ascii=False) + "\n"
@@ -93,6 +96,8 @@ def setup(app):
     app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
     app.connect("doctree-resolved", rendering.render_captured_output)
+    app.connect("doctree-read", figure.add_figure)
+    app.connect("doctree-read", figure.break_card_titles)
     return {
         "version": fingerprint,
         "parallel_read_safe": True,
