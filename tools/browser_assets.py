@@ -1,0 +1,160 @@
+"""Prepare what "Run in your browser" serves, into build/browser-assets/ (`nox -s browser_assets`).
+
+Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.json). Writes:
+
+* ``run/editor.js`` (CodeMirror and the page side, bundled and minified by esbuild),
+  ``run/worker.js``, ``run/control.js`` (minified), ``run/run.css``: from docs/_run/;
+* ``run/pyodide/``: the runtime from the npm package, its unused default package URL on another
+  host replaced by the folder itself (the worker sets the package base to the site anyway);
+* ``run/wheels/``: SQLAlchemy and typing-extensions, `pip download --require-hashes` of
+  requirements/browser.txt (pure-Python wheels; skipped when the hashed files are there);
+* ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
+  Node), the wheels, and a digest of the sources, which sphinxext/browser_run.py checks.
+
+Sphinx never runs this: the build only copies the result (sphinxext/browser_run.py), offline.
+Every output byte depends only on the sources and the pinned packages.
+
+    python tools/browser_assets.py [output folder]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "docs" / "_run"
+NODE_MODULES = ROOT / "node_modules"
+PYODIDE = NODE_MODULES / "pyodide"
+REQUIREMENTS = ROOT / "requirements" / "browser.txt"
+DEFAULT_OUTPUT = ROOT / "build" / "browser-assets"
+PYODIDE_FILES = (
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+)
+# pyodide.mjs's fallback package base: a template literal naming another host.
+DEFAULT_PACKAGE_URL = re.compile(r"`https://[^`]*/full/`")
+SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*$")
+BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
+
+
+def sources_digest() -> str:
+    """Of what this script turns into the files sphinxext/browser_run.py copies."""
+    digest = hashlib.sha256()
+    paths = [*(SOURCES / name for name in BUNDLED), REQUIREMENTS, ROOT / "package-lock.json"]
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def esbuild(source: Path, output: Path, *options: str) -> None:
+    binary = NODE_MODULES / ".bin" / "esbuild"
+    command = [str(binary), str(source), "--minify", "--legal-comments=none", "--log-level=warning"]
+    subprocess.run([*command, *options, f"--outfile={output}"], check=True, cwd=ROOT)
+
+
+def copy_pyodide(destination: Path) -> None:
+    destination.mkdir(parents=True)
+    for name in PYODIDE_FILES:
+        data = (PYODIDE / name).read_bytes()
+        if name.endswith(".mjs"):
+            data = SOURCE_MAP.sub(b"\n", data)
+        if name == "pyodide.mjs":
+            text, count = DEFAULT_PACKAGE_URL.subn("`./`", data.decode())
+            if count != 1:
+                raise SystemExit(f"pyodide.mjs: expected one default package URL, found {count}")
+            data = text.encode()
+        (destination / name).write_bytes(data)
+
+
+def required_wheels() -> dict[str, str]:
+    """name==version -> sha256, from requirements/browser.txt."""
+    text = REQUIREMENTS.read_text().replace("\\\n", " ")
+    wanted = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement, digest = re.match(r"(\S+)\s+--hash=sha256:(\w+)", line).groups()
+            wanted[requirement] = digest
+    return wanted
+
+
+def download_wheels(cache: Path) -> list[Path]:
+    wanted = set(required_wheels().values())
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def hashed() -> dict[str, Path]:
+        return {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in cache.glob("*.whl")}
+
+    if not wanted <= set(hashed()):
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        platform = ["--only-binary=:all:", "--platform", "any", "--python-version", "3.14"]
+        options = ["--implementation", "py", "--require-hashes", "-r", str(REQUIREMENTS)]
+        subprocess.run([*pip, *platform, *options, "-d", str(cache)], check=True)
+    found = hashed()
+    return sorted(found[digest] for digest in wanted)
+
+
+def pyodide_versions(folder: Path) -> dict:
+    probe = [shutil.which("node") or "node", str(ROOT / "tools" / "pyodide_versions.mjs")]
+    result = subprocess.run([*probe, str(folder)], check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def prepare(output: Path) -> dict:
+    if not (PYODIDE / "package.json").exists() or not (NODE_MODULES / ".bin" / "esbuild").exists():
+        raise SystemExit("node_modules/ lacks pyodide or esbuild: run `npm ci` first")
+    previous = output / "manifest.json"
+    previous = json.loads(previous.read_text()) if previous.exists() else {}
+    run = output / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    esbuild(SOURCES / "editor.js", run / "editor.js", "--bundle", "--format=esm")
+    esbuild(SOURCES / "worker.js", run / "worker.js", "--format=esm")
+    esbuild(SOURCES / "control.js", run / "control.js")
+    esbuild(SOURCES / "run.css", run / "run.css")
+    copy_pyodide(run / "pyodide")
+    wheels = run / "wheels"
+    wheels.mkdir()
+    for wheel in download_wheels(output / "downloads"):
+        shutil.copyfile(wheel, wheels / wheel.name)
+    lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
+    pyodide_version = json.loads((PYODIDE / "package.json").read_text())["version"]
+    versions = previous.get("versions")
+    if not versions or previous.get("pyodide") != pyodide_version:
+        versions = pyodide_versions(run / "pyodide")
+    if not versions["python"].startswith(lock["info"]["python"].rsplit(".", 1)[0]):
+        raise SystemExit(f"Pyodide runs Python {versions['python']}, its lock says otherwise")
+    sqlalchemy = next(w.name.split("-")[1] for w in wheels.iterdir() if w.name.startswith("sql"))
+    manifest = {
+        "pyodide": pyodide_version,
+        "versions": {**versions, "sqlalchemy": sqlalchemy},
+        "wheels": sorted(path.name for path in wheels.iterdir()),
+        "sources": sources_digest(),
+        "bytes": {
+            str(path.relative_to(run)): path.stat().st_size
+            for path in sorted(run.rglob("*"))
+            if path.is_file()
+        },
+    }
+    (output / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def main() -> None:
+    output = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT
+    manifest = prepare(output.resolve())
+    total = sum(manifest["bytes"].values())
+    print(f"Browser assets in {output}: {total / 1e6:.1f} MB, runs {manifest['versions']}")
+
+
+if __name__ == "__main__":
+    main()
