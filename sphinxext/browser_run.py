@@ -74,9 +74,9 @@ def read_manifest() -> dict:
 
 def _copy(source: Path, target: Path) -> None:
     """Write only what differs, so that an unchanged rebuild rewrites nothing."""
-    if target.exists() and target.stat().st_size == source.stat().st_size:
-        if target.read_bytes() == source.read_bytes():
-            return
+    same_size = target.exists() and target.stat().st_size == source.stat().st_size
+    if same_size and target.read_bytes() == source.read_bytes():
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
 
@@ -132,13 +132,15 @@ def control_html(app, example: str) -> str:
     )
 
 
+PYTHON = ("python", "Python", "python3", "default")
+
+
 def _is_python_code(node) -> bool:
-    return isinstance(node, nodes.literal_block) and node.get("language") in (
-        "python",
-        "Python",
-        "python3",
-        "default",
-    )
+    """A code cell: a Python literal block, or Sphinx-Gallery's code_links_block made of one
+    (its code with links to the documentation of each name)."""
+    if isinstance(node, nodes.literal_block):
+        return node.get("language") in PYTHON
+    return type(node).__name__ == "code_links_block" and node.get("lang") in PYTHON
 
 
 def add_control(app, doctree, docname) -> None:
@@ -147,11 +149,14 @@ def add_control(app, doctree, docname) -> None:
     example = example_of(docname)
     if example is None:
         return
-    code = next(iter(doctree.findall(_is_python_code)), None)
-    if code is None:
+    # After the page's introduction: before the first section or code cell of its title section.
+    top = next(iter(doctree.findall(nodes.section)), None)
+    if top is None:
         return
-    raw = nodes.raw("", control_html(app, example), format="html")
-    code.parent.insert(code.parent.index(code), raw)
+    for index, child in enumerate(top.children):
+        if isinstance(child, nodes.section) or next(iter(child.findall(_is_python_code)), None):
+            top.insert(index, nodes.raw("", control_html(app, example), format="html"))
+            return
 
 
 def add_script(app, pagename, templatename, context, doctree) -> None:
