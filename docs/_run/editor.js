@@ -236,7 +236,7 @@ export async function start(root, base) {
       python(),
       syntaxHighlighting(classHighlighter),
       dimIgnored,
-      EditorView.contentAttributes.of({ "aria-labelledby": label.id }),
+      EditorView.contentAttributes.of({ "aria-labelledby": label.id, tabindex: "0" }),
       Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (execute(), true) }])),
     ],
   });
