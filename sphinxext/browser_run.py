@@ -16,13 +16,13 @@ Pyodide) says why instead.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
 import platform
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import sqlalchemy
@@ -59,17 +59,23 @@ def read_manifest() -> dict:
             f"or build without the feature: {SWITCH}=off"
         )
     manifest = json.loads(manifest_file.read_text())
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from browser_assets import sources_digest
-    finally:
-        sys.path.pop(0)
     if manifest["sources"] != sources_digest():
         raise ExtensionError(
-            f"The browser assets in {folder} are older than docs/_run, requirements/browser.txt "
-            f"or package-lock.json: run {PREPARE} again (or set {SWITCH}=off)"
+            f"The browser assets in {folder} were prepared from other sources than docs/_run's: "
+            f"run {PREPARE} again (or set {SWITCH}=off)"
         )
     return manifest
+
+
+BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
+
+
+def sources_digest(sources: Path = RUN_SOURCES) -> str:
+    """Of the docs/_run files tools/browser_assets.py bundles (it records the same digest)."""
+    digest = hashlib.sha256()
+    for name in BUNDLED:
+        digest.update(name.encode() + b"\0" + (sources / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -14,7 +14,7 @@ Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.js
 Sphinx never runs this: the build only copies the result (sphinxext/browser_run.py), offline.
 Every output byte depends only on the sources and the pinned packages.
 
-    python tools/browser_assets.py [output folder]
+    python tools/browser_assets.py [--if-needed] [output folder]
 """
 
 from __future__ import annotations
@@ -47,12 +47,25 @@ BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
 
 
 def sources_digest() -> str:
-    """Of what this script turns into the files sphinxext/browser_run.py copies."""
+    """Of the docs/_run files bundled here: sphinxext/browser_run.py computes the same one and
+    refuses assets prepared from other sources."""
     digest = hashlib.sha256()
-    paths = [*(SOURCES / name for name in BUNDLED), REQUIREMENTS, ROOT / "package-lock.json"]
-    for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in BUNDLED:
+        digest.update(name.encode() + b"\0" + (SOURCES / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def inputs_digest() -> str:
+    """Of everything the output depends on: when it is unchanged, --if-needed does nothing."""
+    digest = hashlib.sha256(sources_digest().encode())
+    for path in (REQUIREMENTS, ROOT / "package-lock.json", Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def up_to_date(output: Path = DEFAULT_OUTPUT) -> bool:
+    manifest = output / "manifest.json"
+    return manifest.exists() and json.loads(manifest.read_text()).get("inputs") == inputs_digest()
 
 
 def esbuild(source: Path, output: Path, *options: str) -> None:
@@ -139,6 +152,7 @@ def prepare(output: Path) -> dict:
         "versions": {**versions, "sqlalchemy": sqlalchemy},
         "wheels": sorted(path.name for path in wheels.iterdir()),
         "sources": sources_digest(),
+        "inputs": inputs_digest(),
         "bytes": {
             str(path.relative_to(run)): path.stat().st_size
             for path in sorted(run.rglob("*"))
@@ -150,8 +164,12 @@ def prepare(output: Path) -> dict:
 
 
 def main() -> None:
-    output = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT
-    manifest = prepare(output.resolve())
+    arguments = [a for a in sys.argv[1:] if a != "--if-needed"]
+    output = Path(arguments[0]).resolve() if arguments else DEFAULT_OUTPUT
+    if "--if-needed" in sys.argv and up_to_date(output):
+        print(f"Browser assets in {output}: up to date")
+        return
+    manifest = prepare(output)
     total = sum(manifest["bytes"].values())
     print(f"Browser assets in {output}: {total / 1e6:.1f} MB, runs {manifest['versions']}")
 
