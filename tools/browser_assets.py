@@ -6,8 +6,11 @@ Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.js
   ``run/worker.js``, ``run/control.js`` (minified), ``run/run.css``: from docs/_run/;
 * ``run/pyodide/``: the runtime from the npm package, its unused default package URL on another
   host replaced by the folder itself (the worker sets the package base to the site anyway);
-* ``run/wheels/``: SQLAlchemy and typing-extensions, `pip download --require-hashes` of
-  requirements/browser.txt (pure-Python wheels; skipped when the hashed files are there);
+* ``run/wheels/site-packages.zip``: SQLAlchemy and typing-extensions, `pip download
+  --require-hashes` of requirements/browser.txt (pure-Python wheels, kept in
+  build/browser-assets/downloads/; not downloaded again while the hashed files are there),
+  installed and compiled to bytecode by Pyodide's Python in Node (tools/compile_wheels.mjs):
+  the browser unpacks it instead of compiling SQLAlchemy's source on every first run;
 * ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
   Node), the wheels, and a digest of the sources, which sphinxext/browser_run.py checks.
 
@@ -58,7 +61,13 @@ def sources_digest() -> str:
 def inputs_digest() -> str:
     """Of everything the output depends on: when it is unchanged, --if-needed does nothing."""
     digest = hashlib.sha256(sources_digest().encode())
-    for path in (REQUIREMENTS, ROOT / "package-lock.json", Path(__file__)):
+    tools = ROOT / "tools"
+    for path in (
+        REQUIREMENTS,
+        ROOT / "package-lock.json",
+        tools / "compile_wheels.mjs",
+        Path(__file__),
+    ):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -116,6 +125,16 @@ def download_wheels(cache: Path) -> list[Path]:
     return sorted(found[digest] for digest in wanted)
 
 
+COMPILED = "site-packages.zip"
+
+
+def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
+    """The wheels installed and compiled to bytecode by Pyodide's Python (in Node), one zip."""
+    node = shutil.which("node") or "node"
+    script = str(ROOT / "tools" / "compile_wheels.mjs")
+    subprocess.run([node, script, str(pyodide), str(output), *map(str, wheels)], check=True)
+
+
 def pyodide_versions(folder: Path) -> dict:
     probe = [shutil.which("node") or "node", str(ROOT / "tools" / "pyodide_versions.mjs")]
     result = subprocess.run([*probe, str(folder)], check=True, capture_output=True, text=True)
@@ -135,10 +154,17 @@ def prepare(output: Path) -> dict:
     esbuild(SOURCES / "control.js", run / "control.js")
     esbuild(SOURCES / "run.css", run / "run.css")
     copy_pyodide(run / "pyodide")
+    downloaded = download_wheels(output / "downloads")
     wheels = run / "wheels"
     wheels.mkdir()
-    for wheel in download_wheels(output / "downloads"):
-        shutil.copyfile(wheel, wheels / wheel.name)
+    # Compiling takes Node half a minute: kept per wheels and Pyodide, like the downloads.
+    key = hashlib.sha256(b"".join(w.read_bytes() for w in downloaded))
+    key.update((run / "pyodide" / "pyodide.asm.wasm").read_bytes())
+    key.update((ROOT / "tools" / "compile_wheels.mjs").read_bytes())
+    compiled = output / "downloads" / f"site-packages-{key.hexdigest()[:16]}.zip"
+    if not compiled.exists():
+        compile_wheels(run / "pyodide", compiled, downloaded)
+    shutil.copyfile(compiled, wheels / COMPILED)
     lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
     pyodide_version = json.loads((PYODIDE / "package.json").read_text())["version"]
     versions = previous.get("versions")
@@ -146,11 +172,12 @@ def prepare(output: Path) -> dict:
         versions = pyodide_versions(run / "pyodide")
     if not versions["python"].startswith(lock["info"]["python"].rsplit(".", 1)[0]):
         raise SystemExit(f"Pyodide runs Python {versions['python']}, its lock says otherwise")
-    sqlalchemy = next(w.name.split("-")[1] for w in wheels.iterdir() if w.name.startswith("sql"))
+    sqlalchemy = next(w.name.split("-")[1] for w in downloaded if w.name.startswith("sql"))
     manifest = {
         "pyodide": pyodide_version,
         "versions": {**versions, "sqlalchemy": sqlalchemy},
-        "wheels": sorted(path.name for path in wheels.iterdir()),
+        "wheels": sorted(path.name for path in downloaded),
+        "site_packages": f"wheels/{COMPILED}",
         "sources": sources_digest(),
         "inputs": inputs_digest(),
         "bytes": {

@@ -11,16 +11,18 @@ const run = path.resolve(process.argv[2], "run") + path.sep;
 const { loadPyodide } = await import(pathToFileURL(run + "pyodide/pyodide.mjs").href);
 const pyodide = await loadPyodide({ indexURL: run + "pyodide/", stdout: () => {}, stderr: () => {} });
 const manifest = JSON.parse(readFileSync(path.join(process.argv[2], "manifest.json"), "utf8"));
-await pyodide.loadPackage(manifest.wheels.map((name) => run + "wheels/" + name), {
-  messageCallback: () => {},
-});
+const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
+pyodide.unpackArchive(readFileSync(run + manifest.site_packages), "zip", { extractDir: sitePackages });
 pyodide.FS.mkdirTree("/home/pyodide/session_sync");
 for (const name of ["__init__.py", "recording.py", "state.py", "rendering.py"]) {
   const text = readFileSync(path.join(root, "sphinxext", "session_sync", name), "utf8");
   pyodide.FS.writeFile("/home/pyodide/session_sync/" + name, text);
 }
 pyodide.FS.writeFile("/home/pyodide/runner.py", readFileSync(path.join(root, "docs", "_run", "runner.py"), "utf8"));
-pyodide.runPython("import sys\nsys.path.insert(0, '/home/pyodide')\nimport runner");
+pyodide.runPython(
+  "import gc, sys\nsys.path.insert(0, '/home/pyodide')\nimport sqlalchemy.orm, runner\n" +
+    "gc.collect()\ngc.freeze()",
+);
 const runAndRender = pyodide.globals.get("runner").run_and_render;
 for (const example of process.argv.slice(3)) {
   let line;

@@ -164,7 +164,10 @@ export async function start(root, base) {
   stylesheet.href = base + "run.css";
   document.head.append(stylesheet);
   const assets = await (await fetch(base + "assets.json")).json();
-  assets.base = base;
+  const workerAssets = { base, site_packages: assets.site_packages, python: assets.python };
+  // Python starts loading now, while the page fetches the code and builds the editor.
+  const worker = new Worker(base + "worker.js", { type: "module" });
+  worker.postMessage({ id: 0, assets: workerAssets });
   const link = document.querySelector(".sphx-glr-download-python a[href$='.py']");
   const original = await (await fetch(link.href)).text();
 
@@ -184,7 +187,6 @@ export async function start(root, base) {
   root.querySelector(".run-here-button")?.remove();
   root.append(panel);
 
-  const worker = new Worker(base + "worker.js", { type: "module" });
   let runs = 0;
   const pending = new Map();
   worker.onmessage = ({ data }) => {
@@ -201,7 +203,7 @@ export async function start(root, base) {
     const started = performance.now();
     const answer = await new Promise((resolve) => {
       pending.set(id, resolve);
-      worker.postMessage({ id, source, assets: { base, wheels: assets.wheels, python: assets.python } });
+      worker.postMessage({ id, source, assets: workerAssets });
     });
     run.disabled = false;
     results.replaceChildren();
@@ -226,6 +228,7 @@ export async function start(root, base) {
         : `Ran ${count} cells in your browser in ${seconds} s.`;
     root.dataset.state = failed || answer.result.error ? "raised" : "done";
     root.dataset.runs = String(id);
+    root.runHere.last = answer.result;
   }
 
   const view = new EditorView({
