@@ -219,3 +219,17 @@ def test_the_served_run_assets_name_no_other_host(site):
             if not match.group().startswith(NOT_FETCHED):
                 found.append(f"{path.relative_to(site.html)}: {match.group().decode()}")
     assert not found, found
+
+
+def test_the_browser_runs_the_sqlalchemy_the_site_is_built_with():
+    """requirements/browser.txt pins the wheels at requirements/constraints.txt's versions."""
+    pins = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1].strip()
+        for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    browser_txt = (ROOT / "requirements" / "browser.txt").read_text()
+    wheels = re.findall(r"^([\w-]+)==(\S+) \\", browser_txt, re.M)
+    assert {name for name, _ in wheels} == {"sqlalchemy", "typing-extensions"}
+    for name, version in wheels:
+        assert pins[name] == version, f"{name}: browser.txt has {version}, constraints {pins[name]}"
