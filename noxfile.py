@@ -112,7 +112,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/benchmark_build.py")
 
 
-LINTED = ["examples", "conf.py", "noxfile.py", "sphinxext", "tests", "tools"]
+LINTED = ["examples", "conf.py", "noxfile.py", "sphinxext", "tests", "tools", "docs/_run"]
 INVENTORY = "docs/_inventories/sqlalchemy-objects.inv"
 
 

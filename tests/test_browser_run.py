@@ -233,3 +233,17 @@ def test_the_browser_runs_the_sqlalchemy_the_site_is_built_with():
     assert {name for name, _ in wheels} == {"sqlalchemy", "typing-extensions"}
     for name, version in wheels:
         assert pins[name] == version, f"{name}: browser.txt has {version}, constraints {pins[name]}"
+
+
+def test_a_build_without_the_assets_fails_and_names_the_command(tmp_path):
+    """Checked when the configuration is read: nothing has run yet."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SESSION_SYNC_BROWSER_ASSETS": str(tmp_path / "missing")}
+    env.pop("SESSION_SYNC_BROWSER_RUN", None)
+    command = [sys.executable, "-m", "sphinx", "-c", ".", "-q", "docs", str(tmp_path / "html")]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "nox -s browser_assets" in result.stderr, result.stderr
+    assert "SESSION_SYNC_BROWSER_RUN=off" in result.stderr, result.stderr
