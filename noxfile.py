@@ -129,6 +129,7 @@ def lint(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Live preview on http://127.0.0.1:8000/: rebuilds and reloads the page on every change."""
     install_requirements(session, "docs", "dev")
+    prepare_browser_assets(session)
     server = "--host 127.0.0.1 --port 8000".split()
     watch = "--watch conf.py --watch sphinxext --watch examples".split()
     ignore = "--ignore */auto_examples/* --ignore */sg_execution_times.rst".split()
