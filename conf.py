@@ -39,6 +39,7 @@ extensions = [
     "accessibility",
     "sphinx_llm.txt",
     "llms_text",
+    "browser_run",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -30,6 +30,7 @@ def install_requirements(session: nox.Session, *names: str) -> None:
 def docs(session: nox.Session) -> None:
     """Build the site into build/html, running every example (warnings are errors)."""
     install_requirements(session, "docs")
+    prepare_browser_assets(session)
     session.run("sphinx-build", "-c", ".", *SPHINX_STRICT, *session.posargs, "docs", BUILD_DIR)
     session.log(f"Site built: {ROOT / BUILD_DIR / 'index.html'}")
 
@@ -40,7 +41,8 @@ NPM_INSTALLED_FROM = ROOT / "node_modules" / ".installed-from-lock"
 
 
 def npm_ci(session: nox.Session) -> None:
-    """The npm packages of package-lock.json (axe-core, Lighthouse) into node_modules/.
+    """The npm packages of package-lock.json (axe-core, Lighthouse, Pyodide, CodeMirror,
+    esbuild) into node_modules/.
 
     `npm ci` installs exactly the lock file; it is skipped when node_modules/ already holds
     what this lock file installed.
@@ -59,6 +61,7 @@ def tests(session: nox.Session) -> None:
     """Run the test suite: standalone examples, the built site, the capture layer."""
     install_requirements(session, "docs", "tests")
     npm_ci(session)  # axe-core, which the browser tests run on every page
+    prepare_browser_assets(session)
     # These need real database servers: `nox -s dialects` runs them.
     skip = [f"--ignore={path}" for path in SERVER_TESTS]
     session.run("pytest", *skip, *(session.posargs or ["tests"]))
@@ -105,10 +108,11 @@ def lock(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Time clean, unchanged and incremental builds, and the capture layer's overhead."""
     install_requirements(session, "docs")
+    prepare_browser_assets(session)
     session.run("python", "tests/benchmark_build.py")
 
 
-LINTED = ["examples", "conf.py", "noxfile.py", "sphinxext", "tests", "tools"]
+LINTED = ["examples", "conf.py", "noxfile.py", "sphinxext", "tests", "tools", "docs/_run"]
 INVENTORY = "docs/_inventories/sqlalchemy-objects.inv"
 
 
@@ -125,6 +129,7 @@ def lint(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Live preview on http://127.0.0.1:8000/: rebuilds and reloads the page on every change."""
     install_requirements(session, "docs", "dev")
+    prepare_browser_assets(session)
     server = "--host 127.0.0.1 --port 8000".split()
     watch = "--watch conf.py --watch sphinxext --watch examples".split()
     ignore = "--ignore */auto_examples/* --ignore */sg_execution_times.rst".split()
@@ -142,6 +147,7 @@ def lighthouse(session: nox.Session) -> None:
     """
     install_requirements(session, "docs")
     npm_ci(session)
+    prepare_browser_assets(session)
     session.run("sphinx-build", "-c", ".", *SPHINX_STRICT, "-q", "docs", BUILD_DIR)
     session.run("python", "tools/lighthouse_scores.py", BUILD_DIR, "build/lighthouse")
 
@@ -248,3 +254,38 @@ def docs_full(session: nox.Session) -> None:
         env={"SESSION_SYNC_DIALECT_SQL": str(DIALECT_SQL)},
     )
     session.log(f"Site built with PostgreSQL and MariaDB tabs: {ROOT / BUILD_DIR / 'index.html'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# "Run in your browser" (issue 12): Pyodide, the bundled editor and the hashed wheels, prepared
+# into build/browser-assets/ before any build (sphinxext/browser_run.py copies them, offline).
+# ---------------------------------------------------------------------------------------------
+BROWSER_ASSETS = "build/browser-assets"
+
+
+def prepare_browser_assets(session: nox.Session) -> None:
+    """npm ci (Pyodide, CodeMirror, esbuild), then tools/browser_assets.py if anything changed.
+
+    SESSION_SYNC_BROWSER_RUN=off builds without the feature, and prepares nothing.
+    """
+    if os.environ.get("SESSION_SYNC_BROWSER_RUN", "on").lower() in ("off", "0", "no"):
+        return
+    npm_ci(session)
+    session.run("python", "tools/browser_assets.py", "--if-needed", BROWSER_ASSETS)
+
+
+@nox.session(name="browser_assets")
+def browser_assets(session: nox.Session) -> None:
+    """Prepare what 'Run in your browser' serves into build/browser-assets/ (then: nox -s docs)."""
+    npm_ci(session)
+    session.run("python", "tools/browser_assets.py", BROWSER_ASSETS)
+
+
+@nox.session
+def bench_browser(session: nox.Session) -> None:
+    """'Run in your browser' in Chromium: click to first SQL (cold, after a reload), an edited
+    re-run, and the bytes a page loads with and without a click. Builds build/html first."""
+    install_requirements(session, "docs", "tests")
+    prepare_browser_assets(session)
+    session.run("sphinx-build", "-c", ".", *SPHINX_STRICT, "-q", "docs", BUILD_DIR)
+    session.run("python", "tools/bench_browser.py", BUILD_DIR, *session.posargs)

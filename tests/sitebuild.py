@@ -28,6 +28,8 @@ NARRATIVE_HTML = [page.with_suffix(".html").name for page in NARRATIVE_PAGES]
 SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
 # A fixed build date: two builds of the same sources must give the same bytes.
 SOURCE_DATE_EPOCH = "1767225600"
+# What "Run in your browser" serves (tools/browser_assets.py; the copies build with these).
+BROWSER_ASSETS = ROOT / "build" / "browser-assets"
 
 
 @dataclass
@@ -79,8 +81,24 @@ def build_env(env: dict | None = None) -> dict:
         **os.environ,
         "MPLBACKEND": "Agg",
         "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+        "SESSION_SYNC_BROWSER_ASSETS": str(BROWSER_ASSETS),
         **(env or {}),
     }
+
+
+_browser_assets_ready: list[bool] = []
+
+
+def prepare_browser_assets() -> None:
+    """tools/browser_assets.py --if-needed, once per test run (needs `npm ci` and pip's index the
+    first time; a build itself stays offline)."""
+    if _browser_assets_ready:
+        return
+    tool = [sys.executable, str(ROOT / "tools" / "browser_assets.py"), "--if-needed"]
+    result = subprocess.run([*tool, str(BROWSER_ASSETS)], capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError("tools/browser_assets.py failed:\n" + result.stdout + result.stderr)
+    _browser_assets_ready.append(True)
 
 
 def run_example(
@@ -112,6 +130,8 @@ def build_site(
     project: Path, *extra_args: str, env: dict | None = None, prefix: tuple[str, ...] = ()
 ) -> SiteBuild:
     html = project / "build" / "html"
+    if build_env(env).get("SESSION_SYNC_BROWSER_RUN", "on") != "off":
+        prepare_browser_assets()
     result = subprocess.run(
         [*prefix, *sphinx_command(html, *extra_args)],
         cwd=project,

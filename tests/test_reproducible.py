@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,13 @@ def test_a_parallel_build_gives_the_same_pages(site, tmp_path):
     assert parallel.returncode == 0, parallel.output
     for page in PAGES:
         assert parallel.page(page) == site.page(page), page
+
+
+def test_two_clean_builds_serve_the_same_run_assets(site, offline_site):
+    """'Run in your browser' (sphinxext/browser_run.py): the same bytes in both builds."""
+    assert offline_site.returncode == 0, offline_site.output
+    run = Path("_static") / "run"
+    files = sorted(p.relative_to(site.html) for p in (site.html / run).rglob("*") if p.is_file())
+    assert files, "no run assets in the site"
+    for relative in files:
+        assert (offline_site.html / relative).read_bytes() == (site.html / relative).read_bytes()

@@ -1,0 +1,205 @@
+"""Prepare what "Run in your browser" serves, into build/browser-assets/ (`nox -s browser_assets`).
+
+Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.json). Writes:
+
+* ``run/editor.js`` (CodeMirror and the page side, bundled and minified by esbuild),
+  ``run/worker.js``, ``run/control.js`` (minified), ``run/run.css``: from docs/_run/;
+* ``run/pyodide/``: the runtime from the npm package, its unused default package URL on another
+  host replaced by the folder itself (the worker sets the package base to the site anyway);
+* ``run/wheels/site-packages.zip``: SQLAlchemy and typing-extensions, `pip download
+  --require-hashes` of requirements/browser.txt (pure-Python wheels, kept in
+  build/browser-assets/downloads/; not downloaded again while the hashed files are there),
+  installed and compiled to bytecode by Pyodide's Python in Node (tools/compile_wheels.mjs):
+  the browser unpacks it instead of compiling SQLAlchemy's source on every first run;
+* ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
+  Node), the wheels, and a digest of the sources, which sphinxext/browser_run.py checks.
+
+Sphinx never runs this: the build only copies the result (sphinxext/browser_run.py), offline.
+Every output byte depends only on the sources and the pinned packages.
+
+    python tools/browser_assets.py [--if-needed] [output folder]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "docs" / "_run"
+NODE_MODULES = ROOT / "node_modules"
+PYODIDE = NODE_MODULES / "pyodide"
+REQUIREMENTS = ROOT / "requirements" / "browser.txt"
+DEFAULT_OUTPUT = ROOT / "build" / "browser-assets"
+PYODIDE_FILES = (
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+)
+# pyodide.mjs's fallback package base: a template literal naming another host.
+DEFAULT_PACKAGE_URL = re.compile(r"`https://[^`]*/full/`")
+SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*$")
+BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
+
+
+def sources_digest() -> str:
+    """Of the docs/_run files bundled here: sphinxext/browser_run.py computes the same one and
+    refuses assets prepared from other sources."""
+    digest = hashlib.sha256()
+    for name in BUNDLED:
+        digest.update(name.encode() + b"\0" + (SOURCES / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def inputs_digest() -> str:
+    """Of everything the output depends on: when it is unchanged, --if-needed does nothing."""
+    digest = hashlib.sha256(sources_digest().encode())
+    tools = ROOT / "tools"
+    for path in (
+        REQUIREMENTS,
+        ROOT / "package-lock.json",
+        tools / "compile_wheels.mjs",
+        Path(__file__),
+    ):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def up_to_date(output: Path = DEFAULT_OUTPUT) -> bool:
+    manifest = output / "manifest.json"
+    return manifest.exists() and json.loads(manifest.read_text()).get("inputs") == inputs_digest()
+
+
+def esbuild(source: Path, output: Path, *options: str) -> None:
+    binary = NODE_MODULES / ".bin" / "esbuild"
+    command = [str(binary), str(source), "--minify", "--legal-comments=none", "--log-level=warning"]
+    subprocess.run([*command, *options, f"--outfile={output}"], check=True, cwd=ROOT)
+
+
+def copy_pyodide(destination: Path) -> None:
+    destination.mkdir(parents=True)
+    for name in PYODIDE_FILES:
+        data = (PYODIDE / name).read_bytes()
+        if name.endswith(".mjs"):
+            data = SOURCE_MAP.sub(b"\n", data)
+        if name == "pyodide.mjs":
+            text, count = DEFAULT_PACKAGE_URL.subn("`./`", data.decode())
+            if count != 1:
+                raise SystemExit(f"pyodide.mjs: expected one default package URL, found {count}")
+            data = text.encode()
+        (destination / name).write_bytes(data)
+
+
+def required_wheels() -> dict[str, str]:
+    """name==version -> sha256, from requirements/browser.txt."""
+    text = REQUIREMENTS.read_text().replace("\\\n", " ")
+    wanted = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement, digest = re.match(r"(\S+)\s+--hash=sha256:(\w+)", line).groups()
+            wanted[requirement] = digest
+    return wanted
+
+
+def download_wheels(cache: Path) -> list[Path]:
+    wanted = set(required_wheels().values())
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def hashed() -> dict[str, Path]:
+        return {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in cache.glob("*.whl")}
+
+    if not wanted <= set(hashed()):
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        platform = ["--only-binary=:all:", "--platform", "any", "--python-version", "3.14"]
+        options = ["--implementation", "py", "--require-hashes", "-r", str(REQUIREMENTS)]
+        subprocess.run([*pip, *platform, *options, "-d", str(cache)], check=True)
+    found = hashed()
+    return sorted(found[digest] for digest in wanted)
+
+
+COMPILED = "site-packages.zip"
+
+
+def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
+    """The wheels installed and compiled to bytecode by Pyodide's Python (in Node), one zip."""
+    node = shutil.which("node") or "node"
+    script = str(ROOT / "tools" / "compile_wheels.mjs")
+    subprocess.run([node, script, str(pyodide), str(output), *map(str, wheels)], check=True)
+
+
+def pyodide_versions(folder: Path) -> dict:
+    probe = [shutil.which("node") or "node", str(ROOT / "tools" / "pyodide_versions.mjs")]
+    result = subprocess.run([*probe, str(folder)], check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def prepare(output: Path) -> dict:
+    if not (PYODIDE / "package.json").exists() or not (NODE_MODULES / ".bin" / "esbuild").exists():
+        raise SystemExit("node_modules/ lacks pyodide or esbuild: run `npm ci` first")
+    previous = output / "manifest.json"
+    previous = json.loads(previous.read_text()) if previous.exists() else {}
+    run = output / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    esbuild(SOURCES / "editor.js", run / "editor.js", "--bundle", "--format=esm")
+    esbuild(SOURCES / "worker.js", run / "worker.js", "--format=esm")
+    esbuild(SOURCES / "control.js", run / "control.js")
+    esbuild(SOURCES / "run.css", run / "run.css")
+    copy_pyodide(run / "pyodide")
+    downloaded = download_wheels(output / "downloads")
+    wheels = run / "wheels"
+    wheels.mkdir()
+    # Compiling takes Node half a minute: kept per wheels and Pyodide, like the downloads.
+    key = hashlib.sha256(b"".join(w.read_bytes() for w in downloaded))
+    key.update((run / "pyodide" / "pyodide.asm.wasm").read_bytes())
+    key.update((ROOT / "tools" / "compile_wheels.mjs").read_bytes())
+    compiled = output / "downloads" / f"site-packages-{key.hexdigest()[:16]}.zip"
+    if not compiled.exists():
+        compile_wheels(run / "pyodide", compiled, downloaded)
+    shutil.copyfile(compiled, wheels / COMPILED)
+    lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
+    pyodide_version = json.loads((PYODIDE / "package.json").read_text())["version"]
+    versions = previous.get("versions")
+    if not versions or previous.get("pyodide") != pyodide_version:
+        versions = pyodide_versions(run / "pyodide")
+    if not versions["python"].startswith(lock["info"]["python"].rsplit(".", 1)[0]):
+        raise SystemExit(f"Pyodide runs Python {versions['python']}, its lock says otherwise")
+    sqlalchemy = next(w.name.split("-")[1] for w in downloaded if w.name.startswith("sql"))
+    manifest = {
+        "pyodide": pyodide_version,
+        "versions": {**versions, "sqlalchemy": sqlalchemy},
+        "wheels": sorted(path.name for path in downloaded),
+        "site_packages": f"wheels/{COMPILED}",
+        "sources": sources_digest(),
+        "inputs": inputs_digest(),
+        "bytes": {
+            str(path.relative_to(run)): path.stat().st_size
+            for path in sorted(run.rglob("*"))
+            if path.is_file()
+        },
+    }
+    (output / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def main() -> None:
+    arguments = [a for a in sys.argv[1:] if a != "--if-needed"]
+    output = Path(arguments[0]).resolve() if arguments else DEFAULT_OUTPUT
+    if "--if-needed" in sys.argv and up_to_date(output):
+        print(f"Browser assets in {output}: up to date")
+        return
+    manifest = prepare(output)
+    total = sum(manifest["bytes"].values())
+    print(f"Browser assets in {output}: {total / 1e6:.1f} MB, runs {manifest['versions']}")
+
+
+if __name__ == "__main__":
+    main()
