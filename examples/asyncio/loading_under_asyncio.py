@@ -123,10 +123,14 @@ async def with_selectinload():
         sent.clear()
         user = (await session.scalars(query)).one()
         users_select, addresses_select = selects()
+        # sphinx_gallery_start_ignore
         assert " IN " in addresses_select, "the second SELECT uses IN"
+        # sphinx_gallery_end_ignore
         sent.clear()
         print(user.addresses)
+        # sphinx_gallery_start_ignore
         assert not sent, "loaded: no SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -147,7 +151,9 @@ async def with_refresh():
         await session.refresh(user, ["name", "addresses"])
         sent.clear()
         print(user.name, user.addresses)
+        # sphinx_gallery_start_ignore
         assert not sent, "loaded: no SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -169,12 +175,18 @@ async def with_awaitable_attrs():
         await session.commit()
         sent.clear()
         name = await user.awaitable_attrs.name
+        # sphinx_gallery_start_ignore
         assert len(selects()) == 1, "one SELECT"
+        # sphinx_gallery_end_ignore
         addresses = await user.awaitable_attrs.addresses
+        # sphinx_gallery_start_ignore
         assert len(selects()) == 2, "one more"
+        # sphinx_gallery_end_ignore
         print(name, addresses)
+        # sphinx_gallery_start_ignore
         assert [a.email for a in addresses] == ["a@example.org"], "its rows"
         assert "addresses" in inspect(user).dict, "the collection stays loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -201,8 +213,10 @@ async def with_run_sync():
         sent.clear()
         text = await session.run_sync(report, 1)
         print(text)
+        # sphinx_gallery_start_ignore
         assert text == "alice: ['a@example.org']", "both loaded"
         assert len(selects()) == 3, "get, name, addresses"
+        # sphinx_gallery_end_ignore
 
 
 runner.run(with_run_sync())
@@ -225,11 +239,15 @@ async def with_expire_on_commit_false():
         await rename_elsewhere("Alicia")
         sent.clear()
         print(user.name)
+        # sphinx_gallery_start_ignore
         assert user.name == "alice" and not sent, "stale, no SQL"
+        # sphinx_gallery_end_ignore
         await session.refresh(user)
         print(user.name)
+        # sphinx_gallery_start_ignore
         assert user.name == "Alicia", "refresh() loaded the current value"
         assert "addresses" not in inspect(user).dict, "never loaded"
+        # sphinx_gallery_end_ignore
         await rename_elsewhere("alice")
         return user
 
@@ -263,23 +281,33 @@ async def with_lazy_raise():
             user.addresses_or_raise
         except exc.InvalidRequestError as error:
             print(f"{type(error).__name__}: {error}")
+            # sphinx_gallery_start_ignore
             assert "lazy='raise'" in str(error), "the error names the loader strategy"
+            # sphinx_gallery_end_ignore
         else:
             raise AssertionError("an unloaded lazy='raise' relationship raised nothing")
+        # sphinx_gallery_start_ignore
         assert not sent, "no SQL was attempted"
+        # sphinx_gallery_end_ignore
         loaded, strict = await session.run_sync(read_both)
+        # sphinx_gallery_start_ignore
         assert (loaded, strict) == (1, "raised"), "sync code: lazy loads, raise raises"
+        # sphinx_gallery_end_ignore
         query = select(User).options(selectinload(User.addresses_or_raise))
         query = query.execution_options(populate_existing=True)
         user = (await session.scalars(query)).one()
         print(user.addresses_or_raise)
+        # sphinx_gallery_start_ignore
         assert "addresses_or_raise" in inspect(user).dict, "selectinload() loaded it"
+        # sphinx_gallery_end_ignore
         return user
 
 
 user = runner.run(with_lazy_raise())
+# sphinx_gallery_start_ignore
 runner.run(engine.dispose())
 runner.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

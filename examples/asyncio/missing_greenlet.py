@@ -84,8 +84,10 @@ def missing_greenlet(read):
         print(f"{type(error).__name__}: {message}")
         on_20 = sqlalchemy.__version__.startswith("2.0.")
         wrapped = not on_20 or engine.dialect.driver == "aiomysql"
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
         assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        # sphinx_gallery_end_ignore
         return error.orig if wrapped else error
     raise AssertionError("the read raised no error")
 
@@ -109,9 +111,11 @@ async def read_after_commit():
         await session.commit()
         print("expired:", sorted(inspect(user).expired_attributes))
         error = missing_greenlet(lambda: user.name)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
         assert "greenlet_spawn has not been called" in str(error), "its text"
         assert "name" in inspect(user).expired_attributes, "nothing was loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -132,9 +136,11 @@ async def refresh_then_read():
         await session.commit()
         await session.refresh(user)
         print(user.name)
+        # sphinx_gallery_start_ignore
         assert not {"id", "name"} & inspect(user).expired_attributes, "columns loaded"
         assert "addresses" not in inspect(user).dict, "lazy collection not loaded"
         assert user.name == "alice", "the loaded value reads without SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -153,11 +159,15 @@ user = runner.run(refresh_then_read())
 async def read_lazy_relationship():
     async with async_session() as session:
         user = await session.get(User, 1)
+        # sphinx_gallery_start_ignore
         assert "name" in inspect(user).dict, "the columns were loaded by get()"
+        # sphinx_gallery_end_ignore
         error = missing_greenlet(lambda: user.addresses)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
         assert "greenlet_spawn has not been called" in str(error), "its text"
         assert "addresses" not in inspect(user).dict, "still not loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -177,14 +187,18 @@ async def refresh_relationship():
         user = await session.get(User, 1)
         await session.refresh(user, ["addresses"])
         print(user.addresses)
+        # sphinx_gallery_start_ignore
         assert "addresses" in inspect(user).dict, "refresh() loaded the collection"
         assert [a.email for a in user.addresses] == ["a@example.org"], "its rows"
+        # sphinx_gallery_end_ignore
         return user
 
 
 user = runner.run(refresh_relationship())
+# sphinx_gallery_start_ignore
 runner.run(engine.dispose())
 runner.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

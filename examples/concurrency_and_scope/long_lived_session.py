@@ -55,7 +55,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 is_sqlite = url.get_backend_name() == "sqlite"
 engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
 dialect = engine.dialect.name
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 STATUSES = ("queued", "running", "done")
 statements: list[str] = []  # every statement sent, for the asserts
@@ -92,9 +94,11 @@ for status in STATUSES:
     job = worker.scalars(select(Job).where(Job.id == 1)).one()
     seen_by_query.append(job.status)
 print("get():", seen_by_get, "- select(Job):", seen_by_query)
+# sphinx_gallery_start_ignore
 assert seen_by_get == ["queued"] * 3, "get() kept answering from the identity map"
 assert sent_by_get == [1, 0, 0], "only the first get() sent a SELECT"
 assert seen_by_query == ["queued"] * 3, "a query returned the same loaded object"
+# sphinx_gallery_end_ignore
 
 # %%
 # Only while something holds the object
@@ -112,10 +116,12 @@ for status in ("running", "done"):
     the_other_process(status)
     seen.append(worker.get(Job, 1).status)
 print("get() with nothing holding the job:", seen)
+# sphinx_gallery_start_ignore
 if dialect == "mysql":
     assert seen == ["queued", "queued"], "MariaDB: reloads read the old snapshot"
 else:
     assert seen == ["running", "done"], f"{dialect}: reloads read the latest"
+# sphinx_gallery_end_ignore
 
 # %%
 # Asking for the column: per database
@@ -134,18 +140,24 @@ level = worker.connection().get_isolation_level()
 print("the worker's isolation level:", level)
 if dialect == "sqlite":
     reading = worker.connection().connection.driver_connection
+    # sphinx_gallery_start_ignore
     assert level == "SERIALIZABLE", "SQLite reports SERIALIZABLE"
     assert not reading.in_transaction, "pysqlite sent no BEGIN for the worker's reads"
+    # sphinx_gallery_end_ignore
 else:
     expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    # sphinx_gallery_start_ignore
     assert level == expected, f"{dialect} defaults to {expected}"
+    # sphinx_gallery_end_ignore
 the_other_process("failed")
 in_row = worker.scalar(select(Job.status).where(Job.id == 1))
 print("the column, in the worker's transaction:", in_row)
+# sphinx_gallery_start_ignore
 if dialect == "mysql":
     assert in_row == "queued", "MariaDB: the snapshot of the first read"
 else:
     assert in_row == "failed", f"{dialect}: each statement sees the latest commit"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``expire_all()`` is not enough on MariaDB
@@ -159,10 +171,14 @@ job = worker.get(Job, 1)
 worker.expire_all()
 print(f"after expire_all(): {job}")
 expected = "queued" if dialect == "mysql" else "failed"
+# sphinx_gallery_start_ignore
 assert job.status == expected, "the reload ran in the same transaction"
+# sphinx_gallery_end_ignore
 worker.rollback()
 print(f"after rollback(): {job}")
+# sphinx_gallery_start_ignore
 assert job.status == "failed", "a new transaction sees the latest commit everywhere"
+# sphinx_gallery_end_ignore
 worker.close()
 
 # %%
@@ -184,7 +200,9 @@ for status in STATUSES:
     the_other_process(status)
     seen.append(poll_once())
     print("committed:", status, "- a new session reads:", seen[-1])
+# sphinx_gallery_start_ignore
 assert seen == list(STATUSES), "every iteration saw the status just committed"
+# sphinx_gallery_end_ignore
 
 # %%
 # Or end the transaction in every iteration
@@ -202,12 +220,16 @@ for status in STATUSES:
     seen.append(job.status)
     worker.commit()
     print("committed:", status, "- the worker reads:", seen[-1])
+    # sphinx_gallery_start_ignore
     assert inspect(job).expired, "commit() expired the job"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert seen == list(STATUSES), "every iteration saw the status just committed"
 worker.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

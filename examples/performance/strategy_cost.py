@@ -44,15 +44,19 @@ class Item(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 ROWS = 100_000
 with engine.begin() as conn:
     conn.execute(insert(Item), [{"id": i, "value": 0} for i in range(1, ROWS + 1)])
+    # sphinx_gallery_start_ignore
     assert conn.scalar(select(Item.id).order_by(Item.id.desc()).limit(1)) == ROWS, (
         "every row was inserted: the highest id is ROWS"
     )
+    # sphinx_gallery_end_ignore
 
 STRATEGIES = ["evaluate", "fetch", False, "auto"]
 runs = iter(range(1, 10**6))  # every UPDATE writes a new value
@@ -90,16 +94,20 @@ with Session(engine) as session:
     for size in loaded_sizes:
         more = select(Item).where(Item.id > len(loaded), Item.id <= size)
         loaded.extend(session.scalars(more))
+        # sphinx_gallery_start_ignore
         assert len(session.identity_map) == size, "the session holds `size` objects"
+        # sphinx_gallery_end_ignore
         for strategy in STRATEGIES:
             before = loaded[0].value
             seconds, value, result = timed_update(session, 10, strategy)
             times_a[strategy].append(seconds)
+            # sphinx_gallery_start_ignore
             assert result.rowcount == 10, "ten rows matched"
             if strategy is False:
                 assert loaded[0].value == before, "False leaves loaded objects untouched"
             else:
                 assert loaded[0].value == value, f"{strategy!r} updated the loaded object"
+            # sphinx_gallery_end_ignore
     print("objects in the session:", loaded_sizes, "- rows matched per UPDATE: 10")
 
 # %%
@@ -114,8 +122,12 @@ with Session(engine) as session:
         for strategy in STRATEGIES:
             seconds, value, result = timed_update(session, size, strategy)
             times_b[strategy].append(seconds)
+            # sphinx_gallery_start_ignore
             assert result.rowcount == size, "the UPDATE matched `size` rows"
+            # sphinx_gallery_end_ignore
+    # sphinx_gallery_start_ignore
     assert len(session.identity_map) == 0, "nothing was loaded into the session"
+    # sphinx_gallery_end_ignore
     print("rows matched:", matched_sizes, "- objects in the session: 0")
 
 # %%
@@ -129,11 +141,13 @@ with Session(engine) as session:
     stmt = update(Item).where(Item.id <= 1_000).values(value=-1)
     result = session.execute(stmt, execution_options={"synchronize_session": "fetch"})
     print(*(" ".join(sql.split()) for sql in sent), sep="\n")
+    # sphinx_gallery_start_ignore
     if engine.dialect.update_returning:
         assert len(sent) == 1 and "RETURNING" in sent[0], "fetch = UPDATE .. RETURNING"
         assert len(result.returned_defaults_rows) == 1_000, "1,000 matched keys came back"
     else:
         assert len(sent) == 2 and "SELECT" in sent[0], "without RETURNING: SELECT, UPDATE"
+    # sphinx_gallery_end_ignore
 
 # %%
 # The plot

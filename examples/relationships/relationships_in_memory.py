@@ -58,7 +58,9 @@ class Child(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 
@@ -72,8 +74,10 @@ def load(relationships=True):
     session = Session(engine)
     p1, p2 = session.get(Parent, 1), session.get(Parent, 2)
     child = session.get(Child, 1)
+    # sphinx_gallery_start_ignore
     if relationships:
         assert child.parent is p1 and child in p1.children and not p2.children, "loaded"
+    # sphinx_gallery_end_ignore
     return session, p1, p2, child
 
 
@@ -98,10 +102,14 @@ def row_parent_id(session):  # what the database says, in the session's transact
 
 session, p1, p2, child = load()
 child.parent_id = 2
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "only the column changed"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "the flush did not touch them"
 assert row_parent_id(session) == 2, "while the row says parent 2"
+# sphinx_gallery_end_ignore
 
 # %%
 # What refreshes them: expiring each one
@@ -111,11 +119,17 @@ assert row_parent_id(session) == 2, "while the row says parent 2"
 # then each parent's collection, one at a time.
 
 session.expire(child, ["parent"])
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[1, 2], []]), "child.parent reloaded"
+# sphinx_gallery_end_ignore
 session.expire(p1, ["children"])
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], []]), "parent 1's collection reloaded"
+# sphinx_gallery_end_ignore
 session.expire(p2, ["children"])
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "and parent 2's: all in sync"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -125,7 +139,9 @@ session.close()
 session, p1, p2, child = load()
 child.parent_id = 2
 session.commit()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "after commit every side reloads"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -140,8 +156,10 @@ for attributes in (None, ["parent_id"]):  # the whole child, then the key alone
     session, p1, p2, child = load()
     child.parent_id = 2
     session.expire(child, attributes)
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (1, p1, [[1, 2], []]), "the change is gone"
     assert row_parent_id(session) == 1, "and the row was never updated"
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -159,8 +177,10 @@ for loaded in (False, True):
         session.expire(child, ["parent"])
         session.expire(p1, ["children"])
         session.expire(p2, ["children"])
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (2, p2, [[2], [1]]), "each read used the new key"
     assert not session.dirty, "the collections' load flushed the UPDATE"
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -173,10 +193,14 @@ for loaded in (False, True):
 
 session, p1, p2, child = load()
 child.parent = p2
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both lists moved, not the key"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush set parent_id"
 assert row_parent_id(session) == 2, "and wrote it to the row"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -188,9 +212,13 @@ session.close()
 
 session, p1, p2, child = load()
 p2.children.append(child)
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both sides moved"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush wrote it"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -207,12 +235,18 @@ for strategy in ("auto", "evaluate", "fetch", False):
     session.execute(move.execution_options(synchronize_session=strategy))
     print(f"{strategy!r}:", end=" ")
     parent_id = 1 if strategy is False else 2
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), "none moved"
     assert row_parent_id(session) == 2, "the row moved"
+    # sphinx_gallery_end_ignore
     session.expire_all()
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (2, p2, [[2], [1]]), "expire_all() brings all in sync"
+    # sphinx_gallery_end_ignore
     session.close()
+# sphinx_gallery_start_ignore
 engine.dispose()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

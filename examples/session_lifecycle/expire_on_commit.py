@@ -37,7 +37,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -73,10 +75,12 @@ session.commit()
 for user in (alice, bob):
     print(sorted(inspect(user).expired_attributes), "persistent:", inspect(user).persistent)
 
+# sphinx_gallery_start_ignore
 assert not selects(), "commit() itself loads nothing"
 for user in (alice, bob):
     assert inspect(user).expired_attributes == {"id", "name"}, "all attributes are expired"
     assert inspect(user).persistent, "expired objects stay in the session"
+# sphinx_gallery_end_ignore
 
 # %%
 # The next access pays a ``SELECT``
@@ -87,11 +91,17 @@ for user in (alice, bob):
 
 sent.clear()
 print(alice.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 1, "the first read of alice emitted one SELECT"
+# sphinx_gallery_end_ignore
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 2, "bob needed his own SELECT"
+# sphinx_gallery_end_ignore
 print(alice.name, bob.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 2, "loaded attributes are read without SQL"
+# sphinx_gallery_end_ignore
 
 # %%
 # Reading after commit sees other transactions
@@ -104,7 +114,9 @@ assert len(selects()) == 2, "loaded attributes are read without SQL"
 session.commit()
 rename_bob("Robert")
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Robert", "the expired attribute was reloaded with the current value"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -121,9 +133,11 @@ session.commit()
 sent.clear()
 print(alice.name, bob.name)
 
+# sphinx_gallery_start_ignore
 assert not inspect(alice).expired_attributes, "nothing was expired by commit()"
 assert not inspect(bob).expired_attributes, "nothing was expired by commit()"
 assert not selects(), "reading after commit() emitted no SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # The staleness risk
@@ -135,16 +149,22 @@ assert not selects(), "reading after commit() emitted no SELECT"
 
 rename_bob("Bobby")
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Robert", "without expiry the object keeps the stale value"
+# sphinx_gallery_end_ignore
 
 again = session.scalars(select(User).where(User.id == 2)).one()
+# sphinx_gallery_start_ignore
 assert again is bob and bob.name == "Robert", "re-selecting does not overwrite loaded values"
+# sphinx_gallery_end_ignore
 
 session.refresh(bob)
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Bobby", "refresh() loaded the current value"
 session.close()
 engine.dispose()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

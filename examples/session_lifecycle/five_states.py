@@ -43,7 +43,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 
@@ -53,7 +55,9 @@ STATES = ("transient", "pending", "persistent", "deleted", "detached")
 def state_of(obj):
     insp = inspect(obj)
     flags = [name for name in STATES if getattr(insp, name)]
+    # sphinx_gallery_start_ignore
     assert len(flags) == 1, "an object is in exactly one state"
+    # sphinx_gallery_end_ignore
     print(f"state: {flags[0]}, identity: {insp.identity}")
     return flags[0]
 
@@ -65,8 +69,10 @@ def state_of(obj):
 # A new object belongs to no session and has no identity (no primary key from the database).
 
 alice = User(name="alice")
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "transient", "a new object is transient"
 assert inspect(alice).session is None, "a transient object belongs to no session"
+# sphinx_gallery_end_ignore
 
 # %%
 # Pending
@@ -76,8 +82,10 @@ assert inspect(alice).session is None, "a transient object belongs to no session
 # primary key.
 
 session.add(alice)
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "pending", "an added, unflushed object is pending"
 assert alice in session.new and alice.id is None, "pending: waiting for the INSERT"
+# sphinx_gallery_end_ignore
 
 # %%
 # Persistent
@@ -87,9 +95,11 @@ assert alice in session.new and alice.id is None, "pending: waiting for the INSE
 # so ``session.get()`` hands back this very object.
 
 session.flush()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "persistent", "a flushed object is persistent"
 assert inspect(alice).identity == (alice.id,), "it now has an identity key"
 assert session.get(User, alice.id) is alice, "the identity map hands back the same object"
+# sphinx_gallery_end_ignore
 
 # %%
 # Deleted
@@ -99,11 +109,15 @@ assert session.get(User, alice.id) is alice, "the identity map hands back the sa
 # it is deleted: gone from the identity map, while the transaction is not yet committed.
 
 session.delete(alice)
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "persistent", "delete() alone only marks the object"
 assert alice in session.deleted, "it is queued for deletion"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "deleted", "after the DELETE is flushed it is deleted"
 assert alice not in session, "a deleted object has left the identity map"
+# sphinx_gallery_end_ignore
 
 # %%
 # Detached
@@ -113,9 +127,11 @@ assert alice not in session, "a deleted object has left the identity map"
 # values it had, but no session tracks it any more.
 
 session.commit()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "detached", "a deleted object becomes detached on commit"
 assert inspect(alice).was_deleted, "inspect() remembers it was deleted"
 assert inspect(alice).identity is not None and alice.name == "alice", "it keeps key and values"
+# sphinx_gallery_end_ignore
 print(alice)
 
 # %%
@@ -128,17 +144,23 @@ print(alice)
 bob = User(id=2, name="bob")
 session.add(bob)
 session.commit()
+# sphinx_gallery_start_ignore
 assert state_of(bob) == "persistent", "commit leaves a live object persistent (and expired)"
+# sphinx_gallery_end_ignore
 session.expunge(bob)
+# sphinx_gallery_start_ignore
 assert state_of(bob) == "detached", "expunge() detaches a persistent object"
 assert inspect(bob).expired_attributes == {"id", "name"}, "commit had expired bob"
+# sphinx_gallery_end_ignore
 message = None
 try:
     print(bob.name)  # needs a reload, and no session can do it
 except DetachedInstanceError as exc:
     message = re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc)).split(" (Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert message and "is not bound to a Session" in message, "detached + expired cannot reload"
+# sphinx_gallery_end_ignore
 
 # %%
 # Detached by ``close()``
@@ -149,9 +171,13 @@ assert message and "is not bound to a Session" in message, "detached + expired c
 
 with Session(engine) as other:
     bob = other.get(User, inspect(bob).identity)
+    # sphinx_gallery_start_ignore
     assert state_of(bob) == "persistent", "a loaded object is persistent"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert state_of(bob) == "detached", "closing the session detached bob"
 assert bob.name == "bob", "close() kept the loaded values"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -166,12 +192,16 @@ with Session(engine) as other:
     ghost = User(id=3, name="ghost")
     other.add(ghost)
     other.flush()  # INSERT sent, never committed
+# sphinx_gallery_start_ignore
 assert state_of(ghost) == "detached", "close() detached the flushed object"
 assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, "its values read fine"
+# sphinx_gallery_end_ignore
 with engine.connect() as check:
     rows = check.scalar(select(func.count()).select_from(User).where(User.id == 3))
 print("rows with id 3 in the database:", rows)
+# sphinx_gallery_start_ignore
 assert rows == 0, "the row was rolled back: the detached object describes nothing"
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

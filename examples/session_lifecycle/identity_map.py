@@ -41,7 +41,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -69,8 +71,10 @@ statements.clear()
 by_name = session.scalars(select(User).where(User.name == "alice")).one()
 by_id = session.scalars(select(User).where(User.id == 1)).one()
 print(by_name, by_id, "- same object:", by_name is by_id)
+# sphinx_gallery_start_ignore
 assert len(statements) == 2, "both queries sent their SELECT"
 assert by_name is by_id, "two queries for the same row return the same Python object"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``get()`` of a loaded key sends no SQL
@@ -82,8 +86,10 @@ assert by_name is by_id, "two queries for the same row return the same Python ob
 statements.clear()
 got = session.get(User, 1)
 print(got, "- statements sent:", len(statements))
+# sphinx_gallery_start_ignore
 assert got is by_id, "get() returns the object already in the identity map"
 assert len(statements) == 0, "get() of a loaded, unexpired object emits no SQL"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``get()`` of a key not loaded yet sends one SELECT
@@ -95,8 +101,10 @@ assert len(statements) == 0, "get() of a loaded, unexpired object emits no SQL"
 statements.clear()
 bob = session.get(User, 2)
 print(bob, "- statements sent:", len(statements))
+# sphinx_gallery_start_ignore
 assert len(statements) == 1, "get() of a key not in the identity map emits one statement"
 assert statements[0].lstrip().upper().startswith("SELECT"), "that statement is a SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # What is in the identity map
@@ -112,11 +120,13 @@ for key, obj in sorted(session.identity_map.items(), key=lambda item: item[0][1]
 
 key = inspect(bob).identity_key
 print("identity_key of bob:", (key[0].__name__, *key[1:]))
+# sphinx_gallery_start_ignore
 assert key == (User, (2,), None), "the identity key is (class, primary key tuple, token)"
 assert session.identity_map[key] is bob, "the identity map maps that key to the object"
 assert sorted(k[1] for k in session.identity_map.keys()) == [(1,), (2,)], (
     "only the rows this session loaded are in its identity map; row 3 is not"
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # After ``expunge()``: a different object
@@ -127,14 +137,18 @@ assert sorted(k[1] for k in session.identity_map.keys()) == [(1,), (2,)], (
 
 session.expunge(bob)
 print("bob detached:", inspect(bob).detached)
+# sphinx_gallery_start_ignore
 assert inspect(bob).detached, "an expunged object is detached"
 assert inspect(bob).identity_key not in session.identity_map, "its key left the map"
+# sphinx_gallery_end_ignore
 
 statements.clear()
 bob_again = session.get(User, 2)
 print(bob_again, "- statements sent:", len(statements), "- same object:", bob_again is bob)
+# sphinx_gallery_start_ignore
 assert bob_again is not bob, "after expunge, the same row loads as a different object"
 assert len(statements) == 1, "the row is no longer in the identity map, so get() selects"
+# sphinx_gallery_end_ignore
 
 # %%
 # A new session: a different object
@@ -146,10 +160,14 @@ assert len(statements) == 1, "the row is no longer in the identity map, so get()
 with Session(engine) as other:
     alice_elsewhere = other.get(User, 1)
     print(alice_elsewhere, "- same object as in the first session:", alice_elsewhere is by_id)
+    # sphinx_gallery_start_ignore
     assert alice_elsewhere is not by_id, "another session has its own object for the row"
     assert alice_elsewhere.name == by_id.name, "same row, same values"
+    # sphinx_gallery_end_ignore
 
+# sphinx_gallery_start_ignore
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

@@ -74,7 +74,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmp.name, "operations.db"))
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 
@@ -89,7 +91,9 @@ LABELS = {}  # the same key -> the label of the section that measures it
 def record(section, key, verdict, expected):
     MEASURED[key], LABELS[key] = {"verdict": verdict}, f"operations_measured_{section}"
     print(f"{key:45} {verdict}")
+    # sphinx_gallery_start_ignore
     assert verdict == expected, f"{key} is measured as {expected!r}"
+    # sphinx_gallery_end_ignore
 
 
 def statements():
@@ -306,7 +310,9 @@ for name, reload in SNAPSHOT_RELOADS.items():
         snapshot = mariadb and name != "for-update-populate"
         record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
         session.commit()  # the transaction ends: the next read is a new one
+        # sphinx_gallery_start_ignore
         assert alice.counter == 10, "a new transaction reads the committed 10"
+        # sphinx_gallery_end_ignore
 
 # %%
 # .. _operations_measured_snapshot_fetch:
@@ -334,7 +340,9 @@ with Session(default_isolation) as session:
         update(User).where(User.name == "alice").values(counter=9),
         execution_options={"synchronize_session": "fetch"},
     )
+    # sphinx_gallery_start_ignore
     assert result.rowcount == 0, "the UPDATE matched no row: alice is 'ally' now"
+    # sphinx_gallery_end_ignore
     expected = "wrong" if mariadb else "synced"
     record("snapshot_fetch", "snapshot-fetch/renamed", counter(session, alice), expected)
     session.rollback()
@@ -386,14 +394,18 @@ for key, (options, new_value, change) in RETURNING.items():
         try:
             back = session.scalars(statement.returning(User), execution_options=options).all()
         except DBAPIError as exc:  # MariaDB: a syntax error from the server
+            # sphinx_gallery_start_ignore
             assert not engine.dialect.update_returning, "only where there is no UPDATE RETURNING"
+            # sphinx_gallery_end_ignore
             record("returning", key, type(exc).__name__, "ProgrammingError")
             continue
         if situation == "relative":
             same = "same object" if back == [alice] else "another object"
             record("returning", f"{name}/identity", same, "same object")
+        # sphinx_gallery_start_ignore
         else:
             assert back == [], "the renamed row does not match: nothing is returned"
+        # sphinx_gallery_end_ignore
         wrong = key in ("returning/relative", "returning-populate/renamed")
         record("returning", key, counter(session, alice), "wrong" if wrong else "synced")
     del back
@@ -545,7 +557,9 @@ for name, lock in LOCKS.items():
         sent.clear()
         lock(session, alice)
         locking = any(sql.rstrip().endswith("FOR UPDATE") for sql in sent)
+        # sphinx_gallery_start_ignore
         assert locking == (engine.dialect.name != "sqlite"), "FOR UPDATE everywhere but SQLite"
+        # sphinx_gallery_end_ignore
         expected = "stale" if name in ("select-for-update", "get-for-update") else "synced"
         record("locking", f"{name}/changed", counter(session, alice), expected)
 

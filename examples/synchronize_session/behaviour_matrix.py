@@ -76,7 +76,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 # MariaDB's default REPEATABLE READ would hide the other connection's commits from the session.
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 with engine.begin() as connection:
@@ -168,8 +170,10 @@ def measure(operation, prepare, where, values, key=1):
         expired = "counter" in inspect(alice).expired_attributes
         memory = "expired" if expired else inspect(alice).dict["counter"]
         in_db = session.connection().scalar(select(users.c.counter).where(users.c.id == 1))
+        # sphinx_gallery_start_ignore
         if expired and not error:
             assert alice.counter == in_db, "an expired attribute reloads the database's value"
+        # sphinx_gallery_end_ignore
     if error:
         verdict = "refused"
     elif expired:
@@ -192,7 +196,9 @@ def run_situation(situation, expected, prepare, where, values, key=1):
         statements = ", ".join(cell.get("statements", []))
         line = f"{operation:18} {cell['verdict']:8} {details[0]:>7} {details[1]:>8}  {statements}"
         print(line.rstrip())
+        # sphinx_gallery_start_ignore
         assert cell["verdict"] == claim, f"{operation}, {situation}: alice is {claim}"
+        # sphinx_gallery_end_ignore
 
 
 CASE_INSENSITIVE = engine.dialect.name != "postgresql"
@@ -280,8 +286,10 @@ run_situation(
     lambda s, a: other_connection_sets(counter=10), User.name == "alice",
     {"counter": User.counter + 1}, key=None,
 )  # fmt: skip
+# sphinx_gallery_start_ignore
 assert MEASURED["fetch/relative"]["memory"] == 6, "'fetch' computed counter + 1 from memory: 6"
 assert MEASURED["fetch/relative"]["database"] == 11, "while the database computed 11"
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _behaviour_matrix_function:
@@ -318,7 +326,9 @@ run_situation(
     "division", expected, lambda s, a: None, User.name == "alice",
     {"counter": User.counter / 2}, key=None,
 )  # fmt: skip
+# sphinx_gallery_start_ignore
 assert MEASURED["auto/division"]["memory"] == 2.5, "Python computed 5 / 2 = 2.5"
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _behaviour_matrix_unflushed:
@@ -439,12 +449,14 @@ for name, reload in RELOADS.items():
         kept = alice.counter == 7
         MEASURED[f"{name}/unflushed"] = {"verdict": "kept" if kept else "discarded"}
         print(f"{name}: the unflushed change is", MEASURED[f"{name}/unflushed"]["verdict"])
+# sphinx_gallery_start_ignore
 assert MEASURED["populate-existing/unflushed"]["verdict"] == "kept", "autoflush kept the change"
 assert MEASURED["populate-existing-no-autoflush/unflushed"]["verdict"] == "discarded", (
     "with autoflush=False, populate_existing overwrote the unflushed change"
 )
 assert MEASURED["refresh/unflushed"]["verdict"] == "discarded", "refresh() discarded it"
 assert MEASURED["expire/unflushed"]["verdict"] == "discarded", "expire() discarded it"
+# sphinx_gallery_end_ignore
 with Session(engine) as session:
     alice = session.get(User, 1)
     session.add(User(id=3, name="cy", counter=5))
@@ -453,7 +465,9 @@ with Session(engine) as session:
     MEASURED["refresh/sql"] = {"verdict": ", ".join(sql.split()[0] for sql in sent)}
     print("refresh(alice) with another object pending sent:", MEASURED["refresh/sql"]["verdict"])
     session.rollback()
+# sphinx_gallery_start_ignore
 assert MEASURED["refresh/sql"]["verdict"] == "INSERT, SELECT", "refresh() flushed the other one"
+# sphinx_gallery_end_ignore
 
 
 def flush_after_row_is_gone(model, change):
@@ -472,7 +486,9 @@ def flush_after_row_is_gone(model, change):
                 session.flush()
             except StaleDataError:
                 return "raises StaleDataError"
+        # sphinx_gallery_start_ignore
         assert not caught or "0 were matched" in str(caught[0].message), "it says: 0 matched"
+        # sphinx_gallery_end_ignore
         return "warns" if caught else "silent"
 
 
@@ -484,9 +500,11 @@ GONE = {
 for key, (model, change) in GONE.items():
     MEASURED[key] = {"verdict": flush_after_row_is_gone(model, change)}
     print(f"{key}: flushing", MEASURED[key]["verdict"])
+# sphinx_gallery_start_ignore
 assert MEASURED["change/gone"]["verdict"] == "raises StaleDataError", "an UPDATE of 0 rows raises"
 assert MEASURED["delete/gone"]["verdict"] == "warns", "a DELETE of 0 rows only warns"
 assert MEASURED["delete/gone-versioned"]["verdict"] == "raises StaleDataError", "versioned: raises"
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

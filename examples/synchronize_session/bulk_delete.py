@@ -41,7 +41,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([User(id=1, name="Ann"), User(id=2, name="Bob")])
@@ -75,11 +77,13 @@ for strategy in ["auto", "evaluate", "fetch"]:
         print(f"{strategy!r:11}", end="")
         state(ann, session)
         st = inspect(ann)
+        # sphinx_gallery_start_ignore
         assert st.deleted and not st.persistent, f"{strategy}: object is marked deleted"
         assert not st.detached, f"{strategy}: deleted, but not detached before commit"
         assert ann not in session, f"{strategy}: the session no longer contains it"
         assert st.key not in session.identity_map, f"{strategy}: gone from the identity map"
         assert rows(session) == 1, f"{strategy}: the row is deleted in the transaction"
+        # sphinx_gallery_end_ignore
 
 # %%
 # ``False``: the object stays persistent, and stale
@@ -94,10 +98,12 @@ with Session(engine) as session:
         delete(User).where(User.name == "Ann").execution_options(synchronize_session=False)
     )
     state(ann, session)
+    # sphinx_gallery_start_ignore
     assert inspect(ann).persistent and ann in session, "False: still persistent in session"
     assert session.get(User, 1) is ann, "False: the identity map still returns it"
     assert ann.name == "Ann", "False: the old value is still readable"
     assert rows(session) == 1, "False: yet the row is deleted in the transaction"
+    # sphinx_gallery_end_ignore
 
 # %%
 # An expired object is not evaluated
@@ -122,11 +128,15 @@ for strategy in ["auto", "fetch"]:
         print(f"{strategy!r:8}", end="")
         state(ann, session)
         if strategy == "fetch":
+            # sphinx_gallery_start_ignore
             assert inspect(ann).deleted, "'fetch' marks the expired object deleted"
+            # sphinx_gallery_end_ignore
             continue
+        # sphinx_gallery_start_ignore
         assert inspect(ann).persistent and ann in session, "'auto' skipped the expired object"
         assert engine.dialect.delete_returning, "although DELETE .. RETURNING was available"
         assert "name" in inspect(ann).expired_attributes, "'auto' did not load her to judge her"
+        # sphinx_gallery_end_ignore
         error = None
         try:
             ann.name
@@ -134,7 +144,9 @@ for strategy in ["auto", "fetch"]:
             error = exc
             message = str(exc).split("' ", 1)[1]  # drop the object's address
             print(f"  {type(exc).__name__}: Instance ... {message}")
+        # sphinx_gallery_start_ignore
         assert isinstance(error, ObjectDeletedError), "reloading the deleted row fails"
+        # sphinx_gallery_end_ignore
 
 # %%
 # Rollback brings the deleted object back
@@ -147,13 +159,17 @@ for strategy in ["auto", "fetch"]:
 session = Session(engine)
 ann = session.get(User, 1)
 session.execute(delete(User).where(User.name == "Ann"))
+# sphinx_gallery_start_ignore
 assert inspect(ann).deleted, "deleted before the rollback"
+# sphinx_gallery_end_ignore
 session.rollback()
 state(ann, session)
+# sphinx_gallery_start_ignore
 assert inspect(ann).persistent and ann in session, "rollback restores it to persistent"
 assert session.get(User, 1) is ann, "and back in the identity map"
 assert rows(session) == 2, "the row exists again"
 assert ann.name == "Ann", "its values reload from the restored row"
+# sphinx_gallery_end_ignore
 
 # %%
 # Commit makes it detached
@@ -165,9 +181,11 @@ assert ann.name == "Ann", "its values reload from the restored row"
 session.execute(delete(User).where(User.name == "Ann"))
 session.commit()
 state(ann, session)
+# sphinx_gallery_start_ignore
 assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
 assert rows(session) == 1, "the row stays deleted"
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

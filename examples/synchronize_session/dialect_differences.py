@@ -60,7 +60,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([Team(id=1, name="red"), Team(id=2, name="blue")])
@@ -102,10 +104,12 @@ expected = {
     "mariadb": (False, True),
     "mysql": (False, False),
 }
+# sphinx_gallery_start_ignore
 if kind in expected:
     assert (dialect.update_returning, dialect.delete_returning) == expected[kind], (
         f"{kind} returns rows from UPDATE / DELETE as the text says"
     )
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _dialects-mysql:
@@ -132,11 +136,15 @@ for label, offline in [("MySQL", mysql.dialect()), ("MariaDB", mysql.dialect(is_
     )
     compiled = " ".join(str(explicit.compile(dialect=offline)).split())
     print("   ", compiled)
+    # sphinx_gallery_start_ignore
     assert compiled.endswith("RETURNING users.id"), "an explicit RETURNING is compiled, not refused"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert (mysql.dialect().update_returning, mysql.dialect().delete_returning) == (False, False), (
     "SQLAlchemy's MySQL dialect has neither UPDATE nor DELETE ... RETURNING"
 )
 assert mysql.dialect(is_mariadb=True).delete_returning, "its MariaDB variant has DELETE RETURNING"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``'fetch'`` on an UPDATE
@@ -158,11 +166,13 @@ with Session(engine) as session:
     )
     print(sent)
     print(alice)
+    # sphinx_gallery_start_ignore
     if dialect.update_returning:
         assert sent == ["UPDATE"], "one UPDATE ... RETURNING"
     else:
         assert sent == ["SELECT", "UPDATE"], "a SELECT of the keys, then the UPDATE"
     assert alice.status == "archived", "on every database the loaded object is updated"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -177,10 +187,12 @@ with Session(engine) as session:
     sent.clear()
     session.execute(update(User).where(func.lower(User.name) == "alice").values(status="away"))
     print(sent)
+    # sphinx_gallery_start_ignore
     assert sent == (["UPDATE"] if dialect.update_returning else ["SELECT", "UPDATE"]), (
         "'auto' fell back to 'fetch'"
     )
     assert alice.status == "away", "and the loaded object is updated"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -197,11 +209,13 @@ with Session(engine) as session:
         delete(User).where(User.name == "bob"), execution_options={"synchronize_session": "fetch"}
     )
     print(sent)
+    # sphinx_gallery_start_ignore
     if dialect.delete_returning:
         assert sent == ["DELETE"], "one DELETE ... RETURNING"
     else:
         assert sent == ["SELECT", "DELETE"], "a SELECT of the keys, then the DELETE"
     assert bob not in session, "the matched object left the session"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -276,6 +290,7 @@ expected_by_kind["mysql"] = {
     label: "['SELECT', 'DELETE'], alice left"
     for label in ["default", "default, is_delete_using", "'fetch'", "'fetch', is_delete_using"]
 } | {"False": "['DELETE'], alice stays in"}
+# sphinx_gallery_start_ignore
 for label, start in expected_by_kind.get(kind, {}).items():
     assert outcomes[label].startswith(start), f"on {kind}, {label} gives {start}"
 assert outcomes["'evaluate'"].startswith(NO_EVALUATE), "'evaluate' cannot judge Team criteria"
@@ -283,6 +298,7 @@ if "CompileError" in outcomes["default"]:
     assert "add the additional execution option 'is_delete_using=True'" in outcomes["default"], (
         "the CompileError says to add is_delete_using=True"
     )
+# sphinx_gallery_end_ignore
 
 # %%
 # A subquery is portable: ``User.team_id.in_(select(Team.id)...)`` keeps the DELETE on one
@@ -295,10 +311,12 @@ with Session(engine) as session:
     sent.clear()
     session.execute(delete(User).where(User.team_id.in_(red_team)))
     print(sent, "| alice in the session:", alice in session)
+    # sphinx_gallery_start_ignore
     assert sent == (["DELETE"] if dialect.delete_returning else ["SELECT", "DELETE"]), (
         "the default fell back to 'fetch'"
     )
     assert alice not in session, "on every database the deleted object left the session"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -324,8 +342,10 @@ if kind in ("mariadb", "mysql"):
         )
     print("collation of users.name:", collation)
     ignores_case = collation.endswith("_ci")
+    # sphinx_gallery_start_ignore
     if kind == "mariadb":
         assert ignores_case, "MariaDB's default collation is case-insensitive"
+    # sphinx_gallery_end_ignore
 else:
     ignores_case = False  # SQLite's and PostgreSQL's defaults compare case-sensitively
 
@@ -339,6 +359,7 @@ for strategy in ["auto", "fetch"]:
         in_memory = alice.status
         in_db = session.scalar(select(User.status).where(User.id == 1))
         print(f"{strategy}: rows matched {matched}; alice in memory {in_memory!r}, row {in_db!r}")
+        # sphinx_gallery_start_ignore
         if not ignores_case:
             assert (matched, in_memory, in_db) == (0, "active", "active"), "no match anywhere"
         elif strategy == "auto":
@@ -347,6 +368,7 @@ for strategy in ["auto", "fetch"]:
             )
         else:
             assert (matched, in_memory, in_db) == (1, "vip", "vip"), "'fetch' followed the database"
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -362,7 +384,9 @@ for strategy in ["auto", "fetch"]:
 
 if kind == "mariadb":
     pads = "nopad" not in collation
+    # sphinx_gallery_start_ignore
     assert pads, "MariaDB's default collation pads with spaces"
+    # sphinx_gallery_end_ignore
 else:
     pads = False if kind != "mysql" else None  # MySQL: depends on the collation; not run
 
@@ -373,12 +397,14 @@ with Session(engine) as session:
     matched = session.execute(update(User).where(User.name == "bob").values(status="vip")).rowcount
     in_db = session.scalar(select(User.status).where(User.id == 2))
     print(f"rows matched {matched}; bob in memory {bob.status!r}, row {in_db!r}")
+    # sphinx_gallery_start_ignore
     if pads is True:
         assert (matched, bob.status, in_db) == (1, "active", "vip"), (
             "the database matched 'bob ', Python did not: the object is stale"
         )
     elif pads is False:
         assert (matched, bob.status, in_db) == (0, "active", "active"), "no match anywhere"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -403,9 +429,11 @@ for strategy in ["auto", "fetch"]:
         )
         in_db = session.scalar(select(User.counter).where(User.id == 1))
         print(f"{strategy}: alice in memory {alice.counter!r}, row {in_db!r}")
+        # sphinx_gallery_start_ignore
         assert alice.counter == 2.5, f"{strategy}: Python's 5 / 2 went into the object"
         if expected_row is not None:
             assert in_db == expected_row, f"on {kind} the row holds {expected_row}"
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -420,7 +448,9 @@ for strategy in ["auto", "fetch"]:
 with Session(engine) as session:
     rows = session.execute(select(User.id, User.status).order_by(User.id)).all()
     print(rows)
+# sphinx_gallery_start_ignore
 assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], "rollbacks undid it all"
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

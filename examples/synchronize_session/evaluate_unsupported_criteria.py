@@ -50,7 +50,9 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append(statement)
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")])
@@ -78,9 +80,11 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'evaluate' refuses a SQL function"
 assert "Cannot evaluate Function" in str(error), "the message names the function"
 assert not any(s.startswith("UPDATE") for s in sent), "no UPDATE was sent"
+# sphinx_gallery_end_ignore
 
 # %%
 # An IN subquery
@@ -100,8 +104,10 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'evaluate' refuses an IN subquery"
 assert "Cannot evaluate Select" in str(error), "the message names the subquery"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``'auto'`` falls back to ``'fetch'``
@@ -114,12 +120,14 @@ assert "Cannot evaluate Select" in str(error), "the message names the subquery"
 sent.clear()
 session.execute(update(User).where(func.lower(User.name) == "ann").values(status="active"))
 update_sql = next(s for s in sent if s.startswith("UPDATE"))
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert "RETURNING" in update_sql, "'fetch' asks the UPDATE to return matched keys"
 else:
     assert sent[0].startswith("SELECT"), "without RETURNING, 'fetch' SELECTs matches first"
 assert inspect(ann).dict["status"] == "active", "the loaded object got the new value"
 assert "status" not in inspect(ann).expired_attributes, "set in place, not expired"
+# sphinx_gallery_end_ignore
 print(ann.status)
 
 # %%
@@ -132,8 +140,10 @@ print(ann.status)
 
 session.execute(update(User).where(User.id == 1).values(name=func.upper(User.name)))
 print(inspect(ann).expired_attributes)
+# sphinx_gallery_start_ignore
 assert "name" in inspect(ann).expired_attributes, "a SQL-computed value is expired"
 assert "name" not in inspect(ann).dict, "the old value is gone from the object"
+# sphinx_gallery_end_ignore
 
 # %%
 # The next access reloads it
@@ -143,9 +153,11 @@ assert "name" not in inspect(ann).dict, "the old value is gone from the object"
 
 sent.clear()
 print(ann.name)
+# sphinx_gallery_start_ignore
 assert ann.name == "ANN", "the reload returns the database's value"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "one SELECT reloaded the attribute"
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

@@ -42,7 +42,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 rows = [(1, "alice", "active"), (2, "bob", "active"), (3, "carol", "inactive")]
 with Session(engine) as session, session.begin():
@@ -72,8 +74,10 @@ def loaded():
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "auto"})
 auto_sql = sent[0]
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in auto_sql, "'auto' evaluated: one plain UPDATE"
 assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated objects in memory"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"evaluate"``
@@ -83,8 +87,10 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated object
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' sent one plain UPDATE"
 assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated objects in memory"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"fetch"``
@@ -95,11 +101,13 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated ob
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "'fetch' used UPDATE ... RETURNING"
 else:
     assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], "'fetch' selected keys first"
 assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the matched objects"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``False``
@@ -110,12 +118,16 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the m
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": False})
+    # sphinx_gallery_start_ignore
     assert len(sent) == 1 and "RETURNING" not in sent[0], "False sent one plain UPDATE"
+    # sphinx_gallery_end_ignore
     in_db = session.scalar(select(User.status).where(User.id == 1))
     print("alice in memory:", alice.status, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert (alice.status, bob.status) == ("active", "active"), "False left the loaded objects stale"
 assert in_db == "archived", "while the database already says 'archived'"
 assert not inspect(alice).expired_attributes, "False did not expire them either"
+# sphinx_gallery_end_ignore
 
 # %%
 # When the WHERE clause cannot run in Python
@@ -132,10 +144,14 @@ with loaded() as (session, (alice, bob, carol)):
     except InvalidRequestError as exc:
         message = f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
         print(message)
+    # sphinx_gallery_start_ignore
     assert message and not sent, "'evaluate' raised before sending the UPDATE"
+    # sphinx_gallery_end_ignore
     session.execute(by_name)
 fetched = "RETURNING" in sent[-1] if engine.dialect.update_returning else len(sent) == 2
+# sphinx_gallery_start_ignore
 assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': asked the database"
+# sphinx_gallery_end_ignore
 
 # %%
 # Where ``"evaluate"`` and ``"fetch"`` differ
@@ -153,8 +169,10 @@ for strategy in ("evaluate", "fetch"):
         in_db = session.scalar(select(User.status).where(User.id == 3))
         carol_after[strategy] = (carol.status, in_db)
         print(f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}")
+# sphinx_gallery_start_ignore
 assert carol_after["evaluate"] == ("inactive", "archived"), "'evaluate' missed carol's new row"
 assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows the DB matched"
+# sphinx_gallery_end_ignore
 
 # %%
 # Where SQLAlchemy's own documentation says otherwise
@@ -172,11 +190,15 @@ with loaded() as (session, users):
     session.expire_all()
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
     print("statements:", [sql.split()[0] for sql in sent])
+    # sphinx_gallery_start_ignore
     assert len(sent) == 1 and sent[0].startswith("UPDATE"), "no SELECT for the expired objects"
     assert all(inspect(user).expired for user in users), "they were skipped, still expired"
     assert [user.status for user in users] == synced, "and reload the new values on access"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert "RETURNING" not in auto_sql, "with RETURNING available, 'auto' still evaluated"
+# sphinx_gallery_end_ignore
 
 # %%
 # Summary

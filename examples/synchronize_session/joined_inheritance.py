@@ -54,7 +54,9 @@ class Engineer(Employee):
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 if engine.dialect.name == "sqlite":
     event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 ann, bob = Engineer(id=1, name="Ann", language="py"), Engineer(id=2, name="Bob", language="go")
@@ -82,10 +84,14 @@ try:
 except CompileError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
+# sphinx_gallery_start_ignore
 assert "columns from table(s) 'employee' in SET clause" in str(error), "mixed SET is refused"
+# sphinx_gallery_end_ignore
 multi_table = engine.dialect.name in ("mysql", "mariadb")
 why = "not a multi-table UPDATE" if multi_table else "additional tables in the SET clause"
+# sphinx_gallery_start_ignore
 assert why in str(error), f"{engine.dialect.name} refuses it because the UPDATE names one table"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -96,8 +102,10 @@ session.rollback()
 
 session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
 updated = ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")], [(1, "rust"), (2, "go")])
+# sphinx_gallery_start_ignore
 assert tables() == updated, "both tables were updated, for id 1 only"
 assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -108,13 +116,17 @@ session.rollback()
 # join condition, so *every* ``engineer`` row is updated as soon as any employee is named Ann.
 # SQLAlchemy warns; the session, evaluating the WHERE in Python, believes only Ann changed.
 
+# sphinx_gallery_start_ignore
 assert bob.language == "go", "Bob is loaded"
+# sphinx_gallery_end_ignore
 with warnings.catch_warnings(record=True, action="always") as caught:
     session.execute(update(Engineer).where(Engineer.name == "Ann").values(language="rust"))
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
+# sphinx_gallery_start_ignore
 assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
 assert tables()[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
 assert bob.language == "go", "and the session thinks Bob is unchanged: stale"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -123,7 +135,9 @@ session.rollback()
 
 joined = update(Engineer).where(Engineer.id == Employee.id, Engineer.name == "Ann")
 session.execute(joined.values(language="rust"))
+# sphinx_gallery_start_ignore
 assert tables()[1] == [(1, "rust"), (2, "go")], "only Ann's row was updated"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -133,18 +147,24 @@ session.rollback()
 # ``delete(Engineer)`` deletes from ``engineer`` only. The session marks ``ann`` deleted, but
 # her ``employee`` row survives, still typed ``engineer``; loading it back fails.
 
+# sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
+# sphinx_gallery_end_ignore
 session.execute(delete(Engineer).where(Engineer.language == "py"))
 print(half := tables())
+# sphinx_gallery_start_ignore
 assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half a row"
 assert inspect(ann).deleted, "the session thinks Ann is gone"
+# sphinx_gallery_end_ignore
 error = None
 try:
     session.get(Employee, 1).language
 except KeyError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
+# sphinx_gallery_start_ignore
 assert "failed to populate" in str(error), "the orphan base row loads as a broken Engineer"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -155,14 +175,20 @@ session.rollback()
 # row. ``session.delete(ann)`` and a flush also remove both rows.
 
 only_bob = ([(2, "Bob", "engineer")], [(2, "go")])
+# sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
+# sphinx_gallery_end_ignore
 session.execute(delete(Employee).where(Employee.name == "Ann"))
+# sphinx_gallery_start_ignore
 assert tables() == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
+# sphinx_gallery_end_ignore
 session.rollback()
 session.delete(ann)
 session.flush()
+# sphinx_gallery_start_ignore
 assert tables() == only_bob, "the unit of work removed both"
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

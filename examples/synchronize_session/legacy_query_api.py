@@ -51,7 +51,9 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append((statement, parameters))
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
@@ -99,11 +101,13 @@ modern, modern_sql, modern_warnings, modern_ann = run(
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object's status:", legacy_ann, "|", modern_ann)
+# sphinx_gallery_start_ignore
 assert type(legacy) is int and legacy == 2, "Query.update() returns the rowcount int"
 assert modern == legacy, "the 2.0 result's rowcount is the same number"
 assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same UPDATE was sent"
 assert legacy_ann == modern_ann == "old", "the loaded object got the new value both ways"
 assert not legacy_warnings and not modern_warnings, "no warning, not even a deprecation"
+# sphinx_gallery_end_ignore
 
 # %%
 # DELETE, both ways
@@ -124,10 +128,12 @@ modern, modern_sql, modern_warnings, modern_ann = run(
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object:", legacy_ann, "|", modern_ann)
+# sphinx_gallery_start_ignore
 assert type(legacy) is int and legacy == modern == 2, "Query.delete() returns the rowcount"
 assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same DELETE was sent"
 assert legacy_ann == modern_ann == "deleted", "the loaded object is marked deleted"
 assert not legacy_warnings and not modern_warnings, "no warning here either"
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

@@ -45,7 +45,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
@@ -66,7 +68,9 @@ def on_this_database(run):
     except ProgrammingError as error:
         session.rollback()
         print(f"{engine.dialect.name} refused UPDATE..RETURNING: error {error.orig.args[0]}")
+        # sphinx_gallery_start_ignore
         assert error.orig.args[0] == 1064, "MariaDB rejects RETURNING as a syntax error"
+        # sphinx_gallery_end_ignore
         return None
     raise AssertionError("a database without UPDATE..RETURNING ran it")
 
@@ -83,10 +87,14 @@ def on_this_database(run):
 returned = on_this_database(lambda: {user.id: user for user in session.scalars(stmt)})
 if returned is not None:
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned[1] is ann, "row 1 comes back as the already loaded object"
     assert ann.status == "old", "with the new value"
+    # sphinx_gallery_end_ignore
     bob = returned[2]
+    # sphinx_gallery_start_ignore
     assert bob.status == "old" and session.get(User, 2) is bob, "Bob is now in the map"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -99,17 +107,23 @@ if returned is not None:
 # map too, but the rollback above expired it, so the returned row fills it in: correct.
 
 print("before:", ann.status)
+# sphinx_gallery_start_ignore
 if has_returning:
     assert "status" in inspect(bob).expired_attributes, "the rollback expired bob"
+# sphinx_gallery_end_ignore
 stale = stmt.execution_options(synchronize_session=False)
 returned = on_this_database(lambda: {user.id: user for user in session.scalars(stale)})
 if returned is not None:
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned[1] is ann, "the same loaded object is returned"
     assert ann.status == "new", "still showing the old value; the returned row was ignored"
     assert returned[2] is bob and bob.status == "old", "an expired object is filled in"
+    # sphinx_gallery_end_ignore
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    # sphinx_gallery_start_ignore
     assert real == "old", "the database has the new value"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -131,8 +145,10 @@ columns = (
 rows = on_this_database(lambda: sorted(session.execute(columns).all()))
 if rows is not None:
     print(rows, "| loaded:", ann.status)
+    # sphinx_gallery_start_ignore
     assert rows == [(1, "old"), (2, "old")], "the rows carry the database's new values"
     assert ann.status == "new", "while the loaded object stays stale"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -147,7 +163,9 @@ if rows is not None:
 
 
 def make_ann_stale():
+    # sphinx_gallery_start_ignore
     assert ann.status == "new", "ann is loaded with the committed value"
+    # sphinx_gallery_end_ignore
     session.connection().execute(update(User.__table__).where(User.id == 1).values(status="gold"))
 
 
@@ -157,9 +175,11 @@ returned = on_this_database(lambda: session.scalars(tagged).all())
 if returned is not None:
     print(returned)
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    # sphinx_gallery_start_ignore
     assert real == "gold+", "the database computed the SET from its own value"
     assert returned == [ann] and ann.status == "new+", "ann holds the value computed in Python"
     assert not inspect(ann).expired_attributes, "held as loaded, not expired"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -173,8 +193,10 @@ returned = on_this_database(lambda: session.scalars(shouted).all())
 if returned is not None:
     loaded_already = "status" in inspect(ann).dict  # before any access could SELECT it
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned == [ann] and loaded_already, "filled in from the returned row, no SELECT"
     assert ann.status == "GOLD", "the database's value, not one computed from the stale memory"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -191,9 +213,13 @@ fresh = tagged.execution_options(populate_existing=True)
 returned = on_this_database(lambda: session.scalars(fresh).all())
 if returned is not None:
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned == [ann] and ann.status == "gold+", "the loaded object was overwritten"
+    # sphinx_gallery_end_ignore
     session.rollback()
+# sphinx_gallery_start_ignore
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence

@@ -46,7 +46,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"), **FUTURE)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine, **FUTURE) as session:
     session.add_all([User(id=i, name=n, status="active") for i, n in [(1, "alice"), (2, "bob")]])
@@ -86,11 +88,13 @@ with Session(engine, **FUTURE) as session:
     except InvalidRequestError as exc:
         outcome = error_text(exc)
     print(outcome)
+# sphinx_gallery_start_ignore
 if SA_VERSION < (2, 0):
     assert "Could not evaluate" in outcome and not sent, "1.4's 'evaluate' raised, sent nothing"
 else:
     fetched = "RETURNING" in sent[-1] if RETURNING else len(sent) == 2  # asked for matched keys
     assert outcome == "updated, alice is now 'vip'" and fetched, "2.x 'auto' fell back to 'fetch'"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"auto"`` itself is new in 2.0: 1.4 rejects the value.
@@ -104,7 +108,9 @@ with Session(engine, **FUTURE) as session:
         print(error_text(exc))
         outcome = "rejected"
 print("'auto' was", outcome)
+# sphinx_gallery_start_ignore
 assert outcome == ("rejected" if SA_VERSION < (2, 0) else "accepted"), "'auto' exists from 2.0"
+# sphinx_gallery_end_ignore
 
 # %%
 # How ``"fetch"`` finds the matched rows
@@ -118,11 +124,13 @@ with Session(engine, **FUTURE) as session:
     alice, bob = load(session)
     session.execute(by_name, execution_options={"synchronize_session": "fetch"})
     print("alice:", alice.status, "| statements sent:", [sql.split()[0] for sql in sent])
+# sphinx_gallery_start_ignore
 assert alice.status == "vip", "'fetch' updated the matched loaded object"
 if RETURNING:
     assert len(sent) == 1 and "RETURNING" in sent[0], "one UPDATE ... RETURNING"
 else:
     assert [sql.split()[0] for sql in sent] == ["SELECT", "UPDATE"], "SELECT keys, then UPDATE"
+# sphinx_gallery_end_ignore
 
 # %%
 # Bulk UPDATE by primary key
@@ -148,6 +156,7 @@ with Session(engine, **FUTURE) as session:
     session.rollback()
     in_db = session.scalars(select(User.status).order_by(User.id)).all()
 print("after rollback:", in_db)
+# sphinx_gallery_start_ignore
 if SA_VERSION < (2, 0):
     assert "WHERE" not in update_sql, "1.4 sent the UPDATE without a WHERE clause"
     assert outcome == "IntegrityError", "1.4 tried to give every row the same primary key"
@@ -155,6 +164,7 @@ else:
     assert "WHERE" in update_sql and outcome == "updated", "2.x: one UPDATE per dict, by its key"
     assert in_memory == ("gold", "silver"), "2.x also synchronized the loaded objects"
 assert in_db == ["active", "active"], "the rollback left the data unchanged"
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _versions-partial-expiry:
@@ -185,6 +195,7 @@ for strategy in strategies:
             "statements:",
             statements,
         )
+        # sphinx_gallery_start_ignore
         if strategy == "fetch":
             assert in_memory == "active" == in_db, "'fetch' judged bob correctly: not matched"
         elif SA_VERSION < (2, 0):
@@ -197,6 +208,7 @@ for strategy in strategies:
             assert (in_memory, in_db) == ("vip", "active"), (
                 f"2.x '{strategy}' counted bob as matching: 'vip' in memory, 'active' in the row"
             )
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -216,12 +228,14 @@ with Session(engine, **FUTURE) as session:
     in_memory = bob.__dict__["status"]
     in_db = session.scalars(select(User.status).where(User.id == 2)).one()
     print(f"bob.status in memory {in_memory!r}, in the database {in_db!r}; statements:", statements)
+    # sphinx_gallery_start_ignore
     if SA_VERSION < (2, 0):
         assert statements == ["SELECT", "UPDATE"], "1.4 SELECTed the unloaded name first"
         assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
     else:
         assert statements == ["UPDATE"], "2.x did not load the name"
         assert (in_memory, in_db) == ("vip", "active"), "2.x counted bob as matching"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -254,10 +268,12 @@ for label, send, flushes in cases:
         matched = send(session).rowcount
         flushed = alice not in session.dirty
         print(f"{label}: rows matched {matched}, the change to alice flushed first: {flushed}")
+        # sphinx_gallery_start_ignore
         assert (matched, flushed) == ((1, True) if flushes else (0, False)), (
             f"SQLAlchemy {sqlalchemy.__version__} {'flushed' if flushes else 'did not flush'}"
             f" before {label}"
         )
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%

@@ -104,7 +104,9 @@ TRIGGER = {
     ],
 }
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with engine.begin() as connection:
     for ddl in TRIGGER[engine.dialect.name]:
@@ -147,7 +149,9 @@ def now_is_returned():
 
 now_fetched = now_is_returned()
 print("func.now() value returned by the INSERT:", now_fetched)
+# sphinx_gallery_start_ignore
 assert now_fetched, "a func.now() default is fetched by the INSERT too"
+# sphinx_gallery_end_ignore
 
 session = Session(engine)
 ann = User(name="ann")
@@ -158,8 +162,10 @@ insert_sql = sent[-1]
 print("unloaded after the flush:", unloaded(ann))
 sent.clear()
 print("status:", ann.status)
+# sphinx_gallery_start_ignore
 assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
 assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # Without eager defaults: expired, then one SELECT
@@ -173,12 +179,16 @@ session.add(bob)
 sent.clear()
 session.flush()
 print("unloaded after the flush:", unloaded(bob))
+# sphinx_gallery_start_ignore
 assert "status" not in sent[-1], "the INSERT did not fetch the server defaults"
 assert unloaded(bob) == ["edits", "edits_unmarked", "status"], "expired"
+# sphinx_gallery_end_ignore
 sent.clear()
 print("status:", bob.status)
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "first access: one SELECT"
 assert unloaded(bob) == [], "and loaded them all at once"
+# sphinx_gallery_end_ignore
 
 # %%
 # On UPDATE, ``"auto"`` fetches nothing
@@ -190,17 +200,23 @@ assert unloaded(bob) == [], "and loaded them all at once"
 # commit of the two INSERTs expires ann first; reading ``revision`` reloads her.)
 
 session.commit()
+# sphinx_gallery_start_ignore
 assert (ann.revision, ann.edits) == (1, 0), "ann before the UPDATE"
+# sphinx_gallery_end_ignore
 ann.name = "Ann"
 sent.clear()
 session.flush()
 print("UPDATE sent:", [sql.split()[0] for sql in sent], "| unloaded:", unloaded(ann))
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in sent[0], "a plain UPDATE, nothing fetched"
 assert unloaded(ann) == ["edits", "revision"], "the database-written columns expired"
+# sphinx_gallery_end_ignore
 sent.clear()
 print("revision:", ann.revision, "| edits:", ann.edits)
+# sphinx_gallery_start_ignore
 assert (ann.revision, ann.edits) == (2, 1), "loaded with the database's new values"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "by one extra SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # A trigger column without ``FetchedValue()`` stays stale
@@ -213,9 +229,13 @@ sent.clear()
 in_memory = ann.edits_unmarked
 in_db = session.scalar(select(User.edits_unmarked).where(User.id == ann.id))
 print("edits_unmarked in memory:", in_memory, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert (in_memory, in_db) == (0, 1), "memory kept the value from before the UPDATE"
+# sphinx_gallery_end_ignore
 session.refresh(ann, ["edits_unmarked"])
+# sphinx_gallery_start_ignore
 assert ann.edits_unmarked == 1, "refresh() read the trigger's value"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -233,13 +253,17 @@ cy.name = "Cy"
 sent.clear()
 session.flush()
 print("flush sent:", [sql.split()[0] for sql in sent], "| unloaded:", unloaded(cy))
+# sphinx_gallery_start_ignore
 assert unloaded(cy) == [], "nothing is left for a first access to load"
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "one UPDATE .. RETURNING"
 else:
     assert [sql.split()[0] for sql in sent] == ["UPDATE", "SELECT"], "then a SELECT"
+# sphinx_gallery_end_ignore
 print("revision:", cy.revision, "| edits:", cy.edits)
+# sphinx_gallery_start_ignore
 assert cy.revision == 2, "the onupdate's value came back with the flush"
+# sphinx_gallery_end_ignore
 
 # %%
 # SQLite's ``RETURNING`` does not see an ``AFTER`` trigger
@@ -253,15 +277,19 @@ assert cy.revision == 2, "the onupdate's value came back with the flush"
 
 in_db = session.scalar(select(User.edits).where(User.id == cy.id))
 print("edits in memory:", cy.edits, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert in_db == 1, "the trigger ran once"
 if engine.dialect.name == "sqlite":
     assert cy.edits == 0, "on SQLite, RETURNING gave the value before the AFTER trigger"
 else:
     assert cy.edits == 1, "a BEFORE trigger's value is what the flush fetched"
 assert cy.edits_unmarked == 0, "the unmarked trigger column is stale here too"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert cy.edits_unmarked == 1, "after the commit's expiry, a read loads it"
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # Under asyncio, this extra SELECT on first access is a lazy load, and an ``AsyncSession``
