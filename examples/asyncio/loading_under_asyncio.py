@@ -9,6 +9,11 @@
 Loading before you read, under asyncio
 ======================================
 
+Every load under asyncio must happen behind an ``await``: put it in the query
+(``selectinload``), ask for it (``refresh(obj, [names])``, ``awaitable_attrs``) or run
+synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what was loaded,
+stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.
+
 Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (on
 SQLAlchemy 2.1, and on 2.0 with aiomysql, wrapped in a ``StatementError``: see
 :ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
@@ -308,12 +313,3 @@ user = runner.run(with_lazy_raise())
 runner.run(engine.dispose())
 runner.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Every load under asyncio must happen behind an ``await``: put it in the query
-# (``selectinload``), ask for it (``refresh(obj, [names])``, ``awaitable_attrs``) or run
-# synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what was loaded,
-# stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.

@@ -9,6 +9,11 @@
 ``MissingGreenlet`` after ``await session.commit()``
 =====================================================
 
+Under asyncio every read that needs SQL must be awaited: an expired attribute (after
+``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
+(on 2.1 and with aiomysql inside a ``StatementError``) when read as plain attributes, and
+read fine once an awaited call such as ``session.refresh()`` has loaded them.
+
 Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
 is expired, and a lazy collection is not loaded until first read, so reading either one
 raises ``MissingGreenlet`` ("greenlet_spawn has not been called"); on SQLAlchemy 2.1, and on
@@ -199,12 +204,3 @@ user = runner.run(refresh_relationship())
 runner.run(engine.dispose())
 runner.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Under asyncio every read that needs SQL must be awaited: an expired attribute (after
-# ``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
-# (on 2.1 and with aiomysql inside a ``StatementError``) when read as plain attributes, and
-# read fine once an awaited call such as ``session.refresh()`` has loaded them.

@@ -9,6 +9,11 @@
 Server-generated values under asyncio
 =====================================
 
+Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
+that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
+``await session.refresh(obj)`` loads it; a plain read of the expired value raises
+``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.
+
 A value the database computes (a ``server_default``, an ``onupdate`` SQL expression) is not in
 memory after the flush unless SQLAlchemy fetched it, and under asyncio reading a value that was
 not fetched raises ``MissingGreenlet`` (on SQLAlchemy 2.1, and on 2.0 with aiomysql, a
@@ -260,12 +265,3 @@ note = runner.run(update_then_refresh())
 runner.run(engine.dispose())
 runner.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
-# that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
-# ``await session.refresh(obj)`` loads it; a plain read of the expired value raises
-# ``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.

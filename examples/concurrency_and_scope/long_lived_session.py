@@ -8,6 +8,13 @@
 A long-lived session in a polling loop: the objects it holds keep their old values
 ==================================================================================
 
+A session kept across a polling loop returns the objects it loaded, and that the loop
+still holds, with their old values (and on MariaDB reads an old snapshot even for plain
+columns); use one session per iteration, or end its transaction with ``commit()`` or
+``rollback()`` in every iteration.
+Web requests, threads and background jobs:
+:ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.
+
 One ``Session`` kept open across the iterations of a polling loop answers from its
 identity map: an object the loop keeps a reference to keeps the values it loaded, whatever
 other connections commit. An object nothing holds is loaded again, and then sees the latest
@@ -230,14 +237,3 @@ engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A session kept across a polling loop returns the objects it loaded, and that the loop
-# still holds, with their old values (and on MariaDB reads an old snapshot even for plain
-# columns); use one session per iteration, or end its transaction with ``commit()`` or
-# ``rollback()`` in every iteration.
-# Web requests, threads and background jobs:
-# :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.

@@ -8,6 +8,12 @@
 Lost updates: two sessions, one row, and three fixes
 ====================================================
 
+Reading a value into Python and writing it back loses concurrent updates; let the database
+compute (``User.balance + 10``), or lock the row first with ``with_for_update()`` on
+PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
+write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
+the version).
+
 Two sessions that each read a row, change the value in Python and write it back lose one
 of the two changes: the second write overwrites the first. Let the database do the
 arithmetic (``SET balance = balance + 10``), lock the row with ``with_for_update()``
@@ -326,13 +332,3 @@ engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Reading a value into Python and writing it back loses concurrent updates; let the database
-# compute (``User.balance + 10``), or lock the row first with ``with_for_update()`` on
-# PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
-# write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
-# the version).

@@ -8,6 +8,10 @@
 ``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
 ================================================================================
 
+``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
+and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
+roll back, load the row again, and either give up or re-apply your change to what is there.
+
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
 bumped its version. Reading an expired attribute of an object whose row is gone raises
@@ -348,11 +352,3 @@ engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
-# and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
-# roll back, load the row again, and either give up or re-apply your change to what is there.

@@ -9,6 +9,9 @@
 What each ``synchronize_session`` strategy costs
 ================================================
 
+``'evaluate'`` (and ``'auto'``) pays per object in the session, ``'fetch'`` pays per
+matched row, and ``False`` pays nothing but leaves you with stale objects.
+
 A bulk ``update()`` through the ``Session`` also fixes up the objects the session has
 loaded. What that costs depends on the strategy, and each scales with something else. The
 timings are measured while the page is built, so they depend on the machine.
@@ -181,10 +184,3 @@ plt.show()
 #   the objects loaded do not change it.
 # * ``False`` synchronizes nothing: its line is the UPDATE itself, the floor under the
 #   others, and it leaves loaded objects stale.
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'evaluate'`` (and ``'auto'``) pays per object in the session, ``'fetch'`` pays per
-# matched row, and ``False`` pays nothing but leaves you with stale objects.

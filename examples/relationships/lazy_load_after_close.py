@@ -8,6 +8,11 @@
 A lazy relationship after the session is gone: ``DetachedInstanceError``
 ========================================================================
 
+A detached object can read only what was loaded (and not expired) before its session closed,
+so eager load its relationships with ``selectinload()`` or ``joinedload()`` inside the
+session, do not let a commit expire them before the read, and use ``raiseload()`` or
+``lazy="raise"`` to turn a forgotten load into an immediate error.
+
 Load what you will need while the session is open: ``selectinload()`` or
 ``joinedload()`` in the query (and, if you commit before you read,
 ``expire_on_commit=False``). ``expire_on_commit=False`` alone does not help: it keeps only
@@ -274,12 +279,3 @@ with Session(engine) as session:
 # sphinx_gallery_start_ignore
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A detached object can read only what was loaded (and not expired) before its session closed,
-# so eager load its relationships with ``selectinload()`` or ``joinedload()`` inside the
-# session, do not let a commit expire them before the read, and use ``raiseload()`` or
-# ``lazy="raise"`` to turn a forgotten load into an immediate error.

@@ -8,6 +8,14 @@
 Relationships in memory: a foreign key change, ``back_populates``, a bulk UPDATE
 ================================================================================
 
+Move a child through its relationship (``child.parent = p2`` or ``append()``), which
+updates both sides in memory at once; a foreign key assigned by hand or by a bulk
+``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
+expired (a commit expires them all), and expiring the child (or the key) before the flush
+throws that change away.
+Deleting a child is the next page:
+:ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
+
 To move a child to another parent, assign the relationship (``child.parent = p2``) or append
 to the collection: ``back_populates`` updates both sides in memory at once, and the flush
 writes the foreign key. Assigning the foreign key column (``child.parent_id = 2``), or a bulk
@@ -247,15 +255,3 @@ for strategy in ("auto", "evaluate", "fetch", False):
 # sphinx_gallery_start_ignore
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Move a child through its relationship (``child.parent = p2`` or ``append()``), which
-# updates both sides in memory at once; a foreign key assigned by hand or by a bulk
-# ``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
-# expired (a commit expires them all), and expiring the child (or the key) before the flush
-# throws that change away.
-# Deleting a child is the next page:
-# :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.

@@ -8,6 +8,11 @@
 Deleting a child: ``session.delete()``, delete-orphan and a bulk DELETE
 =======================================================================
 
+``session.delete(child)`` and a bulk ``DELETE`` remove the row but not the child from a
+loaded collection, even after the flush, until the collection is expired (a commit expires
+it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
+collection at once and the flush deletes the row.
+
 To delete a child and see it gone from its parent's collection at once, remove it from the
 collection under ``cascade="all, delete-orphan"``: the flush deletes the row.
 ``session.delete(child)`` and a bulk ``DELETE`` remove the row but leave the child in the
@@ -192,12 +197,3 @@ for strategy in ("auto", "evaluate", "fetch", False):
 # sphinx_gallery_start_ignore
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``session.delete(child)`` and a bulk ``DELETE`` remove the row but not the child from a
-# loaded collection, even after the flush, until the collection is expired (a commit expires
-# it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
-# collection at once and the flush deletes the row.

@@ -8,6 +8,12 @@
 Autoflush
 =========
 
+Before every ORM query, lazy load, or ``get()`` that has to reach the database (on 2.1 before
+``text()`` and Core statements in ``session.execute()`` too), the session flushes pending
+changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
+unsaved objects, and flush errors such as an ``IntegrityError`` surface at
+the query, "as a result of Query-invoked autoflush".
+
 Before the session runs an ORM query, it flushes your pending changes, so the query answers
 with them included. That is why queries "see" objects you only just added, and also why an
 ``IntegrityError`` can come out of a harmless-looking ``SELECT``. Lazy loads flush too, and so
@@ -244,13 +250,3 @@ with Session(engine, autoflush=False) as quiet:
 session.close()
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Before every ORM query, lazy load, or ``get()`` that has to reach the database (on 2.1 before
-# ``text()`` and Core statements in ``session.execute()`` too), the session flushes pending
-# changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
-# unsaved objects, and flush errors such as an ``IntegrityError`` surface at
-# the query, "as a result of Query-invoked autoflush".

@@ -8,6 +8,11 @@
 ``expire_on_commit``
 ====================
 
+``commit()`` expires every attribute of every object in the session, so each object costs
+one ``SELECT`` on its next read and then shows the current row; ``expire_on_commit=False``
+saves those ``SELECT`` statements but leaves the objects showing whatever they held before
+the commit, however much the database has moved on.
+
 By default ``Session.commit()`` expires every object in the session, so the next read of any
 attribute loads it again from the database. This page shows exactly what is expired, what
 SQL the next reads cost, and what ``expire_on_commit=False`` trades for saving it.
@@ -165,12 +170,3 @@ assert bob.name == "Bobby", "refresh() loaded the current value"
 session.close()
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``commit()`` expires every attribute of every object in the session, so each object costs
-# one ``SELECT`` on its next read and then shows the current row; ``expire_on_commit=False``
-# saves those ``SELECT`` statements but leaves the objects showing whatever they held before
-# the commit, however much the database has moved on.

@@ -8,6 +8,11 @@
 The five object states
 ======================
 
+``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
+``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
+``close()`` detach persistent objects, which keep only the values they had loaded, even
+values that the closing rollback removed from the database.
+
 Every ORM object is in exactly one of five states: transient, pending, persistent, deleted or
 detached. The state decides whether the ``Session`` tracks the object and whether reading an
 attribute can reach the database. We walk one object through all five with ``inspect()``.
@@ -202,12 +207,3 @@ print("rows with id 3 in the database:", rows)
 # sphinx_gallery_start_ignore
 assert rows == 0, "the row was rolled back: the detached object describes nothing"
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
-# ``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
-# ``close()`` detach persistent objects, which keep only the values they had loaded, even
-# values that the closing rollback removed from the database.

@@ -8,6 +8,11 @@
 Moving objects between sessions
 ===============================
 
+``add()`` takes only objects no other session holds and whose row this session has not
+loaded, ``merge()`` returns the session's own instance with every loaded value of the copy
+written onto it as a pending change (stale ones too), and ``merge(load=False)`` skips the
+``SELECT`` by trusting a clean copy's values as the database's.
+
 An object belongs to at most one ``Session``, and a session holds at most one object per row.
 ``add()`` refuses an object another session owns, and a copy of a row the session already
 holds. ``merge()`` accepts both, but returns *its own* instance and copies every loaded value
@@ -309,12 +314,3 @@ session.close()
 engine.dispose()
 tmp.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``add()`` takes only objects no other session holds and whose row this session has not
-# loaded, ``merge()`` returns the session's own instance with every loaded value of the copy
-# written onto it as a pending change (stale ones too), and ``merge(load=False)`` skips the
-# ``SELECT`` by trusting a clean copy's values as the database's.

@@ -8,6 +8,10 @@
 Everyday operations, measured: what each one does to the objects you loaded
 ============================================================================
 
+The session writes into your objects only what it did itself (flush, commit's expiry, a
+synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
+the legacy bulk methods, leaves them as they were until you expire or refresh them.
+
 The companion of the behaviour matrix for everything that is not a bulk UPDATE: adding,
 flushing, committing, re-reading, locking, bulk DELETE, bulk UPDATE by primary key, the
 legacy bulk methods, events and closed sessions. Each cell runs one operation from a fresh
@@ -705,11 +709,3 @@ for name in ("query-update", "execute-update"):
         SQL[name] = list(sent)
 same = SQL["query-update"] == SQL["execute-update"]
 record("events", "query-update/sql", "same SQL" if same else "different SQL", "same SQL")
-
-# %%
-# In one sentence
-# ---------------
-#
-# The session writes into your objects only what it did itself (flush, commit's expiry, a
-# synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
-# the legacy bulk methods, leaves them as they were until you expire or refresh them.

@@ -8,6 +8,11 @@
 Do I need ``refresh()`` after ``commit()``?
 ===========================================
 
+After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
+so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
+row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
+``InvalidRequestError`` from ``refresh()`` when the row is gone.
+
 Usually not: ``commit()`` expires the object, and the first attribute you read loads it with
 the same single ``SELECT`` that ``refresh()`` would send. Call ``refresh()`` when the object
 was *not* expired and the row may have changed: ``expire_on_commit=False`` plus a change made
@@ -265,12 +270,3 @@ session.close()
 engine.dispose()
 tmp.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
-# so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
-# row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
-# ``InvalidRequestError`` from ``refresh()`` when the row is gone.

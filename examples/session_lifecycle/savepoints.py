@@ -8,6 +8,12 @@
 Savepoints: ``begin_nested()``
 ==============================
 
+``begin_nested()`` flushes, then brackets what its block sends with ``SAVEPOINT`` and
+``RELEASE`` (or ``ROLLBACK TO SAVEPOINT``, which expires the objects the session modified
+inside, not those only loaded there, and makes the objects added inside transient), the
+outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
+with a savepoint needs the pysqlite ``BEGIN`` workaround.
+
 ``Session.begin_nested()`` wraps part of a transaction in a ``SAVEPOINT``. Once the block has
 used the database, leaving it normally sends ``RELEASE SAVEPOINT``; an exception (or
 ``rollback()`` of the nested transaction) sends ``ROLLBACK TO SAVEPOINT`` and expires the
@@ -296,13 +302,3 @@ if engine.dialect.name == "sqlite":
 # sphinx_gallery_start_ignore
 engine.dispose()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``begin_nested()`` flushes, then brackets what its block sends with ``SAVEPOINT`` and
-# ``RELEASE`` (or ``ROLLBACK TO SAVEPOINT``, which expires the objects the session modified
-# inside, not those only loaded there, and makes the objects added inside transient), the
-# outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
-# with a savepoint needs the pysqlite ``BEGIN`` workaround.

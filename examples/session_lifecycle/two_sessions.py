@@ -8,6 +8,10 @@
 Two sessions: who sees whose writes, and when
 =============================================
 
+A flushed row is visible only to its own session until commit; after that another session's
+new queries see it (at once on SQLite and PostgreSQL, from its next transaction on
+REPEATABLE READ), but objects it already loaded keep their values until expired.
+
 Two sessions are two connections with two transactions. What one sees of the other's work
 depends on whether the other has committed, on the isolation of its own transaction, and on
 the objects already in its identity map.
@@ -169,11 +173,3 @@ engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A flushed row is visible only to its own session until commit; after that another session's
-# new queries see it (at once on SQLite and PostgreSQL, from its next transaction on
-# REPEATABLE READ), but objects it already loaded keep their values until expired.

@@ -8,6 +8,11 @@
 ``with_for_update()`` does not refresh an object you already have
 =================================================================
 
+``with_for_update()``, in a query or in ``session.get()``, locks the row (except on SQLite,
+which leaves out ``FOR UPDATE``) but, like any SELECT, leaves an object already in the identity
+map as it was; add ``populate_existing=True``, or call
+``session.refresh(obj, with_for_update=True)``, to get the row's current values into it.
+
 Locking a row with ``SELECT ... FOR UPDATE`` feels like "now I have the latest version".
 The database does send the latest row, but if the object is already in the session, the
 identity map keeps the values it had, and ``session.get(..., with_for_update=True)`` is no
@@ -196,12 +201,3 @@ engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``with_for_update()``, in a query or in ``session.get()``, locks the row (except on SQLite,
-# which leaves out ``FOR UPDATE``) but, like any SELECT, leaves an object already in the identity
-# map as it was; add ``populate_existing=True``, or call
-# ``session.refresh(obj, with_for_update=True)``, to get the row's current values into it.

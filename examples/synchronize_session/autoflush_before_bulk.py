@@ -8,6 +8,10 @@
 Bulk UPDATE autoflushes first
 =============================
 
+A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
+``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
+unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.
+
 Before ``session.execute(update(...))`` runs, the session flushes its pending changes, so
 the bulk UPDATE also sees, and matches, rows you have not flushed yet. Turning autoflush off
 changes what it matches, and has a catch of its own.
@@ -163,11 +167,3 @@ assert bob.status == "vip", "the reload shows the database value"
 assert not inspect(bob).attrs.status.history.has_changes(), "the unflushed change is lost"
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
-# ``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
-# unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.

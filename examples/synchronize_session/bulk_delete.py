@@ -8,6 +8,10 @@
 Bulk DELETE and the loaded object it matches
 ============================================
 
+A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
+deleted (out of the session, detached after commit, restored to persistent by rollback),
+while ``False`` leaves them persistent with the values of a row that no longer exists.
+
 ``session.execute(delete(User).where(...))`` removes rows without going through
 ``session.delete()``. What happens to an already loaded object for that row depends on
 ``synchronize_session``, and a rollback has to bring it back.
@@ -186,11 +190,3 @@ assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
 assert rows(session) == 1, "the row stays deleted"
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
-# deleted (out of the session, detached after commit, restored to persistent by rollback),
-# while ``False`` leaves them persistent with the values of a row that no longer exists.

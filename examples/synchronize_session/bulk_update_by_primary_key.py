@@ -8,6 +8,10 @@
 Bulk UPDATE by primary key: what the session learns
 ===================================================
 
+Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
+``'fetch'``, and with extra WHERE criteria demands ``synchronize_session=None``, after which
+loaded objects may be stale until you refresh them.
+
 In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
 parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
 loaded objects changed; add your own WHERE and it no longer does.
@@ -165,11 +169,3 @@ session.refresh(ann)
 assert ann.name == "Ann D.", "refresh() loads the database's value"
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
-# ``'fetch'``, and with extra WHERE criteria demands ``synchronize_session=None``, after which
-# loaded objects may be stale until you refresh them.

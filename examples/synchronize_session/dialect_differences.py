@@ -8,6 +8,12 @@
 ``synchronize_session`` on SQLite, PostgreSQL and MariaDB
 =========================================================
 
+``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
+an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
+only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
+default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
+not be the one an INTEGER column stores.
+
 The same bulk statements send different SQL to different databases: ``'fetch'`` is one
 ``UPDATE ... RETURNING`` where the database can return rows from an UPDATE, and a ``SELECT``
 followed by the ``UPDATE`` where it cannot. This page asserts, for whichever database
@@ -451,13 +457,3 @@ with Session(engine) as session:
 # sphinx_gallery_start_ignore
 assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], "rollbacks undid it all"
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
-# an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
-# only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
-# default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
-# not be the one an INTEGER column stores.

@@ -8,6 +8,10 @@
 ``'evaluate'`` meets criteria it cannot run in Python
 =====================================================
 
+``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
+before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
+computed by SQL is expired on the matched objects and reloaded on next access.
+
 ``synchronize_session="evaluate"`` re-runs your WHERE clause in Python against every loaded
 object. Some SQL has no Python meaning: then ``'evaluate'`` refuses, ``'auto'`` quietly
 switches to ``'fetch'``, and a SET value it cannot compute is expired instead of copied.
@@ -158,11 +162,3 @@ assert ann.name == "ANN", "the reload returns the database's value"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "one SELECT reloaded the attribute"
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
-# before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
-# computed by SQL is expired on the matched objects and reloaded on next access.

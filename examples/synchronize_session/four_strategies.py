@@ -8,6 +8,9 @@
 The four ``synchronize_session`` strategies, side by side
 =========================================================
 
+``"auto"`` evaluates in Python when it can and fetches when it cannot, ``"evaluate"`` and
+``"fetch"`` each force one of those, and ``False`` leaves your loaded objects stale.
+
 A bulk ``update()`` changes rows, not the objects you already loaded: ``synchronize_session``
 decides what happens to them. Each strategy here runs the same UPDATE on the same data.
 """
@@ -208,9 +211,3 @@ if engine.dialect.update_returning:
 # - ``"evaluate"``: no extra SQL, raises if it cannot evaluate; matches by in-memory values.
 # - ``"fetch"``: ``RETURNING`` keys, or a ``SELECT`` of the keys first; matches by the database.
 # - ``False``: no extra SQL; loaded objects left stale, not expired.
-#
-# In one sentence
-# ---------------
-#
-# ``"auto"`` evaluates in Python when it can and fetches when it cannot, ``"evaluate"`` and
-# ``"fetch"`` each force one of those, and ``False`` leaves your loaded objects stale.

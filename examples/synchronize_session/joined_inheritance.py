@@ -8,6 +8,10 @@
 Bulk UPDATE and DELETE with joined-table inheritance
 ====================================================
 
+A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only ``engineer``: update by primary
+key or join the tables yourself; delete through the base table with ``ON DELETE CASCADE`` (or
+``session.delete()``) so no half rows remain.
+
 An ``Engineer`` lives in two tables: ``employee`` (base) and ``engineer`` (subclass). A bulk
 ``update(Engineer)`` or ``delete(Engineer)`` targets one table only; the results range from
 an error to silently touching the wrong rows. Each pitfall is followed by a fix.
@@ -189,11 +193,3 @@ session.flush()
 assert tables() == only_bob, "the unit of work removed both"
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only ``engineer``: update by primary
-# key or join the tables yourself; delete through the base table with ``ON DELETE CASCADE`` (or
-# ``session.delete()``) so no half rows remain.

@@ -8,6 +8,11 @@
 Legacy ``Query.update()`` / ``Query.delete()`` and their 2.0-style twins
 ========================================================================
 
+``session.query(User).filter(...).update(...)`` / ``.delete(...)`` and
+``session.execute(update(User)...)`` / ``delete(User)...`` with the same
+``synchronize_session`` send the same SQL and leave loaded objects in the same state, with
+no warning in 2.x; the legacy form returns a plain row count.
+
 Older code calls ``session.query(User).filter(...).update({...})``. The 2.0 style is
 ``session.execute(update(User).where(...).values(...))``. Side by side, they send the same
 SQL and synchronize loaded objects the same way; only the return value differs.
@@ -134,12 +139,3 @@ assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same DELETE was s
 assert legacy_ann == modern_ann == "deleted", "the loaded object is marked deleted"
 assert not legacy_warnings and not modern_warnings, "no warning here either"
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``session.query(User).filter(...).update(...)`` / ``.delete(...)`` and
-# ``session.execute(update(User)...)`` / ``delete(User)...`` with the same
-# ``synchronize_session`` send the same SQL and leave loaded objects in the same state, with
-# no warning in 2.x; the legacy form returns a plain row count.

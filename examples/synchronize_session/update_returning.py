@@ -8,6 +8,12 @@
 ``UPDATE .. RETURNING`` with ORM entities
 =========================================
 
+``update(...).returning(User)`` returns the session's identity-map objects: with the default
+synchronization they hold a SET expression Python can evaluate computed from their loaded
+values (one it cannot, the returned row's value), with
+``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
+row the database returned.
+
 ``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
 it changed. They are the session's own objects, taken from the identity map, holding what the
 session computed in Python (for a SET expression Python can evaluate), not the returned row:
@@ -220,13 +226,3 @@ if returned is not None:
 # sphinx_gallery_start_ignore
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``update(...).returning(User)`` returns the session's identity-map objects: with the default
-# synchronization they hold a SET expression Python can evaluate computed from their loaded
-# values (one it cannot, the returned row's value), with
-# ``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
-# row the database returned.

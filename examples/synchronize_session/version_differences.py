@@ -8,6 +8,12 @@
 ``synchronize_session`` in SQLAlchemy 1.4 and 2.x
 =================================================
 
+Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
+of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
+of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
+an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
+2.1 also autoflushes before Core statements and ``text()``.
+
 Code that runs bulk ``update()`` statements can behave differently after an upgrade from 1.4.
 This page runs the same statements and asserts what the *running* version does, so it is built
 on 1.4, 2.0 and 2.1 alike.
@@ -275,13 +281,3 @@ for label, send, flushes in cases:
         )
         # sphinx_gallery_end_ignore
         session.rollback()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
-# of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
-# of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
-# an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
-# 2.1 also autoflushes before Core statements and ``text()``.

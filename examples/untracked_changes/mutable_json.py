@@ -8,6 +8,11 @@
 In-place changes to a JSON column
 =================================
 
+The session sees a JSON column change only when the attribute is assigned a value unequal
+to the loaded one (a copy taken after an in-place change is equal), flagged with
+``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
+change sends no UPDATE and vanishes on the next expire.
+
 Changing a JSON column's dict in place (``user.prefs["theme"] = "dark"``) is invisible to the
 session: no UPDATE at flush, and the change is lost when the object is expired. Call
 ``flag_modified(user, "prefs")``, assign a *new* dict built without changing the loaded
@@ -231,12 +236,3 @@ session.commit()
 # sphinx_gallery_start_ignore
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# The session sees a JSON column change only when the attribute is assigned a value unequal
-# to the loaded one (a copy taken after an in-place change is equal), flagged with
-# ``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
-# change sends no UPDATE and vanishes on the next expire.

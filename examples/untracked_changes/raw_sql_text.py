@@ -8,6 +8,10 @@
 Raw SQL through ``text()``
 ==========================
 
+``text()`` changes rows behind the session's back: expire (or ``populate_existing``) what
+it touched, or write the change as ``update(User)``; and on 2.0 flush first when the SQL
+must see pending changes.
+
 ``session.execute(text("UPDATE ..."))`` runs in the session's transaction, but the session
 does not look inside SQL strings: it synchronizes nothing, and the objects it has loaded stay
 stale. Expire them afterwards, read them with ``populate_existing``, or write the change as an
@@ -189,11 +193,3 @@ session.rollback()
 # sphinx_gallery_start_ignore
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``text()`` changes rows behind the session's back: expire (or ``populate_existing``) what
-# it touched, or write the change as ``update(User)``; and on 2.0 flush first when the SQL
-# must see pending changes.

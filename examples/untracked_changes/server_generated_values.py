@@ -8,6 +8,11 @@
 Values the database generates
 =============================
 
+Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; values the
+database writes on UPDATE are expired and cost a SELECT on first access unless
+``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
+until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).
+
 Server defaults on INSERT come back in the INSERT's ``RETURNING`` under the default
 ``eager_defaults="auto"``, on SQLite, PostgreSQL and MariaDB alike. Values the database writes
 on UPDATE (a SQL ``onupdate``, a trigger marked ``server_onupdate=FetchedValue()``) are only
@@ -295,11 +300,3 @@ session.close()
 # Under asyncio, this extra SELECT on first access is a lazy load, and an ``AsyncSession``
 # raises ``MissingGreenlet`` for it instead: the asyncio section shows that error and its
 # fixes.
-#
-# In one sentence
-# ---------------
-#
-# Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; values the
-# database writes on UPDATE are expired and cost a SELECT on first access unless
-# ``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
-# until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).

@@ -8,6 +8,10 @@
 Upserts and ``INSERT .. RETURNING``
 ===================================
 
+An upsert does not synchronize the objects the session holds, not even through
+``returning(User)``: expire them afterwards, or upsert with ``returning(User)`` and
+``populate_existing=True`` so that the returned rows overwrite them.
+
 An upsert (``on_conflict_do_update()`` on SQLite and PostgreSQL, ``on_duplicate_key_update()``
 on MariaDB) changes rows without touching the objects the session has loaded: they stay stale,
 and even ``.returning(User)`` hands back the stale object. Add
@@ -207,11 +211,3 @@ session.commit()
 # sphinx_gallery_start_ignore
 session.close()
 # sphinx_gallery_end_ignore
-
-# %%
-# In one sentence
-# ---------------
-#
-# An upsert does not synchronize the objects the session holds, not even through
-# ``returning(User)``: expire them afterwards, or upsert with ``returning(User)`` and
-# ``populate_existing=True`` so that the returned rows overwrite them.

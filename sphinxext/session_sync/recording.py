@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 
+from .claims import ClaimLog
 from .state import ObjectTracker, format_value
 
 # Starts each statement's line among the cell's printed output; the rest of the line is JSON.
@@ -58,6 +59,8 @@ class SqlTranscript:
         self.session_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.cell_records: list[dict] = []
         self.forbidden_reason: str | None = None
+        # The hidden asserts that passed in the current cell (the docs build adds the calls).
+        self.claims = ClaimLog()
 
     def new_cell(self) -> list[dict]:
         """The records of the cell that just ended; a fresh list for the next one."""
@@ -272,10 +275,20 @@ def active_recording() -> tuple[SqlTranscript, ObjectTracker] | None:
 @dataclass
 class CellCapture:
     """What one cell did, as plain data: its SQL records in the order sent (the same records
-    were written among its printed output) and the state table, None when no object changed."""
+    were written among its printed output), the state table (None when no object changed) and
+    the claims its hidden asserts proved (``{"line", "claim"}``, in the order proved)."""
 
     records: list[dict]
     state_table: dict | None
+    claims: list[dict] = field(default_factory=list)
+
+
+def record_claim(line: int, message) -> bool:
+    """Called after a hidden assert passed (the call the docs build adds after each one)."""
+    active = active_recording()
+    if active is not None:
+        active[0].claims.record(line, message)
+    return False
 
 
 def end_cell() -> CellCapture | None:
@@ -298,4 +311,4 @@ def end_cell() -> CellCapture | None:
         table = tracker.changed_table()
     finally:
         transcript.forbidden_reason = None
-    return CellCapture(transcript.new_cell(), table)
+    return CellCapture(transcript.new_cell(), table, transcript.claims.new_cell())

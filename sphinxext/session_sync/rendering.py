@@ -68,6 +68,27 @@ class OrmStateDirective(Directive):
         return [container]
 
 
+CLAIMS_CAPTION = "Verified when this page was built"
+
+
+class VerifiedClaimsDirective(Directive):
+    """The claims the cell's hidden asserts proved on this build (``claims``), as a list."""
+
+    has_content = True
+
+    def run(self):
+        claims = json.loads("\n".join(self.content))
+        container = nodes.container(classes=["verified-claims"])
+        container += nodes.paragraph(text=CLAIMS_CAPTION, classes=["verified-claims-caption"])
+        items = nodes.bullet_list(classes=["verified-claims-list"])
+        for claim in claims:
+            item = nodes.list_item(classes=["verified-claim"])
+            item += nodes.paragraph(text=claim["claim"])
+            items += item
+        container += items
+        return [container]
+
+
 TRANSACTION_END = {"COMMIT", "ROLLBACK"}
 TRANSACTION_CONTROL = TRANSACTION_END | {"BEGIN (implicit)"}
 SCHEMA_STATEMENT = re.compile(r"^\s*(CREATE|DROP|ALTER|PRAGMA)\b", re.IGNORECASE)
@@ -217,7 +238,7 @@ def is_cell_output(node: nodes.Node) -> bool:
     return isinstance(node, nodes.literal_block) and "sphx-glr-script-out" in node["classes"]
 
 
-CELL_EXTRAS = ("orm-state-box", "sql-dialects")
+CELL_EXTRAS = ("orm-state-box", "sql-dialects", "verified-claims")
 
 
 def _is_cell_extra(node) -> bool:
