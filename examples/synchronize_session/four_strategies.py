@@ -68,6 +68,44 @@ def loaded():
 
 
 # %%
+# At a glance
+# -----------
+#
+# Each strategy runs the UPDATE on the three users loaded fresh: the statements it sent and the
+# status alice then has in memory (the database says ``'archived'``); then the same with a WHERE
+# clause Python cannot run (``lower(name) == 'alice'``), explained further down.
+
+outcomes = []
+for strategy in ("auto", "evaluate", "fetch", False):
+    options = {"synchronize_session": strategy}
+    with loaded() as (session, (alice, bob, carol)):
+        session.execute(stmt, execution_options=options)
+        kinds = " + ".join(sql.split()[0] + " RETURNING" * ("RETURNING" in sql) for sql in sent)
+        status = alice.status
+    with loaded() as (session, (alice, bob, carol)):
+        try:
+            session.execute(
+                update(User).where(func.lower(User.name) == "alice").values(status="archived"),
+                execution_options=options,
+            )
+            by_lower = repr(alice.status)
+        except InvalidRequestError as exc:
+            by_lower = f"raises {type(exc).__name__}"
+    outcomes.append((repr(strategy), kinds, repr(status), by_lower))
+print(f"{'strategy':<11} {'SQL sent':<17} {'alice in memory':<16} with lower(name) in WHERE")
+for row in outcomes:
+    print("{:<11} {:<17} {:<16} {}".format(*row))
+# sphinx_gallery_start_ignore
+assert [row[2] for row in outcomes] == ["'archived'"] * 3 + ["'active'"], "False left it stale"
+assert [row[3] for row in outcomes] == [
+    "'archived'",
+    "raises InvalidRequestError",
+    "'archived'",
+    "'active'",
+], "with lower() in the WHERE clause, 'evaluate' raised and 'auto' fetched"
+# sphinx_gallery_end_ignore
+
+# %%
 # ``"auto"`` (the default)
 # ------------------------
 #

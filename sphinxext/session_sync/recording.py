@@ -79,7 +79,7 @@ class SqlTranscript:
         name = example_variable_name(session)
         return "session" if name in (None, "session") else f'session "{name}"'
 
-    def write(self, connection, sql: str, parameters=None, executemany=False) -> None:
+    def write(self, connection, sql: str, parameters=None, executemany=False, origin=None) -> None:
         if self.forbidden_reason:
             raise AssertionError(f"SQL was emitted {self.forbidden_reason}: {sql}")
         if len(self.cell_records) >= MAX_STATEMENTS_PER_CELL:
@@ -88,6 +88,8 @@ class SqlTranscript:
             record = {"sql": sql.strip(), "connection": self._connection_label(connection)}
             if parameters is not None and parameters != () and parameters != {}:
                 record["parameters"] = format_parameters(parameters, executemany)
+            if origin:
+                record["origin"] = origin
         self.cell_records.append(record)
         if self.echo_to_stdout:
             sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
@@ -98,7 +100,7 @@ class SqlTranscript:
         # but carries one flat parameter set for the whole batch.
         if context is not None and context.execute_style is ExecuteStyle.INSERTMANYVALUES:
             executemany = False
-        self.write(conn, statement, parameters, executemany)
+        self.write(conn, statement, parameters, executemany, orm_load_origin(context))
 
     def on_begin(self, conn):
         # SQLAlchemy sends BEGIN before it tells listeners (Session "after_begin") which
@@ -113,6 +115,24 @@ class SqlTranscript:
 
     def on_rollback(self, conn):
         self.write(conn, "ROLLBACK")
+
+
+def orm_load_origin(context) -> str | None:
+    """Why the ORM sent the statement, when its execution options say: ``"refresh"`` (a SELECT
+    loading expired attributes: a read after expiry, or ``refresh()``), ``"lazy"`` (a
+    relationship read before it was loaded), or ``"fetch"`` / ``"evaluate"`` (a bulk UPDATE or
+    DELETE and the ``synchronize_session`` it ran with, after ``"auto"`` chose)."""
+    options = context.execution_options if context is not None else {}
+    load = options.get("_sa_orm_load_options")
+    if load is not None and getattr(load, "_refresh_state", None) is not None:
+        return "refresh"
+    if load is not None and getattr(load, "_lazy_loaded_from", None) is not None:
+        return "lazy"
+    bulk = options.get("_sa_orm_update_options")
+    strategy = getattr(bulk, "_synchronize_session", None) if bulk is not None else None
+    if strategy in ("fetch", "evaluate"):
+        return strategy
+    return None
 
 
 def split_marked_output(text: str) -> list[tuple[bool, list]]:
