@@ -968,3 +968,44 @@ def test_only_changed_values_are_marked_and_a_first_appearance_is_not(engine, ca
         marked = [n.astext() for n in paragraph.findall(nodes.inline)]
         assert marked == ["name='b'"]
         assert paragraph.astext() == third["loaded"]
+
+
+# The fetch cell of synchronize_session/four_strategies.py as dialect_capture.py recorded it on
+# MariaDB 10.11 (no UPDATE ... RETURNING there): the full build's MariaDB tab.
+MARIADB_FETCH_CELL = [
+    {"sql": "BEGIN (implicit)", "connection": "session"},
+    {
+        "sql": "SELECT users.id, users.name, users.status \nFROM users ORDER BY users.id",
+        "connection": "session",
+    },
+    {
+        "sql": "SELECT users.id \nFROM users \nWHERE users.status = %(status_1)s",
+        "connection": "session",
+        "parameters": "{'status_1': 'active'}",
+        "origin": "fetch",
+    },
+    {
+        "sql": "UPDATE users SET status=%(status)s WHERE users.status = %(status_1)s",
+        "connection": "session",
+        "parameters": "{'status': 'archived', 'status_1': 'active'}",
+        "origin": "fetch",
+    },
+    {"sql": "ROLLBACK", "connection": "session"},
+]
+
+
+def test_a_recorded_mariadb_fetch_cell_marks_its_key_select_in_the_tab(monkeypatch):
+    marked, notes = box_notes(MARIADB_FETCH_CELL)
+    assert marked == ["SELECT users.id ", "FROM users ", "WHERE users.status = %(status_1)s"]
+    assert len(notes) == 1 and notes[0].startswith("'fetch' asks which rows match first")
+    databases = (
+        {
+            "database": "MariaDB 10.11.19",
+            "examples": {"synchronize_session/four_strategies.py": {"104": MARIADB_FETCH_CELL}},
+        },
+    )
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
+    rst = dialects.dialect_tabs_rst("/x/examples/synchronize_session/four_strategies.py", 104, [])
+    mariadb_tab = rst.split(".. tab-item:: MariaDB")[1]
+    assert ":emphasize-lines: 4,5,6" in mariadb_tab  # after BEGIN and a 2-line SELECT
+    assert "'fetch' asks which rows match first" in mariadb_tab

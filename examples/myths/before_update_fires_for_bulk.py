@@ -78,7 +78,9 @@ calls.clear()
 session.execute(update(User).where(User.id == 1).values(name="Alice"))
 print(calls)
 # sphinx_gallery_start_ignore
-assert calls == ["do_orm_execute(is_update=True)"], "only do_orm_execute saw the bulk UPDATE"
+assert calls == ["do_orm_execute(is_update=True)"], (
+    "only do_orm_execute saw the bulk UPDATE"
+)
 # sphinx_gallery_end_ignore
 
 stamp = session.execute(select(User.updated_by).where(User.id == 1)).scalar_one()
@@ -156,7 +158,9 @@ print(cy)
 
 # sphinx_gallery_start_ignore
 assert stamp == "do_orm_execute", "the listener added updated_by to the bulk UPDATE"
-assert cy.updated_by == "do_orm_execute", "synchronize_session applied it to the loaded object"
+assert cy.updated_by == "do_orm_execute", (
+    "synchronize_session applied it to the loaded object"
+)
 # sphinx_gallery_end_ignore
 session.commit()
 # sphinx_gallery_start_ignore

@@ -65,7 +65,9 @@ session = Session(engine)
 alice, bob = session.scalars(select(User).order_by(User.id)).all()
 
 
-def name_in_db(user_id):  # a Core SELECT on the session's connection, past the identity map
+def name_in_db(
+    user_id,
+):  # a Core SELECT on the session's connection, past the identity map
     return session.connection().scalar(select(users.c.name).where(users.c.id == user_id))
 
 
@@ -152,9 +154,13 @@ with Session(engine) as session:
     # sphinx_gallery_end_ignore
     print(alice, bob, "| in the database:", name_in_db(1), name_in_db(2))
     # sphinx_gallery_start_ignore
-    assert (alice.name, bob.name) == ("ALICE", "BOB"), "the loaded objects were synchronized"
+    assert (alice.name, bob.name) == ("ALICE", "BOB"), (
+        "the loaded objects were synchronized"
+    )
     assert (name_in_db(1), name_in_db(2)) == ("ALICE", "BOB"), "and the database agrees"
-    assert not inspect(alice).expired_attributes and not session.dirty, "nothing left to flush"
+    assert not inspect(alice).expired_attributes and not session.dirty, (
+        "nothing left to flush"
+    )
     # sphinx_gallery_end_ignore
     session.commit()
 

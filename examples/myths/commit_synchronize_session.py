@@ -58,11 +58,16 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql)
+)
 
 with Session(engine) as setup:
     setup.add_all(
-        [User(id=1, name="alice", status="active"), User(id=2, name="bob", status="active")]
+        [
+            User(id=1, name="alice", status="active"),
+            User(id=2, name="bob", status="active"),
+        ]
     )
     setup.commit()
 
@@ -84,7 +89,9 @@ except TypeError as exc:
     print(message)
 # sphinx_gallery_start_ignore
 assert message is not None, "commit() refuses synchronize_session"
-assert "unexpected keyword argument 'synchronize_session'" in message, "it is not a parameter"
+assert "unexpected keyword argument 'synchronize_session'" in message, (
+    "it is not a parameter"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -127,7 +134,9 @@ assert expired == {"id", "name", "status"}, "commit expires every loaded attribu
 sent.clear()
 print("status:", alice.status)
 # sphinx_gallery_start_ignore
-assert len(sent) == 1 and sent[0].startswith("SELECT"), "the first access after commit reloads"
+assert len(sent) == 1 and sent[0].startswith("SELECT"), (
+    "the first access after commit reloads"
+)
 assert not inspect(alice).expired_attributes, "the reload filled every attribute again"
 # sphinx_gallery_end_ignore
 
@@ -140,7 +149,9 @@ with engine.begin() as other:
     other.execute(update(User).where(User.id == 1).values(status="banned"))
 print("before commit:", alice.status)
 # sphinx_gallery_start_ignore
-assert alice.status == "active", "another connection's change is invisible to loaded objects"
+assert alice.status == "active", (
+    "another connection's change is invisible to loaded objects"
+)
 # sphinx_gallery_end_ignore
 session.commit()
 print("after commit:", alice.status)
@@ -157,9 +168,15 @@ assert alice.status == "banned", "commit + reload shows the other connection's c
 
 repeatable_read = session.connection().get_isolation_level() == "REPEATABLE READ"
 # sphinx_gallery_start_ignore
-assert repeatable_read == (engine.dialect.name == "mysql"), "REPEATABLE READ on MariaDB only"
+assert repeatable_read == (engine.dialect.name == "mysql"), (
+    "REPEATABLE READ on MariaDB only"
+)
 # sphinx_gallery_end_ignore
-for how, status in [("refresh", "frozen"), ("expire", "active"), ("populate_existing", "banned")]:
+for how, status in [
+    ("refresh", "frozen"),
+    ("expire", "active"),
+    ("populate_existing", "banned"),
+]:
     with engine.begin() as other:
         other.execute(update(User).where(User.id == 1).values(status=status))
     before = alice.status  # loaded: no SQL
@@ -172,7 +189,9 @@ for how, status in [("refresh", "frozen"), ("expire", "active"), ("populate_exis
         session.scalars(query).one()
     print(f"{how}: {before!r} -> {alice.status!r}")
     # sphinx_gallery_start_ignore
-    assert alice.status == (before if repeatable_read else status), f"{how} read the row again"
+    assert alice.status == (before if repeatable_read else status), (
+        f"{how} read the row again"
+    )
     # sphinx_gallery_end_ignore
 
 # %%

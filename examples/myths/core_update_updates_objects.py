@@ -68,7 +68,9 @@ conn = session.connection()
 conn.execute(update(users_table).where(users_table.c.id == 1).values(name="new"))
 
 print("object says:  ", user.name)
-row_name = conn.execute(select(users_table.c.name).where(users_table.c.id == 1)).scalar_one()
+row_name = conn.execute(
+    select(users_table.c.name).where(users_table.c.id == 1)
+).scalar_one()
 print("database says:", row_name)
 
 # sphinx_gallery_start_ignore

@@ -29,7 +29,16 @@ the cure is to let the database send the values back (``returning(User)`` with
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, event, func, inspect, make_url, select, update
+from sqlalchemy import (
+    String,
+    create_engine,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -102,7 +111,9 @@ print("rows:", result.rowcount, "| in memory:", alice.name, "| in the database:"
 assert result.rowcount == 0, "no row in the database was called 'alice' any more"
 assert in_db == "alicia", "the database row was not changed"
 assert alice.name == "Alice", "the object got a value the database never had"
-assert not inspect(alice).expired_attributes and alice not in session.dirty, "held as if committed"
+assert not inspect(alice).expired_attributes and alice not in session.dirty, (
+    "held as if committed"
+)
 # sphinx_gallery_end_ignore
 
 # %%

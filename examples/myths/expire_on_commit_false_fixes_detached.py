@@ -70,7 +70,9 @@ with Session(engine) as setup, setup.begin():
 
 def rename_elsewhere(new_name):  # on another connection, committed
     with engine.begin() as other:
-        other.execute(update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name))
+        other.execute(
+            update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name)
+        )
 
 
 def error_of(read):
@@ -99,8 +101,12 @@ def get_user(user_id, end="commit", **session_options):
 
 alice = get_user(1)
 # sphinx_gallery_start_ignore
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "expired: no reload"
-assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, "commit expired it"
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
+    "expired: no reload"
+)
+assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, (
+    "commit expired it"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -112,7 +118,9 @@ assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, 
 alice = get_user(1, expire_on_commit=False)
 print(alice, "| detached:", inspect(alice).detached)
 # sphinx_gallery_start_ignore
-assert alice.name == "alice" and inspect(alice).detached, "the detached object keeps its values"
+assert alice.name == "alice" and inspect(alice).detached, (
+    "the detached object keeps its values"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -125,7 +133,9 @@ assert alice.name == "alice" and inspect(alice).detached, "the detached object k
 
 message = error_of(lambda: alice.addresses)
 # sphinx_gallery_start_ignore
-assert "lazy load operation of attribute 'addresses' cannot proceed" in message, "still raises"
+assert "lazy load operation of attribute 'addresses' cannot proceed" in message, (
+    "still raises"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -137,8 +147,12 @@ assert "lazy load operation of attribute 'addresses' cannot proceed" in message,
 
 alice = get_user(1, end="rollback", expire_on_commit=False)
 # sphinx_gallery_start_ignore
-assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, "rollback expired all"
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "the error is back"
+assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, (
+    "rollback expired all"
+)
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
+    "the error is back"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -160,7 +174,9 @@ with Session(engine, expire_on_commit=False) as session:
     session.commit()
     print(alice, "| expired:", inspect(alice).expired_attributes)
     # sphinx_gallery_start_ignore
-    assert alice.name == "alicia" and not inspect(alice).expired_attributes, "never reloaded"
+    assert alice.name == "alicia" and not inspect(alice).expired_attributes, (
+        "never reloaded"
+    )
     # sphinx_gallery_end_ignore
 
 # %%
@@ -175,7 +191,9 @@ with Session(engine) as session:
     session.add(alice)  # the stale "alicia" from above
     session.refresh(alice)
     # sphinx_gallery_start_ignore
-    assert alice.name == "ali" and inspect(alice).persistent, "refresh() loaded the current value"
+    assert alice.name == "ali" and inspect(alice).persistent, (
+        "refresh() loaded the current value"
+    )
     # sphinx_gallery_end_ignore
 stale = get_user(1, expire_on_commit=False)  # "ali"
 rename_elsewhere("al")
@@ -183,7 +201,9 @@ with Session(engine) as session:
     merged = session.merge(stale)
     print(merged, "|", inspect(merged).attrs.name.history)
     # sphinx_gallery_start_ignore
-    assert merged.name == "ali" and merged in session.dirty, "merge() would write 'ali' back"
+    assert merged.name == "ali" and merged in session.dirty, (
+        "merge() would write 'ali' back"
+    )
     assert inspect(merged).attrs.name.history.deleted == ["al"], "over the current 'al'"
     # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore

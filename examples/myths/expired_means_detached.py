@@ -64,7 +64,9 @@ print("expired attributes:", sorted(state.expired_attributes))
 print("persistent:", state.persistent, "| detached:", state.detached)
 
 # sphinx_gallery_start_ignore
-assert state.expired_attributes == {"id", "name"}, "commit() expired every loaded attribute"
+assert state.expired_attributes == {"id", "name"}, (
+    "commit() expired every loaded attribute"
+)
 assert state.persistent, "an expired object is still persistent"
 assert not state.detached, "an expired object is not detached"
 assert state.session is session, "it still belongs to the same session"
@@ -124,7 +126,9 @@ except ObjectDeletedError as exc:
     message = re.sub(r" at 0x[0-9a-f]+", "", str(exc)).split(" (Background")[0]
     print(f"{type(exc).__name__}: {message}")
 # sphinx_gallery_start_ignore
-assert error is not None and inspect(bob).persistent, "a persistent object whose row is gone"
+assert error is not None and inspect(bob).persistent, (
+    "a persistent object whose row is gone"
+)
 assert "has been deleted" in str(error), "the error says the row was deleted"
 # sphinx_gallery_end_ignore
 session.rollback()

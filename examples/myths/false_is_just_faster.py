@@ -82,12 +82,16 @@ assert in_db == "alice2", "the database has the new value"
 # %%
 # Now a bulk DELETE with ``False``. The row is gone; the object still claims to be persistent.
 
-session.execute(delete(User).where(User.id == 2), execution_options={"synchronize_session": False})
+session.execute(
+    delete(User).where(User.id == 2), execution_options={"synchronize_session": False}
+)
 rows = session.connection().scalar(select(func.count()).where(users.c.id == 2))
 print("rows with id=2:", rows, "| bob persistent:", inspect(bob).persistent)
 # sphinx_gallery_start_ignore
 assert rows == 0, "the row was deleted in the database"
-assert inspect(bob).persistent and bob in session, "the deleted row's object is still persistent"
+assert inspect(bob).persistent and bob in session, (
+    "the deleted row's object is still persistent"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -102,7 +106,9 @@ except StaleDataError as exc:
     message = re.split(r"\s\(Background on this error", str(exc))[0]
     print(f"{type(exc).__name__}: {re.sub(r' at 0x[0-9a-f]+', '', message)}")
 # sphinx_gallery_start_ignore
-assert isinstance(error, StaleDataError), "flushing the deleted object raises StaleDataError"
+assert isinstance(error, StaleDataError), (
+    "flushing the deleted object raises StaleDataError"
+)
 assert "0 were matched" in str(error), "the UPDATE matched no row"
 # sphinx_gallery_end_ignore
 session.rollback()

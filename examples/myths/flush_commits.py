@@ -90,7 +90,9 @@ with engine.connect() as other:
     if engine.dialect.name == "sqlite":
         mode = other.exec_driver_sql("PRAGMA journal_mode").scalar()
         # sphinx_gallery_start_ignore
-        assert mode == "delete", "SQLite file databases use the rollback journal by default"
+        assert mode == "delete", (
+            "SQLite file databases use the rollback journal by default"
+        )
         # sphinx_gallery_end_ignore
     seen = other.scalar(count_users)
 print("rows seen by another connection:", seen)

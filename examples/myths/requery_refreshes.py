@@ -55,7 +55,9 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
 sql = []  # the first word of every statement sent, to count them
-event.listen(engine, "before_cursor_execute", lambda *args: sql.append(args[2].split()[0]))
+event.listen(
+    engine, "before_cursor_execute", lambda *args: sql.append(args[2].split()[0])
+)
 
 with Session(engine) as setup:
     setup.add(User(id=1, name="alice"))
@@ -65,7 +67,9 @@ with Session(engine) as setup:
 def rename_elsewhere(new_name):
     """Another connection renames user 1 and commits."""
     with engine.begin() as other:
-        other.execute(update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name))
+        other.execute(
+            update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name)
+        )
     sql.clear()
 
 
@@ -132,7 +136,9 @@ sql.clear()
 session.scalars(select(User).execution_options(populate_existing=True)).one()
 print(alice)
 # sphinx_gallery_start_ignore
-assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], "autoflush, then reload"
+assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], (
+    "autoflush, then reload"
+)
 # sphinx_gallery_end_ignore
 session.rollback()  # undoes the flushed edit and expires alice
 
@@ -148,7 +154,9 @@ session.refresh(alice)
 print(alice)
 # sphinx_gallery_start_ignore
 assert alice.name == "al" and alice not in session.dirty, "refreshed, edit discarded"
-assert sql == ["INSERT", "SELECT"], "refresh() flushed bob (not the edit), then one SELECT"
+assert sql == ["INSERT", "SELECT"], (
+    "refresh() flushed bob (not the edit), then one SELECT"
+)
 # sphinx_gallery_end_ignore
 
 # %%

@@ -64,7 +64,9 @@ with engine.begin() as conn:
 STRATEGIES = ["evaluate", "fetch", False, "auto"]
 runs = iter(range(1, 10**6))  # every UPDATE writes a new value
 sent: list[str] = []  # the SQL statements, for one check below
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *args: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *args: sent.append(sql)
+)
 
 
 def timed_update(session, max_id, strategy):
@@ -75,7 +77,9 @@ def timed_update(session, max_id, strategy):
         stmt = update(Item).where(Item.id <= max_id).values(value=value)
         gc.disable()  # as timeit does: no garbage collection inside the timed call
         start = time.perf_counter()
-        result = session.execute(stmt, execution_options={"synchronize_session": strategy})
+        result = session.execute(
+            stmt, execution_options={"synchronize_session": strategy}
+        )
         best = min(best, time.perf_counter() - start)
         gc.enable()
     return best, value, result
@@ -156,11 +160,15 @@ with Session(engine) as session:
 # The plot
 # --------
 
-fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
+fig, (ax_a, ax_b) = plt.subplots(
+    1, 2, figsize=(10, 4.2), sharey=True, layout="constrained"
+)
 for strategy, style in zip(STRATEGIES, ["o-", "s-", "^-", "x--"], strict=True):
     ax_a.plot(loaded_sizes, times_a[strategy], style, label=repr(strategy))
     ax_b.plot(matched_sizes, times_b[strategy], style, label=repr(strategy))
-ax_a.set(title="(a) 10 rows matched", xlabel="objects loaded in the session", xscale="log")
+ax_a.set(
+    title="(a) 10 rows matched", xlabel="objects loaded in the session", xscale="log"
+)
 ax_b.set(title="(b) no objects loaded", xlabel="rows matched by the UPDATE", xscale="log")
 ax_a.set(ylabel="seconds per bulk UPDATE", yscale="log")
 ax_a.legend(title="synchronize_session")

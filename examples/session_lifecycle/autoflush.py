@@ -28,7 +28,16 @@ does ``session.get()`` when it has to ask the database; ``text()`` and Core stat
 import os
 
 import sqlalchemy
-from sqlalchemy import ForeignKey, String, create_engine, event, func, inspect, select, text
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -59,7 +68,9 @@ Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *a: sent.append(sql)
+)
 
 
 def kinds():
@@ -141,7 +152,9 @@ erin = User(name="erin")
 session.add(erin)
 sent.clear()
 # sphinx_gallery_start_ignore
-assert session.get(User, alice.id) is alice and not sent, "a key in the map: no SQL at all"
+assert session.get(User, alice.id) is alice and not sent, (
+    "a key in the map: no SQL at all"
+)
 assert inspect(erin).pending, "so erin was not flushed"
 assert session.get(User, 999) is None, "no such user"
 # sphinx_gallery_end_ignore
@@ -171,10 +184,14 @@ session.connection().scalar(select(func.count()).select_from(users))
 assert inspect(frank).pending, "session.connection().execute() never autoflushes"
 # sphinx_gallery_end_ignore
 by_text = session.scalar(text("SELECT count(*) FROM users WHERE name = 'frank'"))
-by_table = session.scalar(select(func.count()).select_from(users).where(users.c.name == "frank"))
+by_table = session.scalar(
+    select(func.count()).select_from(users).where(users.c.name == "frank")
+)
 print(f"SQLAlchemy {sqlalchemy.__version__}: text() {by_text}, Table {by_table}")
 # sphinx_gallery_start_ignore
-assert (by_text, by_table) == ((1, 1) if core_flushes else (0, 0)), "only 2.1 flushed first"
+assert (by_text, by_table) == ((1, 1) if core_flushes else (0, 0)), (
+    "only 2.1 flushed first"
+)
 assert inspect(frank).persistent == core_flushes, "on 2.0 frank is still pending"
 # sphinx_gallery_end_ignore
 by_entity = session.scalar(select(func.count(User.id)).where(User.name == "frank"))
@@ -200,7 +217,9 @@ except IntegrityError as exc:
     print(f"{type(exc).__name__}: {first_line}")
 # sphinx_gallery_start_ignore
 assert error is not None, "the query raised the flush's IntegrityError"
-assert "raised as a result of Query-invoked autoflush" in str(error), "the message says why"
+assert "raised as a result of Query-invoked autoflush" in str(error), (
+    "the message says why"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -215,7 +234,9 @@ except PendingRollbackError as exc:
     print(f"{type(exc).__name__}: {str(exc).split(' To begin')[0]}")
 # sphinx_gallery_start_ignore
 assert error is not None, "the session needs rollback() after a failed flush"
-assert "due to a previous exception during flush" in str(error), "the message names the cause"
+assert "due to a previous exception during flush" in str(error), (
+    "the message names the cause"
+)
 # sphinx_gallery_end_ignore
 
 # %%

@@ -52,7 +52,9 @@ with Session(engine) as setup:
     setup.commit()
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
 
 
 def selects():
@@ -78,12 +80,16 @@ alice, bob = session.scalars(select(User).order_by(User.id)).all()
 sent.clear()
 session.commit()
 for user in (alice, bob):
-    print(sorted(inspect(user).expired_attributes), "persistent:", inspect(user).persistent)
+    print(
+        sorted(inspect(user).expired_attributes), "persistent:", inspect(user).persistent
+    )
 
 # sphinx_gallery_start_ignore
 assert not selects(), "commit() itself loads nothing"
 for user in (alice, bob):
-    assert inspect(user).expired_attributes == {"id", "name"}, "all attributes are expired"
+    assert inspect(user).expired_attributes == {"id", "name"}, (
+        "all attributes are expired"
+    )
     assert inspect(user).persistent, "expired objects stay in the session"
 # sphinx_gallery_end_ignore
 
@@ -160,7 +166,9 @@ assert bob.name == "Robert", "without expiry the object keeps the stale value"
 
 again = session.scalars(select(User).where(User.id == 2)).one()
 # sphinx_gallery_start_ignore
-assert again is bob and bob.name == "Robert", "re-selecting does not overwrite loaded values"
+assert again is bob and bob.name == "Robert", (
+    "re-selecting does not overwrite loaded values"
+)
 # sphinx_gallery_end_ignore
 
 session.refresh(bob)

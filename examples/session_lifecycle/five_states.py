@@ -135,7 +135,9 @@ session.commit()
 # sphinx_gallery_start_ignore
 assert state_of(alice) == "detached", "a deleted object becomes detached on commit"
 assert inspect(alice).was_deleted, "inspect() remembers it was deleted"
-assert inspect(alice).identity is not None and alice.name == "alice", "it keeps key and values"
+assert inspect(alice).identity is not None and alice.name == "alice", (
+    "it keeps key and values"
+)
 # sphinx_gallery_end_ignore
 print(alice)
 
@@ -150,7 +152,9 @@ bob = User(id=2, name="bob")
 session.add(bob)
 session.commit()
 # sphinx_gallery_start_ignore
-assert state_of(bob) == "persistent", "commit leaves a live object persistent (and expired)"
+assert state_of(bob) == "persistent", (
+    "commit leaves a live object persistent (and expired)"
+)
 # sphinx_gallery_end_ignore
 session.expunge(bob)
 # sphinx_gallery_start_ignore
@@ -164,7 +168,9 @@ except DetachedInstanceError as exc:
     message = re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc)).split(" (Background")[0]
     print(f"{type(exc).__name__}: {message}")
 # sphinx_gallery_start_ignore
-assert message and "is not bound to a Session" in message, "detached + expired cannot reload"
+assert message and "is not bound to a Session" in message, (
+    "detached + expired cannot reload"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -199,7 +205,9 @@ with Session(engine) as other:
     other.flush()  # INSERT sent, never committed
 # sphinx_gallery_start_ignore
 assert state_of(ghost) == "detached", "close() detached the flushed object"
-assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, "its values read fine"
+assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, (
+    "its values read fine"
+)
 # sphinx_gallery_end_ignore
 with engine.connect() as check:
     rows = check.scalar(select(func.count()).select_from(User).where(User.id == 3))

@@ -51,7 +51,9 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
-    setup.add_all([User(id=1, name="alice"), User(id=2, name="bob"), User(id=3, name="carol")])
+    setup.add_all(
+        [User(id=1, name="alice"), User(id=2, name="bob"), User(id=3, name="carol")]
+    )
     setup.commit()
 
 statements: list[str] = []
@@ -148,7 +150,9 @@ assert inspect(bob).identity_key not in session.identity_map, "its key left the 
 
 statements.clear()
 bob_again = session.get(User, 2)
-print(bob_again, "- statements sent:", len(statements), "- same object:", bob_again is bob)
+print(
+    bob_again, "- statements sent:", len(statements), "- same object:", bob_again is bob
+)
 # sphinx_gallery_start_ignore
 assert bob_again is not bob, "after expunge, the same row loads as a different object"
 assert len(statements) == 1, "the row is no longer in the identity map, so get() selects"
@@ -163,7 +167,11 @@ assert len(statements) == 1, "the row is no longer in the identity map, so get()
 
 with Session(engine) as other:
     alice_elsewhere = other.get(User, 1)
-    print(alice_elsewhere, "- same object as in the first session:", alice_elsewhere is by_id)
+    print(
+        alice_elsewhere,
+        "- same object as in the first session:",
+        alice_elsewhere is by_id,
+    )
     # sphinx_gallery_start_ignore
     assert alice_elsewhere is not by_id, "another session has its own object for the row"
     assert alice_elsewhere.name == by_id.name, "same row, same values"

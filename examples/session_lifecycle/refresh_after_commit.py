@@ -29,7 +29,15 @@ import os
 import re
 import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, literal_column, make_url, update
+from sqlalchemy import (
+    String,
+    create_engine,
+    event,
+    inspect,
+    literal_column,
+    make_url,
+    update,
+)
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import ObjectDeletedError

@@ -68,7 +68,10 @@ session_b = Session(engine)
 
 
 def b_finds_bob() -> bool:
-    return session_b.scalars(select(User).where(User.name == "bob")).one_or_none() is not None
+    return (
+        session_b.scalars(select(User).where(User.name == "bob")).one_or_none()
+        is not None
+    )
 
 
 # %%
@@ -89,7 +92,9 @@ print(alice_b, "- B's isolation level:", level, "- B reads from a snapshot:", sn
 if is_sqlite:
     dbapi_connection = session_b.connection().connection.driver_connection
     # sphinx_gallery_start_ignore
-    assert not dbapi_connection.in_transaction, "a reading pysqlite connection sent no BEGIN"
+    assert not dbapi_connection.in_transaction, (
+        "a reading pysqlite connection sent no BEGIN"
+    )
     # sphinx_gallery_end_ignore
 
 # %%
@@ -116,7 +121,9 @@ assert not b_finds_bob(), "B does not see a row that A flushed but did not commi
 session_a.commit()
 print("B, still in its first transaction, sees bob:", b_finds_bob())
 # sphinx_gallery_start_ignore
-assert b_finds_bob() == (not snapshot), "B's new query sees A's commit, unless in a snapshot"
+assert b_finds_bob() == (not snapshot), (
+    "B's new query sees A's commit, unless in a snapshot"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -133,7 +140,9 @@ again = session_b.scalars(select(User).where(User.id == 1)).one()
 in_row = session_b.scalar(select(User.name).where(User.id == 1))
 print(again, "- same object:", again is alice_b, "- name in B's view of the row:", in_row)
 # sphinx_gallery_start_ignore
-assert again is alice_b and alice_b.name == "alice", "B's loaded object keeps the old value"
+assert again is alice_b and alice_b.name == "alice", (
+    "B's loaded object keeps the old value"
+)
 assert in_row == ("alice" if snapshot else "alicia"), "B's SELECT reads what B may see"
 # sphinx_gallery_end_ignore
 
@@ -147,7 +156,9 @@ assert in_row == ("alice" if snapshot else "alicia"), "B's SELECT reads what B m
 session_b.expire(alice_b)
 print(alice_b)
 # sphinx_gallery_start_ignore
-assert alice_b.name == ("alice" if snapshot else "alicia"), "the reload reads B's view of it"
+assert alice_b.name == ("alice" if snapshot else "alicia"), (
+    "the reload reads B's view of it"
+)
 # sphinx_gallery_end_ignore
 
 # %%

@@ -67,7 +67,9 @@ with Session(engine) as setup:
     setup.commit()
 
 statements: list[str] = []  # every statement sent, for the asserts
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: statements.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *a: statements.append(sql)
+)
 
 # %%
 # Our session loads the user

@@ -59,7 +59,9 @@ Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="vip")])
+session.add_all(
+    [User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="vip")]
+)
 session.commit()
 bulk = update(User).where(User.status == "new").values(status="old")
 

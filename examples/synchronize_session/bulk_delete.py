@@ -76,7 +76,9 @@ for strategy in ["auto", "evaluate", "fetch"]:
     with Session(engine) as session:
         ann = session.get(User, 1)
         session.execute(
-            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:11}", end="")
         state(ann, session)
@@ -85,7 +87,9 @@ for strategy in ["auto", "evaluate", "fetch"]:
         assert st.deleted and not st.persistent, f"{strategy}: object is marked deleted"
         assert not st.detached, f"{strategy}: deleted, but not detached before commit"
         assert ann not in session, f"{strategy}: the session no longer contains it"
-        assert st.key not in session.identity_map, f"{strategy}: gone from the identity map"
+        assert st.key not in session.identity_map, (
+            f"{strategy}: gone from the identity map"
+        )
         assert rows(session) == 1, f"{strategy}: the row is deleted in the transaction"
         # sphinx_gallery_end_ignore
 
@@ -99,11 +103,15 @@ for strategy in ["auto", "evaluate", "fetch"]:
 with Session(engine) as session:
     ann = session.get(User, 1)
     session.execute(
-        delete(User).where(User.name == "Ann").execution_options(synchronize_session=False)
+        delete(User)
+        .where(User.name == "Ann")
+        .execution_options(synchronize_session=False)
     )
     state(ann, session)
     # sphinx_gallery_start_ignore
-    assert inspect(ann).persistent and ann in session, "False: still persistent in session"
+    assert inspect(ann).persistent and ann in session, (
+        "False: still persistent in session"
+    )
     assert session.get(User, 1) is ann, "False: the identity map still returns it"
     assert ann.name == "Ann", "False: the old value is still readable"
     assert rows(session) == 1, "False: yet the row is deleted in the transaction"
@@ -127,7 +135,9 @@ for strategy in ["auto", "fetch"]:
         ann = session.get(User, 1)
         session.commit()  # expires ann
         session.execute(
-            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:8}", end="")
         state(ann, session)
@@ -137,9 +147,15 @@ for strategy in ["auto", "fetch"]:
             # sphinx_gallery_end_ignore
             continue
         # sphinx_gallery_start_ignore
-        assert inspect(ann).persistent and ann in session, "'auto' skipped the expired object"
-        assert engine.dialect.delete_returning, "although DELETE .. RETURNING was available"
-        assert "name" in inspect(ann).expired_attributes, "'auto' did not load her to judge her"
+        assert inspect(ann).persistent and ann in session, (
+            "'auto' skipped the expired object"
+        )
+        assert engine.dialect.delete_returning, (
+            "although DELETE .. RETURNING was available"
+        )
+        assert "name" in inspect(ann).expired_attributes, (
+            "'auto' did not load her to judge her"
+        )
         # sphinx_gallery_end_ignore
         error = None
         try:

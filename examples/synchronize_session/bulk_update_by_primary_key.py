@@ -79,7 +79,9 @@ def db_names():
 # ``.rowcount``, so do not count rows with it.
 
 sent.clear()
-result = session.execute(update(User), [{"id": 1, "name": "Ann B."}, {"id": 2, "name": "Bob B."}])
+result = session.execute(
+    update(User), [{"id": 1, "name": "Ann B."}, {"id": 2, "name": "Bob B."}]
+)
 updates = [(s, many) for s, many in sent if s.startswith("UPDATE")]
 # sphinx_gallery_start_ignore
 assert len(updates) == 1 and updates[0][1], "one UPDATE, run as executemany"

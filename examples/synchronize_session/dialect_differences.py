@@ -35,7 +35,17 @@ whose result the database stores differently from what Python computed.
 
 import os
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, event, func, select, text, update
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import CompileError, InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -134,7 +144,10 @@ if kind in expected:
 # ``UPDATE ... RETURNING`` is run on the ``update().returning()`` page).
 
 explicit = update(User).where(User.id == 1).values(status="x").returning(User.id)
-for label, offline in [("MySQL", mysql.dialect()), ("MariaDB", mysql.dialect(is_mariadb=True))]:
+for label, offline in [
+    ("MySQL", mysql.dialect()),
+    ("MariaDB", mysql.dialect(is_mariadb=True)),
+]:
     print(
         f"{label} (not connected): is_mariadb={offline.is_mariadb}, "
         f"UPDATE..RETURNING={offline.update_returning}, "
@@ -143,13 +156,18 @@ for label, offline in [("MySQL", mysql.dialect()), ("MariaDB", mysql.dialect(is_
     compiled = " ".join(str(explicit.compile(dialect=offline)).split())
     print("   ", compiled)
     # sphinx_gallery_start_ignore
-    assert compiled.endswith("RETURNING users.id"), "an explicit RETURNING is compiled, not refused"
+    assert compiled.endswith("RETURNING users.id"), (
+        "an explicit RETURNING is compiled, not refused"
+    )
     # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
-assert (mysql.dialect().update_returning, mysql.dialect().delete_returning) == (False, False), (
-    "SQLAlchemy's MySQL dialect has neither UPDATE nor DELETE ... RETURNING"
+assert (mysql.dialect().update_returning, mysql.dialect().delete_returning) == (
+    False,
+    False,
+), "SQLAlchemy's MySQL dialect has neither UPDATE nor DELETE ... RETURNING"
+assert mysql.dialect(is_mariadb=True).delete_returning, (
+    "its MariaDB variant has DELETE RETURNING"
 )
-assert mysql.dialect(is_mariadb=True).delete_returning, "its MariaDB variant has DELETE RETURNING"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -191,7 +209,9 @@ with Session(engine) as session:
 with Session(engine) as session:
     alice = session.get(User, 1)
     sent.clear()
-    session.execute(update(User).where(func.lower(User.name) == "alice").values(status="away"))
+    session.execute(
+        update(User).where(func.lower(User.name) == "alice").values(status="away")
+    )
     print(sent)
     # sphinx_gallery_start_ignore
     assert sent == (["UPDATE"] if dialect.update_returning else ["SELECT", "UPDATE"]), (
@@ -212,7 +232,8 @@ with Session(engine) as session:
     bob = session.get(User, 2)
     sent.clear()
     session.execute(
-        delete(User).where(User.name == "bob"), execution_options={"synchronize_session": "fetch"}
+        delete(User).where(User.name == "bob"),
+        execution_options={"synchronize_session": "fetch"},
     )
     print(sent)
     # sphinx_gallery_start_ignore
@@ -242,14 +263,19 @@ with Session(engine) as session:
 
 multi_table = delete(User).where(User.team_id == Team.id).where(Team.name == "red")
 NO_USING = "NotImplementedError: This backend does not support multiple-table criteria"
-ASKS_FOR_USING = 'CompileError: Dialect "{}" does not support RETURNING with DELETE..USING'
+ASKS_FOR_USING = (
+    'CompileError: Dialect "{}" does not support RETURNING with DELETE..USING'
+)
 NO_EVALUATE = "InvalidRequestError: Could not evaluate current criteria in Python"
 trials = [
     ("default", {}),
     ("default, is_delete_using", {"is_delete_using": True}),
     ("'evaluate'", {"synchronize_session": "evaluate"}),
     ("'fetch'", {"synchronize_session": "fetch"}),
-    ("'fetch', is_delete_using", {"synchronize_session": "fetch", "is_delete_using": True}),
+    (
+        "'fetch', is_delete_using",
+        {"synchronize_session": "fetch", "is_delete_using": True},
+    ),
     ("False", {"synchronize_session": False}),
 ]
 outcomes = {}
@@ -259,7 +285,8 @@ for label, options in trials:
         sent.clear()
         try:
             session.execute(multi_table, execution_options=options)
-            outcome = f"{sent}, alice {'left' if alice not in session else 'stays in'} the session"
+            where = "left" if alice not in session else "stays in"
+            outcome = f"{sent}, alice {where} the session"
         except (CompileError, InvalidRequestError, NotImplementedError) as exc:
             outcome = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         print(f"{label}: {outcome}")
@@ -290,20 +317,28 @@ expected_by_kind = {
         "False": NO_USING,
     },
 }
-# Derived, not run: MySQL has no DELETE ... RETURNING at all, so 'fetch' SELECTs the keys first
-# whatever the option says, and nothing raises.
+# Derived, not run: MySQL has no DELETE ... RETURNING at all, so 'fetch' SELECTs the keys
+# first whatever the option says, and nothing raises.
 expected_by_kind["mysql"] = {
     label: "['SELECT', 'DELETE'], alice left"
-    for label in ["default", "default, is_delete_using", "'fetch'", "'fetch', is_delete_using"]
+    for label in [
+        "default",
+        "default, is_delete_using",
+        "'fetch'",
+        "'fetch', is_delete_using",
+    ]
 } | {"False": "['DELETE'], alice stays in"}
 # sphinx_gallery_start_ignore
 for label, start in expected_by_kind.get(kind, {}).items():
     assert outcomes[label].startswith(start), f"on {kind}, {label} gives {start}"
-assert outcomes["'evaluate'"].startswith(NO_EVALUATE), "'evaluate' cannot judge Team criteria"
+assert outcomes["'evaluate'"].startswith(NO_EVALUATE), (
+    "'evaluate' cannot judge Team criteria"
+)
 if "CompileError" in outcomes["default"]:
-    assert "add the additional execution option 'is_delete_using=True'" in outcomes["default"], (
-        "the CompileError says to add is_delete_using=True"
-    )
+    assert (
+        "add the additional execution option 'is_delete_using=True'"
+        in outcomes["default"]
+    ), "the CompileError says to add is_delete_using=True"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -342,8 +377,9 @@ if kind in ("mariadb", "mysql"):
     with engine.connect() as connection:
         collation = connection.scalar(
             text(
-                "SELECT collation_name FROM information_schema.columns WHERE table_schema ="
-                " DATABASE() AND table_name = 'users' AND column_name = 'name'"
+                "SELECT collation_name FROM information_schema.columns"
+                " WHERE table_schema = DATABASE() AND table_name = 'users'"
+                " AND column_name = 'name'"
             )
         )
     print("collation of users.name:", collation)
@@ -364,16 +400,23 @@ for strategy in ["auto", "fetch"]:
         ).rowcount
         in_memory = alice.status
         in_db = session.scalar(select(User.status).where(User.id == 1))
-        print(f"{strategy}: rows matched {matched}; alice in memory {in_memory!r}, row {in_db!r}")
+        print(
+            f"{strategy}: rows matched {matched}; "
+            f"alice in memory {in_memory!r}, row {in_db!r}"
+        )
         # sphinx_gallery_start_ignore
         if not ignores_case:
-            assert (matched, in_memory, in_db) == (0, "active", "active"), "no match anywhere"
+            assert (matched, in_memory, in_db) == (0, "active", "active"), (
+                "no match anywhere"
+            )
         elif strategy == "auto":
             assert (matched, in_memory, in_db) == (1, "active", "vip"), (
                 "the database matched 'Alice', Python did not: the object is stale"
             )
         else:
-            assert (matched, in_memory, in_db) == (1, "vip", "vip"), "'fetch' followed the database"
+            assert (matched, in_memory, in_db) == (1, "vip", "vip"), (
+                "'fetch' followed the database"
+            )
         # sphinx_gallery_end_ignore
         session.rollback()
 
@@ -400,7 +443,9 @@ with Session(engine) as session:
     bob = session.get(User, 2)
     bob.name = "bob "
     session.flush()
-    matched = session.execute(update(User).where(User.name == "bob").values(status="vip")).rowcount
+    matched = session.execute(
+        update(User).where(User.name == "bob").values(status="vip")
+    ).rowcount
     in_db = session.scalar(select(User.status).where(User.id == 2))
     print(f"rows matched {matched}; bob in memory {bob.status!r}, row {in_db!r}")
     # sphinx_gallery_start_ignore
@@ -409,7 +454,9 @@ with Session(engine) as session:
             "the database matched 'bob ', Python did not: the object is stale"
         )
     elif pads is False:
-        assert (matched, bob.status, in_db) == (0, "active", "active"), "no match anywhere"
+        assert (matched, bob.status, in_db) == (0, "active", "active"), (
+            "no match anywhere"
+        )
     # sphinx_gallery_end_ignore
     session.rollback()
 
@@ -455,5 +502,7 @@ with Session(engine) as session:
     rows = session.execute(select(User.id, User.status).order_by(User.id)).all()
     print(rows)
 # sphinx_gallery_start_ignore
-assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], "rollbacks undid it all"
+assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], (
+    "rollbacks undid it all"
+)
 # sphinx_gallery_end_ignore

@@ -59,7 +59,9 @@ Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")])
+session.add_all(
+    [User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")]
+)
 session.commit()
 ann = session.get(User, 1)
 print(ann)
@@ -122,13 +124,17 @@ assert "Cannot evaluate Select" in str(error), "the message names the subquery"
 # the matched loaded object receives the new value.
 
 sent.clear()
-session.execute(update(User).where(func.lower(User.name) == "ann").values(status="active"))
+session.execute(
+    update(User).where(func.lower(User.name) == "ann").values(status="active")
+)
 update_sql = next(s for s in sent if s.startswith("UPDATE"))
 # sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert "RETURNING" in update_sql, "'fetch' asks the UPDATE to return matched keys"
 else:
-    assert sent[0].startswith("SELECT"), "without RETURNING, 'fetch' SELECTs matches first"
+    assert sent[0].startswith("SELECT"), (
+        "without RETURNING, 'fetch' SELECTs matches first"
+    )
 assert inspect(ann).dict["status"] == "active", "the loaded object got the new value"
 assert "status" not in inspect(ann).expired_attributes, "set in place, not expired"
 # sphinx_gallery_end_ignore
@@ -159,6 +165,8 @@ sent.clear()
 print(ann.name)
 # sphinx_gallery_start_ignore
 assert ann.name == "ANN", "the reload returns the database's value"
-assert len(sent) == 1 and sent[0].startswith("SELECT"), "one SELECT reloaded the attribute"
+assert len(sent) == 1 and sent[0].startswith("SELECT"), (
+    "one SELECT reloaded the attribute"
+)
 session.close()
 # sphinx_gallery_end_ignore

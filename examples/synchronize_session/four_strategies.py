@@ -54,7 +54,9 @@ with Session(engine) as session, session.begin():
     session.add_all([User(id=i, name=n, status=s) for i, n, s in rows])
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql)
+)
 stmt = update(User).where(User.status == "active").values(status="archived")
 synced = ["archived", "archived", "inactive"]  # the database's statuses after the UPDATE
 
@@ -80,23 +82,31 @@ for strategy in ("auto", "evaluate", "fetch", False):
     options = {"synchronize_session": strategy}
     with loaded() as (session, (alice, bob, carol)):
         session.execute(stmt, execution_options=options)
-        kinds = " + ".join(sql.split()[0] + " RETURNING" * ("RETURNING" in sql) for sql in sent)
+        kinds = " + ".join(
+            sql.split()[0] + " RETURNING" * ("RETURNING" in sql) for sql in sent
+        )
         status = alice.status
     with loaded() as (session, (alice, bob, carol)):
         try:
             session.execute(
-                update(User).where(func.lower(User.name) == "alice").values(status="archived"),
+                update(User)
+                .where(func.lower(User.name) == "alice")
+                .values(status="archived"),
                 execution_options=options,
             )
             by_lower = repr(alice.status)
         except InvalidRequestError as exc:
             by_lower = f"raises {type(exc).__name__}"
     outcomes.append((repr(strategy), kinds, repr(status), by_lower))
-print(f"{'strategy':<11} {'SQL sent':<17} {'alice in memory':<16} with lower(name) in WHERE")
+print(
+    f"{'strategy':<11} {'SQL sent':<17} {'alice in memory':<16} with lower(name) in WHERE"
+)
 for row in outcomes:
     print("{:<11} {:<17} {:<16} {}".format(*row))
 # sphinx_gallery_start_ignore
-assert [row[2] for row in outcomes] == ["'archived'"] * 3 + ["'active'"], "False left it stale"
+assert [row[2] for row in outcomes] == ["'archived'"] * 3 + ["'active'"], (
+    "False left it stale"
+)
 assert [row[3] for row in outcomes] == [
     "'archived'",
     "raises InvalidRequestError",
@@ -116,8 +126,12 @@ with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "auto"})
 auto_sql = sent[0]
 # sphinx_gallery_start_ignore
-assert len(sent) == 1 and "RETURNING" not in auto_sql, "'auto' evaluated: one plain UPDATE"
-assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated objects in memory"
+assert len(sent) == 1 and "RETURNING" not in auto_sql, (
+    "'auto' evaluated: one plain UPDATE"
+)
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'auto' updated objects in memory"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -130,7 +144,9 @@ with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
 # sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' sent one plain UPDATE"
-assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated objects in memory"
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'evaluate' updated objects in memory"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -146,8 +162,12 @@ with loaded() as (session, (alice, bob, carol)):
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "'fetch' used UPDATE ... RETURNING"
 else:
-    assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], "'fetch' selected keys first"
-assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the matched objects"
+    assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], (
+        "'fetch' selected keys first"
+    )
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'fetch' updated the matched objects"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -165,7 +185,9 @@ with loaded() as (session, (alice, bob, carol)):
     in_db = session.scalar(select(User.status).where(User.id == 1))
     print("alice in memory:", alice.status, "| in the database:", in_db)
 # sphinx_gallery_start_ignore
-assert (alice.status, bob.status) == ("active", "active"), "False left the loaded objects stale"
+assert (alice.status, bob.status) == ("active", "active"), (
+    "False left the loaded objects stale"
+)
 assert in_db == "archived", "while the database already says 'archived'"
 assert not inspect(alice).expired_attributes, "False did not expire them either"
 # sphinx_gallery_end_ignore
@@ -191,7 +213,9 @@ with loaded() as (session, (alice, bob, carol)):
     session.execute(by_name)
 fetched = "RETURNING" in sent[-1] if engine.dialect.update_returning else len(sent) == 2
 # sphinx_gallery_start_ignore
-assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': asked the database"
+assert alice.status == "archived" and fetched, (
+    "'auto' fell back to 'fetch': asked the database"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -205,14 +229,22 @@ assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': ask
 carol_after = {}
 for strategy in ("evaluate", "fetch"):
     with loaded() as (session, (alice, bob, carol)):
-        session.connection().execute(update(User).where(User.id == 3).values(status="active"))
+        session.connection().execute(
+            update(User).where(User.id == 3).values(status="active")
+        )
         session.execute(stmt, execution_options={"synchronize_session": strategy})
         in_db = session.scalar(select(User.status).where(User.id == 3))
         carol_after[strategy] = (carol.status, in_db)
-        print(f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}")
+        print(
+            f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}"
+        )
 # sphinx_gallery_start_ignore
-assert carol_after["evaluate"] == ("inactive", "archived"), "'evaluate' missed carol's new row"
-assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows the DB matched"
+assert carol_after["evaluate"] == ("inactive", "archived"), (
+    "'evaluate' missed carol's new row"
+)
+assert carol_after["fetch"] == ("archived", "archived"), (
+    "'fetch' used the rows the DB matched"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -232,9 +264,15 @@ with loaded() as (session, users):
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
     print("statements:", [sql.split()[0] for sql in sent])
     # sphinx_gallery_start_ignore
-    assert len(sent) == 1 and sent[0].startswith("UPDATE"), "no SELECT for the expired objects"
-    assert all(inspect(user).expired for user in users), "they were skipped, still expired"
-    assert [user.status for user in users] == synced, "and reload the new values on access"
+    assert len(sent) == 1 and sent[0].startswith("UPDATE"), (
+        "no SELECT for the expired objects"
+    )
+    assert all(inspect(user).expired for user in users), (
+        "they were skipped, still expired"
+    )
+    assert [user.status for user in users] == synced, (
+        "and reload the new values on access"
+    )
     # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
 if engine.dialect.update_returning:

@@ -28,7 +28,16 @@ an error to silently touching the wrong rows. Each pitfall is followed by a fix.
 import os
 import warnings
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, event, inspect, select, update
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -50,27 +59,35 @@ class Employee(Base):
 
 class Engineer(Employee):
     __tablename__ = "engineer"
-    id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True
+    )
     language: Mapped[str] = mapped_column(String(20))
     __mapper_args__ = {"polymorphic_identity": "engineer"}
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 if engine.dialect.name == "sqlite":
-    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+    event.listen(
+        engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON")
+    )
 # sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-ann, bob = Engineer(id=1, name="Ann", language="py"), Engineer(id=2, name="Bob", language="go")
+ann, bob = (
+    Engineer(id=1, name="Ann", language="py"),
+    Engineer(id=2, name="Bob", language="go"),
+)
 session.add_all([ann, bob])
 session.commit()
 
 
 def tables():  # the rows of employee and engineer, as the database has them
     return tuple(
-        session.execute(select(t).order_by(t.c.id)).all() for t in Base.metadata.sorted_tables
+        session.execute(select(t).order_by(t.c.id)).all()
+        for t in Base.metadata.sorted_tables
     )
 
 
@@ -84,17 +101,23 @@ def tables():  # the rows of employee and engineer, as the database has them
 
 error = None
 try:
-    session.execute(update(Engineer).where(Engineer.id == 1).values(name="A", language="rs"))
+    session.execute(
+        update(Engineer).where(Engineer.id == 1).values(name="A", language="rs")
+    )
 except CompileError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
 # sphinx_gallery_start_ignore
-assert "columns from table(s) 'employee' in SET clause" in str(error), "mixed SET is refused"
+assert "columns from table(s) 'employee' in SET clause" in str(error), (
+    "mixed SET is refused"
+)
 # sphinx_gallery_end_ignore
 multi_table = engine.dialect.name in ("mysql", "mariadb")
 why = "not a multi-table UPDATE" if multi_table else "additional tables in the SET clause"
 # sphinx_gallery_start_ignore
-assert why in str(error), f"{engine.dialect.name} refuses it because the UPDATE names one table"
+assert why in str(error), (
+    f"{engine.dialect.name} refuses it because the UPDATE names one table"
+)
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -124,7 +147,9 @@ session.rollback()
 assert bob.language == "go", "Bob is loaded"
 # sphinx_gallery_end_ignore
 with warnings.catch_warnings(record=True, action="always") as caught:
-    session.execute(update(Engineer).where(Engineer.name == "Ann").values(language="rust"))
+    session.execute(
+        update(Engineer).where(Engineer.name == "Ann").values(language="rust")
+    )
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
 # sphinx_gallery_start_ignore
 assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
@@ -157,7 +182,9 @@ assert ann.language == "py", "Ann is loaded"
 session.execute(delete(Engineer).where(Engineer.language == "py"))
 print(half := tables())
 # sphinx_gallery_start_ignore
-assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half a row"
+assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), (
+    "half a row"
+)
 assert inspect(ann).deleted, "the session thinks Ann is gone"
 # sphinx_gallery_end_ignore
 error = None
@@ -167,7 +194,9 @@ except KeyError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
 # sphinx_gallery_start_ignore
-assert "failed to populate" in str(error), "the orphan base row loads as a broken Engineer"
+assert "failed to populate" in str(error), (
+    "the orphan base row loads as a broken Engineer"
+)
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -184,7 +213,9 @@ assert ann.language == "py", "Ann is loaded"
 # sphinx_gallery_end_ignore
 session.execute(delete(Employee).where(Employee.name == "Ann"))
 # sphinx_gallery_start_ignore
-assert tables() == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
+assert tables() == only_bob and inspect(ann).deleted, (
+    "the cascade removed both rows; agreed"
+)
 # sphinx_gallery_end_ignore
 session.rollback()
 session.delete(ann)

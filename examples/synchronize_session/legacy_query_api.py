@@ -122,19 +122,25 @@ assert not legacy_warnings and not modern_warnings, "no warning, not even a depr
 # deleted either way.
 
 legacy, legacy_sql, legacy_warnings, legacy_ann = run(
-    lambda s: s.query(User).filter(User.status == "new").delete(synchronize_session="fetch")
+    lambda s: (
+        s.query(User).filter(User.status == "new").delete(synchronize_session="fetch")
+    )
 )
 modern, modern_sql, modern_warnings, modern_ann = run(
     lambda s: (
         s.execute(
-            delete(User).where(User.status == "new").execution_options(synchronize_session="fetch")
+            delete(User)
+            .where(User.status == "new")
+            .execution_options(synchronize_session="fetch")
         ).rowcount
     )
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object:", legacy_ann, "|", modern_ann)
 # sphinx_gallery_start_ignore
-assert type(legacy) is int and legacy == modern == 2, "Query.delete() returns the rowcount"
+assert type(legacy) is int and legacy == modern == 2, (
+    "Query.delete() returns the rowcount"
+)
 assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same DELETE was sent"
 assert legacy_ann == modern_ann == "deleted", "the loaded object is marked deleted"
 assert not legacy_warnings and not modern_warnings, "no warning here either"

@@ -66,14 +66,17 @@ stmt = update(User).where(User.status == "new").values(status="old").returning(U
 
 
 def on_this_database(run):
-    """run() where UPDATE..RETURNING exists; elsewhere, check that the database refuses it."""
+    """run() where UPDATE..RETURNING exists; elsewhere, check that the database
+    refuses it."""
     if has_returning:
         return run()
     try:
         run()
     except ProgrammingError as error:
         session.rollback()
-        print(f"{engine.dialect.name} refused UPDATE..RETURNING: error {error.orig.args[0]}")
+        print(
+            f"{engine.dialect.name} refused UPDATE..RETURNING: error {error.orig.args[0]}"
+        )
         # sphinx_gallery_start_ignore
         assert error.orig.args[0] == 1064, "MariaDB rejects RETURNING as a syntax error"
         # sphinx_gallery_end_ignore
@@ -123,7 +126,9 @@ if returned is not None:
     print(returned)
     # sphinx_gallery_start_ignore
     assert returned[1] is ann, "the same loaded object is returned"
-    assert ann.status == "new", "still showing the old value; the returned row was ignored"
+    assert ann.status == "new", (
+        "still showing the old value; the returned row was ignored"
+    )
     assert returned[2] is bob and bob.status == "old", "an expired object is filled in"
     # sphinx_gallery_end_ignore
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
@@ -172,7 +177,9 @@ def make_ann_stale():
     # sphinx_gallery_start_ignore
     assert ann.status == "new", "ann is loaded with the committed value"
     # sphinx_gallery_end_ignore
-    session.connection().execute(update(User.__table__).where(User.id == 1).values(status="gold"))
+    session.connection().execute(
+        update(User.__table__).where(User.id == 1).values(status="gold")
+    )
 
 
 tagged = update(User).where(User.id == 1).values(status=User.status + "+").returning(User)
@@ -183,7 +190,9 @@ if returned is not None:
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
     # sphinx_gallery_start_ignore
     assert real == "gold+", "the database computed the SET from its own value"
-    assert returned == [ann] and ann.status == "new+", "ann holds the value computed in Python"
+    assert returned == [ann] and ann.status == "new+", (
+        "ann holds the value computed in Python"
+    )
     assert not inspect(ann).expired_attributes, "held as loaded, not expired"
     # sphinx_gallery_end_ignore
     session.rollback()
@@ -194,14 +203,23 @@ if returned is not None:
 # with no SELECT after the UPDATE.
 
 make_ann_stale()
-shouted = update(User).where(User.id == 1).values(status=func.upper(User.status)).returning(User)
+shouted = (
+    update(User)
+    .where(User.id == 1)
+    .values(status=func.upper(User.status))
+    .returning(User)
+)
 returned = on_this_database(lambda: session.scalars(shouted).all())
 if returned is not None:
     loaded_already = "status" in inspect(ann).dict  # before any access could SELECT it
     print(returned)
     # sphinx_gallery_start_ignore
-    assert returned == [ann] and loaded_already, "filled in from the returned row, no SELECT"
-    assert ann.status == "GOLD", "the database's value, not one computed from the stale memory"
+    assert returned == [ann] and loaded_already, (
+        "filled in from the returned row, no SELECT"
+    )
+    assert ann.status == "GOLD", (
+        "the database's value, not one computed from the stale memory"
+    )
     # sphinx_gallery_end_ignore
     session.rollback()
 
@@ -220,7 +238,9 @@ returned = on_this_database(lambda: session.scalars(fresh).all())
 if returned is not None:
     print(returned)
     # sphinx_gallery_start_ignore
-    assert returned == [ann] and ann.status == "gold+", "the loaded object was overwritten"
+    assert returned == [ann] and ann.status == "gold+", (
+        "the loaded object was overwritten"
+    )
     # sphinx_gallery_end_ignore
     session.rollback()
 # sphinx_gallery_start_ignore

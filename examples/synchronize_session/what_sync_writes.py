@@ -59,7 +59,9 @@ engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb 
 Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
-case_insensitive = engine.dialect.name != "postgresql"  # for == on name, and for LIKE on status
+case_insensitive = (
+    engine.dialect.name != "postgresql"
+)  # for == on name, and for LIKE on status
 users = User.__table__
 
 
@@ -155,10 +157,17 @@ def reset_with_bob_partly_loaded(how, strategy):
         session.expire(bob, ["status"])
     else:
         session, ann, bob = loaded(load_only(User.name, User.counter))
-    result = session.execute(reset_all, execution_options={"synchronize_session": strategy})
-    print(f"{how}, {strategy!r}: Bob in memory {bob.counter}, rows updated {result.rowcount}")
+    result = session.execute(
+        reset_all, execution_options={"synchronize_session": strategy}
+    )
+    print(
+        f"{how}, {strategy!r}: Bob in memory {bob.counter}, "
+        f"rows updated {result.rowcount}"
+    )
     # sphinx_gallery_start_ignore
-    assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, "Bob's row: as is"
+    assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, (
+        "Bob's row: as is"
+    )
     assert bob.counter == (5 if strategy == "fetch" else 0), f"{how}, {strategy}: Bob"
     # sphinx_gallery_end_ignore
     session.close()
@@ -188,7 +197,9 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
     # sphinx_gallery_start_ignore
     assert result.rowcount == (1 if case_insensitive else 0), "the database's comparison"
     assert ann.counter == 5, "'auto' compared in Python: no match"
-    assert (in_db(session, User.counter, 1) == 7) == case_insensitive, "stale where they differ"
+    assert (in_db(session, User.counter, 1) == 7) == case_insensitive, (
+        "stale where they differ"
+    )
     # sphinx_gallery_end_ignore
     session.close()
 
@@ -232,7 +243,9 @@ def both_ways(scenario):
         print(f"{way.__name__}, {scenario}: in memory {held}")
         in_database = session.scalars(select(User.counter).order_by(User.id)).all()
         # sphinx_gallery_start_ignore
-        assert held == in_database, f"{way.__name__}, {scenario}: memory holds the rows' values"
+        assert held == in_database, (
+            f"{way.__name__}, {scenario}: memory holds the rows' values"
+        )
         # sphinx_gallery_end_ignore
         session.close()
 
