@@ -17,12 +17,7 @@ stale values included, and ``lazy="raise"`` makes the forgotten load fail with i
 Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (on
 SQLAlchemy 2.1, and on 2.0 with aiomysql, wrapped in a ``StatementError``: see
 :ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
-Load what you will read with an ``await`` before you read it:
-``selectinload()`` in the query, ``await session.refresh(obj, ["children"])``,
-``await obj.awaitable_attrs.children``, or a synchronous function run by
-``await session.run_sync()``. ``expire_on_commit=False`` keeps loaded columns readable after
-``commit()``, at the price of stale values, but loads nothing; ``lazy="raise"`` turns a
-forgotten load into a clear error. Each is run below, with the SQL it sends.
+Each way is run below, with the SQL it sends.
 """
 
 # %%

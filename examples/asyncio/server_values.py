@@ -13,13 +13,6 @@ Under asyncio a server-generated value must be fetched before it is read: ``"aut
 that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
 ``await session.refresh(obj)`` loads it; a plain read of the expired value raises
 ``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.
-
-A value the database computes (a ``server_default``, an ``onupdate`` SQL expression) is not in
-memory after the flush unless SQLAlchemy fetched it, and under asyncio reading a value that was
-not fetched raises ``MissingGreenlet`` (on SQLAlchemy 2.1, and on 2.0 with aiomysql, a
-``StatementError`` wrapping it, which ``except MissingGreenlet`` does not catch). The default
-``eager_defaults="auto"`` fetches them for INSERT only; after an UPDATE, map the class with
-``eager_defaults=True`` or ``await session.refresh(obj)`` before reading.
 """
 
 # %%

@@ -14,14 +14,6 @@ columns); use one session per iteration, or end its transaction with ``commit()`
 ``rollback()`` in every iteration.
 Web requests, threads and background jobs:
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.
-
-One ``Session`` kept open across the iterations of a polling loop answers from its
-identity map: an object the loop keeps a reference to keeps the values it loaded, whatever
-other connections commit. An object nothing holds is loaded again, and then sees the latest
-commit on PostgreSQL and SQLite; on MariaDB (REPEATABLE READ) that reload, and even a
-``SELECT`` of the column, reads the old snapshot.
-Open a new session for each iteration (each unit of work), or at least end its transaction
-with ``commit()`` / ``rollback()`` at the end of every iteration.
 """
 
 # %%

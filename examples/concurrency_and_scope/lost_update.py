@@ -13,14 +13,6 @@ compute (``User.balance + 10``), or lock the row first with ``with_for_update()`
 PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
 write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
 the version).
-
-Two sessions that each read a row, change the value in Python and write it back lose one
-of the two changes: the second write overwrites the first. Let the database do the
-arithmetic (``SET balance = balance + 10``), lock the row with ``with_for_update()``
-before reading it (not on SQLite), or add a ``version_id_col`` so that the second write
-fails with ``StaleDataError`` instead of silently winning. It catches only writes that
-bump the version: after an ``update()`` statement that leaves it alone (fix 1's form), the
-second write silently wins again.
 """
 
 # %%

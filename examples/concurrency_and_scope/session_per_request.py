@@ -12,11 +12,6 @@ A session lives as long as one unit of work: a request (a generator that commits
 back, then closes), a thread's task (``scoped_session`` and ``remove()``), a job (a new
 ``SessionLocal.begin()`` block per job, given ids, not objects); return plain data, not
 the session's objects, from a unit of work that has ended.
-
-Give every unit of work its own session and end it with the work: a web request gets one
-from a generator that commits if the handler returns and rolls back if it raises; threads
-get one each from ``scoped_session`` (call ``remove()`` when the thread's work is done); a
-background worker opens a new one for every job and is handed ids, not objects.
 """
 
 # %%

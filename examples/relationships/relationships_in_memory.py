@@ -15,12 +15,6 @@ expired (a commit expires them all), and expiring the child (or the key) before 
 throws that change away.
 Deleting a child is the next page:
 :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
-
-To move a child to another parent, assign the relationship (``child.parent = p2``) or append
-to the collection: ``back_populates`` updates both sides in memory at once, and the flush
-writes the foreign key. Assigning the foreign key column (``child.parent_id = 2``), or a bulk
-``UPDATE``, changes the row but leaves the relationships already loaded as they were until
-they are expired (a commit expires them all).
 """
 
 # %%

@@ -12,11 +12,6 @@ Deleting a child: ``session.delete()``, delete-orphan and a bulk DELETE
 loaded collection, even after the flush, until the collection is expired (a commit expires
 it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
 collection at once and the flush deletes the row.
-
-To delete a child and see it gone from its parent's collection at once, remove it from the
-collection under ``cascade="all, delete-orphan"``: the flush deletes the row.
-``session.delete(child)`` and a bulk ``DELETE`` remove the row but leave the child in the
-loaded collection until the collection is expired (a commit expires it).
 """
 
 # %%

@@ -13,12 +13,6 @@ Before every ORM query, lazy load, or ``get()`` that has to reach the database (
 changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
 unsaved objects, and flush errors such as an ``IntegrityError`` surface at
 the query, "as a result of Query-invoked autoflush".
-
-Before the session runs an ORM query, it flushes your pending changes, so the query answers
-with them included. That is why queries "see" objects you only just added, and also why an
-``IntegrityError`` can come out of a harmless-looking ``SELECT``. Lazy loads flush too, and so
-does ``session.get()`` when it has to ask the database; ``text()`` and Core statements on a
-``Table`` flush first on SQLAlchemy 2.1, not on 2.0.
 """
 
 # %%

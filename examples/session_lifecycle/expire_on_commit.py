@@ -13,9 +13,8 @@ one ``SELECT`` on its next read and then shows the current row; ``expire_on_comm
 saves those ``SELECT`` statements but leaves the objects showing whatever they held before
 the commit, however much the database has moved on.
 
-By default ``Session.commit()`` expires every object in the session, so the next read of any
-attribute loads it again from the database. This page shows exactly what is expired, what
-SQL the next reads cost, and what ``expire_on_commit=False`` trades for saving it.
+This page shows exactly what is expired, what SQL the next reads cost, and what
+``expire_on_commit=False`` trades for saving it.
 """
 
 # %%

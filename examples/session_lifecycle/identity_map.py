@@ -11,10 +11,6 @@ The identity map: one object per row
 Within one ``Session`` each row is one object, found by its identity key
 ``(class, primary key, token)``: queries return it again, ``get()`` returns it without SQL,
 while after ``expunge()``, or in another session, the same row is a different object.
-
-Inside one ``Session`` a database row is represented by exactly one Python object. That is
-why a second query hands back the object you already have, why ``Session.get()`` can skip
-the database, and why a fresh session gives you a fresh object.
 """
 
 # %%

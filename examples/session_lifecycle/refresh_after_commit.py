@@ -12,11 +12,6 @@ After a default ``commit()`` the first read costs the same one ``SELECT`` as ``r
 so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
 row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
 ``InvalidRequestError`` from ``refresh()`` when the row is gone.
-
-Usually not: ``commit()`` expires the object, and the first attribute you read loads it with
-the same single ``SELECT`` that ``refresh()`` would send. Call ``refresh()`` when the object
-was *not* expired and the row may have changed: ``expire_on_commit=False`` plus a change made
-elsewhere. Do not serialize ``obj.__dict__`` right after a commit: it is empty until a load.
 """
 
 # %%

@@ -13,14 +13,6 @@ Savepoints: ``begin_nested()``
 inside, not those only loaded there, and makes the objects added inside transient), the
 outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
 with a savepoint needs the pysqlite ``BEGIN`` workaround.
-
-``Session.begin_nested()`` wraps part of a transaction in a ``SAVEPOINT``. Once the block has
-used the database, leaving it normally sends ``RELEASE SAVEPOINT``; an exception (or
-``rollback()`` of the nested transaction) sends ``ROLLBACK TO SAVEPOINT`` and expires the
-objects the session modified inside it, while objects added inside it become transient again.
-An object only loaded inside it is not expired, even if SQL inside it changed its row. On
-SQLite, add the pysqlite workaround shown at the end, or a released savepoint may commit
-behind your back.
 """
 
 # %%

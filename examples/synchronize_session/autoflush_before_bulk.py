@@ -11,10 +11,6 @@ Bulk UPDATE autoflushes first
 A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
 ``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
 unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.
-
-Before ``session.execute(update(...))`` runs, the session flushes its pending changes, so
-the bulk UPDATE also sees, and matches, rows you have not flushed yet. Turning autoflush off
-changes what it matches, and has a catch of its own.
 """
 
 # %%

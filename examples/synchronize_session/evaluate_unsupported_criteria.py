@@ -13,8 +13,7 @@ before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SE
 computed by SQL is expired on the matched objects and reloaded on next access.
 
 ``synchronize_session="evaluate"`` re-runs your WHERE clause in Python against every loaded
-object. Some SQL has no Python meaning: then ``'evaluate'`` refuses, ``'auto'`` quietly
-switches to ``'fetch'``, and a SET value it cannot compute is expired instead of copied.
+object.
 """
 
 # %%

@@ -14,8 +14,7 @@ Legacy ``Query.update()`` / ``Query.delete()`` and their 2.0-style twins
 no warning in 2.x; the legacy form returns a plain row count.
 
 Older code calls ``session.query(User).filter(...).update({...})``. The 2.0 style is
-``session.execute(update(User).where(...).values(...))``. Side by side, they send the same
-SQL and synchronize loaded objects the same way; only the return value differs.
+``session.execute(update(User).where(...).values(...))``.
 """
 
 # %%

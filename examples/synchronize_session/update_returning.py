@@ -13,11 +13,6 @@ synchronization they hold a SET expression Python can evaluate computed from the
 values (one it cannot, the returned row's value), with
 ``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
 row the database returned.
-
-``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
-it changed. They are the session's own objects, taken from the identity map, holding what the
-session computed in Python (for a SET expression Python can evaluate), not the returned row:
-only ``populate_existing=True`` makes the row win.
 """
 
 # %%

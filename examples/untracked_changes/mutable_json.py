@@ -12,13 +12,6 @@ The session sees a JSON column change only when the attribute is assigned a valu
 to the loaded one (a copy taken after an in-place change is equal), flagged with
 ``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
 change sends no UPDATE and vanishes on the next expire.
-
-Changing a JSON column's dict in place (``user.prefs["theme"] = "dark"``) is invisible to the
-session: no UPDATE at flush, and the change is lost when the object is expired. Call
-``flag_modified(user, "prefs")``, assign a *new* dict built without changing the loaded
-one in place, or map the column as
-``MutableDict.as_mutable(JSON)``, which tracks top-level changes but not changes inside
-nested dicts or lists.
 """
 
 # %%

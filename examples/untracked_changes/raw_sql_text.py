@@ -11,12 +11,6 @@ Raw SQL through ``text()``
 ``text()`` changes rows behind the session's back: expire (or ``populate_existing``) what
 it touched, or write the change as ``update(User)``; and on 2.0 flush first when the SQL
 must see pending changes.
-
-``session.execute(text("UPDATE ..."))`` runs in the session's transaction, but the session
-does not look inside SQL strings: it synchronizes nothing, and the objects it has loaded stay
-stale. Expire them afterwards, read them with ``populate_existing``, or write the change as an
-ORM ``update(User)``, which the session synchronizes. Whether pending changes are flushed *before*
-the ``text()`` depends on the version: SQLAlchemy 2.1 autoflushes, 2.0 does not.
 """
 
 # %%

@@ -12,12 +12,6 @@ Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; val
 database writes on UPDATE are expired and cost a SELECT on first access unless
 ``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
 until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).
-
-Server defaults on INSERT come back in the INSERT's ``RETURNING`` under the default
-``eager_defaults="auto"``, on SQLite, PostgreSQL and MariaDB alike. Values the database writes
-on UPDATE (a SQL ``onupdate``, a trigger marked ``server_onupdate=FetchedValue()``) are only
-expired by the flush and loaded by an extra SELECT on first access, unless the mapper says
-``eager_defaults=True``. A column a trigger changes without ``FetchedValue()`` simply stays stale.
 """
 
 # %%
