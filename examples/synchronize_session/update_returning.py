@@ -80,6 +80,50 @@ def on_this_database(run):
 
 
 # %%
+# At a glance
+# -----------
+#
+# Row 1 is changed behind the session's back (``status='gold'``), then
+# ``update(User).where(User.id == 1).values(status=User.status + "!").returning(User)`` runs
+# with each option, in a fresh session that had ``ann`` loaded: which object comes back, what
+# it says, and what the row says.
+
+
+def returned_for(options):
+    with Session(engine) as fresh:
+        loaded_ann = fresh.get(User, 1)
+        table = User.__table__
+        fresh.connection().execute(
+            update(table).where(table.c.id == 1).values(status="gold")
+        )
+        exclaim = update(User).where(User.id == 1).values(status=User.status + "!")
+        (user,) = fresh.scalars(exclaim.returning(User), execution_options=options).all()
+        in_db = fresh.scalar(select(User.status).where(User.id == 1))
+        return "ann" if user is loaded_ann else "another", user.status, in_db
+
+
+OPTIONS = {
+    "(default)": {},
+    "synchronize_session=False": {"synchronize_session": False},
+    "populate_existing=True": {"populate_existing": True},
+}
+glance = {
+    label: on_this_database(lambda options=options: returned_for(options))
+    for label, options in OPTIONS.items()
+}
+if has_returning:
+    print(f"{'execution option':<26} {'object':<7} {'its status':<11} the row")
+    for label, (which, status, in_db) in glance.items():
+        print(f"{label:<26} {which:<7} {status!r:<11} {in_db!r}")
+    # sphinx_gallery_start_ignore
+    assert glance == {
+        "(default)": ("ann", "new!", "gold!"),
+        "synchronize_session=False": ("ann", "new", "gold!"),
+        "populate_existing=True": ("ann", "gold!", "gold!"),
+    }, "only populate_existing=True gives the loaded object the row the database returned"
+    # sphinx_gallery_end_ignore
+
+# %%
 # The returned objects are the identity-map objects
 # -------------------------------------------------
 #
