@@ -176,15 +176,17 @@ async def with_awaitable_attrs():
         sent.clear()
         name = await user.awaitable_attrs.name
         # sphinx_gallery_start_ignore
-        assert len(selects()) == 1, "one SELECT"
+        assert len(selects()) == 1, "reading it cost one SELECT"
         # sphinx_gallery_end_ignore
         addresses = await user.awaitable_attrs.addresses
         # sphinx_gallery_start_ignore
-        assert len(selects()) == 2, "one more"
+        assert len(selects()) == 2, "the next load cost one more SELECT"
         # sphinx_gallery_end_ignore
         print(name, addresses)
         # sphinx_gallery_start_ignore
-        assert [a.email for a in addresses] == ["a@example.org"], "its rows"
+        assert [a.email for a in addresses] == ["a@example.org"], (
+            "the awaited collection holds the user's address"
+        )
         assert "addresses" in inspect(user).dict, "the collection stays loaded"
         # sphinx_gallery_end_ignore
         return user
@@ -214,7 +216,9 @@ async def with_run_sync():
         text = await session.run_sync(report, 1)
         print(text)
         # sphinx_gallery_start_ignore
-        assert text == "alice: ['a@example.org']", "both loaded"
+        assert text == "alice: ['a@example.org']", (
+            "run_sync() read the name and the addresses, both loaded"
+        )
         assert len(selects()) == 3, "get, name, addresses"
         # sphinx_gallery_end_ignore
 
@@ -246,7 +250,7 @@ async def with_expire_on_commit_false():
         print(user.name)
         # sphinx_gallery_start_ignore
         assert user.name == "Alicia", "refresh() loaded the current value"
-        assert "addresses" not in inspect(user).dict, "never loaded"
+        assert "addresses" not in inspect(user).dict, "the addresses were never loaded"
         # sphinx_gallery_end_ignore
         await rename_elsewhere("alice")
         return user

@@ -91,7 +91,9 @@ def missing_greenlet(read):
         wrapped = not on_20 or engine.dialect.driver == "aiomysql"
         # sphinx_gallery_start_ignore
         assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
-        assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        assert isinstance(error, exc.MissingGreenlet) != wrapped, (
+            "elsewhere the MissingGreenlet comes bare"
+        )
         # sphinx_gallery_end_ignore
         return error.orig if wrapped else error
     raise AssertionError("the read raised no error")
@@ -118,7 +120,9 @@ async def read_after_commit():
         error = missing_greenlet(lambda: user.name)
         # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
-        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "greenlet_spawn has not been called" in str(error), (
+            "the error says greenlet_spawn has not been called"
+        )
         assert "name" in inspect(user).expired_attributes, "nothing was loaded"
         # sphinx_gallery_end_ignore
         return user
@@ -142,7 +146,9 @@ async def refresh_then_read():
         await session.refresh(user)
         print(user.name)
         # sphinx_gallery_start_ignore
-        assert not {"id", "name"} & inspect(user).expired_attributes, "columns loaded"
+        assert not {"id", "name"} & inspect(user).expired_attributes, (
+            "refresh() loaded the columns: none is expired"
+        )
         assert "addresses" not in inspect(user).dict, "lazy collection not loaded"
         assert user.name == "alice", "the loaded value reads without SQL"
         # sphinx_gallery_end_ignore
@@ -170,7 +176,9 @@ async def read_lazy_relationship():
         error = missing_greenlet(lambda: user.addresses)
         # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
-        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "greenlet_spawn has not been called" in str(error), (
+            "the error says greenlet_spawn has not been called"
+        )
         assert "addresses" not in inspect(user).dict, "still not loaded"
         # sphinx_gallery_end_ignore
         return user
@@ -194,7 +202,9 @@ async def refresh_relationship():
         print(user.addresses)
         # sphinx_gallery_start_ignore
         assert "addresses" in inspect(user).dict, "refresh() loaded the collection"
-        assert [a.email for a in user.addresses] == ["a@example.org"], "its rows"
+        assert [a.email for a in user.addresses] == ["a@example.org"], (
+            "the loaded collection holds the user's address"
+        )
         # sphinx_gallery_end_ignore
         return user
 

@@ -92,7 +92,9 @@ def missing_greenlet(read):
         wrapped = not on_20 or engine.dialect.driver == "aiomysql"
         # sphinx_gallery_start_ignore
         assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
-        assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        assert isinstance(error, exc.MissingGreenlet) != wrapped, (
+            "elsewhere the MissingGreenlet comes bare"
+        )
         # sphinx_gallery_end_ignore
         return error.orig if wrapped else error
     raise AssertionError("the read raised no error")

@@ -184,7 +184,9 @@ assert error is not None and "0 were matched" in str(error), "the UPDATE missed"
 session.rollback()
 print("id 1:", session.get(User, 1), "- id 10:", session.get(User, 10))
 # sphinx_gallery_start_ignore
-assert session.get(User, 1) is None and session.get(User, 10) is not None, "it moved"
+assert session.get(User, 1) is None and session.get(User, 10) is not None, (
+    "the row moved from key 1 to key 10"
+)
 # sphinx_gallery_end_ignore
 
 # %%

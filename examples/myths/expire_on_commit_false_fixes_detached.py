@@ -134,7 +134,7 @@ assert alice.name == "alice" and inspect(alice).detached, (
 message = error_of(lambda: alice.addresses)
 # sphinx_gallery_start_ignore
 assert "lazy load operation of attribute 'addresses' cannot proceed" in message, (
-    "still raises"
+    "the lazy load of addresses still raises"
 )
 # sphinx_gallery_end_ignore
 
@@ -175,7 +175,7 @@ with Session(engine, expire_on_commit=False) as session:
     print(alice, "| expired:", inspect(alice).expired_attributes)
     # sphinx_gallery_start_ignore
     assert alice.name == "alicia" and not inspect(alice).expired_attributes, (
-        "never reloaded"
+        "the stale name was never reloaded"
     )
     # sphinx_gallery_end_ignore
 

@@ -119,11 +119,13 @@ def error_of(read, expected=DetachedInstanceError):
 with Session(engine) as session:
     user = session.get(User, 1)
 # sphinx_gallery_start_ignore
-assert inspect(user).detached and "addresses" not in inspect(user).dict, "never loaded"
+assert inspect(user).detached and "addresses" not in inspect(user).dict, (
+    "the detached user's addresses were never loaded"
+)
 # sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
 # sphinx_gallery_start_ignore
-assert LAZY_LOAD in message, "no session"
+assert LAZY_LOAD in message, "the lazy load raises: the object has no session"
 assert user.name == "alice", "the loaded columns still read after close"
 # sphinx_gallery_end_ignore
 
@@ -143,7 +145,7 @@ assert expired == {"id", "name", "addresses"}, "the commit expired every attribu
 # sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
 # sphinx_gallery_start_ignore
-assert LAZY_LOAD in message, "still no"
+assert LAZY_LOAD in message, "the lazy load still raises"
 # sphinx_gallery_end_ignore
 print("expired:", sorted(expired))
 message = error_of(lambda: user.name)
@@ -163,11 +165,13 @@ with Session(engine, expire_on_commit=False) as session:
     user = session.get(User, 1)
     session.commit()
 # sphinx_gallery_start_ignore
-assert not inspect(user).expired_attributes and user.name == "alice", "columns kept"
+assert not inspect(user).expired_attributes and user.name == "alice", (
+    "the loaded columns were kept"
+)
 # sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
 # sphinx_gallery_start_ignore
-assert LAZY_LOAD in message, "not loaded"
+assert LAZY_LOAD in message, "the addresses were not loaded: the lazy load raises"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -221,7 +225,7 @@ with Session(engine) as session:
     session.commit()
 message = error_of(lambda: user.addresses)
 # sphinx_gallery_start_ignore
-assert LAZY_LOAD in message, "expired"
+assert LAZY_LOAD in message, "the commit expired them: the lazy load raises"
 # sphinx_gallery_end_ignore
 with Session(engine, expire_on_commit=False) as session:
     user = session.scalars(select(User).options(selectinload(User.addresses))).one()
@@ -243,11 +247,15 @@ with Session(engine) as session:
     user = session.scalars(select(User).options(raiseload(User.addresses))).one()
     message = error_of(lambda: user.addresses, InvalidRequestError)
     # sphinx_gallery_start_ignore
-    assert "'User.addresses' is not available due to lazy='raise'" in message, "raises"
+    assert "'User.addresses' is not available due to lazy='raise'" in message, (
+        "lazy='raise' makes the read raise, naming User.addresses"
+    )
     # sphinx_gallery_end_ignore
     user = session.scalars(select(User).options(raiseload("*"))).one()
     # sphinx_gallery_start_ignore
-    assert error_of(lambda: user.addresses, InvalidRequestError), "wildcard too"
+    assert error_of(lambda: user.addresses, InvalidRequestError), (
+        "raiseload('*') makes it raise too"
+    )
     # sphinx_gallery_end_ignore
 
 # %%
@@ -264,7 +272,9 @@ with Session(engine) as session:
     order = session.get(Order, 1)
     message = error_of(lambda: order.user, InvalidRequestError)
     # sphinx_gallery_start_ignore
-    assert "'Order.user' is not available due to lazy='raise'" in message, "it raises"
+    assert "'Order.user' is not available due to lazy='raise'" in message, (
+        "the read of Order.user raises, naming it"
+    )
     # sphinx_gallery_end_ignore
     order = session.scalars(select(Order).options(joinedload(Order.user))).one()
 print(order, order.user)

@@ -78,7 +78,9 @@ def load(relationships=True):
     child = session.get(Child, 1)
     # sphinx_gallery_start_ignore
     if relationships:
-        assert child.parent is p1 and child in p1.children and not p2.children, "loaded"
+        assert child.parent is p1 and child in p1.children and not p2.children, (
+            "both sides loaded: the child is parent 1's"
+        )
     # sphinx_gallery_end_ignore
     return session, p1, p2, child
 
@@ -122,7 +124,9 @@ assert row_parent_id(session) == 2, "while the row says parent 2"
 
 session.expire(child, ["parent"])
 # sphinx_gallery_start_ignore
-assert view(child, p1, p2) == (2, p2, [[1, 2], []]), "child.parent reloaded"
+assert view(child, p1, p2) == (2, p2, [[1, 2], []]), (
+    "child.parent was reloaded from the row: parent 2"
+)
 # sphinx_gallery_end_ignore
 session.expire(p1, ["children"])
 # sphinx_gallery_start_ignore
@@ -238,7 +242,9 @@ for strategy in ("auto", "evaluate", "fetch", False):
     print(f"{strategy!r}:", end=" ")
     parent_id = 1 if strategy is False else 2
     # sphinx_gallery_start_ignore
-    assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), "none moved"
+    assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), (
+        "no side of the relationship moved"
+    )
     assert row_parent_id(session) == 2, "the row moved"
     # sphinx_gallery_end_ignore
     session.expire_all()

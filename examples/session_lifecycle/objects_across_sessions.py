@@ -116,7 +116,9 @@ except InvalidRequestError as exc:
     print(scrub(error, session_a=session_a, session_b=session_b))
 # sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "add() of another session's object raises"
-assert f"is already attached to session '{session_a.hash_key}'" in str(error), "names A"
+assert f"is already attached to session '{session_a.hash_key}'" in str(error), (
+    "the error names session A"
+)
 assert f"(this is '{session_b.hash_key}')" in str(error), "and the session we called"
 assert inspect(alice).session is session_a, "alice stays in session_a"
 # sphinx_gallery_end_ignore

@@ -127,7 +127,9 @@ access_sql = sent[:]
 print(bob.id, bob.edits)
 # sphinx_gallery_start_ignore
 assert len(access_sql) == 1 and len(sent) == 1, "one SELECT, later reads none"
-assert without_labels(access_sql[0]) == without_labels(refresh_sql[0]), "same SELECT"
+assert without_labels(access_sql[0]) == without_labels(refresh_sql[0]), (
+    "the read and refresh() send the same SELECT"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -149,7 +151,9 @@ sent.clear()
 print("after commit:", dump(bob), list(vars(bob)))
 # sphinx_gallery_start_ignore
 assert dump(bob) == {} and not sent, "__dict__ empty, no SQL"
-assert inspect(bob).expired_attributes == {"id", "name", "edits"}, "all expired"
+assert inspect(bob).expired_attributes == {"id", "name", "edits"}, (
+    "the commit expired all of bob's attributes"
+)
 # sphinx_gallery_end_ignore
 bob.id  # any attribute: one SELECT loads the whole row
 print("after one read:", dict(sorted(dump(bob).items())))
@@ -268,7 +272,9 @@ except ObjectDeletedError as deleted:
 # sphinx_gallery_start_ignore
 assert isinstance(error, ObjectDeletedError), "reading an expired, deleted row raises"
 assert isinstance(error, InvalidRequestError), "a subclass of InvalidRequestError"
-assert "has been deleted, or its row is otherwise not present" in str(error), "message"
+assert "has been deleted, or its row is otherwise not present" in str(error), (
+    "the error says the row is gone"
+)
 session.close()
 engine.dispose()
 tmp.cleanup()

@@ -287,7 +287,9 @@ if engine.dialect.name == "sqlite":
     statements, rows = insert_in_savepoint_then_roll_back(fixed)
     print("rows with id 8 after the outer rollback:", rows)
     # sphinx_gallery_start_ignore
-    assert statements[:2] == ["BEGIN", "SAVEPOINT sa_savepoint_1"], "BEGIN first"
+    assert statements[:2] == ["BEGIN", "SAVEPOINT sa_savepoint_1"], (
+        "BEGIN is sent before the SAVEPOINT"
+    )
     assert rows == 0, "with the workaround the outer rollback undid the insert"
     # sphinx_gallery_end_ignore
     fixed.dispose()

@@ -563,6 +563,6 @@ assert MEASURED["change/gone"]["verdict"] == "raises StaleDataError", (
 )
 assert MEASURED["delete/gone"]["verdict"] == "warns", "a DELETE of 0 rows only warns"
 assert MEASURED["delete/gone-versioned"]["verdict"] == "raises StaleDataError", (
-    "versioned: raises"
+    "a versioned DELETE of 0 rows raises StaleDataError"
 )
 # sphinx_gallery_end_ignore

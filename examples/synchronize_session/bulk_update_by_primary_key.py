@@ -117,7 +117,9 @@ except InvalidRequestError as exc:
     print(f"{type(exc).__name__}: {message}")
 # sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'fetch' is refused for bulk by PK"
-assert "'fetch' synchronization strategy is not available" in str(error), "says why"
+assert "'fetch' synchronization strategy is not available" in str(error), (
+    "the error says 'fetch' is not available"
+)
 assert not any(s.startswith("UPDATE") for s, _ in sent), "nothing was sent"
 # sphinx_gallery_end_ignore
 

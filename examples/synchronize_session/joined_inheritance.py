@@ -152,7 +152,9 @@ with warnings.catch_warnings(record=True, action="always") as caught:
     )
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
 # sphinx_gallery_start_ignore
-assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
+assert "cartesian product" in str(caught[0].message), (
+    "SQLAlchemy warns of a cartesian product"
+)
 assert tables()[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
 assert bob.language == "go", "and the session thinks Bob is unchanged: stale"
 # sphinx_gallery_end_ignore

@@ -92,7 +92,9 @@ ann.prefs.pop("tags")
 print("in memory:", ann.prefs)
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
 # sphinx_gallery_start_ignore
-assert ann not in session.dirty and not session.is_modified(ann), "nothing seen"
+assert ann not in session.dirty and not session.is_modified(ann), (
+    "the session sees no change"
+)
 assert flush_updates() == 0, "the flush sent no UPDATE"
 assert in_database()[0] == START, "the row still has the old JSON"
 # sphinx_gallery_end_ignore
@@ -160,7 +162,9 @@ ann.prefs = same
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
 # sphinx_gallery_start_ignore
 assert ann in session.dirty and not session.is_modified(ann), "set, but no net change"
-assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "nothing written"
+assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", (
+    "the flush wrote nothing: the row keeps 'blue'"
+)
 # sphinx_gallery_end_ignore
 ann.prefs = dict(same)
 # sphinx_gallery_start_ignore
@@ -218,12 +222,16 @@ assert ann.settings["nested"] == {"size": 1}, "the nested changes were lost"
 ann.settings["nested"]["size"] = 2
 flag_modified(ann, "settings")
 # sphinx_gallery_start_ignore
-assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "written"
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, (
+    "the flush wrote the nested change"
+)
 # sphinx_gallery_end_ignore
 ann.settings["nested"]["size"] = 3
 ann.settings["nested"] = dict(ann.settings["nested"])  # the top-level key, set again
 # sphinx_gallery_start_ignore
-assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, "key: written"
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, (
+    "the flush wrote the key's new value"
+)
 # sphinx_gallery_end_ignore
 session.commit()
 # sphinx_gallery_start_ignore

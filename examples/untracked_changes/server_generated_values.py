@@ -198,7 +198,9 @@ sent.clear()
 print("status:", ann.status)
 # sphinx_gallery_start_ignore
 assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
-assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
+assert unloaded(ann) == [] and sent == [] and ann.status == "new", (
+    "status was returned by the INSERT: no SELECT"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -215,7 +217,9 @@ session.flush()
 print("unloaded after the flush:", unloaded(bob))
 # sphinx_gallery_start_ignore
 assert "status" not in sent[-1], "the INSERT did not fetch the server defaults"
-assert unloaded(bob) == ["edits", "edits_unmarked", "status"], "expired"
+assert unloaded(bob) == ["edits", "edits_unmarked", "status"], (
+    "the flush left the server-default columns expired"
+)
 # sphinx_gallery_end_ignore
 sent.clear()
 print("status:", bob.status)

@@ -146,7 +146,9 @@ returned = session.scalars(refreshing).all()
 row = in_database(1)
 print("returned:", returned, "| in the database:", row)
 # sphinx_gallery_start_ignore
-assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), "overwritten"
+assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), (
+    "populate_existing overwrote ann with the returned row"
+)
 assert row == ("Annie", 3), "with exactly the row's values"
 # sphinx_gallery_end_ignore
 session.commit()
@@ -179,7 +181,9 @@ sent.clear()
 # sphinx_gallery_start_ignore
 assert session.get(User, 2) is bob and session.get(User, 3) is cy, "in the identity map"
 assert sent == [], "get() found them without SQL"
-assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with defaults"
+assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), (
+    "the new rows bob and cy have the default visits, 0"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -205,7 +209,9 @@ bulk = in_order.execution_options(populate_existing=True)
 returned = session.scalars(bulk, rows).all()
 print("with populate_existing:", returned)
 # sphinx_gallery_start_ignore
-assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), "overwritten"
+assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), (
+    "the returned rows overwrote the loaded objects"
+)
 # sphinx_gallery_end_ignore
 session.commit()
 # sphinx_gallery_start_ignore
