@@ -103,3 +103,41 @@ def test_on_a_phone_only_changed_values_are_highlighted_with_a_legend(narrow, th
     assert width <= 390, "the cards fit the phone"
     screenshot(box, f"state-table-phone-{theme}")
     narrow.assert_clean()
+
+
+MARKED_TEXT_COLOURS = """(roots) => {
+    const parse = (text) => text.match(/[\\d.]+/g).map(Number);
+    const background = (element) => {
+        for (let node = element; node; node = node.parentElement) {
+            const colour = parse(getComputedStyle(node).backgroundColor);
+            if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const pairs = [];
+    for (const root of roots) {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+            if (!text.textContent.trim()) continue;
+            const style = getComputedStyle(text.parentElement);
+            pairs.push({text: text.textContent.trim().slice(0, 30),
+                        colour: parse(style.color).slice(0, 3),
+                        background: background(text.parentElement)});
+        }
+    }
+    return pairs;
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_marked_statements_notes_and_claims_are_readable(visit, theme):
+    page = visit.open(FOUR_STRATEGIES)
+    set_theme(page, theme)
+    for selector in (".sql-box .hll", "p.sql-note", "div.verified-claims"):
+        pairs = page.locator(selector).evaluate_all(MARKED_TEXT_COLOURS)
+        assert pairs, f"{selector}: nothing on the page"
+        ratio, worst = min(
+            ((contrast(p["colour"], p["background"]), p) for p in pairs), key=lambda x: x[0]
+        )
+        assert ratio >= 4.5, f"{theme}, {selector}: contrast {ratio:.2f} for {worst}"
+    visit.assert_clean()
