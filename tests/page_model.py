@@ -27,6 +27,7 @@ CODE_CLASS = "highlight-Python"  # Sphinx-Gallery's code cells (prose code is lo
 PRINTED_CLASS = "sphx-glr-script-out"
 SQL_CLASS = "sql-box"
 STATE_CLASS = "orm-state-box"
+CLAIMS_CLASS = "verified-claims"  # the list of claims the hidden asserts proved
 EMPTY_CELL = "\u2014"  # an em dash stands for an empty table cell
 
 # A line that starts a statement.  SQLAlchemy writes a statement's later clauses (FROM, WHERE,
@@ -90,6 +91,8 @@ class StateTable:
 class Cell:
     code: str
     items: list = field(default_factory=list)
+    # "Verified when this page was built": the claims listed under the cell, in order.
+    claims: list[str] = field(default_factory=list)
 
     @property
     def statements(self) -> list[Statement]:
@@ -232,6 +235,10 @@ def parse_page(html: str) -> list[Cell]:
             (c for c in (CODE_CLASS, PRINTED_CLASS, SQL_CLASS, STATE_CLASS) if c in classes), None
         )
         if kind is None:
+            if CLAIMS_CLASS in classes and cells:
+                cells[-1].claims.extend(
+                    " ".join(item.get_text().split()) for item in element.find_all("li")
+                )
             continue
         if kind == CODE_CLASS:
             cells.append(Cell(code_text(_pre_text(element))))

@@ -16,6 +16,9 @@ the standard library.
   alive until the next such cell).
 * In true order, per cell: what was written to stdout or stderr (Sphinx-Gallery shows both),
   and every statement, transaction and savepoint event, from class-level Engine listeners.
+* Per cell, the claims proved: the message of each assert inside a
+  ``sphinx_gallery_start_ignore`` / ``end_ignore`` block (hidden from the page) that ran and
+  passed, once per line and message, in the order first proved, whitespace collapsed.
 * After each cell: the state of every ORM object seen so far that is still alive (Mapper
   ``init`` and Session lifecycle events, weak references, first-seen order), read only through
   ``sqlalchemy.inspect()``, which loads nothing; for each relationship, whether it is loaded
@@ -305,9 +308,47 @@ def listen(recorder: Recorder) -> None:
         event.listen(Session, name, lambda session, instance: recorder.see(instance))
 
 
-def run_cell(compiler: codeop.Compile, cell: dict, filename: str, namespace: dict) -> None:
+CLAIMS = "__recorded_claims__"
+
+
+def lines_in_ignore_blocks(source: str) -> set[int]:
+    inside, found = False, set()
+    for number, line in enumerate(source.split("\n"), 1):
+        stripped = line.strip()
+        if stripped.startswith("#") and stripped[1:].strip() == "sphinx_gallery_start_ignore":
+            inside = True
+        elif stripped.startswith("#") and stripped[1:].strip() == "sphinx_gallery_end_ignore":
+            inside = False
+        elif inside:
+            found.add(number)
+    return found
+
+
+def note_passed_asserts(tree: ast.Module, hidden: set[int]) -> None:
+    """After each hidden assert with a message: append (line, message) to the claims list."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if not isinstance(statements, list):
+                continue
+            for at in range(len(statements) - 1, -1, -1):
+                stmt = statements[at]
+                if isinstance(stmt, ast.Assert) and stmt.msg and stmt.lineno in hidden:
+                    note = ast.parse(f"{CLAIMS}.append(({stmt.lineno}, None))").body[0]
+                    note.value.args[0].elts[1] = stmt.msg
+                    # Not an expression statement: a cell's last expression is kept in ___.
+                    guard = ast.If(test=ast.Constant(True), body=[note], orelse=[])
+                    for new in ast.walk(guard):
+                        ast.copy_location(new, stmt)
+                    statements.insert(at + 1, guard)
+
+
+def run_cell(
+    compiler: codeop.Compile, cell: dict, filename: str, namespace: dict, hidden=frozenset()
+) -> None:
     padded = "\n" * (cell["lineno"] - 1) + cell["code"]
     tree = compile(padded, filename, "exec", ast.PyCF_ONLY_AST | compiler.flags, True)
+    note_passed_asserts(tree, set(hidden))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compiler(tree, filename, "exec"), namespace)
     if last is not None:
@@ -328,6 +369,9 @@ def record(example: Path) -> dict:
     main.__dict__["__doc__"] = ""
     namespace = main.__dict__
     compiler = codeop.Compile()
+    hidden = lines_in_ignore_blocks(source)
+    claims: list = []
+    namespace[CLAIMS] = claims
     real_main, real_streams = sys.modules["__main__"], (sys.stdout, sys.stderr)
     sys.modules["__main__"] = main
     sys.argv[:] = [str(example)]
@@ -337,7 +381,7 @@ def record(example: Path) -> dict:
             recorder.events = []
             sys.stdout = sys.stderr = recorder
             try:
-                run_cell(compiler, cell, str(example), namespace)
+                run_cell(compiler, cell, str(example), namespace, hidden)
             except BaseException:
                 sys.stdout, sys.stderr = real_streams
                 result["error"] = traceback.format_exc()
@@ -347,6 +391,13 @@ def record(example: Path) -> dict:
                 {**cell, "events": recorder.events, "objects": recorder.snapshot()}
             )
             result["cells"][-1]["not_tracked"] = recorder.beyond_limit
+            proved = []
+            for line, message in claims:
+                text = " ".join(str(message).split())
+                if (line, text) not in proved:
+                    proved.append((line, text))
+            result["cells"][-1]["claims"] = [text for _, text in proved]
+            claims.clear()
     finally:
         sys.stdout, sys.stderr = real_streams
         sys.modules["__main__"] = real_main

@@ -170,6 +170,7 @@ def test_state_table_follows_an_object_through_its_life(engine, capturing):
             "expired": "",
             "changes": "name = 'spongebob'",
             "loaded": "name='spongebob'",
+            "loaded_items": ["name='spongebob'"],
             "relationships": "addresses: not loaded",
             "changed": True,
         }
@@ -785,3 +786,248 @@ def test_an_async_example_runs_its_cells_on_one_runner_through_the_scraper(capsy
         "addresses: [Address(id=1), Address (pending)]"
     )
     assert namespace["runner"]._loop is None, "the example closed its runner at the end"
+
+
+# ---------------------------------------------------------------------------
+# Verified claims: the hidden asserts that passed, recorded without tracing
+# ---------------------------------------------------------------------------
+
+CLAIMS_CELL = """\
+x = 2
+# sphinx_gallery_start_ignore
+assert x == 2, f"x is {x}"
+if x == 3:
+    assert x == 3, "another database's claim"
+for n in (1, 2):
+    assert n > 0, f"{n} is positive"
+    assert x, "x is set"
+# sphinx_gallery_end_ignore
+assert x > 1, "a visible claim, seen on the page"
+"""
+
+
+def run_instrumented(source: str, namespace: dict) -> None:
+    import ast
+
+    from session_sync import claims
+
+    tree = claims.instrument(ast.parse(source), claims.hidden_lines(source))
+    namespace[claims.RECORDER_NAME] = recording.record_claim
+    exec(compile(tree, "example.py", "exec"), namespace)
+
+
+def test_only_hidden_asserts_that_ran_and_passed_are_claims(capturing):
+    run_instrumented(CLAIMS_CELL, {})
+    cell = recording.end_cell()
+    assert cell.claims == [
+        {"line": 3, "claim": "x is 2"},
+        {"line": 7, "claim": "1 is positive"},
+        {"line": 8, "claim": "x is set"},
+        {"line": 7, "claim": "2 is positive"},
+    ]
+    assert recording.end_cell().claims == [], "each cell lists its own claims"
+
+
+def test_a_failing_hidden_assert_still_fails_at_its_line(capturing):
+    source = "# sphinx_gallery_start_ignore\nassert 1 == 2, 'one is two'\n"
+    with pytest.raises(AssertionError, match="one is two") as failure:
+        run_instrumented(source, {})
+    assert failure.traceback[-1].lineno + 1 == 2
+    assert recording.end_cell().claims == []
+
+
+def test_claims_are_listed_under_the_cell(capturing):
+    run_instrumented(CLAIMS_CELL, {})
+    rst = build_hooks.scrape_cell(SimpleNamespace(lineno=1), {}, {})
+    assert ".. verified-claims::" in rst
+    directive = rendering.VerifiedClaimsDirective(
+        "verified-claims",
+        [],
+        {},
+        rst.split("\n\n   ", 1)[1].splitlines(),
+        1,
+        0,
+        "",
+        None,
+        SimpleNamespace(reporter=None),
+    )
+    (box,) = directive.run()
+    assert box.astext().splitlines()[0] == rendering.CLAIMS_CAPTION
+    assert [item.astext() for item in box.findall(nodes.list_item)][:2] == [
+        "x is 2",
+        "1 is positive",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# SQL notes: the statement that matters, from the statements and their order
+# ---------------------------------------------------------------------------
+
+
+def box_notes(records):
+    text, marked, notes = rendering.highlighted_lines(records)
+    lines = text.split("\n")
+    return [lines[n - 1] for n in marked], notes
+
+
+def test_fetch_without_returning_marks_the_select_with_the_updates_where():
+    records = [
+        {"sql": "BEGIN (implicit)", "connection": "session"},
+        {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": "session"},
+        {
+            "sql": "UPDATE users SET status=%s WHERE users.status = %s",
+            "connection": "session",
+            "origin": "fetch",
+        },
+        {"sql": "COMMIT", "connection": "session"},
+    ]
+    marked, notes = box_notes(records)
+    assert marked == ["SELECT users.id FROM users WHERE users.status = %s"]
+    assert notes == [
+        "'fetch' asks which rows match first: this SELECT has the UPDATE's own WHERE clause "
+        "(no UPDATE ... RETURNING used)."
+    ]
+    other_where = [records[1], {**records[2], "sql": "UPDATE users SET x=%s WHERE users.id = %s"}]
+    assert box_notes(other_where) == ([], []), "a SELECT of other rows is not 'fetch'"
+    flush = [records[1], {**records[2], "origin": None}]
+    assert box_notes(flush) == ([], []), "nor is a load followed by a flush's UPDATE"
+
+
+def test_fetch_on_a_database_without_update_returning_is_recorded_and_marked(capturing):
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    engine.dialect.update_returning = False  # as on MariaDB
+    with Session(engine) as session:
+        session.add(User(id=1, name="a"))
+        session.flush()
+        capturing()
+        session.execute(
+            update(User).where(User.name == "a").values(name="b"),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    records = [r for r in capturing() if r["sql"] not in ("COMMIT", "ROLLBACK")]
+    marked, notes = box_notes(records)
+    assert [line.split()[0] for line in marked] == ["SELECT", "FROM", "WHERE"]
+    assert notes[0].startswith("'fetch' asks which rows match first")
+
+
+def test_returning_marks_only_its_clause(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="a"))
+        session.flush()
+        session.execute(
+            update(User).where(User.name == "a").values(name="b"),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    records = capturing()
+    marked, notes = box_notes(records)
+    if engine.dialect.update_returning:
+        assert len(marked) == 1 and "RETURNING" in marked[0] and marked[0].startswith("UPDATE")
+        assert notes == [
+            "The UPDATE itself returns the matched rows' id (RETURNING): 'fetch' learns which "
+            "rows matched, with no second query."
+        ]
+    html_block = rendering.sql_box_nodes(records)[0][0]
+    assert html_block["highlight_args"]["hl_lines"], "the box highlights the statement"
+
+
+def test_loads_of_expired_attributes_and_lazy_loads_are_named(engine, capturing):
+    with Session(engine) as session:
+        session.add(User(id=1, name="a"))
+        session.commit()
+        user = session.get(User, 1)
+        session.expire(user)
+        capturing()
+        user.name  # noqa: B018
+        user.addresses  # noqa: B018
+    records = [r for r in capturing() if r.get("origin")]
+    assert [r["origin"] for r in records] == ["refresh", "lazy"]
+    _, notes = box_notes(records)
+    assert notes[0].startswith("The ORM loads expired attributes")
+    assert notes[1].startswith("A lazy load")
+
+
+def test_full_build_tabs_carry_the_same_notes(monkeypatch):
+    select_then_update = [
+        {"sql": "SELECT users.id FROM users WHERE users.status = %s", "connection": "session"},
+        {
+            "sql": "UPDATE users SET status=%s WHERE users.status = %s",
+            "connection": "session",
+            "origin": "fetch",
+        },
+    ]
+    databases = (
+        {"database": "MariaDB 10.11.19", "examples": {"myths/a.py": {"7": select_then_update}}},
+    )
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
+    rst = dialects.dialect_tabs_rst("/site/examples/myths/a.py", 7, select_then_update[1:])
+    assert "            :emphasize-lines: 1" in rst
+    assert "         .. rst-class:: sql-note" in rst
+    assert "'fetch' asks which rows match first" in rst
+
+
+# ---------------------------------------------------------------------------
+# State tables: only values that changed since the object's previous table are marked
+# ---------------------------------------------------------------------------
+
+
+def test_only_changed_values_are_marked_and_a_first_appearance_is_not(engine, capturing):
+    with Session(engine) as session:
+        user = User(id=1, name="a")
+        session.add(user)
+        first = state_table()
+        assert "new" not in first["rows"][0], "a first appearance is not a change"
+        session.flush()
+        second = state_table()["rows"][0]
+        # Pending became persistent, its unflushed changes went (the dash is marked); the
+        # loaded name='a' stayed, unmarked.
+        assert second["new"] == {"state": [0], "changes": [-1]}
+        user.name = "b"
+        third = state_table()["rows"][0]
+        assert set(third["new"]) == {"changes", "loaded"}
+        assert third["new"]["loaded"] == [third["loaded_items"].index("name='b'")]
+        paragraph = rendering.state_cell(third, "loaded")
+        marked = [n.astext() for n in paragraph.findall(nodes.inline)]
+        assert marked == ["name='b'"]
+        assert paragraph.astext() == third["loaded"]
+
+
+# The fetch cell of synchronize_session/four_strategies.py as dialect_capture.py recorded it on
+# MariaDB 10.11 (no UPDATE ... RETURNING there): the full build's MariaDB tab.
+MARIADB_FETCH_CELL = [
+    {"sql": "BEGIN (implicit)", "connection": "session"},
+    {
+        "sql": "SELECT users.id, users.name, users.status \nFROM users ORDER BY users.id",
+        "connection": "session",
+    },
+    {
+        "sql": "SELECT users.id \nFROM users \nWHERE users.status = %(status_1)s",
+        "connection": "session",
+        "parameters": "{'status_1': 'active'}",
+        "origin": "fetch",
+    },
+    {
+        "sql": "UPDATE users SET status=%(status)s WHERE users.status = %(status_1)s",
+        "connection": "session",
+        "parameters": "{'status': 'archived', 'status_1': 'active'}",
+        "origin": "fetch",
+    },
+    {"sql": "ROLLBACK", "connection": "session"},
+]
+
+
+def test_a_recorded_mariadb_fetch_cell_marks_its_key_select_in_the_tab(monkeypatch):
+    marked, notes = box_notes(MARIADB_FETCH_CELL)
+    assert marked == ["SELECT users.id ", "FROM users ", "WHERE users.status = %(status_1)s"]
+    assert len(notes) == 1 and notes[0].startswith("'fetch' asks which rows match first")
+    databases = (
+        {
+            "database": "MariaDB 10.11.19",
+            "examples": {"synchronize_session/four_strategies.py": {"104": MARIADB_FETCH_CELL}},
+        },
+    )
+    monkeypatch.setattr(dialects, "other_databases", lambda: databases)
+    rst = dialects.dialect_tabs_rst("/x/examples/synchronize_session/four_strategies.py", 104, [])
+    mariadb_tab = rst.split(".. tab-item:: MariaDB")[1]
+    assert ":emphasize-lines: 4,5,6" in mariadb_tab  # after BEGIN and a 2-line SELECT
+    assert "'fetch' asks which rows match first" in mariadb_tab

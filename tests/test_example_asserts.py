@@ -120,3 +120,22 @@ def test_the_lint_refuses_a_vacuous_or_silent_assert(tmp_path, source):
 def test_the_lint_accepts_an_honest_assert(tmp_path, source):
     (tmp_path / "example.py").write_text(f"x = y = None\n{source}\n")
     assert not assert_problems(tmp_path / "example.py"), source
+
+
+def _hide_asserts():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "hide_asserts", ROOT / "tools" / "hide_asserts.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_assert_is_hidden_from_the_page(path):
+    """The page lists what the asserts proved under each cell; the code shows the lesson.
+    ``python tools/hide_asserts.py FILE`` wraps what is left in ignore blocks."""
+    source = path.read_text(encoding="utf-8")
+    assert _hide_asserts().transform(source) == source, "an assert (or clean-up) is shown"

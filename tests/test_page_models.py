@@ -16,6 +16,9 @@ What the pages show of a recording follows rules a reader can see on the pages:
 * a state table follows a cell only when some object's row changed in it; it lists every
   object when there are at most 12, else the changed ones (at most 12), each changed row
   marked; the state of at most 200 objects is followed; the others are only counted;
+* under a cell, "Verified when this page was built" lists the message of each assert hidden
+  from the page (in an ignore block) that ran and passed in that cell, once each, in the order
+  first proved; a cell whose hidden asserts did not run (another database's branch) lists none;
 * a row lists each relationship of its object: ``not loaded``, ``not loaded (expired)``,
   ``never loaded (write_only)``, or what it holds: ``None``, a related object's label, a
   collection's members' labels in brackets; a related object that is not persistent carries
@@ -412,6 +415,15 @@ def test_code_cells(page_and_run):
 def test_printed_output_and_sql(page_and_run):
     name, cells, expected, _ = page_and_run
     check_output_and_sql(name, cells, expected)
+
+
+def test_verified_claims(page_and_run):
+    name, cells, _, recording = page_and_run
+    for number, (cell, ran) in enumerate(zip(cells, recording["cells"], strict=True), 1):
+        assert cell.claims == ran["claims"], (
+            f"cell {number} of {name}: the verified claims listed are the hidden asserts that "
+            "passed in it"
+        )
 
 
 def test_state_tables(page_and_run):

@@ -122,7 +122,7 @@ def test_landing_page_quotes_the_error_this_sqlalchemy_raises(site):
 
 def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
     page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
-    boxes = sql_boxes(cell_outputs(page, '"fetch"'))
+    boxes = sql_boxes(cell_outputs(page, '{"synchronize_session": "fetch"}'))
     sql = "\n".join(box.get_text() for box in boxes)
     assert re.search(r"UPDATE users SET .*RETURNING", sql, re.S), sql
     assert all(box.select_one("div.highlight-sql") for box in boxes), "SQL is highlighted as SQL"
@@ -184,9 +184,10 @@ LIFECYCLE_STATES = ("transient", "pending", "persistent", "deleted", "detached")
 FIVE_STATES = [
     ('alice = User(name="alice")', "User (no key yet)", "transient"),
     ("session.add(alice)", "User (no key yet)", "pending"),
-    ('session.flush()\nassert state_of(alice) == "persistent"', "User(id=1)", "persistent"),
+    # (the asserts of the page are hidden from its code: each cell is found by what it shows)
+    ("session.flush()", "User(id=1)", "persistent"),
     ("session.delete(alice)", "User(id=1)", "deleted"),
-    ('session.commit()\nassert state_of(alice) == "detached"', "User(id=1)", "detached"),
+    ("session.commit()\nprint(alice)", "User(id=1)", "detached"),
     ("session.expunge(bob)", "User(id=2)", "detached"),
     ("with Session(engine) as other:", "User(id=2)", "detached"),
 ]

@@ -9,15 +9,15 @@
 Loading before you read, under asyncio
 ======================================
 
+Every load under asyncio must happen behind an ``await``: put it in the query
+(``selectinload``), ask for it (``refresh(obj, [names])``, ``awaitable_attrs``) or run
+synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what was loaded,
+stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.
+
 Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (on
 SQLAlchemy 2.1, and on 2.0 with aiomysql, wrapped in a ``StatementError``: see
 :ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
-Load what you will read with an ``await`` before you read it:
-``selectinload()`` in the query, ``await session.refresh(obj, ["children"])``,
-``await obj.awaitable_attrs.children``, or a synchronous function run by
-``await session.run_sync()``. ``expire_on_commit=False`` keeps loaded columns readable after
-``commit()``, at the price of stale values, but loads nothing; ``lazy="raise"`` turns a
-forgotten load into a clear error. Each is run below, with the SQL it sends.
+Each way is run below, with the SQL it sends.
 """
 
 # %%
@@ -123,10 +123,14 @@ async def with_selectinload():
         sent.clear()
         user = (await session.scalars(query)).one()
         users_select, addresses_select = selects()
+        # sphinx_gallery_start_ignore
         assert " IN " in addresses_select, "the second SELECT uses IN"
+        # sphinx_gallery_end_ignore
         sent.clear()
         print(user.addresses)
+        # sphinx_gallery_start_ignore
         assert not sent, "loaded: no SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -148,7 +152,9 @@ async def with_refresh():
         await session.refresh(user, ["name", "addresses"])
         sent.clear()
         print(user.name, user.addresses)
+        # sphinx_gallery_start_ignore
         assert not sent, "loaded: no SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -171,12 +177,20 @@ async def with_awaitable_attrs():
         await session.commit()
         sent.clear()
         name = await user.awaitable_attrs.name
-        assert len(selects()) == 1, "one SELECT"
+        # sphinx_gallery_start_ignore
+        assert len(selects()) == 1, "reading it cost one SELECT"
+        # sphinx_gallery_end_ignore
         addresses = await user.awaitable_attrs.addresses
-        assert len(selects()) == 2, "one more"
+        # sphinx_gallery_start_ignore
+        assert len(selects()) == 2, "the next load cost one more SELECT"
+        # sphinx_gallery_end_ignore
         print(name, addresses)
-        assert [a.email for a in addresses] == ["a@example.org"], "its rows"
+        # sphinx_gallery_start_ignore
+        assert [a.email for a in addresses] == ["a@example.org"], (
+            "the awaited collection holds the user's address"
+        )
         assert "addresses" in inspect(user).dict, "the collection stays loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -203,8 +217,12 @@ async def with_run_sync():
         sent.clear()
         text = await session.run_sync(report, 1)
         print(text)
-        assert text == "alice: ['a@example.org']", "both loaded"
+        # sphinx_gallery_start_ignore
+        assert text == "alice: ['a@example.org']", (
+            "run_sync() read the name and the addresses, both loaded"
+        )
         assert len(selects()) == 3, "get, name, addresses"
+        # sphinx_gallery_end_ignore
 
 
 runner.run(with_run_sync())
@@ -227,11 +245,15 @@ async def with_expire_on_commit_false():
         await rename_elsewhere("Alicia")
         sent.clear()
         print(user.name)
+        # sphinx_gallery_start_ignore
         assert user.name == "alice" and not sent, "stale, no SQL"
+        # sphinx_gallery_end_ignore
         await session.refresh(user)
         print(user.name)
+        # sphinx_gallery_start_ignore
         assert user.name == "Alicia", "refresh() loaded the current value"
-        assert "addresses" not in inspect(user).dict, "never loaded"
+        assert "addresses" not in inspect(user).dict, "the addresses were never loaded"
+        # sphinx_gallery_end_ignore
         await rename_elsewhere("alice")
         return user
 
@@ -265,29 +287,30 @@ async def with_lazy_raise():
             user.addresses_or_raise
         except exc.InvalidRequestError as error:
             print(f"{type(error).__name__}: {error}")
+            # sphinx_gallery_start_ignore
             assert "lazy='raise'" in str(error), "the error names the loader strategy"
+            # sphinx_gallery_end_ignore
         else:
             raise AssertionError("an unloaded lazy='raise' relationship raised nothing")
+        # sphinx_gallery_start_ignore
         assert not sent, "no SQL was attempted"
+        # sphinx_gallery_end_ignore
         loaded, strict = await session.run_sync(read_both)
+        # sphinx_gallery_start_ignore
         assert (loaded, strict) == (1, "raised"), "sync code: lazy loads, raise raises"
+        # sphinx_gallery_end_ignore
         query = select(User).options(selectinload(User.addresses_or_raise))
         query = query.execution_options(populate_existing=True)
         user = (await session.scalars(query)).one()
         print(user.addresses_or_raise)
+        # sphinx_gallery_start_ignore
         assert "addresses_or_raise" in inspect(user).dict, "selectinload() loaded it"
+        # sphinx_gallery_end_ignore
         return user
 
 
 user = runner.run(with_lazy_raise())
+# sphinx_gallery_start_ignore
 runner.run(engine.dispose())
 runner.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Every load under asyncio must happen behind an ``await``: put it in the query
-# (``selectinload``), ask for it (``refresh(obj, [names])``, ``awaitable_attrs``) or run
-# synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what was loaded,
-# stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.
+# sphinx_gallery_end_ignore

@@ -9,6 +9,11 @@
 ``MissingGreenlet`` after ``await session.commit()``
 =====================================================
 
+Under asyncio every read that needs SQL must be awaited: an expired attribute (after
+``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
+(on 2.1 and with aiomysql inside a ``StatementError``) when read as plain attributes, and
+read fine once an awaited call such as ``session.refresh()`` has loaded them.
+
 Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
 is expired, and a lazy collection is not loaded until first read, so reading either one
 raises ``MissingGreenlet`` ("greenlet_spawn has not been called"); on SQLAlchemy 2.1, and on
@@ -85,8 +90,12 @@ def missing_greenlet(read):
         print(f"{type(error).__name__}: {message}")
         on_20 = sqlalchemy.__version__.startswith("2.0.")
         wrapped = not on_20 or engine.dialect.driver == "aiomysql"
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
-        assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        assert isinstance(error, exc.MissingGreenlet) != wrapped, (
+            "elsewhere the MissingGreenlet comes bare"
+        )
+        # sphinx_gallery_end_ignore
         return error.orig if wrapped else error
     raise AssertionError("the read raised no error")
 
@@ -110,9 +119,13 @@ async def read_after_commit():
         await session.commit()
         print("expired:", sorted(inspect(user).expired_attributes))
         error = missing_greenlet(lambda: user.name)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
-        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "greenlet_spawn has not been called" in str(error), (
+            "the error says greenlet_spawn has not been called"
+        )
         assert "name" in inspect(user).expired_attributes, "nothing was loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -133,9 +146,13 @@ async def refresh_then_read():
         await session.commit()
         await session.refresh(user)
         print(user.name)
-        assert not {"id", "name"} & inspect(user).expired_attributes, "columns loaded"
+        # sphinx_gallery_start_ignore
+        assert not {"id", "name"} & inspect(user).expired_attributes, (
+            "refresh() loaded the columns: none is expired"
+        )
         assert "addresses" not in inspect(user).dict, "lazy collection not loaded"
         assert user.name == "alice", "the loaded value reads without SQL"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -154,11 +171,17 @@ user = runner.run(refresh_then_read())
 async def read_lazy_relationship():
     async with async_session() as session:
         user = await session.get(User, 1)
+        # sphinx_gallery_start_ignore
         assert "name" in inspect(user).dict, "the columns were loaded by get()"
+        # sphinx_gallery_end_ignore
         error = missing_greenlet(lambda: user.addresses)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
-        assert "greenlet_spawn has not been called" in str(error), "its text"
+        assert "greenlet_spawn has not been called" in str(error), (
+            "the error says greenlet_spawn has not been called"
+        )
         assert "addresses" not in inspect(user).dict, "still not loaded"
+        # sphinx_gallery_end_ignore
         return user
 
 
@@ -178,20 +201,17 @@ async def refresh_relationship():
         user = await session.get(User, 1)
         await session.refresh(user, ["addresses"])
         print(user.addresses)
+        # sphinx_gallery_start_ignore
         assert "addresses" in inspect(user).dict, "refresh() loaded the collection"
-        assert [a.email for a in user.addresses] == ["a@example.org"], "its rows"
+        assert [a.email for a in user.addresses] == ["a@example.org"], (
+            "the loaded collection holds the user's address"
+        )
+        # sphinx_gallery_end_ignore
         return user
 
 
 user = runner.run(refresh_relationship())
+# sphinx_gallery_start_ignore
 runner.run(engine.dispose())
 runner.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Under asyncio every read that needs SQL must be awaited: an expired attribute (after
-# ``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
-# (on 2.1 and with aiomysql inside a ``StatementError``) when read as plain attributes, and
-# read fine once an awaited call such as ``session.refresh()`` has loaded them.
+# sphinx_gallery_end_ignore

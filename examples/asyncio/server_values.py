@@ -9,12 +9,10 @@
 Server-generated values under asyncio
 =====================================
 
-A value the database computes (a ``server_default``, an ``onupdate`` SQL expression) is not in
-memory after the flush unless SQLAlchemy fetched it, and under asyncio reading a value that was
-not fetched raises ``MissingGreenlet`` (on SQLAlchemy 2.1, and on 2.0 with aiomysql, a
-``StatementError`` wrapping it, which ``except MissingGreenlet`` does not catch). The default
-``eager_defaults="auto"`` fetches them for INSERT only; after an UPDATE, map the class with
-``eager_defaults=True`` or ``await session.refresh(obj)`` before reading.
+Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
+that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
+``await session.refresh(obj)`` loads it; a plain read of the expired value raises
+``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.
 """
 
 # %%
@@ -94,8 +92,12 @@ def missing_greenlet(read):
         print(f"{type(error).__name__}: {message}")
         on_20 = sqlalchemy.__version__.startswith("2.0.")
         wrapped = not on_20 or engine.dialect.driver == "aiomysql"
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
-        assert isinstance(error, exc.MissingGreenlet) != wrapped, "else bare"
+        assert isinstance(error, exc.MissingGreenlet) != wrapped, (
+            "elsewhere the MissingGreenlet comes bare"
+        )
+        # sphinx_gallery_end_ignore
         return error.orig if wrapped else error
     raise AssertionError("the read raised no error")
 
@@ -123,10 +125,14 @@ async def insert_auto():
         session.add(note)
         await session.flush()
         (insert,) = statements("INSERT")
+        # sphinx_gallery_start_ignore
         assert "RETURNING" in insert, "the INSERT returned the server values"
+        # sphinx_gallery_end_ignore
         sent.clear()
         print(note.status, note.edits)
+        # sphinx_gallery_start_ignore
         assert (note.status, note.edits) == ("draft", 0) and not sent, "loaded, no SQL"
+        # sphinx_gallery_end_ignore
         await session.commit()
         return note
 
@@ -148,10 +154,14 @@ async def insert_plain():
         session.add(note)
         sent.clear()
         await session.flush()
+        # sphinx_gallery_start_ignore
         assert "RETURNING" not in statements("INSERT")[0], "nothing was returned"
+        # sphinx_gallery_end_ignore
         print("expired:", sorted(inspect(note).expired_attributes))
         error = missing_greenlet(lambda: note.status)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "the read raises"
+        # sphinx_gallery_end_ignore
         await session.commit()
         return note
 
@@ -174,10 +184,14 @@ async def update_auto():
         sent.clear()
         await session.flush()
         (update,) = statements("UPDATE")
+        # sphinx_gallery_start_ignore
         assert "RETURNING" not in update, "the UPDATE returned nothing"
+        # sphinx_gallery_end_ignore
         print("expired:", sorted(inspect(note).expired_attributes))
         error = missing_greenlet(lambda: note.edits)
+        # sphinx_gallery_start_ignore
         assert isinstance(error, exc.MissingGreenlet), "reading the new count raises"
+        # sphinx_gallery_end_ignore
         await session.commit()
         return note
 
@@ -202,15 +216,19 @@ async def update_eager():
         sent.clear()
         await session.flush()
         (update,) = statements("UPDATE")
+        # sphinx_gallery_start_ignore
         if engine.dialect.name in ("mysql", "mariadb"):
             assert "RETURNING" not in update, "MariaDB: no UPDATE ... RETURNING"
             assert len(statements("SELECT")) == 1, "MariaDB: a SELECT inside the flush"
         else:
             assert "RETURNING" in update, "the UPDATE returned the new count"
             assert not statements("SELECT"), "no SELECT needed"
+        # sphinx_gallery_end_ignore
         sent.clear()
         print(note.edits)
+        # sphinx_gallery_start_ignore
         assert note.edits == 1 and not sent, "the new count is loaded: no SQL"
+        # sphinx_gallery_end_ignore
         await session.commit()
         return note
 
@@ -232,20 +250,15 @@ async def update_then_refresh():
         await session.flush()
         await session.refresh(note, ["edits"])
         print(note.edits)
+        # sphinx_gallery_start_ignore
         assert note.edits == 2, "refresh() loaded the count after two UPDATEs"
+        # sphinx_gallery_end_ignore
         await session.commit()
         return note
 
 
 note = runner.run(update_then_refresh())
+# sphinx_gallery_start_ignore
 runner.run(engine.dispose())
 runner.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
-# that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
-# ``await session.refresh(obj)`` loads it; a plain read of the expired value raises
-# ``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.
+# sphinx_gallery_end_ignore

@@ -8,13 +8,12 @@
 A long-lived session in a polling loop: the objects it holds keep their old values
 ==================================================================================
 
-One ``Session`` kept open across the iterations of a polling loop answers from its
-identity map: an object the loop keeps a reference to keeps the values it loaded, whatever
-other connections commit. An object nothing holds is loaded again, and then sees the latest
-commit on PostgreSQL and SQLite; on MariaDB (REPEATABLE READ) that reload, and even a
-``SELECT`` of the column, reads the old snapshot.
-Open a new session for each iteration (each unit of work), or at least end its transaction
-with ``commit()`` / ``rollback()`` at the end of every iteration.
+A session kept across a polling loop returns the objects it loaded, and that the loop
+still holds, with their old values (and on MariaDB reads an old snapshot even for plain
+columns); use one session per iteration, or end its transaction with ``commit()`` or
+``rollback()`` in every iteration.
+Web requests, threads and background jobs:
+:ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.
 """
 
 # %%
@@ -56,7 +55,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 is_sqlite = url.get_backend_name() == "sqlite"
 engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
 dialect = engine.dialect.name
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 STATUSES = ("queued", "running", "done")
 statements: list[str] = []  # every statement sent, for the asserts
@@ -94,9 +95,11 @@ for status in STATUSES:
     job = worker.scalars(select(Job).where(Job.id == 1)).one()
     seen_by_query.append(job.status)
 print("get():", seen_by_get, "- select(Job):", seen_by_query)
+# sphinx_gallery_start_ignore
 assert seen_by_get == ["queued"] * 3, "get() kept answering from the identity map"
 assert sent_by_get == [1, 0, 0], "only the first get() sent a SELECT"
 assert seen_by_query == ["queued"] * 3, "a query returned the same loaded object"
+# sphinx_gallery_end_ignore
 
 # %%
 # Only while something holds the object
@@ -114,10 +117,12 @@ for status in ("running", "done"):
     the_other_process(status)
     seen.append(worker.get(Job, 1).status)
 print("get() with nothing holding the job:", seen)
+# sphinx_gallery_start_ignore
 if dialect == "mysql":
     assert seen == ["queued", "queued"], "MariaDB: reloads read the old snapshot"
 else:
     assert seen == ["running", "done"], f"{dialect}: reloads read the latest"
+# sphinx_gallery_end_ignore
 
 # %%
 # Asking for the column: per database
@@ -136,18 +141,24 @@ level = worker.connection().get_isolation_level()
 print("the worker's isolation level:", level)
 if dialect == "sqlite":
     reading = worker.connection().connection.driver_connection
+    # sphinx_gallery_start_ignore
     assert level == "SERIALIZABLE", "SQLite reports SERIALIZABLE"
     assert not reading.in_transaction, "pysqlite sent no BEGIN for the worker's reads"
+    # sphinx_gallery_end_ignore
 else:
     expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    # sphinx_gallery_start_ignore
     assert level == expected, f"{dialect} defaults to {expected}"
+    # sphinx_gallery_end_ignore
 the_other_process("failed")
 in_row = worker.scalar(select(Job.status).where(Job.id == 1))
 print("the column, in the worker's transaction:", in_row)
+# sphinx_gallery_start_ignore
 if dialect == "mysql":
     assert in_row == "queued", "MariaDB: the snapshot of the first read"
 else:
     assert in_row == "failed", f"{dialect}: each statement sees the latest commit"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``expire_all()`` is not enough on MariaDB
@@ -161,10 +172,14 @@ job = worker.get(Job, 1)
 worker.expire_all()
 print(f"after expire_all(): {job}")
 expected = "queued" if dialect == "mysql" else "failed"
+# sphinx_gallery_start_ignore
 assert job.status == expected, "the reload ran in the same transaction"
+# sphinx_gallery_end_ignore
 worker.rollback()
 print(f"after rollback(): {job}")
+# sphinx_gallery_start_ignore
 assert job.status == "failed", "a new transaction sees the latest commit everywhere"
+# sphinx_gallery_end_ignore
 worker.close()
 
 # %%
@@ -186,7 +201,9 @@ for status in STATUSES:
     the_other_process(status)
     seen.append(poll_once())
     print("committed:", status, "- a new session reads:", seen[-1])
+# sphinx_gallery_start_ignore
 assert seen == list(STATUSES), "every iteration saw the status just committed"
+# sphinx_gallery_end_ignore
 
 # %%
 # Or end the transaction in every iteration
@@ -204,20 +221,13 @@ for status in STATUSES:
     seen.append(job.status)
     worker.commit()
     print("committed:", status, "- the worker reads:", seen[-1])
+    # sphinx_gallery_start_ignore
     assert inspect(job).expired, "commit() expired the job"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert seen == list(STATUSES), "every iteration saw the status just committed"
 worker.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A session kept across a polling loop returns the objects it loaded, and that the loop
-# still holds, with their old values (and on MariaDB reads an old snapshot even for plain
-# columns); use one session per iteration, or end its transaction with ``commit()`` or
-# ``rollback()`` in every iteration.
-# Web requests, threads and background jobs:
-# :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.
+# sphinx_gallery_end_ignore

@@ -8,13 +8,11 @@
 Lost updates: two sessions, one row, and three fixes
 ====================================================
 
-Two sessions that each read a row, change the value in Python and write it back lose one
-of the two changes: the second write overwrites the first. Let the database do the
-arithmetic (``SET balance = balance + 10``), lock the row with ``with_for_update()``
-before reading it (not on SQLite), or add a ``version_id_col`` so that the second write
-fails with ``StaleDataError`` instead of silently winning. It catches only writes that
-bump the version: after an ``update()`` statement that leaves it alone (fix 1's form), the
-second write silently wins again.
+Reading a value into Python and writing it back loses concurrent updates; let the database
+compute (``User.balance + 10``), or lock the row first with ``with_for_update()`` on
+PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
+write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
+the version).
 """
 
 # %%
@@ -78,7 +76,9 @@ WAIT_LIMITS = {
 }
 engine = create_engine(url, connect_args=WAIT_LIMITS.get(url.get_backend_name(), {}))
 dialect = engine.dialect.name
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 session_a = Session(engine)
@@ -125,7 +125,9 @@ session_a.commit()
 user_b.balance += 20
 session_b.commit()
 print("balance in the database:", balance_in_database())
+# sphinx_gallery_start_ignore
 assert balance_in_database() == 120, "B's write overwrote A's: A's +10 is lost"
+# sphinx_gallery_end_ignore
 
 # %%
 # Fix 1: let the database add (``SET balance = balance + 10``)
@@ -145,17 +147,23 @@ user_b = session_b.get(User, 1)
 user_a.balance = User.balance + 10
 statements.clear()
 session_a.flush()
+# sphinx_gallery_start_ignore
 assert "SET balance=(user_account.balance + " in statements[-1], "the database adds"
+# sphinx_gallery_end_ignore
 expired_after_flush = "balance" in inspect(user_a).expired_attributes
 session_a.commit()
 session_b.execute(update(User).where(User.id == 1).values(balance=User.balance + 20))
 print("expired after A's flush:", expired_after_flush, "- B's object:", user_b)
+# sphinx_gallery_start_ignore
 assert expired_after_flush, "the flush of a SQL expression expires the attribute"
 assert user_b.balance == 120, "B's object got 100 + 20, computed in Python"
+# sphinx_gallery_end_ignore
 session_b.commit()
 print(f"database: {balance_in_database()} - A: {user_a} - B: {user_b}")
+# sphinx_gallery_start_ignore
 assert balance_in_database() == 130, "both increments arrived: nothing lost"
 assert user_a.balance == 130 and user_b.balance == 130, "after commit both reload 130"
+# sphinx_gallery_end_ignore
 
 # %%
 # Fix 2: ``with_for_update()``: B waits for A's lock (not on SQLite)
@@ -173,7 +181,9 @@ reset()
 statements.clear()
 user_a = session_a.scalars(select(User).where(User.id == 1).with_for_update()).one()
 locking = [sql for sql in statements if sql.startswith("SELECT")]
+# sphinx_gallery_start_ignore
 assert ("FOR UPDATE" in locking[-1]) != (dialect == "sqlite"), "FOR UPDATE, but SQLite"
+# sphinx_gallery_end_ignore
 user_b = lock_error = None
 try:
     user_b = session_b.scalars(select(User).where(User.id == 1).with_for_update()).one()
@@ -182,11 +192,13 @@ except OperationalError as error:
     lock_error = error
     print(message_of(error))
     session_b.rollback()
+# sphinx_gallery_start_ignore
 if dialect == "sqlite":
     assert user_b is not None and user_b.balance == 100, "SQLite: B is not held back"
 else:
     assert user_b is None, f"{dialect}: B's locking read waited for A, then timed out"
     assert "lock" in str(lock_error).lower(), "the error is a lock timeout"
+# sphinx_gallery_end_ignore
 
 # %%
 # So B reads after A's commit, and adds to A's result
@@ -206,7 +218,9 @@ user_b.balance += 20
 session_b.commit()
 print("balance in the database:", balance_in_database())
 expected = 120 if dialect == "sqlite" else 130
+# sphinx_gallery_start_ignore
 assert balance_in_database() == expected, f"{dialect}: the database ends at {expected}"
+# sphinx_gallery_end_ignore
 
 # %%
 # Fix 3: ``version_id_col``: the second write fails instead of winning
@@ -234,12 +248,18 @@ try:
 except StaleDataError as error:
     stale = error
     print(message_of(error))
+# sphinx_gallery_start_ignore
 assert "expected to update 1 row(s); 0 were matched" in str(stale), "B's UPDATE missed"
+# sphinx_gallery_end_ignore
 update_sql = " ".join(statements[-1].split())
+# sphinx_gallery_start_ignore
 assert account_a.version == 2, "A's UPDATE wrote version 2"
+# sphinx_gallery_end_ignore
 print("A's object:", account_a)
+# sphinx_gallery_start_ignore
 assert update_sql.startswith("UPDATE versioned_user SET"), "the failing statement"
 assert "AND versioned_user.version = " in update_sql, "its WHERE names the version"
+# sphinx_gallery_end_ignore
 
 # %%
 # Recover: roll back, reload, apply the change again
@@ -251,12 +271,16 @@ assert "AND versioned_user.version = " in update_sql, "its WHERE names the versi
 # :ref:`sphx_glr_auto_examples_concurrency_and_scope_stale_data_error.py`.
 
 session_b.rollback()
+# sphinx_gallery_start_ignore
 assert {"balance", "version"} <= inspect(account_b).expired_attributes, "B's is expired"
+# sphinx_gallery_end_ignore
 print(f"B after the rollback: {account_b}")
 account_b.balance += 20
 session_b.commit()
 print("after B's commit:", session_b.get(VersionedUser, 1))
+# sphinx_gallery_start_ignore
 assert (account_b.balance, account_b.version) == (130, 3), "B's retry: 130 at version 3"
+# sphinx_gallery_end_ignore
 
 # %%
 # The version guards only against writers that bump it
@@ -291,6 +315,7 @@ no_bump = race_with(add_10)
 with_bump = race_with(add_10.values(version=VersionedUser.version + 1))
 print("A's UPDATE without the version:", no_bump)
 print("A's UPDATE that bumps it:", with_bump)
+# sphinx_gallery_start_ignore
 assert no_bump == "no error, balance 120", "no bump: B wins silently, A's +10 lost"
 assert with_bump.startswith("StaleDataError"), "with the bump, B's flush raises"
 
@@ -299,13 +324,4 @@ session_b.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Reading a value into Python and writing it back loses concurrent updates; let the database
-# compute (``User.balance + 10``), or lock the row first with ``with_for_update()`` on
-# PostgreSQL and MariaDB (SQLite ignores it), or add a ``version_id_col`` so the losing
-# write raises ``StaleDataError`` and can be retried on fresh data (if every writer bumps
-# the version).
+# sphinx_gallery_end_ignore

@@ -8,10 +8,10 @@
 A session per request, per thread, per job
 ==========================================
 
-Give every unit of work its own session and end it with the work: a web request gets one
-from a generator that commits if the handler returns and rolls back if it raises; threads
-get one each from ``scoped_session`` (call ``remove()`` when the thread's work is done); a
-background worker opens a new one for every job and is handed ids, not objects.
+A session lives as long as one unit of work: a request (a generator that commits or rolls
+back, then closes), a thread's task (``scoped_session`` and ``remove()``), a job (a new
+``SessionLocal.begin()`` block per job, given ids, not objects); return plain data, not
+the session's objects, from a unit of work that has ended.
 """
 
 # %%
@@ -67,7 +67,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmpdir.name, "example.db"))
 is_sqlite = url.get_backend_name() == "sqlite"
 engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 SessionLocal = sessionmaker(engine)
 
@@ -80,7 +82,9 @@ def names_in_database() -> list[str]:
 with SessionLocal() as one, SessionLocal() as two:
     dbapi_one = one.connection().connection.dbapi_connection
     own_connections = dbapi_one is not two.connection().connection.dbapi_connection
+# sphinx_gallery_start_ignore
 assert own_connections, "two open sessions use two connections"
+# sphinx_gallery_end_ignore
 
 # %%
 # Why not ``StaticPool``: two sessions, one connection, one transaction
@@ -93,9 +97,11 @@ not_for_threads = {"check_same_thread": False}
 shared = create_engine("sqlite://", poolclass=StaticPool, connect_args=not_for_threads)
 Base.metadata.create_all(shared)
 with Session(shared) as one, Session(shared) as two:
+    # sphinx_gallery_start_ignore
     assert one.connection().connection.dbapi_connection is (
         two.connection().connection.dbapi_connection
     ), "StaticPool: both sessions got the one connection"
+    # sphinx_gallery_end_ignore
     one.add(User(id=1, name="never committed by one"))
     one.flush()
     two.scalars(select(User)).all()
@@ -104,7 +110,9 @@ with Session(shared) as one, Session(shared) as two:
 with Session(shared) as check:
     survivors = check.scalars(select(User.name)).all()
 print("after one's rollback, the table holds:", survivors)
+# sphinx_gallery_start_ignore
 assert survivors == ["never committed by one"], "two's commit committed one's INSERT"
+# sphinx_gallery_end_ignore
 shared.dispose()
 
 # %%
@@ -145,8 +153,10 @@ def create_user(session: Session, name: str) -> User:
 
 alice = handle(create_user, "alice")
 print("database:", names_in_database(), "- alice detached:", inspect(alice).detached)
+# sphinx_gallery_start_ignore
 assert names_in_database() == ["alice"], "the generator committed after the endpoint"
 assert inspect(alice).detached, "and closed the session: alice is detached"
+# sphinx_gallery_end_ignore
 
 # %%
 # Return data, not the session's objects
@@ -167,7 +177,9 @@ except DetachedInstanceError as caught:
     message = re.sub(r" at 0x[0-9a-f]+", "", str(caught))
     message = re.split(r"\s*\(Background on this error", message)[0]
     print(f"{type(caught).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert error is not None, "an expired, detached object cannot load its attributes"
+# sphinx_gallery_end_ignore
 
 
 def create_user_response(session: Session, name: str) -> dict:
@@ -177,7 +189,9 @@ def create_user_response(session: Session, name: str) -> dict:
 
 response = handle(create_user_response, "amy")
 print("response:", response)
+# sphinx_gallery_start_ignore
 assert response == {"id": 2, "name": "amy"}, "plain data outlives the session"
+# sphinx_gallery_end_ignore
 
 # %%
 # An endpoint that raises: nothing of its work is committed
@@ -199,8 +213,10 @@ except ValueError as caught:
     error = caught
     print(f"{type(caught).__name__}: {caught}")
 print("in the database:", names_in_database())
+# sphinx_gallery_start_ignore
 assert isinstance(error, ValueError), "the endpoint's exception reached the caller"
 assert names_in_database() == ["alice", "amy"], "bob's flushed INSERT was rolled back"
+# sphinx_gallery_end_ignore
 
 # %%
 # Each request its own session
@@ -221,9 +237,13 @@ def load_alice(session: Session) -> User:
 first, second = handle(load_alice), handle(load_alice)
 same_session = seen_sessions[0] is seen_sessions[1]
 print("same session:", same_session, "- same object:", first is second)
+# sphinx_gallery_start_ignore
 assert not same_session, "each request got a new session"
+# sphinx_gallery_end_ignore
 same_row = inspect(first).identity == inspect(second).identity
+# sphinx_gallery_start_ignore
 assert first is not second and same_row, "the same row, two objects"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``scoped_session``: one session per thread
@@ -245,7 +265,9 @@ def thread_work(turn: int) -> None:
     name = f"thread {turn}"
     session = Scoped()
     barrier.wait()  # both threads now hold a session
+    # sphinx_gallery_start_ignore
     assert turns[turn].wait(timeout=10), "waited for this thread's turn"
+    # sphinx_gallery_end_ignore
     count = session.scalar(select(func.count()).select_from(User))
     report[name] = {"session": session, "again": Scoped() is session, "count": count}
     Scoped.remove()
@@ -261,12 +283,16 @@ for thread in threads:
     thread.join(timeout=10)
 for name in sorted(report):
     print(name, {key: value for key, value in report[name].items() if key != "session"})
+# sphinx_gallery_start_ignore
 assert not any(thread.is_alive() for thread in threads), "both threads finished"
 assert sorted(report) == ["thread 0", "thread 1"], "both threads reported"
+# sphinx_gallery_end_ignore
 sessions = [report[name]["session"] for name in sorted(report)]
+# sphinx_gallery_start_ignore
 assert sessions[0] is not sessions[1], "each thread had its own session"
 assert all(r["again"] and r["removed"] for r in report.values()), "one until remove()"
 assert not Scoped.registry.has(), "the main thread never asked for one"
+# sphinx_gallery_end_ignore
 
 # %%
 # A background worker: a new session for every job, and ids instead of objects
@@ -306,6 +332,7 @@ background.start()
 background.join(timeout=10)
 print("\n".join(results))
 print("in the database:", names_in_database())
+# sphinx_gallery_start_ignore
 assert not background.is_alive(), "the worker finished its queue"
 assert results[1].endswith("rolled back (bad name '!amy')"), "the bad job rolled back"
 assert names_in_database() == ["alicia", "amelia"], "the other jobs were committed"
@@ -313,12 +340,4 @@ assert names_in_database() == ["alicia", "amelia"], "the other jobs were committ
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A session lives as long as one unit of work: a request (a generator that commits or rolls
-# back, then closes), a thread's task (``scoped_session`` and ``remove()``), a job (a new
-# ``SessionLocal.begin()`` block per job, given ids, not objects); return plain data, not
-# the session's objects, from a unit of work that has ended.
+# sphinx_gallery_end_ignore

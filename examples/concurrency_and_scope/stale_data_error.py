@@ -8,6 +8,10 @@
 ``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
 ================================================================================
 
+``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
+and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
+roll back, load the row again, and either give up or re-apply your change to what is there.
+
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
 bumped its version. Reading an expired attribute of an object whose row is gone raises
@@ -76,7 +80,9 @@ WAIT_LIMITS = {
 }
 engine = create_engine(url, connect_args=WAIT_LIMITS.get(url.get_backend_name(), {}))
 dialect = engine.dialect.name
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 
@@ -126,9 +132,13 @@ try:
 except StaleDataError as caught:
     error = caught
     print(message_of(caught))
+# sphinx_gallery_start_ignore
 assert error is not None, "the UPDATE of a deleted row raises StaleDataError"
+# sphinx_gallery_end_ignore
 expected = "UPDATE statement on table 'user_account' expected to update 1 row(s)"
+# sphinx_gallery_start_ignore
 assert expected in str(error), "the message says the UPDATE matched no row"
+# sphinx_gallery_end_ignore
 
 # %%
 # The session refuses to go on until you roll back
@@ -143,10 +153,14 @@ try:
 except PendingRollbackError as caught:
     error = caught
     print(message_of(caught))
+# sphinx_gallery_start_ignore
 assert isinstance(error, PendingRollbackError), "the session waits for a rollback"
+# sphinx_gallery_end_ignore
 session.rollback()
 print("after the rollback, get() finds:", session.get(User, 1))
+# sphinx_gallery_start_ignore
 assert session.get(User, 1) is None, "the row is gone: nothing to rename"
+# sphinx_gallery_end_ignore
 
 # %%
 # The primary key changed elsewhere: the same error
@@ -166,10 +180,16 @@ try:
 except StaleDataError as caught:
     error = caught
     print(message_of(caught))
+# sphinx_gallery_start_ignore
 assert error is not None and "0 were matched" in str(error), "the UPDATE missed"
+# sphinx_gallery_end_ignore
 session.rollback()
 print("id 1:", session.get(User, 1), "- id 10:", session.get(User, 10))
-assert session.get(User, 1) is None and session.get(User, 10) is not None, "it moved"
+# sphinx_gallery_start_ignore
+assert session.get(User, 1) is None and session.get(User, 10) is not None, (
+    "the row moved from key 1 to key 10"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # The row was deleted before our DELETE: a warning, or an error with a version
@@ -197,10 +217,14 @@ with warnings.catch_warnings(record=True) as caught_warnings:
 for warning in caught_warnings:
     print(f"{warning.category.__name__}: {warning.message}")
 print(message_of(error))
+# sphinx_gallery_start_ignore
 assert [w.category for w in caught_warnings] == [SAWarning], "the plain DELETE warned"
+# sphinx_gallery_end_ignore
 warned = str(caught_warnings[0].message)
+# sphinx_gallery_start_ignore
 assert "expected to delete 1 row(s); 0 were matched" in warned, "it says no row matched"
 assert "DELETE statement on table 'versioned_user'" in str(error), "versioned: an error"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -223,14 +247,20 @@ try:
 except ObjectDeletedError as caught:
     error = caught
     print(message_of(caught))
+# sphinx_gallery_start_ignore
 assert error is not None, "reading an expired attribute of a deleted row raises"
 assert "has been deleted, or its row is otherwise" in str(error), "it says: row gone"
+# sphinx_gallery_end_ignore
 found = session.scalars(select(User)).all()
 print("alice is still", state_of(alice), "- a query finds:", found)
+# sphinx_gallery_start_ignore
 assert found == [], "the session goes on working"
 assert state_of(alice) == "persistent", "the error alone does not remove alice"
+# sphinx_gallery_end_ignore
 print("get() finds:", session.get(User, 1), "- alice is now", state_of(alice))
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "deleted", "get() found no row and marked alice deleted"
+# sphinx_gallery_end_ignore
 
 # %%
 # Inside one transaction, MariaDB still shows the deleted row
@@ -249,11 +279,15 @@ level = session.connection().get_isolation_level()
 print("our isolation level:", level)
 if dialect == "sqlite":
     reading = session.connection().connection.driver_connection
+    # sphinx_gallery_start_ignore
     assert level == "SERIALIZABLE", "SQLite reports SERIALIZABLE"
     assert not reading.in_transaction, "pysqlite sent no BEGIN for our read"
+    # sphinx_gallery_end_ignore
 else:
     expected = {"mysql": "REPEATABLE READ", "postgresql": "READ COMMITTED"}[dialect]
+    # sphinx_gallery_start_ignore
     assert level == expected, f"{dialect} defaults to {expected}"
+    # sphinx_gallery_end_ignore
 behind_our_back(delete(User).where(User.id == 1))
 session.expire(alice)
 error = None
@@ -263,13 +297,17 @@ try:
 except ObjectDeletedError as caught:
     error = caught
     print(message_of(caught))
+# sphinx_gallery_start_ignore
 if dialect == "mysql":
     assert error is None and alice.name == "alice", "MariaDB: the snapshot still has it"
 else:
     assert isinstance(error, ObjectDeletedError), f"{dialect}: the reload finds no row"
+# sphinx_gallery_end_ignore
 session.rollback()
 print("after the rollback:", session.get(User, 1))
+# sphinx_gallery_start_ignore
 assert session.get(User, 1) is None, "a new transaction does not find the row"
+# sphinx_gallery_end_ignore
 
 # %%
 # What to do: catch, roll back, load again, decide
@@ -305,20 +343,16 @@ def add_suffix(user_id: int, suffix: str) -> str:
 
 outcome = add_suffix(1, " (admin)")
 print(outcome)
+# sphinx_gallery_start_ignore
 assert outcome == "attempt 2: ally (admin)", "the retry changed the fresh row"
+# sphinx_gallery_end_ignore
 behind_our_back(delete(VersionedUser))
 print("when the row is gone:", add_suffix(1, " (admin)"))
+# sphinx_gallery_start_ignore
 assert add_suffix(1, " (admin)") == "gone", "a missing row ends the retries"
 
 session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
-# and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
-# roll back, load the row again, and either give up or re-apply your change to what is there.
+# sphinx_gallery_end_ignore

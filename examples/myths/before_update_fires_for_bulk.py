@@ -44,7 +44,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 calls = []
@@ -75,11 +77,17 @@ event.listen(session, "after_bulk_update", lambda ctx: calls.append("after_bulk_
 calls.clear()
 session.execute(update(User).where(User.id == 1).values(name="Alice"))
 print(calls)
-assert calls == ["do_orm_execute(is_update=True)"], "only do_orm_execute saw the bulk UPDATE"
+# sphinx_gallery_start_ignore
+assert calls == ["do_orm_execute(is_update=True)"], (
+    "only do_orm_execute saw the bulk UPDATE"
+)
+# sphinx_gallery_end_ignore
 
 stamp = session.execute(select(User.updated_by).where(User.id == 1)).scalar_one()
 print("updated_by in the database:", stamp)
+# sphinx_gallery_start_ignore
 assert stamp is None, "before_update never ran, so the audit column is still empty"
+# sphinx_gallery_end_ignore
 
 # %%
 # Compare a unit-of-work change: load the object, change an attribute, flush. Now the mapper
@@ -92,8 +100,10 @@ bob.name = "Bob"
 session.flush()
 print(calls, bob)
 
+# sphinx_gallery_start_ignore
 assert calls == ["before_update('Bob')"], "the flush fired before_update, nothing else"
 assert bob.updated_by == "before_update", "the listener's change was flushed with the row"
+# sphinx_gallery_end_ignore
 
 # %%
 # The legacy ``Query.update()`` is a bulk UPDATE as well: no ``before_update``. It runs through
@@ -104,10 +114,12 @@ calls.clear()
 count = session.query(User).filter(User.id == 3).update({"name": "Cy"})
 print(count, calls)
 
+# sphinx_gallery_start_ignore
 assert count == 1, "one row matched"
 assert calls == ["do_orm_execute(is_update=True)", "after_bulk_update"], (
     "Query.update() fires do_orm_execute and after_bulk_update, not before_update"
 )
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -146,11 +158,17 @@ stamp = session.execute(select(User.updated_by).where(User.id == 3)).scalar_one(
 print("updated_by in the database:", stamp)
 print(cy)
 
+# sphinx_gallery_start_ignore
 assert stamp == "do_orm_execute", "the listener added updated_by to the bulk UPDATE"
-assert cy.updated_by == "do_orm_execute", "synchronize_session applied it to the loaded object"
+assert cy.updated_by == "do_orm_execute", (
+    "synchronize_session applied it to the loaded object"
+)
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 session.close()
 engine.dispose()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

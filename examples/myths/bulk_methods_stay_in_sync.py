@@ -42,7 +42,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 
@@ -63,7 +65,9 @@ session = Session(engine)
 alice, bob = session.scalars(select(User).order_by(User.id)).all()
 
 
-def name_in_db(user_id):  # a Core SELECT on the session's connection, past the identity map
+def name_in_db(
+    user_id,
+):  # a Core SELECT on the session's connection, past the identity map
     return session.connection().scalar(select(users.c.name).where(users.c.id == user_id))
 
 
@@ -75,9 +79,11 @@ def name_in_db(user_id):  # a Core SELECT on the session's connection, past the 
 
 session.bulk_update_mappings(User, [{"id": 1, "name": "Alice"}])
 print("in memory:", alice.name, "| in the database:", name_in_db(1))
+# sphinx_gallery_start_ignore
 assert name_in_db(1) == "Alice", "the UPDATE reached the database"
 assert alice.name == "alice", "the loaded object keeps the old name"
 assert not inspect(alice).expired_attributes, "and it was not even expired"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``bulk_save_objects`` on an object with a pending change sends the UPDATE, but the object stays
@@ -88,16 +94,20 @@ updates.clear()
 session.bulk_save_objects([bob])
 history = inspect(bob).attrs.name.history
 print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty, "|", history)
+# sphinx_gallery_start_ignore
 assert len(updates) == 1 and name_in_db(2) == "Bob", "bulk_save_objects sent the UPDATE"
 assert bob in session.dirty and history.added == ["Bob"], "yet bob is still dirty"
+# sphinx_gallery_end_ignore
 
 # %%
 # ...so the next flush sends the same UPDATE again.
 
 session.flush()
 print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty)
+# sphinx_gallery_start_ignore
 assert len(updates) == 2, "the change was written twice"
 assert bob not in session.dirty, "only the real flush marked it clean"
+# sphinx_gallery_end_ignore
 session.rollback()
 session.close()
 
@@ -126,7 +136,9 @@ with Session(engine) as session:
     session.flush()
     session.flush()
     print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty)
+    # sphinx_gallery_start_ignore
     assert len(updates) == 1 and bob not in session.dirty, "written once, then clean"
+    # sphinx_gallery_end_ignore
     session.commit()
 
 # %%
@@ -138,11 +150,19 @@ with Session(engine) as session:
     alice, bob = session.scalars(select(User).order_by(User.id)).all()
     updates.clear()
     session.execute(update(User), [{"id": 1, "name": "ALICE"}, {"id": 2, "name": "BOB"}])
+    # sphinx_gallery_start_ignore
     assert len(updates) == 1, "one UPDATE statement, executed for both parameter sets"
+    # sphinx_gallery_end_ignore
     print(alice, bob, "| in the database:", name_in_db(1), name_in_db(2))
-    assert (alice.name, bob.name) == ("ALICE", "BOB"), "the loaded objects were synchronized"
+    # sphinx_gallery_start_ignore
+    assert (alice.name, bob.name) == ("ALICE", "BOB"), (
+        "the loaded objects were synchronized"
+    )
     assert (name_in_db(1), name_in_db(2)) == ("ALICE", "BOB"), "and the database agrees"
-    assert not inspect(alice).expired_attributes and not session.dirty, "nothing left to flush"
+    assert not inspect(alice).expired_attributes and not session.dirty, (
+        "nothing left to flush"
+    )
+    # sphinx_gallery_end_ignore
     session.commit()
 
 # %%

@@ -52,15 +52,22 @@ url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmpdir.name, "myth.db"))
 engine = create_engine(url)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql)
+)
 
 with Session(engine) as setup:
     setup.add_all(
-        [User(id=1, name="alice", status="active"), User(id=2, name="bob", status="active")]
+        [
+            User(id=1, name="alice", status="active"),
+            User(id=2, name="bob", status="active"),
+        ]
     )
     setup.commit()
 
@@ -80,8 +87,12 @@ try:
 except TypeError as exc:
     message = f"{type(exc).__name__}: {exc}"
     print(message)
+# sphinx_gallery_start_ignore
 assert message is not None, "commit() refuses synchronize_session"
-assert "unexpected keyword argument 'synchronize_session'" in message, "it is not a parameter"
+assert "unexpected keyword argument 'synchronize_session'" in message, (
+    "it is not a parameter"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # :doc:`synchronize_session <../synchronize_session/four_strategies>` is real, but as an execution
@@ -98,9 +109,11 @@ try:
 except ArgumentError as exc:
     message = f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
     print(message)
+# sphinx_gallery_start_ignore
 assert message is not None, "synchronize_session=True is rejected"
 assert "Valid strategies for session synchronization" in message, "True is not a strategy"
 assert not any(sql.startswith("UPDATE") for sql in sent), "the UPDATE was never sent"
+# sphinx_gallery_end_ignore
 
 # %%
 # What actually happens
@@ -112,15 +125,21 @@ assert not any(sql.startswith("UPDATE") for sql in sent), "the UPDATE was never 
 session.commit()
 expired = inspect(alice).expired_attributes
 print("expired after commit:", sorted(expired))
+# sphinx_gallery_start_ignore
 assert expired == {"id", "name", "status"}, "commit expires every loaded attribute"
+# sphinx_gallery_end_ignore
 
 # %%
 # The next attribute access emits a SELECT for that row and repopulates the object.
 
 sent.clear()
 print("status:", alice.status)
-assert len(sent) == 1 and sent[0].startswith("SELECT"), "the first access after commit reloads"
+# sphinx_gallery_start_ignore
+assert len(sent) == 1 and sent[0].startswith("SELECT"), (
+    "the first access after commit reloads"
+)
 assert not inspect(alice).expired_attributes, "the reload filled every attribute again"
+# sphinx_gallery_end_ignore
 
 # %%
 # So a change made elsewhere shows up once the loaded value is thrown away. A Core UPDATE on a
@@ -130,10 +149,16 @@ assert not inspect(alice).expired_attributes, "the reload filled every attribute
 with engine.begin() as other:
     other.execute(update(User).where(User.id == 1).values(status="banned"))
 print("before commit:", alice.status)
-assert alice.status == "active", "another connection's change is invisible to loaded objects"
+# sphinx_gallery_start_ignore
+assert alice.status == "active", (
+    "another connection's change is invisible to loaded objects"
+)
+# sphinx_gallery_end_ignore
 session.commit()
 print("after commit:", alice.status)
+# sphinx_gallery_start_ignore
 assert alice.status == "banned", "commit + reload shows the other connection's change"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``commit()`` is not the only way in: ``refresh()`` reloads now, ``expire()`` at the next
@@ -144,8 +169,16 @@ assert alice.status == "banned", "commit + reload shows the other connection's c
 # READ, MariaDB's default, where a transaction keeps its first snapshot until it ends.
 
 repeatable_read = session.connection().get_isolation_level() == "REPEATABLE READ"
-assert repeatable_read == (engine.dialect.name == "mysql"), "REPEATABLE READ on MariaDB only"
-for how, status in [("refresh", "frozen"), ("expire", "active"), ("populate_existing", "banned")]:
+# sphinx_gallery_start_ignore
+assert repeatable_read == (engine.dialect.name == "mysql"), (
+    "REPEATABLE READ on MariaDB only"
+)
+# sphinx_gallery_end_ignore
+for how, status in [
+    ("refresh", "frozen"),
+    ("expire", "active"),
+    ("populate_existing", "banned"),
+]:
     with engine.begin() as other:
         other.execute(update(User).where(User.id == 1).values(status=status))
     before = alice.status  # loaded: no SQL
@@ -157,7 +190,11 @@ for how, status in [("refresh", "frozen"), ("expire", "active"), ("populate_exis
         query = select(User).where(User.id == 1).execution_options(populate_existing=True)
         session.scalars(query).one()
     print(f"{how}: {before!r} -> {alice.status!r}")
-    assert alice.status == (before if repeatable_read else status), f"{how} read the row again"
+    # sphinx_gallery_start_ignore
+    assert alice.status == (before if repeatable_read else status), (
+        f"{how} read the row again"
+    )
+    # sphinx_gallery_end_ignore
 
 # %%
 # Do this instead
@@ -177,16 +214,20 @@ bob = session.get(User, 2)
 sent.clear()
 session.execute(update(User).where(User.status == "active").values(status="archived"))
 print("alice:", alice.status, "| bob:", bob.status)
+# sphinx_gallery_start_ignore
 assert bob.status == "archived", "'auto' updated the matching loaded object in memory"
 assert alice.status == "banned", "'auto' left the non-matching object alone"
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' needs no extra SQL"
+# sphinx_gallery_end_ignore
 session.commit()
 print("after commit:", bob.status)
+# sphinx_gallery_start_ignore
 assert bob.status == "archived", "the database agrees after commit"
 
 session.close()
 engine.dispose()
 tmpdir.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

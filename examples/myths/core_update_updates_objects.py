@@ -44,7 +44,9 @@ class User(Base):
 users_table = User.__table__
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -66,12 +68,16 @@ conn = session.connection()
 conn.execute(update(users_table).where(users_table.c.id == 1).values(name="new"))
 
 print("object says:  ", user.name)
-row_name = conn.execute(select(users_table.c.name).where(users_table.c.id == 1)).scalar_one()
+row_name = conn.execute(
+    select(users_table.c.name).where(users_table.c.id == 1)
+).scalar_one()
 print("database says:", row_name)
 
+# sphinx_gallery_start_ignore
 assert row_name == "new", "the Core UPDATE changed the row in the database"
 assert user.name == "old", "the loaded ORM object still holds the old value"
 assert not inspect(user).expired_attributes, "nothing was expired by the Core UPDATE"
+# sphinx_gallery_end_ignore
 
 # %%
 # Writing ``update(User)`` instead of ``update(users_table)`` changes nothing: executed on a
@@ -83,8 +89,10 @@ conn.execute(update(User).where(User.id == 1).values(name="newer"))
 again = session.execute(select(User).where(User.id == 1)).scalar_one()
 print("re-selected:", again.name)
 
+# sphinx_gallery_start_ignore
 assert again is user, "the SELECT returned the same object from the identity map"
 assert user.name == "old", "re-selecting does not overwrite loaded attributes"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -110,7 +118,9 @@ user = session.get(User, 1)
 session.execute(update(User).where(User.id == 1).values(name="via session"))
 print("object says:", user.name)
 
+# sphinx_gallery_start_ignore
 assert user.name == "via session", "the ORM-enabled UPDATE synchronized the loaded object"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -121,18 +131,26 @@ session.commit()
 conn = session.connection()
 conn.execute(update(users_table).where(users_table.c.id == 1).values(name="core again"))
 session.expire(user)
+# sphinx_gallery_start_ignore
 assert "name" in inspect(user).expired_attributes, "expire() marked the attribute"
+# sphinx_gallery_end_ignore
 print("after expire():", user.name)
+# sphinx_gallery_start_ignore
 assert user.name == "core again", "the expired attribute was loaded from the database"
+# sphinx_gallery_end_ignore
 
 conn.execute(update(users_table).where(users_table.c.id == 1).values(name="refreshed"))
 session.refresh(user)
 print("after refresh():", user.name)
+# sphinx_gallery_start_ignore
 assert user.name == "refreshed", "refresh() loaded the new value at once"
+# sphinx_gallery_end_ignore
 
 session.commit()
+# sphinx_gallery_start_ignore
 session.close()
 engine.dispose()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

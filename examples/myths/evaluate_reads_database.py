@@ -29,7 +29,16 @@ the cure is to let the database send the values back (``returning(User)`` with
 import os
 import tempfile
 
-from sqlalchemy import String, create_engine, event, func, inspect, make_url, select, update
+from sqlalchemy import (
+    String,
+    create_engine,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -50,7 +59,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 # MariaDB's default REPEATABLE READ would pin each transaction to its first snapshot.
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 
@@ -85,7 +96,9 @@ session = Session(engine)
 alice = load_then_rename(session, "alicia")
 in_db = name_in_db()
 print("in memory:", alice.name, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert (alice.name, in_db) == ("alice", "alicia"), "the loaded object is now stale"
+# sphinx_gallery_end_ignore
 
 # %%
 # Now the session capitalizes every user still called ``"alice"``, with ``'evaluate'``.
@@ -94,10 +107,14 @@ stmt = update(User).where(User.name == "alice").values(name="Alice")
 result = session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
 in_db = name_in_db()
 print("rows:", result.rowcount, "| in memory:", alice.name, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert result.rowcount == 0, "no row in the database was called 'alice' any more"
 assert in_db == "alicia", "the database row was not changed"
 assert alice.name == "Alice", "the object got a value the database never had"
-assert not inspect(alice).expired_attributes and alice not in session.dirty, "held as if committed"
+assert not inspect(alice).expired_attributes and alice not in session.dirty, (
+    "held as if committed"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # The default, ``'auto'``, tries ``'evaluate'`` first, so it does the same (in a new session:
@@ -109,7 +126,9 @@ alice = load_then_rename(session, "alicia2")
 session.execute(update(User).where(User.name == "alicia").values(name="Alicia"))
 in_db = name_in_db()
 print("in memory:", alice.name, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert alice.name == "Alicia" and in_db == "alicia2", "'auto' evaluated in Python too"
+# sphinx_gallery_end_ignore
 
 # %%
 # What actually happens
@@ -134,7 +153,9 @@ alice = load_then_rename(session, "ali")  # in memory "alicia2", in the database
 stmt = update(User).where(User.name == "alicia2").values(name="Alicia")
 session.execute(stmt, execution_options={"synchronize_session": "fetch"})
 print("no row matched, in memory:", alice.name)
+# sphinx_gallery_start_ignore
 assert alice.name == "alicia2", "'fetch' left the object alone: its row was not updated"
+# sphinx_gallery_end_ignore
 
 # %%
 # For the rows that did match, every strategy but ``False`` computes a SET expression that Python
@@ -149,10 +170,12 @@ session.execute(stmt, execution_options={"synchronize_session": "fetch"})
 keys_by = "RETURNING" in sql[0] if engine.dialect.update_returning else len(sql) == 2
 in_transaction = session.scalar(select(users.c.name).where(users.c.id == 1))
 print("in memory:", alice.name, "| in the database:", in_transaction)
+# sphinx_gallery_start_ignore
 assert keys_by, "'fetch' learned the keys with RETURNING, or (MariaDB) a SELECT first"
 assert in_transaction == "ali!", "the database computed the SET from its own value"
 assert alice.name == "alicia2!", "'fetch' computed it from the stale in-memory value"
 assert not inspect(alice).expired_attributes, "and did not expire it"
+# sphinx_gallery_end_ignore
 
 # %%
 # A SET expression Python cannot run, such as ``func.upper(User.name)``, is not computed:
@@ -162,10 +185,14 @@ assert not inspect(alice).expired_attributes, "and did not expire it"
 
 stmt = update(User).where(User.id == 1).values(name=func.upper(User.name))
 session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+# sphinx_gallery_start_ignore
 assert "name" in inspect(alice).expired_attributes, "'fetch' expired the SET attribute"
+# sphinx_gallery_end_ignore
 sql.clear()
 print("in memory:", alice.name)
+# sphinx_gallery_start_ignore
 assert alice.name == "ALI!" and sql[0].startswith("SELECT"), "the access reloaded the row"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -184,21 +211,27 @@ sql.clear()
 if engine.dialect.update_returning:
     options = {"synchronize_session": "fetch", "populate_existing": True}
     returned = session.scalars(stmt.returning(User), execution_options=options).all()
+    # sphinx_gallery_start_ignore
     assert returned == [alice] and "RETURNING" in sql[0], "the updated row came back"
+    # sphinx_gallery_end_ignore
 else:
     session.execute(stmt, execution_options={"synchronize_session": "fetch"})
     session.expire(alice, ["name"])
 print("in memory:", alice.name)
+# sphinx_gallery_start_ignore
 assert alice.name == "al!", "the object holds the database's value"
+# sphinx_gallery_end_ignore
 
 # %%
 # Commit, and the database agrees.
 
 session.commit()
+# sphinx_gallery_start_ignore
 assert name_in_db() == "al!", "the committed row holds the object's value"
 session.close()
 engine.dispose()
 tmp.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

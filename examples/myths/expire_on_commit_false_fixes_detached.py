@@ -59,7 +59,9 @@ tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "example.db"))
 engine = create_engine(url)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup, setup.begin():
@@ -68,7 +70,9 @@ with Session(engine) as setup, setup.begin():
 
 def rename_elsewhere(new_name):  # on another connection, committed
     with engine.begin() as other:
-        other.execute(update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name))
+        other.execute(
+            update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name)
+        )
 
 
 def error_of(read):
@@ -96,8 +100,14 @@ def get_user(user_id, end="commit", **session_options):
 # The commit expired it, and a closed session cannot reload it.
 
 alice = get_user(1)
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "expired: no reload"
-assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, "commit expired it"
+# sphinx_gallery_start_ignore
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
+    "expired: no reload"
+)
+assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, (
+    "commit expired it"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # What it fixes: loaded columns stay readable
@@ -107,7 +117,11 @@ assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, 
 
 alice = get_user(1, expire_on_commit=False)
 print(alice, "| detached:", inspect(alice).detached)
-assert alice.name == "alice" and inspect(alice).detached, "the detached object keeps its values"
+# sphinx_gallery_start_ignore
+assert alice.name == "alice" and inspect(alice).detached, (
+    "the detached object keeps its values"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # What it does not fix: a relationship never loaded
@@ -118,7 +132,11 @@ assert alice.name == "alice" and inspect(alice).detached, "the detached object k
 # :external+sqlalchemy:ref:`asyncio guide <asyncio_orm_avoid_lazyloads>` advises.
 
 message = error_of(lambda: alice.addresses)
-assert "lazy load operation of attribute 'addresses' cannot proceed" in message, "still raises"
+# sphinx_gallery_start_ignore
+assert "lazy load operation of attribute 'addresses' cannot proceed" in message, (
+    "the lazy load of addresses still raises"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # What it does not fix: a rollback
@@ -129,8 +147,14 @@ assert "lazy load operation of attribute 'addresses' cannot proceed" in message,
 # expires every object the transaction loaded, and after close the error is back.
 
 alice = get_user(1, end="rollback", expire_on_commit=False)
-assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, "rollback expired all"
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "the error is back"
+# sphinx_gallery_start_ignore
+assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, (
+    "rollback expired all"
+)
+assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
+    "the error is back"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # The price: what it keeps can be stale
@@ -141,14 +165,20 @@ assert "refresh operation cannot proceed" in error_of(lambda: alice.name), "the 
 
 alice = get_user(1, expire_on_commit=False)
 rename_elsewhere("alicia")
+# sphinx_gallery_start_ignore
 assert alice.name == "alice", "the detached object keeps the value from before the rename"
+# sphinx_gallery_end_ignore
 with Session(engine, expire_on_commit=False) as session:
     alice = session.get(User, 1)  # "alicia"
     session.commit()
     rename_elsewhere("ali")
     session.commit()
     print(alice, "| expired:", inspect(alice).expired_attributes)
-    assert alice.name == "alicia" and not inspect(alice).expired_attributes, "never reloaded"
+    # sphinx_gallery_start_ignore
+    assert alice.name == "alicia" and not inspect(alice).expired_attributes, (
+        "the stale name was never reloaded"
+    )
+    # sphinx_gallery_end_ignore
 
 # %%
 # Other ways out
@@ -162,16 +192,26 @@ with Session(engine, expire_on_commit=False) as session:
 with Session(engine) as session:
     session.add(alice)  # the stale "alicia" from above
     session.refresh(alice)
-    assert alice.name == "ali" and inspect(alice).persistent, "refresh() loaded the current value"
+    # sphinx_gallery_start_ignore
+    assert alice.name == "ali" and inspect(alice).persistent, (
+        "refresh() loaded the current value"
+    )
+    # sphinx_gallery_end_ignore
 stale = get_user(1, expire_on_commit=False)  # "ali"
 rename_elsewhere("al")
 with Session(engine) as session:
     merged = session.merge(stale)
     print(merged, "|", inspect(merged).attrs.name.history)
-    assert merged.name == "ali" and merged in session.dirty, "merge() would write 'ali' back"
+    # sphinx_gallery_start_ignore
+    assert merged.name == "ali" and merged in session.dirty, (
+        "merge() would write 'ali' back"
+    )
     assert inspect(merged).attrs.name.history.deleted == ["al"], "over the current 'al'"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 engine.dispose()
 tmp.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

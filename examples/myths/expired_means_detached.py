@@ -43,7 +43,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 session = Session(engine)
@@ -62,10 +64,14 @@ state = inspect(user)
 print("expired attributes:", sorted(state.expired_attributes))
 print("persistent:", state.persistent, "| detached:", state.detached)
 
-assert state.expired_attributes == {"id", "name"}, "commit() expired every loaded attribute"
+# sphinx_gallery_start_ignore
+assert state.expired_attributes == {"id", "name"}, (
+    "commit() expired every loaded attribute"
+)
 assert state.persistent, "an expired object is still persistent"
 assert not state.detached, "an expired object is not detached"
 assert state.session is session, "it still belongs to the same session"
+# sphinx_gallery_end_ignore
 
 # %%
 # Reading an expired attribute emits a ``SELECT`` for the row, inside a new transaction, and
@@ -74,8 +80,10 @@ assert state.session is session, "it still belongs to the same session"
 
 print("name:", user.name)
 
+# sphinx_gallery_start_ignore
 assert user.name == "alice", "the reloaded value equals the old one: nothing was outdated"
 assert not state.expired_attributes, "one SELECT loaded all expired attributes"
+# sphinx_gallery_end_ignore
 
 # %%
 # Now a really :doc:`detached <../session_lifecycle/five_states>` object: expire it, then close the
@@ -85,7 +93,9 @@ assert not state.expired_attributes, "one SELECT loaded all expired attributes"
 session.expire(user)
 session.close()
 print("persistent:", state.persistent, "| detached:", state.detached)
+# sphinx_gallery_start_ignore
 assert state.detached, "close() detached the object"
+# sphinx_gallery_end_ignore
 
 error = None
 try:
@@ -95,8 +105,10 @@ except DetachedInstanceError as exc:
     message = re.sub(r" at 0x[0-9a-f]+", "", str(exc))
     message = re.split(r"\s*\(Background on this error", message)[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert error is not None, "reading an expired attribute of a detached object raises"
 assert "is not bound to a Session" in str(error), "the error names the missing session"
+# sphinx_gallery_end_ignore
 
 # %%
 # Persistent is not enough either when the row is gone. ``bob`` is committed (so expired), then
@@ -115,11 +127,17 @@ except ObjectDeletedError as exc:
     error = exc
     message = re.sub(r" at 0x[0-9a-f]+", "", str(exc)).split(" (Background")[0]
     print(f"{type(exc).__name__}: {message}")
-assert error is not None and inspect(bob).persistent, "a persistent object whose row is gone"
+# sphinx_gallery_start_ignore
+assert error is not None and inspect(bob).persistent, (
+    "a persistent object whose row is gone"
+)
 assert "has been deleted" in str(error), "the error says the row was deleted"
+# sphinx_gallery_end_ignore
 session.rollback()
 print("after the rollback:", bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "bob", "the rollback brought the row back"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -146,9 +164,13 @@ session.close()
 
 with Session(engine) as session:
     session.add(user)
+    # sphinx_gallery_start_ignore
     assert state.persistent, "add() re-attached the detached object"
+    # sphinx_gallery_end_ignore
     print("name:", user.name)
+    # sphinx_gallery_start_ignore
     assert user.name == "alice", "the expired attribute loaded through the new session"
+    # sphinx_gallery_end_ignore
 
 # %%
 # Detached alone is fine too: leaving the ``with`` block closed the session without expiring
@@ -156,9 +178,11 @@ with Session(engine) as session:
 
 print("detached:", state.detached, "| expired:", sorted(state.expired_attributes))
 print("name:", user.name)
+# sphinx_gallery_start_ignore
 assert state.detached and not state.expired_attributes, "detached, with loaded values"
 assert user.name == "alice", "loaded attributes of a detached object are readable"
 engine.dispose()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

@@ -42,7 +42,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 
@@ -72,18 +74,26 @@ session.execute(
 in_db = session.connection().scalar(select(users.c.name).where(users.c.id == 1))
 print("expired attributes:", inspect(alice).expired_attributes)
 print("in memory:", alice.name, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert inspect(alice).expired_attributes == set(), "False does not even expire the object"
 assert alice.name == "alice", "the loaded object keeps the old value"
 assert in_db == "alice2", "the database has the new value"
+# sphinx_gallery_end_ignore
 
 # %%
 # Now a bulk DELETE with ``False``. The row is gone; the object still claims to be persistent.
 
-session.execute(delete(User).where(User.id == 2), execution_options={"synchronize_session": False})
+session.execute(
+    delete(User).where(User.id == 2), execution_options={"synchronize_session": False}
+)
 rows = session.connection().scalar(select(func.count()).where(users.c.id == 2))
 print("rows with id=2:", rows, "| bob persistent:", inspect(bob).persistent)
+# sphinx_gallery_start_ignore
 assert rows == 0, "the row was deleted in the database"
-assert inspect(bob).persistent and bob in session, "the deleted row's object is still persistent"
+assert inspect(bob).persistent and bob in session, (
+    "the deleted row's object is still persistent"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Change that object and commit. The flush sends an UPDATE for a row that no longer exists.
@@ -96,8 +106,12 @@ except StaleDataError as exc:
     error = exc
     message = re.split(r"\s\(Background on this error", str(exc))[0]
     print(f"{type(exc).__name__}: {re.sub(r' at 0x[0-9a-f]+', '', message)}")
-assert isinstance(error, StaleDataError), "flushing the deleted object raises StaleDataError"
+# sphinx_gallery_start_ignore
+assert isinstance(error, StaleDataError), (
+    "flushing the deleted object raises StaleDataError"
+)
 assert "0 were matched" in str(error), "the UPDATE matched no row"
+# sphinx_gallery_end_ignore
 session.rollback()
 session.close()
 
@@ -125,11 +139,15 @@ with Session(engine) as session:
     alice, bob = session.scalars(select(User).order_by(User.id)).all()
     sql.clear()
     session.execute(update(User).where(User.id == 1).values(name="alice2"))
+    # sphinx_gallery_start_ignore
     assert len(sql) == 1, "'auto' sent one statement, just like False"
     assert alice.name == "alice2", "'auto' updated the loaded object"
+    # sphinx_gallery_end_ignore
     session.execute(delete(User).where(User.id == 2))
     print("bob deleted:", inspect(bob).deleted, "| in session:", bob in session)
+    # sphinx_gallery_start_ignore
     assert inspect(bob).deleted and bob not in session, "'auto' marked the object deleted"
+    # sphinx_gallery_end_ignore
     session.commit()
 
 # %%
@@ -144,11 +162,15 @@ with Session(engine) as session:
         execution_options={"synchronize_session": False},
     )
     session.expire_all()
+    # sphinx_gallery_start_ignore
     assert "name" in inspect(alice).expired_attributes, "expire_all() expired the object"
+    # sphinx_gallery_end_ignore
     sql.clear()
     print(alice.name)
+    # sphinx_gallery_start_ignore
     assert alice.name == "alice3", "the next access loaded the new value"
     assert len(sql) == 1 and sql[0].lstrip().startswith("SELECT"), "it cost one SELECT"
+    # sphinx_gallery_end_ignore
     session.commit()
 
 # %%

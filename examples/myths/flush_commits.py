@@ -50,7 +50,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     tmpdir = tempfile.TemporaryDirectory()
     url = url.set(database=os.path.join(tmpdir.name, "flush.db"))
 engine = create_engine(url)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 count_users = select(func.count()).select_from(User)
@@ -70,9 +72,11 @@ state = inspect(user)
 print(user, "| persistent:", state.persistent)
 print("rows seen by the session:", session.scalar(count_users))
 
+# sphinx_gallery_start_ignore
 assert user.id is not None, "flush() sent the INSERT and the object got its primary key"
 assert state.persistent, "after flush() the object is persistent"
 assert session.scalar(count_users) == 1, "the session's own transaction sees the row"
+# sphinx_gallery_end_ignore
 
 # %%
 # Now ask from a second connection, while the session's transaction is still open.
@@ -85,10 +89,16 @@ assert session.scalar(count_users) == 1, "the session's own transaction sees the
 with engine.connect() as other:
     if engine.dialect.name == "sqlite":
         mode = other.exec_driver_sql("PRAGMA journal_mode").scalar()
-        assert mode == "delete", "SQLite file databases use the rollback journal by default"
+        # sphinx_gallery_start_ignore
+        assert mode == "delete", (
+            "SQLite file databases use the rollback journal by default"
+        )
+        # sphinx_gallery_end_ignore
     seen = other.scalar(count_users)
 print("rows seen by another connection:", seen)
+# sphinx_gallery_start_ignore
 assert seen == 0, "another connection does not see the flushed, uncommitted row"
+# sphinx_gallery_end_ignore
 
 # %%
 # Roll back. The flushed ``INSERT`` is undone, and the object that was pending in this
@@ -101,9 +111,11 @@ session.rollback()
 print(user, "| transient:", state.transient)
 print("rows seen by the session:", session.scalar(count_users))
 
+# sphinx_gallery_start_ignore
 assert session.scalar(count_users) == 0, "rollback() discarded the flushed row"
 assert state.transient, "the flushed object is transient again after rollback()"
 assert user.id == flushed_id, "the object still carries the id, but nothing in the table"
+# sphinx_gallery_end_ignore
 
 # %%
 # What actually happens
@@ -132,6 +144,7 @@ session.commit()
 with engine.connect() as other:
     seen = other.scalar(count_users)
 print("rows seen by another connection:", seen)
+# sphinx_gallery_start_ignore
 assert seen == 1, "after commit() another connection sees the row"
 assert state.persistent, "the committed object is persistent"
 
@@ -139,6 +152,7 @@ session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

@@ -49,11 +49,15 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 # MariaDB's default REPEATABLE READ would pin each transaction to its first snapshot.
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 sql = []  # the first word of every statement sent, to count them
-event.listen(engine, "before_cursor_execute", lambda *args: sql.append(args[2].split()[0]))
+event.listen(
+    engine, "before_cursor_execute", lambda *args: sql.append(args[2].split()[0])
+)
 
 with Session(engine) as setup:
     setup.add(User(id=1, name="alice"))
@@ -63,7 +67,9 @@ with Session(engine) as setup:
 def rename_elsewhere(new_name):
     """Another connection renames user 1 and commits."""
     with engine.begin() as other:
-        other.execute(update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name))
+        other.execute(
+            update(User.__table__).where(User.__table__.c.id == 1).values(name=new_name)
+        )
     sql.clear()
 
 
@@ -80,9 +86,11 @@ rename_elsewhere("alicia")
 again = session.scalars(select(User)).one()
 row_name = session.scalar(select(User.name))  # a column query bypasses the identity map
 print(again, "| the row said:", row_name)
+# sphinx_gallery_start_ignore
 assert again is alice, "the query returned the same object from the identity map"
 assert alice.name == "alice", "its loaded value was not overwritten"
 assert row_name == "alicia", "although the database sent back the new value"
+# sphinx_gallery_end_ignore
 
 # %%
 # What actually happens
@@ -115,9 +123,11 @@ rename_elsewhere("ali")
 with session.no_autoflush:
     session.scalars(select(User).execution_options(populate_existing=True)).one()
 print(alice)
+# sphinx_gallery_start_ignore
 assert alice.name == "ali", "populate_existing loaded the database value"
 assert alice not in session.dirty, "the unflushed edit was discarded"
 assert sql == ["SELECT"], "it cost the query's own SELECT, nothing more"
+# sphinx_gallery_end_ignore
 
 # %%
 # With autoflush on (the default), the edit is flushed first, then reloaded: it survives, as an
@@ -127,7 +137,11 @@ alice.name = "flushed edit"
 sql.clear()
 session.scalars(select(User).execution_options(populate_existing=True)).one()
 print(alice)
-assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], "autoflush, then reload"
+# sphinx_gallery_start_ignore
+assert alice.name == "flushed edit" and sql == ["UPDATE", "SELECT"], (
+    "autoflush, then reload"
+)
+# sphinx_gallery_end_ignore
 session.rollback()  # undoes the flushed edit and expires alice
 
 # %%
@@ -140,8 +154,12 @@ rename_elsewhere("al")
 session.add(User(id=2, name="bob"))
 session.refresh(alice)
 print(alice)
+# sphinx_gallery_start_ignore
 assert alice.name == "al" and alice not in session.dirty, "refreshed, edit discarded"
-assert sql == ["INSERT", "SELECT"], "refresh() flushed bob (not the edit), then one SELECT"
+assert sql == ["INSERT", "SELECT"], (
+    "refresh() flushed bob (not the edit), then one SELECT"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # **3.** ``session.expire(obj)`` sends nothing now; it marks the attributes as unloaded (dropping
@@ -153,13 +171,17 @@ alice.name = "my edit"
 rename_elsewhere("alix")
 session.expire(alice)
 print("expired:", sorted(inspect(alice).expired_attributes))
+# sphinx_gallery_start_ignore
 assert sql == [] and "name" in inspect(alice).expired_attributes, "expire() sent no SQL"
 assert alice not in session.dirty, "the unflushed edit was discarded"
+# sphinx_gallery_end_ignore
 print(alice.name)
+# sphinx_gallery_start_ignore
 assert alice.name == "alix" and sql == ["SELECT"], "the next access sent the SELECT"
 session.close()
 engine.dispose()
 tmp.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

@@ -9,6 +9,9 @@
 What each ``synchronize_session`` strategy costs
 ================================================
 
+``'evaluate'`` (and ``'auto'``) pays per object in the session, ``'fetch'`` pays per
+matched row, and ``False`` pays nothing but leaves you with stale objects.
+
 A bulk ``update()`` through the ``Session`` also fixes up the objects the session has
 loaded. What that costs depends on the strategy, and each scales with something else. The
 timings are measured while the page is built, so they depend on the machine.
@@ -44,20 +47,26 @@ class Item(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 ROWS = 100_000
 with engine.begin() as conn:
     conn.execute(insert(Item), [{"id": i, "value": 0} for i in range(1, ROWS + 1)])
+    # sphinx_gallery_start_ignore
     assert conn.scalar(select(Item.id).order_by(Item.id.desc()).limit(1)) == ROWS, (
         "every row was inserted: the highest id is ROWS"
     )
+    # sphinx_gallery_end_ignore
 
 STRATEGIES = ["evaluate", "fetch", False, "auto"]
 runs = iter(range(1, 10**6))  # every UPDATE writes a new value
 sent: list[str] = []  # the SQL statements, for one check below
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *args: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *args: sent.append(sql)
+)
 
 
 def timed_update(session, max_id, strategy):
@@ -68,7 +77,9 @@ def timed_update(session, max_id, strategy):
         stmt = update(Item).where(Item.id <= max_id).values(value=value)
         gc.disable()  # as timeit does: no garbage collection inside the timed call
         start = time.perf_counter()
-        result = session.execute(stmt, execution_options={"synchronize_session": strategy})
+        result = session.execute(
+            stmt, execution_options={"synchronize_session": strategy}
+        )
         best = min(best, time.perf_counter() - start)
         gc.enable()
     return best, value, result
@@ -90,16 +101,20 @@ with Session(engine) as session:
     for size in loaded_sizes:
         more = select(Item).where(Item.id > len(loaded), Item.id <= size)
         loaded.extend(session.scalars(more))
+        # sphinx_gallery_start_ignore
         assert len(session.identity_map) == size, "the session holds `size` objects"
+        # sphinx_gallery_end_ignore
         for strategy in STRATEGIES:
             before = loaded[0].value
             seconds, value, result = timed_update(session, 10, strategy)
             times_a[strategy].append(seconds)
+            # sphinx_gallery_start_ignore
             assert result.rowcount == 10, "ten rows matched"
             if strategy is False:
                 assert loaded[0].value == before, "False leaves loaded objects untouched"
             else:
                 assert loaded[0].value == value, f"{strategy!r} updated the loaded object"
+            # sphinx_gallery_end_ignore
     print("objects in the session:", loaded_sizes, "- rows matched per UPDATE: 10")
 
 # %%
@@ -114,8 +129,12 @@ with Session(engine) as session:
         for strategy in STRATEGIES:
             seconds, value, result = timed_update(session, size, strategy)
             times_b[strategy].append(seconds)
+            # sphinx_gallery_start_ignore
             assert result.rowcount == size, "the UPDATE matched `size` rows"
+            # sphinx_gallery_end_ignore
+    # sphinx_gallery_start_ignore
     assert len(session.identity_map) == 0, "nothing was loaded into the session"
+    # sphinx_gallery_end_ignore
     print("rows matched:", matched_sizes, "- objects in the session: 0")
 
 # %%
@@ -129,21 +148,27 @@ with Session(engine) as session:
     stmt = update(Item).where(Item.id <= 1_000).values(value=-1)
     result = session.execute(stmt, execution_options={"synchronize_session": "fetch"})
     print(*(" ".join(sql.split()) for sql in sent), sep="\n")
+    # sphinx_gallery_start_ignore
     if engine.dialect.update_returning:
         assert len(sent) == 1 and "RETURNING" in sent[0], "fetch = UPDATE .. RETURNING"
         assert len(result.returned_defaults_rows) == 1_000, "1,000 matched keys came back"
     else:
         assert len(sent) == 2 and "SELECT" in sent[0], "without RETURNING: SELECT, UPDATE"
+    # sphinx_gallery_end_ignore
 
 # %%
 # The plot
 # --------
 
-fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
+fig, (ax_a, ax_b) = plt.subplots(
+    1, 2, figsize=(10, 4.2), sharey=True, layout="constrained"
+)
 for strategy, style in zip(STRATEGIES, ["o-", "s-", "^-", "x--"], strict=True):
     ax_a.plot(loaded_sizes, times_a[strategy], style, label=repr(strategy))
     ax_b.plot(matched_sizes, times_b[strategy], style, label=repr(strategy))
-ax_a.set(title="(a) 10 rows matched", xlabel="objects loaded in the session", xscale="log")
+ax_a.set(
+    title="(a) 10 rows matched", xlabel="objects loaded in the session", xscale="log"
+)
 ax_b.set(title="(b) no objects loaded", xlabel="rows matched by the UPDATE", xscale="log")
 ax_a.set(ylabel="seconds per bulk UPDATE", yscale="log")
 ax_a.legend(title="synchronize_session")
@@ -169,10 +194,3 @@ plt.show()
 #   the objects loaded do not change it.
 # * ``False`` synchronizes nothing: its line is the UPDATE itself, the floor under the
 #   others, and it leaves loaded objects stale.
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'evaluate'`` (and ``'auto'``) pays per object in the session, ``'fetch'`` pays per
-# matched row, and ``False`` pays nothing but leaves you with stale objects.

@@ -8,6 +8,11 @@
 A lazy relationship after the session is gone: ``DetachedInstanceError``
 ========================================================================
 
+A detached object can read only what was loaded (and not expired) before its session closed,
+so eager load its relationships with ``selectinload()`` or ``joinedload()`` inside the
+session, do not let a commit expire them before the read, and use ``raiseload()`` or
+``lazy="raise"`` to turn a forgotten load into an immediate error.
+
 Load what you will need while the session is open: ``selectinload()`` or
 ``joinedload()`` in the query (and, if you commit before you read,
 ``expire_on_commit=False``). ``expire_on_commit=False`` alone does not help: it keeps only
@@ -78,7 +83,9 @@ class Order(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 emails = ["alice@home", "alice@work"]
 with Session(engine) as setup, setup.begin():
@@ -111,10 +118,16 @@ def error_of(read, expected=DetachedInstanceError):
 
 with Session(engine) as session:
     user = session.get(User, 1)
-assert inspect(user).detached and "addresses" not in inspect(user).dict, "never loaded"
+# sphinx_gallery_start_ignore
+assert inspect(user).detached and "addresses" not in inspect(user).dict, (
+    "the detached user's addresses were never loaded"
+)
+# sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
-assert LAZY_LOAD in message, "no session"
+# sphinx_gallery_start_ignore
+assert LAZY_LOAD in message, "the lazy load raises: the object has no session"
 assert user.name == "alice", "the loaded columns still read after close"
+# sphinx_gallery_end_ignore
 
 # %%
 # The same after commit and close
@@ -127,12 +140,18 @@ with Session(engine) as session:
     user = session.get(User, 1)
     session.commit()
 expired = inspect(user).expired_attributes
+# sphinx_gallery_start_ignore
 assert expired == {"id", "name", "addresses"}, "the commit expired every attribute"
+# sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
-assert LAZY_LOAD in message, "still no"
+# sphinx_gallery_start_ignore
+assert LAZY_LOAD in message, "the lazy load still raises"
+# sphinx_gallery_end_ignore
 print("expired:", sorted(expired))
 message = error_of(lambda: user.name)
+# sphinx_gallery_start_ignore
 assert "refresh operation cannot proceed" in message, "nor the expired columns"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``expire_on_commit=False`` does not prevent it
@@ -146,9 +165,15 @@ assert "refresh operation cannot proceed" in message, "nor the expired columns"
 with Session(engine, expire_on_commit=False) as session:
     user = session.get(User, 1)
     session.commit()
-assert not inspect(user).expired_attributes and user.name == "alice", "columns kept"
+# sphinx_gallery_start_ignore
+assert not inspect(user).expired_attributes and user.name == "alice", (
+    "the loaded columns were kept"
+)
+# sphinx_gallery_end_ignore
 message = error_of(lambda: user.addresses)
-assert LAZY_LOAD in message, "not loaded"
+# sphinx_gallery_start_ignore
+assert LAZY_LOAD in message, "the addresses were not loaded: the lazy load raises"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``selectinload()``: one more SELECT, while the session is open
@@ -161,9 +186,13 @@ assert LAZY_LOAD in message, "not loaded"
 with Session(engine) as session:
     query = select(User).options(selectinload(User.addresses))
     user = session.scalars(query).one()
+# sphinx_gallery_start_ignore
 assert "addresses" in inspect(user).dict, "the collection was loaded inside the session"
+# sphinx_gallery_end_ignore
 print(user.addresses)
+# sphinx_gallery_start_ignore
 assert sorted(a.email for a in user.addresses) == emails, "it reads after close"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``joinedload()``: one SELECT with a JOIN
@@ -176,10 +205,14 @@ assert sorted(a.email for a in user.addresses) == emails, "it reads after close"
 with Session(engine) as session:
     query = select(User).options(joinedload(User.addresses))
     message = error_of(lambda: session.scalars(query).all(), InvalidRequestError)
+    # sphinx_gallery_start_ignore
     assert "unique() method must be invoked" in message, "a joined collection needs it"
+    # sphinx_gallery_end_ignore
     user = session.scalars(query).unique().one()
 print(user.addresses)
+# sphinx_gallery_start_ignore
 assert sorted(a.email for a in user.addresses) == emails, "it reads after close"
+# sphinx_gallery_end_ignore
 
 # %%
 # A commit before the read undoes the eager load
@@ -192,11 +225,15 @@ with Session(engine) as session:
     user = session.scalars(select(User).options(selectinload(User.addresses))).one()
     session.commit()
 message = error_of(lambda: user.addresses)
-assert LAZY_LOAD in message, "expired"
+# sphinx_gallery_start_ignore
+assert LAZY_LOAD in message, "the commit expired them: the lazy load raises"
+# sphinx_gallery_end_ignore
 with Session(engine, expire_on_commit=False) as session:
     user = session.scalars(select(User).options(selectinload(User.addresses))).one()
     session.commit()
+# sphinx_gallery_start_ignore
 assert sorted(a.email for a in user.addresses) == emails, "now it reads"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``raiseload()``: the forgotten load fails inside the session
@@ -210,9 +247,17 @@ assert sorted(a.email for a in user.addresses) == emails, "now it reads"
 with Session(engine) as session:
     user = session.scalars(select(User).options(raiseload(User.addresses))).one()
     message = error_of(lambda: user.addresses, InvalidRequestError)
-    assert "'User.addresses' is not available due to lazy='raise'" in message, "raises"
+    # sphinx_gallery_start_ignore
+    assert "'User.addresses' is not available due to lazy='raise'" in message, (
+        "lazy='raise' makes the read raise, naming User.addresses"
+    )
+    # sphinx_gallery_end_ignore
     user = session.scalars(select(User).options(raiseload("*"))).one()
-    assert error_of(lambda: user.addresses, InvalidRequestError), "wildcard too"
+    # sphinx_gallery_start_ignore
+    assert error_of(lambda: user.addresses, InvalidRequestError), (
+        "raiseload('*') makes it raise too"
+    )
+    # sphinx_gallery_end_ignore
 
 # %%
 # ``lazy="raise"``: the same, in the mapping
@@ -228,20 +273,21 @@ with Session(engine) as session:
     alice = session.get(User, 1)  # user 1 is now in the identity map
     order = session.get(Order, 1)
     message = error_of(lambda: order.user, InvalidRequestError)
-    assert "'Order.user' is not available due to lazy='raise'" in message, "it raises"
+    # sphinx_gallery_start_ignore
+    assert "'Order.user' is not available due to lazy='raise'" in message, (
+        "the read of Order.user raises, naming it"
+    )
+    # sphinx_gallery_end_ignore
     order = session.scalars(select(Order).options(joinedload(Order.user))).one()
 print(order, order.user)
+# sphinx_gallery_start_ignore
 assert order.user.name == "alice", "eager loaded, it reads after close"
+# sphinx_gallery_end_ignore
 with Session(engine) as session:
     order = session.scalars(select(Order).options(lazyload(Order.user))).one()
+    # sphinx_gallery_start_ignore
     assert order.user.name == "alice", "lazyload() allows the lazy load again"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A detached object can read only what was loaded (and not expired) before its session closed,
-# so eager load its relationships with ``selectinload()`` or ``joinedload()`` inside the
-# session, do not let a commit expire them before the read, and use ``raiseload()`` or
-# ``lazy="raise"`` to turn a forgotten load into an immediate error.
+# sphinx_gallery_end_ignore

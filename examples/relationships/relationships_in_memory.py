@@ -8,11 +8,13 @@
 Relationships in memory: a foreign key change, ``back_populates``, a bulk UPDATE
 ================================================================================
 
-To move a child to another parent, assign the relationship (``child.parent = p2``) or append
-to the collection: ``back_populates`` updates both sides in memory at once, and the flush
-writes the foreign key. Assigning the foreign key column (``child.parent_id = 2``), or a bulk
-``UPDATE``, changes the row but leaves the relationships already loaded as they were until
-they are expired (a commit expires them all).
+Move a child through its relationship (``child.parent = p2`` or ``append()``), which
+updates both sides in memory at once; a foreign key assigned by hand or by a bulk
+``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
+expired (a commit expires them all), and expiring the child (or the key) before the flush
+throws that change away.
+Deleting a child is the next page:
+:ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
 """
 
 # %%
@@ -58,7 +60,9 @@ class Child(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 
@@ -72,8 +76,12 @@ def load(relationships=True):
     session = Session(engine)
     p1, p2 = session.get(Parent, 1), session.get(Parent, 2)
     child = session.get(Child, 1)
+    # sphinx_gallery_start_ignore
     if relationships:
-        assert child.parent is p1 and child in p1.children and not p2.children, "loaded"
+        assert child.parent is p1 and child in p1.children and not p2.children, (
+            "both sides loaded: the child is parent 1's"
+        )
+    # sphinx_gallery_end_ignore
     return session, p1, p2, child
 
 
@@ -98,10 +106,14 @@ def row_parent_id(session):  # what the database says, in the session's transact
 
 session, p1, p2, child = load()
 child.parent_id = 2
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "only the column changed"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p1, [[1, 2], []]), "the flush did not touch them"
 assert row_parent_id(session) == 2, "while the row says parent 2"
+# sphinx_gallery_end_ignore
 
 # %%
 # What refreshes them: expiring each one
@@ -111,11 +123,19 @@ assert row_parent_id(session) == 2, "while the row says parent 2"
 # then each parent's collection, one at a time.
 
 session.expire(child, ["parent"])
-assert view(child, p1, p2) == (2, p2, [[1, 2], []]), "child.parent reloaded"
+# sphinx_gallery_start_ignore
+assert view(child, p1, p2) == (2, p2, [[1, 2], []]), (
+    "child.parent was reloaded from the row: parent 2"
+)
+# sphinx_gallery_end_ignore
 session.expire(p1, ["children"])
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], []]), "parent 1's collection reloaded"
+# sphinx_gallery_end_ignore
 session.expire(p2, ["children"])
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "and parent 2's: all in sync"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -125,7 +145,9 @@ session.close()
 session, p1, p2, child = load()
 child.parent_id = 2
 session.commit()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "after commit every side reloads"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -140,8 +162,10 @@ for attributes in (None, ["parent_id"]):  # the whole child, then the key alone
     session, p1, p2, child = load()
     child.parent_id = 2
     session.expire(child, attributes)
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (1, p1, [[1, 2], []]), "the change is gone"
     assert row_parent_id(session) == 1, "and the row was never updated"
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -160,8 +184,10 @@ for loaded in (False, True):
         session.expire(child, ["parent"])
         session.expire(p1, ["children"])
         session.expire(p2, ["children"])
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (2, p2, [[2], [1]]), "each read used the new key"
     assert not session.dirty, "the collections' load flushed the UPDATE"
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -174,10 +200,14 @@ for loaded in (False, True):
 
 session, p1, p2, child = load()
 child.parent = p2
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both lists moved, not the key"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush set parent_id"
 assert row_parent_id(session) == 2, "and wrote it to the row"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -189,9 +219,13 @@ session.close()
 
 session, p1, p2, child = load()
 p2.children.append(child)
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (1, p2, [[2], [1]]), "both sides moved"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert view(child, p1, p2) == (2, p2, [[2], [1]]), "the flush wrote it"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -209,21 +243,17 @@ for strategy in ("auto", "evaluate", "fetch", False):
     session.execute(move.execution_options(synchronize_session=strategy))
     print(f"{strategy!r}:", end=" ")
     parent_id = 1 if strategy is False else 2
-    assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), "none moved"
+    # sphinx_gallery_start_ignore
+    assert view(child, p1, p2) == (parent_id, p1, [[1, 2], []]), (
+        "no side of the relationship moved"
+    )
     assert row_parent_id(session) == 2, "the row moved"
+    # sphinx_gallery_end_ignore
     session.expire_all()
+    # sphinx_gallery_start_ignore
     assert view(child, p1, p2) == (2, p2, [[2], [1]]), "expire_all() brings all in sync"
+    # sphinx_gallery_end_ignore
     session.close()
+# sphinx_gallery_start_ignore
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Move a child through its relationship (``child.parent = p2`` or ``append()``), which
-# updates both sides in memory at once; a foreign key assigned by hand or by a bulk
-# ``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
-# expired (a commit expires them all), and expiring the child (or the key) before the flush
-# throws that change away.
-# Deleting a child is the next page:
-# :ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
+# sphinx_gallery_end_ignore

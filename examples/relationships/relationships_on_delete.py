@@ -8,10 +8,10 @@
 Deleting a child: ``session.delete()``, delete-orphan and a bulk DELETE
 =======================================================================
 
-To delete a child and see it gone from its parent's collection at once, remove it from the
-collection under ``cascade="all, delete-orphan"``: the flush deletes the row.
-``session.delete(child)`` and a bulk ``DELETE`` remove the row but leave the child in the
-loaded collection until the collection is expired (a commit expires it).
+``session.delete(child)`` and a bulk ``DELETE`` remove the row but not the child from a
+loaded collection, even after the flush, until the collection is expired (a commit expires
+it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
+collection at once and the flush deletes the row.
 """
 
 # %%
@@ -57,7 +57,9 @@ class Child(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 
@@ -69,7 +71,9 @@ def load():
         setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
     session = Session(engine)
     parent, child = session.get(Parent, 1), session.get(Child, 1)
+    # sphinx_gallery_start_ignore
     assert child.parent is parent and child in parent.children, "both sides loaded"
+    # sphinx_gallery_end_ignore
     return session, parent, child
 
 
@@ -93,10 +97,14 @@ def rows(session):
 
 session, parent, child = load()
 session.delete(child)
+# sphinx_gallery_start_ignore
 assert child in session.deleted and ids(parent) == [1, 2], "marked, still listed"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert inspect(child).deleted and rows(session) == [2], "the DELETE was sent"
 assert ids(parent) == [1, 2] and child.parent is parent, "still listed after the flush"
+# sphinx_gallery_end_ignore
 
 # %%
 # It leaves the collection when the collection is expired
@@ -106,12 +114,16 @@ assert ids(parent) == [1, 2] and child.parent is parent, "still listed after the
 # reading it after the commit, which expires everything (and detaches the deleted child).
 
 session.expire(parent, ["children"])
+# sphinx_gallery_start_ignore
 assert ids(parent) == [2], "reloaded without the deleted child"
+# sphinx_gallery_end_ignore
 session.close()
 session, parent, child = load()
 session.delete(child)
 session.commit()
+# sphinx_gallery_start_ignore
 assert ids(parent) == [2] and inspect(child).detached, "after commit it is gone"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -125,7 +137,9 @@ session.close()
 session, parent, child = load()
 session.delete(child)
 session.expire(parent, ["children"])
+# sphinx_gallery_start_ignore
 assert ids(parent) == [2] and inspect(child).deleted, "autoflush sent the DELETE first"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -138,12 +152,18 @@ session.close()
 
 session, parent, child = load()
 parent.children.remove(child)
+# sphinx_gallery_start_ignore
 assert ids(parent) == [2] and child.parent is None, "memory agrees at once"
 assert inspect(child).persistent and child not in session.deleted, "not marked yet"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert inspect(child).deleted and rows(session) == [2], "the flush deleted the orphan"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert ids(parent) == [2] and inspect(child).detached, "and the commit kept it deleted"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -161,19 +181,16 @@ for strategy in ("auto", "evaluate", "fetch", False):
     bulk = delete(Child).where(Child.id == 1)
     session.execute(bulk.execution_options(synchronize_session=strategy))
     print(f"{strategy!r}: deleted={inspect(child).deleted},", end=" ")
+    # sphinx_gallery_start_ignore
     assert inspect(child).deleted is (strategy is not False), "deleted, unless False"
     assert inspect(child).persistent is (strategy is False), "False: still persistent"
     assert ids(parent) == [1, 2] and rows(session) == [2], "row gone, still listed"
+    # sphinx_gallery_end_ignore
     session.expire(parent, ["children"])
+    # sphinx_gallery_start_ignore
     assert ids(parent) == [2], "the reloaded collection drops it"
+    # sphinx_gallery_end_ignore
     session.close()
+# sphinx_gallery_start_ignore
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``session.delete(child)`` and a bulk ``DELETE`` remove the row but not the child from a
-# loaded collection, even after the flush, until the collection is expired (a commit expires
-# it); with ``cascade="all, delete-orphan"``, ``parent.children.remove(child)`` updates the
-# collection at once and the flush deletes the row.
+# sphinx_gallery_end_ignore

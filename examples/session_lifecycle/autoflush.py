@@ -8,11 +8,11 @@
 Autoflush
 =========
 
-Before the session runs an ORM query, it flushes your pending changes, so the query answers
-with them included. That is why queries "see" objects you only just added, and also why an
-``IntegrityError`` can come out of a harmless-looking ``SELECT``. Lazy loads flush too, and so
-does ``session.get()`` when it has to ask the database; ``text()`` and Core statements on a
-``Table`` flush first on SQLAlchemy 2.1, not on 2.0.
+Before every ORM query, lazy load, or ``get()`` that has to reach the database (on 2.1 before
+``text()`` and Core statements in ``session.execute()`` too), the session flushes pending
+changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
+unsaved objects, and flush errors such as an ``IntegrityError`` surface at
+the query, "as a result of Query-invoked autoflush".
 """
 
 # %%
@@ -22,7 +22,16 @@ does ``session.get()`` when it has to ask the database; ``text()`` and Core stat
 import os
 
 import sqlalchemy
-from sqlalchemy import ForeignKey, String, create_engine, event, func, inspect, select, text
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -48,10 +57,14 @@ class Address(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *a: sent.append(sql)
+)
 
 
 def kinds():
@@ -71,12 +84,16 @@ session.commit()
 
 bob = User(name="bob")
 session.add(bob)
+# sphinx_gallery_start_ignore
 assert inspect(bob).pending, "add() only makes the object pending"
+# sphinx_gallery_end_ignore
 
 found = session.scalars(select(User).where(User.name == "bob")).one_or_none()
 print("found:", found)
+# sphinx_gallery_start_ignore
 assert found is bob, "autoflush inserted bob before the SELECT, which found him"
 assert inspect(bob).persistent, "the autoflush made bob persistent"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``no_autoflush`` turns it off for a block
@@ -90,15 +107,19 @@ with session.no_autoflush:
     session.add(carol)
     found = session.scalars(select(User).where(User.name == "carol")).one_or_none()
     print("found inside no_autoflush:", found)
+    # sphinx_gallery_start_ignore
     assert found is None, "without autoflush the query does not see the pending object"
     assert inspect(carol).pending, "carol was not flushed"
+    # sphinx_gallery_end_ignore
 
 # %%
 # After the block, the next query autoflushes again and finds her.
 
 found = session.scalars(select(User).where(User.name == "carol")).one_or_none()
 print("found after the block:", found)
+# sphinx_gallery_start_ignore
 assert found is carol, "outside the block the query flushed carol first"
+# sphinx_gallery_end_ignore
 
 # %%
 # Lazy loads and ``get()`` flush too
@@ -112,8 +133,10 @@ dan = User(name="dan")
 session.add(dan)
 sent.clear()
 print("alice's addresses:", alice.addresses)
+# sphinx_gallery_start_ignore
 assert kinds() == ["INSERT", "SELECT"], "the lazy load flushed dan, then selected"
 assert inspect(dan).persistent, "dan was flushed by the lazy load"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``session.get()`` of a key already in the identity map needs no SQL and flushes nothing;
@@ -122,12 +145,18 @@ assert inspect(dan).persistent, "dan was flushed by the lazy load"
 erin = User(name="erin")
 session.add(erin)
 sent.clear()
-assert session.get(User, alice.id) is alice and not sent, "a key in the map: no SQL at all"
+# sphinx_gallery_start_ignore
+assert session.get(User, alice.id) is alice and not sent, (
+    "a key in the map: no SQL at all"
+)
 assert inspect(erin).pending, "so erin was not flushed"
 assert session.get(User, 999) is None, "no such user"
+# sphinx_gallery_end_ignore
 print(kinds())
+# sphinx_gallery_start_ignore
 assert kinds() == ["INSERT", "SELECT"], "a key not in the map: flush, then SELECT"
 assert inspect(erin).persistent, "erin was flushed by get()"
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _autoflush-core:
@@ -146,14 +175,24 @@ frank = User(name="frank")
 session.add(frank)
 core_flushes = sqlalchemy.__version__.split(".")[:2] != ["2", "0"]
 session.connection().scalar(select(func.count()).select_from(users))
+# sphinx_gallery_start_ignore
 assert inspect(frank).pending, "session.connection().execute() never autoflushes"
+# sphinx_gallery_end_ignore
 by_text = session.scalar(text("SELECT count(*) FROM users WHERE name = 'frank'"))
-by_table = session.scalar(select(func.count()).select_from(users).where(users.c.name == "frank"))
+by_table = session.scalar(
+    select(func.count()).select_from(users).where(users.c.name == "frank")
+)
 print(f"SQLAlchemy {sqlalchemy.__version__}: text() {by_text}, Table {by_table}")
-assert (by_text, by_table) == ((1, 1) if core_flushes else (0, 0)), "only 2.1 flushed first"
+# sphinx_gallery_start_ignore
+assert (by_text, by_table) == ((1, 1) if core_flushes else (0, 0)), (
+    "only 2.1 flushed first"
+)
 assert inspect(frank).persistent == core_flushes, "on 2.0 frank is still pending"
+# sphinx_gallery_end_ignore
 by_entity = session.scalar(select(func.count(User.id)).where(User.name == "frank"))
+# sphinx_gallery_start_ignore
 assert by_entity == 1 and inspect(frank).persistent, "a select() of User flushes on both"
+# sphinx_gallery_end_ignore
 
 # %%
 # A flush error raised by a query
@@ -171,8 +210,12 @@ except IntegrityError as exc:
     error = exc
     first_line = str(exc).split("\n")[0]
     print(f"{type(exc).__name__}: {first_line}")
+# sphinx_gallery_start_ignore
 assert error is not None, "the query raised the flush's IntegrityError"
-assert "raised as a result of Query-invoked autoflush" in str(error), "the message says why"
+assert "raised as a result of Query-invoked autoflush" in str(error), (
+    "the message says why"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # The failed flush rolled back the database transaction, and the session refuses further work
@@ -184,8 +227,12 @@ try:
 except PendingRollbackError as exc:
     error = exc
     print(f"{type(exc).__name__}: {str(exc).split(' To begin')[0]}")
+# sphinx_gallery_start_ignore
 assert error is not None, "the session needs rollback() after a failed flush"
-assert "due to a previous exception during flush" in str(error), "the message names the cause"
+assert "due to a previous exception during flush" in str(error), (
+    "the message names the cause"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Roll back. That discards ``bob``, ``carol``, ``dan``, ``erin`` and ``frank`` too: they were
@@ -194,9 +241,13 @@ assert "due to a previous exception during flush" in str(error), "the message na
 session.rollback()
 names = session.scalars(select(User.name).order_by(User.name)).all()
 print(names)
+# sphinx_gallery_start_ignore
 assert names == ["alice"], "only the committed alice is left"
+# sphinx_gallery_end_ignore
 flushed = (bob, carol, dan, erin, frank)
+# sphinx_gallery_start_ignore
 assert all(inspect(user).transient for user in flushed), "the flushed users are transient"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``Session(engine, autoflush=False)`` turns autoflush off for the whole session; then only
@@ -206,18 +257,12 @@ with Session(engine, autoflush=False) as quiet:
     quiet.add(User(name="dave"))
     found = quiet.scalars(select(User).where(User.name == "dave")).one_or_none()
     print("found with autoflush=False:", found)
+    # sphinx_gallery_start_ignore
     assert found is None, "an autoflush=False session does not flush before queries"
+    # sphinx_gallery_end_ignore
     quiet.rollback()
 
+# sphinx_gallery_start_ignore
 session.close()
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Before every ORM query, lazy load, or ``get()`` that has to reach the database (on 2.1 before
-# ``text()`` and Core statements in ``session.execute()`` too), the session flushes pending
-# changes (unless ``no_autoflush`` or ``autoflush=False`` says not to), so queries see your
-# unsaved objects, and flush errors such as an ``IntegrityError`` surface at
-# the query, "as a result of Query-invoked autoflush".
+# sphinx_gallery_end_ignore

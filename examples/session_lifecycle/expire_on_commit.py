@@ -8,9 +8,13 @@
 ``expire_on_commit``
 ====================
 
-By default ``Session.commit()`` expires every object in the session, so the next read of any
-attribute loads it again from the database. This page shows exactly what is expired, what
-SQL the next reads cost, and what ``expire_on_commit=False`` trades for saving it.
+``commit()`` expires every attribute of every object in the session, so each object costs
+one ``SELECT`` on its next read and then shows the current row; ``expire_on_commit=False``
+saves those ``SELECT`` statements but leaves the objects showing whatever they held before
+the commit, however much the database has moved on.
+
+This page shows exactly what is expired, what SQL the next reads cost, and what
+``expire_on_commit=False`` trades for saving it.
 """
 
 # %%
@@ -37,7 +41,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -45,7 +51,9 @@ with Session(engine) as setup:
     setup.commit()
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
 
 
 def selects():
@@ -72,12 +80,18 @@ alice, bob = session.scalars(select(User).order_by(User.id)).all()
 sent.clear()
 session.commit()
 for user in (alice, bob):
-    print(sorted(inspect(user).expired_attributes), "persistent:", inspect(user).persistent)
+    print(
+        sorted(inspect(user).expired_attributes), "persistent:", inspect(user).persistent
+    )
 
+# sphinx_gallery_start_ignore
 assert not selects(), "commit() itself loads nothing"
 for user in (alice, bob):
-    assert inspect(user).expired_attributes == {"id", "name"}, "all attributes are expired"
+    assert inspect(user).expired_attributes == {"id", "name"}, (
+        "all attributes are expired"
+    )
     assert inspect(user).persistent, "expired objects stay in the session"
+# sphinx_gallery_end_ignore
 
 # %%
 # The next access pays a ``SELECT``
@@ -88,11 +102,17 @@ for user in (alice, bob):
 
 sent.clear()
 print(alice.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 1, "the first read of alice emitted one SELECT"
+# sphinx_gallery_end_ignore
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 2, "bob needed his own SELECT"
+# sphinx_gallery_end_ignore
 print(alice.name, bob.name)
+# sphinx_gallery_start_ignore
 assert len(selects()) == 2, "loaded attributes are read without SQL"
+# sphinx_gallery_end_ignore
 
 # %%
 # Reading after commit sees other transactions
@@ -105,7 +125,9 @@ assert len(selects()) == 2, "loaded attributes are read without SQL"
 session.commit()
 rename_bob("Robert")
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Robert", "the expired attribute was reloaded with the current value"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -122,9 +144,11 @@ session.commit()
 sent.clear()
 print(alice.name, bob.name)
 
+# sphinx_gallery_start_ignore
 assert not inspect(alice).expired_attributes, "nothing was expired by commit()"
 assert not inspect(bob).expired_attributes, "nothing was expired by commit()"
 assert not selects(), "reading after commit() emitted no SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # The staleness risk
@@ -137,22 +161,21 @@ assert not selects(), "reading after commit() emitted no SELECT"
 
 rename_bob("Bobby")
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Robert", "without expiry the object keeps the stale value"
+# sphinx_gallery_end_ignore
 
 again = session.scalars(select(User).where(User.id == 2)).one()
-assert again is bob and bob.name == "Robert", "re-selecting does not overwrite loaded values"
+# sphinx_gallery_start_ignore
+assert again is bob and bob.name == "Robert", (
+    "re-selecting does not overwrite loaded values"
+)
+# sphinx_gallery_end_ignore
 
 session.refresh(bob)
 print(bob.name)
+# sphinx_gallery_start_ignore
 assert bob.name == "Bobby", "refresh() loaded the current value"
 session.close()
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``commit()`` expires every attribute of every object in the session, so each object costs
-# one ``SELECT`` on its next read and then shows the current row; ``expire_on_commit=False``
-# saves those ``SELECT`` statements but leaves the objects showing whatever they held before
-# the commit, however much the database has moved on.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,11 @@
 The five object states
 ======================
 
+``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
+``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
+``close()`` detach persistent objects, which keep only the values they had loaded, even
+values that the closing rollback removed from the database.
+
 Every ORM object is in exactly one of five states: transient, pending, persistent, deleted or
 detached. The state decides whether the ``Session`` tracks the object and whether reading an
 attribute can reach the database. We walk one object through all five with ``inspect()``.
@@ -43,7 +48,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 
@@ -53,7 +60,9 @@ STATES = ("transient", "pending", "persistent", "deleted", "detached")
 def state_of(obj):
     insp = inspect(obj)
     flags = [name for name in STATES if getattr(insp, name)]
+    # sphinx_gallery_start_ignore
     assert len(flags) == 1, "an object is in exactly one state"
+    # sphinx_gallery_end_ignore
     print(f"state: {flags[0]}, identity: {insp.identity}")
     return flags[0]
 
@@ -65,8 +74,10 @@ def state_of(obj):
 # A new object belongs to no session and has no identity (no primary key from the database).
 
 alice = User(name="alice")
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "transient", "a new object is transient"
 assert inspect(alice).session is None, "a transient object belongs to no session"
+# sphinx_gallery_end_ignore
 
 # %%
 # Pending
@@ -76,8 +87,10 @@ assert inspect(alice).session is None, "a transient object belongs to no session
 # primary key.
 
 session.add(alice)
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "pending", "an added, unflushed object is pending"
 assert alice in session.new and alice.id is None, "pending: waiting for the INSERT"
+# sphinx_gallery_end_ignore
 
 # %%
 # Persistent
@@ -88,9 +101,11 @@ assert alice in session.new and alice.id is None, "pending: waiting for the INSE
 # so ``session.get()`` hands back this very object.
 
 session.flush()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "persistent", "a flushed object is persistent"
 assert inspect(alice).identity == (alice.id,), "it now has an identity key"
 assert session.get(User, alice.id) is alice, "the identity map hands back the same object"
+# sphinx_gallery_end_ignore
 
 # %%
 # Deleted
@@ -101,11 +116,15 @@ assert session.get(User, alice.id) is alice, "the identity map hands back the sa
 # committed.
 
 session.delete(alice)
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "persistent", "delete() alone only marks the object"
 assert alice in session.deleted, "it is queued for deletion"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "deleted", "after the DELETE is flushed it is deleted"
 assert alice not in session, "a deleted object has left the identity map"
+# sphinx_gallery_end_ignore
 
 # %%
 # Detached
@@ -115,9 +134,13 @@ assert alice not in session, "a deleted object has left the identity map"
 # values it had, but no session tracks it any more.
 
 session.commit()
+# sphinx_gallery_start_ignore
 assert state_of(alice) == "detached", "a deleted object becomes detached on commit"
 assert inspect(alice).was_deleted, "inspect() remembers it was deleted"
-assert inspect(alice).identity is not None and alice.name == "alice", "it keeps key and values"
+assert inspect(alice).identity is not None and alice.name == "alice", (
+    "it keeps key and values"
+)
+# sphinx_gallery_end_ignore
 print(alice)
 
 # %%
@@ -130,17 +153,27 @@ print(alice)
 bob = User(id=2, name="bob")
 session.add(bob)
 session.commit()
-assert state_of(bob) == "persistent", "commit leaves a live object persistent (and expired)"
+# sphinx_gallery_start_ignore
+assert state_of(bob) == "persistent", (
+    "commit leaves a live object persistent (and expired)"
+)
+# sphinx_gallery_end_ignore
 session.expunge(bob)
+# sphinx_gallery_start_ignore
 assert state_of(bob) == "detached", "expunge() detaches a persistent object"
 assert inspect(bob).expired_attributes == {"id", "name"}, "commit had expired bob"
+# sphinx_gallery_end_ignore
 message = None
 try:
     print(bob.name)  # needs a reload, and no session can do it
 except DetachedInstanceError as exc:
     message = re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc)).split(" (Background")[0]
     print(f"{type(exc).__name__}: {message}")
-assert message and "is not bound to a Session" in message, "detached + expired cannot reload"
+# sphinx_gallery_start_ignore
+assert message and "is not bound to a Session" in message, (
+    "detached + expired cannot reload"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Detached by ``close()``
@@ -151,9 +184,13 @@ assert message and "is not bound to a Session" in message, "detached + expired c
 
 with Session(engine) as other:
     bob = other.get(User, inspect(bob).identity)
+    # sphinx_gallery_start_ignore
     assert state_of(bob) == "persistent", "a loaded object is persistent"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert state_of(bob) == "detached", "closing the session detached bob"
 assert bob.name == "bob", "close() kept the loaded values"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -168,18 +205,15 @@ with Session(engine) as other:
     ghost = User(id=3, name="ghost")
     other.add(ghost)
     other.flush()  # INSERT sent, never committed
+# sphinx_gallery_start_ignore
 assert state_of(ghost) == "detached", "close() detached the flushed object"
-assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, "its values read fine"
+assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, (
+    "its values read fine"
+)
+# sphinx_gallery_end_ignore
 with engine.connect() as check:
     rows = check.scalar(select(func.count()).select_from(User).where(User.id == 3))
 print("rows with id 3 in the database:", rows)
+# sphinx_gallery_start_ignore
 assert rows == 0, "the row was rolled back: the detached object describes nothing"
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
-# ``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
-# ``close()`` detach persistent objects, which keep only the values they had loaded, even
-# values that the closing rollback removed from the database.
+# sphinx_gallery_end_ignore

@@ -8,9 +8,9 @@
 The identity map: one object per row
 ====================================
 
-Inside one ``Session`` a database row is represented by exactly one Python object. That is
-why a second query hands back the object you already have, why ``Session.get()`` can skip
-the database, and why a fresh session gives you a fresh object.
+Within one ``Session`` each row is one object, found by its identity key
+``(class, primary key, token)``: queries return it again, ``get()`` returns it without SQL,
+while after ``expunge()``, or in another session, the same row is a different object.
 """
 
 # %%
@@ -41,11 +41,15 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
-    setup.add_all([User(id=1, name="alice"), User(id=2, name="bob"), User(id=3, name="carol")])
+    setup.add_all(
+        [User(id=1, name="alice"), User(id=2, name="bob"), User(id=3, name="carol")]
+    )
     setup.commit()
 
 statements: list[str] = []
@@ -69,8 +73,10 @@ statements.clear()
 by_name = session.scalars(select(User).where(User.name == "alice")).one()
 by_id = session.scalars(select(User).where(User.id == 1)).one()
 print(by_name, by_id, "- same object:", by_name is by_id)
+# sphinx_gallery_start_ignore
 assert len(statements) == 2, "both queries sent their SELECT"
 assert by_name is by_id, "two queries for the same row return the same Python object"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``get()`` of a loaded key sends no SQL
@@ -82,8 +88,10 @@ assert by_name is by_id, "two queries for the same row return the same Python ob
 statements.clear()
 got = session.get(User, 1)
 print(got, "- statements sent:", len(statements))
+# sphinx_gallery_start_ignore
 assert got is by_id, "get() returns the object already in the identity map"
 assert len(statements) == 0, "get() of a loaded, unexpired object emits no SQL"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``get()`` of a key not loaded yet sends one SELECT
@@ -95,8 +103,10 @@ assert len(statements) == 0, "get() of a loaded, unexpired object emits no SQL"
 statements.clear()
 bob = session.get(User, 2)
 print(bob, "- statements sent:", len(statements))
+# sphinx_gallery_start_ignore
 assert len(statements) == 1, "get() of a key not in the identity map emits one statement"
 assert statements[0].lstrip().upper().startswith("SELECT"), "that statement is a SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # What is in the identity map
@@ -112,11 +122,13 @@ for key, obj in sorted(session.identity_map.items(), key=lambda item: item[0][1]
 
 key = inspect(bob).identity_key
 print("identity_key of bob:", (key[0].__name__, *key[1:]))
+# sphinx_gallery_start_ignore
 assert key == (User, (2,), None), "the identity key is (class, primary key tuple, token)"
 assert session.identity_map[key] is bob, "the identity map maps that key to the object"
 assert sorted(k[1] for k in session.identity_map.keys()) == [(1,), (2,)], (
     "only the rows this session loaded are in its identity map; row 3 is not"
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # After ``expunge()``: a different object
@@ -128,14 +140,20 @@ assert sorted(k[1] for k in session.identity_map.keys()) == [(1,), (2,)], (
 
 session.expunge(bob)
 print("bob detached:", inspect(bob).detached)
+# sphinx_gallery_start_ignore
 assert inspect(bob).detached, "an expunged object is detached"
 assert inspect(bob).identity_key not in session.identity_map, "its key left the map"
+# sphinx_gallery_end_ignore
 
 statements.clear()
 bob_again = session.get(User, 2)
-print(bob_again, "- statements sent:", len(statements), "- same object:", bob_again is bob)
+print(
+    bob_again, "- statements sent:", len(statements), "- same object:", bob_again is bob
+)
+# sphinx_gallery_start_ignore
 assert bob_again is not bob, "after expunge, the same row loads as a different object"
 assert len(statements) == 1, "the row is no longer in the identity map, so get() selects"
+# sphinx_gallery_end_ignore
 
 # %%
 # A new session: a different object
@@ -147,16 +165,16 @@ assert len(statements) == 1, "the row is no longer in the identity map, so get()
 
 with Session(engine) as other:
     alice_elsewhere = other.get(User, 1)
-    print(alice_elsewhere, "- same object as in the first session:", alice_elsewhere is by_id)
+    print(
+        alice_elsewhere,
+        "- same object as in the first session:",
+        alice_elsewhere is by_id,
+    )
+    # sphinx_gallery_start_ignore
     assert alice_elsewhere is not by_id, "another session has its own object for the row"
     assert alice_elsewhere.name == by_id.name, "same row, same values"
+    # sphinx_gallery_end_ignore
 
+# sphinx_gallery_start_ignore
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Within one ``Session`` each row is one object, found by its identity key
-# ``(class, primary key, token)``: queries return it again, ``get()`` returns it without SQL,
-# while after ``expunge()``, or in another session, the same row is a different object.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,11 @@
 Moving objects between sessions
 ===============================
 
+``add()`` takes only objects no other session holds and whose row this session has not
+loaded, ``merge()`` returns the session's own instance with every loaded value of the copy
+written onto it as a pending change (stale ones too), and ``merge(load=False)`` skips the
+``SELECT`` by trusting a clean copy's values as the database's.
+
 An object belongs to at most one ``Session``, and a session holds at most one object per row.
 ``add()`` refuses an object another session owns, and a copy of a row the session already
 holds. ``merge()`` accepts both, but returns *its own* instance and copies every loaded value
@@ -50,7 +55,9 @@ tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "sessions.db"))
 engine = create_engine(url)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as setup:
     setup.add_all(
@@ -107,10 +114,14 @@ try:
 except InvalidRequestError as exc:
     error = exc
     print(scrub(error, session_a=session_a, session_b=session_b))
+# sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "add() of another session's object raises"
-assert f"is already attached to session '{session_a.hash_key}'" in str(error), "names A"
+assert f"is already attached to session '{session_a.hash_key}'" in str(error), (
+    "the error names session A"
+)
 assert f"(this is '{session_b.hash_key}')" in str(error), "and the session we called"
 assert inspect(alice).session is session_a, "alice stays in session_a"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``merge()`` does not mind: a third session merges alice and hands back *its own* object
@@ -119,9 +130,13 @@ assert inspect(alice).session is session_a, "alice stays in session_a"
 with Session(engine) as session_c:
     alice_c = session_c.merge(alice)
     print("alice_c is alice:", alice_c is alice)
+    # sphinx_gallery_start_ignore
     assert alice_c is not alice, "merge() returned session_c's own object"
     assert inspect(alice_c).session is session_c, "which belongs to session_c"
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 assert inspect(alice).session is session_a, "alice is still in session_a"
+# sphinx_gallery_end_ignore
 
 # %%
 # Once ``session_a`` lets go of alice (``close()`` or ``expunge()``), she is
@@ -132,9 +147,11 @@ session_a.close()
 sent.clear()
 session_b.add(alice)
 print("in session_b:", alice in session_b, "| persistent:", inspect(alice).persistent)
+# sphinx_gallery_start_ignore
 assert inspect(alice).session is session_b, "session_b owns her now"
 assert inspect(alice).persistent, "as a persistent object"
 assert not sent, "add() of a detached object sends no SQL"
+# sphinx_gallery_end_ignore
 session_b.close()
 
 # %%
@@ -156,10 +173,12 @@ try:
 except InvalidRequestError as exc:
     error = exc
     print(scrub(error))
+# sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "add() of a second object for one row raises"
 assert "another instance with key" in str(error), "the message names the identity key"
 assert "is already present in this session" in str(error), "and the conflict"
 assert inspect(alice_copy).detached, "the copy stays detached"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``merge()`` returns the session's own instance
@@ -179,16 +198,20 @@ print(
     "| merged is alice_copy:",
     merged is alice_copy,
 )
+# sphinx_gallery_start_ignore
 assert merged is alice_b, "merge() returns the session's own object"
 assert inspect(alice_copy).detached, "its argument stays detached"
+# sphinx_gallery_end_ignore
 print(
     "in session_b.dirty:",
     merged in session_b.dirty,
     "| is_modified:",
     session_b.is_modified(merged),
 )
+# sphinx_gallery_start_ignore
 assert not sent, "the key was in the identity map: no SELECT"
 assert not session_b.is_modified(merged), "equal values: no net change"
+# sphinx_gallery_end_ignore
 session_b.close()
 
 # %%
@@ -207,13 +230,19 @@ session = Session(engine)
 sent.clear()
 bob = session.merge(bob_copy)
 print(bob, "| pending:", inspect(bob).attrs.name.history)
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "merge() loaded the row"
 assert session.is_modified(bob), "the stale values are pending changes"
 assert inspect(bob).attrs.name.history.deleted == ["Robert"], "over the current name"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert sent[-1].startswith("UPDATE users SET name="), "commit() sent the UPDATE"
+# sphinx_gallery_end_ignore
 print("database now:", database_row(2))
+# sphinx_gallery_start_ignore
 assert database_row(2) == ("bob", "bob@old"), "the stale copy overwrote the new row"
+# sphinx_gallery_end_ignore
 
 # %%
 # Only loaded attributes are copied
@@ -229,9 +258,11 @@ change_elsewhere(1, email="alice@new")
 print("not loaded in the copy:", inspect(alice_copy).unloaded)
 alice = session.merge(alice_copy)
 print(alice)
+# sphinx_gallery_start_ignore
 assert inspect(alice_copy).unloaded == {"email"}, "the copy holds no email"
 assert alice.email == "alice@new", "merge() kept the database's email"
 assert not session.is_modified(alice), "the loaded name was equal: nothing to write"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -250,13 +281,17 @@ session = Session(engine)
 sent.clear()
 alice = session.merge(alice_copy, load=False)
 print(alice, "| is_modified:", session.is_modified(alice))
+# sphinx_gallery_start_ignore
 assert not sent, "merge(load=False) sent no SQL"
 assert alice is not alice_copy and inspect(alice).persistent, "a new persistent object"
 assert alice.email == "alice@new", "the copy's stale value"
 assert not session.is_modified(alice), "taken as the database's value, not as a change"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert not [sql for sql in sent if sql.startswith("UPDATE")], "commit() wrote nothing"
 assert database_row(1)[1] == "alice@newer", "the database keeps its value"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -276,17 +311,10 @@ try:
 except InvalidRequestError as exc:
     error = exc
     print(scrub(error))
+# sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "merge(load=False) of a dirty object raises"
 assert "does not support objects marked as 'dirty'" in str(error), "and says why"
 session.close()
 engine.dispose()
 tmp.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``add()`` takes only objects no other session holds and whose row this session has not
-# loaded, ``merge()`` returns the session's own instance with every loaded value of the copy
-# written onto it as a pending change (stale ones too), and ``merge(load=False)`` skips the
-# ``SELECT`` by trusting a clean copy's values as the database's.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,10 @@
 Everyday operations, measured: what each one does to the objects you loaded
 ============================================================================
 
+The session writes into your objects only what it did itself (flush, commit's expiry, a
+synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
+the legacy bulk methods, leaves them as they were until you expire or refresh them.
+
 The companion of the behaviour matrix for everything that is not a bulk UPDATE: adding,
 flushing, committing, re-reading, locking, bulk DELETE, bulk UPDATE by primary key, the
 legacy bulk methods, events and closed sessions. Each cell runs one operation from a fresh
@@ -74,13 +78,20 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmp.name, "operations.db"))
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 users = User.__table__
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
-SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (2, 1)
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
+SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (
+    2,
+    1,
+)
 
 MEASURED = {}  # "commit/attributes" -> {"verdict": ...}; the docs build reads it
 LABELS = {}  # the same key -> the label of the section that measures it
@@ -89,11 +100,15 @@ LABELS = {}  # the same key -> the label of the section that measures it
 def record(section, key, verdict, expected):
     MEASURED[key], LABELS[key] = {"verdict": verdict}, f"operations_measured_{section}"
     print(f"{key:45} {verdict}")
+    # sphinx_gallery_start_ignore
     assert verdict == expected, f"{key} is measured as {expected!r}"
+    # sphinx_gallery_end_ignore
 
 
 def statements():
-    verbs = [sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent]
+    verbs = [
+        sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent
+    ]
     sent.clear()
     return ", ".join(verbs) or "no SQL"
 
@@ -126,7 +141,9 @@ def counter(session, obj, before=5):
     if "counter" in inspect(obj).expired_attributes:
         return "expired"
     memory = inspect(obj).dict["counter"]
-    in_db = session.connection().scalar(select(users.c.counter).where(users.c.id == obj.id))
+    in_db = session.connection().scalar(
+        select(users.c.counter).where(users.c.id == obj.id)
+    )
     return "synced" if memory == in_db else "stale" if memory == before else "wrong"
 
 
@@ -155,13 +172,17 @@ with Session(engine) as session:
     record("flush", "flush/sql", statements(), "INSERT")
     record("flush", "flush/key", "assigned" if inspect(carol).key else "none", "assigned")
     seen = other_connection_reads(3) is not None
-    record("flush", "flush/other-connection", "sees it" if seen else "not seen", "not seen")
+    record(
+        "flush", "flush/other-connection", "sees it" if seen else "not seen", "not seen"
+    )
     dave = User(id=4, name="dave", counter=1)
     session.add(dave)
     sent.clear()
     found = session.scalars(select(User).where(User.name == "dave")).first()
     record("flush", "autoflush/sql", statements(), "INSERT, SELECT")
-    record("flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it")
+    record(
+        "flush", "autoflush/query", "sees it" if found is dave else "not seen", "sees it"
+    )
 CORE_READS = {
     "text": lambda s: s.execute(text("SELECT id FROM users WHERE id = 5")).first(),
     "core-table": lambda s: s.execute(select(users.c.id).where(users.c.id == 5)).first(),
@@ -251,7 +272,9 @@ with Session(engine) as session:
     sent.clear()
     same = session.get(User, 1) is alice
     record("identity", "get/sql", statements(), "no SQL")
-    record("identity", "get/identity", "same object" if same else "new object", "same object")
+    record(
+        "identity", "get/identity", "same object" if same else "new object", "same object"
+    )
 for name, reload in RELOADS.items():
     reset()
     with Session(engine) as session:
@@ -262,7 +285,10 @@ for name, reload in RELOADS.items():
         if name == "requery":
             same = any(user is alice for user in result)
             record(
-                "identity", "requery/identity", "same object" if same else "other", "same object"
+                "identity",
+                "requery/identity",
+                "same object" if same else "other",
+                "same object",
             )
         if name == "expire":
             record("identity", "expire/sql", statements(), "no SQL")
@@ -305,9 +331,13 @@ for name, reload in SNAPSHOT_RELOADS.items():
         reload(session, alice)
         seen = "new value" if alice.counter == 10 else "old value"
         snapshot = mariadb and name != "for-update-populate"
-        record("snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value")
+        record(
+            "snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value"
+        )
         session.commit()  # the transaction ends: the next read is a new one
+        # sphinx_gallery_start_ignore
         assert alice.counter == 10, "a new transaction reads the committed 10"
+        # sphinx_gallery_end_ignore
 
 # %%
 # .. _operations_measured_snapshot_fetch:
@@ -335,7 +365,9 @@ with Session(default_isolation) as session:
         update(User).where(User.name == "alice").values(counter=9),
         execution_options={"synchronize_session": "fetch"},
     )
+    # sphinx_gallery_start_ignore
     assert result.rowcount == 0, "the UPDATE matched no row: alice is 'ally' now"
+    # sphinx_gallery_end_ignore
     expected = "wrong" if mariadb else "synced"
     record("snapshot_fetch", "snapshot-fetch/renamed", counter(session, alice), expected)
     session.rollback()
@@ -369,13 +401,22 @@ del alice, result  # the last cell's objects: each state table shows its own
 # sphinx_gallery_end_ignore
 POPULATE = {"populate_existing": True}
 FETCH = {"synchronize_session": "fetch"}
-RETURNING = {  # key -> (execution options, the SET value, what the other connection changes)
+# key -> (execution options, the SET value, what the other connection changes)
+RETURNING = {
     "returning/relative": ({}, User.counter + 1, {"counter": 10}),
     "returning-populate/relative": (POPULATE, User.counter + 1, {"counter": 10}),
     "returning-function/relative": ({}, func.abs(User.counter) + 1, {"counter": 10}),
     "returning-populate/renamed": (POPULATE, User.counter + 1, {"name": "ally"}),
-    "returning-populate-fetch/renamed": (POPULATE | FETCH, User.counter + 1, {"name": "ally"}),
-    "returning-populate-fetch/relative": (POPULATE | FETCH, User.counter + 1, {"counter": 10}),
+    "returning-populate-fetch/renamed": (
+        POPULATE | FETCH,
+        User.counter + 1,
+        {"name": "ally"},
+    ),
+    "returning-populate-fetch/relative": (
+        POPULATE | FETCH,
+        User.counter + 1,
+        {"counter": 10},
+    ),
 }
 for key, (options, new_value, change) in RETURNING.items():
     name, situation = key.split("/")
@@ -385,16 +426,24 @@ for key, (options, new_value, change) in RETURNING.items():
         other_connection_sets(**change)
         statement = update(User).where(User.name == "alice").values(counter=new_value)
         try:
-            back = session.scalars(statement.returning(User), execution_options=options).all()
+            back = session.scalars(
+                statement.returning(User), execution_options=options
+            ).all()
         except DBAPIError as exc:  # MariaDB: a syntax error from the server
-            assert not engine.dialect.update_returning, "only where there is no UPDATE RETURNING"
+            # sphinx_gallery_start_ignore
+            assert not engine.dialect.update_returning, (
+                "only where there is no UPDATE RETURNING"
+            )
+            # sphinx_gallery_end_ignore
             record("returning", key, type(exc).__name__, "ProgrammingError")
             continue
         if situation == "relative":
             same = "same object" if back == [alice] else "another object"
             record("returning", f"{name}/identity", same, "same object")
+        # sphinx_gallery_start_ignore
         else:
             assert back == [], "the renamed row does not match: nothing is returned"
+        # sphinx_gallery_end_ignore
         wrong = key in ("returning/relative", "returning-populate/renamed")
         record("returning", key, counter(session, alice), "wrong" if wrong else "synced")
     del back
@@ -422,8 +471,12 @@ for strategy in ("auto", "evaluate", "fetch", False):
             if situation == "expired":
                 session.expire(alice)
             options = {"synchronize_session": strategy}
-            session.execute(delete(User).where(User.name == "alice"), execution_options=options)
-            skipped = strategy is False or (situation == "expired" and strategy != "fetch")
+            session.execute(
+                delete(User).where(User.name == "alice"), execution_options=options
+            )
+            skipped = strategy is False or (
+                situation == "expired" and strategy != "fetch"
+            )
             expected = "persistent" if skipped else "deleted"
             key = f"delete-{str(strategy).lower()}/{situation}"
             record("delete", key, state(alice), expected)
@@ -546,8 +599,14 @@ for name, lock in LOCKS.items():
         sent.clear()
         lock(session, alice)
         locking = any(sql.rstrip().endswith("FOR UPDATE") for sql in sent)
-        assert locking == (engine.dialect.name != "sqlite"), "FOR UPDATE everywhere but SQLite"
-        expected = "stale" if name in ("select-for-update", "get-for-update") else "synced"
+        # sphinx_gallery_start_ignore
+        assert locking == (engine.dialect.name != "sqlite"), (
+            "FOR UPDATE everywhere but SQLite"
+        )
+        # sphinx_gallery_end_ignore
+        expected = (
+            "stale" if name in ("select-for-update", "get-for-update") else "synced"
+        )
         record("locking", f"{name}/changed", counter(session, alice), expected)
 
 # %%
@@ -581,7 +640,12 @@ try:
     outcome = "loaded"
 except DetachedInstanceError:
     outcome = "DetachedInstanceError"
-record("sessions", "expire-on-commit-false/unloaded-relationship", outcome, "DetachedInstanceError")
+record(
+    "sessions",
+    "expire-on-commit-false/unloaded-relationship",
+    outcome,
+    "DetachedInstanceError",
+)
 
 # %%
 # .. _operations_measured_closed:
@@ -599,7 +663,9 @@ reset()
 with Session(engine) as session:
     alice, bob = session.scalars(select(User).order_by(User.id)).all()
     session.expire(bob)
-record("closed", "closed/loaded-read", "readable" if alice.counter == 5 else "?", "readable")
+record(
+    "closed", "closed/loaded-read", "readable" if alice.counter == 5 else "?", "readable"
+)
 try:
     bob.counter  # noqa: B018
     outcome = "readable"
@@ -643,7 +709,12 @@ event.remove(User, "before_update", before_update)
 event.remove(Session, "do_orm_execute", do_orm_execute)
 for hook in ("before_update", "do_orm_execute"):
     expected = "fired" if hook == "do_orm_execute" else "not fired"
-    record("events", f"bulk-update/{hook}", "fired" if hook in fired else "not fired", expected)
+    record(
+        "events",
+        f"bulk-update/{hook}",
+        "fired" if hook in fired else "not fired",
+        expected,
+    )
 
 CRITERIA = {
     "unsupported-function": func.lower(User.name) == "alice",
@@ -675,9 +746,16 @@ for name, where in CRITERIA.items():
             record("events", f"{strategy}/{name}", verdict, expected)
             del alice
             if strategy == "auto":  # 'fetch': RETURNING, or a SELECT of the keys first
-                fetch = "UPDATE RETURNING" if engine.dialect.update_returning else "SELECT, UPDATE"
+                fetch = (
+                    "UPDATE RETURNING"
+                    if engine.dialect.update_returning
+                    else "SELECT, UPDATE"
+                )
                 record(
-                    "events", f"auto/{name}-sql", statements(), fetch if unsupported else "UPDATE"
+                    "events",
+                    f"auto/{name}-sql",
+                    statements(),
+                    fetch if unsupported else "UPDATE",
                 )
 
 SQL = {}
@@ -693,11 +771,3 @@ for name in ("query-update", "execute-update"):
         SQL[name] = list(sent)
 same = SQL["query-update"] == SQL["execute-update"]
 record("events", "query-update/sql", "same SQL" if same else "different SQL", "same SQL")
-
-# %%
-# In one sentence
-# ---------------
-#
-# The session writes into your objects only what it did itself (flush, commit's expiry, a
-# synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
-# the legacy bulk methods, leaves them as they were until you expire or refresh them.

@@ -120,21 +120,31 @@ tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "questions.db"))
 backend = url.get_backend_name()
-SYNC_DRIVER = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+SYNC_DRIVER = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+}
 ASYNC_DRIVER = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+psycopg",
     "mysql": "mysql+aiomysql",
 }
 backend = "mysql" if backend == "mariadb" else backend
-engine = create_engine(url.set(drivername=SYNC_DRIVER[backend]))  # default isolation levels
+engine = create_engine(
+    url.set(drivername=SYNC_DRIVER[backend])
+)  # default isolation levels
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 parents, children = Parent.__table__, Child.__table__
 wallets, accounts = Wallet.__table__, Account.__table__
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
 
 # A refused async read leaves the driver's coroutine never awaited: not a warning of ours.
 warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
@@ -145,11 +155,15 @@ LABELS = {}  # the same key -> the label of the section that measures it
 def record(section, key, verdict, expected):
     MEASURED[key], LABELS[key] = {"verdict": verdict}, f"questions_measured_{section}"
     print(f"{key:40} {verdict}")
+    # sphinx_gallery_start_ignore
     assert verdict == expected, f"{key} is measured as {expected!r}"
+    # sphinx_gallery_end_ignore
 
 
 def statements():
-    verbs = [sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent]
+    verbs = [
+        sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent
+    ]
     sent.clear()
     return ", ".join(verbs) or "no SQL"
 
@@ -172,8 +186,12 @@ def reset():
     with engine.begin() as other:
         for table in (children, parents, wallets, accounts):
             other.execute(delete(table))
-        other.execute(parents.insert(), [{"id": 1, "name": "p1", "counter": 5, "settings": {}}])
-        other.execute(parents.insert(), [{"id": 2, "name": "p2", "counter": 5, "settings": {}}])
+        other.execute(
+            parents.insert(), [{"id": 1, "name": "p1", "counter": 5, "settings": {}}]
+        )
+        other.execute(
+            parents.insert(), [{"id": 2, "name": "p2", "counter": 5, "settings": {}}]
+        )
         other.execute(children.insert(), [{"id": 10, "parent_id": 1}])
         other.execute(wallets.insert(), [{"id": 1, "balance": 100}])
         other.execute(accounts.insert(), [{"id": 1, "balance": 100, "version": 1}])
@@ -203,10 +221,22 @@ with Session(engine, expire_on_commit=False) as session:
     parent = session.get(Parent, 1)
     session.commit()
 verdict = outcome(parent, "children")
-record("relationships", "lazy-after-close/expire-on-commit-false", verdict, "DetachedInstanceError")
+record(
+    "relationships",
+    "lazy-after-close/expire-on-commit-false",
+    verdict,
+    "DetachedInstanceError",
+)
 with Session(engine) as session:
-    parent = session.scalars(select(Parent).options(selectinload(Parent.children))).first()
-record("relationships", "lazy-after-close/selectinload", outcome(parent, "children"), "loaded")
+    parent = session.scalars(
+        select(Parent).options(selectinload(Parent.children))
+    ).first()
+record(
+    "relationships",
+    "lazy-after-close/selectinload",
+    outcome(parent, "children"),
+    "loaded",
+)
 with Session(engine) as session:
     parent = session.scalars(select(Parent).options(raiseload(Parent.children))).first()
     verdict = outcome(parent, "children")
@@ -223,13 +253,21 @@ with Session(engine) as session:
     record("relationships", "foreign-key/flush-sql", statements(), "UPDATE")
     moved = child.parent is p2 or child in p2.children or child not in p1.children
     record(
-        "relationships", "foreign-key/after-flush", "moved" if moved else "unchanged", "unchanged"
+        "relationships",
+        "foreign-key/after-flush",
+        "moved" if moved else "unchanged",
+        "unchanged",
     )
     session.expire(child)
     session.expire(p1)
     session.expire(p2)
     moved = child.parent is p2 and child in p2.children and child not in p1.children
-    record("relationships", "foreign-key/after-expire", "moved" if moved else "unchanged", "moved")
+    record(
+        "relationships",
+        "foreign-key/after-expire",
+        "moved" if moved else "unchanged",
+        "moved",
+    )
 reset()
 with Session(engine) as session:
     child = session.get(Child, 10)
@@ -237,7 +275,12 @@ with Session(engine) as session:
     p1.children, p2.children  # noqa: B018 - both collections loaded
     child.parent = p2
     moved = child in p2.children and child not in p1.children
-    record("relationships", "assign-parent/at-once", "moved" if moved else "unchanged", "moved")
+    record(
+        "relationships",
+        "assign-parent/at-once",
+        "moved" if moved else "unchanged",
+        "moved",
+    )
 
 # %%
 # .. _questions_measured_asyncio:
@@ -256,7 +299,10 @@ with Session(engine) as session:
 # sphinx_gallery_start_ignore
 del child, p1, p2, parent  # the last cell's objects: each state table shows its own
 # sphinx_gallery_end_ignore
-SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (2, 1)
+SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (
+    2,
+    1,
+)
 WRAPPED = SQLALCHEMY_2_1 or backend == "mysql"  # as the runs found
 MISSING_GREENLET = "MissingGreenlet in a StatementError" if WRAPPED else "MissingGreenlet"
 reset()
@@ -343,7 +389,9 @@ with Session(engine) as session:
     parent = session.get(Parent, 1)
     session.execute(text("UPDATE parents SET counter = 9 WHERE id = 1"))
     memory = inspect(parent).dict["counter"]
-    record("untracked", "text-update/objects", "stale" if memory == 5 else "synced", "stale")
+    record(
+        "untracked", "text-update/objects", "stale" if memory == 5 else "synced", "stale"
+    )
 reset()
 with Session(engine) as session:
     parent = session.get(Parent, 1)
@@ -400,7 +448,12 @@ def atomic(session, wallet, amount):
     session.execute(update(model).values(balance=model.balance + amount))
 
 
-record("concurrency", "read-modify-write/balance", two_deposits(Wallet, read_modify_write), "lost")
+record(
+    "concurrency",
+    "read-modify-write/balance",
+    two_deposits(Wallet, read_modify_write),
+    "lost",
+)
 record("concurrency", "atomic-update/balance", two_deposits(Wallet, atomic), "kept both")
 sent.clear()
 verdict = two_deposits(Account, read_modify_write)

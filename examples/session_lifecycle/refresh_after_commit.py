@@ -8,10 +8,10 @@
 Do I need ``refresh()`` after ``commit()``?
 ===========================================
 
-Usually not: ``commit()`` expires the object, and the first attribute you read loads it with
-the same single ``SELECT`` that ``refresh()`` would send. Call ``refresh()`` when the object
-was *not* expired and the row may have changed: ``expire_on_commit=False`` plus a change made
-elsewhere. Do not serialize ``obj.__dict__`` right after a commit: it is empty until a load.
+After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
+so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
+row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
+``InvalidRequestError`` from ``refresh()`` when the row is gone.
 """
 
 # %%
@@ -24,7 +24,15 @@ import os
 import re
 import tempfile
 
-from sqlalchemy import String, create_engine, event, inspect, literal_column, make_url, update
+from sqlalchemy import (
+    String,
+    create_engine,
+    event,
+    inspect,
+    literal_column,
+    make_url,
+    update,
+)
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -49,7 +57,9 @@ tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "refresh.db"))
 engine = create_engine(url)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 sent = []
@@ -95,8 +105,10 @@ sent.clear()
 session.refresh(alice)
 print(alice)
 refresh_sql = sent[:]
+# sphinx_gallery_start_ignore
 assert len(refresh_sql) == 1, "refresh() after commit sent one statement"
 assert refresh_sql[0].lstrip().startswith("SELECT"), "that statement is a SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # add, commit, read: the same one ``SELECT``
@@ -113,8 +125,12 @@ sent.clear()
 print(bob.name)
 access_sql = sent[:]
 print(bob.id, bob.edits)
+# sphinx_gallery_start_ignore
 assert len(access_sql) == 1 and len(sent) == 1, "one SELECT, later reads none"
-assert without_labels(access_sql[0]) == without_labels(refresh_sql[0]), "same SELECT"
+assert without_labels(access_sql[0]) == without_labels(refresh_sql[0]), (
+    "the read and refresh() send the same SELECT"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Why ``obj.__dict__`` is empty after ``commit()``
@@ -133,12 +149,18 @@ def dump(obj):
 session.commit()
 sent.clear()
 print("after commit:", dump(bob), list(vars(bob)))
+# sphinx_gallery_start_ignore
 assert dump(bob) == {} and not sent, "__dict__ empty, no SQL"
-assert inspect(bob).expired_attributes == {"id", "name", "edits"}, "all expired"
+assert inspect(bob).expired_attributes == {"id", "name", "edits"}, (
+    "the commit expired all of bob's attributes"
+)
+# sphinx_gallery_end_ignore
 bob.id  # any attribute: one SELECT loads the whole row
 print("after one read:", dict(sorted(dump(bob).items())))
+# sphinx_gallery_start_ignore
 assert dump(bob) == {"id": 2, "name": "bob", "edits": 0}, "one read filled every column"
 assert len(sent) == 1, "filling it cost one SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # When you do need ``refresh()``: ``expire_on_commit=False``
@@ -156,10 +178,14 @@ kept.commit()
 rename(3, "Caroline")
 sent.clear()
 print("without refresh:", carol.name)
+# sphinx_gallery_start_ignore
 assert carol.name == "carol" and not sent, "stale, read without SQL"
+# sphinx_gallery_end_ignore
 kept.refresh(carol)
 print("after refresh:  ", carol.name)
+# sphinx_gallery_start_ignore
 assert carol.name == "Caroline" and len(sent) == 1, "refresh(): one SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # Values the database computes are expired for you
@@ -176,10 +202,14 @@ assert carol.name == "Caroline" and len(sent) == 1, "refresh(): one SELECT"
 carol.name = "Carol"
 kept.commit()
 print("expired after the UPDATE:", sorted(inspect(carol).expired_attributes))
+# sphinx_gallery_start_ignore
 assert inspect(carol).expired_attributes == {"edits"}, "only the computed column"
+# sphinx_gallery_end_ignore
 sent.clear()
 print(carol.edits)
+# sphinx_gallery_start_ignore
 assert carol.edits == 2 and len(sent) == 1, "loaded: one SELECT"
+# sphinx_gallery_end_ignore
 kept.close()
 
 # %%
@@ -201,7 +231,9 @@ session.commit()
 print(dave)  # the new transaction reads the row
 if engine.dialect.name == "sqlite":
     dbapi_connection = session.connection().connection.dbapi_connection
+    # sphinx_gallery_start_ignore
     assert not dbapi_connection.in_transaction, "pysqlite: no BEGIN before that SELECT"
+    # sphinx_gallery_end_ignore
 with Session(engine) as other:
     other.delete(other.get(User, 4))
     other.commit()
@@ -218,11 +250,15 @@ def try_refresh(obj):
 
 error = try_refresh(dave)
 snapshot = engine.dialect.name in ("mysql", "mariadb")
+# sphinx_gallery_start_ignore
 assert (error is None) == snapshot, "only MariaDB's snapshot has the row"
+# sphinx_gallery_end_ignore
 session.commit()  # a new transaction sees the deletion everywhere
 error = try_refresh(dave)
+# sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "refresh() of a gone row raises"
 assert "Could not refresh instance" in str(error), "with this message"
+# sphinx_gallery_end_ignore
 
 # %%
 # Reading an expired attribute instead of calling ``refresh()`` fails too, with a subclass of
@@ -234,18 +270,13 @@ try:
 except ObjectDeletedError as deleted:
     error = deleted
     print(f"{type(error).__name__}: {scrub(error)}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, ObjectDeletedError), "reading an expired, deleted row raises"
 assert isinstance(error, InvalidRequestError), "a subclass of InvalidRequestError"
-assert "has been deleted, or its row is otherwise not present" in str(error), "message"
+assert "has been deleted, or its row is otherwise not present" in str(error), (
+    "the error says the row is gone"
+)
 session.close()
 engine.dispose()
 tmp.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
-# so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
-# row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
-# ``InvalidRequestError`` from ``refresh()`` when the row is gone.
+# sphinx_gallery_end_ignore

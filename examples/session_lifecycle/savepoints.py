@@ -8,13 +8,11 @@
 Savepoints: ``begin_nested()``
 ==============================
 
-``Session.begin_nested()`` wraps part of a transaction in a ``SAVEPOINT``. Once the block has
-used the database, leaving it normally sends ``RELEASE SAVEPOINT``; an exception (or
-``rollback()`` of the nested transaction) sends ``ROLLBACK TO SAVEPOINT`` and expires the
-objects the session modified inside it, while objects added inside it become transient again.
-An object only loaded inside it is not expired, even if SQL inside it changed its row. On
-SQLite, add the pysqlite workaround shown at the end, or a released savepoint may commit
-behind your back.
+``begin_nested()`` flushes, then brackets what its block sends with ``SAVEPOINT`` and
+``RELEASE`` (or ``ROLLBACK TO SAVEPOINT``, which expires the objects the session modified
+inside, not those only loaded there, and makes the objects added inside transient), the
+outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
+with a savepoint needs the pysqlite ``BEGIN`` workaround.
 """
 
 # %%
@@ -91,14 +89,18 @@ sent.clear()
 with session.begin_nested():
     c.name = "c, released"
 kinds = [" ".join(sql.split()[:2]) for sql in sent]
+# sphinx_gallery_start_ignore
 assert kinds[0].startswith("UPDATE"), "begin_nested() flushed the earlier change first"
 assert kinds[1] == "SAVEPOINT sa_savepoint_1", "then the SAVEPOINT"
 assert kinds[2:] == ["UPDATE users", "RELEASE SAVEPOINT"], "the block's UPDATE, RELEASE"
 assert state(c) == ("persistent", []), "a released savepoint expires nothing"
+# sphinx_gallery_end_ignore
 sent.clear()
 with session.begin_nested():
     pass
+# sphinx_gallery_start_ignore
 assert not sent, "an empty block: no SAVEPOINT, no RELEASE"
+# sphinx_gallery_end_ignore
 
 # %%
 # Rolling a savepoint back
@@ -119,9 +121,11 @@ g = User(id=7, name="g")
 session.add(g)
 sent.clear()
 nested.rollback()
+# sphinx_gallery_start_ignore
 assert sent == ["ROLLBACK TO SAVEPOINT sa_savepoint_2"], "one ROLLBACK TO SAVEPOINT"
 assert not session.in_nested_transaction(), "the savepoint is over"
 assert session.in_transaction(), "the outer transaction goes on"
+# sphinx_gallery_end_ignore
 
 # %%
 # What the rollback expired, and what survived
@@ -137,14 +141,18 @@ for name, obj in {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g}.items(
     print(name, *state(obj))
 sent.clear()
 print(a.name, "|", c.name, "|", d.name, "|", e.name)
+# sphinx_gallery_start_ignore
 assert not sent, "the objects not modified inside were not expired: read without SQL"
 assert state(b) == ("persistent", ["id", "name"]), "the object modified inside: expired"
 for obj in (a, c, d, e):
     assert state(obj) == ("persistent", []), "the others keep their loaded values"
 assert state(f) == state(g) == ("transient", []), "added inside: transient again"
 assert f not in session and inspect(f).identity is None, "out, no identity"
+# sphinx_gallery_end_ignore
 print(b.name)
+# sphinx_gallery_start_ignore
 assert b.name == "b" and len(sent) == 1, "b reloads the savepoint's value: one SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # Unflushed changes are rolled back too
@@ -161,10 +169,14 @@ try:
         raise ValueError("something failed")
 except ValueError as error:
     print("caught:", error)
+# sphinx_gallery_start_ignore
 assert not sent, "a savepoint that never reached the database sends no SQL"
 assert state(c) == ("persistent", ["id", "name"]), "the object changed inside: expired"
+# sphinx_gallery_end_ignore
 print(c.name)
+# sphinx_gallery_start_ignore
 assert c.name == "c, released", "its unflushed change is gone"
+# sphinx_gallery_end_ignore
 
 # %%
 # An object loaded inside keeps the rolled-back values
@@ -183,10 +195,14 @@ session.execute(rename.execution_options(synchronize_session=False))
 session.refresh(e)
 nested.rollback()
 print(e.name, *state(e))
+# sphinx_gallery_start_ignore
 assert state(e) == ("persistent", []), "e, refreshed inside, is not expired"
 assert e.name == "e, rolled back", "and keeps a value the rollback undid"
+# sphinx_gallery_end_ignore
 session.expire(e)
+# sphinx_gallery_start_ignore
 assert e.name == "e", "expired by hand, it reloads the row"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``commit()`` after the nested blocks
@@ -198,9 +214,12 @@ assert e.name == "e", "expired by hand, it reloads the row"
 
 sent.clear()
 session.commit()
+# sphinx_gallery_start_ignore
 assert sent == ["COMMIT"], "commit() sends COMMIT and nothing else"
+# sphinx_gallery_end_ignore
 names = names_in_database()
 print(names)
+# sphinx_gallery_start_ignore
 assert names == {
     1: "a, changed before",
     2: "b",
@@ -208,6 +227,7 @@ assert names == {
     4: "d",
     5: "e",
 }, "flushed before or released: committed; rolled back: gone"
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
@@ -237,11 +257,13 @@ def insert_in_savepoint_then_roll_back(engine):
 statements, rows = insert_in_savepoint_then_roll_back(engine)
 print("rows with id 8 after the outer rollback:", rows)
 expected = ["SAVEPOINT sa_savepoint_1", "INSERT INTO", "RELEASE SAVEPOINT", "ROLLBACK"]
+# sphinx_gallery_start_ignore
 assert statements == expected, "SAVEPOINT, INSERT, RELEASE, then the outer ROLLBACK"
 if engine.dialect.name == "sqlite":
     assert rows == 1, "pysqlite: RELEASE committed; the rollback undid nothing"
 else:
     assert rows == 0, f"{engine.dialect.name}: the outer rollback undid the insert"
+# sphinx_gallery_end_ignore
 
 # %%
 # The pysqlite workaround
@@ -266,17 +288,13 @@ if engine.dialect.name == "sqlite":
     event.listen(fixed, "before_cursor_execute", record)
     statements, rows = insert_in_savepoint_then_roll_back(fixed)
     print("rows with id 8 after the outer rollback:", rows)
-    assert statements[:2] == ["BEGIN", "SAVEPOINT sa_savepoint_1"], "BEGIN first"
+    # sphinx_gallery_start_ignore
+    assert statements[:2] == ["BEGIN", "SAVEPOINT sa_savepoint_1"], (
+        "BEGIN is sent before the SAVEPOINT"
+    )
     assert rows == 0, "with the workaround the outer rollback undid the insert"
+    # sphinx_gallery_end_ignore
     fixed.dispose()
+# sphinx_gallery_start_ignore
 engine.dispose()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``begin_nested()`` flushes, then brackets what its block sends with ``SAVEPOINT`` and
-# ``RELEASE`` (or ``ROLLBACK TO SAVEPOINT``, which expires the objects the session modified
-# inside, not those only loaded there, and makes the objects added inside transient), the
-# outer transaction still needs its own ``commit()``, and on SQLite a transaction that starts
-# with a savepoint needs the pysqlite ``BEGIN`` workaround.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,10 @@
 Two sessions: who sees whose writes, and when
 =============================================
 
+A flushed row is visible only to its own session until commit; after that another session's
+new queries see it (at once on SQLite and PostgreSQL, from its next transaction on
+REPEATABLE READ), but objects it already loaded keep their values until expired.
+
 Two sessions are two connections with two transactions. What one sees of the other's work
 depends on whether the other has committed, on the isolation of its own transaction, and on
 the objects already in its identity map.
@@ -50,7 +54,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmpdir.name, "example.db"))
 is_sqlite = url.get_backend_name() == "sqlite"
 engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -62,7 +68,10 @@ session_b = Session(engine)
 
 
 def b_finds_bob() -> bool:
-    return session_b.scalars(select(User).where(User.name == "bob")).one_or_none() is not None
+    return (
+        session_b.scalars(select(User).where(User.name == "bob")).one_or_none()
+        is not None
+    )
 
 
 # %%
@@ -82,7 +91,11 @@ snapshot = not is_sqlite and level in ("REPEATABLE READ", "SERIALIZABLE")
 print(alice_b, "- B's isolation level:", level, "- B reads from a snapshot:", snapshot)
 if is_sqlite:
     dbapi_connection = session_b.connection().connection.driver_connection
-    assert not dbapi_connection.in_transaction, "a reading pysqlite connection sent no BEGIN"
+    # sphinx_gallery_start_ignore
+    assert not dbapi_connection.in_transaction, (
+        "a reading pysqlite connection sent no BEGIN"
+    )
+    # sphinx_gallery_end_ignore
 
 # %%
 # A adds a row and flushes: A sees it, B does not
@@ -96,8 +109,10 @@ session_a.add(User(id=2, name="bob"))
 session_a.flush()
 a_sees = session_a.scalars(select(User).where(User.name == "bob")).one_or_none()
 print("A sees:", a_sees, "- B sees bob:", b_finds_bob())
+# sphinx_gallery_start_ignore
 assert a_sees is not None and inspect(a_sees).persistent, "A sees its own flushed row"
 assert not b_finds_bob(), "B does not see a row that A flushed but did not commit"
+# sphinx_gallery_end_ignore
 
 # %%
 # A commits: B sees the row on its next query (unless B reads a snapshot)
@@ -105,7 +120,11 @@ assert not b_finds_bob(), "B does not see a row that A flushed but did not commi
 
 session_a.commit()
 print("B, still in its first transaction, sees bob:", b_finds_bob())
-assert b_finds_bob() == (not snapshot), "B's new query sees A's commit, unless in a snapshot"
+# sphinx_gallery_start_ignore
+assert b_finds_bob() == (not snapshot), (
+    "B's new query sees A's commit, unless in a snapshot"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # A renames alice: B's loaded object stays old
@@ -121,8 +140,12 @@ session_a.commit()
 again = session_b.scalars(select(User).where(User.id == 1)).one()
 in_row = session_b.scalar(select(User.name).where(User.id == 1))
 print(again, "- same object:", again is alice_b, "- name in B's view of the row:", in_row)
-assert again is alice_b and alice_b.name == "alice", "B's loaded object keeps the old value"
+# sphinx_gallery_start_ignore
+assert again is alice_b and alice_b.name == "alice", (
+    "B's loaded object keeps the old value"
+)
 assert in_row == ("alice" if snapshot else "alicia"), "B's SELECT reads what B may see"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``expire()``: B reloads the row, as B's transaction sees it
@@ -134,7 +157,11 @@ assert in_row == ("alice" if snapshot else "alicia"), "B's SELECT reads what B m
 
 session_b.expire(alice_b)
 print(alice_b)
-assert alice_b.name == ("alice" if snapshot else "alicia"), "the reload reads B's view of it"
+# sphinx_gallery_start_ignore
+assert alice_b.name == ("alice" if snapshot else "alicia"), (
+    "the reload reads B's view of it"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # B's next transaction sees everything committed
@@ -145,8 +172,11 @@ assert alice_b.name == ("alice" if snapshot else "alicia"), "the reload reads B'
 
 session_b.commit()
 print("expired after commit:", sorted(inspect(alice_b).expired_attributes))
+# sphinx_gallery_start_ignore
 assert inspect(alice_b).expired_attributes == {"id", "name"}, "commit expired the object"
+# sphinx_gallery_end_ignore
 print(alice_b, "- B sees bob:", b_finds_bob())
+# sphinx_gallery_start_ignore
 assert alice_b.name == "alicia", "the new transaction sees A's committed rename"
 assert b_finds_bob(), "and A's committed row"
 
@@ -155,11 +185,4 @@ session_b.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A flushed row is visible only to its own session until commit; after that another session's
-# new queries see it (at once on SQLite and PostgreSQL, from its next transaction on
-# REPEATABLE READ), but objects it already loaded keep their values until expired.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,11 @@
 ``with_for_update()`` does not refresh an object you already have
 =================================================================
 
+``with_for_update()``, in a query or in ``session.get()``, locks the row (except on SQLite,
+which leaves out ``FOR UPDATE``) but, like any SELECT, leaves an object already in the identity
+map as it was; add ``populate_existing=True``, or call
+``session.refresh(obj, with_for_update=True)``, to get the row's current values into it.
+
 Locking a row with ``SELECT ... FOR UPDATE`` feels like "now I have the latest version".
 The database does send the latest row, but if the object is already in the session, the
 identity map keeps the values it had, and ``session.get(..., with_for_update=True)`` is no
@@ -52,7 +57,9 @@ if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     url = url.set(database=os.path.join(tmpdir.name, "example.db"))
 is_sqlite = url.get_backend_name() == "sqlite"
 engine = create_engine(url, connect_args={"timeout": 2} if is_sqlite else {})
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 
 with Session(engine) as setup:
@@ -60,7 +67,9 @@ with Session(engine) as setup:
     setup.commit()
 
 statements: list[str] = []  # every statement sent, for the asserts
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: statements.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *a: statements.append(sql)
+)
 
 # %%
 # Our session loads the user
@@ -74,11 +83,15 @@ event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *a: stat
 session = Session(engine)
 user = session.get(User, 1)
 print(user)
+# sphinx_gallery_start_ignore
 assert user.name == "old", "the session loaded the committed value"
+# sphinx_gallery_end_ignore
 if is_sqlite:
     driver_connection = session.connection().connection.driver_connection
     print("SQLite transaction open on our connection:", driver_connection.in_transaction)
+    # sphinx_gallery_start_ignore
     assert not driver_connection.in_transaction, "pysqlite sends no BEGIN for a SELECT"
+    # sphinx_gallery_end_ignore
 
 # %%
 # Another connection changes the row and commits
@@ -98,13 +111,17 @@ with engine.begin() as other:
 statements.clear()
 locked = session.scalars(select(User).where(User.id == 1).with_for_update()).one()
 print(locked, "- same object:", locked is user)
+# sphinx_gallery_start_ignore
 assert len(statements) == 1, "the SELECT really was sent to the database"
 assert locked is user, "the query returns the object already in the identity map"
 assert locked.name == "old", "its loaded value is not replaced by the row's new value"
+# sphinx_gallery_end_ignore
 
 in_row = session.scalar(select(User.name).where(User.id == 1).with_for_update())
 print("name in the row:", in_row)
+# sphinx_gallery_start_ignore
 assert in_row == "new", "the database did send the committed new value"
+# sphinx_gallery_end_ignore
 
 # %%
 # What SQL was that?
@@ -117,10 +134,12 @@ assert in_row == "new", "the database did send the committed new value"
 
 sql = " ".join(statements[0].split())
 print(sql)
+# sphinx_gallery_start_ignore
 if engine.dialect.name == "sqlite":
     assert "FOR UPDATE" not in sql, "SQLite renders no FOR UPDATE"
 else:
     assert sql.endswith("FOR UPDATE"), f"{engine.dialect.name} renders FOR UPDATE"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``session.get(..., with_for_update=True)``: the same trap
@@ -132,9 +151,11 @@ else:
 statements.clear()
 got = session.get(User, 1, with_for_update=True)
 print(got, "- same object:", got is user)
+# sphinx_gallery_start_ignore
 assert len(statements) == 1, "get() with with_for_update sent a SELECT"
 assert ("FOR UPDATE" in statements[0]) != is_sqlite, "FOR UPDATE everywhere but SQLite"
 assert got is user and user.name == "old", "get() kept the stale loaded value too"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``populate_existing``: the row wins
@@ -149,10 +170,12 @@ statements.clear()
 stmt = select(User).where(User.id == 1).with_for_update()
 fresh = session.scalars(stmt.execution_options(populate_existing=True)).one()
 print(fresh, "- same object:", fresh is user)
+# sphinx_gallery_start_ignore
 assert fresh is user, "still the same object: the identity map is not bypassed"
 assert user.name == "new", "populate_existing replaced the stale value with the row's"
 assert not inspect(user).modified, "the refreshed object is clean, not a pending change"
 assert len(statements) == 1, "one SELECT did it"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``session.refresh(obj, with_for_update=True)``: lock and reload in one call
@@ -164,12 +187,15 @@ assert len(statements) == 1, "one SELECT did it"
 # SELECT and overwrites the object with the row, whatever it held.
 
 session.rollback()
+# sphinx_gallery_start_ignore
 assert user.name == "new", "after the rollback the object reloads"
+# sphinx_gallery_end_ignore
 with engine.begin() as other:
     other.execute(update(User).where(User.id == 1).values(name="newer"))
 statements.clear()
 session.refresh(user, with_for_update=True)
 print(user)
+# sphinx_gallery_start_ignore
 assert user.name == "newer", "refresh() loaded the row's current value"
 assert len(statements) == 1, "in one SELECT"
 assert ("FOR UPDATE" in statements[0]) != is_sqlite, "locking it, except on SQLite"
@@ -178,12 +204,4 @@ session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``with_for_update()``, in a query or in ``session.get()``, locks the row (except on SQLite,
-# which leaves out ``FOR UPDATE``) but, like any SELECT, leaves an object already in the identity
-# map as it was; add ``populate_existing=True``, or call
-# ``session.refresh(obj, with_for_update=True)``, to get the row's current values into it.
+# sphinx_gallery_end_ignore

@@ -8,9 +8,9 @@
 Bulk UPDATE autoflushes first
 =============================
 
-Before ``session.execute(update(...))`` runs, the session flushes its pending changes, so
-the bulk UPDATE also sees, and matches, rows you have not flushed yet. Turning autoflush off
-changes what it matches, and has a catch of its own.
+A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
+``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
+unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.
 """
 
 # %%
@@ -50,10 +50,14 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append(statement.split()[0] + (" bulk" if bulk else ""))
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="vip")])
+session.add_all(
+    [User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="vip")]
+)
 session.commit()
 bulk = update(User).where(User.status == "new").values(status="old")
 
@@ -76,8 +80,10 @@ session.add(cy)
 sent.clear()
 session.execute(bulk)
 print(sent)
+# sphinx_gallery_start_ignore
 assert sent.index("INSERT") < sent.index("UPDATE bulk"), "the pending INSERT came first"
 assert sent.index("UPDATE") < sent.index("UPDATE bulk"), "Bob's UPDATE came first"
+# sphinx_gallery_end_ignore
 
 # %%
 # So the bulk UPDATE matches the freshly flushed rows
@@ -87,8 +93,10 @@ assert sent.index("UPDATE") < sent.index("UPDATE bulk"), "Bob's UPDATE came firs
 # three rows become ``old``, in the database and in the session.
 
 print(db_status(), bob.status, cy.status)
+# sphinx_gallery_start_ignore
 assert db_status() == {1: "old", 2: "old", 3: "old"}, "flushed rows were matched too"
 assert bob.status == cy.status == "old", "and the session agrees"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -104,10 +112,14 @@ sent.clear()
 with session.no_autoflush:
     session.execute(bulk)
 print(sent)
+# sphinx_gallery_start_ignore
 assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -120,10 +132,14 @@ cy = User(id=3, name="Cy", status="new")
 session.add(cy)
 sent.clear()
 session.execute(bulk.execution_options(autoflush=False))
+# sphinx_gallery_start_ignore
 assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
+# sphinx_gallery_end_ignore
 session.flush()
+# sphinx_gallery_start_ignore
 assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -135,20 +151,18 @@ session.rollback()
 # ``status = 'new'`` and finds a match. It will not overwrite an unflushed change, so it
 # expires the attribute: Bob reloads ``vip`` from the database and the change is gone.
 
+# sphinx_gallery_start_ignore
 assert bob.status == "vip", "Bob is loaded (the rollback expired him)"
+# sphinx_gallery_end_ignore
 bob.status = "new"
 with session.no_autoflush:
     session.execute(bulk)
+# sphinx_gallery_start_ignore
 assert "status" in inspect(bob).expired_attributes, "the modified attribute was expired"
+# sphinx_gallery_end_ignore
 print(bob.status, inspect(bob).attrs.status.history)
+# sphinx_gallery_start_ignore
 assert bob.status == "vip", "the reload shows the database value"
 assert not inspect(bob).attrs.status.history.has_changes(), "the unflushed change is lost"
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
-# ``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
-# unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,10 @@
 Bulk DELETE and the loaded object it matches
 ============================================
 
+A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
+deleted (out of the session, detached after commit, restored to persistent by rollback),
+while ``False`` leaves them persistent with the values of a row that no longer exists.
+
 ``session.execute(delete(User).where(...))`` removes rows without going through
 ``session.delete()``. What happens to an already loaded object for that row depends on
 ``synchronize_session``, and a rollback has to bring it back.
@@ -41,7 +45,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([User(id=1, name="Ann"), User(id=2, name="Bob")])
@@ -70,16 +76,22 @@ for strategy in ["auto", "evaluate", "fetch"]:
     with Session(engine) as session:
         ann = session.get(User, 1)
         session.execute(
-            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:11}", end="")
         state(ann, session)
         st = inspect(ann)
+        # sphinx_gallery_start_ignore
         assert st.deleted and not st.persistent, f"{strategy}: object is marked deleted"
         assert not st.detached, f"{strategy}: deleted, but not detached before commit"
         assert ann not in session, f"{strategy}: the session no longer contains it"
-        assert st.key not in session.identity_map, f"{strategy}: gone from the identity map"
+        assert st.key not in session.identity_map, (
+            f"{strategy}: gone from the identity map"
+        )
         assert rows(session) == 1, f"{strategy}: the row is deleted in the transaction"
+        # sphinx_gallery_end_ignore
 
 # %%
 # ``False``: the object stays persistent, and stale
@@ -92,13 +104,19 @@ for strategy in ["auto", "evaluate", "fetch"]:
 with Session(engine) as session:
     ann = session.get(User, 1)
     session.execute(
-        delete(User).where(User.name == "Ann").execution_options(synchronize_session=False)
+        delete(User)
+        .where(User.name == "Ann")
+        .execution_options(synchronize_session=False)
     )
     state(ann, session)
-    assert inspect(ann).persistent and ann in session, "False: still persistent in session"
+    # sphinx_gallery_start_ignore
+    assert inspect(ann).persistent and ann in session, (
+        "False: still persistent in session"
+    )
     assert session.get(User, 1) is ann, "False: the identity map still returns it"
     assert ann.name == "Ann", "False: the old value is still readable"
     assert rows(session) == 1, "False: yet the row is deleted in the transaction"
+    # sphinx_gallery_end_ignore
 
 # %%
 # An expired object is not evaluated
@@ -119,16 +137,28 @@ for strategy in ["auto", "fetch"]:
         ann = session.get(User, 1)
         session.commit()  # expires ann
         session.execute(
-            delete(User).where(User.name == "Ann").execution_options(synchronize_session=strategy)
+            delete(User)
+            .where(User.name == "Ann")
+            .execution_options(synchronize_session=strategy)
         )
         print(f"{strategy!r:8}", end="")
         state(ann, session)
         if strategy == "fetch":
+            # sphinx_gallery_start_ignore
             assert inspect(ann).deleted, "'fetch' marks the expired object deleted"
+            # sphinx_gallery_end_ignore
             continue
-        assert inspect(ann).persistent and ann in session, "'auto' skipped the expired object"
-        assert engine.dialect.delete_returning, "although DELETE .. RETURNING was available"
-        assert "name" in inspect(ann).expired_attributes, "'auto' did not load her to judge her"
+        # sphinx_gallery_start_ignore
+        assert inspect(ann).persistent and ann in session, (
+            "'auto' skipped the expired object"
+        )
+        assert engine.dialect.delete_returning, (
+            "although DELETE .. RETURNING was available"
+        )
+        assert "name" in inspect(ann).expired_attributes, (
+            "'auto' did not load her to judge her"
+        )
+        # sphinx_gallery_end_ignore
         error = None
         try:
             ann.name
@@ -136,7 +166,9 @@ for strategy in ["auto", "fetch"]:
             error = exc
             message = str(exc).split("' ", 1)[1]  # drop the object's address
             print(f"  {type(exc).__name__}: Instance ... {message}")
+        # sphinx_gallery_start_ignore
         assert isinstance(error, ObjectDeletedError), "reloading the deleted row fails"
+        # sphinx_gallery_end_ignore
 
 # %%
 # Rollback brings the deleted object back
@@ -149,13 +181,17 @@ for strategy in ["auto", "fetch"]:
 session = Session(engine)
 ann = session.get(User, 1)
 session.execute(delete(User).where(User.name == "Ann"))
+# sphinx_gallery_start_ignore
 assert inspect(ann).deleted, "deleted before the rollback"
+# sphinx_gallery_end_ignore
 session.rollback()
 state(ann, session)
+# sphinx_gallery_start_ignore
 assert inspect(ann).persistent and ann in session, "rollback restores it to persistent"
 assert session.get(User, 1) is ann, "and back in the identity map"
 assert rows(session) == 2, "the row exists again"
 assert ann.name == "Ann", "its values reload from the restored row"
+# sphinx_gallery_end_ignore
 
 # %%
 # Commit makes it detached
@@ -167,14 +203,8 @@ assert ann.name == "Ann", "its values reload from the restored row"
 session.execute(delete(User).where(User.name == "Ann"))
 session.commit()
 state(ann, session)
+# sphinx_gallery_start_ignore
 assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
 assert rows(session) == 1, "the row stays deleted"
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
-# deleted (out of the session, detached after commit, restored to persistent by rollback),
-# while ``False`` leaves them persistent with the values of a row that no longer exists.
+# sphinx_gallery_end_ignore

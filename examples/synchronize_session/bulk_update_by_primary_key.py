@@ -8,6 +8,10 @@
 Bulk UPDATE by primary key: what the session learns
 ===================================================
 
+Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
+``'fetch'``, and with extra WHERE criteria demands ``synchronize_session=None``, after which
+loaded objects may be stale until you refresh them.
+
 In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
 parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
 loaded objects changed; add your own WHERE and it no longer does.
@@ -50,7 +54,9 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append((statement, executemany))
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
@@ -74,17 +80,23 @@ def db_names():
 # ``.rowcount``, so do not count rows with it.
 
 sent.clear()
-result = session.execute(update(User), [{"id": 1, "name": "Ann B."}, {"id": 2, "name": "Bob B."}])
+result = session.execute(
+    update(User), [{"id": 1, "name": "Ann B."}, {"id": 2, "name": "Bob B."}]
+)
 updates = [(s, many) for s, many in sent if s.startswith("UPDATE")]
+# sphinx_gallery_start_ignore
 assert len(updates) == 1 and updates[0][1], "one UPDATE, run as executemany"
 assert "WHERE user_account.id = " in updates[0][0], "keyed by the primary key"
 assert inspect(ann).dict["name"] == "Ann B.", "the loaded object got the new value"
 assert "name" not in inspect(ann).expired_attributes, "updated in place, not expired"
+# sphinx_gallery_end_ignore
 sent.clear()
 print(ann.name)
+# sphinx_gallery_start_ignore
 assert not sent, "reading the new value sends no SQL"
 assert not hasattr(result, "rowcount"), "the result carries no rowcount"
 assert db_names() == {1: "Ann B.", 2: "Bob B.", 3: "Cy"}, "both rows changed"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``'fetch'`` is refused
@@ -105,9 +117,13 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'fetch' is refused for bulk by PK"
-assert "'fetch' synchronization strategy is not available" in str(error), "says why"
+assert "'fetch' synchronization strategy is not available" in str(error), (
+    "the error says 'fetch' is not available"
+)
 assert not any(s.startswith("UPDATE") for s, _ in sent), "nothing was sent"
+# sphinx_gallery_end_ignore
 
 # %%
 # An extra WHERE: the default refuses
@@ -125,8 +141,10 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "extra WHERE is refused by default"
 assert "synchronize_session=None" in str(error), "the message names the way out"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``synchronize_session=None``: the session knows nothing
@@ -141,21 +159,19 @@ session.execute(
     update(User).where(User.status == "new").execution_options(synchronize_session=None),
     rows,
 )
+# sphinx_gallery_start_ignore
 assert "user_account.status = " in next(s for s, _ in sent if s.startswith("UPDATE")), (
     "the WHERE criteria became part of the UPDATE by primary key"
 )
 assert db_names() == {1: "Ann D.", 2: "Bob B.", 3: "Cy"}, "only Ann's row matched"
+# sphinx_gallery_end_ignore
 print(ann.name, "|", cy.name)
+# sphinx_gallery_start_ignore
 assert ann.name == "Ann B.", "ann is stale: the session was not told"
 assert cy.name == "Cy", "cy is correct only because its row did not match"
+# sphinx_gallery_end_ignore
 session.refresh(ann)
+# sphinx_gallery_start_ignore
 assert ann.name == "Ann D.", "refresh() loads the database's value"
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
-# ``'fetch'``, and with extra WHERE criteria demands ``synchronize_session=None``, after which
-# loaded objects may be stale until you refresh them.
+# sphinx_gallery_end_ignore

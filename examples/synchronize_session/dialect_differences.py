@@ -8,6 +8,12 @@
 ``synchronize_session`` on SQLite, PostgreSQL and MariaDB
 =========================================================
 
+``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
+an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
+only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
+default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
+not be the one an INTEGER column stores.
+
 The same bulk statements send different SQL to different databases: ``'fetch'`` is one
 ``UPDATE ... RETURNING`` where the database can return rows from an UPDATE, and a ``SELECT``
 followed by the ``UPDATE`` where it cannot. This page asserts, for whichever database
@@ -29,7 +35,17 @@ whose result the database stores differently from what Python computed.
 
 import os
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, event, func, select, text, update
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import CompileError, InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -60,7 +76,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([Team(id=1, name="red"), Team(id=2, name="blue")])
@@ -102,10 +120,12 @@ expected = {
     "mariadb": (False, True),
     "mysql": (False, False),
 }
+# sphinx_gallery_start_ignore
 if kind in expected:
     assert (dialect.update_returning, dialect.delete_returning) == expected[kind], (
         f"{kind} returns rows from UPDATE / DELETE as the text says"
     )
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _dialects-mysql:
@@ -125,7 +145,10 @@ if kind in expected:
 # ``UPDATE ... RETURNING`` is run on the ``update().returning()`` page).
 
 explicit = update(User).where(User.id == 1).values(status="x").returning(User.id)
-for label, offline in [("MySQL", mysql.dialect()), ("MariaDB", mysql.dialect(is_mariadb=True))]:
+for label, offline in [
+    ("MySQL", mysql.dialect()),
+    ("MariaDB", mysql.dialect(is_mariadb=True)),
+]:
     print(
         f"{label} (not connected): is_mariadb={offline.is_mariadb}, "
         f"UPDATE..RETURNING={offline.update_returning}, "
@@ -133,11 +156,20 @@ for label, offline in [("MySQL", mysql.dialect()), ("MariaDB", mysql.dialect(is_
     )
     compiled = " ".join(str(explicit.compile(dialect=offline)).split())
     print("   ", compiled)
-    assert compiled.endswith("RETURNING users.id"), "an explicit RETURNING is compiled, not refused"
-assert (mysql.dialect().update_returning, mysql.dialect().delete_returning) == (False, False), (
-    "SQLAlchemy's MySQL dialect has neither UPDATE nor DELETE ... RETURNING"
+    # sphinx_gallery_start_ignore
+    assert compiled.endswith("RETURNING users.id"), (
+        "an explicit RETURNING is compiled, not refused"
+    )
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
+assert (mysql.dialect().update_returning, mysql.dialect().delete_returning) == (
+    False,
+    False,
+), "SQLAlchemy's MySQL dialect has neither UPDATE nor DELETE ... RETURNING"
+assert mysql.dialect(is_mariadb=True).delete_returning, (
+    "its MariaDB variant has DELETE RETURNING"
 )
-assert mysql.dialect(is_mariadb=True).delete_returning, "its MariaDB variant has DELETE RETURNING"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``'fetch'`` on an UPDATE
@@ -159,11 +191,13 @@ with Session(engine) as session:
     )
     print(sent)
     print(alice)
+    # sphinx_gallery_start_ignore
     if dialect.update_returning:
         assert sent == ["UPDATE"], "one UPDATE ... RETURNING"
     else:
         assert sent == ["SELECT", "UPDATE"], "a SELECT of the keys, then the UPDATE"
     assert alice.status == "archived", "on every database the loaded object is updated"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -176,12 +210,16 @@ with Session(engine) as session:
 with Session(engine) as session:
     alice = session.get(User, 1)
     sent.clear()
-    session.execute(update(User).where(func.lower(User.name) == "alice").values(status="away"))
+    session.execute(
+        update(User).where(func.lower(User.name) == "alice").values(status="away")
+    )
     print(sent)
+    # sphinx_gallery_start_ignore
     assert sent == (["UPDATE"] if dialect.update_returning else ["SELECT", "UPDATE"]), (
         "'auto' fell back to 'fetch'"
     )
     assert alice.status == "away", "and the loaded object is updated"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -195,14 +233,17 @@ with Session(engine) as session:
     bob = session.get(User, 2)
     sent.clear()
     session.execute(
-        delete(User).where(User.name == "bob"), execution_options={"synchronize_session": "fetch"}
+        delete(User).where(User.name == "bob"),
+        execution_options={"synchronize_session": "fetch"},
     )
     print(sent)
+    # sphinx_gallery_start_ignore
     if dialect.delete_returning:
         assert sent == ["DELETE"], "one DELETE ... RETURNING"
     else:
         assert sent == ["SELECT", "DELETE"], "a SELECT of the keys, then the DELETE"
     assert bob not in session, "the matched object left the session"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -224,14 +265,19 @@ with Session(engine) as session:
 
 multi_table = delete(User).where(User.team_id == Team.id).where(Team.name == "red")
 NO_USING = "NotImplementedError: This backend does not support multiple-table criteria"
-ASKS_FOR_USING = 'CompileError: Dialect "{}" does not support RETURNING with DELETE..USING'
+ASKS_FOR_USING = (
+    'CompileError: Dialect "{}" does not support RETURNING with DELETE..USING'
+)
 NO_EVALUATE = "InvalidRequestError: Could not evaluate current criteria in Python"
 trials = [
     ("default", {}),
     ("default, is_delete_using", {"is_delete_using": True}),
     ("'evaluate'", {"synchronize_session": "evaluate"}),
     ("'fetch'", {"synchronize_session": "fetch"}),
-    ("'fetch', is_delete_using", {"synchronize_session": "fetch", "is_delete_using": True}),
+    (
+        "'fetch', is_delete_using",
+        {"synchronize_session": "fetch", "is_delete_using": True},
+    ),
     ("False", {"synchronize_session": False}),
 ]
 outcomes = {}
@@ -241,7 +287,8 @@ for label, options in trials:
         sent.clear()
         try:
             session.execute(multi_table, execution_options=options)
-            outcome = f"{sent}, alice {'left' if alice not in session else 'stays in'} the session"
+            where = "left" if alice not in session else "stays in"
+            outcome = f"{sent}, alice {where} the session"
         except (CompileError, InvalidRequestError, NotImplementedError) as exc:
             outcome = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         print(f"{label}: {outcome}")
@@ -272,19 +319,29 @@ expected_by_kind = {
         "False": NO_USING,
     },
 }
-# Derived, not run: MySQL has no DELETE ... RETURNING at all, so 'fetch' SELECTs the keys first
-# whatever the option says, and nothing raises.
+# Derived, not run: MySQL has no DELETE ... RETURNING at all, so 'fetch' SELECTs the keys
+# first whatever the option says, and nothing raises.
 expected_by_kind["mysql"] = {
     label: "['SELECT', 'DELETE'], alice left"
-    for label in ["default", "default, is_delete_using", "'fetch'", "'fetch', is_delete_using"]
+    for label in [
+        "default",
+        "default, is_delete_using",
+        "'fetch'",
+        "'fetch', is_delete_using",
+    ]
 } | {"False": "['DELETE'], alice stays in"}
+# sphinx_gallery_start_ignore
 for label, start in expected_by_kind.get(kind, {}).items():
     assert outcomes[label].startswith(start), f"on {kind}, {label} gives {start}"
-assert outcomes["'evaluate'"].startswith(NO_EVALUATE), "'evaluate' cannot judge Team criteria"
+assert outcomes["'evaluate'"].startswith(NO_EVALUATE), (
+    "'evaluate' cannot judge Team criteria"
+)
 if "CompileError" in outcomes["default"]:
-    assert "add the additional execution option 'is_delete_using=True'" in outcomes["default"], (
-        "the CompileError says to add is_delete_using=True"
-    )
+    assert (
+        "add the additional execution option 'is_delete_using=True'"
+        in outcomes["default"]
+    ), "the CompileError says to add is_delete_using=True"
+# sphinx_gallery_end_ignore
 
 # %%
 # A subquery is portable: ``User.team_id.in_(select(Team.id)...)`` keeps the DELETE on one
@@ -297,10 +354,12 @@ with Session(engine) as session:
     sent.clear()
     session.execute(delete(User).where(User.team_id.in_(red_team)))
     print(sent, "| alice in the session:", alice in session)
+    # sphinx_gallery_start_ignore
     assert sent == (["DELETE"] if dialect.delete_returning else ["SELECT", "DELETE"]), (
         "the default fell back to 'fetch'"
     )
     assert alice not in session, "on every database the deleted object left the session"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -320,14 +379,17 @@ if kind in ("mariadb", "mysql"):
     with engine.connect() as connection:
         collation = connection.scalar(
             text(
-                "SELECT collation_name FROM information_schema.columns WHERE table_schema ="
-                " DATABASE() AND table_name = 'users' AND column_name = 'name'"
+                "SELECT collation_name FROM information_schema.columns"
+                " WHERE table_schema = DATABASE() AND table_name = 'users'"
+                " AND column_name = 'name'"
             )
         )
     print("collation of users.name:", collation)
     ignores_case = collation.endswith("_ci")
+    # sphinx_gallery_start_ignore
     if kind == "mariadb":
         assert ignores_case, "MariaDB's default collation is case-insensitive"
+    # sphinx_gallery_end_ignore
 else:
     ignores_case = False  # SQLite's and PostgreSQL's defaults compare case-sensitively
 
@@ -340,15 +402,24 @@ for strategy in ["auto", "fetch"]:
         ).rowcount
         in_memory = alice.status
         in_db = session.scalar(select(User.status).where(User.id == 1))
-        print(f"{strategy}: rows matched {matched}; alice in memory {in_memory!r}, row {in_db!r}")
+        print(
+            f"{strategy}: rows matched {matched}; "
+            f"alice in memory {in_memory!r}, row {in_db!r}"
+        )
+        # sphinx_gallery_start_ignore
         if not ignores_case:
-            assert (matched, in_memory, in_db) == (0, "active", "active"), "no match anywhere"
+            assert (matched, in_memory, in_db) == (0, "active", "active"), (
+                "no match anywhere"
+            )
         elif strategy == "auto":
             assert (matched, in_memory, in_db) == (1, "active", "vip"), (
                 "the database matched 'Alice', Python did not: the object is stale"
             )
         else:
-            assert (matched, in_memory, in_db) == (1, "vip", "vip"), "'fetch' followed the database"
+            assert (matched, in_memory, in_db) == (1, "vip", "vip"), (
+                "'fetch' followed the database"
+            )
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -364,7 +435,9 @@ for strategy in ["auto", "fetch"]:
 
 if kind == "mariadb":
     pads = "nopad" not in collation
+    # sphinx_gallery_start_ignore
     assert pads, "MariaDB's default collation pads with spaces"
+    # sphinx_gallery_end_ignore
 else:
     pads = False if kind != "mysql" else None  # MySQL: depends on the collation; not run
 
@@ -372,15 +445,21 @@ with Session(engine) as session:
     bob = session.get(User, 2)
     bob.name = "bob "
     session.flush()
-    matched = session.execute(update(User).where(User.name == "bob").values(status="vip")).rowcount
+    matched = session.execute(
+        update(User).where(User.name == "bob").values(status="vip")
+    ).rowcount
     in_db = session.scalar(select(User.status).where(User.id == 2))
     print(f"rows matched {matched}; bob in memory {bob.status!r}, row {in_db!r}")
+    # sphinx_gallery_start_ignore
     if pads is True:
         assert (matched, bob.status, in_db) == (1, "active", "vip"), (
             "the database matched 'bob ', Python did not: the object is stale"
         )
     elif pads is False:
-        assert (matched, bob.status, in_db) == (0, "active", "active"), "no match anywhere"
+        assert (matched, bob.status, in_db) == (0, "active", "active"), (
+            "no match anywhere"
+        )
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -405,9 +484,11 @@ for strategy in ["auto", "fetch"]:
         )
         in_db = session.scalar(select(User.counter).where(User.id == 1))
         print(f"{strategy}: alice in memory {alice.counter!r}, row {in_db!r}")
+        # sphinx_gallery_start_ignore
         assert alice.counter == 2.5, f"{strategy}: Python's 5 / 2 went into the object"
         if expected_row is not None:
             assert in_db == expected_row, f"on {kind} the row holds {expected_row}"
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -422,14 +503,8 @@ for strategy in ["auto", "fetch"]:
 with Session(engine) as session:
     rows = session.execute(select(User.id, User.status).order_by(User.id)).all()
     print(rows)
-assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], "rollbacks undid it all"
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
-# an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
-# only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
-# default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
-# not be the one an INTEGER column stores.
+# sphinx_gallery_start_ignore
+assert [tuple(row) for row in rows] == [(1, "active"), (2, "active")], (
+    "rollbacks undid it all"
+)
+# sphinx_gallery_end_ignore

@@ -8,9 +8,12 @@
 ``'evaluate'`` meets criteria it cannot run in Python
 =====================================================
 
+``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
+before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
+computed by SQL is expired on the matched objects and reloaded on next access.
+
 ``synchronize_session="evaluate"`` re-runs your WHERE clause in Python against every loaded
-object. Some SQL has no Python meaning: then ``'evaluate'`` refuses, ``'auto'`` quietly
-switches to ``'fetch'``, and a SET value it cannot compute is expired instead of copied.
+object.
 """
 
 # %%
@@ -50,10 +53,14 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append(statement)
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-session.add_all([User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")])
+session.add_all(
+    [User(id=1, name="Ann", status="new"), User(id=2, name="Bob", status="new")]
+)
 session.commit()
 ann = session.get(User, 1)
 print(ann)
@@ -78,9 +85,11 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'evaluate' refuses a SQL function"
 assert "Cannot evaluate Function" in str(error), "the message names the function"
 assert not any(s.startswith("UPDATE") for s in sent), "no UPDATE was sent"
+# sphinx_gallery_end_ignore
 
 # %%
 # An IN subquery
@@ -100,8 +109,10 @@ except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
     print(f"{type(exc).__name__}: {message}")
+# sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'evaluate' refuses an IN subquery"
 assert "Cannot evaluate Select" in str(error), "the message names the subquery"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``'auto'`` falls back to ``'fetch'``
@@ -114,14 +125,20 @@ assert "Cannot evaluate Select" in str(error), "the message names the subquery"
 # the matched loaded object receives the new value.
 
 sent.clear()
-session.execute(update(User).where(func.lower(User.name) == "ann").values(status="active"))
+session.execute(
+    update(User).where(func.lower(User.name) == "ann").values(status="active")
+)
 update_sql = next(s for s in sent if s.startswith("UPDATE"))
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert "RETURNING" in update_sql, "'fetch' asks the UPDATE to return matched keys"
 else:
-    assert sent[0].startswith("SELECT"), "without RETURNING, 'fetch' SELECTs matches first"
+    assert sent[0].startswith("SELECT"), (
+        "without RETURNING, 'fetch' SELECTs matches first"
+    )
 assert inspect(ann).dict["status"] == "active", "the loaded object got the new value"
 assert "status" not in inspect(ann).expired_attributes, "set in place, not expired"
+# sphinx_gallery_end_ignore
 print(ann.status)
 
 # %%
@@ -134,8 +151,10 @@ print(ann.status)
 
 session.execute(update(User).where(User.id == 1).values(name=func.upper(User.name)))
 print(inspect(ann).expired_attributes)
+# sphinx_gallery_start_ignore
 assert "name" in inspect(ann).expired_attributes, "a SQL-computed value is expired"
 assert "name" not in inspect(ann).dict, "the old value is gone from the object"
+# sphinx_gallery_end_ignore
 
 # %%
 # The next access reloads it
@@ -145,14 +164,10 @@ assert "name" not in inspect(ann).dict, "the old value is gone from the object"
 
 sent.clear()
 print(ann.name)
+# sphinx_gallery_start_ignore
 assert ann.name == "ANN", "the reload returns the database's value"
-assert len(sent) == 1 and sent[0].startswith("SELECT"), "one SELECT reloaded the attribute"
+assert len(sent) == 1 and sent[0].startswith("SELECT"), (
+    "one SELECT reloaded the attribute"
+)
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
-# before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
-# computed by SQL is expired on the matched objects and reloaded on next access.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,9 @@
 The four ``synchronize_session`` strategies, side by side
 =========================================================
 
+``"auto"`` evaluates in Python when it can and fetches when it cannot, ``"evaluate"`` and
+``"fetch"`` each force one of those, and ``False`` leaves your loaded objects stale.
+
 A bulk ``update()`` changes rows, not the objects you already loaded: ``synchronize_session``
 decides what happens to them. Each strategy here runs the same UPDATE on the same data.
 """
@@ -42,14 +45,18 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 rows = [(1, "alice", "active"), (2, "bob", "active"), (3, "carol", "inactive")]
 with Session(engine) as session, session.begin():
     session.add_all([User(id=i, name=n, status=s) for i, n, s in rows])
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql)
+)
 stmt = update(User).where(User.status == "active").values(status="archived")
 synced = ["archived", "archived", "inactive"]  # the database's statuses after the UPDATE
 
@@ -63,6 +70,52 @@ def loaded():
 
 
 # %%
+# At a glance
+# -----------
+#
+# Each strategy runs the UPDATE on the three users loaded fresh: the statements it sent and the
+# status alice then has in memory (the database says ``'archived'``); then the same with a WHERE
+# clause Python cannot run (``lower(name) == 'alice'``), explained further down.
+
+outcomes = []
+for strategy in ("auto", "evaluate", "fetch", False):
+    options = {"synchronize_session": strategy}
+    with loaded() as (session, (alice, bob, carol)):
+        session.execute(stmt, execution_options=options)
+        kinds = " + ".join(
+            sql.split()[0] + " RETURNING" * ("RETURNING" in sql) for sql in sent
+        )
+        status = alice.status
+    with loaded() as (session, (alice, bob, carol)):
+        try:
+            session.execute(
+                update(User)
+                .where(func.lower(User.name) == "alice")
+                .values(status="archived"),
+                execution_options=options,
+            )
+            by_lower = repr(alice.status)
+        except InvalidRequestError as exc:
+            by_lower = f"raises {type(exc).__name__}"
+    outcomes.append((repr(strategy), kinds, repr(status), by_lower))
+print(
+    f"{'strategy':<11} {'SQL sent':<17} {'alice in memory':<16} with lower(name) in WHERE"
+)
+for row in outcomes:
+    print("{:<11} {:<17} {:<16} {}".format(*row))
+# sphinx_gallery_start_ignore
+assert [row[2] for row in outcomes] == ["'archived'"] * 3 + ["'active'"], (
+    "False left it stale"
+)
+assert [row[3] for row in outcomes] == [
+    "'archived'",
+    "raises InvalidRequestError",
+    "'archived'",
+    "'active'",
+], "with lower() in the WHERE clause, 'evaluate' raised and 'auto' fetched"
+# sphinx_gallery_end_ignore
+
+# %%
 # ``"auto"`` (the default)
 # ------------------------
 #
@@ -72,8 +125,14 @@ def loaded():
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "auto"})
 auto_sql = sent[0]
-assert len(sent) == 1 and "RETURNING" not in auto_sql, "'auto' evaluated: one plain UPDATE"
-assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated objects in memory"
+# sphinx_gallery_start_ignore
+assert len(sent) == 1 and "RETURNING" not in auto_sql, (
+    "'auto' evaluated: one plain UPDATE"
+)
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'auto' updated objects in memory"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"evaluate"``
@@ -83,8 +142,12 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'auto' updated object
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in sent[0], "'evaluate' sent one plain UPDATE"
-assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated objects in memory"
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'evaluate' updated objects in memory"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"fetch"``
@@ -95,11 +158,17 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'evaluate' updated ob
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "'fetch' used UPDATE ... RETURNING"
 else:
-    assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], "'fetch' selected keys first"
-assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the matched objects"
+    assert [s.split()[0] for s in sent] == ["SELECT", "UPDATE"], (
+        "'fetch' selected keys first"
+    )
+assert [u.status for u in (alice, bob, carol)] == synced, (
+    "'fetch' updated the matched objects"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # ``False``
@@ -111,12 +180,18 @@ assert [u.status for u in (alice, bob, carol)] == synced, "'fetch' updated the m
 
 with loaded() as (session, (alice, bob, carol)):
     session.execute(stmt, execution_options={"synchronize_session": False})
+    # sphinx_gallery_start_ignore
     assert len(sent) == 1 and "RETURNING" not in sent[0], "False sent one plain UPDATE"
+    # sphinx_gallery_end_ignore
     in_db = session.scalar(select(User.status).where(User.id == 1))
     print("alice in memory:", alice.status, "| in the database:", in_db)
-assert (alice.status, bob.status) == ("active", "active"), "False left the loaded objects stale"
+# sphinx_gallery_start_ignore
+assert (alice.status, bob.status) == ("active", "active"), (
+    "False left the loaded objects stale"
+)
 assert in_db == "archived", "while the database already says 'archived'"
 assert not inspect(alice).expired_attributes, "False did not expire them either"
+# sphinx_gallery_end_ignore
 
 # %%
 # When the WHERE clause cannot run in Python
@@ -133,10 +208,16 @@ with loaded() as (session, (alice, bob, carol)):
     except InvalidRequestError as exc:
         message = f"{type(exc).__name__}: " + str(exc).split("\n(Background")[0]
         print(message)
+    # sphinx_gallery_start_ignore
     assert message and not sent, "'evaluate' raised before sending the UPDATE"
+    # sphinx_gallery_end_ignore
     session.execute(by_name)
 fetched = "RETURNING" in sent[-1] if engine.dialect.update_returning else len(sent) == 2
-assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': asked the database"
+# sphinx_gallery_start_ignore
+assert alice.status == "archived" and fetched, (
+    "'auto' fell back to 'fetch': asked the database"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Where ``"evaluate"`` and ``"fetch"`` differ
@@ -149,13 +230,23 @@ assert alice.status == "archived" and fetched, "'auto' fell back to 'fetch': ask
 carol_after = {}
 for strategy in ("evaluate", "fetch"):
     with loaded() as (session, (alice, bob, carol)):
-        session.connection().execute(update(User).where(User.id == 3).values(status="active"))
+        session.connection().execute(
+            update(User).where(User.id == 3).values(status="active")
+        )
         session.execute(stmt, execution_options={"synchronize_session": strategy})
         in_db = session.scalar(select(User.status).where(User.id == 3))
         carol_after[strategy] = (carol.status, in_db)
-        print(f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}")
-assert carol_after["evaluate"] == ("inactive", "archived"), "'evaluate' missed carol's new row"
-assert carol_after["fetch"] == ("archived", "archived"), "'fetch' used the rows the DB matched"
+        print(
+            f"{strategy!r}: carol in memory {carol.status!r}, in the database {in_db!r}"
+        )
+# sphinx_gallery_start_ignore
+assert carol_after["evaluate"] == ("inactive", "archived"), (
+    "'evaluate' missed carol's new row"
+)
+assert carol_after["fetch"] == ("archived", "archived"), (
+    "'fetch' used the rows the DB matched"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Where SQLAlchemy's own documentation says otherwise
@@ -174,11 +265,21 @@ with loaded() as (session, users):
     session.expire_all()
     session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
     print("statements:", [sql.split()[0] for sql in sent])
-    assert len(sent) == 1 and sent[0].startswith("UPDATE"), "no SELECT for the expired objects"
-    assert all(inspect(user).expired for user in users), "they were skipped, still expired"
-    assert [user.status for user in users] == synced, "and reload the new values on access"
+    # sphinx_gallery_start_ignore
+    assert len(sent) == 1 and sent[0].startswith("UPDATE"), (
+        "no SELECT for the expired objects"
+    )
+    assert all(inspect(user).expired for user in users), (
+        "they were skipped, still expired"
+    )
+    assert [user.status for user in users] == synced, (
+        "and reload the new values on access"
+    )
+    # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 if engine.dialect.update_returning:
     assert "RETURNING" not in auto_sql, "with RETURNING available, 'auto' still evaluated"
+# sphinx_gallery_end_ignore
 
 # %%
 # Summary
@@ -188,9 +289,3 @@ if engine.dialect.update_returning:
 # - ``"evaluate"``: no extra SQL, raises if it cannot evaluate; matches by in-memory values.
 # - ``"fetch"``: ``RETURNING`` keys, or a ``SELECT`` of the keys first; matches by the database.
 # - ``False``: no extra SQL; loaded objects left stale, not expired.
-#
-# In one sentence
-# ---------------
-#
-# ``"auto"`` evaluates in Python when it can and fetches when it cannot, ``"evaluate"`` and
-# ``"fetch"`` each force one of those, and ``False`` leaves your loaded objects stale.

@@ -8,6 +8,10 @@
 Bulk UPDATE and DELETE with joined-table inheritance
 ====================================================
 
+A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only ``engineer``: update by primary
+key or join the tables yourself; delete through the base table with ``ON DELETE CASCADE`` (or
+``session.delete()``) so no half rows remain.
+
 An ``Engineer`` lives in two tables: ``employee`` (base) and ``engineer`` (subclass). A bulk
 ``update(Engineer)`` or ``delete(Engineer)`` targets one table only; the results range from
 an error to silently touching the wrong rows. Each pitfall is followed by a fix.
@@ -24,7 +28,16 @@ an error to silently touching the wrong rows. Each pitfall is followed by a fix.
 import os
 import warnings
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, event, inspect, select, update
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -46,25 +59,35 @@ class Employee(Base):
 
 class Engineer(Employee):
     __tablename__ = "engineer"
-    id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True
+    )
     language: Mapped[str] = mapped_column(String(20))
     __mapper_args__ = {"polymorphic_identity": "engineer"}
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 if engine.dialect.name == "sqlite":
-    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+    event.listen(
+        engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON")
+    )
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
-ann, bob = Engineer(id=1, name="Ann", language="py"), Engineer(id=2, name="Bob", language="go")
+ann, bob = (
+    Engineer(id=1, name="Ann", language="py"),
+    Engineer(id=2, name="Bob", language="go"),
+)
 session.add_all([ann, bob])
 session.commit()
 
 
 def tables():  # the rows of employee and engineer, as the database has them
     return tuple(
-        session.execute(select(t).order_by(t.c.id)).all() for t in Base.metadata.sorted_tables
+        session.execute(select(t).order_by(t.c.id)).all()
+        for t in Base.metadata.sorted_tables
     )
 
 
@@ -79,14 +102,24 @@ def tables():  # the rows of employee and engineer, as the database has them
 
 error = None
 try:
-    session.execute(update(Engineer).where(Engineer.id == 1).values(name="A", language="rs"))
+    session.execute(
+        update(Engineer).where(Engineer.id == 1).values(name="A", language="rs")
+    )
 except CompileError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
-assert "columns from table(s) 'employee' in SET clause" in str(error), "mixed SET is refused"
+# sphinx_gallery_start_ignore
+assert "columns from table(s) 'employee' in SET clause" in str(error), (
+    "mixed SET is refused"
+)
+# sphinx_gallery_end_ignore
 multi_table = engine.dialect.name in ("mysql", "mariadb")
 why = "not a multi-table UPDATE" if multi_table else "additional tables in the SET clause"
-assert why in str(error), f"{engine.dialect.name} refuses it because the UPDATE names one table"
+# sphinx_gallery_start_ignore
+assert why in str(error), (
+    f"{engine.dialect.name} refuses it because the UPDATE names one table"
+)
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -97,8 +130,10 @@ session.rollback()
 
 session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
 updated = ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")], [(1, "rust"), (2, "go")])
+# sphinx_gallery_start_ignore
 assert tables() == updated, "both tables were updated, for id 1 only"
 assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -109,13 +144,21 @@ session.rollback()
 # join condition, so *every* ``engineer`` row is updated as soon as any employee is named Ann.
 # SQLAlchemy warns; the session, evaluating the WHERE in Python, believes only Ann changed.
 
+# sphinx_gallery_start_ignore
 assert bob.language == "go", "Bob is loaded"
+# sphinx_gallery_end_ignore
 with warnings.catch_warnings(record=True, action="always") as caught:
-    session.execute(update(Engineer).where(Engineer.name == "Ann").values(language="rust"))
+    session.execute(
+        update(Engineer).where(Engineer.name == "Ann").values(language="rust")
+    )
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
-assert "cartesian product" in str(caught[0].message), "SQLAlchemy warns"
+# sphinx_gallery_start_ignore
+assert "cartesian product" in str(caught[0].message), (
+    "SQLAlchemy warns of a cartesian product"
+)
 assert tables()[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
 assert bob.language == "go", "and the session thinks Bob is unchanged: stale"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -124,7 +167,9 @@ session.rollback()
 
 joined = update(Engineer).where(Engineer.id == Employee.id, Engineer.name == "Ann")
 session.execute(joined.values(language="rust"))
+# sphinx_gallery_start_ignore
 assert tables()[1] == [(1, "rust"), (2, "go")], "only Ann's row was updated"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -134,18 +179,28 @@ session.rollback()
 # ``delete(Engineer)`` deletes from ``engineer`` only. The session marks ``ann`` deleted, but
 # her ``employee`` row survives, still typed ``engineer``; loading it back fails.
 
+# sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
+# sphinx_gallery_end_ignore
 session.execute(delete(Engineer).where(Engineer.language == "py"))
 print(half := tables())
-assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), "half a row"
+# sphinx_gallery_start_ignore
+assert half == ([(1, "Ann", "engineer"), (2, "Bob", "engineer")], [(2, "go")]), (
+    "half a row"
+)
 assert inspect(ann).deleted, "the session thinks Ann is gone"
+# sphinx_gallery_end_ignore
 error = None
 try:
     session.get(Employee, 1).language
 except KeyError as exc:
     error = exc
     print(f"{type(exc).__name__}: {exc}")
-assert "failed to populate" in str(error), "the orphan base row loads as a broken Engineer"
+# sphinx_gallery_start_ignore
+assert "failed to populate" in str(error), (
+    "the orphan base row loads as a broken Engineer"
+)
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -156,19 +211,19 @@ session.rollback()
 # row. ``session.delete(ann)`` and a flush also remove both rows.
 
 only_bob = ([(2, "Bob", "engineer")], [(2, "go")])
+# sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
+# sphinx_gallery_end_ignore
 session.execute(delete(Employee).where(Employee.name == "Ann"))
-assert tables() == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
+# sphinx_gallery_start_ignore
+assert tables() == only_bob and inspect(ann).deleted, (
+    "the cascade removed both rows; agreed"
+)
+# sphinx_gallery_end_ignore
 session.rollback()
 session.delete(ann)
 session.flush()
+# sphinx_gallery_start_ignore
 assert tables() == only_bob, "the unit of work removed both"
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# A bulk ``update(Engineer)`` or ``delete(Engineer)`` targets only ``engineer``: update by primary
-# key or join the tables yourself; delete through the base table with ``ON DELETE CASCADE`` (or
-# ``session.delete()``) so no half rows remain.
+# sphinx_gallery_end_ignore

@@ -8,9 +8,13 @@
 Legacy ``Query.update()`` / ``Query.delete()`` and their 2.0-style twins
 ========================================================================
 
+``session.query(User).filter(...).update(...)`` / ``.delete(...)`` and
+``session.execute(update(User)...)`` / ``delete(User)...`` with the same
+``synchronize_session`` send the same SQL and leave loaded objects in the same state, with
+no warning in 2.x; the legacy form returns a plain row count.
+
 Older code calls ``session.query(User).filter(...).update({...})``. The 2.0 style is
-``session.execute(update(User).where(...).values(...))``. Side by side, they send the same
-SQL and synchronize loaded objects the same way; only the return value differs.
+``session.execute(update(User).where(...).values(...))``.
 """
 
 # %%
@@ -51,7 +55,9 @@ def record(conn, cursor, statement, parameters, context, executemany):
     sent.append((statement, parameters))
 
 
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as session:
     seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
@@ -100,11 +106,13 @@ modern, modern_sql, modern_warnings, modern_ann = run(
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object's status:", legacy_ann, "|", modern_ann)
+# sphinx_gallery_start_ignore
 assert type(legacy) is int and legacy == 2, "Query.update() returns the rowcount int"
 assert modern == legacy, "the 2.0 result's rowcount is the same number"
 assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same UPDATE was sent"
 assert legacy_ann == modern_ann == "old", "the loaded object got the new value both ways"
 assert not legacy_warnings and not modern_warnings, "no warning, not even a deprecation"
+# sphinx_gallery_end_ignore
 
 # %%
 # DELETE, both ways
@@ -114,27 +122,26 @@ assert not legacy_warnings and not modern_warnings, "no warning, not even a depr
 # deleted either way.
 
 legacy, legacy_sql, legacy_warnings, legacy_ann = run(
-    lambda s: s.query(User).filter(User.status == "new").delete(synchronize_session="fetch")
+    lambda s: (
+        s.query(User).filter(User.status == "new").delete(synchronize_session="fetch")
+    )
 )
 modern, modern_sql, modern_warnings, modern_ann = run(
     lambda s: (
         s.execute(
-            delete(User).where(User.status == "new").execution_options(synchronize_session="fetch")
+            delete(User)
+            .where(User.status == "new")
+            .execution_options(synchronize_session="fetch")
         ).rowcount
     )
 )
 print("legacy:", legacy, type(legacy).__name__, "| 2.0 style:", modern)
 print("loaded object:", legacy_ann, "|", modern_ann)
-assert type(legacy) is int and legacy == modern == 2, "Query.delete() returns the rowcount"
+# sphinx_gallery_start_ignore
+assert type(legacy) is int and legacy == modern == 2, (
+    "Query.delete() returns the rowcount"
+)
 assert legacy_sql == modern_sql and len(legacy_sql) == 1, "the same DELETE was sent"
 assert legacy_ann == modern_ann == "deleted", "the loaded object is marked deleted"
 assert not legacy_warnings and not modern_warnings, "no warning here either"
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``session.query(User).filter(...).update(...)`` / ``.delete(...)`` and
-# ``session.execute(update(User)...)`` / ``delete(User)...`` with the same
-# ``synchronize_session`` send the same SQL and leave loaded objects in the same state, with
-# no warning in 2.x; the legacy form returns a plain row count.
+# sphinx_gallery_end_ignore

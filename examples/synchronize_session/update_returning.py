@@ -8,10 +8,11 @@
 ``UPDATE .. RETURNING`` with ORM entities
 =========================================
 
-``update(User).where(...).values(...).returning(User)`` hands back ORM objects for the rows
-it changed. They are the session's own objects, taken from the identity map, holding what the
-session computed in Python (for a SET expression Python can evaluate), not the returned row:
-only ``populate_existing=True`` makes the row win.
+``update(...).returning(User)`` returns the session's identity-map objects: with the default
+synchronization they hold a SET expression Python can evaluate computed from their loaded
+values (one it cannot, the returned row's value), with
+``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
+row the database returned.
 """
 
 # %%
@@ -45,7 +46,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 seed = [(1, "Ann", "new"), (2, "Bob", "new"), (3, "Cy", "vip")]
@@ -58,18 +61,67 @@ stmt = update(User).where(User.status == "new").values(status="old").returning(U
 
 
 def on_this_database(run):
-    """run() where UPDATE..RETURNING exists; elsewhere, check that the database refuses it."""
+    """run() where UPDATE..RETURNING exists; elsewhere, check that the database
+    refuses it."""
     if has_returning:
         return run()
     try:
         run()
     except ProgrammingError as error:
         session.rollback()
-        print(f"{engine.dialect.name} refused UPDATE..RETURNING: error {error.orig.args[0]}")
+        print(
+            f"{engine.dialect.name} refused UPDATE..RETURNING: error {error.orig.args[0]}"
+        )
+        # sphinx_gallery_start_ignore
         assert error.orig.args[0] == 1064, "MariaDB rejects RETURNING as a syntax error"
+        # sphinx_gallery_end_ignore
         return None
     raise AssertionError("a database without UPDATE..RETURNING ran it")
 
+
+# %%
+# At a glance
+# -----------
+#
+# Row 1 is changed behind the session's back (``status='gold'``), then
+# ``update(User).where(User.id == 1).values(status=User.status + "!").returning(User)`` runs
+# with each option, in a fresh session that had ``ann`` loaded: which object comes back, what
+# it says, and what the row says.
+
+
+def returned_for(options):
+    with Session(engine) as fresh:
+        loaded_ann = fresh.get(User, 1)
+        table = User.__table__
+        fresh.connection().execute(
+            update(table).where(table.c.id == 1).values(status="gold")
+        )
+        exclaim = update(User).where(User.id == 1).values(status=User.status + "!")
+        (user,) = fresh.scalars(exclaim.returning(User), execution_options=options).all()
+        in_db = fresh.scalar(select(User.status).where(User.id == 1))
+        return "ann" if user is loaded_ann else "another", user.status, in_db
+
+
+OPTIONS = {
+    "(default)": {},
+    "synchronize_session=False": {"synchronize_session": False},
+    "populate_existing=True": {"populate_existing": True},
+}
+glance = {
+    label: on_this_database(lambda options=options: returned_for(options))
+    for label, options in OPTIONS.items()
+}
+if has_returning:
+    print(f"{'execution option':<26} {'object':<7} {'its status':<11} the row")
+    for label, (which, status, in_db) in glance.items():
+        print(f"{label:<26} {which:<7} {status!r:<11} {in_db!r}")
+    # sphinx_gallery_start_ignore
+    assert glance == {
+        "(default)": ("ann", "new!", "gold!"),
+        "synchronize_session=False": ("ann", "new", "gold!"),
+        "populate_existing=True": ("ann", "gold!", "gold!"),
+    }, "only populate_existing=True gives the loaded object the row the database returned"
+    # sphinx_gallery_end_ignore
 
 # %%
 # The returned objects are the identity-map objects
@@ -84,10 +136,14 @@ def on_this_database(run):
 returned = on_this_database(lambda: {user.id: user for user in session.scalars(stmt)})
 if returned is not None:
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned[1] is ann, "row 1 comes back as the already loaded object"
     assert ann.status == "old", "with the new value"
+    # sphinx_gallery_end_ignore
     bob = returned[2]
+    # sphinx_gallery_start_ignore
     assert bob.status == "old" and session.get(User, 2) is bob, "Bob is now in the map"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -100,17 +156,25 @@ if returned is not None:
 # map too, but the rollback above expired it, so the returned row fills it in: correct.
 
 print("before:", ann.status)
+# sphinx_gallery_start_ignore
 if has_returning:
     assert "status" in inspect(bob).expired_attributes, "the rollback expired bob"
+# sphinx_gallery_end_ignore
 stale = stmt.execution_options(synchronize_session=False)
 returned = on_this_database(lambda: {user.id: user for user in session.scalars(stale)})
 if returned is not None:
     print(returned)
+    # sphinx_gallery_start_ignore
     assert returned[1] is ann, "the same loaded object is returned"
-    assert ann.status == "new", "still showing the old value; the returned row was ignored"
+    assert ann.status == "new", (
+        "still showing the old value; the returned row was ignored"
+    )
     assert returned[2] is bob and bob.status == "old", "an expired object is filled in"
+    # sphinx_gallery_end_ignore
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    # sphinx_gallery_start_ignore
     assert real == "old", "the database has the new value"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -132,8 +196,10 @@ columns = (
 rows = on_this_database(lambda: sorted(session.execute(columns).all()))
 if rows is not None:
     print(rows, "| loaded:", ann.status)
+    # sphinx_gallery_start_ignore
     assert rows == [(1, "old"), (2, "old")], "the rows carry the database's new values"
     assert ann.status == "new", "while the loaded object stays stale"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -148,8 +214,12 @@ if rows is not None:
 
 
 def make_ann_stale():
+    # sphinx_gallery_start_ignore
     assert ann.status == "new", "ann is loaded with the committed value"
-    session.connection().execute(update(User.__table__).where(User.id == 1).values(status="gold"))
+    # sphinx_gallery_end_ignore
+    session.connection().execute(
+        update(User.__table__).where(User.id == 1).values(status="gold")
+    )
 
 
 tagged = update(User).where(User.id == 1).values(status=User.status + "+").returning(User)
@@ -158,9 +228,13 @@ returned = on_this_database(lambda: session.scalars(tagged).all())
 if returned is not None:
     print(returned)
     real = session.execute(select(User.status).where(User.id == 1)).scalar_one()
+    # sphinx_gallery_start_ignore
     assert real == "gold+", "the database computed the SET from its own value"
-    assert returned == [ann] and ann.status == "new+", "ann holds the value computed in Python"
+    assert returned == [ann] and ann.status == "new+", (
+        "ann holds the value computed in Python"
+    )
     assert not inspect(ann).expired_attributes, "held as loaded, not expired"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -169,13 +243,24 @@ if returned is not None:
 # with no SELECT after the UPDATE.
 
 make_ann_stale()
-shouted = update(User).where(User.id == 1).values(status=func.upper(User.status)).returning(User)
+shouted = (
+    update(User)
+    .where(User.id == 1)
+    .values(status=func.upper(User.status))
+    .returning(User)
+)
 returned = on_this_database(lambda: session.scalars(shouted).all())
 if returned is not None:
     loaded_already = "status" in inspect(ann).dict  # before any access could SELECT it
     print(returned)
-    assert returned == [ann] and loaded_already, "filled in from the returned row, no SELECT"
-    assert ann.status == "GOLD", "the database's value, not one computed from the stale memory"
+    # sphinx_gallery_start_ignore
+    assert returned == [ann] and loaded_already, (
+        "filled in from the returned row, no SELECT"
+    )
+    assert ann.status == "GOLD", (
+        "the database's value, not one computed from the stale memory"
+    )
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -193,16 +278,12 @@ fresh = tagged.execution_options(populate_existing=True)
 returned = on_this_database(lambda: session.scalars(fresh).all())
 if returned is not None:
     print(returned)
-    assert returned == [ann] and ann.status == "gold+", "the loaded object was overwritten"
+    # sphinx_gallery_start_ignore
+    assert returned == [ann] and ann.status == "gold+", (
+        "the loaded object was overwritten"
+    )
+    # sphinx_gallery_end_ignore
     session.rollback()
+# sphinx_gallery_start_ignore
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``update(...).returning(User)`` returns the session's identity-map objects: with the default
-# synchronization they hold a SET expression Python can evaluate computed from their loaded
-# values (one it cannot, the returned row's value), with
-# ``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
-# row the database returned.
+# sphinx_gallery_end_ignore

@@ -8,6 +8,12 @@
 ``synchronize_session`` in SQLAlchemy 1.4 and 2.x
 =================================================
 
+Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
+of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
+of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
+an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
+2.1 also autoflushes before Core statements and ``text()``.
+
 Code that runs bulk ``update()`` statements can behave differently after an upgrade from 1.4.
 This page runs the same statements and asserts what the *running* version does, so it is built
 on 1.4, 2.0 and 2.1 alike.
@@ -24,7 +30,17 @@ on 1.4, 2.0 and 2.1 alike.
 import os
 
 import sqlalchemy
-from sqlalchemy import Column, Integer, String, create_engine, event, func, select, text, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import ArgumentError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import Session, declarative_base, load_only
 
@@ -46,14 +62,20 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"), **FUTURE)
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine, **FUTURE) as session:
-    session.add_all([User(id=i, name=n, status="active") for i, n in [(1, "alice"), (2, "bob")]])
+    session.add_all(
+        [User(id=i, name=n, status="active") for i, n in [(1, "alice"), (2, "bob")]]
+    )
     session.commit()
 
 sent = []
-event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql))
+event.listen(
+    engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: sent.append(sql)
+)
 # Can an UPDATE return the matched keys? 1.4 calls this "full_returning".
 flag = "update_returning" if SA_VERSION >= (2, 0) else "full_returning"
 RETURNING = getattr(engine.dialect, flag)
@@ -87,11 +109,19 @@ with Session(engine, **FUTURE) as session:
     except InvalidRequestError as exc:
         outcome = error_text(exc)
     print(outcome)
+# sphinx_gallery_start_ignore
 if SA_VERSION < (2, 0):
-    assert "Could not evaluate" in outcome and not sent, "1.4's 'evaluate' raised, sent nothing"
+    assert "Could not evaluate" in outcome and not sent, (
+        "1.4's 'evaluate' raised, sent nothing"
+    )
 else:
-    fetched = "RETURNING" in sent[-1] if RETURNING else len(sent) == 2  # asked for matched keys
-    assert outcome == "updated, alice is now 'vip'" and fetched, "2.x 'auto' fell back to 'fetch'"
+    fetched = (
+        "RETURNING" in sent[-1] if RETURNING else len(sent) == 2
+    )  # asked for matched keys
+    assert outcome == "updated, alice is now 'vip'" and fetched, (
+        "2.x 'auto' fell back to 'fetch'"
+    )
+# sphinx_gallery_end_ignore
 
 # %%
 # ``"auto"`` itself is new in 2.0: 1.4 rejects the value.
@@ -105,7 +135,11 @@ with Session(engine, **FUTURE) as session:
         print(error_text(exc))
         outcome = "rejected"
 print("'auto' was", outcome)
-assert outcome == ("rejected" if SA_VERSION < (2, 0) else "accepted"), "'auto' exists from 2.0"
+# sphinx_gallery_start_ignore
+assert outcome == ("rejected" if SA_VERSION < (2, 0) else "accepted"), (
+    "'auto' exists from 2.0"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # How ``"fetch"`` finds the matched rows
@@ -119,11 +153,15 @@ with Session(engine, **FUTURE) as session:
     alice, bob = load(session)
     session.execute(by_name, execution_options={"synchronize_session": "fetch"})
     print("alice:", alice.status, "| statements sent:", [sql.split()[0] for sql in sent])
+# sphinx_gallery_start_ignore
 assert alice.status == "vip", "'fetch' updated the matched loaded object"
 if RETURNING:
     assert len(sent) == 1 and "RETURNING" in sent[0], "one UPDATE ... RETURNING"
 else:
-    assert [sql.split()[0] for sql in sent] == ["SELECT", "UPDATE"], "SELECT keys, then UPDATE"
+    assert [sql.split()[0] for sql in sent] == ["SELECT", "UPDATE"], (
+        "SELECT keys, then UPDATE"
+    )
+# sphinx_gallery_end_ignore
 
 # %%
 # Bulk UPDATE by primary key
@@ -149,13 +187,17 @@ with Session(engine, **FUTURE) as session:
     session.rollback()
     in_db = session.scalars(select(User.status).order_by(User.id)).all()
 print("after rollback:", in_db)
+# sphinx_gallery_start_ignore
 if SA_VERSION < (2, 0):
     assert "WHERE" not in update_sql, "1.4 sent the UPDATE without a WHERE clause"
     assert outcome == "IntegrityError", "1.4 tried to give every row the same primary key"
 else:
-    assert "WHERE" in update_sql and outcome == "updated", "2.x: one UPDATE per dict, by its key"
+    assert "WHERE" in update_sql and outcome == "updated", (
+        "2.x: one UPDATE per dict, by its key"
+    )
     assert in_memory == ("gold", "silver"), "2.x also synchronized the loaded objects"
 assert in_db == ["active", "active"], "the rollback left the data unchanged"
+# sphinx_gallery_end_ignore
 
 # %%
 # .. _versions-partial-expiry:
@@ -172,7 +214,9 @@ assert in_db == ["active", "active"], "the rollback left the data unchanged"
 # version.
 
 by_alice = update(User).where(User.name == "alice").values(status="vip")
-strategies = ["evaluate", "fetch"] if SA_VERSION < (2, 0) else ["evaluate", "auto", "fetch"]
+strategies = (
+    ["evaluate", "fetch"] if SA_VERSION < (2, 0) else ["evaluate", "auto", "fetch"]
+)
 for strategy in strategies:
     with Session(engine, **FUTURE) as session:
         alice, bob = load(session)
@@ -186,18 +230,24 @@ for strategy in strategies:
             "statements:",
             statements,
         )
+        # sphinx_gallery_start_ignore
         if strategy == "fetch":
-            assert in_memory == "active" == in_db, "'fetch' judged bob correctly: not matched"
+            assert in_memory == "active" == in_db, (
+                "'fetch' judged bob correctly: not matched"
+            )
         elif SA_VERSION < (2, 0):
             assert statements == ["SELECT", "UPDATE"] and "users.name" in sent[0], (
                 "1.4 SELECTed the expired name before evaluating"
             )
             assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
         else:
-            assert statements == ["UPDATE"], "2.x sent the UPDATE alone: no SELECT of the name"
+            assert statements == ["UPDATE"], (
+                "2.x sent the UPDATE alone: no SELECT of the name"
+            )
             assert (in_memory, in_db) == ("vip", "active"), (
                 f"2.x '{strategy}' counted bob as matching: 'vip' in memory, 'active' in the row"
             )
+        # sphinx_gallery_end_ignore
         session.rollback()
 
 # %%
@@ -210,19 +260,26 @@ for strategy in strategies:
 # ``status`` only, and 2.x again applies the SET to him in memory.
 
 with Session(engine, **FUTURE) as session:
-    bob = session.scalars(select(User).options(load_only(User.status)).where(User.id == 2)).one()
+    bob = session.scalars(
+        select(User).options(load_only(User.status)).where(User.id == 2)
+    ).one()
     sent.clear()
     session.execute(by_alice, execution_options={"synchronize_session": "evaluate"})
     statements = [sql.split()[0] for sql in sent]
     in_memory = bob.__dict__["status"]
     in_db = session.scalars(select(User.status).where(User.id == 2)).one()
-    print(f"bob.status in memory {in_memory!r}, in the database {in_db!r}; statements:", statements)
+    print(
+        f"bob.status in memory {in_memory!r}, in the database {in_db!r}; statements:",
+        statements,
+    )
+    # sphinx_gallery_start_ignore
     if SA_VERSION < (2, 0):
         assert statements == ["SELECT", "UPDATE"], "1.4 SELECTed the unloaded name first"
         assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
     else:
         assert statements == ["UPDATE"], "2.x did not load the name"
         assert (in_memory, in_db) == ("vip", "active"), "2.x counted bob as matching"
+    # sphinx_gallery_end_ignore
     session.rollback()
 
 # %%
@@ -247,7 +304,11 @@ cases = [  # (label, how it is sent, does this version flush first?)
     ("ORM update(User)", lambda s: s.execute(orm_update), True),
     ("Core update(users)", lambda s: s.execute(core_update), in_21),
     ("text()", lambda s: s.execute(raw_update), in_21),
-    ("text() on session.connection()", lambda s: s.connection().execute(raw_update), False),
+    (
+        "text() on session.connection()",
+        lambda s: s.connection().execute(raw_update),
+        False,
+    ),
 ]
 for label, send, flushes in cases:
     with Session(engine, **FUTURE) as session:
@@ -255,19 +316,14 @@ for label, send, flushes in cases:
         alice.status = "pending"
         matched = send(session).rowcount
         flushed = alice not in session.dirty
-        print(f"{label}: rows matched {matched}, the change to alice flushed first: {flushed}")
+        print(
+            f"{label}: rows matched {matched}, "
+            f"the change to alice flushed first: {flushed}"
+        )
+        # sphinx_gallery_start_ignore
         assert (matched, flushed) == ((1, True) if flushes else (0, False)), (
             f"SQLAlchemy {sqlalchemy.__version__} {'flushed' if flushes else 'did not flush'}"
             f" before {label}"
         )
+        # sphinx_gallery_end_ignore
         session.rollback()
-
-# %%
-# In one sentence
-# ---------------
-#
-# Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
-# of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
-# of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
-# an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
-# 2.1 also autoflushes before Core statements and ``text()``.

@@ -55,9 +55,13 @@ class User(Base):
 
 mariadb = url.get_backend_name() in ("mysql", "mariadb")
 engine = create_engine(url, **({"isolation_level": "READ COMMITTED"} if mariadb else {}))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
-case_insensitive = engine.dialect.name != "postgresql"  # for == on name, and for LIKE on status
+case_insensitive = (
+    engine.dialect.name != "postgresql"
+)  # for == on name, and for LIKE on status
 users = User.__table__
 
 
@@ -101,8 +105,10 @@ def bump_stale_ann(strategy):
     session.execute(bump, execution_options={"synchronize_session": strategy})
     database = in_db(session, User.counter, 1)
     print(f"{strategy!r}: in memory {ann.counter}, in the database {database}")
+    # sphinx_gallery_start_ignore
     assert (ann.counter, database) == (6, 11), f"{strategy}: computed from memory"
     assert not inspect(ann).expired_attributes, f"{strategy}: held as loaded, not expired"
+    # sphinx_gallery_end_ignore
     session.close()
 
 
@@ -128,7 +134,9 @@ for strategy in ("auto", "evaluate", "fetch"):
     session.execute(shout, execution_options={"synchronize_session": strategy})
     expired = "name" in inspect(ann).expired_attributes
     print(f"{strategy!r}: name expired {expired}, then read as {ann.name!r}")
+    # sphinx_gallery_start_ignore
     assert expired and ann.name == "ANN", f"{strategy}: expired, then loaded from the row"
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -150,10 +158,19 @@ def reset_with_bob_partly_loaded(how, strategy):
         session.expire(bob, ["status"])
     else:
         session, ann, bob = loaded(load_only(User.name, User.counter))
-    result = session.execute(reset_all, execution_options={"synchronize_session": strategy})
-    print(f"{how}, {strategy!r}: Bob in memory {bob.counter}, rows updated {result.rowcount}")
-    assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, "Bob's row: as is"
+    result = session.execute(
+        reset_all, execution_options={"synchronize_session": strategy}
+    )
+    print(
+        f"{how}, {strategy!r}: Bob in memory {bob.counter}, "
+        f"rows updated {result.rowcount}"
+    )
+    # sphinx_gallery_start_ignore
+    assert result.rowcount == 1 and in_db(session, User.counter, 2) == 5, (
+        "Bob's row: as is"
+    )
     assert bob.counter == (5 if strategy == "fetch" else 0), f"{how}, {strategy}: Bob"
+    # sphinx_gallery_end_ignore
     session.close()
 
 
@@ -178,9 +195,13 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
     session, ann, bob = loaded()
     result = session.execute(update(User).where(criteria).values(counter=7))
     print(f"rows updated {result.rowcount}, Ann in memory {ann.counter}")
+    # sphinx_gallery_start_ignore
     assert result.rowcount == (1 if case_insensitive else 0), "the database's comparison"
     assert ann.counter == 5, "'auto' compared in Python: no match"
-    assert (in_db(session, User.counter, 1) == 7) == case_insensitive, "stale where they differ"
+    assert (in_db(session, User.counter, 1) == 7) == case_insensitive, (
+        "stale where they differ"
+    )
+    # sphinx_gallery_end_ignore
     session.close()
 
 # %%
@@ -223,7 +244,11 @@ def both_ways(scenario):
         held = [ann.counter, bob.counter]
         print(f"{way.__name__}, {scenario}: in memory {held}")
         in_database = session.scalars(select(User.counter).order_by(User.id)).all()
-        assert held == in_database, f"{way.__name__}, {scenario}: memory holds the rows' values"
+        # sphinx_gallery_start_ignore
+        assert held == in_database, (
+            f"{way.__name__}, {scenario}: memory holds the rows' values"
+        )
+        # sphinx_gallery_end_ignore
         session.close()
 
 
@@ -238,8 +263,10 @@ both_ways("partial expiry")
 # The collation mismatch, both ways:
 
 both_ways("collation")
+# sphinx_gallery_start_ignore
 engine.dispose()
 tmp.cleanup()
+# sphinx_gallery_end_ignore
 
 # %%
 # Checked by

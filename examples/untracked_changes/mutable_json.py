@@ -8,12 +8,10 @@
 In-place changes to a JSON column
 =================================
 
-Changing a JSON column's dict in place (``user.prefs["theme"] = "dark"``) is invisible to the
-session: no UPDATE at flush, and the change is lost when the object is expired. Call
-``flag_modified(user, "prefs")``, assign a *new* dict built without changing the loaded
-one in place, or map the column as
-``MutableDict.as_mutable(JSON)``, which tracks top-level changes but not changes inside
-nested dicts or lists.
+The session sees a JSON column change only when the attribute is assigned a value unequal
+to the loaded one (a copy taken after an in-place change is equal), flagged with
+``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
+change sends no UPDATE and vanishes on the next expire.
 """
 
 # %%
@@ -48,7 +46,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 sent = []
 
@@ -91,9 +91,13 @@ ann.prefs.update(lang="de")
 ann.prefs.pop("tags")
 print("in memory:", ann.prefs)
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
-assert ann not in session.dirty and not session.is_modified(ann), "nothing seen"
+# sphinx_gallery_start_ignore
+assert ann not in session.dirty and not session.is_modified(ann), (
+    "the session sees no change"
+)
 assert flush_updates() == 0, "the flush sent no UPDATE"
 assert in_database()[0] == START, "the row still has the old JSON"
+# sphinx_gallery_end_ignore
 
 # %%
 # ... and lost on expire
@@ -105,13 +109,19 @@ assert in_database()[0] == START, "the row still has the old JSON"
 
 session.commit()
 print("after commit:", ann.prefs)
+# sphinx_gallery_start_ignore
 assert ann.prefs == START, "the in-place changes were lost"
+# sphinx_gallery_end_ignore
 ann.prefs["theme"] = "dark"
 session.expire(ann)
+# sphinx_gallery_start_ignore
 assert ann.prefs == START, "expire() dropped the change"
+# sphinx_gallery_end_ignore
 ann.prefs["theme"] = "dark"
 session.refresh(ann)
+# sphinx_gallery_start_ignore
 assert ann.prefs == START, "refresh() dropped the change"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``flag_modified()`` marks the attribute as changed
@@ -122,10 +132,14 @@ assert ann.prefs == START, "refresh() dropped the change"
 
 ann.prefs["theme"] = "dark"
 flag_modified(ann, "prefs")
+# sphinx_gallery_start_ignore
 assert ann in session.dirty, "now the session knows"
 assert flush_updates() == 1, "the flush sent the UPDATE"
+# sphinx_gallery_end_ignore
 print("in the database:", in_database()[0])
+# sphinx_gallery_start_ignore
 assert in_database()[0] == {**START, "theme": "dark"}, "the row has the whole new value"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -139,15 +153,23 @@ session.commit()
 # in-place change already altered. Build the new dict from the unchanged one.
 
 ann.prefs = {**ann.prefs, "theme": "blue"}
+# sphinx_gallery_start_ignore
 assert flush_updates() == 1 and in_database()[0]["theme"] == "blue", "new dict: written"
+# sphinx_gallery_end_ignore
 same = ann.prefs
 same["theme"] = "green"
 ann.prefs = same
 print("dirty:", ann in session.dirty, "| modified:", session.is_modified(ann))
+# sphinx_gallery_start_ignore
 assert ann in session.dirty and not session.is_modified(ann), "set, but no net change"
-assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "nothing written"
+assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", (
+    "the flush wrote nothing: the row keeps 'blue'"
+)
+# sphinx_gallery_end_ignore
 ann.prefs = dict(same)
+# sphinx_gallery_start_ignore
 assert flush_updates() == 0 and in_database()[0]["theme"] == "blue", "a copy: neither"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -167,10 +189,14 @@ changes = [
 ]
 for change in changes:
     change(ann.settings)
+    # sphinx_gallery_start_ignore
     assert ann in session.dirty, "the MutableDict reported the change"
     assert flush_updates() == 1, "and the flush wrote it"
+    # sphinx_gallery_end_ignore
 print("in the database:", in_database()[1])
+# sphinx_gallery_start_ignore
 assert in_database()[1] == {"theme": "dark", "nested": {"size": 1}}, "all four written"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -184,25 +210,30 @@ session.commit()
 ann.settings["nested"]["size"] = 2
 ann.settings["nested"].setdefault("extra", [])
 print("dirty after nested changes:", ann in session.dirty)
+# sphinx_gallery_start_ignore
 assert type(ann.settings["nested"]) is dict, "the nested value is a plain dict"
 assert ann not in session.dirty and flush_updates() == 0, "no UPDATE for nested changes"
+# sphinx_gallery_end_ignore
 session.expire(ann)
 print("after expire():", ann.settings)
+# sphinx_gallery_start_ignore
 assert ann.settings["nested"] == {"size": 1}, "the nested changes were lost"
+# sphinx_gallery_end_ignore
 ann.settings["nested"]["size"] = 2
 flag_modified(ann, "settings")
-assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, "written"
+# sphinx_gallery_start_ignore
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 2}, (
+    "the flush wrote the nested change"
+)
+# sphinx_gallery_end_ignore
 ann.settings["nested"]["size"] = 3
 ann.settings["nested"] = dict(ann.settings["nested"])  # the top-level key, set again
-assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, "key: written"
+# sphinx_gallery_start_ignore
+assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, (
+    "the flush wrote the key's new value"
+)
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# The session sees a JSON column change only when the attribute is assigned a value unequal
-# to the loaded one (a copy taken after an in-place change is equal), flagged with
-# ``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
-# change sends no UPDATE and vanishes on the next expire.
+# sphinx_gallery_end_ignore

@@ -8,11 +8,9 @@
 Raw SQL through ``text()``
 ==========================
 
-``session.execute(text("UPDATE ..."))`` runs in the session's transaction, but the session
-does not look inside SQL strings: it synchronizes nothing, and the objects it has loaded stay
-stale. Expire them afterwards, read them with ``populate_existing``, or write the change as an
-ORM ``update(User)``, which the session synchronizes. Whether pending changes are flushed *before*
-the ``text()`` depends on the version: SQLAlchemy 2.1 autoflushes, 2.0 does not.
+``text()`` changes rows behind the session's back: expire (or ``populate_existing``) what
+it touched, or write the change as ``update(User)``; and on 2.0 flush first when the SQL
+must see pending changes.
 """
 
 # %%
@@ -47,7 +45,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 session = Session(engine)
 session.add(User(id=1, name="ann", status="active"))
@@ -70,9 +70,11 @@ def in_database(user_id):
 result = session.execute(text("UPDATE users SET status = 'away' WHERE id = 1"))
 in_db = in_database(1)
 print("rows matched:", result.rowcount, "| ann:", ann, "| in the row:", in_db)
+# sphinx_gallery_start_ignore
 assert result.rowcount == 1 and in_db == "away", "the row was updated"
 assert ann.status == "active", "the loaded object kept its old value"
 assert not inspect(ann).expired_attributes, "and was not expired"
+# sphinx_gallery_end_ignore
 
 # %%
 # A ``text()`` SELECT of entities goes through the identity map
@@ -85,12 +87,18 @@ assert not inspect(ann).expired_attributes, "and was not expired"
 raw_select = select(User).from_statement(text("SELECT * FROM users WHERE id = 1"))
 found = session.scalars(raw_select).one()
 print("from_statement:", found)
+# sphinx_gallery_start_ignore
 assert found is ann and ann.status == "active", "the identity map returned stale ann"
+# sphinx_gallery_end_ignore
 found = session.scalars(raw_select.execution_options(populate_existing=True)).one()
 print("with populate_existing:", found)
+# sphinx_gallery_start_ignore
 assert found is ann and ann.status == "away", "the row overwrote her"
+# sphinx_gallery_end_ignore
 session.rollback()
+# sphinx_gallery_start_ignore
 assert in_database(1) == "active", "the rollback undid the text(): same transaction"
+# sphinx_gallery_end_ignore
 
 # %%
 # The fix: expire after the ``text()``
@@ -100,13 +108,19 @@ assert in_database(1) == "active", "the rollback undid the text(): same transact
 # cannot tell). The next access reloads the row. (ann is read first: the rollback above
 # expired her, and the point is to expire a loaded, stale object.)
 
+# sphinx_gallery_start_ignore
 assert ann.status == "active", "ann is loaded again"
+# sphinx_gallery_end_ignore
 session.execute(text("UPDATE users SET status = 'away' WHERE id = 1"))
+# sphinx_gallery_start_ignore
 assert ann.status == "active", "and stale after the text()"
+# sphinx_gallery_end_ignore
 session.expire(ann)
 status = ann.status  # the first access after expire() reloads the row
 print("after expire():", status)
+# sphinx_gallery_start_ignore
 assert status == "away", "reloaded with the database's value"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -117,12 +131,16 @@ session.rollback()
 # ``synchronize_session="auto"`` the loaded ann gets the new value at once, with no
 # SELECT: it is in her ``__dict__`` before anything reads her.
 
+# sphinx_gallery_start_ignore
 assert ann.status == "active", "ann is loaded again after the rollback"
+# sphinx_gallery_end_ignore
 session.execute(update(User).where(User.id == 1).values(status="away"))
 in_memory = ann.__dict__["status"]  # read without loading anything
 in_db = in_database(1)
 print("after update(User):", in_memory, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert in_memory == "away" == in_db, "object and row agree"
+# sphinx_gallery_end_ignore
 
 session.rollback()
 
@@ -144,11 +162,13 @@ matched = session.execute(mark_seen)
 session.add(User(id=3, name="cy", status="new"))
 counted = session.scalar(text("SELECT count(*) FROM users"))
 print(f"rows matched {matched.rowcount}, users counted {counted}")
+# sphinx_gallery_start_ignore
 if SA_VERSION >= (2, 1):
     assert (matched.rowcount, counted) == (1, 3), "2.1 flushed both changes first"
 else:
     assert (matched.rowcount, counted) == (0, 2), "2.0 sent text() before the changes"
     assert bob in session.dirty and session.new, "both are still waiting for a flush"
+# sphinx_gallery_end_ignore
 session.rollback()
 
 # %%
@@ -159,15 +179,11 @@ bob.status = "pending"
 session.flush()
 matched = session.execute(mark_seen)
 print("rows matched after flush():", matched.rowcount)
+# sphinx_gallery_start_ignore
 assert matched.rowcount == 1, "the flushed change is visible to the raw UPDATE"
 assert in_database(2) == "seen", "bob's row was the one updated"
+# sphinx_gallery_end_ignore
 session.rollback()
+# sphinx_gallery_start_ignore
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# ``text()`` changes rows behind the session's back: expire (or ``populate_existing``) what
-# it touched, or write the change as ``update(User)``; and on 2.0 flush first when the SQL
-# must see pending changes.
+# sphinx_gallery_end_ignore

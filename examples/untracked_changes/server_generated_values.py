@@ -8,11 +8,10 @@
 Values the database generates
 =============================
 
-Server defaults on INSERT come back in the INSERT's ``RETURNING`` under the default
-``eager_defaults="auto"``, on SQLite, PostgreSQL and MariaDB alike. Values the database writes
-on UPDATE (a SQL ``onupdate``, a trigger marked ``server_onupdate=FetchedValue()``) are only
-expired by the flush and loaded by an extra SELECT on first access, unless the mapper says
-``eager_defaults=True``. A column a trigger changes without ``FetchedValue()`` simply stays stale.
+Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; values the
+database writes on UPDATE are expired and cost a SELECT on first access unless
+``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
+until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).
 """
 
 # %%
@@ -104,7 +103,9 @@ TRIGGER = {
     ],
 }
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with engine.begin() as connection:
     for ddl in TRIGGER[engine.dialect.name]:
@@ -123,6 +124,41 @@ def unloaded(obj):
     """The attributes a first access would SELECT (read without loading anything)."""
     return sorted(inspect(obj).expired_attributes)
 
+
+# %%
+# At a glance
+# -----------
+#
+# Each mapping inserts a row and flushes, then changes its name and flushes, in a transaction
+# that is rolled back. The table counts the statements a read then costs: ``status`` after
+# the INSERT, ``edits`` (changed by the trigger) after the UPDATE.
+
+
+def statements_to_read(model):
+    with Session(engine) as session:
+        row = model(id=99, name="probe")
+        session.add(row)
+        session.flush()
+        sent.clear()
+        row.status
+        after_insert = len(sent)
+        row.name = "probe, renamed"
+        session.flush()
+        sent.clear()
+        row.edits
+        return after_insert, len(sent)
+
+
+glance = {mode: statements_to_read(model) for mode, model in
+          [("auto", User), ("False", LazyUser), ("True", EagerUser)]}  # fmt: skip
+print(f"{'eager_defaults':<15} {'read status after INSERT':<26} read edits after UPDATE")
+for mode, (after_insert, after_update) in glance.items():
+    print(f"{mode:<15} {f'{after_insert} statement(s)':<26} {after_update} statement(s)")
+# sphinx_gallery_start_ignore
+assert glance == {"auto": (0, 1), "False": (1, 1), "True": (0, 0)}, (
+    "only eager_defaults=True reads the UPDATE's server values without a SELECT"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Server defaults on INSERT: fetched by ``RETURNING``
@@ -148,7 +184,9 @@ def now_is_returned():
 
 now_fetched = now_is_returned()
 print("func.now() value returned by the INSERT:", now_fetched)
+# sphinx_gallery_start_ignore
 assert now_fetched, "a func.now() default is fetched by the INSERT too"
+# sphinx_gallery_end_ignore
 
 session = Session(engine)
 ann = User(name="ann")
@@ -159,8 +197,12 @@ insert_sql = sent[-1]
 print("unloaded after the flush:", unloaded(ann))
 sent.clear()
 print("status:", ann.status)
+# sphinx_gallery_start_ignore
 assert "status" in insert_sql.split("RETURNING")[1], "the INSERT fetched the default"
-assert unloaded(ann) == [] and sent == [] and ann.status == "new", "no SELECT"
+assert unloaded(ann) == [] and sent == [] and ann.status == "new", (
+    "status was returned by the INSERT: no SELECT"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Without eager defaults: expired, then one SELECT
@@ -174,12 +216,18 @@ session.add(bob)
 sent.clear()
 session.flush()
 print("unloaded after the flush:", unloaded(bob))
+# sphinx_gallery_start_ignore
 assert "status" not in sent[-1], "the INSERT did not fetch the server defaults"
-assert unloaded(bob) == ["edits", "edits_unmarked", "status"], "expired"
+assert unloaded(bob) == ["edits", "edits_unmarked", "status"], (
+    "the flush left the server-default columns expired"
+)
+# sphinx_gallery_end_ignore
 sent.clear()
 print("status:", bob.status)
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "first access: one SELECT"
 assert unloaded(bob) == [], "and loaded them all at once"
+# sphinx_gallery_end_ignore
 
 # %%
 # On UPDATE, ``"auto"`` fetches nothing
@@ -191,17 +239,23 @@ assert unloaded(bob) == [], "and loaded them all at once"
 # commit of the two INSERTs expires ann first; reading ``revision`` reloads her.)
 
 session.commit()
+# sphinx_gallery_start_ignore
 assert (ann.revision, ann.edits) == (1, 0), "ann before the UPDATE"
+# sphinx_gallery_end_ignore
 ann.name = "Ann"
 sent.clear()
 session.flush()
 print("UPDATE sent:", [sql.split()[0] for sql in sent], "| unloaded:", unloaded(ann))
+# sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" not in sent[0], "a plain UPDATE, nothing fetched"
 assert unloaded(ann) == ["edits", "revision"], "the database-written columns expired"
+# sphinx_gallery_end_ignore
 sent.clear()
 print("revision:", ann.revision, "| edits:", ann.edits)
+# sphinx_gallery_start_ignore
 assert (ann.revision, ann.edits) == (2, 1), "loaded with the database's new values"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "by one extra SELECT"
+# sphinx_gallery_end_ignore
 
 # %%
 # A trigger column without ``FetchedValue()`` stays stale
@@ -215,9 +269,13 @@ sent.clear()
 in_memory = ann.edits_unmarked
 in_db = session.scalar(select(User.edits_unmarked).where(User.id == ann.id))
 print("edits_unmarked in memory:", in_memory, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert (in_memory, in_db) == (0, 1), "memory kept the value from before the UPDATE"
+# sphinx_gallery_end_ignore
 session.refresh(ann, ["edits_unmarked"])
+# sphinx_gallery_start_ignore
 assert ann.edits_unmarked == 1, "refresh() read the trigger's value"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -235,13 +293,17 @@ cy.name = "Cy"
 sent.clear()
 session.flush()
 print("flush sent:", [sql.split()[0] for sql in sent], "| unloaded:", unloaded(cy))
+# sphinx_gallery_start_ignore
 assert unloaded(cy) == [], "nothing is left for a first access to load"
 if engine.dialect.update_returning:
     assert len(sent) == 1 and "RETURNING" in sent[0], "one UPDATE .. RETURNING"
 else:
     assert [sql.split()[0] for sql in sent] == ["UPDATE", "SELECT"], "then a SELECT"
+# sphinx_gallery_end_ignore
 print("revision:", cy.revision, "| edits:", cy.edits)
+# sphinx_gallery_start_ignore
 assert cy.revision == 2, "the onupdate's value came back with the flush"
+# sphinx_gallery_end_ignore
 
 # %%
 # SQLite's ``RETURNING`` does not see an ``AFTER`` trigger
@@ -255,25 +317,21 @@ assert cy.revision == 2, "the onupdate's value came back with the flush"
 
 in_db = session.scalar(select(User.edits).where(User.id == cy.id))
 print("edits in memory:", cy.edits, "| in the database:", in_db)
+# sphinx_gallery_start_ignore
 assert in_db == 1, "the trigger ran once"
 if engine.dialect.name == "sqlite":
     assert cy.edits == 0, "on SQLite, RETURNING gave the value before the AFTER trigger"
 else:
     assert cy.edits == 1, "a BEFORE trigger's value is what the flush fetched"
 assert cy.edits_unmarked == 0, "the unmarked trigger column is stale here too"
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 assert cy.edits_unmarked == 1, "after the commit's expiry, a read loads it"
 session.close()
+# sphinx_gallery_end_ignore
 
 # %%
 # Under asyncio, this extra SELECT on first access is a lazy load, and an ``AsyncSession``
 # raises ``MissingGreenlet`` for it instead: the asyncio section shows that error and its
 # fixes.
-#
-# In one sentence
-# ---------------
-#
-# Server defaults on INSERT arrive with the INSERT's ``RETURNING`` by default; values the
-# database writes on UPDATE are expired and cost a SELECT on first access unless
-# ``eager_defaults=True``, and a trigger's column not marked ``FetchedValue()`` stays stale
-# until it is loaded again (a ``refresh()``, or a read after an expiry such as a commit).

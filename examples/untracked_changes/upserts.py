@@ -8,6 +8,10 @@
 Upserts and ``INSERT .. RETURNING``
 ===================================
 
+An upsert does not synchronize the objects the session holds, not even through
+``returning(User)``: expire them afterwards, or upsert with ``returning(User)`` and
+``populate_existing=True`` so that the returned rows overwrite them.
+
 An upsert (``on_conflict_do_update()`` on SQLite and PostgreSQL, ``on_duplicate_key_update()``
 on MariaDB) changes rows without touching the objects the session has loaded: they stay stale,
 and even ``.returning(User)`` hands back the stale object. Add
@@ -46,7 +50,9 @@ class User(Base):
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 insert_for = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 insert_for["mysql"] = mysql.insert  # MariaDB
@@ -91,9 +97,11 @@ print(ann)
 session.execute(upsert().values(id=1, name="Ann"))
 row = in_database(1)
 print("in memory:", ann, "| in the database:", row)
+# sphinx_gallery_start_ignore
 assert (ann.name, ann.visits) == ("ann", 0), "the loaded object kept its old values"
 assert not inspect(ann).expired_attributes, "and was not even expired"
 assert row == ("Ann", 1), "while the row was updated"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``expire()`` (or :doc:`refresh() <../session_lifecycle/refresh_after_commit>`) after the upsert
@@ -103,7 +111,9 @@ assert row == ("Ann", 1), "while the row was updated"
 session.expire(ann)
 reloaded = ann.name  # the first access after expire() reloads the row
 print("after expire():", ann)
+# sphinx_gallery_start_ignore
 assert (ann.name, ann.visits) == ("Ann", 1), "reloaded from the row"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``.returning(User)`` returns the stale object
@@ -117,10 +127,12 @@ returned = session.scalars(upsert().values(id=1, name="ANN").returning(User)).al
 upsert_sql = sent[-1]
 row = in_database(1)
 print("returned:", returned, "| in the database:", row)
+# sphinx_gallery_start_ignore
 assert row == ("ANN", 2), "the row was upserted"
 assert returned == [ann] and returned[0] is ann, "the identity-map object came back"
 assert (ann.name, ann.visits) == ("Ann", 1), "holding what it had, not the returned row"
 assert "RETURNING" in upsert_sql, "although RETURNING sent the new row"
+# sphinx_gallery_end_ignore
 
 # %%
 # ``populate_existing`` makes the returned row win
@@ -135,8 +147,12 @@ refreshing = refreshing.execution_options(populate_existing=True)
 returned = session.scalars(refreshing).all()
 row = in_database(1)
 print("returned:", returned, "| in the database:", row)
-assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), "overwritten"
+# sphinx_gallery_start_ignore
+assert returned[0] is ann and (ann.name, ann.visits) == ("Annie", 3), (
+    "populate_existing overwrote ann with the returned row"
+)
 assert row == ("Annie", 3), "with exactly the row's values"
+# sphinx_gallery_end_ignore
 session.commit()
 
 # %%
@@ -155,16 +171,22 @@ sent.clear()
 in_order = insert(User).returning(User, sort_by_parameter_order=True)
 bob, cy = session.scalars(in_order, new_rows).all()
 print(bob, cy)
+# sphinx_gallery_start_ignore
 assert engine.dialect.insert_returning, "this database has INSERT..RETURNING"
 assert all("RETURNING" in sql for sql in sent), "each INSERT returns its row"
 if engine.dialect.name == "sqlite":
     assert len(sent) == 2, "SQLite, in parameter order: one INSERT per row"
 else:
     assert len(sent) == 1, "one INSERT for both rows"
+# sphinx_gallery_end_ignore
 sent.clear()
+# sphinx_gallery_start_ignore
 assert session.get(User, 2) is bob and session.get(User, 3) is cy, "in the identity map"
 assert sent == [], "get() found them without SQL"
-assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), "with defaults"
+assert inspect(bob).persistent and (bob.visits, cy.visits) == (0, 0), (
+    "the new rows bob and cy have the default visits, 0"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # A bulk upsert with ``RETURNING``
@@ -180,20 +202,20 @@ in_order = upsert().returning(User, sort_by_parameter_order=True)
 first, dee = session.scalars(in_order, rows).all()
 row = in_database(1)
 print("returned:", [first, dee], "| ann in the database:", row)
+# sphinx_gallery_start_ignore
 assert first is ann and ann.name == "Annie", "the loaded ann came back stale"
 assert row == ("A1", 4) and dee.name == "dee", "both rows were written"
+# sphinx_gallery_end_ignore
 rows = [{"id": 1, "name": "A2"}, {"id": 4, "name": "Dee"}]
 bulk = in_order.execution_options(populate_existing=True)
 returned = session.scalars(bulk, rows).all()
 print("with populate_existing:", returned)
-assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), "overwritten"
+# sphinx_gallery_start_ignore
+assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), (
+    "the returned rows overwrote the loaded objects"
+)
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 session.close()
-
-# %%
-# In one sentence
-# ---------------
-#
-# An upsert does not synchronize the objects the session holds, not even through
-# ``returning(User)``: expire them afterwards, or upsert with ``returning(User)`` and
-# ``populate_existing=True`` so that the returned rows overwrite them.
+# sphinx_gallery_end_ignore

@@ -6,7 +6,9 @@
 * ``scrape_cell`` (``image_scrapers``), after every cell: the state table when an object
   changed (``state``, checked to send no SQL), as an ``orm-state`` directive holding it as JSON;
   in the full build, also the SQL tabs of the other databases (``dialects``).
-* ``setup``: the directive, the ``doctree-resolved`` hook that turns marked output lines into
+* ``run_cell_recording_claims`` (in place of Sphinx-Gallery's ``_exec_and_get_memory``):
+  every hidden assert that passes records its claim (``claims``), listed under the cell.
+* ``setup``: the directives, the ``doctree-resolved`` hook that turns marked output lines into
   SQL boxes (``rendering``), and re-running every example when this package or the other
   databases' recordings change.
 """
@@ -18,7 +20,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from . import dialects, figure, recording, rendering, state
+import sphinx_gallery.gen_rst
+
+from . import claims, dialects, figure, recording, rendering, state
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -45,7 +49,29 @@ def scrape_cell(block, block_vars, gallery_conf) -> str:
     rst = dialects.dialect_tabs_rst(block_vars.get("src_file", ""), block.lineno, cell.records)
     if cell.state_table is not None:
         rst += "\n.. orm-state::\n\n   " + json.dumps(cell.state_table, ensure_ascii=False) + "\n"
+    if cell.claims:
+        rst += "\n.. verified-claims::\n\n   " + json.dumps(cell.claims, ensure_ascii=False) + "\n"
     return rst
+
+
+_run_cell = sphinx_gallery.gen_rst._exec_and_get_memory
+
+
+def run_cell_recording_claims(compiler, *, code_ast, gallery_conf, script_vars):
+    """Sphinx-Gallery's cell runner, on the cell with a claim recorded after each hidden assert
+    (no tracing: the added calls run only where an assert passed)."""
+    src_file = str(script_vars["src_file"])
+    hidden = claims.hidden_lines_of_file(src_file)
+    if hidden:
+        code_ast = claims.instrument(code_ast, hidden)
+        script_vars["fake_main"].__dict__[claims.RECORDER_NAME] = recording.record_claim
+    return _run_cell(
+        compiler, code_ast=code_ast, gallery_conf=gallery_conf, script_vars=script_vars
+    )
+
+
+# At import, so that parallel workers (which import this module for its hooks) do it too.
+sphinx_gallery.gen_rst._exec_and_get_memory = run_cell_recording_claims
 
 
 def capture_fingerprint() -> str:
@@ -92,6 +118,7 @@ def _as_list(value) -> list:
 def setup(app):
     fingerprint = capture_fingerprint()
     app.add_directive("orm-state", rendering.OrmStateDirective)
+    app.add_directive("verified-claims", rendering.VerifiedClaimsDirective)
     # An "env" config value: when it changes, Sphinx reads every page again as well.
     app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)

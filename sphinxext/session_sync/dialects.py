@@ -11,7 +11,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from .rendering import group_chunks, sql_text
+from .rendering import group_chunks, highlighted_lines
 
 # A folder with one folder per database, read in name order, each holding what
 # dialect_capture.py recorded for every example: <database>/<section>/<name>.json.
@@ -100,13 +100,18 @@ def dialect_tabs_rst(src_file, lineno: int, sqlite_records: list[dict]) -> str:
         "",
     ]
     for (label, records), different in zip(tabs, differs, strict=True):
-        text = sql_text(records) or "-- no SQL sent"
+        text, marked, notes = highlighted_lines(records)
+        text = text or "-- no SQL sent"
         lines += [
             f"      .. tab-item:: {label}" + (" (differs)" if different else ""),
             "",
             "         .. code-block:: sql",
-            "",
         ]
+        if marked:
+            lines.append("            :emphasize-lines: " + ",".join(map(str, marked)))
+        lines.append("")
         lines += [f"            {line}" if line else "" for line in text.splitlines()]
         lines.append("")
+        for note in notes:  # the same notes as under a SQL box, for this database's SQL
+            lines += ["         .. rst-class:: sql-note", "", f"         {note}", ""]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 
+from .claims import ClaimLog
 from .state import ObjectTracker, format_value
 
 # Starts each statement's line among the cell's printed output; the rest of the line is JSON.
@@ -58,6 +59,8 @@ class SqlTranscript:
         self.session_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.cell_records: list[dict] = []
         self.forbidden_reason: str | None = None
+        # The hidden asserts that passed in the current cell (the docs build adds the calls).
+        self.claims = ClaimLog()
 
     def new_cell(self) -> list[dict]:
         """The records of the cell that just ended; a fresh list for the next one."""
@@ -76,7 +79,7 @@ class SqlTranscript:
         name = example_variable_name(session)
         return "session" if name in (None, "session") else f'session "{name}"'
 
-    def write(self, connection, sql: str, parameters=None, executemany=False) -> None:
+    def write(self, connection, sql: str, parameters=None, executemany=False, origin=None) -> None:
         if self.forbidden_reason:
             raise AssertionError(f"SQL was emitted {self.forbidden_reason}: {sql}")
         if len(self.cell_records) >= MAX_STATEMENTS_PER_CELL:
@@ -85,6 +88,8 @@ class SqlTranscript:
             record = {"sql": sql.strip(), "connection": self._connection_label(connection)}
             if parameters is not None and parameters != () and parameters != {}:
                 record["parameters"] = format_parameters(parameters, executemany)
+            if origin:
+                record["origin"] = origin
         self.cell_records.append(record)
         if self.echo_to_stdout:
             sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
@@ -95,7 +100,7 @@ class SqlTranscript:
         # but carries one flat parameter set for the whole batch.
         if context is not None and context.execute_style is ExecuteStyle.INSERTMANYVALUES:
             executemany = False
-        self.write(conn, statement, parameters, executemany)
+        self.write(conn, statement, parameters, executemany, orm_load_origin(context))
 
     def on_begin(self, conn):
         # SQLAlchemy sends BEGIN before it tells listeners (Session "after_begin") which
@@ -110,6 +115,24 @@ class SqlTranscript:
 
     def on_rollback(self, conn):
         self.write(conn, "ROLLBACK")
+
+
+def orm_load_origin(context) -> str | None:
+    """Why the ORM sent the statement, when its execution options say: ``"refresh"`` (a SELECT
+    loading expired attributes: a read after expiry, or ``refresh()``), ``"lazy"`` (a
+    relationship read before it was loaded), or ``"fetch"`` / ``"evaluate"`` (a bulk UPDATE or
+    DELETE and the ``synchronize_session`` it ran with, after ``"auto"`` chose)."""
+    options = context.execution_options if context is not None else {}
+    load = options.get("_sa_orm_load_options")
+    if load is not None and getattr(load, "_refresh_state", None) is not None:
+        return "refresh"
+    if load is not None and getattr(load, "_lazy_loaded_from", None) is not None:
+        return "lazy"
+    bulk = options.get("_sa_orm_update_options")
+    strategy = getattr(bulk, "_synchronize_session", None) if bulk is not None else None
+    if strategy in ("fetch", "evaluate"):
+        return strategy
+    return None
 
 
 def split_marked_output(text: str) -> list[tuple[bool, list]]:
@@ -272,10 +295,20 @@ def active_recording() -> tuple[SqlTranscript, ObjectTracker] | None:
 @dataclass
 class CellCapture:
     """What one cell did, as plain data: its SQL records in the order sent (the same records
-    were written among its printed output) and the state table, None when no object changed."""
+    were written among its printed output), the state table (None when no object changed) and
+    the claims its hidden asserts proved (``{"line", "claim"}``, in the order proved)."""
 
     records: list[dict]
     state_table: dict | None
+    claims: list[dict] = field(default_factory=list)
+
+
+def record_claim(line: int, message) -> bool:
+    """Called after a hidden assert passed (the call the docs build adds after each one)."""
+    active = active_recording()
+    if active is not None:
+        active[0].claims.record(line, message)
+    return False
 
 
 def end_cell() -> CellCapture | None:
@@ -298,4 +331,4 @@ def end_cell() -> CellCapture | None:
         table = tracker.changed_table()
     finally:
         transcript.forbidden_reason = None
-    return CellCapture(transcript.new_cell(), table)
+    return CellCapture(transcript.new_cell(), table, transcript.claims.new_cell())

@@ -14,6 +14,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 
 from .recording import SQL_MARKER, split_marked_output
+from .state import VALUE_SEPARATORS, column_values
 
 FOLD_STATEMENTS_OVER = 15
 
@@ -48,8 +49,7 @@ class OrmStateDirective(Directive):
         for data in table_data["rows"]:
             row = nodes.row(classes=["changed"] if data["changed"] else [])
             for key, _ in columns:
-                text = data.get(key) or "\u2014"
-                entry = nodes.entry("", nodes.paragraph(text=text, classes=[f"orm-{key}"]))
+                entry = nodes.entry("", state_cell(data, key))
                 if key == "state" and data.get("note"):
                     entry += nodes.paragraph(text=data["note"], classes=["orm-never-committed"])
                 row += entry
@@ -60,12 +60,68 @@ class OrmStateDirective(Directive):
             text="ORM object state after this cell", classes=["orm-state-caption"]
         )
         container += table
+        container += state_legend()
         if table_data["not_shown"]:
             container += nodes.paragraph(
                 text=f"{table_data['not_shown']} more objects in the example are not shown.",
                 classes=["orm-state-note"],
             )
         return [container]
+
+
+CLAIMS_CAPTION = "Verified when this page was built"
+
+
+class VerifiedClaimsDirective(Directive):
+    """The claims the cell's hidden asserts proved on this build (``claims``), as a list."""
+
+    has_content = True
+
+    def run(self):
+        claims = json.loads("\n".join(self.content))
+        container = nodes.container(classes=["verified-claims"])
+        container += nodes.paragraph(text=CLAIMS_CAPTION, classes=["verified-claims-caption"])
+        items = nodes.bullet_list(classes=["verified-claims-list"])
+        for claim in claims:
+            item = nodes.list_item(classes=["verified-claim"])
+            item += nodes.paragraph(text=claim["claim"])
+            items += item
+        container += items
+        return [container]
+
+
+CHANGED_VALUE_CLASS = "orm-changed-value"
+
+
+def state_cell(row: dict, key: str) -> nodes.paragraph:
+    """A column's text; each value that differs from this object's previous state table on the
+    page (``row["new"]``, from ``state``) is marked, a first appearance is not."""
+    paragraph = nodes.paragraph(classes=[f"orm-{key}"])
+    positions = row.get("new", {}).get(key, [])
+    values = column_values(row, key) if key in VALUE_SEPARATORS else []
+    if not values:
+        text = row.get(key) or "\u2014"
+        if positions == [-1]:
+            paragraph += nodes.inline(text, text, classes=[CHANGED_VALUE_CLASS])
+        else:
+            paragraph += nodes.Text(text)
+        return paragraph
+    separator = VALUE_SEPARATORS[key] or ""
+    for index, value in enumerate(values):
+        if index:
+            paragraph += nodes.Text(separator)
+        if index in positions:
+            paragraph += nodes.inline(value, value, classes=[CHANGED_VALUE_CLASS])
+        else:
+            paragraph += nodes.Text(value)
+    return paragraph
+
+
+def state_legend() -> nodes.paragraph:
+    legend = nodes.paragraph(classes=["orm-state-legend"])
+    legend += nodes.inline("Highlighted", "Highlighted", classes=[CHANGED_VALUE_CLASS])
+    legend += nodes.Text(": changed since this object's previous table on the page. \u2014: none.")
+    return legend
 
 
 TRANSACTION_END = {"COMMIT", "ROLLBACK"}
@@ -122,22 +178,145 @@ def _chunk_kind(records: list[dict]) -> str:
 def sql_text(records: list[dict], label_connections: bool | None = None) -> str:
     """The statements as the reader sees them; who sent them is said where it changes, when
     ``label_connections`` (by default: when more than one sent these)."""
+    return "\n".join(sql_lines(records, label_connections)[0])
+
+
+def sql_lines(
+    records: list[dict], label_connections: bool | None = None
+) -> tuple[list[str], dict[int, range]]:
+    """The box's lines, and for each record shown the range of its statement's lines (0-based)."""
     if label_connections is None:
         label_connections = len(connection_labels(records)) > 1
-    lines, previous_connection = [], None
-    for record in records:
+    lines, previous_connection, where = [], None, {}
+    for index, record in enumerate(records):
         if "hidden" in record:
             continue
         if label_connections and record["connection"] != previous_connection:
             lines.append(f"-- on {record['connection']}")
             previous_connection = record["connection"]
-        lines.append(record["sql"].expandtabs(4))
+        statement = record["sql"].expandtabs(4).split("\n")
+        where[index] = range(len(lines), len(lines) + len(statement))
+        lines.extend(statement)
         if "parameters" in record:
             lines.append(f"-- parameters: {record['parameters']}")
     hidden = sum(r.get("hidden", 0) for r in records)
     if hidden:
         lines.append(f"-- ... and {hidden} more statements, not shown")
-    return "\n".join(lines)
+    return lines, where
+
+
+# ---------------------------------------------------------------------------
+# The statement that matters, and a note saying what it is: rules over what ran
+# ---------------------------------------------------------------------------
+
+RETURNING = re.compile(r"\bRETURNING\b(.*)$", re.IGNORECASE | re.DOTALL)
+WHERE = re.compile(r"\bWHERE\b(.*?)(?:\bRETURNING\b|$)", re.IGNORECASE | re.DOTALL)
+
+
+def _verb(sql: str) -> str:
+    return sql.split(None, 1)[0].upper() if sql.strip() else ""
+
+
+def _where(sql: str) -> str | None:
+    match = WHERE.search(sql)
+    return " ".join(PLACEHOLDERS.sub("?", match.group(1)).split()) if match else None
+
+
+PLACEHOLDERS = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+")
+
+
+def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
+    """``(record index, only the RETURNING lines, note)`` for each statement worth pointing at:
+    a SELECT the ORM sent to load expired attributes, or a lazy load (the statement's load
+    options, recorded as its ``origin``); a SELECT with the WHERE clause of the bulk UPDATE or
+    DELETE that 'fetch' sent right after it on the same connection, without RETURNING (the
+    database has none); an UPDATE/DELETE/INSERT with RETURNING."""
+    work = [
+        (index, record)
+        for index, record in enumerate(records)
+        if "sql" in record and record["sql"] not in TRANSACTION_CONTROL
+    ]
+    notes = []
+    for position, (index, record) in enumerate(work):
+        sql, verb = record["sql"], _verb(record["sql"])
+        returning = RETURNING.search(sql)
+        following = work[position + 1][1] if position + 1 < len(work) else None
+        if verb == "SELECT" and record.get("origin") == "refresh":
+            notes.append(
+                (
+                    index,
+                    False,
+                    "The ORM loads expired attributes (read after expiry, or refresh()): "
+                    "a SELECT by primary key.",
+                )
+            )
+        elif verb == "SELECT" and record.get("origin") == "lazy":
+            notes.append(
+                (index, False, "A lazy load: a relationship was read before it was loaded.")
+            )
+        elif (
+            verb == "SELECT"
+            and following is not None
+            and following.get("origin") == "fetch"
+            and not RETURNING.search(following["sql"])
+            and following.get("connection") == record.get("connection")
+            and _where(sql) is not None
+            and _where(sql) == _where(following["sql"])
+        ):
+            following_verb = _verb(following["sql"])
+            notes.append(
+                (
+                    index,
+                    False,
+                    f"'fetch' asks which rows match first: this SELECT has the {following_verb}'s "
+                    f"own WHERE clause (no {following_verb} ... RETURNING used).",
+                )
+            )
+        elif verb in ("UPDATE", "DELETE") and returning:
+            columns = " ".join(returning.group(1).split())
+            what = "'fetch' learns which rows matched" if record.get("origin") == "fetch" else ""
+            notes.append(
+                (
+                    index,
+                    True,
+                    f"The {verb} itself returns the matched rows' {columns} (RETURNING)"
+                    + (f": {what}, with no second query." if what else ": no second query."),
+                )
+            )
+        elif verb == "INSERT" and returning:
+            columns = " ".join(returning.group(1).split())
+            notes.append(
+                (
+                    index,
+                    True,
+                    f"The INSERT itself returns {columns} (RETURNING): what the database "
+                    "generated arrives with it, no SELECT afterwards.",
+                )
+            )
+    return notes
+
+
+def highlighted_lines(
+    records: list[dict], label_connections: bool | None = None
+) -> tuple[str, list[int], list[str]]:
+    """The box's text, the lines to highlight (1-based) and the notes (each once, in order)."""
+    lines, where = sql_lines(records, label_connections)
+    marked, notes = [], []
+    for index, returning_only, note in statement_notes(records):
+        if index not in where:
+            continue
+        span = list(where[index])
+        if returning_only:
+            first = next((n for n in span if "RETURNING" in lines[n].upper()), span[0])
+            span = [n for n in span if n >= first]
+        marked.extend(n + 1 for n in span)
+        if note not in notes:
+            notes.append(note)
+    return "\n".join(lines), sorted(set(marked)), notes
+
+
+def note_nodes(notes: list[str]) -> list[nodes.Node]:
+    return [nodes.paragraph(text=note, classes=["sql-note"]) for note in notes]
 
 
 def connection_labels(records: list[dict]) -> set[str]:
@@ -149,9 +328,11 @@ def sql_box_nodes(records: list[dict], label_connections: bool | None = None) ->
     to be opened on demand."""
     result: list[nodes.Node] = []
     for chunk in group_chunks(records):
-        text = sql_text(chunk["records"], label_connections)
+        text, marked, notes = highlighted_lines(chunk["records"], label_connections)
         block = nodes.literal_block(text, text, language="sql")
-        box = nodes.container("", block, classes=["sql-box"])
+        if marked:
+            block["highlight_args"] = {"hl_lines": marked}
+        box = nodes.container("", block, *note_nodes(notes), classes=["sql-box"])
         count = sum(1 for r in chunk["records"] if "sql" in r)
         count += sum(r.get("hidden", 0) for r in chunk["records"])
         if chunk["kind"] == "schema":
@@ -217,7 +398,7 @@ def is_cell_output(node: nodes.Node) -> bool:
     return isinstance(node, nodes.literal_block) and "sphx-glr-script-out" in node["classes"]
 
 
-CELL_EXTRAS = ("orm-state-box", "sql-dialects")
+CELL_EXTRAS = ("orm-state-box", "sql-dialects", "verified-claims")
 
 
 def _is_cell_extra(node) -> bool:

@@ -39,6 +39,8 @@ class ObjectTracker:
         self.never_committed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.untracked: set[int] = set()
         self.last_rows: dict[int, dict] = {}
+        # Each object's row as its last state table on the page showed it.
+        self.last_shown: dict[int, dict] = {}
 
     def track(self, obj) -> None:
         known = self.objects.get(id(obj))
@@ -93,10 +95,53 @@ class ObjectTracker:
             return None
         keys = list(rows)
         shown = keys if len(keys) <= MAX_TABLE_ROWS else changed[:MAX_TABLE_ROWS]
+        table_rows = []
+        for key in shown:
+            row = dict(rows[key], changed=key in changed)
+            new = new_values(self.last_shown.get(key), rows[key])
+            if new:
+                row["new"] = new
+            self.last_shown[key] = rows[key]
+            table_rows.append(row)
         return {
-            "rows": [dict(rows[key], changed=key in changed) for key in shown],
+            "rows": table_rows,
             "not_shown": len(keys) - len(shown) + len(self.untracked),
         }
+
+
+# How each column's text is made of values (describe_object joins them with these).
+VALUE_SEPARATORS = {"state": None, "expired": ", ", "changes": "; ", "loaded": ", "}
+VALUE_SEPARATORS["relationships"] = "\n"
+
+
+def column_values(row: dict, column: str) -> list[str]:
+    """The values a column shows: ``loaded`` as ``name=value`` items, and so on."""
+    if column == "loaded":
+        return list(row.get("loaded_items", ()))
+    text = row.get(column) or ""
+    separator = VALUE_SEPARATORS[column]
+    if not text:
+        return []
+    return [text] if separator is None else text.split(separator)
+
+
+def new_values(before: dict | None, after: dict) -> dict[str, list[int]]:
+    """Per column, the positions of the values that differ from the same object's previous
+    table on the page (none for a first appearance); ``[-1]`` when a column became empty."""
+    if before is None:
+        return {}
+    new = {}
+    for column in VALUE_SEPARATORS:
+        old, now = column_values(before, column), column_values(after, column)
+        if column == "state":
+            positions = [0] if now != old else []
+        else:
+            positions = [i for i, value in enumerate(now) if value not in old]
+        if not now and old:
+            positions = [-1]
+        if positions:
+            new[column] = positions
+    return new
 
 
 # ---------------------------------------------------------------------------
@@ -209,6 +254,8 @@ def describe_object(obj) -> dict:
         "expired": ", ".join(expired),
         "changes": "; ".join(changes),
         "loaded": ", ".join(loaded),
+        # The same values one by one (a value's text may hold ", "): which changed is per item.
+        "loaded_items": loaded,
     }
     if relationships:
         row["relationships"] = "\n".join(describe_relationship(state, r) for r in relationships)
