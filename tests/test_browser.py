@@ -872,6 +872,7 @@ def test_the_404_page_works_deep_under_the_sub_path(browser, hosted_url):
     visit.assert_clean()
     context.close()
 
+
 # Example pages as a reader sees them (issue 11, points 1-3): code that fits, the claims the
 # hidden asserts proved, the statement that matters in a SQL box, and changed values in the
 # state tables, at 1280 px and on a 390 px phone, light and dark.
