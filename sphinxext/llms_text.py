@@ -24,13 +24,22 @@ the relative links sphinx-llm adds to every page (``rel="alternate"`` to its Mar
 ``rel="describedby"`` to llms.txt) would point nowhere; the 404 page (not in llms.txt) loses them.
 """
 
+import hashlib
 import html
+import json
 import re
+import shutil
+from pathlib import Path
 
 from docutils import nodes
 from open_graph import page_description
 from sphinx import addnodes
 from sphinx.util import docname_join
+from sphinx_llm.markdown_builder import (
+    LINK_TARGETS_FILENAME,
+    LINK_TOKEN_PREFIX,
+    SphinxLlmMarkdownBuilder,
+)
 from sphinx_llm.txt import MarkdownGenerator
 
 MARKDOWN_TAG = "sphinx_llm_markdown"
@@ -137,8 +146,67 @@ def _description(env, docname: str) -> str:
 _sphinx_llm_description = MarkdownGenerator.get_page_description
 
 
+# sphinx-llm's Markdown build writes every page again on every build: it deletes its output
+# folder once the pages are copied, and names each link by a random token that the folder's
+# .sphinx-llm-link-targets.json resolves, so an earlier page would not resolve in a later
+# build. Here the Markdown build writes into a folder kept inside its own doctree folder, and
+# sphinx-llm gets a copy of it to publish and delete; a link's token is a digest of its target,
+# and the earlier targets stay resolvable. The Markdown build then writes only the pages that
+# changed, as the HTML build does (an unchanged rebuild: 7.5 s of its 16 s).
+KEPT_MARKDOWN = "output"
+
+
+def link_token_from_its_target(builder, docname: str, fragment: str | None = None) -> str:
+    target = (docname, fragment)
+    token = builder._link_token_by_target.get(target)
+    if token is None:
+        digest = hashlib.sha256(f"{docname}#{fragment}".encode()).hexdigest()[:32]
+        token = f"{LINK_TOKEN_PREFIX}{digest}"
+        builder._link_token_by_target[target] = token
+        builder._link_target_by_token[token] = {"docname": docname, "fragment": fragment}
+    return token
+
+
+def finish_keeping_earlier_targets(builder) -> None:
+    earlier = Path(builder.outdir) / LINK_TARGETS_FILENAME
+    if earlier.exists():
+        for token, target in json.loads(earlier.read_text(encoding="utf-8")).items():
+            builder._link_target_by_token.setdefault(token, target)
+    _finish_markdown_build(builder)
+
+
+def build_markdown_into_kept_folder(generator, app=None, exception=None):
+    # Runs after markdown_build_keeps_its_own_doctrees: app.doctreedir is the Markdown build's.
+    kept = Path(generator.app.doctreedir) / KEPT_MARKDOWN
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    generator._published_from = generator.md_build_dir
+    generator.md_build_dir = kept
+    return _build_markdown_files(generator, app, exception)
+
+
+def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
+    published_from = generator.__dict__.pop("_published_from", None)
+    if published_from is not None:
+        kept = generator.md_build_dir
+        generator.md_build_dir = published_from
+        if exception is None and generator.md_build_process is not None:
+            generator.md_build_process.wait()
+            shutil.rmtree(published_from, ignore_errors=True)
+            shutil.copytree(kept, published_from)
+    return _combine_builds(generator, app, exception)
+
+
+_finish_markdown_build = SphinxLlmMarkdownBuilder.finish
+_build_markdown_files = MarkdownGenerator.build_markdown_files
+_combine_builds = MarkdownGenerator.combine_builds
+
+
 def setup(app):
     MarkdownGenerator.get_page_description = describe_page_as_its_html_does
+    MarkdownGenerator.build_markdown_files = build_markdown_into_kept_folder
+    MarkdownGenerator.combine_builds = combine_from_a_copy_of_the_kept_folder
+    SphinxLlmMarkdownBuilder.link_token = link_token_from_its_target
+    SphinxLlmMarkdownBuilder.finish = finish_keeping_earlier_targets
     app.connect("build-finished", markdown_build_keeps_its_own_doctrees, priority=50)
     # After sphinx-llm's html-page-context handler (default priority) added the links.
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)

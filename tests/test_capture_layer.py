@@ -924,8 +924,8 @@ def test_returning_marks_only_its_clause(engine, capturing):
     if engine.dialect.update_returning:
         assert len(marked) == 1 and "RETURNING" in marked[0] and marked[0].startswith("UPDATE")
         assert notes == [
-            "The UPDATE itself returns the matched rows' id (RETURNING): 'fetch' learns which "
-            "rows matched, with no second query."
+            "RETURNING: the UPDATE sends back the matched rows' id in its own result: 'fetch' "
+            "learns from it which rows matched."
         ]
     html_block = rendering.sql_box_nodes(records)[0][0]
     assert html_block["highlight_args"]["hl_lines"], "the box highlights the statement"
@@ -944,7 +944,7 @@ def test_loads_of_expired_attributes_and_lazy_loads_are_named(engine, capturing)
     assert [r["origin"] for r in records] == ["refresh", "lazy"]
     _, notes = box_notes(records)
     assert notes[0].startswith("The ORM loads expired attributes")
-    assert notes[1].startswith("A lazy load")
+    assert notes[1].startswith("A relationship's rows, loaded on their own: a lazy load")
 
 
 def test_full_build_tabs_carry_the_same_notes(monkeypatch):

@@ -258,6 +258,15 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
             for relative in pages
         }
 
+    markdown = {relative: first.page(relative + ".md") for relative in pages}
+    kept_markdown = first.html / ".doctrees" / "markdown-build" / "output" / UNTOUCHED
+    kept_markdown = kept_markdown.with_suffix(".md")
+
+    def kept_markdown_stamp():
+        return kept_markdown.stat().st_mtime_ns
+
+    markdown_stamp = kept_markdown_stamp()
+
     # 0. Nothing changed: no example runs, and matplotlib (the one plot's) is not even imported.
     before = stamps()
     unchanged = first.rebuild(env={"PYTHONPROFILEIMPORTTIME": "1"})
@@ -287,6 +296,12 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     assert any("edited since the last build" in text for text in printed), "new output shown"
     assert boxes_of_kind(page, "sql-box", "orm-state-box") == kept[EDITED]
     assert edited.page(UNTOUCHED) == pages[UNTOUCHED]
+    # The Markdown copies (llms.txt): the edited page's is new, the untouched page's was not
+    # written again by sphinx-llm's Markdown build, and its links still resolve.
+    assert "edited since the last build" in edited.page(EDITED + ".md")
+    assert edited.page(UNTOUCHED + ".md") == markdown[UNTOUCHED]
+    assert kept_markdown_stamp() == markdown_stamp, "the untouched page's Markdown was rewritten"
+    assert "sphinx-llm:" not in edited.page("llms-full.txt"), "a link left unresolved"
 
     # 2. The capture layer now names a new object differently: a change only a re-run shows.
     layer = first.project / "sphinxext" / "session_sync" / "state.py"

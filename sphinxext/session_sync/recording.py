@@ -120,8 +120,9 @@ class SqlTranscript:
 def orm_load_origin(context) -> str | None:
     """Why the ORM sent the statement, when its execution options say: ``"refresh"`` (a SELECT
     loading expired attributes: a read after expiry, or ``refresh()``), ``"lazy"`` (a
-    relationship read before it was loaded), or ``"fetch"`` / ``"evaluate"`` (a bulk UPDATE or
-    DELETE and the ``synchronize_session`` it ran with, after ``"auto"`` chose)."""
+    relationship's rows, by its lazy loader: read before it was loaded, or refreshed), or
+    ``"fetch"`` / ``"evaluate"`` (a bulk UPDATE or DELETE and the ``synchronize_session`` it ran
+    with, after ``"auto"`` chose)."""
     options = context.execution_options if context is not None else {}
     load = options.get("_sa_orm_load_options")
     if load is not None and getattr(load, "_refresh_state", None) is not None:

@@ -252,7 +252,12 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
             )
         elif verb == "SELECT" and record.get("origin") == "lazy":
             notes.append(
-                (index, False, "A lazy load: a relationship was read before it was loaded.")
+                (
+                    index,
+                    False,
+                    "A relationship's rows, loaded on their own: a lazy load (the relationship "
+                    "read before it was loaded) or a refresh() of it.",
+                )
             )
         elif (
             verb == "SELECT"
@@ -274,13 +279,13 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
             )
         elif verb in ("UPDATE", "DELETE") and returning:
             columns = " ".join(returning.group(1).split())
-            what = "'fetch' learns which rows matched" if record.get("origin") == "fetch" else ""
+            fetch = record.get("origin") == "fetch"
             notes.append(
                 (
                     index,
                     True,
-                    f"The {verb} itself returns the matched rows' {columns} (RETURNING)"
-                    + (f": {what}, with no second query." if what else ": no second query."),
+                    f"RETURNING: the {verb} sends back the matched rows' {columns} in its own "
+                    "result" + (": 'fetch' learns from it which rows matched." if fetch else "."),
                 )
             )
         elif verb == "INSERT" and returning:
@@ -289,8 +294,7 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
                 (
                     index,
                     True,
-                    f"The INSERT itself returns {columns} (RETURNING): what the database "
-                    "generated arrives with it, no SELECT afterwards.",
+                    f"RETURNING: the INSERT sends back the new rows' {columns} in its own result.",
                 )
             )
     return notes
