@@ -14,8 +14,8 @@ Every load under asyncio must happen behind an ``await``: put it in the query
 synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what was loaded,
 stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.
 
-Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (on
-SQLAlchemy 2.1, and on 2.0 with aiomysql, wrapped in a ``StatementError``: see
+Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (bare
+or wrapped in a ``StatementError``, depending on release and driver: see
 :ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
 Each way is run below, with the SQL it sends.
 """

@@ -12,7 +12,8 @@ Server-generated values under asyncio
 Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
 that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
 ``await session.refresh(obj)`` loads it; a plain read of the expired value raises
-``MissingGreenlet``, on 2.1 (and on 2.0 with aiomysql) inside a ``StatementError``.
+``MissingGreenlet``, bare or inside a ``StatementError`` depending on release and driver
+(catch both).
 """
 
 # %%
@@ -23,10 +24,11 @@ that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, an
 # commit (:doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>`), so each
 # cell's state table shows the note as the
 # flush left it. ``missing_greenlet()`` prints the error of a read that needs SQL and
-# checks its type: on 2.1 (every driver) and on 2.0 with aiomysql (MariaDB) it is a
-# ``StatementError`` whose ``.orig`` is the :doc:`MissingGreenlet <missing_greenlet>`; on 2.0 with
-# aiosqlite or
-# psycopg it is the ``MissingGreenlet`` itself.
+# finds the :doc:`MissingGreenlet <missing_greenlet>` in it: the error itself, or the
+# ``.orig`` of a ``StatementError``. The runs of this page found (and it checks) a
+# ``StatementError`` on 2.1 with aiosqlite, psycopg and aiomysql (MariaDB) and on 2.0 with
+# aiomysql, the ``MissingGreenlet`` itself on 2.1 with asyncpg and on 2.0 with aiosqlite,
+# psycopg and asyncpg.
 
 import asyncio
 import os
@@ -83,6 +85,22 @@ def statements(verb):
     return [sql for sql in sent if sql.lstrip().upper().startswith(verb)]
 
 
+# What the runs of this page found: the ``(release, driver)`` pairs that raise the
+# ``MissingGreenlet`` inside a ``StatementError``, and those that raise it bare.
+WRAPPED_WITH = {
+    ("2.0", "aiomysql"),
+    ("2.1", "aiosqlite"),
+    ("2.1", "psycopg"),
+    ("2.1", "aiomysql"),
+}
+BARE_WITH = {
+    ("2.0", "aiosqlite"),
+    ("2.0", "psycopg"),
+    ("2.0", "asyncpg"),
+    ("2.1", "asyncpg"),
+}
+
+
 def missing_greenlet(read):
     """Run a read that needs SQL; print the error, return the MissingGreenlet in it."""
     try:
@@ -90,15 +108,27 @@ def missing_greenlet(read):
     except exc.SQLAlchemyError as error:
         message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
         print(f"{type(error).__name__}: {message}")
-        on_20 = sqlalchemy.__version__.startswith("2.0.")
-        wrapped = not on_20 or engine.dialect.driver == "aiomysql"
+        # Catch both forms: the MissingGreenlet itself, or a StatementError around it.
+        if isinstance(error, exc.MissingGreenlet):
+            found = error
+        elif isinstance(getattr(error, "orig", None), exc.MissingGreenlet):
+            found = error.orig
+        else:
+            raise
+        release = ".".join(sqlalchemy.__version__.split(".")[:2])
+        driver = engine.dialect.driver
         # sphinx_gallery_start_ignore
-        assert isinstance(error, exc.StatementError) == wrapped, "wrapped on 2.1/aiomysql"
-        assert isinstance(error, exc.MissingGreenlet) != wrapped, (
-            "elsewhere the MissingGreenlet comes bare"
-        )
+        if (release, driver) in WRAPPED_WITH:
+            assert isinstance(error, exc.StatementError), (
+                f"on SQLAlchemy {release} with {driver} the MissingGreenlet comes inside a "
+                "StatementError"
+            )
+        if (release, driver) in BARE_WITH:
+            assert found is error, (
+                f"on SQLAlchemy {release} with {driver} the MissingGreenlet comes bare"
+            )
         # sphinx_gallery_end_ignore
-        return error.orig if wrapped else error
+        return found
     raise AssertionError("the read raised no error")
 
 

@@ -290,8 +290,9 @@ with Session(engine) as session:
 #
 # After ``await session.commit()`` an attribute is expired, and reading it needs SQL the
 # event loop cannot run behind a plain attribute access:
-# :doc:`MissingGreenlet <../asyncio/missing_greenlet>`, which SQLAlchemy
-# 2.1 (and 2.0 with some drivers) raises inside a ``StatementError``, so ``except
+# :doc:`MissingGreenlet <../asyncio/missing_greenlet>`, which this page's drivers raise
+# inside a ``StatementError`` on SQLAlchemy 2.1 (aiosqlite, psycopg, aiomysql) and on 2.0
+# with aiomysql (asyncpg, which this page does not use, raises it bare on 2.1), so ``except
 # MissingGreenlet`` does not catch it there; a lazy relationship that has to load raises it
 # too. ``await session.refresh()`` and ``awaitable_attrs`` load them;
 # ``expire_on_commit=False`` keeps the loaded values readable.
