@@ -10,7 +10,8 @@ Everyday operations, measured: what each one does to the objects you loaded
 
 The session writes into your objects only what it did itself (flush, commit's expiry, a
 synchronized bulk statement, a reload you asked for); anything else, another connection, Core,
-the legacy bulk methods, leaves them as they were until you expire or refresh them.
+the legacy bulk methods, leaves the objects you loaded as they were until you expire or refresh
+them.
 
 The companion of the behaviour matrix for everything that is not a bulk UPDATE: adding,
 flushing, committing, re-reading, locking, bulk DELETE, bulk UPDATE by primary key, the
