@@ -11,8 +11,9 @@
 ``expire_on_commit=False`` is a trade-off, not a mistake: the default is ``True``, but with
 ``AsyncSession``, where a reload on attribute access cannot happen implicitly, it is often set
 (SQLAlchemy's own 2.x asyncio ORM example passes it to ``async_sessionmaker()``). It keeps the
-column values loaded before a commit readable after the session closes. It does not load a relationship you never loaded, it
-does not stop a rollback from expiring everything, and what it keeps can be stale.
+column values loaded before a commit readable after the session closes. It does not load a
+relationship you never loaded, it does not stop a rollback from expiring everything, and what
+it keeps can be stale.
 """
 
 # %%

@@ -161,9 +161,7 @@ session.add(bob)
 session.commit()
 state = state_of(bob)
 # sphinx_gallery_start_ignore
-assert state == "persistent", (
-    "commit leaves a live object persistent (and expired)"
-)
+assert state == "persistent", "commit leaves a live object persistent (and expired)"
 # sphinx_gallery_end_ignore
 session.expunge(bob)
 state = state_of(bob)

@@ -11,9 +11,9 @@
 ``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
 an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE runs as written
 with the default strategy only on PostgreSQL (MariaDB runs it with ``synchronize_session=False``
-or ``is_delete_using=True``, SQLite not at all); where the database ignores case or trailing spaces, as MariaDB does by
-default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
-not be the one an INTEGER column stores.
+or ``is_delete_using=True``, SQLite not at all); where the database ignores case or trailing
+spaces, as MariaDB does by default, ``'auto'`` leaves a matched object stale; and a value Python
+computes (``5 / 2``) need not be the one an INTEGER column stores.
 
 The same bulk statements send different SQL to different databases: ``'fetch'`` is one
 ``UPDATE ... RETURNING`` where the database can return rows from an UPDATE, and a ``SELECT``

@@ -276,9 +276,7 @@ with loaded() as (session, users):
     reloaded = [user.status for user in users]  # each access reloads one row
     print("after access:", reloaded)
     # sphinx_gallery_start_ignore
-    assert reloaded == synced, (
-        "and reload the new values on access"
-    )
+    assert reloaded == synced, "and reload the new values on access"
     # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
 if engine.dialect.update_returning:

@@ -228,9 +228,7 @@ session.execute(delete(Employee).where(Employee.name == "Ann"))
 after = tables()
 print(after, "| Ann deleted:", inspect(ann).deleted)
 # sphinx_gallery_start_ignore
-assert after == only_bob and inspect(ann).deleted, (
-    "the cascade removed both rows; agreed"
-)
+assert after == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
 # sphinx_gallery_end_ignore
 session.rollback()
 session.delete(ann)
