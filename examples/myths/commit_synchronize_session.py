@@ -8,6 +8,11 @@
 Myth: ``session.commit(synchronize_session=True)`` makes the session synchronous
 ================================================================================
 
+``Session.commit()`` has no ``synchronize_session`` parameter: the call raises a
+``TypeError``. What ``commit()`` does to loaded objects is expire them (with the default
+``expire_on_commit=True``), so each reloads its row at the next access; it never keeps them
+equal to the database between commits.
+
 Believe one keyword keeps loaded objects equal to the database and you stop looking for stale
 data. We run the keyword, show its error, and show what ``Session.commit()`` really does.
 """

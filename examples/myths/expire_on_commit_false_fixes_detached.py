@@ -8,11 +8,12 @@
 ``expire_on_commit=False`` and ``DetachedInstanceError``: what it fixes, what it does not
 =========================================================================================
 
-``expire_on_commit=False`` is a trade-off, not a mistake: it is the standard setting with
-``AsyncSession``, where a reload on attribute access cannot happen implicitly (SQLAlchemy's own
-asyncio example sets it, with ``eager_defaults=True``). It keeps the column values loaded before a
-commit readable after the session closes. It does not load a relationship you never loaded, it
-does not stop a rollback from expiring everything, and what it keeps can be stale.
+``expire_on_commit=False`` is a trade-off, not a mistake: the default is ``True``, but with
+``AsyncSession``, where a reload on attribute access cannot happen implicitly, it is often set
+(SQLAlchemy's own 2.x asyncio ORM example passes it to ``async_sessionmaker()``). It keeps the
+column values loaded before a commit readable after the session closes. It does not load a
+relationship you never loaded, it does not stop a rollback from expiring everything, and what
+it keeps can be stale.
 """
 
 # %%
@@ -100,10 +101,9 @@ def get_user(user_id, end="commit", **session_options):
 # The commit expired it, and a closed session cannot reload it.
 
 alice = get_user(1)
+message = error_of(lambda: alice.name)
 # sphinx_gallery_start_ignore
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
-    "expired: no reload"
-)
+assert "refresh operation cannot proceed" in message, "expired: no reload"
 assert inspect(alice).detached and "name" in inspect(alice).expired_attributes, (
     "commit expired it"
 )
@@ -147,13 +147,12 @@ assert "lazy load operation of attribute 'addresses' cannot proceed" in message,
 # expires every object the transaction loaded, and after close the error is back.
 
 alice = get_user(1, end="rollback", expire_on_commit=False)
+message = error_of(lambda: alice.name)
 # sphinx_gallery_start_ignore
 assert inspect(alice).expired_attributes == {"id", "name", "addresses"}, (
     "rollback expired all"
 )
-assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
-    "the error is back"
-)
+assert "refresh operation cannot proceed" in message, "the error is back"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -165,6 +164,7 @@ assert "refresh operation cannot proceed" in error_of(lambda: alice.name), (
 
 alice = get_user(1, expire_on_commit=False)
 rename_elsewhere("alicia")
+print(alice)
 # sphinx_gallery_start_ignore
 assert alice.name == "alice", "the detached object keeps the value from before the rename"
 # sphinx_gallery_end_ignore

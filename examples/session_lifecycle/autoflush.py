@@ -145,15 +145,16 @@ assert inspect(dan).persistent, "dan was flushed by the lazy load"
 erin = User(name="erin")
 session.add(erin)
 sent.clear()
+in_map = session.get(User, alice.id)
+print("get(alice.id) is alice:", in_map is alice, "| sent:", kinds())
 # sphinx_gallery_start_ignore
-assert session.get(User, alice.id) is alice and not sent, (
-    "a key in the map: no SQL at all"
-)
+assert in_map is alice and not sent, "a key in the map: no SQL at all"
 assert inspect(erin).pending, "so erin was not flushed"
-assert session.get(User, 999) is None, "no such user"
 # sphinx_gallery_end_ignore
-print(kinds())
+missing = session.get(User, 999)
+print("get(999):", missing, "| sent:", kinds())
 # sphinx_gallery_start_ignore
+assert missing is None, "no such user"
 assert kinds() == ["INSERT", "SELECT"], "a key not in the map: flush, then SELECT"
 assert inspect(erin).persistent, "erin was flushed by get()"
 # sphinx_gallery_end_ignore

@@ -74,8 +74,9 @@ def state_of(obj):
 # A new object belongs to no session and has no identity (no primary key from the database).
 
 alice = User(name="alice")
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "transient", "a new object is transient"
+assert state == "transient", "a new object is transient"
 assert inspect(alice).session is None, "a transient object belongs to no session"
 # sphinx_gallery_end_ignore
 
@@ -87,8 +88,9 @@ assert inspect(alice).session is None, "a transient object belongs to no session
 # primary key.
 
 session.add(alice)
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "pending", "an added, unflushed object is pending"
+assert state == "pending", "an added, unflushed object is pending"
 assert alice in session.new and alice.id is None, "pending: waiting for the INSERT"
 # sphinx_gallery_end_ignore
 
@@ -101,8 +103,9 @@ assert alice in session.new and alice.id is None, "pending: waiting for the INSE
 # so ``session.get()`` hands back this very object.
 
 session.flush()
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "persistent", "a flushed object is persistent"
+assert state == "persistent", "a flushed object is persistent"
 assert inspect(alice).identity == (alice.id,), "it now has an identity key"
 assert session.get(User, alice.id) is alice, "the identity map hands back the same object"
 # sphinx_gallery_end_ignore
@@ -116,13 +119,15 @@ assert session.get(User, alice.id) is alice, "the identity map hands back the sa
 # committed.
 
 session.delete(alice)
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "persistent", "delete() alone only marks the object"
+assert state == "persistent", "delete() alone only marks the object"
 assert alice in session.deleted, "it is queued for deletion"
 # sphinx_gallery_end_ignore
 session.flush()
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "deleted", "after the DELETE is flushed it is deleted"
+assert state == "deleted", "after the DELETE is flushed it is deleted"
 assert alice not in session, "a deleted object has left the identity map"
 # sphinx_gallery_end_ignore
 
@@ -134,8 +139,9 @@ assert alice not in session, "a deleted object has left the identity map"
 # values it had, but no session tracks it any more.
 
 session.commit()
+state = state_of(alice)
 # sphinx_gallery_start_ignore
-assert state_of(alice) == "detached", "a deleted object becomes detached on commit"
+assert state == "detached", "a deleted object becomes detached on commit"
 assert inspect(alice).was_deleted, "inspect() remembers it was deleted"
 assert inspect(alice).identity is not None and alice.name == "alice", (
     "it keeps key and values"
@@ -153,14 +159,14 @@ print(alice)
 bob = User(id=2, name="bob")
 session.add(bob)
 session.commit()
+state = state_of(bob)
 # sphinx_gallery_start_ignore
-assert state_of(bob) == "persistent", (
-    "commit leaves a live object persistent (and expired)"
-)
+assert state == "persistent", "commit leaves a live object persistent (and expired)"
 # sphinx_gallery_end_ignore
 session.expunge(bob)
+state = state_of(bob)
 # sphinx_gallery_start_ignore
-assert state_of(bob) == "detached", "expunge() detaches a persistent object"
+assert state == "detached", "expunge() detaches a persistent object"
 assert inspect(bob).expired_attributes == {"id", "name"}, "commit had expired bob"
 # sphinx_gallery_end_ignore
 message = None
@@ -179,16 +185,18 @@ assert message and "is not bound to a Session" in message, (
 # Detached by ``close()``
 # -----------------------
 #
-# Closing a session detaches everything it held. ``close()`` does not expire, so loaded values
-# stay readable without SQL.
+# Closing a session detaches the persistent objects it held, here ``bob``. ``close()`` does not
+# expire, so loaded values stay readable without SQL.
 
 with Session(engine) as other:
     bob = other.get(User, inspect(bob).identity)
+    state = state_of(bob)
     # sphinx_gallery_start_ignore
-    assert state_of(bob) == "persistent", "a loaded object is persistent"
+    assert state == "persistent", "a loaded object is persistent"
     # sphinx_gallery_end_ignore
+state = state_of(bob)
 # sphinx_gallery_start_ignore
-assert state_of(bob) == "detached", "closing the session detached bob"
+assert state == "detached", "closing the session detached bob"
 assert bob.name == "bob", "close() kept the loaded values"
 # sphinx_gallery_end_ignore
 session.close()
@@ -205,8 +213,9 @@ with Session(engine) as other:
     ghost = User(id=3, name="ghost")
     other.add(ghost)
     other.flush()  # INSERT sent, never committed
+state = state_of(ghost)
 # sphinx_gallery_start_ignore
-assert state_of(ghost) == "detached", "close() detached the flushed object"
+assert state == "detached", "close() detached the flushed object"
 assert ghost.name == "ghost" and not inspect(ghost).expired_attributes, (
     "its values read fine"
 )

@@ -9,8 +9,9 @@ The identity map: one object per row
 ====================================
 
 Within one ``Session`` each row is one object, found by its identity key
-``(class, primary key, token)``: queries return it again, ``get()`` returns it without SQL,
-while after ``expunge()``, or in another session, the same row is a different object.
+``(class, primary key, token)``: queries return it again, ``get()`` returns a loaded, unexpired
+object without SQL, while after ``expunge()``, or in another session, the same row is a
+different object.
 """
 
 # %%

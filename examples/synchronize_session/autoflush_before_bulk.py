@@ -9,8 +9,10 @@ Bulk UPDATE autoflushes first
 =============================
 
 A bulk UPDATE flushes pending inserts and changes first, so it matches those rows too;
-``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then an
-unflushed change to an attribute the UPDATE sets, on an object it matches, is discarded.
+``session.no_autoflush`` or ``execution_options(autoflush=False)`` stops that, but then the
+default synchronization discards an unflushed change to an attribute the UPDATE sets, on an
+object it matches; with ``synchronize_session=False`` the change survives, and the next flush
+writes it over the bulk value.
 """
 
 # %%
@@ -92,9 +94,10 @@ assert sent.index("UPDATE") < sent.index("UPDATE bulk"), "Bob's UPDATE came firs
 # Bob and Cy now have ``status = 'new'`` in the database when the bulk UPDATE runs, so all
 # three rows become ``old``, in the database and in the session.
 
-print(db_status(), bob.status, cy.status)
+in_db = db_status()
+print(in_db, bob.status, cy.status)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "old", 3: "old"}, "flushed rows were matched too"
+assert in_db == {1: "old", 2: "old", 3: "old"}, "flushed rows were matched too"
 assert bob.status == cy.status == "old", "and the session agrees"
 # sphinx_gallery_end_ignore
 session.rollback()
@@ -117,8 +120,10 @@ assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
 # sphinx_gallery_end_ignore
 session.flush()
+in_db = db_status()
+print(in_db)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+assert in_db == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -132,13 +137,16 @@ cy = User(id=3, name="Cy", status="new")
 session.add(cy)
 sent.clear()
 session.execute(bulk.execution_options(autoflush=False))
+print(sent)
 # sphinx_gallery_start_ignore
 assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
 # sphinx_gallery_end_ignore
 session.flush()
+in_db = db_status()
+print(in_db)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+assert in_db == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -150,9 +158,11 @@ session.rollback()
 # judges Bob by his *in-memory*
 # ``status = 'new'`` and finds a match. It will not overwrite an unflushed change, so it
 # expires the attribute: Bob reloads ``vip`` from the database and the change is gone.
+# (The rollback above expired Bob, so the first line reloads him before the change.)
 
+print("Bob loaded:", bob.status)
 # sphinx_gallery_start_ignore
-assert bob.status == "vip", "Bob is loaded (the rollback expired him)"
+assert inspect(bob).attrs.status.loaded_value == "vip", "Bob is loaded with 'vip'"
 # sphinx_gallery_end_ignore
 bob.status = "new"
 with session.no_autoflush:
@@ -164,5 +174,30 @@ print(bob.status, inspect(bob).attrs.status.history)
 # sphinx_gallery_start_ignore
 assert bob.status == "vip", "the reload shows the database value"
 assert not inspect(bob).attrs.status.history.has_changes(), "the unflushed change is lost"
+# sphinx_gallery_end_ignore
+session.rollback()
+
+# %%
+# ``synchronize_session=False`` keeps the change
+# ----------------------------------------------
+#
+# With synchronization off, the session touches no object. Ann's row still says ``new`` in the
+# database, so the bulk UPDATE matches it and writes ``old``; her unflushed change to ``vip``
+# stays in memory, still dirty, and the commit writes it over the bulk value.
+
+ann = session.get(User, 1)
+print("Ann loaded:", ann.status)
+ann.status = "vip"
+unsynced = bulk.execution_options(autoflush=False, synchronize_session=False)
+matched = session.execute(unsynced).rowcount
+dirty, in_memory = ann in session.dirty, ann.status
+print("rows matched:", matched, "| Ann:", in_memory, "dirty:", dirty)
+session.commit()
+in_db = db_status()
+print(in_db)
+# sphinx_gallery_start_ignore
+assert matched == 1, "the bulk UPDATE matched Ann's row in the database"
+assert dirty and in_memory == "vip", "the unflushed change survived"
+assert in_db == {1: "vip", 2: "vip"}, "the commit wrote Ann's change over the bulk value"
 session.close()
 # sphinx_gallery_end_ignore

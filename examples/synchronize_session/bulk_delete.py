@@ -83,6 +83,8 @@ for strategy in ["auto", "evaluate", "fetch"]:
         print(f"{strategy!r:11}", end="")
         state(ann, session)
         st = inspect(ann)
+        left = rows(session)
+        print("    rows left in the transaction:", left)
         # sphinx_gallery_start_ignore
         assert st.deleted and not st.persistent, f"{strategy}: object is marked deleted"
         assert not st.detached, f"{strategy}: deleted, but not detached before commit"
@@ -90,7 +92,7 @@ for strategy in ["auto", "evaluate", "fetch"]:
         assert st.key not in session.identity_map, (
             f"{strategy}: gone from the identity map"
         )
-        assert rows(session) == 1, f"{strategy}: the row is deleted in the transaction"
+        assert left == 1, f"{strategy}: the row is deleted in the transaction"
         # sphinx_gallery_end_ignore
 
 # %%
@@ -109,13 +111,15 @@ with Session(engine) as session:
         .execution_options(synchronize_session=False)
     )
     state(ann, session)
+    left = rows(session)
+    print("name:", ann.name, "| rows left in the transaction:", left)
     # sphinx_gallery_start_ignore
     assert inspect(ann).persistent and ann in session, (
         "False: still persistent in session"
     )
     assert session.get(User, 1) is ann, "False: the identity map still returns it"
     assert ann.name == "Ann", "False: the old value is still readable"
-    assert rows(session) == 1, "False: yet the row is deleted in the transaction"
+    assert left == 1, "False: yet the row is deleted in the transaction"
     # sphinx_gallery_end_ignore
 
 # %%
@@ -186,11 +190,15 @@ assert inspect(ann).deleted, "deleted before the rollback"
 # sphinx_gallery_end_ignore
 session.rollback()
 state(ann, session)
+again = session.get(User, 1)  # ann is expired: get() reloads her row
+name = ann.name
+count = rows(session)
+print("get() returns ann:", again is ann, "| name:", name, "| rows:", count)
 # sphinx_gallery_start_ignore
 assert inspect(ann).persistent and ann in session, "rollback restores it to persistent"
-assert session.get(User, 1) is ann, "and back in the identity map"
-assert rows(session) == 2, "the row exists again"
-assert ann.name == "Ann", "its values reload from the restored row"
+assert again is ann, "and back in the identity map"
+assert count == 2, "the row exists again"
+assert name == "Ann", "its values reload from the restored row"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -203,8 +211,10 @@ assert ann.name == "Ann", "its values reload from the restored row"
 session.execute(delete(User).where(User.name == "Ann"))
 session.commit()
 state(ann, session)
+count = rows(session)
+print("rows:", count)
 # sphinx_gallery_start_ignore
 assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
-assert rows(session) == 1, "the row stays deleted"
+assert count == 1, "the row stays deleted"
 session.close()
 # sphinx_gallery_end_ignore

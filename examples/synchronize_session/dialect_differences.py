@@ -9,18 +9,20 @@
 =========================================================
 
 ``'fetch'`` costs one ``UPDATE ... RETURNING`` on SQLite and PostgreSQL but a ``SELECT`` and
-an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE works as written
-only on PostgreSQL; where the database ignores case or trailing spaces, as MariaDB does by
-default, ``'auto'`` leaves a matched object stale; and a value Python computes (``5 / 2``) need
-not be the one an INTEGER column stores.
+an ``UPDATE`` on MariaDB (and on MySQL, for deletes too); a multi-table DELETE runs as written
+with the default strategy only on PostgreSQL (MariaDB runs it with ``synchronize_session=False``
+or ``is_delete_using=True``, SQLite not at all); where the database ignores case or trailing
+spaces, as MariaDB does by default, ``'auto'`` leaves a matched object stale; and a value Python
+computes (``5 / 2``) need not be the one an INTEGER column stores.
 
 The same bulk statements send different SQL to different databases: ``'fetch'`` is one
 ``UPDATE ... RETURNING`` where the database can return rows from an UPDATE, and a ``SELECT``
 followed by the ``UPDATE`` where it cannot. This page asserts, for whichever database
 ``DATABASE_URL`` names (SQLite in memory by default), what that database is sent, and where the
-session ends up differently: a multi-table DELETE that only PostgreSQL accepts as written,
-comparisons on MariaDB (case, trailing spaces) that Python does not reproduce, and arithmetic
-whose result the database stores differently from what Python computed.
+session ends up differently: a multi-table DELETE that only PostgreSQL accepts as written with
+the default strategy, comparisons on MariaDB (case, trailing spaces) that Python does not
+reproduce, and arithmetic whose result the database stores differently from what Python
+computed.
 """
 
 # %%

@@ -10,9 +10,10 @@
 
 ``update(...).returning(User)`` returns the session's identity-map objects: with the default
 synchronization they hold a SET expression Python can evaluate computed from their loaded
-values (one it cannot, the returned row's value), with
-``synchronize_session=False`` their old values, and only with ``populate_existing=True`` the
-row the database returned.
+values (one it cannot, the returned row's value); with ``synchronize_session=False`` a
+loaded, unexpired object keeps its old values (an expired one is filled in from the returned
+row); with ``populate_existing=True`` every returned object holds the row the database
+returned.
 """
 
 # %%
@@ -120,7 +121,10 @@ if has_returning:
         "(default)": ("ann", "new!", "gold!"),
         "synchronize_session=False": ("ann", "new", "gold!"),
         "populate_existing=True": ("ann", "gold!", "gold!"),
-    }, "only populate_existing=True gives the loaded object the row the database returned"
+    }, (
+        "with SET status || '!' on a stale loaded object, only populate_existing=True "
+        "gives it the row the database returned"
+    )
     # sphinx_gallery_end_ignore
 
 # %%
@@ -208,14 +212,17 @@ if rows is not None:
 #
 # The default synchronization computes a SET expression that Python can evaluate in Python,
 # from the loaded value.
-# ``make_ann_stale()`` loads ``ann`` (``"new"``), then changes her row to ``"gold"`` with a Core
-# UPDATE the session does not see. ``SET status = status || '+'``: the database makes
+# ``make_ann_stale()`` loads ``ann`` (the rollback above expired her, so reading
+# ``ann.status`` sends a SELECT and prints ``"new"``), then changes her row to ``"gold"`` with a
+# Core UPDATE the session does not see. ``SET status = status || '+'``: the database makes
 # ``"gold+"``, RETURNING sends it back, and the returned ``ann`` says ``"new+"``.
 
 
 def make_ann_stale():
+    loaded = ann.status  # expired by the last rollback: this SELECT reloads ann
+    print("ann loaded:", loaded)
     # sphinx_gallery_start_ignore
-    assert ann.status == "new", "ann is loaded with the committed value"
+    assert loaded == "new", "ann is loaded with the committed value"
     # sphinx_gallery_end_ignore
     session.connection().execute(
         update(User.__table__).where(User.id == 1).values(status="gold")
