@@ -226,8 +226,10 @@ assert alice.name == "al!", "the object holds the database's value"
 # Commit, and the database agrees.
 
 session.commit()
+in_db = name_in_db()
+print("in the database:", in_db)
 # sphinx_gallery_start_ignore
-assert name_in_db() == "al!", "the committed row holds the object's value"
+assert in_db == "al!", "the committed row holds the object's value"
 session.close()
 engine.dispose()
 tmp.cleanup()

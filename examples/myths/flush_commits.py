@@ -70,12 +70,13 @@ session.add(user)
 session.flush()
 state = inspect(user)
 print(user, "| persistent:", state.persistent)
-print("rows seen by the session:", session.scalar(count_users))
+seen = session.scalar(count_users)
+print("rows seen by the session:", seen)
 
 # sphinx_gallery_start_ignore
 assert user.id is not None, "flush() sent the INSERT and the object got its primary key"
 assert state.persistent, "after flush() the object is persistent"
-assert session.scalar(count_users) == 1, "the session's own transaction sees the row"
+assert seen == 1, "the session's own transaction sees the row"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -109,10 +110,11 @@ assert seen == 0, "another connection does not see the flushed, uncommitted row"
 flushed_id = user.id
 session.rollback()
 print(user, "| transient:", state.transient)
-print("rows seen by the session:", session.scalar(count_users))
+seen = session.scalar(count_users)
+print("rows seen by the session:", seen)
 
 # sphinx_gallery_start_ignore
-assert session.scalar(count_users) == 0, "rollback() discarded the flushed row"
+assert seen == 0, "rollback() discarded the flushed row"
 assert state.transient, "the flushed object is transient again after rollback()"
 assert user.id == flushed_id, "the object still carries the id, but nothing in the table"
 # sphinx_gallery_end_ignore

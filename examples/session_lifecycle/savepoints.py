@@ -200,6 +200,7 @@ assert state(e) == ("persistent", []), "e, refreshed inside, is not expired"
 assert e.name == "e, rolled back", "and keeps a value the rollback undid"
 # sphinx_gallery_end_ignore
 session.expire(e)
+print("after expire():", e.name)
 # sphinx_gallery_start_ignore
 assert e.name == "e", "expired by hand, it reloads the row"
 # sphinx_gallery_end_ignore

@@ -187,6 +187,7 @@ assert len(statements) == 1, "one SELECT did it"
 # SELECT and overwrites the object with the row, whatever it held.
 
 session.rollback()
+print("after the rollback:", user.name)
 # sphinx_gallery_start_ignore
 assert user.name == "new", "after the rollback the object reloads"
 # sphinx_gallery_end_ignore
