@@ -145,14 +145,16 @@ assert inspect(dan).persistent, "dan was flushed by the lazy load"
 erin = User(name="erin")
 session.add(erin)
 sent.clear()
+found = session.get(User, alice.id)  # in the identity map
 # sphinx_gallery_start_ignore
-assert session.get(User, alice.id) is alice and not sent, (
-    "a key in the map: no SQL at all"
-)
+assert found is alice and not sent, "a key in the map: no SQL at all"
 assert inspect(erin).pending, "so erin was not flushed"
-assert session.get(User, 999) is None, "no such user"
 # sphinx_gallery_end_ignore
+missing = session.get(User, 999)  # not in the map
 print(kinds())
+# sphinx_gallery_start_ignore
+assert missing is None, "no such user"
+# sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
 assert kinds() == ["INSERT", "SELECT"], "a key not in the map: flush, then SELECT"
 assert inspect(erin).persistent, "erin was flushed by get()"

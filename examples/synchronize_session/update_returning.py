@@ -214,8 +214,9 @@ if rows is not None:
 
 
 def make_ann_stale():
+    status = ann.status  # loads ann
     # sphinx_gallery_start_ignore
-    assert ann.status == "new", "ann is loaded with the committed value"
+    assert status == "new", "ann is loaded with the committed value"
     # sphinx_gallery_end_ignore
     session.connection().execute(
         update(User.__table__).where(User.id == 1).values(status="gold")
