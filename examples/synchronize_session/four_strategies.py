@@ -272,6 +272,9 @@ with loaded() as (session, users):
     assert all(inspect(user).expired for user in users), (
         "they were skipped, still expired"
     )
+    # sphinx_gallery_end_ignore
+    print("on access:", [user.status for user in users])
+    # sphinx_gallery_start_ignore
     assert [user.status for user in users] == synced, (
         "and reload the new values on access"
     )
