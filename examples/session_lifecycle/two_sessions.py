@@ -108,10 +108,11 @@ if is_sqlite:
 session_a.add(User(id=2, name="bob"))
 session_a.flush()
 a_sees = session_a.scalars(select(User).where(User.name == "bob")).one_or_none()
-print("A sees:", a_sees, "- B sees bob:", b_finds_bob())
+b_sees = b_finds_bob()
+print("A sees:", a_sees, "- B sees bob:", b_sees)
 # sphinx_gallery_start_ignore
 assert a_sees is not None and inspect(a_sees).persistent, "A sees its own flushed row"
-assert not b_finds_bob(), "B does not see a row that A flushed but did not commit"
+assert not b_sees, "B does not see a row that A flushed but did not commit"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -119,9 +120,10 @@ assert not b_finds_bob(), "B does not see a row that A flushed but did not commi
 # -----------------------------------------------------------------------
 
 session_a.commit()
-print("B, still in its first transaction, sees bob:", b_finds_bob())
+b_sees = b_finds_bob()
+print("B, still in its first transaction, sees bob:", b_sees)
 # sphinx_gallery_start_ignore
-assert b_finds_bob() == (not snapshot), (
+assert b_sees == (not snapshot), (
     "B's new query sees A's commit, unless in a snapshot"
 )
 # sphinx_gallery_end_ignore
@@ -175,10 +177,11 @@ print("expired after commit:", sorted(inspect(alice_b).expired_attributes))
 # sphinx_gallery_start_ignore
 assert inspect(alice_b).expired_attributes == {"id", "name"}, "commit expired the object"
 # sphinx_gallery_end_ignore
-print(alice_b, "- B sees bob:", b_finds_bob())
+b_sees = b_finds_bob()
+print(alice_b, "- B sees bob:", b_sees)
 # sphinx_gallery_start_ignore
 assert alice_b.name == "alicia", "the new transaction sees A's committed rename"
-assert b_finds_bob(), "and A's committed row"
+assert b_sees, "and A's committed row"
 
 session_a.close()
 session_b.close()
