@@ -95,7 +95,11 @@ print(ann.name)
 # sphinx_gallery_start_ignore
 assert not sent, "reading the new value sends no SQL"
 assert not hasattr(result, "rowcount"), "the result carries no rowcount"
-assert db_names() == {1: "Ann B.", 2: "Bob B.", 3: "Cy"}, "both rows changed"
+# sphinx_gallery_end_ignore
+names = db_names()
+print("in the database:", names)
+# sphinx_gallery_start_ignore
+assert names == {1: "Ann B.", 2: "Bob B.", 3: "Cy"}, "both rows changed"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -163,7 +167,11 @@ session.execute(
 assert "user_account.status = " in next(s for s, _ in sent if s.startswith("UPDATE")), (
     "the WHERE criteria became part of the UPDATE by primary key"
 )
-assert db_names() == {1: "Ann D.", 2: "Bob B.", 3: "Cy"}, "only Ann's row matched"
+# sphinx_gallery_end_ignore
+names = db_names()
+print("in the database:", names)
+# sphinx_gallery_start_ignore
+assert names == {1: "Ann D.", 2: "Bob B.", 3: "Cy"}, "only Ann's row matched"
 # sphinx_gallery_end_ignore
 print(ann.name, "|", cy.name)
 # sphinx_gallery_start_ignore
