@@ -78,9 +78,10 @@ def name_in_db(
 # ``bulk_update_mappings`` renames alice in the database. The loaded ``alice`` does not notice.
 
 session.bulk_update_mappings(User, [{"id": 1, "name": "Alice"}])
-print("in memory:", alice.name, "| in the database:", name_in_db(1))
+in_db = name_in_db(1)
+print("in memory:", alice.name, "| in the database:", in_db)
 # sphinx_gallery_start_ignore
-assert name_in_db(1) == "Alice", "the UPDATE reached the database"
+assert in_db == "Alice", "the UPDATE reached the database"
 assert alice.name == "alice", "the loaded object keeps the old name"
 assert not inspect(alice).expired_attributes, "and it was not even expired"
 # sphinx_gallery_end_ignore
@@ -94,8 +95,10 @@ updates.clear()
 session.bulk_save_objects([bob])
 history = inspect(bob).attrs.name.history
 print("UPDATEs sent:", len(updates), "| dirty:", bob in session.dirty, "|", history)
+in_db = name_in_db(2)
+print("in the database:", in_db)
 # sphinx_gallery_start_ignore
-assert len(updates) == 1 and name_in_db(2) == "Bob", "bulk_save_objects sent the UPDATE"
+assert len(updates) == 1 and in_db == "Bob", "bulk_save_objects sent the UPDATE"
 assert bob in session.dirty and history.added == ["Bob"], "yet bob is still dirty"
 # sphinx_gallery_end_ignore
 
@@ -153,12 +156,13 @@ with Session(engine) as session:
     # sphinx_gallery_start_ignore
     assert len(updates) == 1, "one UPDATE statement, executed for both parameter sets"
     # sphinx_gallery_end_ignore
-    print(alice, bob, "| in the database:", name_in_db(1), name_in_db(2))
+    in_db = (name_in_db(1), name_in_db(2))
+    print(alice, bob, "| in the database:", *in_db)
     # sphinx_gallery_start_ignore
     assert (alice.name, bob.name) == ("ALICE", "BOB"), (
         "the loaded objects were synchronized"
     )
-    assert (name_in_db(1), name_in_db(2)) == ("ALICE", "BOB"), "and the database agrees"
+    assert in_db == ("ALICE", "BOB"), "and the database agrees"
     assert not inspect(alice).expired_attributes and not session.dirty, (
         "nothing left to flush"
     )
