@@ -92,9 +92,10 @@ assert sent.index("UPDATE") < sent.index("UPDATE bulk"), "Bob's UPDATE came firs
 # Bob and Cy now have ``status = 'new'`` in the database when the bulk UPDATE runs, so all
 # three rows become ``old``, in the database and in the session.
 
-print(db_status(), bob.status, cy.status)
+in_db = db_status()
+print(in_db, bob.status, cy.status)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "old", 3: "old"}, "flushed rows were matched too"
+assert in_db == {1: "old", 2: "old", 3: "old"}, "flushed rows were matched too"
 assert bob.status == cy.status == "old", "and the session agrees"
 # sphinx_gallery_end_ignore
 session.rollback()
@@ -117,8 +118,10 @@ assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
 # sphinx_gallery_end_ignore
 session.flush()
+in_db = db_status()
+print("after the flush:", in_db)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+assert in_db == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -137,8 +140,10 @@ assert sent == ["UPDATE bulk"], "nothing was flushed before the UPDATE"
 assert inspect(cy).pending, "Cy is still pending"
 # sphinx_gallery_end_ignore
 session.flush()
+in_db = db_status()
+print("after the flush:", in_db)
 # sphinx_gallery_start_ignore
-assert db_status() == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
+assert in_db == {1: "old", 2: "vip", 3: "new"}, "Cy was not matched"
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -151,6 +156,7 @@ session.rollback()
 # ``status = 'new'`` and finds a match. It will not overwrite an unflushed change, so it
 # expires the attribute: Bob reloads ``vip`` from the database and the change is gone.
 
+print("Bob loaded again:", bob.status)  # the rollback expired him
 # sphinx_gallery_start_ignore
 assert bob.status == "vip", "Bob is loaded (the rollback expired him)"
 # sphinx_gallery_end_ignore
