@@ -128,10 +128,12 @@ session.rollback()
 #
 # With a list of dicts keyed by ``id``, the ORM sends one UPDATE per table.
 
+print("Ann loaded again:", ann.name, ann.language)  # the rollback expired her
 session.execute(update(Engineer), [{"id": 1, "name": "Ann B.", "language": "rust"}])
 updated = ([(1, "Ann B.", "engineer"), (2, "Bob", "engineer")], [(1, "rust"), (2, "go")])
+print(in_db := tables())
 # sphinx_gallery_start_ignore
-assert tables() == updated, "both tables were updated, for id 1 only"
+assert in_db == updated, "both tables were updated, for id 1 only"
 assert (ann.name, ann.language) == ("Ann B.", "rust"), "the loaded object followed"
 # sphinx_gallery_end_ignore
 session.rollback()
@@ -144,6 +146,7 @@ session.rollback()
 # join condition, so *every* ``engineer`` row is updated as soon as any employee is named Ann.
 # SQLAlchemy warns; the session, evaluating the WHERE in Python, believes only Ann changed.
 
+print("Bob loaded again:", bob.language)  # the rollback expired him
 # sphinx_gallery_start_ignore
 assert bob.language == "go", "Bob is loaded"
 # sphinx_gallery_end_ignore
@@ -152,11 +155,12 @@ with warnings.catch_warnings(record=True, action="always") as caught:
         update(Engineer).where(Engineer.name == "Ann").values(language="rust")
     )
 print(f"{caught[0].category.__name__}: {str(caught[0].message).split(' between')[0]}")
+print(in_db := tables())
 # sphinx_gallery_start_ignore
 assert "cartesian product" in str(caught[0].message), (
     "SQLAlchemy warns of a cartesian product"
 )
-assert tables()[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
+assert in_db[1] == [(1, "rust"), (2, "rust")], "Bob's row was updated too"
 assert bob.language == "go", "and the session thinks Bob is unchanged: stale"
 # sphinx_gallery_end_ignore
 session.rollback()
@@ -167,8 +171,9 @@ session.rollback()
 
 joined = update(Engineer).where(Engineer.id == Employee.id, Engineer.name == "Ann")
 session.execute(joined.values(language="rust"))
+print(in_db := tables())
 # sphinx_gallery_start_ignore
-assert tables()[1] == [(1, "rust"), (2, "go")], "only Ann's row was updated"
+assert in_db[1] == [(1, "rust"), (2, "go")], "only Ann's row was updated"
 # sphinx_gallery_end_ignore
 session.rollback()
 
@@ -179,6 +184,7 @@ session.rollback()
 # ``delete(Engineer)`` deletes from ``engineer`` only. The session marks ``ann`` deleted, but
 # her ``employee`` row survives, still typed ``engineer``; loading it back fails.
 
+print("Ann loaded again:", ann.language)  # the rollback expired her
 # sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
 # sphinx_gallery_end_ignore
@@ -211,19 +217,20 @@ session.rollback()
 # row. ``session.delete(ann)`` and a flush also remove both rows.
 
 only_bob = ([(2, "Bob", "engineer")], [(2, "go")])
+print("Ann loaded again:", ann.language)  # the rollback expired her
 # sphinx_gallery_start_ignore
 assert ann.language == "py", "Ann is loaded"
 # sphinx_gallery_end_ignore
 session.execute(delete(Employee).where(Employee.name == "Ann"))
+print(in_db := tables())
 # sphinx_gallery_start_ignore
-assert tables() == only_bob and inspect(ann).deleted, (
-    "the cascade removed both rows; agreed"
-)
+assert in_db == only_bob and inspect(ann).deleted, "the cascade removed both rows; agreed"
 # sphinx_gallery_end_ignore
 session.rollback()
 session.delete(ann)
 session.flush()
+print(in_db := tables())
 # sphinx_gallery_start_ignore
-assert tables() == only_bob, "the unit of work removed both"
+assert in_db == only_bob, "the unit of work removed both"
 session.close()
 # sphinx_gallery_end_ignore
