@@ -335,8 +335,9 @@ for name, reload in SNAPSHOT_RELOADS.items():
             "snapshot", f"snapshot/{name}", seen, "old value" if snapshot else "new value"
         )
         session.commit()  # the transaction ends: the next read is a new one
+        after_commit = alice.counter  # reloads, in a new transaction
         # sphinx_gallery_start_ignore
-        assert alice.counter == 10, "a new transaction reads the committed 10"
+        assert after_commit == 10, "a new transaction reads the committed 10"
         # sphinx_gallery_end_ignore
 
 # %%
