@@ -123,9 +123,7 @@ session_a.commit()
 b_sees = b_finds_bob()
 print("B, still in its first transaction, sees bob:", b_sees)
 # sphinx_gallery_start_ignore
-assert b_sees == (not snapshot), (
-    "B's new query sees A's commit, unless in a snapshot"
-)
+assert b_sees == (not snapshot), "B's new query sees A's commit, unless in a snapshot"
 # sphinx_gallery_end_ignore
 
 # %%
