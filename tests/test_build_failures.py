@@ -32,6 +32,42 @@ def test_a_failing_assert_fails_the_build_naming_file_line_and_claim(tmp_path):
     assert "AssertionError: SQLite answers 42" in result.output, result.output
 
 
+HIDDEN_SQL_EXAMPLE = '''"""
+A hidden assert that sends SQL
+==============================
+
+Used by the tests only: the page would show a statement under code that does not send it.
+"""
+
+from sqlalchemy import create_engine, text
+
+engine = create_engine("sqlite://")
+connection = engine.connect()
+
+# %%
+# The claim
+
+# sphinx_gallery_start_ignore
+assert connection.execute(text("SELECT 42")).scalar_one() == 42, "SQLite answers 42"
+# sphinx_gallery_end_ignore
+'''
+
+
+def test_a_hidden_assert_that_sends_sql_fails_the_build_naming_file_line_and_sql(tmp_path):
+    project = project_with_one_example(tmp_path, "hidden_sql.py", HIDDEN_SQL_EXAMPLE)
+    result = build_site(project)
+    assert result.returncode != 0
+    line = (
+        HIDDEN_SQL_EXAMPLE.splitlines().index(
+            'assert connection.execute(text("SELECT 42")).scalar_one() == 42, "SQLite answers 42"'
+        )
+        + 1
+    )
+    assert f'hidden_sql.py", line {line}' in result.output, result.output
+    assert f"hidden assert at line {line} sent 2 SQL" in result.output, result.output
+    assert "Statements: BEGIN (implicit); SELECT 42" in result.output, result.output
+
+
 PASSING_EXAMPLE = '''"""
 A true claim
 ============

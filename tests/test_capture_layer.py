@@ -813,6 +813,7 @@ def run_instrumented(source: str, namespace: dict) -> None:
 
     tree = claims.instrument(ast.parse(source), claims.hidden_lines(source))
     namespace[claims.RECORDER_NAME] = recording.record_claim
+    namespace[claims.STARTER_NAME] = recording.assert_starts
     exec(compile(tree, "example.py", "exec"), namespace)
 
 
@@ -834,6 +835,35 @@ def test_a_failing_hidden_assert_still_fails_at_its_line(capturing):
         run_instrumented(source, {})
     assert failure.traceback[-1].lineno + 1 == 2
     assert recording.end_cell().claims == []
+
+
+HIDDEN_ASSERT_SENDING_SQL = """\
+from sqlalchemy import create_engine, text
+engine = create_engine("sqlite://")
+connection = engine.connect()
+seen = connection.execute(text("SELECT 1")).scalar_one()
+# sphinx_gallery_start_ignore
+assert seen == 1, "the visible query saw 1"
+assert connection.execute(text("SELECT 2")).scalar_one() == 2, "a hidden query sees 2"
+# sphinx_gallery_end_ignore
+"""
+
+
+def test_a_hidden_assert_that_sends_sql_fails_at_its_line(capturing):
+    with pytest.raises(AssertionError, match="hidden assert at line 7 sent 1 SQL") as failure:
+        run_instrumented(HIDDEN_ASSERT_SENDING_SQL, {})
+    assert "SELECT 2" in str(failure.value), "the message names the statement"
+    assert failure.traceback[-2].lineno + 1 == 7, "the traceback points at the assert"
+    cell = recording.end_cell()
+    assert cell.claims == [{"line": 6, "claim": "the visible query saw 1"}]
+
+
+def test_a_hidden_assert_reading_loaded_state_sends_nothing_and_passes(capturing):
+    source = HIDDEN_ASSERT_SENDING_SQL.replace(
+        'connection.execute(text("SELECT 2")).scalar_one() == 2', "seen + 1 == 2"
+    )
+    run_instrumented(source, {})
+    assert [c["line"] for c in recording.end_cell().claims] == [6, 7]
 
 
 def test_claims_are_listed_under_the_cell(capturing):

@@ -124,9 +124,10 @@ user_a.balance += 10
 session_a.commit()
 user_b.balance += 20
 session_b.commit()
-print("balance in the database:", balance_in_database())
+in_db = balance_in_database()
+print("balance in the database:", in_db)
 # sphinx_gallery_start_ignore
-assert balance_in_database() == 120, "B's write overwrote A's: A's +10 is lost"
+assert in_db == 120, "B's write overwrote A's: A's +10 is lost"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -159,9 +160,10 @@ assert expired_after_flush, "the flush of a SQL expression expires the attribute
 assert user_b.balance == 120, "B's object got 100 + 20, computed in Python"
 # sphinx_gallery_end_ignore
 session_b.commit()
-print(f"database: {balance_in_database()} - A: {user_a} - B: {user_b}")
+in_db = balance_in_database()
+print(f"database: {in_db} - A: {user_a} - B: {user_b}")
 # sphinx_gallery_start_ignore
-assert balance_in_database() == 130, "both increments arrived: nothing lost"
+assert in_db == 130, "both increments arrived: nothing lost"
 assert user_a.balance == 130 and user_b.balance == 130, "after commit both reload 130"
 # sphinx_gallery_end_ignore
 
@@ -216,10 +218,11 @@ if user_b is None:
 print("B read:", user_b)
 user_b.balance += 20
 session_b.commit()
-print("balance in the database:", balance_in_database())
+in_db = balance_in_database()
+print("balance in the database:", in_db)
 expected = 120 if dialect == "sqlite" else 130
 # sphinx_gallery_start_ignore
-assert balance_in_database() == expected, f"{dialect}: the database ends at {expected}"
+assert in_db == expected, f"{dialect}: the database ends at {expected}"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -252,11 +255,9 @@ except StaleDataError as error:
 assert "expected to update 1 row(s); 0 were matched" in str(stale), "B's UPDATE missed"
 # sphinx_gallery_end_ignore
 update_sql = " ".join(statements[-1].split())
-# sphinx_gallery_start_ignore
-assert account_a.version == 2, "A's UPDATE wrote version 2"
-# sphinx_gallery_end_ignore
 print("A's object:", account_a)
 # sphinx_gallery_start_ignore
+assert account_a.version == 2, "A's UPDATE wrote version 2"
 assert update_sql.startswith("UPDATE versioned_user SET"), "the failing statement"
 assert "AND versioned_user.version = " in update_sql, "its WHERE names the version"
 # sphinx_gallery_end_ignore

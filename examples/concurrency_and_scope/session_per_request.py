@@ -97,10 +97,12 @@ not_for_threads = {"check_same_thread": False}
 shared = create_engine("sqlite://", poolclass=StaticPool, connect_args=not_for_threads)
 Base.metadata.create_all(shared)
 with Session(shared) as one, Session(shared) as two:
+    connections = [s.connection().connection.dbapi_connection for s in (one, two)]
+    print("the sessions share one connection:", connections[0] is connections[1])
     # sphinx_gallery_start_ignore
-    assert one.connection().connection.dbapi_connection is (
-        two.connection().connection.dbapi_connection
-    ), "StaticPool: both sessions got the one connection"
+    assert connections[0] is connections[1], (
+        "StaticPool: both sessions got the one connection"
+    )
     # sphinx_gallery_end_ignore
     one.add(User(id=1, name="never committed by one"))
     one.flush()
@@ -152,9 +154,10 @@ def create_user(session: Session, name: str) -> User:
 
 
 alice = handle(create_user, "alice")
-print("database:", names_in_database(), "- alice detached:", inspect(alice).detached)
+names = names_in_database()
+print("database:", names, "- alice detached:", inspect(alice).detached)
 # sphinx_gallery_start_ignore
-assert names_in_database() == ["alice"], "the generator committed after the endpoint"
+assert names == ["alice"], "the generator committed after the endpoint"
 assert inspect(alice).detached, "and closed the session: alice is detached"
 # sphinx_gallery_end_ignore
 
@@ -212,10 +215,11 @@ try:
 except ValueError as caught:
     error = caught
     print(f"{type(caught).__name__}: {caught}")
-print("in the database:", names_in_database())
+names = names_in_database()
+print("in the database:", names)
 # sphinx_gallery_start_ignore
 assert isinstance(error, ValueError), "the endpoint's exception reached the caller"
-assert names_in_database() == ["alice", "amy"], "bob's flushed INSERT was rolled back"
+assert names == ["alice", "amy"], "bob's flushed INSERT was rolled back"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -331,11 +335,12 @@ background = threading.Thread(target=worker)
 background.start()
 background.join(timeout=10)
 print("\n".join(results))
-print("in the database:", names_in_database())
+names = names_in_database()
+print("in the database:", names)
 # sphinx_gallery_start_ignore
 assert not background.is_alive(), "the worker finished its queue"
 assert results[1].endswith("rolled back (bad name '!amy')"), "the bad job rolled back"
-assert names_in_database() == ["alicia", "amelia"], "the other jobs were committed"
+assert names == ["alicia", "amelia"], "the other jobs were committed"
 
 engine.dispose()
 if tmpdir is not None:

@@ -71,8 +71,9 @@ def load():
         setup.execute(insert(Child), [{"id": i, "parent_id": 1} for i in (1, 2)])
     session = Session(engine)
     parent, child = session.get(Parent, 1), session.get(Child, 1)
+    members = list(parent.children)  # loads the collection
     # sphinx_gallery_start_ignore
-    assert child.parent is parent and child in parent.children, "both sides loaded"
+    assert child.parent is parent and child in members, "both sides loaded"
     # sphinx_gallery_end_ignore
     return session, parent, child
 
@@ -101,8 +102,9 @@ session.delete(child)
 assert child in session.deleted and ids(parent) == [1, 2], "marked, still listed"
 # sphinx_gallery_end_ignore
 session.flush()
+remaining = rows(session)
 # sphinx_gallery_start_ignore
-assert inspect(child).deleted and rows(session) == [2], "the DELETE was sent"
+assert inspect(child).deleted and remaining == [2], "the DELETE was sent"
 assert ids(parent) == [1, 2] and child.parent is parent, "still listed after the flush"
 # sphinx_gallery_end_ignore
 
@@ -114,15 +116,17 @@ assert ids(parent) == [1, 2] and child.parent is parent, "still listed after the
 # reading it after the commit, which expires everything (and detaches the deleted child).
 
 session.expire(parent, ["children"])
+members = ids(parent)
 # sphinx_gallery_start_ignore
-assert ids(parent) == [2], "reloaded without the deleted child"
+assert members == [2], "reloaded without the deleted child"
 # sphinx_gallery_end_ignore
 session.close()
 session, parent, child = load()
 session.delete(child)
 session.commit()
+members = ids(parent)
 # sphinx_gallery_start_ignore
-assert ids(parent) == [2] and inspect(child).detached, "after commit it is gone"
+assert members == [2] and inspect(child).detached, "after commit it is gone"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -137,8 +141,9 @@ session.close()
 session, parent, child = load()
 session.delete(child)
 session.expire(parent, ["children"])
+members = ids(parent)
 # sphinx_gallery_start_ignore
-assert ids(parent) == [2] and inspect(child).deleted, "autoflush sent the DELETE first"
+assert members == [2] and inspect(child).deleted, "autoflush sent the DELETE first"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -157,12 +162,14 @@ assert ids(parent) == [2] and child.parent is None, "memory agrees at once"
 assert inspect(child).persistent and child not in session.deleted, "not marked yet"
 # sphinx_gallery_end_ignore
 session.flush()
+remaining = rows(session)
 # sphinx_gallery_start_ignore
-assert inspect(child).deleted and rows(session) == [2], "the flush deleted the orphan"
+assert inspect(child).deleted and remaining == [2], "the flush deleted the orphan"
 # sphinx_gallery_end_ignore
 session.commit()
+members = ids(parent)
 # sphinx_gallery_start_ignore
-assert ids(parent) == [2] and inspect(child).detached, "and the commit kept it deleted"
+assert members == [2] and inspect(child).detached, "and the commit kept it deleted"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -181,14 +188,16 @@ for strategy in ("auto", "evaluate", "fetch", False):
     bulk = delete(Child).where(Child.id == 1)
     session.execute(bulk.execution_options(synchronize_session=strategy))
     print(f"{strategy!r}: deleted={inspect(child).deleted},", end=" ")
+    remaining = rows(session)
     # sphinx_gallery_start_ignore
     assert inspect(child).deleted is (strategy is not False), "deleted, unless False"
     assert inspect(child).persistent is (strategy is False), "False: still persistent"
-    assert ids(parent) == [1, 2] and rows(session) == [2], "row gone, still listed"
+    assert ids(parent) == [1, 2] and remaining == [2], "row gone, still listed"
     # sphinx_gallery_end_ignore
     session.expire(parent, ["children"])
+    members = ids(parent)
     # sphinx_gallery_start_ignore
-    assert ids(parent) == [2], "the reloaded collection drops it"
+    assert members == [2], "the reloaded collection drops it"
     # sphinx_gallery_end_ignore
     session.close()
 # sphinx_gallery_start_ignore

@@ -96,8 +96,10 @@ print("with populate_existing:", found)
 assert found is ann and ann.status == "away", "the row overwrote her"
 # sphinx_gallery_end_ignore
 session.rollback()
+in_db = in_database(1)
+print("in the row after rollback():", in_db)
 # sphinx_gallery_start_ignore
-assert in_database(1) == "active", "the rollback undid the text(): same transaction"
+assert in_db == "active", "the rollback undid the text(): same transaction"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -108,6 +110,7 @@ assert in_database(1) == "active", "the rollback undid the text(): same transact
 # cannot tell). The next access reloads the row. (ann is read first: the rollback above
 # expired her, and the point is to expire a loaded, stale object.)
 
+print("ann loaded again:", ann.status)
 # sphinx_gallery_start_ignore
 assert ann.status == "active", "ann is loaded again"
 # sphinx_gallery_end_ignore
@@ -129,8 +132,10 @@ session.rollback()
 #
 # The same change as an ORM-enabled ``update(User)`` is synchronized: under the default
 # ``synchronize_session="auto"`` the loaded ann gets the new value at once, with no
-# SELECT: it is in her ``__dict__`` before anything reads her.
+# SELECT: it is in her ``__dict__`` before anything reads her. (ann is read first, as
+# above: the rollback expired her, and only a loaded object can be updated in place.)
 
+print("ann loaded again:", ann.status)
 # sphinx_gallery_start_ignore
 assert ann.status == "active", "ann is loaded again after the rollback"
 # sphinx_gallery_end_ignore
@@ -178,10 +183,11 @@ session.rollback()
 bob.status = "pending"
 session.flush()
 matched = session.execute(mark_seen)
-print("rows matched after flush():", matched.rowcount)
+in_db = in_database(2)
+print("rows matched after flush():", matched.rowcount, "| bob's row:", in_db)
 # sphinx_gallery_start_ignore
 assert matched.rowcount == 1, "the flushed change is visible to the raw UPDATE"
-assert in_database(2) == "seen", "bob's row was the one updated"
+assert in_db == "seen", "bob's row was the one updated"
 # sphinx_gallery_end_ignore
 session.rollback()
 # sphinx_gallery_start_ignore

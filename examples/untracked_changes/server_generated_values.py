@@ -239,6 +239,7 @@ assert unloaded(bob) == [], "and loaded them all at once"
 # commit of the two INSERTs expires ann first; reading ``revision`` reloads her.)
 
 session.commit()
+print("ann before the UPDATE: revision", ann.revision, "| edits", ann.edits)
 # sphinx_gallery_start_ignore
 assert (ann.revision, ann.edits) == (1, 0), "ann before the UPDATE"
 # sphinx_gallery_end_ignore
@@ -326,6 +327,7 @@ else:
 assert cy.edits_unmarked == 0, "the unmarked trigger column is stale here too"
 # sphinx_gallery_end_ignore
 session.commit()
+print("edits_unmarked after the commit:", cy.edits_unmarked)
 # sphinx_gallery_start_ignore
 assert cy.edits_unmarked == 1, "after the commit's expiry, a read loads it"
 session.close()

@@ -7,7 +7,8 @@
   changed (``state``, checked to send no SQL), as an ``orm-state`` directive holding it as JSON;
   in the full build, also the SQL tabs of the other databases (``dialects``).
 * ``run_cell_recording_claims`` (in place of Sphinx-Gallery's ``_exec_and_get_memory``):
-  every hidden assert that passes records its claim (``claims``), listed under the cell.
+  every hidden assert that passes records its claim (``claims``), listed under the cell; one
+  that sent SQL fails the build.
 * ``setup``: the directives, the ``doctree-resolved`` hook that turns marked output lines into
   SQL boxes (``rendering``), and re-running every example when this package or the other
   databases' recordings change.
@@ -59,12 +60,13 @@ _run_cell = sphinx_gallery.gen_rst._exec_and_get_memory
 
 def run_cell_recording_claims(compiler, *, code_ast, gallery_conf, script_vars):
     """Sphinx-Gallery's cell runner, on the cell with a claim recorded after each hidden assert
-    (no tracing: the added calls run only where an assert passed)."""
+    and a check that it sent no SQL (no tracing: the added calls run only around asserts)."""
     src_file = str(script_vars["src_file"])
     hidden = claims.hidden_lines_of_file(src_file)
     if hidden:
         code_ast = claims.instrument(code_ast, hidden)
         script_vars["fake_main"].__dict__[claims.RECORDER_NAME] = recording.record_claim
+        script_vars["fake_main"].__dict__[claims.STARTER_NAME] = recording.assert_starts
     return _run_cell(
         compiler, code_ast=code_ast, gallery_conf=gallery_conf, script_vars=script_vars
     )

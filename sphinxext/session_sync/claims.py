@@ -5,6 +5,11 @@ it adds after every assert that sits in a ``# sphinx_gallery_start_ignore`` bloc
 the page) a call that records the assert's line and its message, evaluated once the assert has
 passed. An assert that did not run (in a branch for another database) records nothing; one that
 fails raises as before, at its own line. A visible assert needs no list entry: the reader sees it.
+
+A hidden assert must send no SQL: the page would show its statements under code that does not
+send them, and the visible code could depend on what it loaded. So a call before every hidden
+assert notes how many statements the cell sent so far, and the call after it fails at the
+assert's line when that number grew (two calls per assert run, no tracing).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 from pathlib import Path
 
 RECORDER_NAME = "_session_sync_claim"  # in the example's globals; "_" keeps it out of labels
+STARTER_NAME = "_session_sync_assert_starts"  # called before each hidden assert
 START = re.compile(r"^[ \t]*#\s*sphinx_gallery_start_ignore\b")
 END = re.compile(r"^[ \t]*#\s*sphinx_gallery_end_ignore\b")
 
@@ -40,23 +46,28 @@ class _RecordPassedAsserts(ast.NodeTransformer):
         self.hidden = hidden
 
     def visit_Assert(self, node: ast.Assert):
-        if node.msg is None or node.lineno not in self.hidden:
+        if node.lineno not in self.hidden:
             return node
-        call = ast.Call(
-            func=ast.Name(id=RECORDER_NAME, ctx=ast.Load()),
-            args=[ast.Constant(node.lineno), node.msg],
-            keywords=[],
-        )
-        # An ``if`` rather than an expression statement: the cell's last statement stays what
-        # it was (Sphinx-Gallery treats a final expression specially).
-        record = ast.If(test=call, body=[ast.Pass()], orelse=[])
-        for new in (call, record, record.body[0]):
-            ast.copy_location(new, node)
-        return [node, ast.fix_missing_locations(record)]
+        message = node.msg if node.msg is not None else ast.Constant(None)
+        return [
+            _call_statement(STARTER_NAME, [ast.Constant(node.lineno)], node),
+            node,
+            _call_statement(RECORDER_NAME, [ast.Constant(node.lineno), message], node),
+        ]
+
+
+def _call_statement(name: str, args: list, node: ast.AST) -> ast.If:
+    call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args, keywords=[])
+    # An ``if`` rather than an expression statement: the cell's last statement stays what
+    # it was (Sphinx-Gallery treats a final expression specially).
+    statement = ast.If(test=call, body=[ast.Pass()], orelse=[])
+    for new in (call, statement, statement.body[0]):
+        ast.copy_location(new, node)
+    return ast.fix_missing_locations(statement)
 
 
 def instrument(tree: ast.Module, hidden: frozenset[int]) -> ast.Module:
-    """``tree`` with a recording call after each hidden assert that has a message."""
+    """``tree`` with a call before each hidden assert and a recording call after it."""
     return _RecordPassedAsserts(hidden).visit(tree)
 
 

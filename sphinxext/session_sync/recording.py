@@ -61,6 +61,8 @@ class SqlTranscript:
         self.forbidden_reason: str | None = None
         # The hidden asserts that passed in the current cell (the docs build adds the calls).
         self.claims = ClaimLog()
+        # The number of statements sent in the cell when each hidden assert (by line) began.
+        self.assert_started_at: dict[int, int] = {}
 
     def new_cell(self) -> list[dict]:
         """The records of the cell that just ended; a fresh list for the next one."""
@@ -304,11 +306,36 @@ class CellCapture:
     claims: list[dict] = field(default_factory=list)
 
 
-def record_claim(line: int, message) -> bool:
-    """Called after a hidden assert passed (the call the docs build adds after each one)."""
+def assert_starts(line: int) -> bool:
+    """Called before a hidden assert runs (the docs build adds the call): notes how many
+    statements the cell has sent so far."""
     active = active_recording()
     if active is not None:
-        active[0].claims.record(line, message)
+        active[0].assert_started_at[line] = len(active[0].cell_records)
+    return False
+
+
+def record_claim(line: int, message) -> bool:
+    """Called after a hidden assert passed (the call the docs build adds after each one): fails
+    when the assert sent SQL (hidden code must not make the statements the page shows), else
+    records its claim when it has a message."""
+    active = active_recording()
+    if active is None:
+        return False
+    transcript = active[0]
+    started = transcript.assert_started_at.pop(line, len(transcript.cell_records))
+    sent = transcript.cell_records[started:]
+    if sent:
+        statements = "; ".join(
+            " ".join(record.get("sql", "(over the per-cell limit)").split()) for record in sent
+        )
+        raise AssertionError(
+            f"the hidden assert at line {line} sent {len(sent)} SQL statement(s), shown on the "
+            f"page under code that does not send them; check without loading (inspect(obj)"
+            f".dict, .unloaded) or make the read visible. Statements: {statements[:400]}"
+        )
+    if message is not None:
+        transcript.claims.record(line, message)
     return False
 
 
