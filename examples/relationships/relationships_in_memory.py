@@ -8,7 +8,8 @@
 Relationships in memory: a foreign key change, ``back_populates``, a bulk UPDATE
 ================================================================================
 
-Move a child through its relationship (``child.parent = p2`` or ``append()``), which
+With ``back_populates`` linking the two sides (as on this page; ``backref`` does the
+same), move a child through its relationship (``child.parent = p2`` or ``append()``), which
 updates both sides in memory at once; a foreign key assigned by hand or by a bulk
 ``UPDATE`` leaves a ``child.parent`` and collections already loaded stale until each is
 expired (a commit expires them all), and expiring the child (or the key) before the flush
