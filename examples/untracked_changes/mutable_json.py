@@ -10,8 +10,10 @@ In-place changes to a JSON column
 
 The session sees a JSON column change only when the attribute is assigned a value unequal
 to the loaded one (a copy taken after an in-place change is equal), flagged with
-``flag_modified()``, or changed at the top level of a ``MutableDict``; any other in-place
-change sends no UPDATE and vanishes on the next expire.
+``flag_modified()``, or changed at the top level of a ``MutableDict``; on an object already
+in the database, any other in-place change sends no UPDATE and vanishes on the next expire.
+(A pending object's dict changed in place before its INSERT is flushed is written as it is
+then.)
 """
 
 # %%
@@ -234,6 +236,23 @@ assert flush_updates() == 1 and in_database()[1]["nested"] == {"size": 3}, (
 )
 # sphinx_gallery_end_ignore
 session.commit()
+
+# %%
+# Before the INSERT, an in-place change is written
+# ------------------------------------------------
+#
+# A pending object has no row yet: its INSERT, at the next flush, writes the dict as it is
+# then, in-place changes included.
+
+bo = User(id=2, prefs=dict(START), settings=dict(START))
+session.add(bo)
+bo.prefs["theme"] = "dark"
+session.commit()
+bo_prefs = session.scalar(select(User.prefs).where(User.id == 2))
+print("bo's row:", bo_prefs)
 # sphinx_gallery_start_ignore
+assert bo_prefs == {**START, "theme": "dark"}, (
+    "the INSERT of a pending object wrote the dict changed in place before the flush"
+)
 session.close()
 # sphinx_gallery_end_ignore
