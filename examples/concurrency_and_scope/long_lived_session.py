@@ -10,8 +10,9 @@ A long-lived session in a polling loop: the objects it holds keep their old valu
 
 A session kept across a polling loop returns the objects it loaded, and that the loop
 still holds, with their old values (and on MariaDB reads an old snapshot even for plain
-columns); use one session per iteration, or end its transaction with ``commit()`` or
-``rollback()`` in every iteration.
+columns); use one session per iteration, or end its transaction in every iteration with
+``rollback()``, which always expires the objects, or ``commit()``, which expires them only
+under the default ``expire_on_commit=True`` (with ``False`` the loop keeps the old value).
 Web requests, threads and background jobs:
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py`.
 """
@@ -209,9 +210,9 @@ assert seen == list(STATUSES), "every iteration saw the status just committed"
 # Or end the transaction in every iteration
 # -----------------------------------------
 #
-# A session that must live longer works too if each iteration ends with ``commit()`` (or
-# ``rollback()``): that expires every object (``expire_on_commit=True``, the default) and
-# ends the transaction, so the next ``get()`` loads the row in a new one.
+# A session that must live longer works too if each iteration ends with ``commit()``: that
+# ends the transaction and, under the default ``expire_on_commit=True``, expires every
+# object, so the next ``get()`` loads the row in a new transaction.
 
 worker = Session(engine)
 seen = []
@@ -226,7 +227,40 @@ for status in STATUSES:
     # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
 assert seen == list(STATUSES), "every iteration saw the status just committed"
+# sphinx_gallery_end_ignore
 worker.close()
+
+# %%
+# With ``expire_on_commit=False``, end it with ``rollback()``
+# -----------------------------------------------------------
+#
+# A session made with ``expire_on_commit=False`` keeps its objects loaded through
+# ``commit()``: while the loop holds the job, its ``get()`` returns it from the identity
+# map with the first value it read. ``rollback()`` expires every object whatever that
+# setting says, so the same loop ending with ``rollback()`` reads every status.
+
+
+def poll_with(end) -> list[str]:
+    with Session(engine, expire_on_commit=False) as keeping:
+        seen = []
+        for status in STATUSES:
+            the_other_process(status)
+            job = keeping.get(Job, 1)  # the loop holds the job, as in the first cells
+            seen.append(job.status)
+            getattr(keeping, end)()
+        return seen
+
+
+after_commit, after_rollback = poll_with("commit"), poll_with("rollback")
+print("expire_on_commit=False, commit() each time, reads:", after_commit)
+print("expire_on_commit=False, rollback() each time, reads:", after_rollback)
+# sphinx_gallery_start_ignore
+assert after_commit == [STATUSES[0]] * len(STATUSES), (
+    "with expire_on_commit=False, commit() in every iteration still returns the first value"
+)
+assert after_rollback == list(STATUSES), (
+    "with expire_on_commit=False, rollback() in every iteration reads every status"
+)
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()

@@ -23,8 +23,9 @@ the version).
 # file (an in-memory database belongs to
 # one connection). Every lock wait is capped: SQLite's ``timeout``, PostgreSQL's
 # ``lock_timeout`` and MariaDB's ``innodb_lock_wait_timeout`` make a blocked statement fail
-# instead of hanging this single-threaded page. ``reset()`` closes both sessions (ending
-# their transactions, emptying their identity maps) and puts the balance back to 100.
+# instead of hanging this single-threaded page. This page's helper ``reset`` closes both
+# sessions (ending their transactions, emptying their identity maps) and puts the balance
+# back to 100.
 
 import os
 import re
@@ -290,7 +291,8 @@ assert (account_b.balance, account_b.version) == (130, 3), "B's retry: 130 at ve
 # The check is in B's UPDATE: it fails only if the version changed. If A writes with an
 # ``update(VersionedUser)`` statement (the form B used in fix 1), nothing bumps the version,
 # B's flush matches version 1 and A's +10 is lost again, silently. Bump it in every such statement,
-# ``values(..., version=VersionedUser.version + 1)``, and B's flush raises again.
+# :meth:`values(..., version=VersionedUser.version + 1)
+# <sqlalchemy.sql.expression.Update.values>`, and B's flush raises again.
 
 
 def race_with(statement) -> str:

@@ -9,9 +9,9 @@ A session per request, per thread, per job
 ==========================================
 
 A session lives as long as one unit of work: a request (a generator that commits or rolls
-back, then closes), a thread's task (``scoped_session`` and ``remove()``), a job (a new
-``SessionLocal.begin()`` block per job, given ids, not objects); return plain data, not
-the session's objects, from a unit of work that has ended.
+back, then closes), a thread's task (``scoped_session`` and ``scoped_session.remove()``),
+a job (a new ``SessionLocal.begin()`` block per job, given ids, not objects); return plain
+data, not the session's objects, from a unit of work that has ended.
 """
 
 # %%

@@ -8,15 +8,17 @@
 ``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
 ================================================================================
 
-``StaleDataError`` means a flush's UPDATE (or versioned DELETE) found no row with the key
-and version it loaded, and ``ObjectDeletedError`` that an expired object's row is gone:
+``StaleDataError`` means a flush's write matched fewer rows than it expected (an UPDATE or
+versioned DELETE found no row with the key and version it loaded, or a many-to-many link
+row it deleted was gone), and ``ObjectDeletedError`` that an expired object's row is gone:
 roll back, load the row again, and either give up or re-apply your change to what is there.
 
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
-bumped its version. Reading an expired attribute of an object whose row is gone raises
-``ObjectDeletedError``. Either way: catch it, roll back, and load the row again (it may
-be gone for good).
+bumped its version. The DELETE of a many-to-many link row raises it too, with no version,
+when another connection removed that link first. Reading an expired attribute of an object
+whose row is gone raises ``ObjectDeletedError``. Either way: catch it, roll back, and load
+the row again (it may be gone for good).
 """
 
 # %%
@@ -27,17 +29,29 @@ be gone for good).
 # on :ref:`sphx_glr_auto_examples_concurrency_and_scope_lost_update.py`. ``behind_our_back()``
 # runs one statement on :doc:`another connection <../session_lifecycle/two_sessions>` and commits
 # it. ``start()`` closes the session
-# and puts back one committed ``User`` and one ``VersionedUser``, both with id 1.
+# and puts back one committed ``User`` and one ``VersionedUser``, both with id 1. ``Group``
+# and its ``membership`` link table serve the many-to-many cell.
 
 import os
 import re
 import tempfile
 import warnings
 
-from sqlalchemy import String, create_engine, delete, insert, inspect, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    create_engine,
+    delete,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import PendingRollbackError, SAWarning
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 
@@ -66,6 +80,21 @@ class VersionedUser(Base):
 
     def __repr__(self) -> str:
         return f"VersionedUser(id={self.id!r}, name={self.name!r})"
+
+
+membership = Table(
+    "membership",
+    Base.metadata,
+    Column("group_id", ForeignKey("user_group.id"), primary_key=True),
+    Column("user_id", ForeignKey("user_account.id"), primary_key=True),
+)
+
+
+class Group(Base):
+    __tablename__ = "user_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    members: Mapped[list[User]] = relationship(secondary=membership)
 
 
 url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -224,6 +253,38 @@ warned = str(caught_warnings[0].message)
 # sphinx_gallery_start_ignore
 assert "expected to delete 1 row(s); 0 were matched" in warned, "it says no row matched"
 assert "DELETE statement on table 'versioned_user'" in str(error), "versioned: an error"
+# sphinx_gallery_end_ignore
+session.rollback()
+
+# %%
+# A many-to-many link row deleted first: an error, with no version
+# ----------------------------------------------------------------
+#
+# Group 1 has alice as a member. Our session loads the group and its members; another
+# connection deletes the ``membership`` row; we remove alice from ``group.members``. The
+# flush's DELETE of the link row matches no row, and unlike the plain ``User`` DELETE above,
+# this raises ``StaleDataError``, though neither table has a version.
+
+start()
+behind_our_back(insert(Group).values(id=1))
+behind_our_back(insert(membership).values(group_id=1, user_id=1))
+group = session.get(Group, 1)
+alice = group.members[0]
+behind_our_back(delete(membership))
+group.members.remove(alice)
+error = None
+try:
+    session.flush()
+except StaleDataError as caught:
+    error = caught
+    print(message_of(caught))
+# sphinx_gallery_start_ignore
+expected = (
+    "DELETE statement on table 'membership' expected to delete 1 row(s); Only 0 were"
+)
+assert error is not None and expected in str(error), (
+    "the link row's DELETE matched no row and raised StaleDataError"
+)
 # sphinx_gallery_end_ignore
 session.rollback()
 

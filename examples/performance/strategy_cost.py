@@ -101,7 +101,9 @@ with Session(engine) as session:
         more = select(Item).where(Item.id > len(loaded), Item.id <= size)
         loaded.extend(session.scalars(more))
         # sphinx_gallery_start_ignore
-        assert len(session.identity_map) == size, "the session holds `size` objects"
+        assert len(session.identity_map) == size, (
+            "the session holds one object per row loaded so far"
+        )
         # sphinx_gallery_end_ignore
         for strategy in STRATEGIES:
             before = loaded[0].value
@@ -129,7 +131,7 @@ with Session(engine) as session:
             seconds, value, result = timed_update(session, size, strategy)
             times_b[strategy].append(seconds)
             # sphinx_gallery_start_ignore
-            assert result.rowcount == size, "the UPDATE matched `size` rows"
+            assert result.rowcount == size, "each UPDATE .. WHERE id <= n matched n rows"
             # sphinx_gallery_end_ignore
     # sphinx_gallery_start_ignore
     assert len(session.identity_map) == 0, "nothing was loaded into the session"

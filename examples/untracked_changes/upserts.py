@@ -15,7 +15,9 @@ An upsert does not synchronize the objects the session holds, not even through
 An upsert (``on_conflict_do_update()`` on SQLite and PostgreSQL, ``on_duplicate_key_update()``
 on MariaDB) changes rows without touching the objects the session has loaded: they stay stale,
 and even ``.returning(User)`` hands back the stale object. Add
-``execution_options(populate_existing=True)`` to the ``returning(User)`` upsert, and the
+:meth:`execution_options(populate_existing=True)
+<sqlalchemy.sql.expression.Executable.execution_options>` to the ``returning(User)`` upsert,
+and the
 returned row overwrites the loaded object.
 """
 
