@@ -66,20 +66,30 @@ def _missing_browser() -> str | None:
     return None
 
 
+_launched: dict = {}
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """One Chromium for the whole run: another test module that reuses this fixture gets its
+    own copy of it from pytest, and Playwright's sync API cannot start twice in a process."""
     missing = _missing_browser()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"browser tests cannot run on CI: {missing}")
         pytest.skip(f"browser tests need a browser: {missing}")
+    if "chromium" in _launched:
+        yield _launched["chromium"]
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
+        _launched["chromium"] = chromium
         yield chromium
+        del _launched["chromium"]
         chromium.close()
 
 

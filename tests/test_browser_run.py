@@ -5,9 +5,6 @@ Reuses tests/test_browser.py's browser, server and Visit (which refuses and reco
 request to another host, every console error and failed request). One test runs every example
 in one loaded worker and compares its SQL with the built page's: an example listed in
 docs/_run/cannot_run.json must fail there, every other one must send the page's statements.
-
-SESSION_SYNC_TEST_SITE=<built html folder> runs these against a site already built (with the
-browser assets), instead of building one.
 """
 
 from __future__ import annotations
@@ -15,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import test_browser
@@ -33,23 +28,6 @@ axe_source = test_browser.axe_source
 EXAMPLE = "synchronize_session/four_strategies.py"
 CANNOT_RUN = json.loads((ROOT / "docs" / "_run" / "cannot_run.json").read_text())["examples"]
 RUN_TIMEOUT = 120_000  # ms: the first run loads Python (16 MB) on a busy 2-core machine
-
-
-@pytest.fixture(scope="session")
-def site(request):
-    built = os.environ.get("SESSION_SYNC_TEST_SITE")
-    if built:
-        return SimpleNamespace(html=Path(built))
-    return request.getfixturevalue("built_site")
-
-
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    from sitebuild import build_site, copy_sources
-
-    built = build_site(copy_sources(tmp_path_factory.mktemp("site")))
-    assert built.returncode == 0, built.output
-    return built
 
 
 def page_of(example: str) -> str:
