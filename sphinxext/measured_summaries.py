@@ -50,6 +50,7 @@ REFRESH = "SESSION_SYNC_WRITE_MEASURED=1 nox -s \"versions(series='{series}')\""
 EMPTY = {
     "sqlalchemy": "-", "series": "-", "cells": {}, "labels": {}, "operations": [], "situations": []
 }  # fmt: skip
+ROW_ANCHOR = re.compile(r"^\{row\}`[^`]*`\s*")
 CLAIM = re.compile(r"^(?P<claim>.*?)\s*<(?P<key>[^<>]+)>$", re.S)
 
 
@@ -222,7 +223,8 @@ def _row_name(env, docname: str, lineno: int) -> str:
     except (OSError, IndexError):
         return "?"
     cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-    return cells[0] if cells else line.strip()
+    # A row's anchor ({row}`label`, sphinxext/related_pages.py) is no part of its name.
+    return ROW_ANCHOR.sub("", cells[0]) if cells else line.strip()
 
 
 def measuring_example(label: str) -> Path:
