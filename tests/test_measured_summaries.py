@@ -103,7 +103,9 @@ def table_rows(page):
             continue
         if number + 1 < len(lines) and re.fullmatch(r"[|\s:-]+", lines[number + 1]):
             continue  # a header row
-        rows.append((line.strip("|").split("|")[0].strip(), line))
+        first_cell = line.strip("|").split("|")[0].strip()
+        # Without the row's anchor ({row}`label`), which names no outcome.
+        rows.append((re.sub(r"^\{row\}`[^`]*`\s*", "", first_cell), line))
     return rows
 
 
