@@ -108,7 +108,14 @@ def describe_page_as_its_html_does(generator: MarkdownGenerator, md_file) -> str
     docname = generator._docname_by_output_file.get(md_file)
     if docname is None:
         return _sphinx_llm_description(generator, md_file)
-    env = generator.app.env
+    # sphinx-llm asks twice per page (llms.txt and its section's llms.txt): one doctree load.
+    described = generator.__dict__.setdefault("_descriptions_by_docname", {})
+    if docname not in described:
+        described[docname] = _description(generator.app.env, docname)
+    return described[docname]
+
+
+def _description(env, docname: str) -> str:
     doctree = env.get_doctree(docname)
     # The stored doctree is unresolved: a reference to a section still reads as its label.
     labels = env.domains.standard_domain.labels
