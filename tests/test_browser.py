@@ -10,6 +10,7 @@ build/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import io
@@ -103,16 +104,24 @@ class QuietServer(http.server.ThreadingHTTPServer):
         pass  # a page left before its last asset arrived: the browser hung up, nothing failed
 
 
-@pytest.fixture(scope="session")
-def base_url(site):
-    """The built site, served over HTTP on a free port of 127.0.0.1 while the tests run."""
-    handler = functools.partial(QuietHandler, directory=str(site.html))
+@contextlib.contextmanager
+def serving(handler):
+    """An HTTP server on a free port of 127.0.0.1, in a thread, while the block runs: its port."""
     server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def base_url(site):
+    """The built site, served over HTTP on a free port of 127.0.0.1 while the tests run."""
+    with serving(functools.partial(QuietHandler, directory=str(site.html))) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 class Visit:
@@ -820,13 +829,8 @@ class SubPathHandler(QuietHandler):
 @pytest.fixture(scope="module")
 def hosted_url(hosted):
     """The hosted build (conftest.py), served under its sub-path on a free port."""
-    handler = functools.partial(SubPathHandler, directory=str(hosted.html))
-    server = QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}{SubPathHandler.prefix}"
-    server.shutdown()
-    server.server_close()
+    with serving(functools.partial(SubPathHandler, directory=str(hosted.html))) as port:
+        yield f"http://127.0.0.1:{port}{SubPathHandler.prefix}"
 
 
 STYLESHEETS_LOADED = """() => [...document.querySelectorAll("link[rel='stylesheet']")].map(link => {
