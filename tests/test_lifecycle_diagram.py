@@ -107,6 +107,14 @@ def test_the_arrows_count_objects_and_the_text_names_them_with_their_section():
     ]
 
 
+def test_the_transitions_name_their_cells_without_doubled_quotes():
+    assert diagram.cells_named(["Setup", "Commit"]) == "\u201cSetup\u201d, \u201cCommit\u201d"
+    titles = ["At a glance", '"auto" (the default)', '"fetch"', "False"]
+    assert diagram.cells_named(titles) == (
+        '\u201cAt a glance\u201d, "auto" (the default) and 2 more cells'
+    )
+
+
 def test_the_picture_says_what_it_shows_to_a_screen_reader():
     root = ET.fromstring(diagram.draw(record_a_run()))
     assert root.get("role") == "img"
@@ -193,8 +201,10 @@ def test_many_objects_are_counted_by_class():
         "transitions": [[n, "loaded", "persistent", 1] for n in range(30)],
         "statements": [{"SELECT": 1}],
     }
+    assert diagram.sentences(data) == ["loaded from a row \u2192 persistent: 30 Item objects"]
+    data["objects"][:6] = [[f"Tag(id={n})", "Tag"] for n in range(1, 7)]
     assert diagram.sentences(data) == [
-        "loaded from a row \u2192 persistent: 30 objects: Item \u00d730"
+        "loaded from a row \u2192 persistent: 30 objects: 6 Tag, 24 Item"
     ]
 
 

@@ -213,7 +213,7 @@ def object_paths(data: dict) -> list[tuple[str, list[str]]]:
 
 def named_objects(data: dict, serials: list[int], most: int = 5) -> str:
     """``alice, bob ×2`` (two objects the example called ``bob``), or by class past ``most``
-    names: ``24 objects: User ×24``."""
+    names: ``24 User objects`` or ``30 objects: 24 User, 6 Address``."""
     labels: dict[str, int] = {}
     for serial in serials:
         label = data["objects"][serial][0]
@@ -223,7 +223,9 @@ def named_objects(data: dict, serials: list[int], most: int = 5) -> str:
         for serial in serials:
             name = data["objects"][serial][1]
             classes[name] = classes.get(name, 0) + 1
-        by_class = ", ".join(f"{name} \u00d7{count}" for name, count in classes.items())
+        if len(classes) == 1:
+            return f"{len(serials)} {next(iter(classes))} objects"
+        by_class = ", ".join(f"{count} {name}" for name, count in classes.items())
         return f"{len(serials)} objects: {by_class}"
     return ", ".join(
         label if count == 1 else f"{label} \u00d7{count}" for label, count in labels.items()
@@ -232,6 +234,15 @@ def named_objects(data: dict, serials: list[int], most: int = 5) -> str:
 
 def state_name(name: str) -> str:
     return {"new": "new", "loaded": "loaded from a row"}.get(name, name)
+
+
+def cells_named(titles: list[str], most: int = 3) -> str:
+    """``“Setup”, “Commit”``, or ``“At a glance”, “Setup” and 6 more cells`` past ``most``; a
+    title that starts with its own quote (``"auto" (the default)``) is not quoted again."""
+    quoted = [t if t[:1] in "\"'\u201c" else f"\u201c{t}\u201d" for t in titles]
+    if len(quoted) <= most:
+        return ", ".join(quoted)
+    return ", ".join(quoted[: most - 1]) + f" and {len(quoted) - most + 1} more cells"
 
 
 def sentences(data: dict, cell_titles: dict[int, str] | None = None) -> list[str]:
@@ -247,7 +258,7 @@ def sentences(data: dict, cell_titles: dict[int, str] | None = None) -> list[str
                 if title and title not in titles:
                     titles.append(title)
             if titles:
-                where = " (in " + ", ".join(f"\u201c{t}\u201d" for t in titles) + ")"
+                where = f" (in {cells_named(titles)})"
         arrow = f"{state_name(entry['from'])} \u2192 {entry['to']}"
         lines.append(f"{arrow}: {named_objects(data, entry['objects'])}{where}")
     return lines
