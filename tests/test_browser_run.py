@@ -65,13 +65,14 @@ def run_texts(page, selector: str) -> list[str]:
 RUN_SQL = """() => [...document.querySelectorAll('.run-here-results .sql-box pre')]
     .map(pre => pre.textContent.trimEnd())"""
 # What the capture layer adds under a cell besides its SQL (the same code makes it in the
-# browser): the notes in SQL boxes and the claims hidden asserts proved.
-CELL_EXTRAS = (".sql-note", ".verified-claim")
-# The values a state table marks as changed since the object's previous table. Compared on
-# EXAMPLE only: state.py remembers an object's previous row by id(), which a new object can
-# reuse once the old one is collected, so where an example makes new objects for the same rows
-# (relationships_on_delete.py) the marks depend on the interpreter's memory reuse.
+# browser): the notes in SQL boxes, the claims hidden asserts proved, the values a state table
+# marks as changed since the object's previous table.
 CHANGED_VALUES = ".orm-state-box td .orm-changed-value"
+CELL_EXTRAS = (".sql-note", ".verified-claim", CHANGED_VALUES)
+# state.py remembers each object's previous row by id(), which a new object can get once the old
+# one is collected: in these examples (new objects for the same rows, cell after cell) the marks
+# depend on how the interpreter reuses memory, and the build's CPython and Pyodide differ.
+MARKS_DEPEND_ON_MEMORY = {"relationships/relationships_on_delete.py"}
 
 
 def run_and_wait(page, runs: int) -> None:
@@ -105,11 +106,10 @@ def test_run_edit_and_fail_in_the_browser(visit, site):
     code = built_cells(site, EXAMPLE)
     assert cells.count() == len(code)
     assert page.locator(".run-here-cell .orm-state-box").count() > 0
-    # SQL notes, verified claims and changed-value marks too, from the same code as the page's;
-    # the claims were proved by this run, and their caption says so.
-    for selector in (*CELL_EXTRAS, CHANGED_VALUES):
+    # SQL notes, verified claims (and changed-value marks, none here) too, from the same code as
+    # the page's; the claims were proved by this run, and their caption says so.
+    for selector in CELL_EXTRAS:
         assert run_texts(page, selector) == built_texts(site, EXAMPLE, selector), selector
-    assert run_texts(page, CHANGED_VALUES), "no state table marked a changed value"
     assert run_texts(page, ".verified-claim"), "the example's hidden asserts proved no claim"
     captions = set(run_texts(page, ".verified-claims-caption"))
     assert captions == {"Verified by this run, in your browser"}, captions
@@ -170,6 +170,8 @@ def test_every_example_runs_in_the_browser_as_built(visit, site):
             mismatched.append(f"{example}: its SQL differs from the built page's")
         else:
             for selector in CELL_EXTRAS:
+                if selector == CHANGED_VALUES and example in MARKS_DEPEND_ON_MEMORY:
+                    continue
                 if run_texts(page, selector) != built_texts(site, example, selector):
                     mismatched.append(f"{example}: its {selector} differ from the built page's")
     assert not stale, stale
