@@ -232,6 +232,13 @@ export async function start(root, base) {
     pending.get(data.id)?.(data);
     pending.delete(data.id);
   };
+  // The worker itself broke (its script did not load, or threw outside a run): every waiting
+  // run ends with that message instead of waiting for ever. The browser logs the error too.
+  worker.onerror = (event) => {
+    const failure = `the worker stopped: ${event.message || "its script did not load"}`;
+    for (const [id, resolve] of pending) resolve({ id, failure });
+    pending.clear();
+  };
 
   async function execute() {
     const source = view.state.doc.toString();
@@ -249,6 +256,7 @@ export async function start(root, base) {
     if (answer.failure) {
       status.textContent = `The run failed: ${answer.failure}`;
       root.dataset.state = "failed";
+      root.dataset.runs = String(id);
       return;
     }
     const { cells, count } = answer.result;
