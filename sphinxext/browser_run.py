@@ -2,8 +2,9 @@
 
 The files come from build/browser-assets/ (``nox -s browser_assets``: npm's Pyodide and the
 bundled editor, hashed wheels), prepared before the build: this extension only copies them into
-``_static/run/`` with the capture layer's ``recording``, ``state`` and ``rendering`` modules and
-docs/_run/runner.py, which the worker imports, so the browser runs the build's own code.
+``_static/run/`` with the capture layer's ``claims``, ``recording``, ``state`` and ``rendering``
+modules and docs/_run/runner.py, which the worker imports, so the browser runs the build's own
+code.
 Without prepared assets the build fails and says which command prepares them, unless
 ``SESSION_SYNC_BROWSER_RUN=off`` turns the feature off.
 
@@ -32,7 +33,8 @@ from sphinx.errors import ExtensionError
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SOURCES = ROOT / "docs" / "_run"
 CANNOT_RUN = RUN_SOURCES / "cannot_run.json"
-CAPTURE_MODULES = ("__init__.py", "recording.py", "state.py", "rendering.py")
+# What the worker imports (recording imports claims); tools/run_in_pyodide.mjs reads this list.
+CAPTURE_MODULES = ("__init__.py", "claims.py", "recording.py", "state.py", "rendering.py")
 PREPARE = "nox -s browser_assets (or `npm ci` then `python tools/browser_assets.py`)"
 SWITCH = "SESSION_SYNC_BROWSER_RUN"
 

@@ -63,11 +63,21 @@ class Tab:
         return sum(self.received.values())
 
 
+# The first SQL box, or a run that ended without one (the worker failed, or a cell raised).
+SQL_OR_END = f"""() => document.querySelector('{FIRST_SQL}')
+    || ['failed', 'raised'].includes(document.querySelector('.run-here').dataset.state)"""
+
+
 def click_to_first_sql(page) -> float:
     started = time.perf_counter()
     page.get_by_role("button", name="Run in your browser").click()
-    page.wait_for_selector(FIRST_SQL, state="attached", timeout=TIMEOUT)
-    return time.perf_counter() - started
+    page.wait_for_function(SQL_OR_END, timeout=TIMEOUT)
+    elapsed = time.perf_counter() - started
+    if not page.locator(FIRST_SQL).count():
+        status = page.locator(".run-here-status").inner_text()
+        errors = page.locator(".run-here-error").all_inner_texts()
+        raise SystemExit(f"The run in the browser showed no SQL: {status} {errors}")
+    return elapsed
 
 
 def edited_rerun(page) -> float:

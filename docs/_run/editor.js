@@ -50,7 +50,16 @@ function literalBlock(tree) {
   const language = tree.language || "none";
   const outer = element("div", [...tree.classes, `highlight-${language}`, "notranslate"].join(" "));
   const inner = element("div", "highlight");
-  const pre = element("pre", "", tree.text || "");
+  const pre = element("pre");
+  // The lines rendering.py marks (an SQL box's statement that a note points at), wrapped as
+  // Pygments wraps Sphinx's hl_lines.
+  const marked = new Set(tree.hl_lines || []);
+  const lines = (tree.text || "").split("\n");
+  lines.forEach((line, index) => {
+    const end = index < lines.length - 1 ? "\n" : "";
+    if (marked.has(index + 1)) pre.append(element("span", "hll", line + end));
+    else pre.append(line + end);
+  });
   pre.tabIndex = 0;
   inner.append(pre);
   outer.append(inner);
@@ -88,6 +97,25 @@ function text(tree) {
   return (tree.text || "") + (tree.children || []).map(text).join("");
 }
 
+// Inline nodes inside a paragraph (a state table's values, some marked as changed).
+const INLINE_TAGS = { inline: "span", literal: "code", strong: "strong", emphasis: "em" };
+
+function inline(tree) {
+  if (tree.node === "Text") return [document.createTextNode(tree.text || "")];
+  if (tree.node === "raw") return [];
+  const tag = INLINE_TAGS[tree.node] || "span";
+  const classes = tree.node === "literal" ? [...tree.classes, "docutils", "literal"] : tree.classes;
+  const node = element(tag, classes.join(" "), tree.text || "");
+  for (const child of tree.children || []) node.append(...inline(child));
+  return [node];
+}
+
+function paragraph(tree) {
+  const p = element("p", tree.classes.join(" "), tree.text || "");
+  for (const child of tree.children || []) p.append(...inline(child));
+  return p;
+}
+
 function nodes(tree) {
   switch (tree.node) {
     case "fragment":
@@ -98,7 +126,17 @@ function nodes(tree) {
       return [div];
     }
     case "paragraph":
-      return [element("p", tree.classes.join(" "), text(tree))];
+      return [paragraph(tree)];
+    case "bullet_list": {
+      const list = element("ul", [...tree.classes, "simple"].join(" "));
+      list.append(...children(tree.children || []));
+      return [list];
+    }
+    case "list_item": {
+      const item = element("li", tree.classes.join(" "));
+      item.append(...children(tree.children || []));
+      return [item];
+    }
     case "literal_block":
       return [literalBlock(tree)];
     case "table":
@@ -146,6 +184,7 @@ function cellResult(cell, index, source) {
   section.append(title);
   section.append(...children(cell.trees));
   if (cell.state) section.append(...nodes(cell.state));
+  if (cell.claims) section.append(...nodes(cell.claims));
   if (cell.stderr && cell.stderr.trim()) {
     section.append(literalBlock({ classes: ["run-here-stderr"], text: cell.stderr.trimEnd() }));
   }
@@ -193,6 +232,13 @@ export async function start(root, base) {
     pending.get(data.id)?.(data);
     pending.delete(data.id);
   };
+  // The worker itself broke (its script did not load, or threw outside a run): every waiting
+  // run ends with that message instead of waiting for ever. The browser logs the error too.
+  worker.onerror = (event) => {
+    const failure = `the worker stopped: ${event.message || "its script did not load"}`;
+    for (const [id, resolve] of pending) resolve({ id, failure });
+    pending.clear();
+  };
 
   async function execute() {
     const source = view.state.doc.toString();
@@ -210,6 +256,7 @@ export async function start(root, base) {
     if (answer.failure) {
       status.textContent = `The run failed: ${answer.failure}`;
       root.dataset.state = "failed";
+      root.dataset.runs = String(id);
       return;
     }
     const { cells, count } = answer.result;

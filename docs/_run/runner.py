@@ -7,6 +7,9 @@ in one namespace (``__name__ == "__main__"``); the capture layer's ``recording``
 (shipped next to this file as the package ``session_sync``) record the SQL and the state tables;
 ``rendering`` (imported with a stand-in for docutils, which the browser does not have) groups
 the SQL into the same boxes, so the page's JavaScript only turns its tree into HTML.
+Hidden asserts (between ``sphinx_gallery_start_ignore`` and ``_end_ignore``) are instrumented
+by ``claims`` as in the build: each one that passes is listed under its cell as a verified
+claim, and one that sends SQL fails its cell.
 """
 
 from __future__ import annotations
@@ -94,12 +97,25 @@ class _Element:
         for key in ("language", "format"):
             if key in self.attributes:
                 tree[key] = self.attributes[key]
+        # The SQL box's lines to highlight (1-based), as Sphinx passes them to Pygments.
+        hl_lines = self.attributes.get("highlight_args", {}).get("hl_lines")
+        if hl_lines:
+            tree["hl_lines"] = list(hl_lines)
         if self.children:
             tree["children"] = [child.tree() for child in self.children]
         return tree
 
 
-TEXT_ELEMENTS = {"Text", "paragraph", "literal_block", "raw", "literal", "strong", "emphasis"}
+TEXT_ELEMENTS = {
+    "Text",
+    "paragraph",
+    "literal_block",
+    "raw",
+    "literal",
+    "strong",
+    "emphasis",
+    "inline",
+}
 
 
 def _stand_in_docutils() -> None:
@@ -152,6 +168,23 @@ def state_table_tree(table: dict) -> dict:
     return {"node": "fragment", "children": [n.tree() for n in directive.run()]}
 
 
+CLAIMS_CAPTION = "Verified by this run, in your browser"
+
+
+def claims_tree(claims: list[dict]) -> dict:
+    """The cell's verified claims, as the build's ``verified-claims`` directive lists them, under
+    a caption that says where this run proved them."""
+    rendering = _rendering()
+    directive = object.__new__(rendering.VerifiedClaimsDirective)
+    directive.content = [__import__("json").dumps(claims)]
+    trees = [n.tree() for n in directive.run()]
+    for tree in trees:
+        for child in tree.get("children", []):
+            if "verified-claims-caption" in child["classes"]:
+                child["text"] = CLAIMS_CAPTION
+    return {"node": "fragment", "children": trees}
+
+
 def output_trees(text: str, label_connections: bool) -> list[dict]:
     """The cell's printed output and SQL boxes in true order, built by rendering.py."""
     rendering = _rendering()
@@ -171,7 +204,7 @@ def error_text(error: BaseException) -> str:
 
 def run(source: str) -> dict:
     """Every code cell of ``source``, in order, until one raises: what each showed."""
-    from session_sync import recording, state
+    from session_sync import claims, recording, state
 
     results = []
     try:
@@ -183,6 +216,10 @@ def run(source: str) -> dict:
     module = types.ModuleType("__main__")
     module.__file__ = FILENAME
     namespace = module.__dict__
+    # As the build does (session_sync.build_hooks.run_cell_recording_claims).
+    hidden = claims.hidden_lines(source)
+    namespace[claims.RECORDER_NAME] = recording.record_claim
+    namespace[claims.STARTER_NAME] = recording.assert_starts
     main, sys.modules["__main__"] = sys.modules.get("__main__"), module
     recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
     try:
@@ -191,8 +228,10 @@ def run(source: str) -> dict:
             error = None
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
                 try:
-                    compiled = compile("\n" * (lineno - 1) + code, FILENAME, "exec")
-                    exec(compiled, namespace)
+                    tree = ast.parse("\n" * (lineno - 1) + code, FILENAME)
+                    if hidden:
+                        tree = claims.instrument(tree, hidden)
+                    exec(compile(tree, FILENAME, "exec"), namespace)
                 except BaseException as raised:  # the reader's code: show whatever it raised
                     error = error_text(raised)
                 capture = recording.end_cell()
@@ -204,6 +243,7 @@ def run(source: str) -> dict:
                     "output": stdout.getvalue(),
                     "stderr": stderr.getvalue(),
                     "state_table": capture.state_table if capture else None,
+                    "claims": capture.claims if capture else [],
                     "error": error,
                 }
             )
@@ -237,6 +277,8 @@ def render(result: dict) -> dict:
         cell["trees"] = output_trees(output, len(labels) > 1) if output.strip() else []
         table = cell.pop("state_table")
         cell["state"] = state_table_tree(table) if table is not None else None
+        proved = cell.pop("claims")
+        cell["claims"] = claims_tree(proved) if proved else None
     return result
 
 
