@@ -29,8 +29,11 @@ NARRATIVE_HTML = [page.with_suffix(".html").name for page in NARRATIVE_PAGES]
 SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
 # A fixed build date: two builds of the same sources must give the same bytes.
 SOURCE_DATE_EPOCH = "1767225600"
-# What "Run in your browser" serves (tools/browser_assets.py; the copies build with these).
-BROWSER_ASSETS = ROOT / "build" / "browser-assets"
+# What "Run in your browser" serves (tools/browser_assets.py; the copies build with these): where
+# SESSION_SYNC_BROWSER_ASSETS says, as for the project's own builds (sphinxext/browser_run.py).
+BROWSER_ASSETS = Path(
+    os.environ.get("SESSION_SYNC_BROWSER_ASSETS") or ROOT / "build" / "browser-assets"
+)
 
 
 @dataclass

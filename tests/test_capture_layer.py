@@ -1022,6 +1022,44 @@ def test_only_changed_values_are_marked_and_a_first_appearance_is_not(engine, ca
         assert paragraph.astext() == third["loaded"]
 
 
+def a_user_born_at(address: int) -> User:
+    """A new User at the address (the ``id()``) of one that died, as the collector's reuse of
+    memory makes one in some processes and not in others: CPython hands the last freed block
+    of a size to the next object of that size."""
+    fillers = []
+    for _ in range(100_000):
+        filler = User.__new__(User)  # no __init__: no ORM state, not tracked
+        if id(filler) == address:
+            break
+        fillers.append(filler)
+    del filler  # the block at `address` is now the first free one of its size
+    user = User()  # no keyword arguments: their dict, of the same size, would take the block
+    del fillers
+    return user
+
+
+@pytest.mark.parametrize("name", ["bob", "alice"])
+def test_a_new_object_at_a_dead_objects_address_is_a_first_appearance(capturing, name):
+    """Which object gets a dead object's id() depends on the process (the directory the site
+    is built in, the examples run before, a parallel build's worker), not on the example: a new
+    object there is still a first appearance, changed and unmarked, whatever its values."""
+    first = User()
+    first.name = "alice"
+    assert state_table()["rows"][0]["loaded"] == "name='alice'"
+    address, gone = id(first), weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
+    second = a_user_born_at(address)
+    assert id(second) == address, "setup: the new User did not get the dead one's address"
+    second.name = name
+    table = state_table()
+    assert table is not None, "a new object is a change, even with the dead one's values"
+    (row,) = table["rows"]
+    assert (row["loaded"], row["changed"]) == (f"name={name!r}", True)
+    assert "new" not in row, "a first appearance is not a change since another object's table"
+
+
 # The fetch cell of synchronize_session/four_strategies.py as dialect_capture.py recorded it on
 # MariaDB 10.11 (no UPDATE ... RETURNING there): the full build's MariaDB tab.
 MARIADB_FETCH_CELL = [

@@ -8,6 +8,7 @@ reusing this test run's virtualenv (no install), so it takes seconds, not minute
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -19,7 +20,13 @@ from pathlib import Path
 import pytest
 from test_build_failures import BROKEN_EXAMPLE as FALSE_CLAIM
 
-from sitebuild import ROOT, build_env, project_with_one_example
+from sitebuild import (
+    BROWSER_ASSETS,
+    ROOT,
+    build_env,
+    prepare_browser_assets,
+    project_with_one_example,
+)
 
 STRICT = {"-W", "-n", "--keep-going"}
 
@@ -94,14 +101,44 @@ def nox_command() -> list[str] | None:
     return None
 
 
+# What `nox -s docs` reads besides the site's sources (conf.py, sphinxext, docs, examples): its
+# browser-asset step (noxfile.prepare_browser_assets) checks node_modules against the npm lock
+# file, and tools/browser_assets.py checks build/browser-assets against its own inputs.
+NOX_DOCS_FILES = ("noxfile.py", "package.json", "package-lock.json")
+NOX_DOCS_FOLDERS = ("requirements", "tools")
+
+
+def as_after_a_first_run(project: Path) -> None:
+    """`project` as a clone in which `nox -s docs` already ran once: the npm packages of its lock
+    file in node_modules, and build/browser-assets prepared from its sources. They are this test
+    run's (prepared by sitebuild.prepare_browser_assets, from the same files), so that the
+    session finds them up to date, as the rest of the suite's builds do, and stays offline."""
+    for name in NOX_DOCS_FILES:
+        shutil.copy(ROOT / name, project)
+    for name in NOX_DOCS_FOLDERS:
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    prepare_browser_assets()
+    shutil.copytree(BROWSER_ASSETS, project / "build" / "browser-assets", symlinks=True)
+    # Each package linked, not the folder: `npm ci` there, should it run, would empty this one.
+    node_modules = project / "node_modules"
+    node_modules.mkdir()
+    marker = node_modules / ".installed-from-lock"  # noxfile.npm_ci's: a file of the copy's own
+    installed = ROOT / "node_modules"
+    for package in installed.iterdir() if installed.is_dir() else ():
+        if package.name != marker.name:
+            (node_modules / package.name).symlink_to(package.resolve())
+    marker.write_text(hashlib.sha256((project / "package-lock.json").read_bytes()).hexdigest())
+
+
 def run_nox_docs(project: Path, nox: list[str]) -> subprocess.CompletedProcess:
-    """`nox -s docs` in `project`, its docs virtualenv being this test run's (no install)."""
-    shutil.copy(ROOT / "noxfile.py", project)
-    shutil.copytree(ROOT / "requirements", project / "requirements")
+    """`nox -s docs` in `project`, its docs virtualenv being this test run's (no install), with
+    the environment a reader has: the build reads the project's own build/browser-assets."""
+    as_after_a_first_run(project)
     envs = project / "nox-envs"
     envs.mkdir()
     (envs / "docs").symlink_to(Path(sys.prefix), target_is_directory=True)
-    env = {k: v for k, v in build_env().items() if k not in ("VIRTUAL_ENV", "NOX_CURRENT_SESSION")}
+    unset = ("VIRTUAL_ENV", "NOX_CURRENT_SESSION", "SESSION_SYNC_BROWSER_ASSETS")
+    env = {k: v for k, v in build_env().items() if k not in unset}
     return subprocess.run(
         [*nox, "--envdir", str(envs), "-R", "-s", "docs", "--", "-q"],
         cwd=project,
@@ -122,6 +159,7 @@ def test_a_failing_example_fails_nox_docs(tmp_path):
     result = run_nox_docs(project, nox)
     output = result.stdout + result.stderr
     assert "Reusing existing virtual environment" in output, output
+    assert "nox > python tools/browser_assets.py --if-needed" in output, output
     logged = [line for line in output.splitlines() if "nox > sphinx-build" in line]
     assert logged and set(logged[0].split()) >= STRICT, output
     assert "AssertionError: SQLite answers 42" in output, output

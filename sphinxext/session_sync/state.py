@@ -28,33 +28,52 @@ def format_value(value) -> str:
 
 
 class ObjectTracker:
-    """Remembers the ORM objects an example touched, by weak reference, in first-seen order."""
+    """Remembers the ORM objects an example touched, by weak reference, in first-seen order.
+
+    Each object is known by a serial number, given when it is first seen, never by its
+    ``id()``: once an object is gone, Python gives its address to the next object allocated
+    there, and which object that is depends on the process (the directory the site is built
+    in, the examples run before, the worker of a parallel build), not on the example.  Keyed by
+    ``id()``, a new object took over the last row of a dead one: values in its first table
+    were marked as changed since a table that showed another object, or the row was not
+    marked as changed at all.
+    """
 
     def __init__(self) -> None:
-        self.objects: dict[int, weakref.ref] = {}  # by id(), in first-seen order
+        # Every object seen, by its InstanceState (which lives as long as the object, and is
+        # hashed by identity whatever the mapped class defines): its serial number.
+        self.serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.seen = 0  # objects seen so far: the last serial number given
+        self.objects: dict[int, weakref.ref] = {}  # the tracked ones, by serial number
         # Objects each session flushed in the transaction it has not committed yet.
         self.flushed_uncommitted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # Detached objects whose loaded values were flushed but not committed, with the session
         # they left (weakly): its COMMIT, should it still come, makes them committed.
         self.never_committed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.untracked: set[int] = set()
+        self.untracked = 0  # objects seen once MAX_TRACKED_OBJECTS were tracked
+        # Each tracked object's row after the last cell, by serial number.
         self.last_rows: dict[int, dict] = {}
-        # Each object's row as its last state table on the page showed it.
+        # Each object's row as its last state table on the page showed it, by serial number.
         self.last_shown: dict[int, dict] = {}
 
     def track(self, obj) -> None:
-        known = self.objects.get(id(obj))
-        if known is not None and known() is obj:
+        state = inspect(obj)
+        if state in self.serials:
             return
-        if known is None and len(self.objects) >= MAX_TRACKED_OBJECTS:
-            self.untracked.add(id(obj))
+        self.seen += 1
+        self.serials[state] = self.seen
+        if len(self.objects) >= MAX_TRACKED_OBJECTS:
+            self.untracked += 1
             return
-        self.objects.pop(id(obj), None)  # an id the collector gave to a new object
-        self.objects[id(obj)] = weakref.ref(obj)
+        self.objects[self.seen] = weakref.ref(obj)
 
     def live_objects(self) -> list:
-        alive = [ref() for ref in self.objects.values()]
-        return [obj for obj in alive if obj is not None]
+        return list(self.live_by_serial().values())
+
+    def live_by_serial(self) -> dict:
+        """The tracked objects still alive, by serial number, in first-seen order."""
+        alive = {serial: ref() for serial, ref in self.objects.items()}
+        return {serial: obj for serial, obj in alive.items() if obj is not None}
 
     # Session event handlers: a session that closes (or lets go of an object) before it commits
     # leaves the object holding values the database rolled back.
@@ -88,7 +107,7 @@ class ObjectTracker:
 
     def changed_table(self) -> dict | None:
         """The state table for the current cell, or None when no object changed."""
-        rows = {id(obj): self.describe(obj) for obj in self.live_objects()}
+        rows = {serial: self.describe(obj) for serial, obj in self.live_by_serial().items()}
         changed = [key for key, row in rows.items() if self.last_rows.get(key) != row]
         self.last_rows = rows
         if not changed:
@@ -105,7 +124,7 @@ class ObjectTracker:
             table_rows.append(row)
         return {
             "rows": table_rows,
-            "not_shown": len(keys) - len(shown) + len(self.untracked),
+            "not_shown": len(keys) - len(shown) + self.untracked,
         }
 
 
