@@ -69,10 +69,6 @@ RUN_SQL = """() => [...document.querySelectorAll('.run-here-results .sql-box pre
 # marks as changed since the object's previous table.
 CHANGED_VALUES = ".orm-state-box td .orm-changed-value"
 CELL_EXTRAS = (".sql-note", ".verified-claim", CHANGED_VALUES)
-# state.py remembers each object's previous row by id(), which a new object can get once the old
-# one is collected: in these examples (new objects for the same rows, cell after cell) the marks
-# depend on how the interpreter reuses memory, and the build's CPython and Pyodide differ.
-MARKS_DEPEND_ON_MEMORY = {"relationships/relationships_on_delete.py"}
 
 
 def run_and_wait(page, runs: int) -> None:
@@ -170,8 +166,6 @@ def test_every_example_runs_in_the_browser_as_built(visit, site):
             mismatched.append(f"{example}: its SQL differs from the built page's")
         else:
             for selector in CELL_EXTRAS:
-                if selector == CHANGED_VALUES and example in MARKS_DEPEND_ON_MEMORY:
-                    continue
                 if run_texts(page, selector) != built_texts(site, example, selector):
                     mismatched.append(f"{example}: its {selector} differ from the built page's")
     assert not stale, stale
