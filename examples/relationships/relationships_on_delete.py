@@ -72,8 +72,10 @@ def load():
     session = Session(engine)
     parent, child = session.get(Parent, 1), session.get(Child, 1)
     members = list(parent.children)  # loads the collection
-    # Loads child.parent too: from the identity map, with no SQL.
-    assert child.parent is parent and child in members, "both sides loaded"
+    owner = child.parent  # loads child.parent: from the identity map, with no SQL
+    # sphinx_gallery_start_ignore
+    assert owner is parent and child in members, "both sides loaded"
+    # sphinx_gallery_end_ignore
     return session, parent, child
 
 
