@@ -164,6 +164,8 @@ def test_missing_greenlet_rows_say_each_form_as_the_asyncio_page_asserts_it():
     (release, driver) on every run; both summary rows must say exactly that, for both reads."""
     forms = measured_summaries.missing_greenlet_forms()
     assert "on 2.0 with aiomysql" in forms and "on 2.1 with asyncpg" in forms, forms
+    server_values = ROOT / "examples" / "asyncio" / "server_values.py"
+    assert measured_summaries.missing_greenlet_forms(server_values) == forms, "pages agree"
     for page, anchor in MISSING_GREENLET_ROWS.items():
         lines = (ROOT / "docs" / f"{page}.md").read_text().splitlines()
         row = next(line for line in lines if f"{{row}}`{anchor}`" in line)
