@@ -86,10 +86,7 @@ def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
             parts.append(f"on {release} with {named}")
         return " and ".join(parts)
 
-    return (
-        f"wrapped in a StatementError {pairs('WRAPPED_WITH')}; "
-        f"bare {pairs('BARE_WITH')}"
-    )
+    return f"wrapped in a StatementError {pairs('WRAPPED_WITH')}; bare {pairs('BARE_WITH')}"
 
 
 def _run(path: Path) -> dict:
