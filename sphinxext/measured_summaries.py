@@ -54,6 +54,41 @@ ROW_ANCHOR = re.compile(r"^\{row\}`[^`]*`\s*")
 CLAIM = re.compile(r"^(?P<claim>.*?)\s*<(?P<key>[^<>]+)>$", re.S)
 
 
+MISSING_GREENLET_PAGE = ROOT / "examples" / "asyncio" / "missing_greenlet.py"
+# The async drivers in the order the summaries name them.
+ASYNC_DRIVERS = ("aiosqlite", "psycopg", "asyncpg", "aiomysql")
+
+
+def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
+    """Which form of ``MissingGreenlet`` each SQLAlchemy release and async driver raises, in
+    the words the cheat sheet and decision guide must use: from ``WRAPPED_WITH`` and
+    ``BARE_WITH`` of ``missing_greenlet.py``, which asserts them on every run (an expired
+    attribute and a lazy relationship load alike)."""
+    import ast
+
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            name = getattr(node.targets[0], "id", None)
+            if name in ("WRAPPED_WITH", "BARE_WITH"):
+                found[name] = ast.literal_eval(node.value)
+
+    def pairs(name: str) -> str:
+        by_release = {}
+        for release, driver in found[name]:
+            by_release.setdefault(release, []).append(driver)
+        parts = []
+        for release in sorted(by_release):
+            drivers = sorted(by_release[release], key=ASYNC_DRIVERS.index)
+            named = drivers[0] if len(drivers) == 1 else ", ".join(drivers[:-1])
+            if len(drivers) > 1:
+                named += f" or {drivers[-1]}"
+            parts.append(f"on {release} with {named}")
+        return " and ".join(parts)
+
+    return f"wrapped in a StatementError {pairs('WRAPPED_WITH')}; bare {pairs('BARE_WITH')}"
+
+
 def _run(path: Path) -> dict:
     """Run one example on SQLite in memory; its printed output and warnings are not ours.
     In a thread of its own: an example may start an event loop (``asyncio.run``), which fails

@@ -814,6 +814,7 @@ def run_instrumented(source: str, namespace: dict) -> None:
     tree = claims.instrument(ast.parse(source), claims.hidden_lines(source))
     namespace[claims.RECORDER_NAME] = recording.record_claim
     namespace[claims.STARTER_NAME] = recording.assert_starts
+    namespace[claims.BLOCK_NAME] = claims.HiddenBlock
     exec(compile(tree, "example.py", "exec"), namespace)
 
 

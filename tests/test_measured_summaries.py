@@ -150,3 +150,26 @@ def test_version_page_shows_the_measured_comparison(site):
             assert key in joined
     else:
         assert f"all {len(live['cells'])} cells agree" in text
+
+
+MISSING_GREENLET_ROWS = {
+    "decision-guide": "decide-missing-greenlet",
+    "cheat-sheet": "cheat-sheet-missing-greenlet",
+}
+
+
+def test_missing_greenlet_rows_say_each_form_as_the_asyncio_page_asserts_it():
+    """The form (bare, or inside a StatementError) depends on release and driver, the same for
+    an expired attribute and a lazy relationship load: missing_greenlet.py asserts it per
+    (release, driver) on every run; both summary rows must say exactly that, for both reads."""
+    forms = measured_summaries.missing_greenlet_forms()
+    assert "on 2.0 with aiomysql" in forms and "on 2.1 with asyncpg" in forms, forms
+    server_values = ROOT / "examples" / "asyncio" / "server_values.py"
+    assert measured_summaries.missing_greenlet_forms(server_values) == forms, "pages agree"
+    for page, anchor in MISSING_GREENLET_ROWS.items():
+        lines = (ROOT / "docs" / f"{page}.md").read_text().splitlines()
+        row = next(line for line in lines if f"{{row}}`{anchor}`" in line)
+        assert forms in row, (page, forms)
+        assert row.count("bare") == 1 and row.count("wrapped in") == 1, page
+        for key in ("async-commit/read", "async-lazy/read"):
+            assert f"<{key}>" in row, (page, key)

@@ -1,10 +1,11 @@
-"""List every hidden assert that sends SQL, in the examples given (all by default).
+"""List every hidden assert that sends SQL, and every hidden block that prints, sends SQL
+(but schema set-up) or changes the state table, in the examples given (all by default).
 
-Runs each example as the docs build does (its hidden asserts instrumented by
+Runs each example as the docs build does (its hidden code instrumented by
 ``sphinxext/session_sync/claims.py``), outside Sphinx, and instead of stopping at the first
-hidden assert that sent SQL (the build fails there) prints each one with the statements it
-sent. Takes DATABASE_URL like the examples. Usage:
-``python tools/hidden_assert_sql.py [examples/x/y.py ...]``; exit status 1 when any sent SQL.
+offender (the build fails there) prints each one with what it did. Takes DATABASE_URL like
+the examples. Usage: ``python tools/hidden_assert_sql.py [examples/x/y.py ...]``; exit status
+1 when any offended.
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ def scan(path: Path) -> int:
     module = types.ModuleType("__main__")
     module.__file__ = str(path)
     namespace = module.__dict__
-    namespace[claims.RECORDER_NAME] = record_claim
-    namespace[claims.STARTER_NAME] = recording.assert_starts
+
+    def report_block(message):
+        nonlocal offenders
+        offenders += 1
+        print(f"{path}: {message}", file=sys.__stdout__)
+
+    claims.install(namespace, record_claim, recording.assert_starts, report_block)
     real_main, sys.modules["__main__"] = sys.modules["__main__"], module
     recording.start_recording(recording.SqlTranscript(echo_to_stdout=False), state.ObjectTracker())
     try:

@@ -6,7 +6,8 @@ downloaded script keeps them. Consecutive asserts form one block; an ``if``/``fo
 whose bodies hold only asserts is hidden whole (so no empty ``else:`` is left on the page); the
 ``else`` branch of an ``if`` that holds only asserts is hidden from its ``else:`` line. Clean-up
 is ``drop_all()`` at module level and the trailing ``dispose()``/``close()``/``cleanup()`` calls
-of the file. Usage: ``python tools/hide_asserts.py examples/**/*.py`` (idempotent).
+of the file, unless they are its last cell, all of it (a visible clean-up cell). Usage:
+``python tools/hide_asserts.py examples/**/*.py`` (idempotent).
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def transform(source: str) -> str:
     trailing = len(body)
     while trailing and (is_cleanup(body[trailing - 1]) or hideable(body[trailing - 1])):
         trailing -= 1
+    # Clean-up that is the last cell, all of it, stays on the page: closing a session changes
+    # what the page shows (its objects detach; a ROLLBACK), so the reader sees the code do it.
+    last_cell = max((n for n in CELL_LINES if body and n < body[-1].lineno), default=0)
+    in_last_cell = [stmt for stmt in body if stmt.lineno > last_cell]
+    if last_cell and in_last_cell and all(is_cleanup(stmt) for stmt in in_last_cell):
+        trailing = len(body)
 
     def top_level(stmt: ast.stmt) -> bool:
         return (

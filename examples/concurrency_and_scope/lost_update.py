@@ -321,10 +321,13 @@ print("A's UPDATE that bumps it:", with_bump)
 # sphinx_gallery_start_ignore
 assert no_bump == "no error, balance 120", "no bump: B wins silently, A's +10 lost"
 assert with_bump.startswith("StaleDataError"), "with the bump, B's flush raises"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the sessions and the engine's connections.
 
 session_a.close()
 session_b.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore

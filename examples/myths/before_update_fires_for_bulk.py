@@ -165,10 +165,13 @@ assert cy.updated_by == "do_orm_execute", (
 )
 # sphinx_gallery_end_ignore
 session.commit()
-# sphinx_gallery_start_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

@@ -228,11 +228,15 @@ session.commit()
 print("after commit:", bob.status)
 # sphinx_gallery_start_ignore
 assert bob.status == "archived", "the database agrees after commit"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
 
 session.close()
 engine.dispose()
 tmpdir.cleanup()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

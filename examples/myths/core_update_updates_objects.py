@@ -147,10 +147,13 @@ assert user.name == "refreshed", "refresh() loaded the new value at once"
 # sphinx_gallery_end_ignore
 
 session.commit()
-# sphinx_gallery_start_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

@@ -230,10 +230,15 @@ in_db = name_in_db()
 print("in the database:", in_db)
 # sphinx_gallery_start_ignore
 assert in_db == "al!", "the committed row holds the object's value"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
 tmp.cleanup()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

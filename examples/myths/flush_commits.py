@@ -149,12 +149,16 @@ print("rows seen by another connection:", seen)
 # sphinx_gallery_start_ignore
 assert seen == 1, "after commit() another connection sees the row"
 assert state.persistent, "the committed object is persistent"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
 
 session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

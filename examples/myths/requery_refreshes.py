@@ -178,10 +178,15 @@ assert alice not in session.dirty, "the unflushed edit was discarded"
 print(alice.name)
 # sphinx_gallery_start_ignore
 assert alice.name == "alix" and sql == ["SELECT"], "the next access sent the SELECT"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
 tmp.cleanup()
-# sphinx_gallery_end_ignore
+
 
 # %%
 # Checked by

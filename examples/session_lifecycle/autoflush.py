@@ -263,7 +263,8 @@ with Session(engine, autoflush=False) as quiet:
     # sphinx_gallery_end_ignore
     quiet.rollback()
 
-# sphinx_gallery_start_ignore
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
-# sphinx_gallery_end_ignore

@@ -176,6 +176,10 @@ session.refresh(bob)
 print(bob.name)
 # sphinx_gallery_start_ignore
 assert bob.name == "Bobby", "refresh() loaded the current value"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
-# sphinx_gallery_end_ignore

@@ -176,6 +176,7 @@ with Session(engine) as other:
     assert alice_elsewhere.name == by_id.name, "same row, same values"
     # sphinx_gallery_end_ignore
 
-# sphinx_gallery_start_ignore
+# %%
+# Clean up: close the session.
+
 session.close()
-# sphinx_gallery_end_ignore

@@ -211,9 +211,7 @@ for name, read in CORE_READS.items():
 # is still persistent, but its next access raises ``ObjectDeletedError`` (and once the session
 # is closed, ``DetachedInstanceError``: see :ref:`operations_measured_closed`).
 
-# sphinx_gallery_start_ignore
-del carol, dave, found  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del carol, dave, found  # done with the last cell's objects: each table shows its own
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -256,9 +254,7 @@ with Session(engine) as session:
 # sends nothing until the next
 # access) bring in the 10.
 
-# sphinx_gallery_start_ignore
-del alice, carol  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice, carol  # done with the last cell's objects: each table shows its own
 RELOADS = {
     "requery": lambda s, a: s.scalars(select(User)).all(),
     "populate-existing": lambda s, a: s.scalars(
@@ -312,9 +308,7 @@ for name, reload in RELOADS.items():
 # (``READ COMMITTED`` by default) shows the new value to all four, and so does SQLite: its
 # driver, pysqlite, sends no ``BEGIN`` before a read, so each SELECT sees the latest commit.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 SNAPSHOT_RELOADS = {
     "populate-existing": RELOADS["populate-existing"],
     "refresh": RELOADS["refresh"],
@@ -356,9 +350,7 @@ for name, reload in SNAPSHOT_RELOADS.items():
 # 5. SQLite and PostgreSQL return the keys from the UPDATE itself: alice is left alone, synced.
 # (The behaviour matrix runs MariaDB at ``READ COMMITTED``, where the SELECT sees the rename.)
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 reset()
 with Session(default_isolation) as session:
     alice = session.get(User, 1)
@@ -398,9 +390,7 @@ default_isolation.dispose()
 # MariaDB has no ``UPDATE ... RETURNING``: the server refuses every one of these statements
 # (there, UPDATE with ``'fetch'``, then ``populate_existing`` or ``refresh()``).
 
-# sphinx_gallery_start_ignore
-del alice, result  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice, result  # done with the last cell's objects: each table shows its own
 POPULATE = {"populate_existing": True}
 FETCH = {"synchronize_session": "fetch"}
 # key -> (execution options, the SET value, what the other connection changes)
@@ -462,9 +452,7 @@ for key, (options, new_value, change) in RETURNING.items():
 # marks both; ``False`` marks neither. Whatever its state, the expired alice cannot reload: her
 # next access raises ``ObjectDeletedError``.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 for strategy in ("auto", "evaluate", "fetch", False):
     for situation in ("fresh", "expired"):
         reset()
@@ -500,9 +488,7 @@ for strategy in ("auto", "evaluate", "fetch", False):
 # the same keys go out as one executemany ``UPDATE``; dicts with different keys as one statement
 # each. Either way the loaded objects are updated in place.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 many = []  # one flag per statement sent: True for an executemany
 
 
@@ -537,9 +523,7 @@ event.remove(engine, "before_cursor_execute", note_executemany)
 # ``bulk_save_objects([alice])`` with a change of hers sends the UPDATE but never marks it
 # flushed: she is still dirty, and the next flush sends it again.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 reset()
 with Session(engine) as session:
     alice = session.get(User, 1)
@@ -560,9 +544,7 @@ with Session(engine) as session:
 #
 # ``commit()`` takes no such parameter: Python raises before any SQL.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 with Session(engine) as session:
     sent.clear()
     try:
@@ -623,9 +605,7 @@ for name, lock in LOCKS.items():
 # after B is closed a relationship it never loaded still cannot load:
 # ``DetachedInstanceError``.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 for name, expire_on_commit in (("two-sessions", True), ("expire-on-commit-false", False)):
     reset()
     with Session(engine, expire_on_commit=expire_on_commit) as b:
@@ -658,9 +638,7 @@ record(
 # Values loaded before the session closed stay readable; an expired attribute cannot load
 # any more: ``DetachedInstanceError``.
 
-# sphinx_gallery_start_ignore
-del alice  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice  # done with the last cell's objects: each table shows its own
 reset()
 with Session(engine) as session:
     alice, bob = session.scalars(select(User).order_by(User.id)).all()
@@ -688,9 +666,7 @@ record("closed", "closed/expired-read", outcome, "DetachedInstanceError")
 # ``session.query(User).filter(...).update(...)`` sends the same SQL as
 # ``session.execute(update(User)...)``.
 
-# sphinx_gallery_start_ignore
-del alice, bob  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del alice, bob  # done with the last cell's objects: each table shows its own
 fired = []
 
 

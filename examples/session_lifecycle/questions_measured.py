@@ -297,9 +297,7 @@ with Session(engine) as session:
 # too. ``await session.refresh()`` and ``awaitable_attrs`` load them;
 # ``expire_on_commit=False`` keeps the loaded values readable.
 
-# sphinx_gallery_start_ignore
-del child, p1, p2, parent  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del child, p1, p2, parent  # done with the last cell's objects: each table shows its own
 SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (
     2,
     1,
@@ -382,9 +380,7 @@ Parent.__mapper__.eager_defaults = "auto"
 # ``text("UPDATE ...")`` synchronizes nothing; an in-place change to a JSON dict sends no
 # UPDATE until ``flag_modified()``.
 
-# sphinx_gallery_start_ignore
-del new  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del new  # done with the last cell's objects: each table shows its own
 reset()
 with Session(engine) as session:
     parent = session.get(Parent, 1)
@@ -416,9 +412,7 @@ with Session(engine) as session:
 # no row and raises ``StaleDataError``, but only when the first writer bumped the version: a
 # bulk ``update()`` that does not is lost again.
 
-# sphinx_gallery_start_ignore
-del parent  # the last cell's objects: each state table shows its own
-# sphinx_gallery_end_ignore
+del parent  # done with the last cell's objects: each table shows its own
 
 
 def two_deposits(model, deposit, first_deposit=None):

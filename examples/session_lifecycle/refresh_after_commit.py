@@ -276,7 +276,11 @@ assert isinstance(error, InvalidRequestError), "a subclass of InvalidRequestErro
 assert "has been deleted, or its row is otherwise not present" in str(error), (
     "the error says the row is gone"
 )
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
+
 session.close()
 engine.dispose()
 tmp.cleanup()
-# sphinx_gallery_end_ignore

@@ -180,10 +180,13 @@ print(alice_b, "- B sees bob:", b_sees)
 # sphinx_gallery_start_ignore
 assert alice_b.name == "alicia", "the new transaction sees A's committed rename"
 assert b_sees, "and A's committed row"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the sessions and the engine's connections.
 
 session_a.close()
 session_b.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore

@@ -200,9 +200,12 @@ print(user)
 assert user.name == "newer", "refresh() loaded the row's current value"
 assert len(statements) == 1, "in one SELECT"
 assert ("FOR UPDATE" in statements[0]) != is_sqlite, "locking it, except on SQLite"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections.
 
 session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore

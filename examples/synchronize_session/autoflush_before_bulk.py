@@ -199,5 +199,9 @@ print(in_db)
 assert matched == 1, "the bulk UPDATE matched Ann's row in the database"
 assert dirty and in_memory == "vip", "the unflushed change survived"
 assert in_db == {1: "vip", 2: "vip"}, "the commit wrote Ann's change over the bulk value"
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

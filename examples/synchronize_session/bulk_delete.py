@@ -216,5 +216,9 @@ print("rows:", count)
 # sphinx_gallery_start_ignore
 assert inspect(ann).detached and inspect(ann).was_deleted, "commit detaches it"
 assert count == 1, "the row stays deleted"
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

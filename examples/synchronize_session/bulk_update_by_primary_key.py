@@ -199,5 +199,9 @@ print(in_db, "|", ann.name)
 # sphinx_gallery_start_ignore
 assert in_db[1] == "Ann E.", "False: the bulk UPDATE with extra WHERE ran"
 assert ann.name == "Ann D.", "False: the loaded object was not told"
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

@@ -169,5 +169,9 @@ assert ann.name == "ANN", "the reload returns the database's value"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), (
     "one SELECT reloaded the attribute"
 )
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

@@ -237,5 +237,9 @@ after = tables()
 print(after)
 # sphinx_gallery_start_ignore
 assert after == only_bob, "the unit of work removed both"
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

@@ -291,6 +291,8 @@ if returned is not None:
     )
     # sphinx_gallery_end_ignore
     session.rollback()
-# sphinx_gallery_start_ignore
+
+# %%
+# Clean up: close the session.
+
 session.close()
-# sphinx_gallery_end_ignore

@@ -275,5 +275,9 @@ print("bo's row:", bo_prefs)
 assert bo_prefs == {**START, "theme": "dark"}, (
     "the INSERT of a pending object wrote the dict changed in place before the flush"
 )
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()

@@ -190,6 +190,8 @@ assert matched.rowcount == 1, "the flushed change is visible to the raw UPDATE"
 assert in_db == "seen", "bob's row was the one updated"
 # sphinx_gallery_end_ignore
 session.rollback()
-# sphinx_gallery_start_ignore
+
+# %%
+# Clean up: close the session.
+
 session.close()
-# sphinx_gallery_end_ignore

@@ -363,8 +363,13 @@ session.commit()
 print("edits_unmarked after the commit:", cy.edits_unmarked)
 # sphinx_gallery_start_ignore
 assert cy.edits_unmarked == 1, "after the commit's expiry, a read loads it"
-session.close()
 # sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session.
+
+session.close()
+
 
 # %%
 # Under asyncio, this extra SELECT on first access is a lazy load, and an ``AsyncSession``

@@ -218,6 +218,8 @@ assert returned == [ann, dee] and (ann.name, dee.name) == ("A2", "Dee"), (
 )
 # sphinx_gallery_end_ignore
 session.commit()
-# sphinx_gallery_start_ignore
+
+# %%
+# Clean up: close the session.
+
 session.close()
-# sphinx_gallery_end_ignore

@@ -227,8 +227,9 @@ PLACEHOLDERS = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+")
 
 def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
     """``(record index, only the RETURNING lines, note)`` for each statement worth pointing at:
-    a SELECT the ORM sent to load expired attributes, or a lazy load (the statement's load
-    options, recorded as its ``origin``); a SELECT with the WHERE clause of the bulk UPDATE or
+    a SELECT the ORM sent to load expired attributes, or a relationship's lazy loader (never
+    loaded, expired, or named by ``refresh()``: the statement's load options, recorded as its
+    ``origin``); a SELECT with the WHERE clause of the bulk UPDATE or
     DELETE that 'fetch' sent right after it on the same connection, without RETURNING (the
     database has none); an UPDATE/DELETE/INSERT with RETURNING."""
     work = [
@@ -255,8 +256,9 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
                 (
                     index,
                     False,
-                    "A relationship's rows, loaded on their own: a lazy load (the relationship "
-                    "read before it was loaded) or a refresh() of it.",
+                    "A relationship's rows, loaded on their own: a lazy load, for a "
+                    "relationship read while not loaded (never loaded yet, or expired by "
+                    "expire() or a commit), or for a refresh() that names it.",
                 )
             )
         elif (
