@@ -88,11 +88,12 @@ def load(relationships=True):
     return session, p1, p2, child
 
 
-def view(child, p1, p2):
+def view(child, p1, p2, label=""):
     ids = [[c.id for c in p1.children], [c.id for c in p2.children]]
-    print(f"child.parent_id={child.parent_id}, child.parent={child.parent},", end=" ")
+    parent_id, parent = child.parent_id, child.parent
+    print(f"{label}child.parent_id={parent_id}, child.parent={parent},", end=" ")
     print(f"p1.children={ids[0]}, p2.children={ids[1]}")
-    return child.parent_id, child.parent, ids
+    return parent_id, parent, ids
 
 
 def row_parent_id(session):  # what the database says, in the session's transaction
@@ -260,17 +261,15 @@ for strategy in ("auto", "evaluate", "fetch", False):
     session, p1, p2, child = load()
     move = update(Child).where(Child.id == 1).values(parent_id=2)
     session.execute(move.execution_options(synchronize_session=strategy))
-    print(f"{strategy!r}:", end=" ")
     parent_id = 1 if strategy is False else 2
-    shown = view(child, p1, p2)
+    shown = view(child, p1, p2, f"{strategy!r}: ")
     row = row_parent_id(session)
     # sphinx_gallery_start_ignore
     assert shown == (parent_id, p1, [[1, 2], []]), "no side of the relationship moved"
     assert row == 2, "the row moved"
     # sphinx_gallery_end_ignore
     session.expire_all()
-    print("after expire_all():", end=" ")
-    shown = view(child, p1, p2)
+    shown = view(child, p1, p2, "after expire_all(): ")
     # sphinx_gallery_start_ignore
     assert shown == (2, p2, [[2], [1]]), "expire_all() brings all in sync"
     # sphinx_gallery_end_ignore

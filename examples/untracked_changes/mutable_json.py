@@ -204,7 +204,7 @@ changes = [
 for change in changes:
     change(ann.settings)
     dirty = ann in session.dirty
-    print("dirty:", dirty, end=" | ")
+    print("dirty:", dirty)
     updates = flush_updates()
     # sphinx_gallery_start_ignore
     assert dirty, "the MutableDict reported the change"
