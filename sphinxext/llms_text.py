@@ -30,6 +30,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from docutils import nodes
 from open_graph import page_description
@@ -181,19 +182,145 @@ def build_markdown_into_kept_folder(generator, app=None, exception=None):
     kept.parent.mkdir(parents=True, exist_ok=True)
     generator._published_from = generator.md_build_dir
     generator.md_build_dir = kept
+    if exception is None:
+        inputs = _markdown_inputs(generator.app)
+        generator._markdown_inputs = inputs
+        stamp = _read_stamp(generator.app)
+        unchanged = stamp.get("inputs") == inputs and not _html_wrote_pages(generator.app)
+        if unchanged and (kept / LINK_TARGETS_FILENAME).exists():
+            generator._markdown_skipped = stamp
+            generator.md_build_process = _NoProcess()
+            return None
+        _stamp_path(generator.app).unlink(missing_ok=True)
     return _build_markdown_files(generator, app, exception)
 
 
 def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
     published_from = generator.__dict__.pop("_published_from", None)
-    if published_from is not None:
-        kept = generator.md_build_dir
-        generator.md_build_dir = published_from
-        if exception is None and generator.md_build_process is not None:
-            generator.md_build_process.wait()
-            shutil.rmtree(published_from, ignore_errors=True)
-            shutil.copytree(kept, published_from)
-    return _combine_builds(generator, app, exception)
+    skipped = generator.__dict__.pop("_markdown_skipped", None)
+    if published_from is None:
+        return _combine_builds(generator, app, exception)
+    kept = generator.md_build_dir
+    generator.md_build_dir = published_from
+    if exception is not None:
+        return _combine_builds(generator, app, exception)
+    if skipped is not None:
+        outputs = skipped.get("outputs", {})
+        if outputs and outputs == _stamps_of(generator.outdir, outputs):
+            return None  # Nothing read, nothing written, the published files as last written.
+        # Published files gone or changed since: publish the kept folder again.
+        log = Path(generator.app.doctreedir) / "skipped-markdown-build.log"
+        log.write_text("", encoding="utf-8")
+        generator.md_build_logfile = SimpleNamespace(name=str(log))
+    elif generator.md_build_process is not None:
+        generator.md_build_process.wait()
+    shutil.rmtree(published_from, ignore_errors=True)
+    shutil.copytree(kept, published_from)
+    ran_cleanly = (
+        generator.md_build_process is not None
+        and generator.md_build_process.returncode == 0
+        and not _log_has_warnings(generator.md_build_logfile)
+    )
+    result = _combine_builds(generator, app, exception)
+    if ran_cleanly:
+        _write_stamp(generator, skipped.get("inputs") if skipped else generator._markdown_inputs)
+        if skipped is None:  # sphinx-llm keeps the log of every build in the temporary folder
+            Path(generator.md_build_logfile.name).unlink(missing_ok=True)
+    return result
+
+
+# An unchanged rebuild needs no Markdown build: sphinx-llm's runs a whole sphinx-build process
+# (3 s of CPU) to find that no page is out of date, then publishes every page and llms.txt
+# again (2 s: a doctree load per page for its description). The Markdown build is skipped when
+# the HTML build wrote no page and read no page since the last Markdown build that ran without
+# a warning (the read time of every page, the configuration, this folder's extensions and the
+# packages that write Markdown are the same); and the published files are left as they are
+# when they are still the ones that build wrote (same sizes and modification times).
+STAMP = "skip-stamp.json"
+TOOLS = ("sphinx", "sphinx-llm", "sphinx-markdown-builder", "docutils", "myst-parser")
+
+
+def _stamp_path(app) -> Path:
+    return Path(app.doctreedir) / STAMP
+
+
+def _read_stamp(app) -> dict:
+    try:
+        return json.loads(_stamp_path(app).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _markdown_inputs(app) -> str:
+    from importlib.metadata import version
+
+    from sphinx.util._serialise import stable_hash
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(sorted(app.env.all_docs.items())).encode())
+    digest.update(stable_hash({item.name: item.value for item in app.config}).encode())
+    digest.update(stable_hash(sorted(app.tags)).encode())
+    digest.update(json.dumps([version(name) for name in TOOLS]).encode())
+    confdir = Path(app.confdir)
+    for path in [confdir / "conf.py", *sorted((confdir / "sphinxext").rglob("*.py"))]:
+        digest.update(str(path.relative_to(confdir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def note_written_page(app, doctree, docname) -> None:
+    if not app.tags.has(MARKDOWN_TAG):
+        app.__dict__["_llms_text_pages_written"] = True
+
+
+def _html_wrote_pages(app) -> bool:
+    return app.__dict__.get("_llms_text_pages_written", False)
+
+
+LOGGED_PROBLEM = re.compile(r"\b(?:WARNING|ERROR|CRITICAL):")
+
+
+def _log_has_warnings(logfile) -> bool:
+    if logfile is None:
+        return True
+    text = Path(logfile.name).read_text(encoding="utf-8", errors="replace")
+    return LOGGED_PROBLEM.search(text) is not None
+
+
+def _published_files(generator) -> list[Path]:
+    files = set(Path(generator.outdir).rglob("llms*.txt"))
+    for docname in generator._markdown_file_by_docname:
+        files.update(generator._target_paths_for_docname(docname)[0].values())
+    return sorted(files)
+
+
+def _stamps_of(outdir, relatives) -> dict:
+    stamps = {}
+    for relative in relatives:
+        try:
+            stat = (Path(outdir) / relative).stat()
+        except OSError:
+            return {}
+        stamps[relative] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
+def _write_stamp(generator, inputs) -> None:
+    outdir = Path(generator.outdir)
+    relatives = [path.relative_to(outdir).as_posix() for path in _published_files(generator)]
+    stamp = {"inputs": inputs, "outputs": _stamps_of(outdir, relatives)}
+    _stamp_path(generator.app).write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
+
+
+class _NoProcess:
+    """In place of the Markdown build's process when it was not needed."""
+
+    returncode = 0
+
+    def poll(self):
+        return 0
+
+    def wait(self, timeout=None):
+        return 0
 
 
 _finish_markdown_build = SphinxLlmMarkdownBuilder.finish
@@ -212,4 +339,5 @@ def setup(app):
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
     app.connect("doctree-resolved", keep_what_reads_as_text, priority=900)
+    app.connect("doctree-resolved", note_written_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
