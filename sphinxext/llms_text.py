@@ -111,6 +111,7 @@ def markdown_build_keeps_its_own_doctrees(app, exception) -> None:
     after it reads every page again (an unchanged rebuild took 18 s instead of 3 s). A folder
     of its own inside this one keeps both environments, and both builds incremental."""
     if not app.tags.has(MARKDOWN_TAG):
+        app.__dict__["_html_doctreedir"] = app.doctreedir
         app.doctreedir = app.doctreedir / "markdown-build"
 
 
@@ -176,7 +177,37 @@ def finish_keeping_earlier_targets(builder) -> None:
     _finish_markdown_build(builder)
 
 
+# sphinx-llm starts its Markdown build once the HTML build has finished (build-finished), or,
+# in its parallel mode, when it starts (builder-inited), where both builds would run the
+# examples into docs/auto_examples at once. It starts here when the HTML build starts writing
+# (write-started): the examples have run and the pages have been read by then, and the two
+# processes write pages at the same time on two cores.
+def start_markdown_build_with_the_writing(app, builder) -> None:
+    generator = _markdown_generator(app)
+    if app.tags.has(MARKDOWN_TAG) or generator is None or generator.parallel:
+        return
+    if builder.name not in ("html", "dirhtml") or generator.md_build_dir is None:
+        return
+    html_doctrees = app.doctreedir
+    markdown_build_keeps_its_own_doctrees(app, None)
+    try:
+        build_markdown_into_kept_folder(generator, app, None)
+    finally:
+        app.doctreedir = html_doctrees
+    generator._started_with_the_writing = True
+
+
+def _markdown_generator(app) -> MarkdownGenerator | None:
+    for listener in app.events.listeners.get("builder-inited", ()):
+        owner = getattr(listener.handler, "__self__", None)
+        if isinstance(owner, MarkdownGenerator):
+            return owner
+    return None
+
+
 def build_markdown_into_kept_folder(generator, app=None, exception=None):
+    if generator.__dict__.pop("_started_with_the_writing", False):
+        return None
     # Runs after markdown_build_keeps_its_own_doctrees: app.doctreedir is the Markdown build's.
     kept = Path(generator.app.doctreedir) / KEPT_MARKDOWN
     kept.parent.mkdir(parents=True, exist_ok=True)
@@ -186,13 +217,26 @@ def build_markdown_into_kept_folder(generator, app=None, exception=None):
         inputs = _markdown_inputs(generator.app)
         generator._markdown_inputs = inputs
         stamp = _read_stamp(generator.app)
-        unchanged = stamp.get("inputs") == inputs and not _html_wrote_pages(generator.app)
-        if unchanged and (kept / LINK_TARGETS_FILENAME).exists():
+        if stamp.get("inputs") == inputs and (kept / LINK_TARGETS_FILENAME).exists():
             generator._markdown_skipped = stamp
             generator.md_build_process = _NoProcess()
             return None
         _stamp_path(generator.app).unlink(missing_ok=True)
+        _share_measurement(generator.app)
     return _build_markdown_files(generator, app, exception)
+
+
+# measured_summaries.py keeps its measurement in the doctree folder: the Markdown build, in a
+# folder of its own, would run the measuring examples again in a clean build. It gets the HTML
+# build's copy, which it uses only if its key (the examples, SQLAlchemy, SQLite, Python) holds.
+MEASUREMENT = "measured-summaries.json"
+
+
+def _share_measurement(app) -> None:
+    html_doctrees = app.__dict__.get("_html_doctreedir")
+    if html_doctrees is None or not (Path(html_doctrees) / MEASUREMENT).exists():
+        return
+    shutil.copyfile(Path(html_doctrees) / MEASUREMENT, Path(app.doctreedir) / MEASUREMENT)
 
 
 def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
@@ -232,10 +276,11 @@ def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
 # An unchanged rebuild needs no Markdown build: sphinx-llm's runs a whole sphinx-build process
 # (3 s of CPU) to find that no page is out of date, then publishes every page and llms.txt
 # again (2 s: a doctree load per page for its description). The Markdown build is skipped when
-# the HTML build wrote no page and read no page since the last Markdown build that ran without
-# a warning (the read time of every page, the configuration, this folder's extensions and the
-# packages that write Markdown are the same); and the published files are left as they are
-# when they are still the ones that build wrote (same sizes and modification times).
+# the HTML build read no page since the last Markdown build that ran without a warning (the
+# read time of every page, the configuration, this folder's extensions and the packages that
+# write Markdown are the same): the Markdown build would read none either, and write none. The
+# published files are then left as they are when they are still the ones that build wrote
+# (same sizes and modification times).
 STAMP = "skip-stamp.json"
 TOOLS = ("sphinx", "sphinx-llm", "sphinx-markdown-builder", "docutils", "myst-parser")
 
@@ -265,15 +310,6 @@ def _markdown_inputs(app) -> str:
     for path in [confdir / "conf.py", *sorted((confdir / "sphinxext").rglob("*.py"))]:
         digest.update(str(path.relative_to(confdir)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-def note_written_page(app, doctree, docname) -> None:
-    if not app.tags.has(MARKDOWN_TAG):
-        app.__dict__["_llms_text_pages_written"] = True
-
-
-def _html_wrote_pages(app) -> bool:
-    return app.__dict__.get("_llms_text_pages_written", False)
 
 
 LOGGED_PROBLEM = re.compile(r"\b(?:WARNING|ERROR|CRITICAL):")
@@ -339,5 +375,5 @@ def setup(app):
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
     app.connect("doctree-resolved", keep_what_reads_as_text, priority=900)
-    app.connect("doctree-resolved", note_written_page)
+    app.connect("write-started", start_markdown_build_with_the_writing)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
