@@ -36,6 +36,7 @@ from docutils import nodes
 from open_graph import page_description
 from sphinx import addnodes
 from sphinx.util import docname_join
+from sphinx.util._serialise import stable_hash
 from sphinx_llm.markdown_builder import (
     LINK_TARGETS_FILENAME,
     LINK_TOKEN_PREFIX,
@@ -296,14 +297,20 @@ def _read_stamp(app) -> dict:
         return {}
 
 
+def remember_the_configuration(app, config) -> None:
+    """The configuration as conf.py and the command line set it: Sphinx-Gallery adds what its
+    runs found to its own (the examples that ran, passed, failed), which an unchanged rebuild
+    then does not match."""
+    digest = stable_hash({item.name: item.value for item in config})
+    app.__dict__["_llms_text_config_digest"] = digest
+
+
 def _markdown_inputs(app) -> str:
     from importlib.metadata import version
 
-    from sphinx.util._serialise import stable_hash
-
     digest = hashlib.sha256()
     digest.update(json.dumps(sorted(app.env.all_docs.items())).encode())
-    digest.update(stable_hash({item.name: item.value for item in app.config}).encode())
+    digest.update(app.__dict__.get("_llms_text_config_digest", "").encode())
     digest.update(stable_hash(sorted(app.tags)).encode())
     digest.update(json.dumps([version(name) for name in TOOLS]).encode())
     confdir = Path(app.confdir)
@@ -376,4 +383,6 @@ def setup(app):
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
     app.connect("doctree-resolved", keep_what_reads_as_text, priority=900)
     app.connect("write-started", start_markdown_build_with_the_writing)
+    # After every extension's own config-inited handler (Sphinx-Gallery's last is at 900).
+    app.connect("config-inited", remember_the_configuration, priority=990)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
