@@ -19,6 +19,10 @@ llms.txt describes each page by the meta description its HTML carries (``open_gr
 read from the page's doctree, not by re-parsing its Markdown: sphinx-llm's prose extraction
 took 8 s of every build, unchanged rebuilds included, for this site's SQL-heavy pages.
 
+The Markdown build keeps its own doctrees and output between builds, writes only the pages that
+changed, starts when the HTML build starts writing (not after it), and does not run at all when
+no page was read again since the last one (below: the kept folder, the skip).
+
 The HTML pages are untouched by that, except the 404 page: the host serves it at any depth, so
 the relative links sphinx-llm adds to every page (``rel="alternate"`` to its Markdown copy,
 ``rel="describedby"`` to llms.txt) would point nowhere; the 404 page (not in llms.txt) loses them.
