@@ -176,9 +176,11 @@ sphinx_gallery_conf["first_notebook_cell"] = (
 
 # llms.txt (an index of every page), llms-full.txt (every page in one file) and a Markdown copy
 # of each page next to its HTML (page.html.md and page.md), for assistants: sphinx-llm builds
-# them with a second, Markdown build of the same sources once the HTML is written (in parallel,
-# both builds would write Sphinx-Gallery's docs/auto_examples at once). What that build keeps of
-# a page, and the SQL of each cell as Markdown code: sphinxext/llms_text.py.
+# them with a second, Markdown build of the same sources, which sphinxext/llms_text.py starts
+# when the HTML build starts writing, once the examples have run (sphinx-llm's parallel mode
+# would start it with the HTML build, and both would write Sphinx-Gallery's docs/auto_examples
+# at once), and skips when no page changed. What that build keeps of a page, and the SQL of
+# each cell as Markdown code: sphinxext/llms_text.py.
 llms_txt_description = (
     "Every claim on this site about how a SQLAlchemy Session stays in sync with the database "
     "is an assert that ran while the site was built, on SQLAlchemy "

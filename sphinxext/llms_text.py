@@ -19,6 +19,10 @@ llms.txt describes each page by the meta description its HTML carries (``open_gr
 read from the page's doctree, not by re-parsing its Markdown: sphinx-llm's prose extraction
 took 8 s of every build, unchanged rebuilds included, for this site's SQL-heavy pages.
 
+The Markdown build keeps its own doctrees and output between builds, writes only the pages that
+changed, starts when the HTML build starts writing (not after it), and does not run at all when
+no page was read again since the last one (below: the kept folder, the skip).
+
 The HTML pages are untouched by that, except the 404 page: the host serves it at any depth, so
 the relative links sphinx-llm adds to every page (``rel="alternate"`` to its Markdown copy,
 ``rel="describedby"`` to llms.txt) would point nowhere; the 404 page (not in llms.txt) loses them.
@@ -30,11 +34,13 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from docutils import nodes
 from open_graph import page_description
 from sphinx import addnodes
 from sphinx.util import docname_join
+from sphinx.util._serialise import stable_hash
 from sphinx_llm.markdown_builder import (
     LINK_TARGETS_FILENAME,
     LINK_TOKEN_PREFIX,
@@ -110,6 +116,7 @@ def markdown_build_keeps_its_own_doctrees(app, exception) -> None:
     after it reads every page again (an unchanged rebuild took 18 s instead of 3 s). A folder
     of its own inside this one keeps both environments, and both builds incremental."""
     if not app.tags.has(MARKDOWN_TAG):
+        app.__dict__["_html_doctreedir"] = app.doctreedir
         app.doctreedir = app.doctreedir / "markdown-build"
 
 
@@ -175,25 +182,192 @@ def finish_keeping_earlier_targets(builder) -> None:
     _finish_markdown_build(builder)
 
 
+# sphinx-llm starts its Markdown build once the HTML build has finished (build-finished), or,
+# in its parallel mode, when it starts (builder-inited), where both builds would run the
+# examples into docs/auto_examples at once. It starts here when the HTML build starts writing
+# (write-started): the examples have run and the pages have been read by then, and the two
+# processes write pages at the same time on two cores.
+def start_markdown_build_with_the_writing(app, builder) -> None:
+    generator = _markdown_generator(app)
+    if app.tags.has(MARKDOWN_TAG) or generator is None or generator.parallel:
+        return
+    if builder.name not in ("html", "dirhtml") or generator.md_build_dir is None:
+        return
+    html_doctrees = app.doctreedir
+    markdown_build_keeps_its_own_doctrees(app, None)
+    try:
+        build_markdown_into_kept_folder(generator, app, None)
+    finally:
+        app.doctreedir = html_doctrees
+    generator._started_with_the_writing = True
+
+
+def _markdown_generator(app) -> MarkdownGenerator | None:
+    for listener in app.events.listeners.get("builder-inited", ()):
+        owner = getattr(listener.handler, "__self__", None)
+        if isinstance(owner, MarkdownGenerator):
+            return owner
+    return None
+
+
 def build_markdown_into_kept_folder(generator, app=None, exception=None):
+    if generator.__dict__.pop("_started_with_the_writing", False):
+        return None
     # Runs after markdown_build_keeps_its_own_doctrees: app.doctreedir is the Markdown build's.
     kept = Path(generator.app.doctreedir) / KEPT_MARKDOWN
     kept.parent.mkdir(parents=True, exist_ok=True)
     generator._published_from = generator.md_build_dir
     generator.md_build_dir = kept
+    if exception is None:
+        inputs = _markdown_inputs(generator.app)
+        generator._markdown_inputs = inputs
+        stamp = _read_stamp(generator.app)
+        if stamp.get("inputs") == inputs and (kept / LINK_TARGETS_FILENAME).exists():
+            generator._markdown_skipped = stamp
+            generator.md_build_process = _NoProcess()
+            return None
+        _stamp_path(generator.app).unlink(missing_ok=True)
+        _share_measurement(generator.app)
     return _build_markdown_files(generator, app, exception)
+
+
+# measured_summaries.py keeps its measurement in the doctree folder: the Markdown build, in a
+# folder of its own, would run the measuring examples again in a clean build. It gets the HTML
+# build's copy, which it uses only if its key (the examples, SQLAlchemy, SQLite, Python) holds.
+MEASUREMENT = "measured-summaries.json"
+
+
+def _share_measurement(app) -> None:
+    html_doctrees = app.__dict__.get("_html_doctreedir")
+    if html_doctrees is None or not (Path(html_doctrees) / MEASUREMENT).exists():
+        return
+    shutil.copyfile(Path(html_doctrees) / MEASUREMENT, Path(app.doctreedir) / MEASUREMENT)
 
 
 def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
     published_from = generator.__dict__.pop("_published_from", None)
-    if published_from is not None:
-        kept = generator.md_build_dir
-        generator.md_build_dir = published_from
-        if exception is None and generator.md_build_process is not None:
-            generator.md_build_process.wait()
-            shutil.rmtree(published_from, ignore_errors=True)
-            shutil.copytree(kept, published_from)
-    return _combine_builds(generator, app, exception)
+    skipped = generator.__dict__.pop("_markdown_skipped", None)
+    if published_from is None:
+        return _combine_builds(generator, app, exception)
+    kept = generator.md_build_dir
+    generator.md_build_dir = published_from
+    if exception is not None:
+        return _combine_builds(generator, app, exception)
+    if skipped is not None:
+        outputs = skipped.get("outputs", {})
+        if outputs and outputs == _stamps_of(generator.outdir, outputs):
+            return None  # Nothing read, nothing written, the published files as last written.
+        # Published files gone or changed since: publish the kept folder again.
+        log = Path(generator.app.doctreedir) / "skipped-markdown-build.log"
+        log.write_text("", encoding="utf-8")
+        generator.md_build_logfile = SimpleNamespace(name=str(log))
+    elif generator.md_build_process is not None:
+        generator.md_build_process.wait()
+    shutil.rmtree(published_from, ignore_errors=True)
+    shutil.copytree(kept, published_from)
+    ran_cleanly = (
+        generator.md_build_process is not None
+        and generator.md_build_process.returncode == 0
+        and not _log_has_warnings(generator.md_build_logfile)
+    )
+    result = _combine_builds(generator, app, exception)
+    if ran_cleanly:
+        _write_stamp(generator, skipped.get("inputs") if skipped else generator._markdown_inputs)
+        if skipped is None:  # sphinx-llm keeps the log of every build in the temporary folder
+            Path(generator.md_build_logfile.name).unlink(missing_ok=True)
+    return result
+
+
+# An unchanged rebuild needs no Markdown build: sphinx-llm's runs a whole sphinx-build process
+# (3 s of CPU) to find that no page is out of date, then publishes every page and llms.txt
+# again (2 s: a doctree load per page for its description). The Markdown build is skipped when
+# the HTML build read no page since the last Markdown build that ran without a warning (the
+# read time of every page, the configuration, this folder's extensions and the packages that
+# write Markdown are the same): the Markdown build would read none either, and write none. The
+# published files are then left as they are when they are still the ones that build wrote
+# (same sizes and modification times).
+STAMP = "skip-stamp.json"
+TOOLS = ("sphinx", "sphinx-llm", "sphinx-markdown-builder", "docutils", "myst-parser")
+
+
+def _stamp_path(app) -> Path:
+    return Path(app.doctreedir) / STAMP
+
+
+def _read_stamp(app) -> dict:
+    try:
+        return json.loads(_stamp_path(app).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def remember_the_configuration(app, config) -> None:
+    """The configuration as conf.py and the command line set it: Sphinx-Gallery adds what its
+    runs found to its own (the examples that ran, passed, failed), which an unchanged rebuild
+    then does not match."""
+    digest = stable_hash({item.name: item.value for item in config})
+    app.__dict__["_llms_text_config_digest"] = digest
+
+
+def _markdown_inputs(app) -> str:
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(sorted(app.env.all_docs.items())).encode())
+    digest.update(app.__dict__.get("_llms_text_config_digest", "").encode())
+    digest.update(stable_hash(sorted(app.tags)).encode())
+    digest.update(json.dumps([version(name) for name in TOOLS]).encode())
+    confdir = Path(app.confdir)
+    for path in [confdir / "conf.py", *sorted((confdir / "sphinxext").rglob("*.py"))]:
+        digest.update(str(path.relative_to(confdir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+LOGGED_PROBLEM = re.compile(r"\b(?:WARNING|ERROR|CRITICAL):")
+
+
+def _log_has_warnings(logfile) -> bool:
+    if logfile is None:
+        return True
+    text = Path(logfile.name).read_text(encoding="utf-8", errors="replace")
+    return LOGGED_PROBLEM.search(text) is not None
+
+
+def _published_files(generator) -> list[Path]:
+    files = set(Path(generator.outdir).rglob("llms*.txt"))
+    for docname in generator._markdown_file_by_docname:
+        files.update(generator._target_paths_for_docname(docname)[0].values())
+    return sorted(files)
+
+
+def _stamps_of(outdir, relatives) -> dict:
+    stamps = {}
+    for relative in relatives:
+        try:
+            stat = (Path(outdir) / relative).stat()
+        except OSError:
+            return {}
+        stamps[relative] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
+def _write_stamp(generator, inputs) -> None:
+    outdir = Path(generator.outdir)
+    relatives = [path.relative_to(outdir).as_posix() for path in _published_files(generator)]
+    stamp = {"inputs": inputs, "outputs": _stamps_of(outdir, relatives)}
+    _stamp_path(generator.app).write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
+
+
+class _NoProcess:
+    """In place of the Markdown build's process when it was not needed."""
+
+    returncode = 0
+
+    def poll(self):
+        return 0
+
+    def wait(self, timeout=None):
+        return 0
 
 
 _finish_markdown_build = SphinxLlmMarkdownBuilder.finish
@@ -212,4 +386,7 @@ def setup(app):
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
     app.connect("doctree-resolved", keep_what_reads_as_text, priority=900)
+    app.connect("write-started", start_markdown_build_with_the_writing)
+    # After every extension's own config-inited handler (Sphinx-Gallery's last is at 900).
+    app.connect("config-inited", remember_the_configuration, priority=990)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

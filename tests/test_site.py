@@ -266,12 +266,19 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
         return kept_markdown.stat().st_mtime_ns
 
     markdown_stamp = kept_markdown_stamp()
+    llms_full = first.html / "llms-full.txt"
+    # sphinx-llm's Markdown builder writes this file at the end of each of its builds.
+    link_targets = first.html / ".doctrees" / "markdown-build" / "output"
+    link_targets = link_targets / ".sphinx-llm-link-targets.json"
+    llms_stamps = (llms_full.stat().st_mtime_ns, link_targets.stat().st_mtime_ns)
 
     # 0. Nothing changed: no example runs, and matplotlib (the one plot's) is not even imported.
     before = stamps()
     unchanged = first.rebuild(env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert unchanged.returncode == 0, unchanged.output
     assert stamps() == before, "an unchanged rebuild ran no example and rewrote neither page"
+    # Nor did sphinx-llm's Markdown build run, nor llms-full.txt get written again.
+    assert (llms_full.stat().st_mtime_ns, link_targets.stat().st_mtime_ns) == llms_stamps
     imported = {line.rsplit("|", 1)[-1].strip() for line in unchanged.output.splitlines()}
     assert "sqlalchemy.orm" in imported, "the import report was read"
     assert "matplotlib" not in imported, "an unchanged rebuild does not import matplotlib"
@@ -285,6 +292,9 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
             "\nsession.close()\n", '\nprint("edited since the last build")\nsession.close()\n'
         )
     )
+    # And a narrative page: a new sentence at its end.
+    narrative = first.project / "docs" / "cheat-sheet.md"
+    narrative.write_text(narrative.read_text() + "\nA sentence added since the last build.\n")
     edited = first.rebuild()
     assert edited.returncode == 0, edited.output
     after = stamps()
@@ -299,6 +309,9 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     # The Markdown copies (llms.txt): the edited page's is new, the untouched page's was not
     # written again by sphinx-llm's Markdown build, and its links still resolve.
     assert "edited since the last build" in edited.page(EDITED + ".md")
+    assert "edited since the last build" in edited.page("llms-full.txt")
+    for copy in ("cheat-sheet.md", "cheat-sheet.html.md", "llms-full.txt"):
+        assert "A sentence added since the last build." in edited.page(copy), copy
     assert edited.page(UNTOUCHED + ".md") == markdown[UNTOUCHED]
     assert kept_markdown_stamp() == markdown_stamp, "the untouched page's Markdown was rewritten"
     assert "sphinx-llm:" not in edited.page("llms-full.txt"), "a link left unresolved"
