@@ -146,8 +146,10 @@ class Expected:
                 # before SQLAlchemy has named it).
                 expect_savepoint = f"{SAVEPOINT_EVENTS[kind]} {event['name'] or ''}".strip()
                 continue
-            self._add_printed(pending_text)
-            pending_text = ""
+            # A statement sent while print() was writing a line (an argument whose repr
+            # loads) shows before that whole line: only complete lines come before it.
+            complete, newline, pending_text = pending_text.rpartition("\n")
+            self._add_printed(complete + newline)
             if kind == "statement":
                 lines = normalise_lines(event["sql"])
                 if expect_savepoint is not None:
