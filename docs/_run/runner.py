@@ -218,8 +218,7 @@ def run(source: str) -> dict:
     namespace = module.__dict__
     # As the build does (session_sync.build_hooks.run_cell_recording_claims).
     hidden = claims.hidden_lines(source)
-    namespace[claims.RECORDER_NAME] = recording.record_claim
-    namespace[claims.STARTER_NAME] = recording.assert_starts
+    claims.install(namespace, recording.record_claim, recording.assert_starts)
     main, sys.modules["__main__"] = sys.modules.get("__main__"), module
     recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
     try:

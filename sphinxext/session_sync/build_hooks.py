@@ -65,9 +65,8 @@ def run_cell_recording_claims(compiler, *, code_ast, gallery_conf, script_vars):
     hidden = claims.hidden_lines_of_file(src_file)
     if hidden:
         code_ast = claims.instrument(code_ast, hidden)
-        script_vars["fake_main"].__dict__[claims.RECORDER_NAME] = recording.record_claim
-        script_vars["fake_main"].__dict__[claims.STARTER_NAME] = recording.assert_starts
-        script_vars["fake_main"].__dict__[claims.BLOCK_NAME] = claims.HiddenBlock
+        namespace = script_vars["fake_main"].__dict__
+        claims.install(namespace, recording.record_claim, recording.assert_starts)
     return _run_cell(
         compiler, code_ast=code_ast, gallery_conf=gallery_conf, script_vars=script_vars
     )
