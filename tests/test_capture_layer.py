@@ -1100,3 +1100,25 @@ def test_a_recorded_mariadb_fetch_cell_marks_its_key_select_in_the_tab(monkeypat
     mariadb_tab = rst.split(".. tab-item:: MariaDB")[1]
     assert ":emphasize-lines: 4,5,6" in mariadb_tab  # after BEGIN and a 2-line SELECT
     assert "'fetch' asks which rows match first" in mariadb_tab
+
+
+@pytest.mark.parametrize(
+    "conflict",
+    [
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, visits = (users.visits + ?)",
+        "ON DUPLICATE KEY UPDATE name = VALUES(name), visits = (users.visits + %s)",
+    ],
+)
+def test_an_upserts_returning_is_not_said_to_send_back_new_rows(conflict):
+    # A conflicting row is not new: RETURNING sends back the existing row as its UPDATE left
+    # it (probe upsert_returning.py: one row in the table, returned as updated).
+    sql = f"INSERT INTO users (id, name, visits) VALUES (?, ?, ?) {conflict} "
+    sql += "RETURNING users.id, users.name, users.visits"
+    _, notes = box_notes([{"sql": sql, "connection": "session"}])
+    assert notes == [
+        "RETURNING: the upsert sends back the users.id, users.name, users.visits of the rows it "
+        "inserted or updated (a conflicting row as its UPDATE left it) in its own result."
+    ]
+    plain = "INSERT INTO users (id) VALUES (?) ON CONFLICT (id) DO NOTHING RETURNING users.id"
+    _, notes = box_notes([{"sql": plain, "connection": "session"}])
+    assert notes == ["RETURNING: the INSERT sends back the new rows' users.id in its own result."]
