@@ -1122,3 +1122,24 @@ def test_an_upserts_returning_is_not_said_to_send_back_new_rows(conflict):
     plain = "INSERT INTO users (id) VALUES (?) ON CONFLICT (id) DO NOTHING RETURNING users.id"
     _, notes = box_notes([{"sql": plain, "connection": "session"}])
     assert notes == ["RETURNING: the INSERT sends back the new rows' users.id in its own result."]
+
+
+def test_only_objects_whose_rows_a_flush_wrote_are_marked_never_committed(engine, capturing):
+    with Session(engine) as setup:
+        setup.add_all([User(id=1, name="u1"), User(id=2, name="u2")])
+        setup.add_all([Address(id=1, email="a", user_id=1), Address(id=2, email="b", user_id=1)])
+        setup.commit()
+    with Session(engine) as session:
+        address, u1, u2 = session.get(Address, 1), session.get(User, 1), session.get(User, 2)
+        u1.addresses, u2.addresses
+        address.user = u2  # the flush writes the address's row; the users' stay as they are
+        session.flush()
+        expired = session.get(Address, 2)
+        expired.user_id = 2
+        session.expire(expired, ["user_id"])  # still in session.dirty, with nothing to write
+        assert expired in session.dirty
+        session.flush()
+    notes = {row["object"]: row.get("note") for row in state_table()["rows"]}
+    assert notes["Address(id=1)"] == state.NEVER_COMMITTED_NOTE
+    assert notes["User(id=1)"] is None and notes["User(id=2)"] is None, "only collections changed"
+    assert notes["Address(id=2)"] is None, "its change was expired away: the flush sent nothing"
