@@ -974,7 +974,7 @@ def test_loads_of_expired_attributes_and_lazy_loads_are_named(engine, capturing)
     records = [r for r in capturing() if r.get("origin")]
     assert [r["origin"] for r in records] == ["refresh", "lazy"]
     _, notes = box_notes(records)
-    assert notes[0].startswith("The ORM loads expired attributes")
+    assert notes[0].startswith("The ORM loads attributes not in memory (expired;")
     assert notes[1].startswith("A relationship's rows, loaded on their own: a lazy load")
 
 
@@ -1143,3 +1143,40 @@ def test_only_objects_whose_rows_a_flush_wrote_are_marked_never_committed(engine
     assert notes["Address(id=1)"] == state.NEVER_COMMITTED_NOTE
     assert notes["User(id=1)"] is None and notes["User(id=2)"] is None, "only collections changed"
     assert notes["Address(id=2)"] is None, "its change was expired away: the flush sent nothing"
+
+
+class Employee(Base):
+    __tablename__ = "employees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
+
+
+class Engineer(Employee):
+    __tablename__ = "engineers"
+    id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_identity": "engineer"}
+
+
+def test_a_subclass_column_never_loaded_is_not_said_to_be_expired(capturing):
+    # get() of the base class leaves the joined subclass's columns unloaded; reading one sends
+    # a SELECT with the same "refresh" origin as a read after expiry (probe
+    # joined_subclass_load.py), so the note must hold for both.
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Engineer(id=1, language="py"))
+        session.commit()
+    with Session(engine) as session:
+        employee = session.get(Employee, 1)
+        capturing()
+        employee.language  # noqa: B018
+    records = [r for r in capturing() if r.get("origin")]
+    assert [r["origin"] for r in records] == ["refresh"]
+    assert "engineers.language" in records[0]["sql"]
+    _, notes = box_notes(records)
+    assert notes == [
+        "The ORM loads attributes not in memory (expired; never loaded, as a subclass's or a "
+        "deferred column; or named by refresh()): a SELECT by primary key."
+    ]

@@ -232,9 +232,10 @@ UPSERT = re.compile(
 
 def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
     """``(record index, only the RETURNING lines, note)`` for each statement worth pointing at:
-    a SELECT the ORM sent to load expired attributes, or a relationship's lazy loader (never
-    loaded, expired, or named by ``refresh()``: the statement's load options, recorded as its
-    ``origin``); a SELECT with the WHERE clause of the bulk UPDATE or
+    a SELECT the ORM sent to load attributes not in memory (expired, never loaded as a joined
+    subclass's or a deferred column, or named by ``refresh()``), or a relationship's lazy
+    loader (never loaded, expired, or named by ``refresh()``): the statement's load options,
+    recorded as its ``origin``; a SELECT with the WHERE clause of the bulk UPDATE or
     DELETE that 'fetch' sent right after it on the same connection, without RETURNING (the
     database has none); an UPDATE/DELETE/INSERT with RETURNING (an upsert's returns the rows
     it inserted or updated: a conflicting row comes back as DO UPDATE changed it)."""
@@ -253,8 +254,9 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
                 (
                     index,
                     False,
-                    "The ORM loads expired attributes (read after expiry, or refresh()): "
-                    "a SELECT by primary key.",
+                    "The ORM loads attributes not in memory (expired; never loaded, as a "
+                    "subclass's or a deferred column; or named by refresh()): a SELECT by "
+                    "primary key.",
                 )
             )
         elif verb == "SELECT" and record.get("origin") == "lazy":
