@@ -974,7 +974,7 @@ def test_loads_of_expired_attributes_and_lazy_loads_are_named(engine, capturing)
     records = [r for r in capturing() if r.get("origin")]
     assert [r["origin"] for r in records] == ["refresh", "lazy"]
     _, notes = box_notes(records)
-    assert notes[0].startswith("The ORM loads expired attributes")
+    assert notes[0].startswith("The ORM loads attributes not in memory (expired;")
     assert notes[1].startswith("A relationship's rows, loaded on their own: a lazy load")
 
 
@@ -1100,3 +1100,83 @@ def test_a_recorded_mariadb_fetch_cell_marks_its_key_select_in_the_tab(monkeypat
     mariadb_tab = rst.split(".. tab-item:: MariaDB")[1]
     assert ":emphasize-lines: 4,5,6" in mariadb_tab  # after BEGIN and a 2-line SELECT
     assert "'fetch' asks which rows match first" in mariadb_tab
+
+
+@pytest.mark.parametrize(
+    "conflict",
+    [
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, visits = (users.visits + ?)",
+        "ON DUPLICATE KEY UPDATE name = VALUES(name), visits = (users.visits + %s)",
+    ],
+)
+def test_an_upserts_returning_is_not_said_to_send_back_new_rows(conflict):
+    # A conflicting row is not new: RETURNING sends back the existing row as its UPDATE left
+    # it (probe upsert_returning.py: one row in the table, returned as updated).
+    sql = f"INSERT INTO users (id, name, visits) VALUES (?, ?, ?) {conflict} "
+    sql += "RETURNING users.id, users.name, users.visits"
+    _, notes = box_notes([{"sql": sql, "connection": "session"}])
+    assert notes == [
+        "RETURNING: the upsert sends back the users.id, users.name, users.visits of the rows it "
+        "inserted or updated (a conflicting row as its UPDATE left it) in its own result."
+    ]
+    plain = "INSERT INTO users (id) VALUES (?) ON CONFLICT (id) DO NOTHING RETURNING users.id"
+    _, notes = box_notes([{"sql": plain, "connection": "session"}])
+    assert notes == ["RETURNING: the INSERT sends back the new rows' users.id in its own result."]
+
+
+def test_only_objects_whose_rows_a_flush_wrote_are_marked_never_committed(engine, capturing):
+    with Session(engine) as setup:
+        setup.add_all([User(id=1, name="u1"), User(id=2, name="u2")])
+        setup.add_all([Address(id=1, email="a", user_id=1), Address(id=2, email="b", user_id=1)])
+        setup.commit()
+    with Session(engine) as session:
+        address, u1, u2 = session.get(Address, 1), session.get(User, 1), session.get(User, 2)
+        u1.addresses, u2.addresses
+        address.user = u2  # the flush writes the address's row; the users' stay as they are
+        session.flush()
+        expired = session.get(Address, 2)
+        expired.user_id = 2
+        session.expire(expired, ["user_id"])  # still in session.dirty, with nothing to write
+        assert expired in session.dirty
+        session.flush()
+    notes = {row["object"]: row.get("note") for row in state_table()["rows"]}
+    assert notes["Address(id=1)"] == state.NEVER_COMMITTED_NOTE
+    assert notes["User(id=1)"] is None and notes["User(id=2)"] is None, "only collections changed"
+    assert notes["Address(id=2)"] is None, "its change was expired away: the flush sent nothing"
+
+
+class Employee(Base):
+    __tablename__ = "employees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "employee"}
+
+
+class Engineer(Employee):
+    __tablename__ = "engineers"
+    id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_identity": "engineer"}
+
+
+def test_a_subclass_column_never_loaded_is_not_said_to_be_expired(capturing):
+    # get() of the base class leaves the joined subclass's columns unloaded; reading one sends
+    # a SELECT with the same "refresh" origin as a read after expiry (probe
+    # joined_subclass_load.py), so the note must hold for both.
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Engineer(id=1, language="py"))
+        session.commit()
+    with Session(engine) as session:
+        employee = session.get(Employee, 1)
+        capturing()
+        employee.language  # noqa: B018
+    records = [r for r in capturing() if r.get("origin")]
+    assert [r["origin"] for r in records] == ["refresh"]
+    assert "engineers.language" in records[0]["sql"]
+    _, notes = box_notes(records)
+    assert notes == [
+        "The ORM loads attributes not in memory (expired; never loaded, as a subclass's or a "
+        "deferred column; or named by refresh()): a SELECT by primary key."
+    ]

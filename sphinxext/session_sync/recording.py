@@ -121,7 +121,8 @@ class SqlTranscript:
 
 def orm_load_origin(context) -> str | None:
     """Why the ORM sent the statement, when its execution options say: ``"refresh"`` (a SELECT
-    loading expired attributes: a read after expiry, or ``refresh()``), ``"lazy"`` (a
+    loading attributes not in memory: a read after expiry, of a column never loaded (a joined
+    subclass's after a load of its base class, a deferred one), or ``refresh()``), ``"lazy"`` (a
     relationship's rows, by its lazy loader: read before it was loaded, or refreshed), or
     ``"fetch"`` / ``"evaluate"`` (a bulk UPDATE or DELETE and the ``synchronize_session`` it ran
     with, after ``"auto"`` chose)."""

@@ -223,15 +223,22 @@ def _where(sql: str) -> str | None:
 
 
 PLACEHOLDERS = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+")
+# An upsert: a conflicting row is updated, not inserted (SQLite, PostgreSQL; MySQL, MariaDB).
+UPSERT = re.compile(
+    r"\bON\s+CONFLICT\b.*?\bDO\s+UPDATE\b|\bON\s+DUPLICATE\s+KEY\s+UPDATE\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
     """``(record index, only the RETURNING lines, note)`` for each statement worth pointing at:
-    a SELECT the ORM sent to load expired attributes, or a relationship's lazy loader (never
-    loaded, expired, or named by ``refresh()``: the statement's load options, recorded as its
-    ``origin``); a SELECT with the WHERE clause of the bulk UPDATE or
+    a SELECT the ORM sent to load attributes not in memory (expired, never loaded as a joined
+    subclass's or a deferred column, or named by ``refresh()``), or a relationship's lazy
+    loader (never loaded, expired, or named by ``refresh()``): the statement's load options,
+    recorded as its ``origin``; a SELECT with the WHERE clause of the bulk UPDATE or
     DELETE that 'fetch' sent right after it on the same connection, without RETURNING (the
-    database has none); an UPDATE/DELETE/INSERT with RETURNING."""
+    database has none); an UPDATE/DELETE/INSERT with RETURNING (an upsert's returns the rows
+    it inserted or updated: a conflicting row comes back as DO UPDATE changed it)."""
     work = [
         (index, record)
         for index, record in enumerate(records)
@@ -247,8 +254,9 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
                 (
                     index,
                     False,
-                    "The ORM loads expired attributes (read after expiry, or refresh()): "
-                    "a SELECT by primary key.",
+                    "The ORM loads attributes not in memory (expired; never loaded, as a "
+                    "subclass's or a deferred column; or named by refresh()): a SELECT by "
+                    "primary key.",
                 )
             )
         elif verb == "SELECT" and record.get("origin") == "lazy":
@@ -292,13 +300,15 @@ def statement_notes(records: list[dict]) -> list[tuple[int, bool, str]]:
             )
         elif verb == "INSERT" and returning:
             columns = " ".join(returning.group(1).split())
-            notes.append(
-                (
-                    index,
-                    True,
-                    f"RETURNING: the INSERT sends back the new rows' {columns} in its own result.",
+            if UPSERT.search(sql):
+                note = (
+                    f"RETURNING: the upsert sends back the {columns} of the rows it inserted or "
+                    "updated (a conflicting row as its UPDATE left it) in its own result."
                 )
-            )
+            else:
+                note = f"RETURNING: the INSERT sends back the new rows' {columns} in its own result"
+                note += "."
+            notes.append((index, True, note))
     return notes
 
 

@@ -78,8 +78,15 @@ class ObjectTracker:
     # Session event handlers: a session that closes (or lets go of an object) before it commits
     # leaves the object holding values the database rolled back.
     def session_flushed(self, session, flush_context) -> None:
+        """Remember the objects whose rows this flush wrote: its INSERTs and DELETEs, and the
+        dirty objects with a changed column.  ``session.dirty`` alone names more: an object
+        whose change was expired away (its flush sends nothing), or one whose only change is
+        a collection (a parent whose child changed parent: only the child's row is written)."""
         pending = self.flushed_uncommitted.setdefault(session, weakref.WeakSet())
-        pending.update((*session.new, *session.dirty, *session.deleted))  # still pre-flush here
+        # Still pre-flush here: new/dirty/deleted and attribute history are not reset yet, and
+        # the foreign keys the flush copied from related objects are already in the history.
+        pending.update((*session.new, *session.deleted))
+        pending.update(obj for obj in session.dirty if columns_changed(obj))
 
     def session_committed(self, session) -> None:
         self.flushed_uncommitted.pop(session, None)
@@ -166,6 +173,13 @@ def new_values(before: dict | None, after: dict) -> dict[str, list[int]]:
 # ---------------------------------------------------------------------------
 # One object's state: only from inspect(), which never loads or flushes
 # ---------------------------------------------------------------------------
+
+
+def columns_changed(obj) -> bool:
+    """Whether a column attribute of the object has a change in memory (history, which loads
+    nothing): what makes a flush write its row."""
+    state = inspect(obj)
+    return any(state.attrs[attr.key].history.has_changes() for attr in state.mapper.column_attrs)
 
 
 def identity_label(obj) -> str:
