@@ -59,11 +59,8 @@ MISSING_GREENLET_PAGE = ROOT / "examples" / "asyncio" / "missing_greenlet.py"
 ASYNC_DRIVERS = ("aiosqlite", "psycopg", "asyncpg", "aiomysql")
 
 
-def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
-    """Which form of ``MissingGreenlet`` each SQLAlchemy release and async driver raises, in
-    the words the cheat sheet and decision guide must use: from ``WRAPPED_WITH`` and
-    ``BARE_WITH`` of ``missing_greenlet.py``, which asserts them on every run (an expired
-    attribute and a lazy relationship load alike)."""
+def _missing_greenlet_pairs(path: Path) -> dict[str, list]:
+    """``WRAPPED_WITH`` and ``BARE_WITH`` of the page: (release, driver) pairs."""
     import ast
 
     found = {}
@@ -72,6 +69,28 @@ def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
             name = getattr(node.targets[0], "id", None)
             if name in ("WRAPPED_WITH", "BARE_WITH"):
                 found[name] = ast.literal_eval(node.value)
+    return found
+
+
+def missing_greenlet_form_changes(path: Path = MISSING_GREENLET_PAGE) -> str:
+    """The drivers whose ``MissingGreenlet`` form differs between 2.0 and 2.1, as the
+    version-differences page names them ("aiosqlite and psycopg")."""
+    found = _missing_greenlet_pairs(path)
+    wrapped = set(found["WRAPPED_WITH"])
+    changed = [
+        driver
+        for driver in ASYNC_DRIVERS
+        if (("2.0", driver) in wrapped) != (("2.1", driver) in wrapped)
+    ]
+    return ", ".join(changed[:-1]) + (" and " if len(changed) > 1 else "") + changed[-1]
+
+
+def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
+    """Which form of ``MissingGreenlet`` each SQLAlchemy release and async driver raises, in
+    the words the cheat sheet and decision guide must use: from ``WRAPPED_WITH`` and
+    ``BARE_WITH`` of ``missing_greenlet.py``, which asserts them on every run (an expired
+    attribute and a lazy relationship load alike)."""
+    found = _missing_greenlet_pairs(path)
 
     def pairs(name: str) -> str:
         by_release = {}
@@ -171,6 +190,20 @@ def differences(older: dict, newer: dict) -> list[tuple[str, str, str]]:
         if a != b:
             rows.append((key, json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
     return rows
+
+
+def unexpected_differences(keys: list[str], patterns: list[str]) -> str:
+    """What contradicts a page's list of the cells that differ ('' when nothing does)."""
+    from fnmatch import fnmatchcase
+
+    extra = [k for k in keys if not any(fnmatchcase(k, p) for p in patterns)]
+    missing = [p for p in patterns if not any(fnmatchcase(k, p) for k in keys)]
+    problems = []
+    if extra:
+        problems.append(f"cells differ that the page does not name: {', '.join(extra)}")
+    if missing:
+        problems.append(f"the page names cells that agree: {', '.join(missing)}")
+    return "; ".join(problems)
 
 
 # ---------------------------------------------------------------------------
@@ -389,10 +422,15 @@ def _database_differences_directive():
 
 def _version_differences_directive():
     from docutils import nodes
-    from docutils.parsers.rst import Directive
+    from docutils.parsers.rst import Directive, directives
 
     class VersionDifferences(Directive):
-        """Where the committed matrix of another series differs from this build's."""
+        """Where the committed matrix of another series differs from this build's.
+
+        ``:differ-only-in:`` lists the cell keys (``fnmatch`` patterns) the page's prose says
+        differ: the build fails when another cell differs, or a listed one does not."""
+
+        option_spec = {"differ-only-in": directives.unchanged_required}
 
         def run(self):
             env = self.state.document.settings.env
@@ -405,6 +443,14 @@ def _version_differences_directive():
             for _series, other in sorted(others.items()):
                 older, newer = sorted([other, live], key=lambda m: m["series"])
                 rows = differences(older, newer)
+                if "differ-only-in" in self.options:
+                    problem = unexpected_differences(
+                        [key for key, _, _ in rows], self.options["differ-only-in"].split()
+                    )
+                    if problem:
+                        raise self.error(
+                            f"{older['sqlalchemy']} and {newer['sqlalchemy']}: {problem}"
+                        )
 
                 def source(m):
                     where = "this build" if m is live else "committed, nox -s versions"

@@ -139,3 +139,21 @@ def test_every_assert_is_hidden_from_the_page(path):
     ``python tools/hide_asserts.py FILE`` wraps what is left in ignore blocks."""
     source = path.read_text(encoding="utf-8")
     assert _hide_asserts().transform(source) == source, "an assert (or clean-up) is shown"
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_session_close_is_hidden(path):
+    """Closing a session changes what the state tables show (it detaches the objects it
+    holds), so the reader sees the call: a ``session.close()`` is never inside an ignore
+    block; the clean-up that closes the session at the end is a visible last cell."""
+    import re
+
+    hidden, inside = [], False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip() == "# sphinx_gallery_start_ignore":
+            inside = True
+        elif line.strip() == "# sphinx_gallery_end_ignore":
+            inside = False
+        elif inside and re.search(r"\bsession\w*\.close\(\)", line):
+            hidden.append(number)
+    assert not hidden, f"session.close() hidden on line(s) {hidden}"

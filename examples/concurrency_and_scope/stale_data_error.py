@@ -413,9 +413,13 @@ outcome = add_suffix(1, " (admin)")
 print("when the row is gone:", outcome)
 # sphinx_gallery_start_ignore
 assert outcome == "gone", "a missing row ends the retries"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections, and remove the temporary
+# database file where there is one.
 
 session.close()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore

@@ -82,7 +82,7 @@ print("name:", user.name)
 
 # sphinx_gallery_start_ignore
 assert user.name == "alice", "the reloaded value equals the old one: nothing was outdated"
-assert not state.expired_attributes, "one SELECT loaded all expired attributes"
+assert not state.expired_attributes, "reading name loaded every expired attribute, id too"
 # sphinx_gallery_end_ignore
 
 # %%

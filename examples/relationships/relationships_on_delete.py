@@ -114,6 +114,9 @@ assert listed == [1, 2] and child.parent is parent, "still listed after the flus
 #
 # Expiring ``parent.children`` reloads it from the database, without the child; so does
 # reading it after the commit, which expires everything (and detaches the deleted child).
+# Closing the first session without a commit rolls its flushed DELETE back: the row is there
+# again, yet ``inspect(child)`` still reports *deleted*, not detached, which is what the
+# state table shows for it after ``close()``.
 
 session.expire(parent, ["children"])
 members = ids(parent)
@@ -122,6 +125,15 @@ print("parent.children:", members)
 assert members == [2], "reloaded without the deleted child"
 # sphinx_gallery_end_ignore
 session.close()
+with Session(engine) as other:
+    back = rows(other)
+print("rows after close():", back, "| child deleted:", inspect(child).deleted)
+# sphinx_gallery_start_ignore
+assert back == [1, 2], "close() rolled the flushed DELETE back: the row is there again"
+assert inspect(child).deleted and not inspect(child).detached, (
+    "yet after close() the child is still reported deleted, not detached"
+)
+# sphinx_gallery_end_ignore
 session, parent, child = load()
 session.delete(child)
 session.commit()
@@ -148,7 +160,10 @@ print("parent.children:", members)
 # sphinx_gallery_start_ignore
 assert members == [2] and inspect(child).deleted, "autoflush sent the DELETE first"
 # sphinx_gallery_end_ignore
-session.close()
+session.close()  # the child stays reported deleted, as above
+# sphinx_gallery_start_ignore
+assert inspect(child).deleted, "after close() the child is still reported deleted"
+# sphinx_gallery_end_ignore
 
 # %%
 # delete-orphan: remove it from the collection
@@ -210,7 +225,12 @@ for strategy in ("auto", "evaluate", "fetch", False):
     # sphinx_gallery_start_ignore
     assert members == [2], "the reloaded collection drops it"
     # sphinx_gallery_end_ignore
-    session.close()
+    session.close()  # a child marked deleted stays reported deleted
+    # sphinx_gallery_start_ignore
+    assert inspect(child).deleted is (strategy is not False), (
+        "after close() a child marked deleted is still reported deleted"
+    )
+    # sphinx_gallery_end_ignore
 # sphinx_gallery_start_ignore
 engine.dispose()
 # sphinx_gallery_end_ignore

@@ -251,15 +251,23 @@ assert all(inspect(user).transient for user in flushed), "the flushed users are 
 # sphinx_gallery_end_ignore
 
 # %%
-# ``Session(engine, autoflush=False)`` turns autoflush off for the whole session; then only
-# :doc:`flush() <../myths/flush_commits>` and ``commit()`` send your changes.
+# ``Session(engine, autoflush=False)`` turns autoflush off for the whole session: queries no
+# longer flush. Your changes are sent by :doc:`flush() <../myths/flush_commits>`,
+# ``commit()``, and ``begin_nested()``, which flushes before its ``SAVEPOINT`` whatever
+# ``autoflush`` says.
 
 with Session(engine, autoflush=False) as quiet:
-    quiet.add(User(name="dave"))
+    dave = User(name="dave")
+    quiet.add(dave)
     found = quiet.scalars(select(User).where(User.name == "dave")).one_or_none()
     print("found with autoflush=False:", found)
     # sphinx_gallery_start_ignore
     assert found is None, "an autoflush=False session does not flush before queries"
+    # sphinx_gallery_end_ignore
+    quiet.begin_nested()
+    print("dave pending after begin_nested():", inspect(dave).pending)
+    # sphinx_gallery_start_ignore
+    assert inspect(dave).persistent, "begin_nested() flushes even with autoflush=False"
     # sphinx_gallery_end_ignore
     quiet.rollback()
 

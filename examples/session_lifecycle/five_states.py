@@ -11,7 +11,8 @@ The five object states
 ``add()`` makes a new (transient) object pending, a flush makes it persistent, a flushed
 ``delete()`` makes it deleted and ``commit()`` then detaches it, while ``expunge()`` and
 ``close()`` detach persistent objects, which keep only the values they had loaded, even
-values that the closing rollback removed from the database.
+values that the closing rollback removed from the database; an object whose DELETE was
+flushed stays reported deleted after ``close()``, although the rollback restored its row.
 
 Every ORM object is in exactly one of five states: transient, pending, persistent, deleted or
 detached. The state decides whether the ``Session`` tracks the object and whether reading an
@@ -225,4 +226,27 @@ with engine.connect() as check:
 print("rows with id 3 in the database:", rows)
 # sphinx_gallery_start_ignore
 assert rows == 0, "the row was rolled back: the detached object describes nothing"
+# sphinx_gallery_end_ignore
+
+# %%
+# A deleted object stays deleted after ``close()``
+# ------------------------------------------------
+#
+# ``close()`` detaches the objects the session still holds. An object whose DELETE was
+# flushed is no longer held, so it comes out still reported *deleted*, not detached, although
+# the closing rollback restored its row.
+
+with Session(engine) as other:
+    doomed = other.get(User, 2)
+    other.delete(doomed)
+    other.flush()  # DELETE sent, never committed
+state = state_of(doomed)
+# sphinx_gallery_start_ignore
+assert state == "deleted", "close() left the flushed-deleted object deleted, not detached"
+# sphinx_gallery_end_ignore
+with engine.connect() as check:
+    rows = check.scalar(select(func.count()).select_from(User).where(User.id == 2))
+print("rows with id 2 in the database:", rows)
+# sphinx_gallery_start_ignore
+assert rows == 1, "though the closing rollback restored its row"
 # sphinx_gallery_end_ignore

@@ -317,7 +317,12 @@ except InvalidRequestError as exc:
 # sphinx_gallery_start_ignore
 assert type(error) is InvalidRequestError, "merge(load=False) of a dirty object raises"
 assert "does not support objects marked as 'dirty'" in str(error), "and says why"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the session and the engine's connections, and remove the temporary
+# database file.
+
 session.close()
 engine.dispose()
 tmp.cleanup()
-# sphinx_gallery_end_ignore

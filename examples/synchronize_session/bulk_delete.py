@@ -8,9 +8,11 @@
 Bulk DELETE and the loaded object it matches
 ============================================
 
-A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded objects
-deleted (out of the session, detached after commit, restored to persistent by rollback),
-while ``False`` leaves them persistent with the values of a row that no longer exists.
+A bulk DELETE with ``'auto'``, ``'evaluate'`` or ``'fetch'`` marks matched loaded, unexpired
+objects deleted (out of the session, detached after commit, restored to persistent by
+rollback), while ``False`` leaves them persistent with the values of a row that no longer
+exists. A fully expired object is marked deleted only by ``'fetch'``; ``'auto'`` and
+``'evaluate'`` leave it persistent.
 
 ``session.execute(delete(User).where(...))`` removes rows without going through
 ``session.delete()``. What happens to an already loaded object for that row depends on
@@ -128,15 +130,16 @@ with Session(engine) as session:
 #
 # :doc:`'evaluate' <../myths/evaluate_reads_database>` (picked by ``'auto'`` here) only judges
 # objects whose attributes are loaded.
-# After ``commit()`` everything is expired, so the bulk DELETE leaves ``ann`` persistent and
-# the next access fails. ``'fetch'`` matches by primary key and still marks her deleted.
+# After ``commit()`` everything is expired, so the bulk DELETE with ``'auto'`` or
+# ``'evaluate'`` leaves ``ann`` persistent and the next access fails. ``'fetch'`` matches by
+# primary key and still marks her deleted.
 # SQLAlchemy's ORM DML chapter says that ``'auto'`` picks ``'fetch'`` where RETURNING exists,
 # and that ``'evaluate'`` SELECTs expired objects. Not so: this database has DELETE ..
 # RETURNING, yet ``'auto'`` did not do what ``'fetch'`` does, nor load ``ann`` to judge her
 # (:ref:`the four strategies <sphx_glr_auto_examples_synchronize_session_four_strategies.py>`
 # also count the statements).
 
-for strategy in ["auto", "fetch"]:
+for strategy in ["auto", "evaluate", "fetch"]:
     with Session(engine) as session:
         ann = session.get(User, 1)
         session.commit()  # expires ann
@@ -145,7 +148,7 @@ for strategy in ["auto", "fetch"]:
             .where(User.name == "Ann")
             .execution_options(synchronize_session=strategy)
         )
-        print(f"{strategy!r:8}", end="")
+        print(f"{strategy!r:11}", end="")
         state(ann, session)
         if strategy == "fetch":
             # sphinx_gallery_start_ignore
@@ -154,13 +157,13 @@ for strategy in ["auto", "fetch"]:
             continue
         # sphinx_gallery_start_ignore
         assert inspect(ann).persistent and ann in session, (
-            "'auto' skipped the expired object"
+            f"{strategy!r} skipped the expired object"
         )
         assert engine.dialect.delete_returning, (
             "although DELETE .. RETURNING was available"
         )
         assert "name" in inspect(ann).expired_attributes, (
-            "'auto' did not load her to judge her"
+            f"{strategy!r} did not load her to judge her"
         )
         # sphinx_gallery_end_ignore
         error = None
