@@ -187,7 +187,7 @@ FIVE_STATES = [
     # (the asserts of the page are hidden from its code: each cell is found by what it shows)
     ("session.flush()", "User(id=1)", "persistent"),
     ("session.delete(alice)", "User(id=1)", "deleted"),
-    ("session.commit()\nprint(alice)", "User(id=1)", "detached"),
+    ("session.commit()\nstate = state_of(alice)", "User(id=1)", "detached"),
     ("session.expunge(bob)", "User(id=2)", "detached"),
     ("with Session(engine) as other:", "User(id=2)", "detached"),
 ]

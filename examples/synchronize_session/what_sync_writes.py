@@ -195,7 +195,8 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
     result = session.execute(update(User).where(criteria).values(counter=7))
     ann_row = in_db(session, User.counter, 1)
     print(
-        f"rows updated {result.rowcount}, Ann in memory {ann.counter}, in her row {ann_row}"
+        f"rows updated {result.rowcount}, "
+        f"Ann in memory {ann.counter}, in her row {ann_row}"
     )
     # sphinx_gallery_start_ignore
     assert result.rowcount == (1 if case_insensitive else 0), "the database's comparison"
