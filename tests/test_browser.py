@@ -250,7 +250,9 @@ def assert_under_its_cell(locator, what: str) -> str:
 # Colour contrast (WCAG 2.x), computed from the colours the browser actually painted.
 # ---------------------------------------------------------------------------------------------
 
-SQL_BOX_COLOURS = """(box) => {
+# JavaScript: parse(a CSS colour) and background(element), the colour an element's text is
+# painted on (the first ancestor's background that is not transparent).
+PAINTED_ON = """
     const parse = (text) => text.match(/[\\d.]+/g).map(Number);
     const background = (element) => {
         for (let node = element; node; node = node.parentElement) {
@@ -259,6 +261,16 @@ SQL_BOX_COLOURS = """(box) => {
         }
         return [255, 255, 255];
     };
+"""
+
+
+def painted_on(function: str) -> str:
+    """A JavaScript function (its first line ends with ``{``) with PAINTED_ON's two helpers."""
+    head, body = function.split("\n", 1)
+    return head + PAINTED_ON + body
+
+
+SQL_BOX_COLOURS = painted_on("""(box) => {
     const pairs = [];
     const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
     for (let text = walker.nextNode(); text; text = walker.nextNode()) {
@@ -275,7 +287,7 @@ SQL_BOX_COLOURS = """(box) => {
                     background: background(box.querySelector("pre") || box)});
     }
     return pairs;
-}"""
+}""")
 
 
 def luminance(rgb) -> float:
@@ -705,19 +717,11 @@ def test_a_scrolling_code_block_takes_the_keyboard_focus(visit):
     visit.assert_clean()
 
 
-PRINTED_LABEL = """(box) => {
-    const parse = (text) => text.match(/[\\d.]+/g).map(Number);
-    const background = (element) => {
-        for (let node = element; node; node = node.parentElement) {
-            const colour = parse(getComputedStyle(node).backgroundColor);
-            if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
-        }
-        return [255, 255, 255];
-    };
+PRINTED_LABEL = painted_on("""(box) => {
     const label = getComputedStyle(box, "::before");
     return {content: label.content, colour: parse(label.color).slice(0, 3),
             background: background(box.querySelector("pre") || box)};
-}"""
+}""")
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
@@ -979,15 +983,7 @@ def test_on_a_phone_only_changed_values_are_highlighted_with_a_legend(narrow, th
     narrow.assert_clean()
 
 
-MARKED_TEXT_COLOURS = """(roots) => {
-    const parse = (text) => text.match(/[\\d.]+/g).map(Number);
-    const background = (element) => {
-        for (let node = element; node; node = node.parentElement) {
-            const colour = parse(getComputedStyle(node).backgroundColor);
-            if (colour.length < 4 || colour[3] > 0) return colour.slice(0, 3);
-        }
-        return [255, 255, 255];
-    };
+MARKED_TEXT_COLOURS = painted_on("""(roots) => {
     const pairs = [];
     for (const root of roots) {
         const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -1000,7 +996,7 @@ MARKED_TEXT_COLOURS = """(roots) => {
         }
     }
     return pairs;
-}"""
+}""")
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
