@@ -222,13 +222,14 @@ class HiddenBlock:
 
 
 def _state_rows(transcript, tracker) -> dict[int, dict]:
-    """Each tracked object's state-table row, by ``id()``; reading it must send no SQL."""
+    """Each tracked object's state-table row, by its serial number (an ``id()`` can pass to a
+    new object within the block); reading it must send no SQL."""
     reason, transcript.forbidden_reason = (
         transcript.forbidden_reason,
         "while reading object state around a hidden block",
     )
     try:
-        return {id(obj): tracker.describe(obj) for obj in tracker.live_objects()}
+        return {serial: tracker.describe(obj) for serial, obj in tracker.live_by_serial().items()}
     finally:
         transcript.forbidden_reason = reason
 
