@@ -197,16 +197,12 @@ function cellResult(cell, index, source) {
   return section;
 }
 
-export async function start(root, base) {
+// The worker: control.js started it on the click (Python loads while the editor does).
+export async function start(root, base, worker) {
   const stylesheet = element("link");
   stylesheet.rel = "stylesheet";
   stylesheet.href = base + "run.css";
   document.head.append(stylesheet);
-  const assets = await (await fetch(base + "assets.json")).json();
-  const workerAssets = { base, site_packages: assets.site_packages, python: assets.python };
-  // Python starts loading now, while the page fetches the code and builds the editor.
-  const worker = new Worker(base + "worker.js", { type: "module" });
-  worker.postMessage({ id: 0, assets: workerAssets });
   const link = document.querySelector(".sphx-glr-download-python a[href$='.py']");
   const original = await (await fetch(link.href)).text();
 
@@ -249,7 +245,7 @@ export async function start(root, base) {
     const started = performance.now();
     const answer = await new Promise((resolve) => {
       pending.set(id, resolve);
-      worker.postMessage({ id, source, assets: workerAssets });
+      worker.postMessage({ id, source });
     });
     run.disabled = false;
     results.replaceChildren();

@@ -1,14 +1,36 @@
 // The Web Worker that runs an example: Pyodide, SQLAlchemy's wheel and the capture layer, all
 // from this site (never another host), loaded on the first Run and kept for the next ones.
-// Messages in: {source, assets}; out: {result} (what each cell showed) or {failure}.
+// control.js starts it on the reader's click, before the editor has loaded; it starts Python at
+// once. Messages in: {id, source}; out: {id, result} (what each cell showed) or {id, failure}.
 
-let ready = null;
+const base = new URL(".", self.location.href).href;
+// Seconds each step took, since the worker started: the benchmark reports them.
+const phases = {};
+const lap = (name) => (phases[name] = Number((performance.now() / 1000).toFixed(3)));
 
-async function boot(assets) {
-  // Seconds each step took, since the worker started: the benchmark reports them.
-  const phases = {};
-  const lap = (name) => (phases[name] = Number((performance.now() / 1000).toFixed(3)));
-  const indexURL = new URL("pyodide/", assets.base).href;
+function fetched(name) {
+  return fetch(new URL(name, base)).then((response) => {
+    if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+    return response;
+  });
+}
+
+async function boot() {
+  const indexURL = new URL("pyodide/", base).href;
+  // Everything is requested at once: Pyodide's own files (it fetches its wasm and standard
+  // library side by side), and meanwhile SQLAlchemy's compiled zip and the capture layer.
+  const assets = fetched("assets.json").then((response) => response.json());
+  const archive = assets
+    .then((found) => fetched(found.site_packages))
+    .then((response) => response.arrayBuffer());
+  const files = assets.then((found) =>
+    Promise.all(
+      found.python.map(async (name) => [name, await (await fetched("py/" + name)).text()]),
+    ),
+  );
+  // Not left unhandled if Pyodide fails first: the await below reports the first failure.
+  archive.catch(() => {});
+  files.catch(() => {});
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   lap("pyodide.mjs");
   const pyodide = await loadPyodide({
@@ -18,29 +40,19 @@ async function boot(assets) {
     stdout: () => {},
     stderr: () => {},
   });
-  const fetched = (name) =>
-    fetch(new URL(name, assets.base)).then((response) => {
-      if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-      return response;
-    });
   lap("Python started");
-  const files = await Promise.all(
-    assets.python.map(async (name) => [name, await (await fetched("py/" + name)).text()]),
-  );
   // SQLAlchemy and typing-extensions, installed and compiled to bytecode when the site was
-  // built (tools/compile_wheels.mjs): unpacked into site-packages, nothing to compile here.
-  const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
-  const archive = await (await fetched(assets.site_packages)).arrayBuffer();
-  pyodide.unpackArchive(archive, "zip", { extractDir: sitePackages });
-  lap("SQLAlchemy unpacked");
+  // built (tools/compile_wheels.mjs): imported from the zip itself (zipimport), nothing to
+  // compile or unpack here.
+  pyodide.FS.writeFile("/lib/site-packages.zip", new Uint8Array(await archive));
   pyodide.FS.mkdirTree("/home/pyodide/session_sync");
-  for (const [name, text] of files) pyodide.FS.writeFile("/home/pyodide/" + name, text);
+  for (const [name, text] of await files) pyodide.FS.writeFile("/home/pyodide/" + name, text);
+  lap("files written");
   // What exists now lives as long as the worker: the capture layer's gc.collect() after every
   // cell can leave it out (the docs build does the same, session_sync.build_hooks).
   pyodide.runPython(
-    "import gc, importlib, sys\nimportlib.invalidate_caches()\n" +
-      "sys.path.insert(0, '/home/pyodide')\nimport sqlalchemy.orm, runner\n" +
-      "gc.collect()\ngc.freeze()",
+    "import gc, sys\nsys.path[:0] = ['/home/pyodide', '/lib/site-packages.zip']\n" +
+      "import sqlalchemy.orm, runner\nrunner.prepare()\ngc.collect()\ngc.freeze()",
   );
   lap("SQLAlchemy imported");
   const versions = JSON.parse(
@@ -50,14 +62,17 @@ async function boot(assets) {
         " 'sqlalchemy': sqlalchemy.__version__})",
     ),
   );
-  return { pyodide, run: pyodide.globals.get("runner").run_and_render, versions, phases };
+  return { pyodide, run: pyodide.globals.get("runner").run_and_render, versions };
 }
+
+let ready = boot();
+ready.catch(() => {}); // reported to the run that awaits it
 
 self.onmessage = async ({ data }) => {
   try {
-    ready ??= boot(data.assets);
-    const { run, versions, phases } = await ready;
-    if (data.source === undefined) return; // started early, before the code was there
+    ready ??= boot();
+    const { run, versions } = await ready;
+    if (data.source === undefined) return;
     const started = performance.now();
     const result = JSON.parse(run(data.source));
     result.seconds = (performance.now() - started) / 1000;
