@@ -12,8 +12,10 @@ const run = path.resolve(process.argv[2], "run") + path.sep;
 const { loadPyodide } = await import(pathToFileURL(run + "pyodide/pyodide.mjs").href);
 const pyodide = await loadPyodide({ indexURL: run + "pyodide/", stdout: () => {}, stderr: () => {} });
 const manifest = JSON.parse(readFileSync(path.join(process.argv[2], "manifest.json"), "utf8"));
-// Imported from the zip itself, as the worker does. A Uint8Array, not Node's Buffer.
-pyodide.FS.writeFile("/lib/site-packages.zip", new Uint8Array(readFileSync(run + manifest.site_packages)));
+const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
+// A Uint8Array, not Node's Buffer (a subclass Pyodide refuses: "Unknown typed array type").
+const archive = new Uint8Array(readFileSync(run + manifest.site_packages));
+pyodide.unpackArchive(archive, "zip", { extractDir: sitePackages });
 pyodide.FS.mkdirTree("/home/pyodide/session_sync");
 // The modules the site ships to the browser: sphinxext/browser_run.py's CAPTURE_MODULES.
 const extension = readFileSync(path.join(root, "sphinxext", "browser_run.py"), "utf8");
@@ -24,7 +26,7 @@ for (const [, name] of modules) {
 }
 pyodide.FS.writeFile("/home/pyodide/runner.py", readFileSync(path.join(root, "docs", "_run", "runner.py"), "utf8"));
 pyodide.runPython(
-  "import gc, sys\nsys.path[:0] = ['/home/pyodide', '/lib/site-packages.zip']\n" +
+  "import gc, sys\nsys.path.insert(0, '/home/pyodide')\n" +
     "import sqlalchemy.orm, runner\nrunner.prepare()\ngc.collect()\ngc.freeze()",
 );
 const runAndRender = pyodide.globals.get("runner").run_and_render;

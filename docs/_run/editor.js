@@ -255,6 +255,7 @@ export async function start(root, base, worker) {
       root.dataset.runs = String(id);
       return;
     }
+    answer.result = { ...JSON.parse(answer.json), seconds: answer.seconds, versions: answer.versions, phases: answer.phases };
     const { cells, count } = answer.result;
     if (answer.result.error) {
       const box = element("div", "run-here-error");

@@ -42,16 +42,18 @@ async function boot() {
   });
   lap("Python started");
   // SQLAlchemy and typing-extensions, installed and compiled to bytecode when the site was
-  // built (tools/compile_wheels.mjs): imported from the zip itself (zipimport), nothing to
-  // compile or unpack here.
-  pyodide.FS.writeFile("/lib/site-packages.zip", new Uint8Array(await archive));
+  // built (tools/compile_wheels.mjs): unpacked into site-packages, nothing to compile here.
+  // (Not imported from the zip itself: the bytecode names its files in site-packages, where
+  // the capture layer looks for SQLAlchemy's frames.)
+  const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
+  pyodide.unpackArchive(await archive, "zip", { extractDir: sitePackages });
   pyodide.FS.mkdirTree("/home/pyodide/session_sync");
   for (const [name, text] of await files) pyodide.FS.writeFile("/home/pyodide/" + name, text);
-  lap("files written");
+  lap("SQLAlchemy unpacked");
   // What exists now lives as long as the worker: the capture layer's gc.collect() after every
   // cell can leave it out (the docs build does the same, session_sync.build_hooks).
   pyodide.runPython(
-    "import gc, sys\nsys.path[:0] = ['/home/pyodide', '/lib/site-packages.zip']\n" +
+    "import gc, importlib, sys\nimportlib.invalidate_caches()\nsys.path.insert(0, '/home/pyodide')\n" +
       "import sqlalchemy.orm, runner\nrunner.prepare()\ngc.collect()\ngc.freeze()",
   );
   lap("SQLAlchemy imported");
@@ -74,11 +76,11 @@ self.onmessage = async ({ data }) => {
     const { run, versions } = await ready;
     if (data.source === undefined) return;
     const started = performance.now();
-    const result = JSON.parse(run(data.source));
-    result.seconds = (performance.now() - started) / 1000;
-    result.versions = versions;
-    result.phases = phases;
-    self.postMessage({ id: data.id, result });
+    // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
+    // here and structured-cloned across.
+    const json = run(data.source);
+    const seconds = (performance.now() - started) / 1000;
+    self.postMessage({ id: data.id, json, seconds, versions, phases });
   } catch (error) {
     ready = null;
     self.postMessage({ id: data.id, failure: String(error && error.message ? error.message : error) });
