@@ -40,6 +40,7 @@ extensions = [
     "sphinx_llm.txt",
     "llms_text",
     "browser_run",
+    "build_speed",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

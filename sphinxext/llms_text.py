@@ -227,21 +227,46 @@ def build_markdown_into_kept_folder(generator, app=None, exception=None):
             generator.md_build_process = _NoProcess()
             return None
         _stamp_path(generator.app).unlink(missing_ok=True)
-        _share_measurement(generator.app)
+        if not generator.parallel:
+            _share_environment(generator.app, stamp.get("read"))
     return _build_markdown_files(generator, app, exception)
 
 
-# measured_summaries.py keeps its measurement in the doctree folder: the Markdown build, in a
-# folder of its own, would run the measuring examples again in a clean build. It gets the HTML
-# build's copy, which it uses only if its key (the examples, SQLAlchemy, SQLite, Python) holds.
-MEASUREMENT = "measured-summaries.json"
+# Both builds read the same doctree from each page (what differs is dropped or added when a page
+# is written: figure.text_only_for_markdown, keep_what_reads_as_text), so the Markdown build
+# starts from a copy of the HTML build's environment and doctrees instead of reading every page
+# again (14-16 s of CPU in a clean build). The copy includes measured_summaries.py's measurement
+# (the Markdown build would otherwise run the measuring examples again). The Markdown builder
+# writes a page whose source is newer than its Markdown copy; the pages the HTML build read
+# again since the last Markdown build that ran cleanly (all of them when there was none) are
+# written too, as when that build read them itself (env-get-updated, below).
+REWRITE = "pages-to-write.json"
 
 
-def _share_measurement(app) -> None:
+def _share_environment(app, last_read: dict | None) -> None:
     html_doctrees = app.__dict__.get("_html_doctreedir")
-    if html_doctrees is None or not (Path(html_doctrees) / MEASUREMENT).exists():
+    if html_doctrees is None:
         return
-    shutil.copyfile(Path(html_doctrees) / MEASUREMENT, Path(app.doctreedir) / MEASUREMENT)
+    html_doctrees, markdown_doctrees = Path(html_doctrees), Path(app.doctreedir)
+    for source in html_doctrees.rglob("*"):
+        if markdown_doctrees in (source, *source.parents) or not source.is_file():
+            continue
+        target = markdown_doctrees / source.relative_to(html_doctrees)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    last_read = last_read or {}
+    rewrite = sorted(name for name, read in app.env.all_docs.items() if last_read.get(name) != read)
+    (markdown_doctrees / REWRITE).write_text(json.dumps(rewrite), encoding="utf-8")
+
+
+def write_what_the_html_build_read(app, env) -> list[str]:
+    if not app.tags.has(MARKDOWN_TAG):
+        return []
+    try:
+        rewrite = json.loads((Path(app.doctreedir) / REWRITE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [name for name in rewrite if name in env.all_docs]
 
 
 def combine_from_a_copy_of_the_kept_folder(generator, app, exception):
@@ -354,7 +379,11 @@ def _stamps_of(outdir, relatives) -> dict:
 def _write_stamp(generator, inputs) -> None:
     outdir = Path(generator.outdir)
     relatives = [path.relative_to(outdir).as_posix() for path in _published_files(generator)]
-    stamp = {"inputs": inputs, "outputs": _stamps_of(outdir, relatives)}
+    stamp = {
+        "inputs": inputs,
+        "outputs": _stamps_of(outdir, relatives),
+        "read": dict(generator.app.env.all_docs),
+    }
     _stamp_path(generator.app).write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
 
 
@@ -387,6 +416,7 @@ def setup(app):
     # After the capture layer's doctree-resolved handler (default priority) wrote the SQL boxes.
     app.connect("doctree-resolved", keep_what_reads_as_text, priority=900)
     app.connect("write-started", start_markdown_build_with_the_writing)
+    app.connect("env-get-updated", write_what_the_html_build_read)
     # After every extension's own config-inited handler (Sphinx-Gallery's last is at 900).
     app.connect("config-inited", remember_the_configuration, priority=990)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

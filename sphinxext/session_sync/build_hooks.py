@@ -126,6 +126,8 @@ def setup(app):
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
     app.connect("doctree-resolved", rendering.render_captured_output)
     app.connect("doctree-read", figure.add_figure)
+    # Before llms_text's doctree-resolved handler (priority 900) reads the page as text.
+    app.connect("doctree-resolved", figure.text_only_for_markdown)
     app.connect("doctree-read", figure.break_card_titles)
     return {
         "version": fingerprint,

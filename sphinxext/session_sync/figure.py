@@ -7,7 +7,8 @@ page and on its gallery card.
   (``sphinx_gallery_thumbnail_path``) unless the example drew a plot, which stays its picture.
 * When its page is read (``add_figure``, ``doctree-read``): the picture, inline so that it takes
   the page's colours in light and dark mode, with one line per transition naming the objects and
-  the section where it happened, after the page's introduction.
+  the section where it happened, after the page's introduction. The Markdown copy keeps the
+  lines only (``text_only_for_markdown``, when the page is written).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def add_figure(app, doctree) -> None:
     ]
     if len(comments) < 2:
         return
-    box = figure_nodes(data, _cell_titles(data, comments), app.tags.has(MARKDOWN_TAG))
+    box = figure_nodes(data, _cell_titles(data, comments))
     after_intro = comments[1][0]
     top = next(iter(doctree.findall(nodes.section)), None)
     anchor = after_intro
@@ -117,6 +118,18 @@ def add_figure(app, doctree) -> None:
     if anchor.parent is None:
         return
     top.insert(top.index(anchor), box)
+
+
+def text_only_for_markdown(app, doctree, docname) -> None:
+    """In sphinx-llm's Markdown build the box keeps its text, not the picture. Dropped when the
+    page is written, not when it is read: both builds then read the same doctree, and the
+    Markdown build reuses the HTML build's instead of reading every page again."""
+    if not app.tags.has(MARKDOWN_TAG):
+        return
+    for box in list(doctree.findall(nodes.container)):
+        if "lc-box" in box["classes"]:
+            for picture in [child for child in box.children if isinstance(child, nodes.raw)]:
+                box.remove(picture)
 
 
 def _cell_titles(data: dict, comments) -> dict[int, str]:

@@ -11,6 +11,7 @@ after each of its cells (a ``CellCapture``: plain dicts), ``stop_recording()`` a
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -173,9 +174,19 @@ def _is_machinery(frame) -> bool:
     """SQLAlchemy, this package, code SQLAlchemy generated (decorators, "<string>"), or the
     event loop running an example's coroutine (``runner.run(session.close())``)."""
     filename = frame.f_code.co_filename
+    return filename.startswith((SQLALCHEMY_DIR, "<", PACKAGE_DIR, _asyncio_dir()))
+
+
+@functools.cache
+def _asyncio_dir_of(asyncio_file: str) -> str:
+    return str(Path(asyncio_file).parent) + os.sep
+
+
+def _asyncio_dir() -> str:
+    """asyncio's folder once an example imported it (a path made once, not once per frame
+    looked at: tens of thousands of times in a build)."""
     asyncio = sys.modules.get("asyncio")
-    asyncio_dir = str(Path(asyncio.__file__).parent) + os.sep if asyncio else "<"
-    return filename.startswith((SQLALCHEMY_DIR, "<", PACKAGE_DIR, asyncio_dir))
+    return _asyncio_dir_of(asyncio.__file__) if asyncio else "<"
 
 
 def calling_frames(frame):
