@@ -74,7 +74,6 @@ self.onmessage = async ({ data }) => {
   try {
     ready ??= boot();
     const { run, versions } = await ready;
-    if (data.source === undefined) return;
     const started = performance.now();
     // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
     // here and structured-cloned across.
