@@ -102,7 +102,11 @@ def copy_assets(app) -> None:
     for name in CAPTURE_MODULES:
         _copy(ROOT / "sphinxext" / "session_sync" / name, run / "py" / "session_sync" / name)
     _copy(RUN_SOURCES / "runner.py", run / "py" / "runner.py")
-    assets = {"python": python, "site_packages": manifest["site_packages"]}
+    assets = {
+        "python": python,
+        "site_packages": manifest["site_packages"],
+        "snapshot": manifest["snapshot"],
+    }
     text = json.dumps(assets, indent=1, sort_keys=True) + "\n"
     target = run / "assets.json"
     if not target.exists() or target.read_text() != text:

@@ -17,7 +17,7 @@ import pytest
 import test_browser
 from bs4 import BeautifulSoup
 
-from sitebuild import EXAMPLES, ROOT, example_page
+from sitebuild import BROWSER_ASSETS, EXAMPLES, ROOT, example_page
 
 # test_browser.py's fixtures: Chromium, the site served on 127.0.0.1, a tab refusing other hosts.
 browser = test_browser.browser
@@ -266,3 +266,23 @@ def test_a_build_without_the_assets_fails_and_names_the_command(tmp_path):
     assert result.returncode != 0
     assert "nox -s browser_assets" in result.stderr, result.stderr
     assert "SESSION_SYNC_BROWSER_RUN=off" in result.stderr, result.stderr
+
+
+def test_the_python_snapshot_is_made_again_byte_for_byte(tmp_path):
+    """tools/make_snapshot.mjs pins every source of randomness and time Pyodide reads: made again
+    from the same Pyodide and zip, in another directory, it is the heap the site serves."""
+    import gzip
+    import shutil
+    import subprocess
+
+    manifest = json.loads((BROWSER_ASSETS / "manifest.json").read_text())
+    run = BROWSER_ASSETS / "run"
+    served = gzip.decompress((run / manifest["snapshot"]).read_bytes())
+    script = ROOT / "tools" / "make_snapshot.mjs"
+    arguments = [str(run / "pyodide"), str(run / manifest["site_packages"]), "again.bin"]
+    subprocess.run(
+        [shutil.which("node") or "node", str(script), *arguments], cwd=tmp_path, check=True
+    )
+    again = (tmp_path / "again.bin").read_bytes()
+    assert len(again) == len(served), "the snapshot's size differs"
+    assert again == served, "the snapshot differs from the one made for the site"

@@ -11,6 +11,9 @@ Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.js
   build/browser-assets/downloads/; not downloaded again while the hashed files are there),
   installed and compiled to bytecode by Pyodide's Python in Node (tools/compile_wheels.mjs):
   the browser unpacks it instead of compiling SQLAlchemy's source on every first run;
+* ``run/pyodide/snapshot.bin.gz``: a memory snapshot of that Python with SQLAlchemy's ORM
+  imported (tools/make_snapshot.mjs, gzip-compressed here): the browser restores it instead of
+  starting Python and importing SQLAlchemy on every first run;
 * ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
   Node), the wheels, and a digest of the sources, which sphinxext/browser_run.py checks.
 
@@ -22,6 +25,7 @@ Every output byte depends only on the sources and the pinned packages.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -66,6 +70,7 @@ def inputs_digest() -> str:
         REQUIREMENTS,
         ROOT / "package-lock.json",
         tools / "compile_wheels.mjs",
+        tools / "make_snapshot.mjs",
         Path(__file__),
     ):
         digest.update(path.read_bytes())
@@ -126,6 +131,7 @@ def download_wheels(cache: Path) -> list[Path]:
 
 
 COMPILED = "site-packages.zip"
+SNAPSHOT = "snapshot.bin.gz"
 
 
 def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
@@ -133,6 +139,17 @@ def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
     node = shutil.which("node") or "node"
     script = str(ROOT / "tools" / "compile_wheels.mjs")
     subprocess.run([node, script, str(pyodide), str(output), *map(str, wheels)], check=True)
+
+
+def make_snapshot(pyodide: Path, site_packages: Path, output: Path) -> None:
+    """Pyodide's heap with SQLAlchemy imported (in Node), gzip-compressed: the worker inflates it
+    (DecompressionStream) whatever the host does with a .gz file."""
+    node = shutil.which("node") or "node"
+    script = str(ROOT / "tools" / "make_snapshot.mjs")
+    raw = output.with_suffix("")
+    subprocess.run([node, script, str(pyodide), str(site_packages), str(raw)], check=True)
+    output.write_bytes(gzip.compress(raw.read_bytes(), compresslevel=9, mtime=0))
+    raw.unlink()
 
 
 def pyodide_versions(folder: Path) -> dict:
@@ -165,6 +182,13 @@ def prepare(output: Path) -> dict:
     if not compiled.exists():
         compile_wheels(run / "pyodide", compiled, downloaded)
     shutil.copyfile(compiled, wheels / COMPILED)
+    # Made from the compiled zip by the same Pyodide: kept per both, like the compiled zip.
+    key.update(compiled.read_bytes())
+    key.update((ROOT / "tools" / "make_snapshot.mjs").read_bytes())
+    snapshot = output / "downloads" / f"snapshot-{key.hexdigest()[:16]}.bin.gz"
+    if not snapshot.exists():
+        make_snapshot(run / "pyodide", compiled, snapshot)
+    shutil.copyfile(snapshot, run / "pyodide" / SNAPSHOT)
     lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
     pyodide_version = json.loads((PYODIDE / "package.json").read_text())["version"]
     versions = previous.get("versions")
@@ -178,6 +202,7 @@ def prepare(output: Path) -> dict:
         "versions": {**versions, "sqlalchemy": sqlalchemy},
         "wheels": sorted(path.name for path in downloaded),
         "site_packages": f"wheels/{COMPILED}",
+        "snapshot": f"pyodide/{SNAPSHOT}",
         "sources": sources_digest(),
         "inputs": inputs_digest(),
         "bytes": {

@@ -15,11 +15,37 @@ function fetched(name) {
   });
 }
 
+// A gzip-compressed file, inflated here unless the host already did (Content-Encoding).
+async function inflated(response) {
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// Pyodide 314.0.8 restores a snapshot into the memory its module starts with, which is smaller
+// than a heap holding SQLAlchemy ("offset is out of bounds"): the memory is grown to the
+// snapshot's size as soon as the instance exists, before Pyodide makes its views of it.
+function growMemoryFor(snapshot) {
+  for (const name of ["instantiate", "instantiateStreaming"]) {
+    const original = WebAssembly[name];
+    WebAssembly[name] = async (...args) => {
+      const [result, bytes] = await Promise.all([original.apply(WebAssembly, args), snapshot]);
+      const memory = (result.instance ?? result).exports.memory;
+      const missing = memory ? bytes.length - memory.buffer.byteLength : 0;
+      if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+      return result;
+    };
+  }
+}
+
 async function boot() {
   const indexURL = new URL("pyodide/", base).href;
   // Everything is requested at once: Pyodide's own files (it fetches its wasm and standard
-  // library side by side), and meanwhile SQLAlchemy's compiled zip and the capture layer.
+  // library side by side), the snapshot of its heap with SQLAlchemy imported
+  // (tools/make_snapshot.mjs), SQLAlchemy's compiled zip and the capture layer.
   const assets = fetched("assets.json").then((response) => response.json());
+  const snapshot = assets.then((found) => fetched(found.snapshot)).then(inflated);
   const archive = assets
     .then((found) => fetched(found.site_packages))
     .then((response) => response.arrayBuffer());
@@ -31,18 +57,22 @@ async function boot() {
   // Not left unhandled if Pyodide fails first: the await below reports the first failure.
   archive.catch(() => {});
   files.catch(() => {});
+  snapshot.catch(() => {});
+  growMemoryFor(snapshot);
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   lap("pyodide.mjs");
   const pyodide = await loadPyodide({
     indexURL,
     packageBaseUrl: indexURL,
     lockFileURL: indexURL + "pyodide-lock.json",
+    _loadSnapshot: snapshot,
     stdout: () => {},
     stderr: () => {},
   });
-  lap("Python started");
-  // SQLAlchemy and typing-extensions, installed and compiled to bytecode when the site was
-  // built (tools/compile_wheels.mjs): unpacked into site-packages, nothing to compile here.
+  lap("Python restored");
+  // SQLAlchemy's modules the snapshot does not hold (imported later by an example, or by the
+  // reader's edit): installed and compiled to bytecode when the site was built
+  // (tools/compile_wheels.mjs), unpacked into site-packages, nothing to compile here.
   // (Not imported from the zip itself: the bytecode names its files in site-packages, where
   // the capture layer looks for SQLAlchemy's frames.)
   const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
@@ -50,13 +80,15 @@ async function boot() {
   pyodide.FS.mkdirTree("/home/pyodide/session_sync");
   for (const [name, text] of await files) pyodide.FS.writeFile("/home/pyodide/" + name, text);
   lap("SQLAlchemy unpacked");
+  // random was seeded when the snapshot was made, the same for every reader: seeded again.
   // What exists now lives as long as the worker: the capture layer's gc.collect() after every
   // cell can leave it out (the docs build does the same, session_sync.build_hooks).
   pyodide.runPython(
-    "import gc, importlib, sys\nimportlib.invalidate_caches()\nsys.path.insert(0, '/home/pyodide')\n" +
-      "import sqlalchemy.orm, runner\nrunner.prepare()\ngc.collect()\ngc.freeze()",
+    "import gc, importlib, random, sys\nrandom.seed()\nimportlib.invalidate_caches()\n" +
+      "sys.path.insert(0, '/home/pyodide')\nimport runner\nrunner.prepare()\n" +
+      "gc.collect()\ngc.freeze()",
   );
-  lap("SQLAlchemy imported");
+  lap("capture layer imported");
   const versions = JSON.parse(
     pyodide.runPython(
       "import json, platform, sqlite3, sqlalchemy\n" +
