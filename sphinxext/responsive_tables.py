@@ -1,5 +1,5 @@
-"""Tables that fit the page column and a phone: the cheat sheet, the decision guide, the
-measured-difference tables.
+"""Tables and headings that fit the page column and a phone: the cheat sheet, the decision guide,
+the measured-difference tables, and the page titles that quote a call.
 
 Two changes to every table with a header row, made on the resolved doctree:
 
@@ -10,6 +10,12 @@ Two changes to every table with a header row, made on the resolved doctree:
   does not change;
 - each body cell starts with its column's name, hidden in a table and shown when a narrow
   screen lays each row out as a card (docs/_static/site.css, ``table.fits-phone``).
+
+And in each heading of a page's HTML, inline code may break after ``.``, ``(``, ``,``, ``[``,
+``/`` and ``_`` and before ``=``: a title such as "Myth: ``session.commit(synchronize_session=
+True)`` makes ..." otherwise breaks on a phone wherever the line ends, mid-name. Only the
+written HTML changes (at html-page-context): the titles the toctrees, the search index and the
+Markdown copies read are the doctree's, untouched.
 """
 
 import re
@@ -37,6 +43,21 @@ def breakable(text: str) -> list[nodes.Node]:
             pieces.append(nodes.raw("", "<wbr>", format="html"))
         pieces.append(nodes.Text(piece))
     return pieces
+
+
+HEADING = re.compile(r"<h([1-6])>.*?</h\1>", re.S)
+HEADING_CODE = re.compile(rf'(?<=<span class="pre">)[^<]{{{LONG_WORD},}}(?=</span>)')
+HEADING_BREAK = re.compile(r"(?<=[.(,\[/_])(?=[^\s=])|(?<=\S)(?==)")
+
+
+def break_heading_code(app, pagename, templatename, context, doctree) -> None:
+    if "body" not in context:
+        return
+
+    def heading(match: re.Match) -> str:
+        return HEADING_CODE.sub(lambda code: HEADING_BREAK.sub("<wbr>", code[0]), match[0])
+
+    context["body"] = HEADING.sub(heading, context["body"])
 
 
 def header_names(table: nodes.table) -> list[str] | None:
@@ -76,4 +97,5 @@ class ResponsiveTables(SphinxPostTransform):
 
 def setup(app):
     app.add_post_transform(ResponsiveTables)
+    app.connect("html-page-context", break_heading_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,6 +10,7 @@ build/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import http.server
@@ -24,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from conftest import HOSTED_BASE_URL
-from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML, ROOT
+from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, ROOT, example_page
 
 try:
     from playwright.sync_api import expect
@@ -558,6 +559,58 @@ def test_a_390_pixel_wide_phone_never_scrolls_sideways(narrow, relative):
         " client: document.documentElement.clientWidth})"
     )
     assert widths["scroll"] <= widths["client"], widths
+    narrow.assert_clean()
+
+
+# Where a line may end inside code in a heading (sphinxext/responsive_tables.py): at a space,
+# after one of these characters, or before an "=".
+HEADING_BREAK_AFTER = ".(,[/_"
+# Each character of the code in the page's headings, with the top of its line box: a line
+# ends inside it where the next character's top is lower.
+LINE_BREAKS_IN_HEADING_CODE = """() => {
+  const breaks = [];
+  for (const code of document.querySelectorAll("article h1 code, article h2 code")) {
+    const chars = [];
+    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode()); ) {
+      for (let i = 0; i < node.length; i++) {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        chars.push([node.data[i], rect ? rect.top : null]);
+      }
+    }
+    // A space at the end of a line has no box of its own: it stays in the text around.
+    const text = chars.map(([char]) => char).join("");
+    let lineTop = null;
+    for (let i = 0; i < chars.length; i++) {
+      const top = chars[i][1];
+      if (top === null) continue;
+      if (lineTop !== null && top > lineTop + 2) breaks.push([text.slice(0, i), text.slice(i)]);
+      lineTop = top;
+    }
+  }
+  return breaks;
+}"""
+
+
+def titles_quoting_code() -> list[str]:
+    """The example pages whose title quotes code: their h1 holds a long name or call."""
+    pages = []
+    for example in EXAMPLES:
+        title = ast.get_docstring(ast.parse(example.read_text(encoding="utf-8"))).splitlines()[0]
+        if "``" in title:
+            pages.append(example_page(example))
+    return pages
+
+
+@pytest.mark.parametrize("relative", titles_quoting_code())
+def test_on_a_phone_code_in_a_title_breaks_between_names_not_inside_one(narrow, relative):
+    page = narrow.open(relative)
+    for before, after in page.evaluate(LINE_BREAKS_IN_HEADING_CODE):
+        between = before[-1] in HEADING_BREAK_AFTER + " " or after.startswith(("=", " "))
+        assert between, f"a line ends inside a name: {before}|{after}"
     narrow.assert_clean()
 
 
