@@ -25,18 +25,18 @@ async function inflated(response) {
 
 // Pyodide 314.0.8 restores a snapshot into the memory its module starts with, which is smaller
 // than a heap holding SQLAlchemy ("offset is out of bounds"): the memory is grown to the
-// snapshot's size as soon as the instance exists, before Pyodide makes its views of it.
-function growMemoryFor(snapshot) {
-  for (const name of ["instantiate", "instantiateStreaming"]) {
-    const original = WebAssembly[name];
-    WebAssembly[name] = async (...args) => {
-      const [result, bytes] = await Promise.all([original.apply(WebAssembly, args), snapshot]);
-      const memory = (result.instance ?? result).exports.memory;
-      const missing = memory ? bytes.length - memory.buffer.byteLength : 0;
-      if (missing > 0) memory.grow(Math.ceil(missing / 65536));
-      return result;
-    };
-  }
+// snapshot's size as soon as the instance exists, before Pyodide makes its views of it. Wrapped
+// once; each boot says which snapshot its instance is for (a boot after a failed one, another).
+let snapshotToHold = null;
+for (const name of ["instantiate", "instantiateStreaming"]) {
+  const original = WebAssembly[name];
+  WebAssembly[name] = async (...args) => {
+    const [result, bytes] = await Promise.all([original.apply(WebAssembly, args), snapshotToHold]);
+    const memory = (result.instance ?? result).exports.memory;
+    const missing = memory && bytes ? bytes.length - memory.buffer.byteLength : 0;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    return result;
+  };
 }
 
 async function boot() {
@@ -58,7 +58,7 @@ async function boot() {
   archive.catch(() => {});
   files.catch(() => {});
   snapshot.catch(() => {});
-  growMemoryFor(snapshot);
+  snapshotToHold = snapshot;
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   lap("pyodide.mjs");
   const pyodide = await loadPyodide({
