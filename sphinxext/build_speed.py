@@ -10,13 +10,23 @@ words in the search index; a profile of a clean build found two costs that grow 
 - The search index: Sphinx stems each page's words with the pure-Python Snowball stemmer, page
   after page the same words (``session``, ``select``, ``where`` ...). A word's stem does not
   depend on the page: it is computed once per word.
+
+And one that only a build running the examples pays, for every line they print (their SQL, a
+line a statement, included): Sphinx-Gallery's tee of the examples' output logs each line as a
+"verbose" message, made into a log record that every handler then drops unless the build runs
+with ``-v``. Without ``-v`` the tee now only keeps the output, which is all the pages use.
 """
+
+import logging
 
 from sphinx.highlighting import PygmentsBridge
 from sphinx.search.en import SearchEnglish
+from sphinx.util.logging import NAMESPACE, VERBOSE
+from sphinx_gallery.gen_rst import _LoggingTee
 
 _new_formatter = PygmentsBridge.get_formatter
 _stem = SearchEnglish.stem
+_tee_write = _LoggingTee.write
 
 
 def formatter_per_options(self, **kwargs):
@@ -36,7 +46,21 @@ def stem_once_per_word(self, word: str) -> str:
     return stem
 
 
+def _verbose_messages_shown() -> bool:
+    """Whether a handler of Sphinx's logger would write a verbose message (``-v``), or may: one
+    that keeps records to hand on later (a parallel build's, whose level is none) counts."""
+    return any(handler.level <= VERBOSE for handler in logging.getLogger(NAMESPACE).handlers)
+
+
+def tee_logging_only_if_shown(self, data: str) -> None:
+    if _verbose_messages_shown():
+        _tee_write(self, data)
+    else:
+        self.output.write(data)
+
+
 def setup(app):
     PygmentsBridge.get_formatter = formatter_per_options
     SearchEnglish.stem = stem_once_per_word
+    _LoggingTee.write = tee_logging_only_if_shown
     return {"parallel_read_safe": True, "parallel_write_safe": True}

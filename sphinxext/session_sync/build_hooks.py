@@ -9,7 +9,8 @@
 * ``run_cell_recording_claims`` (in place of Sphinx-Gallery's ``_exec_and_get_memory``):
   every hidden assert that passes records its claim (``claims``), listed under the cell; one
   that sent SQL fails the build.
-* ``setup``: the directives, the ``doctree-resolved`` hook that turns marked output lines into
+* ``setup``: the directives (whose boxes are made when a page is written: ``captured_box``),
+  the ``doctree-resolved`` hook that turns marked output lines into
   SQL boxes (``rendering``), and re-running every example when this package or the other
   databases' recordings change.
 """
@@ -22,6 +23,8 @@ import json
 from pathlib import Path
 
 import sphinx_gallery.gen_rst
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 from . import claims, dialects, figure, recording, rendering, state
 
@@ -113,14 +116,54 @@ def leave_alive_objects_out_of_collections() -> None:
     gc.freeze()
 
 
+class captured_box(nodes.Element):
+    """An ``orm-state`` or ``verified-claims`` directive as it was read (its name and its one
+    line of JSON), until the page is written: ``ExpandCapturedBoxes`` runs the directive's own
+    ``run`` then, before any other post-transform, so that every later step sees the nodes as
+    when the directive made them while the page was read.  Made then, the boxes' nodes (some
+    25,000 on the site, two thirds of the examples' doctrees: five paragraphs a table row) were
+    walked by every transform of the reading, pickled, unpickled again by the HTML and the
+    Markdown build, and scanned by every garbage collection of the reading."""
+
+
+CAPTURED_DIRECTIVES = {
+    "orm-state": rendering.OrmStateDirective,
+    "verified-claims": rendering.VerifiedClaimsDirective,
+}
+
+
+def _deferred(name: str):
+    class Deferred(CAPTURED_DIRECTIVES[name]):
+        def run(self):
+            return [captured_box(directive=name, content="\n".join(self.content))]
+
+    return Deferred
+
+
+def expanded(node: captured_box) -> list[nodes.Node]:
+    """The nodes the directive itself makes of what it read (as runner.py runs it)."""
+    directive = object.__new__(CAPTURED_DIRECTIVES[node["directive"]])
+    directive.content = node["content"].split("\n")
+    return directive.run()
+
+
+class ExpandCapturedBoxes(SphinxPostTransform):
+    default_priority = 1  # before code links (5), references (10) and the tables' transforms
+
+    def run(self, **kwargs) -> None:
+        for node in list(self.document.findall(captured_box)):
+            node.replace_self(expanded(node))
+
+
 def _as_list(value) -> list:
     return [value] if isinstance(value, str) else list(value)
 
 
 def setup(app):
     fingerprint = capture_fingerprint()
-    app.add_directive("orm-state", rendering.OrmStateDirective)
-    app.add_directive("verified-claims", rendering.VerifiedClaimsDirective)
+    for name in CAPTURED_DIRECTIVES:
+        app.add_directive(name, _deferred(name))
+    app.add_post_transform(ExpandCapturedBoxes)
     # An "env" config value: when it changes, Sphinx reads every page again as well.
     app.add_config_value("session_sync_capture_fingerprint", fingerprint, "env")
     app.connect("builder-inited", rerun_examples_if_capture_changed, priority=100)
