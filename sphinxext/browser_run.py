@@ -137,8 +137,16 @@ def control_html(app, example: str) -> str:
             '<p class="run-here-reason"><strong>Run in your browser:</strong> not for this '
             f"example: {html.escape(reason)}</p></div>"
         )
+    # What the worker fetches on the first Run (Pyodide, the snapshot, SQLAlchemy's zip): the
+    # editor's loading message says it.
+    fetched = sum(
+        size
+        for name, size in app.config.session_sync_browser_manifest["bytes"].items()
+        if name.startswith(("pyodide/", "wheels/"))
+    )
     return (
-        '<div class="run-here" role="region" aria-label="Run this example">'
+        '<div class="run-here" role="region" aria-label="Run this example" '
+        f'data-download-mb="{round(fetched / 1e6)}">'
         '<button type="button" class="run-here-button">Run in your browser</button>'
         f'<p class="run-here-versions">{html.escape(here)}</p></div>'
     )

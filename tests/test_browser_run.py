@@ -16,6 +16,7 @@ import re
 import pytest
 import test_browser
 from bs4 import BeautifulSoup
+from playwright.sync_api import expect
 
 from sitebuild import BROWSER_ASSETS, EXAMPLES, ROOT, example_page
 
@@ -27,7 +28,7 @@ axe_source = test_browser.axe_source
 
 EXAMPLE = "synchronize_session/four_strategies.py"
 CANNOT_RUN = json.loads((ROOT / "docs" / "_run" / "cannot_run.json").read_text())["examples"]
-RUN_TIMEOUT = 120_000  # ms: the first run loads Python (16 MB) on a busy 2-core machine
+RUN_TIMEOUT = 120_000  # ms: the first run loads Python (28 MB) on a busy 2-core machine
 
 
 def page_of(example: str) -> str:
@@ -90,6 +91,22 @@ def set_code(page, source: str) -> None:
         view.dispatch({changes: {from: 0, to: view.state.doc.length, insert: source}}); }""",
         source,
     )
+
+
+def test_the_loading_message_says_what_the_first_run_downloads(visit, site):
+    run = site.html / "_static" / "run"
+    fetched = sum(
+        path.stat().st_size
+        for folder in ("pyodide", "wheels")
+        for path in (run / folder).rglob("*")
+        if path.is_file()
+    )
+    page = visit.open(page_of(EXAMPLE))
+    page.get_by_role("button", name="Run in your browser").click()
+    status = page.locator(".run-here-status")
+    expect(status).to_contain_text(f"(about {round(fetched / 1e6)} MB, once)")
+    run_and_wait(page, 1)
+    visit.assert_clean()
 
 
 def test_run_edit_and_fail_in_the_browser(visit, site):

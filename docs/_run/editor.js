@@ -240,7 +240,8 @@ export async function start(root, base, worker) {
     const source = view.state.doc.toString();
     const id = ++runs;
     run.disabled = true;
-    status.textContent = id === 1 ? "Loading Python, SQLite and SQLAlchemy (about 16 MB, once)\u2026" : "Running\u2026";
+    const loading = `Loading Python, SQLite and SQLAlchemy (about ${root.dataset.downloadMb} MB, once)\u2026`;
+    status.textContent = id === 1 ? loading : "Running\u2026";
     root.dataset.state = "running";
     const started = performance.now();
     const answer = await new Promise((resolve) => {
