@@ -162,10 +162,8 @@ def _rendering():
 
 
 def state_table_tree(table: dict) -> dict:
-    rendering = _rendering()
-    directive = object.__new__(rendering.OrmStateDirective)
-    directive.content = [__import__("json").dumps(table)]
-    return {"node": "fragment", "children": [n.tree() for n in directive.run()]}
+    boxes = _rendering().OrmStateDirective.nodes_of(table)
+    return {"node": "fragment", "children": [n.tree() for n in boxes]}
 
 
 CLAIMS_CAPTION = "Verified by this run, in your browser"
@@ -174,10 +172,7 @@ CLAIMS_CAPTION = "Verified by this run, in your browser"
 def claims_tree(claims: list[dict]) -> dict:
     """The cell's verified claims, as the build's ``verified-claims`` directive lists them, under
     a caption that says where this run proved them."""
-    rendering = _rendering()
-    directive = object.__new__(rendering.VerifiedClaimsDirective)
-    directive.content = [__import__("json").dumps(claims)]
-    trees = [n.tree() for n in directive.run()]
+    trees = [n.tree() for n in _rendering().VerifiedClaimsDirective.nodes_of(claims)]
     for tree in trees:
         for child in tree.get("children", []):
             if "verified-claims-caption" in child["classes"]:

@@ -141,10 +141,8 @@ def _deferred(name: str):
 
 
 def expanded(node: captured_box) -> list[nodes.Node]:
-    """The nodes the directive itself makes of what it read (as runner.py runs it)."""
-    directive = object.__new__(CAPTURED_DIRECTIVES[node["directive"]])
-    directive.content = node["content"].split("\n")
-    return directive.run()
+    """The nodes the directive itself makes of what it read (as runner.py makes them)."""
+    return CAPTURED_DIRECTIVES[node["directive"]].nodes_of(json.loads(node["content"]))
 
 
 class ExpandCapturedBoxes(SphinxPostTransform):

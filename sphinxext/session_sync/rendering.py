@@ -33,7 +33,11 @@ class OrmStateDirective(Directive):
     has_content = True
 
     def run(self):
-        table_data = json.loads("\n".join(self.content))
+        return self.nodes_of(json.loads("\n".join(self.content)))
+
+    @staticmethod
+    def nodes_of(table_data: dict) -> list[nodes.Node]:
+        """The box of one recorded state table (``state``), as the directive makes it."""
         columns = STATE_COLUMNS
         if any("relationships" in row for row in table_data["rows"]):
             columns += (RELATIONSHIPS_COLUMN,)
@@ -78,7 +82,11 @@ class VerifiedClaimsDirective(Directive):
     has_content = True
 
     def run(self):
-        claims = json.loads("\n".join(self.content))
+        return self.nodes_of(json.loads("\n".join(self.content)))
+
+    @staticmethod
+    def nodes_of(claims: list[dict]) -> list[nodes.Node]:
+        """The list of one cell's recorded claims, as the directive makes it."""
         container = nodes.container(classes=["verified-claims"])
         container += nodes.paragraph(text=CLAIMS_CAPTION, classes=["verified-claims-caption"])
         items = nodes.bullet_list(classes=["verified-claims-list"])
