@@ -134,27 +134,29 @@ COMPILED = "site-packages.zip"
 SNAPSHOT = "snapshot.bin.gz"
 
 
+def run_node(script: str, *arguments: Path, **options) -> subprocess.CompletedProcess:
+    """One of tools/*.mjs, run by Node with Pyodide's folder and files as its arguments."""
+    node = shutil.which("node") or "node"
+    command = [node, str(ROOT / "tools" / script), *map(str, arguments)]
+    return subprocess.run(command, check=True, **options)
+
+
 def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
     """The wheels installed and compiled to bytecode by Pyodide's Python (in Node), one zip."""
-    node = shutil.which("node") or "node"
-    script = str(ROOT / "tools" / "compile_wheels.mjs")
-    subprocess.run([node, script, str(pyodide), str(output), *map(str, wheels)], check=True)
+    run_node("compile_wheels.mjs", pyodide, output, *wheels)
 
 
 def make_snapshot(pyodide: Path, site_packages: Path, output: Path) -> None:
     """Pyodide's heap with SQLAlchemy imported (in Node), gzip-compressed: the worker inflates it
     (DecompressionStream) whatever the host does with a .gz file."""
-    node = shutil.which("node") or "node"
-    script = str(ROOT / "tools" / "make_snapshot.mjs")
     raw = output.with_suffix("")
-    subprocess.run([node, script, str(pyodide), str(site_packages), str(raw)], check=True)
+    run_node("make_snapshot.mjs", pyodide, site_packages, raw)
     output.write_bytes(gzip.compress(raw.read_bytes(), compresslevel=9, mtime=0))
     raw.unlink()
 
 
 def pyodide_versions(folder: Path) -> dict:
-    probe = [shutil.which("node") or "node", str(ROOT / "tools" / "pyodide_versions.mjs")]
-    result = subprocess.run([*probe, str(folder)], check=True, capture_output=True, text=True)
+    result = run_node("pyodide_versions.mjs", folder, capture_output=True, text=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
