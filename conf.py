@@ -13,6 +13,8 @@ import sqlalchemy
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "sphinxext"))
+import verified_releases  # noqa: E402
+
 # Parallel example runs happen in fresh worker processes: they find the capture layer this way.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(ROOT / "sphinxext"), os.environ.get("PYTHONPATH")])
@@ -35,6 +37,7 @@ extensions = [
     "session_sync.build_hooks",
     "sqlalchemy_links",
     "measured_summaries",
+    "verified_releases",
     "responsive_tables",
     "accessibility",
     "sphinx_llm.txt",
@@ -134,6 +137,7 @@ myst_substitutions = {
     "python_version": platform.python_version(),
     "sphinx_version": sphinx.__version__,
     "sphinx_gallery_version": sphinx_gallery.__version__,
+    **verified_releases.substitutions(),
 }
 
 # Links to SQLAlchemy's own documentation, from prose ({py:class}`sqlalchemy.orm.Session`) and

@@ -2,9 +2,11 @@
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tarfile
+import tomllib
 from pathlib import Path
 
 import nox
@@ -67,30 +69,61 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *skip, *(session.posargs or ["tests"]))
 
 
-# The newest release of each series the examples are verified on.
-SQLALCHEMY_RELEASES = {"2.1": "2.1.9", "2.0": "2.0.58", "1.4": "1.4.54"}
-# 1.4 predates the 2.x API the examples teach: only the page about version differences runs there.
-EXAMPLES_FOR_SERIES = {"1.4": "version_differences"}
+# The releases of each series the examples are verified on (requirements/sqlalchemy.toml).
+SQLALCHEMY_SERIES = tomllib.loads((ROOT / "requirements" / "sqlalchemy.toml").read_text())["series"]
+SQLALCHEMY_RELEASES = {series: pins["verified"] for series, pins in SQLALCHEMY_SERIES.items()}
+
+
+def run_examples_standalone(session: nox.Session, series: str, release: str) -> None:
+    """Every example of a series standalone on one SQLAlchemy release, each in a fresh
+    environment of what its PEP 723 block declares."""
+    session.install("-c", CONSTRAINTS, "pytest")
+    session.install(f"sqlalchemy=={release}")
+    only = SQLALCHEMY_SERIES[series].get("examples")
+    selection = ["-k", " or ".join(only)] if only else []
+    session.run("pytest", "tests/test_examples_standalone.py", *selection, *session.posargs)
 
 
 @nox.session
 @nox.parametrize("series", list(SQLALCHEMY_RELEASES))
 def versions(session: nox.Session, series: str) -> None:
-    """Run every example standalone on the newest SQLAlchemy of a series."""
-    # Each example then runs in a fresh environment of what its PEP 723 block declares.
-    session.install("-c", CONSTRAINTS, "pytest")
-    session.install(f"sqlalchemy=={SQLALCHEMY_RELEASES[series]}")
-    selection = ["-k", EXAMPLES_FOR_SERIES[series]] if series in EXAMPLES_FOR_SERIES else []
-    session.run("pytest", "tests/test_examples_standalone.py", *selection, *session.posargs)
-    if series not in EXAMPLES_FOR_SERIES:
-        # The behaviour matrix measured on this series must equal docs/_measured's file for it:
-        # the version page compares the committed files with the build's own measurement.
+    """Run every example standalone on the verified SQLAlchemy release of a series, and check
+    the measuring examples' outcomes there against the committed sweep."""
+    run_examples_standalone(session, series, SQLALCHEMY_RELEASES[series])
+    if not SQLALCHEMY_SERIES[series].get("examples"):
         # questions_measured.py measures asyncio too: its driver, here.
         session.install("-c", CONSTRAINTS, "aiosqlite", "greenlet")
-        committed = (
-            "tests/test_measured_summaries.py::test_committed_measurement_matches_this_series"
-        )
+        committed = "tests/test_measured_summaries.py::test_committed_sweep_matches_this_release"
         session.run("pytest", committed)
+
+
+@nox.session
+def release_sweep(session: nox.Session) -> None:
+    """Measure every SQLAlchemy release of each supported series (a cached environment each,
+    build/release-envs/) and write docs/_measured/releases.json: commit it."""
+    session.run("python", "tools/release_sweep.py", "sweep", *session.posargs)
+
+
+@nox.session
+def release_watch(session: nox.Session) -> None:
+    """The newest SQLAlchemy of each series, from the package index (not the pins): every
+    example standalone on it, and the measuring examples compared with the committed sweep.
+    Fails on any failure or changed outcome, printing what changed."""
+    newest = json.loads(
+        session.run("python", "tools/release_sweep.py", "newest", silent=True).strip()
+    )
+    failed = []
+    for series, release in newest.items():
+        try:
+            run_examples_standalone(session, series, release)
+        except nox.command.CommandFailed:
+            failed.append(f"an example failed standalone on SQLAlchemy {release}")
+    try:
+        session.run("python", "tools/release_sweep.py", "watch")
+    except nox.command.CommandFailed:
+        failed.append("a measured outcome changed (printed above)")
+    if failed:
+        session.error("; ".join(failed))
 
 
 @nox.session

@@ -17,9 +17,13 @@ Python changed. Pages then use:
 - ````{measured-database-differences}```` : in the full build (``nox -s docs-full``), where
   the measuring examples' outcomes on PostgreSQL and MariaDB (recorded by dialect_capture.py)
   differ from SQLite's;
-- ````{measured-version-differences}```` : where the committed measurement of another
-  SQLAlchemy series (``docs/_measured/behaviour-matrix-<series>.json``, checked by
-  ``nox -s versions``) differs from this build's own, or a sentence saying they agree.
+- ````{measured-release-changes}```` : what changed from release to release, from the
+  committed sweep (``docs/_measured/releases.json``, written by ``nox -s release_sweep``,
+  which runs the measuring examples on every release with ``measure_release``; ``nox -s
+  versions`` checks it on the verified releases, and the build on its own).
+
+Where releases measured different verdicts for a cell, ``{measured}`` shows each with its
+releases ("wrong on 2.1 and 2.0.0-2.0.58; expired on 2.0.59"), from the sweep.
 
 Only the standard library is imported at module level: ``tests/test_measured_summaries.py``
 imports ``measure_matrix`` on SQLAlchemy releases with no Sphinx installed.
@@ -27,14 +31,19 @@ imports ``measure_matrix`` on SQLAlchemy releases with no Sphinx installed.
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
 import runpy
+import sys
+import traceback
+import types
 import warnings
 from pathlib import Path
 
@@ -46,7 +55,6 @@ QUESTIONS = ROOT / "examples" / "session_lifecycle" / "questions_measured.py"
 EXAMPLES = [MATRIX, OPERATIONS, QUESTIONS]
 MATRIX_LABEL = "sphx_glr_auto_examples_synchronize_session_behaviour_matrix.py"
 MEASURED_DIR = ROOT / "docs" / "_measured"
-REFRESH = "SESSION_SYNC_WRITE_MEASURED=1 nox -s \"versions(series='{series}')\""
 EMPTY = {
     "sqlalchemy": "-", "series": "-", "cells": {}, "labels": {}, "operations": [], "situations": []
 }  # fmt: skip
@@ -153,13 +161,224 @@ def measure_matrix(paths: list[Path] | None = None) -> dict:
     }
 
 
-def committed_measurements() -> dict[str, dict]:
-    """The committed measurements, by series ("2.0", "2.1")."""
-    found = {}
-    for path in sorted(MEASURED_DIR.glob("behaviour-matrix-*.json")):
-        data = json.loads(path.read_text())
-        found[data["series"]] = data
-    return found
+class _ClaimsRecorded(ast.NodeTransformer):
+    """``assert test, message`` becomes ``__claim__(test, lambda: message, line)``: the test is
+    still evaluated (a claim that reads an attribute loads it, as it does in a normal run), but
+    a claim that does not hold on this release is recorded instead of ending the run."""
+
+    def visit_Assert(self, node):
+        message = node.msg if node.msg is not None else ast.Constant(ast.unparse(node.test))
+        call = ast.Call(
+            func=ast.Name("__claim__", ast.Load()),
+            args=[
+                node.test,
+                ast.Lambda(
+                    ast.arguments(
+                        posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]
+                    ),
+                    message,
+                ),
+                ast.Constant(node.lineno),
+            ],
+            keywords=[],
+        )
+        return ast.copy_location(ast.Expr(call), node)
+
+
+def _run_to_the_end(path: Path) -> dict:
+    """Run an example as ``_run`` does, but through every claim: returns its namespace, the
+    claims that did not hold (line and message) and, when it stopped early, why."""
+    tree = _ClaimsRecorded().visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    code = compile(ast.fix_missing_locations(tree), str(path), "exec")
+    failed: list[list] = []
+    reached: set[str] = set()
+
+    def claim(holds, message, line):
+        try:
+            text = str(message())
+        except Exception as error:  # the message itself could not be made on this release
+            text = f"(message: {type(error).__name__})"
+        reached.add(text)
+        if not holds:
+            failed.append([line, text])
+
+    # A module in sys.modules, as runpy makes one: Mapped[...] annotations resolve through it.
+    module = types.ModuleType(path.stem)
+    namespace = module.__dict__
+    namespace.update(__file__=str(path), __claim__=claim)
+    stopped = None
+
+    def run():
+        nonlocal stopped
+        saved_module = sys.modules.get(path.stem)
+        sys.modules[path.stem] = module
+        try:
+            exec(code, namespace)
+        except BaseException as error:  # an API this release lacks, or a behaviour it has not
+            where = next(
+                (f.lineno for f in traceback.extract_tb(error.__traceback__)[::-1]
+                 if f.filename == str(path)),
+                None,
+            )  # fmt: skip
+            # Without addresses and file paths (a release's own site-packages): the same error
+            # reads the same on every release.
+            text = re.sub(r"0x[0-9a-fA-F]+", "0x...", str(error))
+            text = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", text).splitlines()
+            stopped = f"{type(error).__name__}: {text[0] if text else ''} (line {where})"
+        finally:
+            if saved_module is None:
+                sys.modules.pop(path.stem, None)
+            else:
+                sys.modules[path.stem] = saved_module
+
+    saved = os.environ.pop("DATABASE_URL", None)
+    try:
+        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+        with quiet[0], quiet[1], warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(run).result()
+    finally:
+        if saved is not None:
+            os.environ["DATABASE_URL"] = saved
+    return {
+        "namespace": namespace,
+        "failed_claims": failed,
+        "claims_reached": sorted(reached),
+        "stopped": stopped,
+    }
+
+
+def measure_release(paths: list[Path] | None = None) -> dict:
+    """What the measuring examples measure on the SQLAlchemy installed here, whatever it does:
+    the release sweep and the release watch run this on every release. Unlike
+    ``measure_matrix``, a claim that does not hold or an error (an API the release lacks) ends
+    nothing: the cells measured are kept, the claims that failed are listed, and an example
+    that stopped says where; the cells it did not reach are missing (the sweep marks them)."""
+    import platform
+    import sqlite3
+
+    import sqlalchemy
+
+    cells, labels, examples = {}, {}, {}
+    for path in [p for p in (paths or EXAMPLES) if p.exists()]:
+        ran = _run_to_the_end(path)
+        measured = ran["namespace"].get("MEASURED", {})
+        cells.update(measured)
+        if path == MATRIX and "SLUGS" in ran["namespace"]:
+            operations = list(ran["namespace"]["SLUGS"].values())
+            labels.update({key: matrix_label(operations, key) for key in measured})
+        else:
+            own = ran["namespace"].get("LABELS", {})
+            labels.update({key: own[key] for key in measured if key in own})
+        examples[path.name] = {
+            "keys": sorted(measured),
+            "failed_claims": ran["failed_claims"],
+            "claims_reached": ran["claims_reached"],
+            "stopped": ran["stopped"],
+        }
+    return {
+        "sqlalchemy": sqlalchemy.__version__,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cells": json.loads(json.dumps(cells, sort_keys=True)),
+        "labels": dict(sorted(labels.items())),
+        "examples": examples,
+    }
+
+
+RELEASES = MEASURED_DIR / "releases.json"
+SWEEP = "nox -s release_sweep"
+
+
+def committed_sweep() -> dict | None:
+    """Every release's outcomes, as ``nox -s release_sweep`` committed them (None if absent)."""
+    return json.loads(RELEASES.read_text()) if RELEASES.exists() else None
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    """2.0.5.post1 sorts after 2.0.5 and before 2.0.6."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def series_of(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def swept_outcome(sweep: dict, key: str, release: str):
+    """The committed outcome of a cell on a release the sweep measured (None otherwise)."""
+    for run in sweep["cells"].get(key, {}).get(series_of(release), []):
+        if release_key(run["from"]) <= release_key(release) <= release_key(run["to"]):
+            return run["outcome"]
+    return None
+
+
+def release_span(run: dict, releases: list[str]) -> str:
+    """'2.0.0-2.0.58', '2.0.59', or '2.1' when the run is the whole swept series."""
+    if run["from"] == releases[0] and run["to"] == releases[-1] and len(releases) > 1:
+        return series_of(run["from"])
+    return run["from"] if run["from"] == run["to"] else f"{run['from']}\u2013{run['to']}"
+
+
+def verdicts_by_release(sweep: dict, key: str) -> list[tuple[str, list[str]]]:
+    """Where releases of 2.x measured different verdicts for a cell: each verdict with the
+    releases that measured it, newest first ([] when they all agree). 1.4 and releases
+    that could not measure the cell are left out: the version page lists those."""
+    found: dict[str, list[str]] = {}
+    for series in sorted(sweep["releases"], key=release_key, reverse=True):
+        if series.startswith("1."):
+            continue
+        releases = sweep["releases"][series]
+        for run in reversed(sweep["cells"].get(key, {}).get(series, [])):
+            if "verdict" in run["outcome"]:
+                found.setdefault(run["outcome"]["verdict"], []).append(release_span(run, releases))
+    return list(found.items()) if len(found) > 1 else []
+
+
+def outcome_words(before, after) -> tuple[str, str]:
+    """Two outcomes in a few words each; in full where the verdicts alone would look equal."""
+
+    def words(outcome):
+        if "unmeasured" in outcome:
+            return "not measurable: " + outcome["unmeasured"]
+        return describe(outcome)
+
+    pair = words(before), words(after)
+    if pair[0] == pair[1]:
+        pair = json.dumps(before, sort_keys=True), json.dumps(after, sort_keys=True)
+    return pair
+
+
+def release_changes(sweep: dict) -> list[dict]:
+    """Each outcome that changed from one release of a series to the next: the first release
+    with the new outcome, the old and the new. A cell that only became measurable (an API
+    the older releases lack) is listed with ``since`` instead."""
+    rows = []
+    for key, by_series in sorted(sweep["cells"].items()):
+        for series, history in sorted(by_series.items(), key=lambda item: release_key(item[0])):
+            for before, after in itertools.pairwise(history):
+                kind = "since" if "unmeasured" in before["outcome"] else "changed"
+                rows.append(
+                    {"key": key, "series": series, "release": after["from"], "kind": kind,
+                     "before": before["outcome"], "after": after["outcome"],
+                     "last_before": before["to"]}
+                )  # fmt: skip
+    return sorted(rows, key=lambda r: (release_key(r["release"]), r["kind"], r["key"]))
+
+
+def newest_of_each_series(sweep: dict) -> dict[str, str]:
+    return {series: releases[-1] for series, releases in sweep["releases"].items()}
+
+
+def series_differences(sweep: dict, older: str, newer: str) -> list[str]:
+    """The cells whose outcome differs between two releases the sweep measured on both."""
+    keys = []
+    for key in sorted(sweep["cells"]):
+        a, b = swept_outcome(sweep, key, older), swept_outcome(sweep, key, newer)
+        measured = [x for x in (a, b) if x is not None and "unmeasured" not in x]
+        if len(measured) == 2 and a != b:
+            keys.append(key)
+    return keys
 
 
 def matrix_label(operations: list[str], key: str) -> str:
@@ -180,16 +399,6 @@ def describe(cell: dict) -> str:
     if "memory" in cell and cell["verdict"] in ("wrong", "stale"):
         return f"{cell['verdict']}: {cell['memory']}, database {cell['database']}"
     return cell["verdict"]
-
-
-def differences(older: dict, newer: dict) -> list[tuple[str, str, str]]:
-    keys = sorted(set(older["cells"]) | set(newer["cells"]))
-    rows = []
-    for key in keys:
-        a, b = older["cells"].get(key), newer["cells"].get(key)
-        if a != b:
-            rows.append((key, json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
-    return rows
 
 
 def unexpected_differences(keys: list[str], patterns: list[str]) -> str:
@@ -270,12 +479,39 @@ def other_database_measurements() -> list[dict]:
 
 def run_matrix(app) -> None:
     _state["measured"] = cached_measurement(Path(app.doctreedir) / "measured-summaries.json")
-    _state["committed"] = committed_measurements()
+    _state["sweep"] = committed_sweep()
     _state["other_databases"] = other_database_measurements()
+    check_sweep_against_this_build(_state["sweep"], _state["measured"])
     digest = json.dumps(
-        [_state["measured"], _state["committed"], _state["other_databases"]], sort_keys=True
+        [_state["measured"], _state["sweep"], _state["other_databases"]], sort_keys=True
     )
     _state["fingerprint"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
+
+
+def sweep_disagreements(sweep: dict, measured: dict) -> list[str]:
+    """The cells whose committed outcome on this build's release is not what the build
+    measured: the sweep is out of date (or the examples changed what they measure)."""
+    release = measured["sqlalchemy"]
+    if release not in sweep["releases"].get(series_of(release), []):
+        return [f"SQLAlchemy {release} is not in the sweep"]
+    keys = sorted(set(measured["cells"]) | set(sweep["cells"]))
+    return [key for key in keys if swept_outcome(sweep, key, release) != measured["cells"].get(key)]
+
+
+def check_sweep_against_this_build(sweep: dict | None, measured: dict) -> None:
+    """The per-release outcomes the pages show come from the committed sweep: it must say what
+    this build measured on its own release, or the pages would show another run's truth."""
+    from sphinx.errors import ExtensionError
+
+    if sweep is None or not measured["cells"]:
+        return  # a trimmed copy of the site (tests/sitebuild.py) has neither
+    wrong = sweep_disagreements(sweep, measured)
+    if wrong:
+        shown = ", ".join(wrong[:8]) + (f" and {len(wrong) - 8} more" if len(wrong) > 8 else "")
+        raise ExtensionError(
+            f"{RELEASES.relative_to(ROOT)} disagrees with this build's measurement on "
+            f"SQLAlchemy {measured['sqlalchemy']}: {shown}. Run {SWEEP} and commit the file."
+        )
 
 
 def _uses(env) -> set:
@@ -340,6 +576,21 @@ def measured_role(name, rawtext, text, lineno, inliner, options=None, content=()
             )
     key, cell = keys[0], measured["cells"][keys[0]]
     shown = claim if claim is not None else describe(cell)
+    by_release = verdicts_by_release(_state["sweep"], key) if _state["sweep"] else []
+    others = {k: verdicts_by_release(_state["sweep"], k) for k in keys} if _state["sweep"] else {}
+    if any(value != by_release for value in others.values()):
+        logger.warning(
+            f"measured: {', '.join(keys)} differ by release in different ways: give each "
+            "its own {measured} role",
+            location=location, type="measured", subtype="releases",
+        )  # fmt: skip
+    if by_release:
+        if claim is not None and claim != cell["verdict"]:
+            by_release = []  # the mismatch above fails the build; show the claim alone
+        else:
+            shown = "; ".join(
+                f"{verdict} on {' and '.join(spans)}" for verdict, spans in by_release
+            )
     xref = addnodes.pending_xref(
         rawtext,
         refdomain="std",
@@ -379,10 +630,7 @@ def database_differences(sqlite: dict, other: dict) -> list[tuple[str, str, str]
     for key in sorted(set(sqlite["cells"]) & set(other["cells"])):
         here, there = sqlite["cells"][key], other["cells"][key]
         if here != there:
-            words = describe(here), describe(there)
-            if words[0] == words[1]:  # the same verdict, other values: show them all
-                words = json.dumps(here, sort_keys=True), json.dumps(there, sort_keys=True)
-            rows.append((key, *words))
+            rows.append((key, *outcome_words(here, there)))
     return rows
 
 
@@ -420,58 +668,122 @@ def _database_differences_directive():
     return DatabaseDifferences
 
 
-def _version_differences_directive():
+def cell_link(key: str):
+    """The cell's key, linked to the section of its example that shows it."""
+    from docutils import nodes
+    from sphinx import addnodes
+
+    labels = {**(_state["sweep"] or {}).get("labels", {}), **_state["measured"]["labels"]}
+    xref = addnodes.pending_xref(
+        "", refdomain="std", reftype="ref", reftarget=labels[key], refexplicit=True, refwarn=True
+    )
+    xref += nodes.literal(key, key)
+    return xref
+
+
+def node_table(heads: list[str], rows: list[list]):
+    """A table whose cells are text or nodes, a head row first."""
+    from docutils import nodes
+
+    table = nodes.table()
+    group = nodes.tgroup(cols=len(heads))
+    table += group
+    group.extend(nodes.colspec(colwidth=1) for _ in heads)
+    thead, tbody = nodes.thead(), nodes.tbody()
+    group += thead
+    group += tbody
+    for target, cells in ((thead, heads), *((tbody, r) for r in rows)):
+        row = nodes.row()
+        for value in cells:
+            content = nodes.Text(value) if isinstance(value, str) else value
+            row += nodes.entry("", nodes.paragraph("", "", content))
+        target += row
+    return table
+
+
+def _release_changes_directive():
     from docutils import nodes
     from docutils.parsers.rst import Directive, directives
 
-    class VersionDifferences(Directive):
-        """Where the committed matrix of another series differs from this build's.
+    class ReleaseChanges(Directive):
+        """What the loaded objects see, release by release, from the committed sweep.
 
-        ``:differ-only-in:`` lists the cell keys (``fnmatch`` patterns) the page's prose says
-        differ: the build fails when another cell differs, or a listed one does not."""
+        ``:newest-differ-only-in:`` lists the cells (``fnmatch`` patterns) the page's prose
+        says differ between the newest releases of the two 2.x series: the build fails when
+        another cell differs there, or a listed one does not."""
 
-        option_spec = {"differ-only-in": directives.unchanged_required}
+        option_spec = {"newest-differ-only-in": directives.unchanged_required}
 
         def run(self):
             env = self.state.document.settings.env
             _uses(env).add(env.docname)
-            live = _state["measured"]
-            output = []
-            others = {s: m for s, m in _state["committed"].items() if s != live["series"]}
-            if not others:
-                raise self.error("no committed measurement of another series in docs/_measured")
-            for _series, other in sorted(others.items()):
-                older, newer = sorted([other, live], key=lambda m: m["series"])
-                rows = differences(older, newer)
-                if "differ-only-in" in self.options:
-                    problem = unexpected_differences(
-                        [key for key, _, _ in rows], self.options["differ-only-in"].split()
-                    )
-                    if problem:
-                        raise self.error(
-                            f"{older['sqlalchemy']} and {newer['sqlalchemy']}: {problem}"
-                        )
+            sweep, live = _state["sweep"], _state["measured"]
+            if sweep is None:
+                raise self.error(f"no {RELEASES.relative_to(ROOT)}: run {SWEEP}")
+            newest = newest_of_each_series(sweep)
+            measured_series = {s: r for s, r in sweep["releases"].items() if s.startswith("2.")}
+            spans = " and ".join(f"{r[0]} to {r[-1]}" for _, r in sorted(measured_series.items()))
+            count = sum(len(r) for r in measured_series.values())
+            text = (
+                f"Measured on every release from {spans} ({count} releases, Python "
+                f"{sweep['python']}, SQLite {sweep['sqlite']}), {len(sweep['cells'])} outcomes "
+                f"each, by {SWEEP}; this build measured SQLAlchemy {live['sqlalchemy']} again "
+                "and got the same."
+            )
+            output = [nodes.paragraph(text, text)]
 
-                def source(m):
-                    where = "this build" if m is live else "committed, nox -s versions"
-                    return f"{m['sqlalchemy']} ({where})"
-
-                intro = (
-                    f"The behaviour matrix on SQLite, measured with SQLAlchemy {source(older)} "
-                    f"and {source(newer)}: "
+            older, newer = newest["2.0"], newest["2.1"]
+            keys = series_differences(sweep, older, newer)
+            if "newest-differ-only-in" in self.options:
+                problem = unexpected_differences(
+                    keys, self.options["newest-differ-only-in"].split()
                 )
-                if not rows:
-                    text = intro + f"all {len(live['cells'])} cells agree, verdicts and values."
-                    output.append(nodes.paragraph(text, text))
-                    continue
-                text = intro + f"{len(rows)} of {len(live['cells'])} cells differ."
+                if problem:
+                    raise self.error(f"{older} and {newer}: {problem}")
+            text = (
+                f"Between the newest releases of each series, {older} and {newer}: "
+                f"{len(keys)} of {len(sweep['cells'])} outcomes differ."
+            )
+            output.append(nodes.paragraph(text, text))
+            if keys:
+                rows = [
+                    [cell_link(key), *outcome_words(
+                        swept_outcome(sweep, key, older), swept_outcome(sweep, key, newer))]
+                    for key in keys
+                ]  # fmt: skip
+                output.append(node_table(["outcome", older, newer], rows))
+
+            changes = [c for c in release_changes(sweep) if c["kind"] == "changed"]
+            text = (
+                f"Release by release: {len(changes)} outcomes changed within a series, each "
+                "at the first release that measured the new outcome."
+            )
+            output.append(nodes.paragraph(text, text))
+            if changes:
+                rows = [
+                    [c["release"], cell_link(c["key"]),
+                     *outcome_words(c["before"], c["after"])]
+                    for c in changes
+                ]  # fmt: skip
+                output.append(node_table(["first release", "outcome", "before", "from then"], rows))
+
+            since: dict[tuple[str, str], list[str]] = {}
+            for c in release_changes(sweep):
+                if c["kind"] == "since":
+                    reason = c["before"]["unmeasured"].split(" stopped: ", 1)
+                    since.setdefault((c["release"], reason[0]), []).append(reason[-1])
+            for (release, example), reasons in sorted(
+                since.items(), key=lambda item: release_key(item[0][0])
+            ):
+                text = (
+                    f"{example} measures from {release} on: on older releases it stopped with "
+                    f"{sorted(set(reasons))[0]}, and those outcomes are recorded as not "
+                    "measurable."
+                )
                 output.append(nodes.paragraph(text, text))
-                heads = ["cell", older["sqlalchemy"], newer["sqlalchemy"]]
-                table = literal_table(heads, rows)
-                output.append(table)
             return output
 
-    return VersionDifferences
+    return ReleaseChanges
 
 
 def outdated(app, env, added, changed, removed):
@@ -494,7 +806,7 @@ def setup(app):
     # Before Sphinx-Gallery's own builder-inited (priority 500): no capture listeners yet.
     app.connect("builder-inited", run_matrix, priority=200)
     app.add_role("measured", measured_role)
-    app.add_directive("measured-version-differences", _version_differences_directive())
+    app.add_directive("measured-release-changes", _release_changes_directive())
     app.add_directive("measured-database-differences", _database_differences_directive())
     app.connect("env-get-outdated", outdated)
     app.connect("env-purge-doc", purge)

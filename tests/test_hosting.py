@@ -74,8 +74,20 @@ def test_readthedocs_builds_like_nox_with_the_pinned_versions():
         assert part in build, part
 
 
-def test_ci_workflow_matches_its_schema():
-    validate(load_yaml(".github/workflows/docs.yml"), "github-workflows.json")
+@pytest.mark.parametrize("workflow", ["docs.yml", "release-watch.yml"])
+def test_ci_workflow_matches_its_schema(workflow):
+    validate(load_yaml(f".github/workflows/{workflow}"), "github-workflows.json")
+
+
+def test_the_release_watch_runs_weekly_and_on_demand():
+    workflow = load_yaml(".github/workflows/release-watch.yml")
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads on: as True
+    assert "workflow_dispatch" in triggers
+    (schedule,) = triggers["schedule"]
+    minute, hour, day, month, weekday = schedule["cron"].split()
+    assert (day, month) == ("*", "*") and weekday.isdigit(), "once a week"
+    runs = " ".join(step.get("run", "") for step in workflow["jobs"]["watch"]["steps"])
+    assert "nox -s release_watch" in runs
 
 
 def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
@@ -83,7 +95,7 @@ def test_ci_workflow_builds_strictly_and_publishes_build_html_to_pages():
     build = workflow["jobs"]["build"]
     runs = " ".join(step.get("run", "") for step in build["steps"])
     # That the docs session itself passes -W --keep-going -n: tests/test_strict_builds.py.
-    assert "nox -s docs" in runs, "the build is `nox -s docs`"
+    assert "nox -s docs-full" in runs, "the published build is the full one"
     uploads = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
     assert uploads and uploads[0]["with"]["path"] == "build/html"
     deploy = workflow["jobs"]["deploy"]

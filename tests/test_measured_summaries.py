@@ -5,33 +5,32 @@ there): the matrix measured on this SQLAlchemy series must equal the committed f
 build compares with. The other tests build the site.
 """
 
-import json
-import os
 import re
 import sys
 
 from sitebuild import ROOT, build_site, copy_sources
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
+sys.path.insert(0, str(ROOT / "tools"))
 import measured_summaries  # noqa: E402
 
 
-def test_committed_measurement_matches_this_series():
-    live = measured_summaries.measure_matrix()
-    path = measured_summaries.MEASURED_DIR / f"behaviour-matrix-{live['series']}.json"
-    text = json.dumps(live, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("SESSION_SYNC_WRITE_MEASURED"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    refresh = measured_summaries.REFRESH.format(series=live["series"])
-    assert path.exists(), f"{path.name} is missing; write it with: {refresh}"
-    committed = json.loads(path.read_text())
-    changed = measured_summaries.differences(committed, live)
-    assert committed == live, (
-        f"SQLAlchemy {live['sqlalchemy']} measures the matrix differently from {path.name} "
-        f"({committed['sqlalchemy']}): {changed or 'versions differ'}; "
-        f"if that is the new truth, refresh it with: {refresh}"
+def test_committed_sweep_matches_this_release():
+    """Under ``nox -s versions``, on each verified release: the measuring examples pass (no
+    claim fails, none stops), and measure exactly what the committed sweep says for this
+    release, which the pages show as this release's outcomes."""
+    import release_sweep
+
+    live = measured_summaries.measure_release()
+    release = live["sqlalchemy"]
+    sweep = measured_summaries.committed_sweep()
+    assert release in sweep["releases"][measured_summaries.series_of(release)], (
+        f"SQLAlchemy {release} is not in the committed sweep: run {measured_summaries.SWEEP}"
     )
+    for example, ran in live["examples"].items():
+        assert not ran["failed_claims"] and not ran["stopped"], (example, ran)
+    changed = release_sweep.changes(sweep, live)
+    assert not changed, release_sweep.report(release, changed)
 
 
 ROLE = re.compile(r"\{measured\}`(?P<claim>[^`<]*?)\s*<(?P<keys>[^>`]+)>`")
@@ -66,16 +65,30 @@ def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
     from bs4 import BeautifulSoup
 
     measured = measured_summaries.measure_matrix()
+    sweep = measured_summaries.committed_sweep()
     cells, labels = measured["cells"], measured["labels"]
     for page in SUMMARIES:
         claims = ROLE.findall((ROOT / "docs" / f"{page}.md").read_text())
         assert len(claims) >= 5, page
         html = BeautifulSoup(site.page(f"{page}.html"), "html.parser")
         shown = html.select("article em.measured > a")
-        assert [a.get_text() for a in shown] == [claim for claim, _ in claims], page
+        assert len(shown) == len(claims), page
         for (claim, keys), link in zip(claims, shown, strict=True):
             for key in keys.split():
                 assert cells[key]["verdict"] == claim, (page, key)
+            # Where releases measured other verdicts, the reader sees each with its releases.
+            by_release = measured_summaries.verdicts_by_release(sweep, keys.split()[0])
+            if not by_release:
+                assert link.get_text() == claim, (page, keys)
+            else:
+                text = link.get_text()
+                for verdict, spans in by_release:
+                    assert f"{verdict} on {' and '.join(spans)}" in text, (page, keys, text)
+                series = measured_summaries.series_of(measured["sqlalchemy"])
+                assert any(
+                    verdict == claim and any(span.startswith(series) for span in spans)
+                    for verdict, spans in by_release
+                ), (page, keys, text)
             label = labels[keys.split()[0]]
             example = measured_summaries.measuring_example(label)
             page_part, _, anchor = link["href"].partition("#")
@@ -129,27 +142,43 @@ def test_every_table_row_states_its_outcome_through_a_measured_role():
     assert set(ADVICE_ROWS) <= listed, f"stale ADVICE_ROWS entries: {set(ADVICE_ROWS) - listed}"
 
 
-def test_version_page_shows_the_measured_comparison(site):
+def generated_table(page, first_head: str) -> list[list]:
+    """The rows of the page's table whose first column is headed ``first_head``."""
+    for table in page.select("article table"):
+        heads = [th.get_text(" ", strip=True) for th in table.select("thead th")]
+        if heads and heads[0] == first_head:
+            return [row.find_all("td") for row in table.select("tbody tr")]
+    raise AssertionError(f"no table headed {first_head!r}")
+
+
+def test_version_page_lists_each_changed_outcome_with_its_first_release(site):
+    """The measured changelog: every outcome that changed from one release of a series to the
+    next, with the first release that measured the new one, old and new, linked to the cell
+    of the example that shows it; and the newest 2.0 against the newest 2.1."""
     from bs4 import BeautifulSoup
 
-    live = measured_summaries.measure_matrix()
-    other = next(
-        m for s, m in measured_summaries.committed_measurements().items() if s != live["series"]
-    )
+    sweep = measured_summaries.committed_sweep()
     page = BeautifulSoup(site.page("version-differences.html"), "html.parser")
+    changes = [c for c in measured_summaries.release_changes(sweep) if c["kind"] == "changed"]
+    assert changes, "2.0.59 changed what objects see: the sweep must show it"
+    rows = generated_table(page, "first release")
+    shown = [(cells[0].get_text(strip=True), cells[1].get_text("", strip=True)) for cells in rows]
+    assert shown == [(c["release"], c["key"]) for c in changes]
+    for change, cells in zip(changes, rows, strict=True):
+        before, after = measured_summaries.outcome_words(change["before"], change["after"])
+        assert cells[2].get_text("", strip=True) == before, (change, cells[2])
+        assert cells[3].get_text("", strip=True) == after, (change, cells[3])
+        link = cells[1].find("a")
+        target, _, anchor = link["href"].partition("#")
+        example = BeautifulSoup(site.page(target.removeprefix("../")), "html.parser")
+        assert example.find(id=anchor), link["href"]
+
+    newest = measured_summaries.newest_of_each_series(sweep)
+    keys = measured_summaries.series_differences(sweep, newest["2.0"], newest["2.1"])
+    rows = generated_table(page, "outcome")
+    assert [cells[0].get_text("", strip=True) for cells in rows] == keys
     text = page.get_text(" ")
-    # A long key is split into pieces at its break points (<wbr>): joined, as a reader reads it.
-    joined = page.get_text("")
-    rows = measured_summaries.differences(other, live)
-    assert (
-        f"{other['sqlalchemy']} (committed" in text and f"{live['sqlalchemy']} (this build)" in text
-    )
-    if rows:
-        assert f"{len(rows)} of {len(live['cells'])} cells differ" in text
-        for key, _, _ in rows:
-            assert key in joined
-    else:
-        assert f"all {len(live['cells'])} cells agree" in text
+    assert f"{newest['2.0']} and {newest['2.1']}: {len(keys)} of {len(sweep['cells'])}" in text
 
 
 VERSION_PAGE = ROOT / "docs" / "version-differences.md"
