@@ -322,3 +322,26 @@ def bench_browser(session: nox.Session) -> None:
     prepare_browser_assets(session)
     session.run("sphinx-build", "-c", ".", *SPHINX_STRICT, "-q", "docs", BUILD_DIR)
     session.run("python", "tools/bench_browser.py", BUILD_DIR, *session.posargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Release watch: the site on the newest Sphinx, Sphinx-Gallery, MyST, furo, sphinx-llm ...
+# ---------------------------------------------------------------------------------------------
+@nox.session(python="3.11")
+def toolchain_watch(session: nox.Session) -> None:
+    """Build the site with the newest releases of requirements/docs.in (no constraints) and with
+    the pins, and compare the pages (tools/compare_builds.py; build/toolchain-watch/).
+
+    Prints the versions that differ from the pins, whether the newest build succeeded and which
+    files changed; fails when it did not, or when any page changed. The extensions check the
+    private internals they replace when the build starts (sphinxext/private_internals.py).
+    """
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-r", "requirements/docs.in")
+    pinned = Path(session.create_tmp()) / "pinned"
+    if not (pinned / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(pinned))
+    pinned_python = str(pinned / "bin" / "python")
+    install = [pinned_python, "-m", "pip", "install", "-q", "-c", CONSTRAINTS]
+    session.run(*install, "-r", "requirements/docs.in", external=True)
+    compare = ["python", "tools/compare_builds.py", "--pinned-python", pinned_python]
+    session.run(*compare, "build/toolchain-watch")

@@ -15,18 +15,20 @@ And one that only a build running the examples pays, for every line they print (
 line a statement, included): Sphinx-Gallery's tee of the examples' output logs each line as a
 "verbose" message, made into a log record that every handler then drops unless the build runs
 with ``-v``. Without ``-v`` the tee now only keeps the output, which is all the pages use.
+
+The stems are cached by a search language registered through Sphinx's public
+``app.add_search_language``: English, whose ``stem`` remembers each word's stem. The formatter
+and the tee are replaced in place (Sphinx and Sphinx-Gallery have no hook for them), once
+``private_internals`` has checked that they still have the shape these replacements rely on.
 """
 
 import logging
 
+import sphinx_gallery.gen_rst
+from private_internals import replace
 from sphinx.highlighting import PygmentsBridge
 from sphinx.search.en import SearchEnglish
 from sphinx.util.logging import NAMESPACE, VERBOSE
-from sphinx_gallery.gen_rst import _LoggingTee
-
-_new_formatter = PygmentsBridge.get_formatter
-_stem = SearchEnglish.stem
-_tee_write = _LoggingTee.write
 
 
 def formatter_per_options(self, **kwargs):
@@ -38,12 +40,18 @@ def formatter_per_options(self, **kwargs):
     return formatter
 
 
-def stem_once_per_word(self, word: str) -> str:
-    stems = self.__dict__.setdefault("_stems_by_word", {})
-    stem = stems.get(word)
-    if stem is None:
-        stem = stems[word] = _stem(self, word)
-    return stem
+class EnglishStemmedOnce(SearchEnglish):
+    """Sphinx's English search language, each word's stem computed once per build."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        self._stems_by_word: dict[str, str] = {}
+
+    def stem(self, word: str) -> str:
+        stem = self._stems_by_word.get(word)
+        if stem is None:
+            stem = self._stems_by_word[word] = super().stem(word)
+        return stem
 
 
 def _verbose_messages_shown() -> bool:
@@ -60,7 +68,23 @@ def tee_logging_only_if_shown(self, data: str) -> None:
 
 
 def setup(app):
-    PygmentsBridge.get_formatter = formatter_per_options
-    SearchEnglish.stem = stem_once_per_word
-    _LoggingTee.write = tee_logging_only_if_shown
+    global _new_formatter, _tee_write
+    _new_formatter = replace(
+        "sphinx",
+        PygmentsBridge,
+        "get_formatter",
+        formatter_per_options,
+        signature="(self, **kwargs)",
+        called_by=("highlight_block",),
+    )
+    # The tee's output, which the pages show, is its `output` buffer.
+    _tee_write = replace(
+        "sphinx-gallery",
+        sphinx_gallery.gen_rst._LoggingTee,
+        "write",
+        tee_logging_only_if_shown,
+        signature="(self, data)",
+        mentions=("output",),
+    )
+    app.add_search_language(EnglishStemmedOnce)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -26,6 +26,11 @@ no page was read again since the last one (below: the kept folder, the skip).
 The HTML pages are untouched by that, except the 404 page: the host serves it at any depth, so
 the relative links sphinx-llm adds to every page (``rel="alternate"`` to its Markdown copy,
 ``rel="describedby"`` to llms.txt) would point nowhere; the 404 page (not in llms.txt) loses them.
+
+sphinx-llm has no hooks for any of this: five of its methods are replaced (``setup``, at the
+end), and some of its attributes read, once ``private_internals`` has checked that they still
+have the shape these replacements rely on; so is how Sphinx keeps the event listeners (where
+sphinx-llm's generator is found).
 """
 
 import hashlib
@@ -34,13 +39,14 @@ import json
 import re
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 
+import sphinx.events
 from docutils import nodes
 from open_graph import page_description
+from private_internals import checked, replace
 from sphinx import addnodes
 from sphinx.util import docname_join
-from sphinx.util._serialise import stable_hash
 from sphinx_llm.markdown_builder import (
     LINK_TARGETS_FILENAME,
     LINK_TOKEN_PREFIX,
@@ -148,9 +154,6 @@ def _description(env, docname: str) -> str:
         elif target in labels:
             reference[:] = [nodes.Text(labels[target][2])]
     return page_description(doctree)
-
-
-_sphinx_llm_description = MarkdownGenerator.get_page_description
 
 
 # sphinx-llm's Markdown build writes every page again on every build: it deletes its output
@@ -326,6 +329,19 @@ def _read_stamp(app) -> dict:
         return {}
 
 
+def stable_hash(obj) -> str:
+    """Sphinx's own digest of a configuration (``sphinx.util._serialise.stable_hash``, a private
+    module), the same bytes: the order of a set or a dict's items does not count, nor a
+    function's address."""
+    if isinstance(obj, dict):
+        obj = sorted(map(stable_hash, obj.items()))
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        obj = sorted(map(stable_hash, obj))
+    elif isinstance(obj, (type, FunctionType)):
+        obj = f"{obj.__module__}.{obj.__qualname__}"
+    return hashlib.md5(str(obj).encode(), usedforsecurity=False).hexdigest()
+
+
 def remember_the_configuration(app, config) -> None:
     """The configuration as conf.py and the command line set it: Sphinx-Gallery adds what its
     runs found to its own (the examples that ran, passed, failed), which an unchanged rebuild
@@ -399,17 +415,59 @@ class _NoProcess:
         return 0
 
 
-_finish_markdown_build = SphinxLlmMarkdownBuilder.finish
-_build_markdown_files = MarkdownGenerator.build_markdown_files
-_combine_builds = MarkdownGenerator.combine_builds
-
-
 def setup(app):
-    MarkdownGenerator.get_page_description = describe_page_as_its_html_does
-    MarkdownGenerator.build_markdown_files = build_markdown_into_kept_folder
-    MarkdownGenerator.combine_builds = combine_from_a_copy_of_the_kept_folder
-    SphinxLlmMarkdownBuilder.link_token = link_token_from_its_target
-    SphinxLlmMarkdownBuilder.finish = finish_keeping_earlier_targets
+    global _sphinx_llm_description, _build_markdown_files, _combine_builds
+    global _finish_markdown_build
+    # _markdown_generator finds sphinx-llm's generator among Sphinx's builder-inited listeners.
+    checked("sphinx", sphinx.events, "EventManager", mentions=("listeners",), by=__name__)
+    checked("sphinx", sphinx.events, "EventListener", mentions=("handler",), by=__name__)
+    generator = {"package": "sphinx-llm", "owner": MarkdownGenerator}
+    # Connected by sphinx-llm's own setup, as a bound method of its generator.
+    checked(
+        **generator,
+        name="build_llms_txt",
+        signature="(self, app)",
+        called_by=("setup",),
+        by=__name__,
+    )
+    checked(**generator, name="_target_paths_for_docname", signature="(self, docname)", by=__name__)
+    _sphinx_llm_description = replace(
+        **generator,
+        name="get_page_description",
+        replacement=describe_page_as_its_html_does,
+        signature="(self, md_file)",
+        mentions=("_docname_by_output_file", "app"),
+    )
+    _build_markdown_files = replace(
+        **generator,
+        name="build_markdown_files",
+        replacement=build_markdown_into_kept_folder,
+        signature="(self, app=None, exception=None)",
+        mentions=("md_build_dir", "md_build_process", "md_build_logfile", "parallel", "outdir"),
+    )
+    _combine_builds = replace(
+        **generator,
+        name="combine_builds",
+        replacement=combine_from_a_copy_of_the_kept_folder,
+        signature="(self, app, exception)",
+        mentions=("_markdown_file_by_docname",),
+    )
+    builder = {"package": "sphinx-llm", "owner": SphinxLlmMarkdownBuilder}
+    replace(
+        **builder,
+        name="link_token",
+        replacement=link_token_from_its_target,
+        signature="(self, docname, fragment=None)",
+        mentions=("_link_token_by_target", "_link_target_by_token"),
+        called_by=("get_target_uri", "get_relative_uri"),
+    )
+    _finish_markdown_build = replace(
+        **builder,
+        name="finish",
+        replacement=finish_keeping_earlier_targets,
+        signature="(self)",
+        mentions=("_link_target_by_token",),
+    )
     app.connect("build-finished", markdown_build_keeps_its_own_doctrees, priority=50)
     # After sphinx-llm's html-page-context handler (default priority) added the links.
     app.connect("html-page-context", drop_discovery_links_from_404, priority=900)

@@ -11,6 +11,7 @@ import os
 import sys
 
 import sphinx_gallery.gen_gallery
+from private_internals import replace
 from sphinx_gallery.scrapers import matplotlib_scraper
 
 
@@ -36,5 +37,12 @@ def _backend_set_by_the_environment() -> None:
 def setup(app):
     os.environ["MPLBACKEND"] = "agg"
     # Sphinx-Gallery calls this name when the configuration is read, after every setup().
-    sphinx_gallery.gen_gallery._import_matplotlib = _backend_set_by_the_environment
+    replace(
+        "sphinx-gallery",
+        sphinx_gallery.gen_gallery,
+        "_import_matplotlib",
+        _backend_set_by_the_environment,
+        signature="()",
+        called_by=("_fill_gallery_conf_defaults",),
+    )
     return {"parallel_read_safe": True, "parallel_write_safe": True}

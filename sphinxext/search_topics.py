@@ -20,7 +20,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import sphinx.search
 from docutils import nodes
+from private_internals import checked
 from sphinx import addnodes
 
 TOPICS = Path("_search") / "topics.toml"  # in the source folder, docs/
@@ -65,6 +67,8 @@ def keep_search_entries(app):
 
 
 def setup(app):
+    # keep_search_entries writes the search index's private record of each page's entries.
+    checked("sphinx", sphinx.search, "IndexBuilder", mentions=("_index_entries",), by=__name__)
     app.connect("doctree-read", add_topics)
     # Called once every page is written, before the search index is.
     app.connect("html-collect-pages", keep_search_entries)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sphinx_gallery.gen_rst
 from docutils import nodes
+from private_internals import replace
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
 from . import claims, dialects, figure, recording, rendering, state
@@ -58,9 +59,6 @@ def scrape_cell(block, block_vars, gallery_conf) -> str:
     return rst
 
 
-_run_cell = sphinx_gallery.gen_rst._exec_and_get_memory
-
-
 def run_cell_recording_claims(compiler, *, code_ast, gallery_conf, script_vars):
     """Sphinx-Gallery's cell runner, on the cell with a claim recorded after each hidden assert
     and a check that it sent no SQL (no tracing: the added calls run only around asserts)."""
@@ -75,8 +73,25 @@ def run_cell_recording_claims(compiler, *, code_ast, gallery_conf, script_vars):
     )
 
 
-# At import, so that parallel workers (which import this module for its hooks) do it too.
-sphinx_gallery.gen_rst._exec_and_get_memory = run_cell_recording_claims
+def install_cell_runner() -> None:
+    """Sphinx-Gallery's private cell runner replaced, once checked: called by keyword with these
+    parameters, reading the example's file and namespace from these keys of ``script_vars``,
+    called by ``execute_code_block`` by this name (``private_internals``)."""
+    global _run_cell
+    _run_cell = replace(
+        "sphinx-gallery",
+        sphinx_gallery.gen_rst,
+        "_exec_and_get_memory",
+        run_cell_recording_claims,
+        signature="(compiler, *, code_ast, gallery_conf, script_vars)",
+        mentions=("src_file", "fake_main"),
+        called_by=("execute_code_block",),
+    )
+
+
+# At import, so that parallel workers (which import this module for its hooks) do it too; in
+# the build's own process, that is when Sphinx loads the extension, just before setup().
+install_cell_runner()
 
 
 def capture_fingerprint() -> str:
