@@ -11,21 +11,24 @@ The behaviour matrix: what each bulk UPDATE does to the objects you loaded
 Only a fresh read of the row (expire, ``refresh()``, or ``returning(User)`` with
 ``populate_existing``) makes a loaded object agree with the database after a bulk UPDATE whose
 SET is computed from the row (``counter + 1``) on data that may have changed: every strategy but
-``False`` computes the SET values it can in Python (with Python's arithmetic), from memory, and
-the evaluator also matches in Python.
+``False`` computes the SET values it can in Python, from memory, and the evaluator also matches
+in Python.
 
-Seven ways to run an UPDATE, each in eleven situations, each run from a fresh state and
+Seven ways to run an UPDATE, each in thirteen situations, each run from a fresh state and
 measured: alice's ``counter`` in memory against the database afterwards. The answer up front:
 
 - ``'auto'``, ``'evaluate'``, ``'fetch'`` and ``Query.update()`` compute a new value such as
   ``counter + 1`` in Python, from the in-memory value: on stale memory, a wrong value. Python's
   arithmetic is not the database's either: ``counter / 2`` gives 2.5 in memory, 3 in an integer
-  column on PostgreSQL and MariaDB. A SET expression Python cannot run (a SQL function) expires
-  the attribute instead: it reloads the database's value.
+  column on PostgreSQL and MariaDB; ``(counter - 6) % 7`` gives Python's 6 in memory in
+  SQLAlchemy 2.0 up to 2.0.58 and 2.1 up to 2.1.9, and the database's -1 from 2.0.59. A SET
+  expression Python cannot run (a SQL function) expires the attribute instead: it reloads the
+  database's value.
 - ``'auto'`` (which tries ``'evaluate'`` first) and ``'evaluate'`` match objects by their
-  in-memory values: a row another connection changed, a partially expired criteria column or a
-  case-insensitive (or, on MariaDB, trailing-space-blind) comparison fools them. ``'fetch'``
-  asks the database which rows matched.
+  in-memory values: a row another connection changed or a case-insensitive (or, on MariaDB,
+  trailing-space-blind) comparison fools them. An object whose criteria column is expired or
+  never loaded (``load_only``) counts as matching in 2.0 up to 2.0.58 and 2.1 up to 2.1.9, and
+  is expired from 2.0.59. ``'fetch'`` asks the database which rows matched.
 - Fully expired objects are skipped: they reload. ``False`` and Core leave objects stale.
 
 The table at the end is what the cheat sheet and the decision guide are built from. The site
@@ -43,9 +46,11 @@ is built on SQLite; where a verdict differs by database, the cell says so and as
 # collation is case-sensitive, and the example keeps it.
 
 import os
+import re
 import tempfile
 import warnings
 
+import sqlalchemy
 from sqlalchemy import (
     String,
     case,
@@ -57,7 +62,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 
@@ -152,9 +157,10 @@ SLUGS = dict(
 # Measuring one cell
 # ------------------
 #
-# Every cell starts alike: the rows reset, a new session that loads both users, the situation
-# set up. After the operation, alice's ``counter`` is read from ``inspect(alice).dict`` (no SQL)
-# and from the database on the session's own connection (its transaction included). Verdicts:
+# Every cell starts alike: the rows reset, a new session that loads both users (with a
+# situation's loader options), the situation set up. After the operation, alice's ``counter``
+# is read from ``inspect(alice).dict`` (no SQL) and from the database on the session's own
+# connection (its transaction included). Verdicts:
 # ``synced`` (memory equals the database), ``expired`` (reloads on next access), ``stale``
 # (memory kept its old value), ``wrong`` (memory got a value the database does not have),
 # ``refused`` (an error), ``n/a`` (the operation cannot express this UPDATE).
@@ -167,14 +173,15 @@ def other_connection_sets(**values):
         other.execute(update(users).where(users.c.id == 1).values(values))
 
 
-def measure(operation, prepare, where, values, key=1):
+def measure(operation, prepare, where, values, key=1, options=()):
     if operation == "by primary key" and key is None:
         return {"verdict": "n/a"}
     with engine.begin() as other:
         reset = {"name": case((users.c.id == 1, "alice"), else_="bob"), "counter": 5}
         other.execute(update(users).values(reset))
     with Session(engine) as session:
-        alice, bob = session.scalars(select(User).order_by(User.id)).all()
+        users_loaded = select(User).options(*options).order_by(User.id)
+        alice, bob = session.scalars(users_loaded).all()
         prepare(session, alice)
         before = inspect(alice).dict.get("counter")
         sent.clear()
@@ -211,13 +218,13 @@ def measure(operation, prepare, where, values, key=1):
     }
 
 
-def run_situation(situation, expected, prepare, where, values, key=1):
+def run_situation(situation, expected, prepare, where, values, key=1, options=()):
     """Measure every operation in one situation, print the details, assert the
     expectations."""
     print(f"{'operation':18} {'verdict':8} {'memory':>7} {'database':>8}  statements")
     for operation, claim in zip(OPERATIONS, expected.split(), strict=True):
         cell = MEASURED[f"{SLUGS[operation]}/{situation}"] = measure(
-            operation, prepare, where, values, key
+            operation, prepare, where, values, key, options
         )
         details = [cell.get("memory", ""), cell.get("database", "")]
         statements = ", ".join(cell.get("statements", []))
@@ -231,6 +238,10 @@ def run_situation(situation, expected, prepare, where, values, key=1):
 
 CASE_INSENSITIVE = engine.dialect.name != "postgresql"
 MARIADB = engine.dialect.name in ("mysql", "mariadb")
+# SQLAlchemy 2.0.59 changed the evaluator (partly loaded objects, SQL's %); 2.1 up to 2.1.9
+# has not.
+RELEASE = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
+EVALUATOR_2_0_59 = (2, 0, 59) <= RELEASE < (2, 1)
 
 # %%
 # .. _behaviour_matrix_fresh:
@@ -274,18 +285,51 @@ run_situation(
 # ---------------------------------
 #
 # ``session.expire(alice, ["name"])``, then ``WHERE name = 'bob'``. The database updates bob
-# only, but ``'auto'``, ``'evaluate'`` and ``Query.update()`` count alice's expired ``name`` as
-# matching and set her counter to 9 in memory: wrong. It is wrong only because her row does not
-# match: with ``WHERE name = 'alice'`` (the second run, ``partial-match``, not in the table at
-# the end) the database updates her row too, and the same false-or-true match is right.
+# only. ``'auto'``, ``'evaluate'`` and ``Query.update()`` cannot tell from memory whether alice
+# matches, and what they do then depends on the SQLAlchemy release:
+#
+# - 2.0 up to 2.0.58, and 2.1 up to 2.1.9: they count her as matching and set her counter to 9
+#   in memory: wrong. It is wrong only because her row does not match: with
+#   ``WHERE name = 'alice'`` (the second run, ``partial-match``, not in the table at the end)
+#   the database updates her row too, and the same guess is right.
+# - from 2.0.59: they expire her instead, whether her row matched or not (``expired`` in both
+#   runs): her next access loads the row.
 
+if EVALUATOR_2_0_59:
+    expected = "expired expired synced synced synced synced expired"
+else:
+    expected = "wrong wrong synced synced synced synced wrong"
 run_situation(
-    "partial", "wrong wrong synced synced synced synced wrong",
+    "partial", expected,
     lambda s, alice: s.expire(alice, ["name"]), User.name == "bob", {"counter": 9}, key=2,
 )  # fmt: skip
+if EVALUATOR_2_0_59:
+    expected = "expired expired synced stale synced stale expired"
+else:
+    expected = "synced synced synced stale synced stale synced"
 run_situation(
-    "partial-match", "synced synced synced stale synced stale synced",
+    "partial-match", expected,
     lambda s, alice: s.expire(alice, ["name"]), User.name == "alice", {"counter": 9},
+)  # fmt: skip
+
+# %%
+# .. _behaviour_matrix_load-only:
+#
+# A criteria column never loaded
+# ------------------------------
+#
+# The same UPDATE, ``WHERE name = 'bob'``, with the users loaded by
+# ``load_only(User.counter)``: alice's ``name`` was never loaded rather than expired. The
+# evaluator treats both alike: counted as matching, ``wrong``, in 2.0 up to 2.0.58 and 2.1 up
+# to 2.1.9; ``expired`` from 2.0.59.
+
+if EVALUATOR_2_0_59:
+    expected = "expired expired synced synced synced synced expired"
+else:
+    expected = "wrong wrong synced synced synced synced wrong"
+run_situation(
+    "load-only", expected, lambda s, a: None, User.name == "bob", {"counter": 9}, key=2,
+    options=[load_only(User.counter)],
 )  # fmt: skip
 
 # %%
@@ -365,6 +409,34 @@ assert MEASURED["auto/division"]["memory"] == 2.5, "Python computed 5 / 2 = 2.5"
 # sphinx_gallery_end_ignore
 
 # %%
+# .. _behaviour_matrix_modulo:
+#
+# The remainder of a negative number
+# ----------------------------------
+#
+# Fresh objects, ``SET counter = (counter - 6) % 7``: 5 - 6 is -1, and the remainder of -1 by 7
+# is 6 in Python, whose ``%`` takes the sign of the divisor, but -1 in SQL, whose ``%`` takes
+# the sign of the dividend (SQLite, PostgreSQL and MariaDB alike). In SQLAlchemy 2.0 up to
+# 2.0.58 and 2.1 up to 2.1.9 the ORM computes Python's 6: ``wrong``. From 2.0.59 it follows
+# SQL's sign and computes -1: ``synced``.
+
+if EVALUATOR_2_0_59:
+    expected = "synced synced synced stale n/a stale synced"
+else:
+    expected = "wrong wrong wrong stale n/a stale wrong"
+run_situation(
+    "modulo", expected, lambda s, a: None, User.name == "alice",
+    {"counter": (User.counter - 6) % 7}, key=None,
+)  # fmt: skip
+# sphinx_gallery_start_ignore
+assert MEASURED["core/modulo"]["database"] == -1, "the database computed (5 - 6) % 7 = -1"
+assert MEASURED["auto/modulo"]["memory"] == (-1 if EVALUATOR_2_0_59 else 6), (
+    f"SQLAlchemy {sqlalchemy.__version__} computed (5 - 6) % 7 = "
+    f"{'-1, as SQL does' if EVALUATOR_2_0_59 else '6, as Python does'}"
+)
+# sphinx_gallery_end_ignore
+
+# %%
 # .. _behaviour_matrix_unflushed:
 #
 # An unflushed change
@@ -440,8 +512,8 @@ run_situation(
 # under :doc:`populate_existing <../myths/requery_refreshes>`.
 
 SITUATIONS = [
-    "fresh", "expired", "partial", "renamed", "relative", "function", "division",
-    "unflushed", "case", "like", "padspace",
+    "fresh", "expired", "partial", "load-only", "renamed", "relative", "function",
+    "division", "modulo", "unflushed", "case", "like", "padspace",
 ]  # fmt: skip
 print((f"{'':18}" + "".join(f"{situation:10}" for situation in SITUATIONS)).rstrip())
 for operation, slug in SLUGS.items():

@@ -11,8 +11,9 @@
 Moving from 1.4 to 2.x, the default becomes ``"auto"`` (falling back to ``"fetch"`` instead
 of raising), ``"fetch"`` uses ``RETURNING`` on more databases, and ``update(User)`` with a list
 of dicts becomes a safe bulk UPDATE by primary key instead of an UPDATE of every row, while
-an object whose criteria column is unloaded is no longer SELECTed but counted as matching;
-2.1 also autoflushes before Core statements and ``text()``.
+an object whose criteria column is unloaded is no longer SELECTed: 2.0 up to 2.0.58 and 2.1 up
+to 2.1.9 count it as matching, 2.0.59 expires it; 2.1 also autoflushes before Core statements
+and ``text()``.
 
 Code that runs bulk ``update()`` statements can behave differently after an upgrade from 1.4.
 This page runs the same statements and asserts what the *running* version does, so it is built
@@ -47,6 +48,13 @@ from sqlalchemy.orm import Session, declarative_base, load_only
 SA_VERSION = tuple(int(p) for p in sqlalchemy.__version__.split(".")[:2])
 FUTURE = {"future": True} if SA_VERSION < (2, 0) else {}
 print("SQLAlchemy", sqlalchemy.__version__)
+# sphinx_gallery_start_ignore
+import re
+
+# SQLAlchemy 2.0.59 changed the evaluator; 1.4, 2.0 up to 2.0.58 and 2.1 up to 2.1.9 have not.
+RELEASE = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
+EVALUATOR_2_0_59 = (2, 0, 59) <= RELEASE < (2, 1)
+# sphinx_gallery_end_ignore
 
 Base = declarative_base()
 
@@ -207,11 +215,14 @@ assert in_db == ["active", "active"], "the rollback left the data unchanged"
 #
 # Bob is loaded, then only his ``name`` is expired. The UPDATE matches ``name == "alice"``,
 # which bob's row does not. ``'evaluate'`` needs bob's name to judge him. 1.4 SELECTs the
-# expired column first and judges him correctly. 2.x does not load it: it counts an object
-# whose criteria column is unloaded as matching, and applies the SET to bob in memory, though
-# the database left his row alone. The default (``'auto'`` in 2.x) does the same, since it
-# evaluates first. ``'fetch'`` asks the database which rows matched, and gets bob right in every
-# version.
+# expired column first and judges him correctly. 2.x does not load it, and cannot judge him:
+#
+# - 2.0 up to 2.0.58 and 2.1 up to 2.1.9 count him as matching, and apply the SET to bob in
+#   memory, though the database left his row alone.
+# - from 2.0.59, 2.x expires bob instead: his next access loads his row.
+#
+# The default (``'auto'`` in 2.x) does the same, since it evaluates first. ``'fetch'`` asks the
+# database which rows matched, and gets bob right in every version.
 
 by_alice = update(User).where(User.name == "alice").values(status="vip")
 strategies = (
@@ -223,30 +234,41 @@ for strategy in strategies:
         session.expire(bob, ["name"])
         session.execute(by_alice, execution_options={"synchronize_session": strategy})
         statements = [sql.split()[0] for sql in sent]
-        in_memory = bob.__dict__["status"]  # read without loading anything
+        # Read without loading anything:
+        in_memory = (
+            repr(bob.__dict__["status"]) if "status" in bob.__dict__ else "expired"
+        )
         in_db = session.scalars(select(User.status).where(User.id == 2)).one()
         print(
-            f"{strategy}: bob.status in memory {in_memory!r}, in the database {in_db!r};",
+            f"{strategy}: bob.status in memory {in_memory}, in the database {in_db!r};",
             "statements:",
             statements,
         )
         # sphinx_gallery_start_ignore
         if strategy == "fetch":
-            assert in_memory == "active" == in_db, (
+            assert in_memory == "'active'" and in_db == "active", (
                 "'fetch' judged bob correctly: not matched"
             )
         elif SA_VERSION < (2, 0):
             assert statements == ["SELECT", "UPDATE"] and "users.name" in sent[0], (
                 "1.4 SELECTed the expired name before evaluating"
             )
-            assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
+            assert in_memory == "'active'" and in_db == "active", (
+                "1.4 judged bob correctly: not matched"
+            )
         else:
             assert statements == ["UPDATE"], (
                 "2.x sent the UPDATE alone: no SELECT of the name"
             )
-            assert (in_memory, in_db) == ("vip", "active"), (
-                f"2.x '{strategy}' counted bob as matching: 'vip' in memory, 'active' in the row"
-            )
+            if EVALUATOR_2_0_59:
+                assert (in_memory, in_db) == ("expired", "active"), (
+                    f"{sqlalchemy.__version__} '{strategy}' expired bob: 'active' in the row"
+                )
+            else:
+                assert (in_memory, in_db) == ("'vip'", "active"), (
+                    f"{sqlalchemy.__version__} '{strategy}' counted bob as matching: "
+                    "'vip' in memory, 'active' in the row"
+                )
         # sphinx_gallery_end_ignore
         session.rollback()
 
@@ -257,7 +279,8 @@ for strategy in strategies:
 # -----------------------------
 #
 # A column left out by ``load_only()`` is unloaded in the same way: bob is loaded with his
-# ``status`` only, and 2.x again applies the SET to him in memory.
+# ``status`` only, and 2.x again does not load his ``name``: in 2.0 up to 2.0.58 and 2.1 up to
+# 2.1.9 it applies the SET to him in memory; from 2.0.59 it expires him.
 
 with Session(engine, **FUTURE) as session:
     bob = session.scalars(
@@ -266,19 +289,28 @@ with Session(engine, **FUTURE) as session:
     sent.clear()
     session.execute(by_alice, execution_options={"synchronize_session": "evaluate"})
     statements = [sql.split()[0] for sql in sent]
-    in_memory = bob.__dict__["status"]
+    in_memory = repr(bob.__dict__["status"]) if "status" in bob.__dict__ else "expired"
     in_db = session.scalars(select(User.status).where(User.id == 2)).one()
     print(
-        f"bob.status in memory {in_memory!r}, in the database {in_db!r}; statements:",
+        f"bob.status in memory {in_memory}, in the database {in_db!r}; statements:",
         statements,
     )
     # sphinx_gallery_start_ignore
     if SA_VERSION < (2, 0):
         assert statements == ["SELECT", "UPDATE"], "1.4 SELECTed the unloaded name first"
-        assert in_memory == "active" == in_db, "1.4 judged bob correctly: not matched"
+        assert in_memory == "'active'" and in_db == "active", (
+            "1.4 judged bob correctly: not matched"
+        )
     else:
         assert statements == ["UPDATE"], "2.x did not load the name"
-        assert (in_memory, in_db) == ("vip", "active"), "2.x counted bob as matching"
+        if EVALUATOR_2_0_59:
+            assert (in_memory, in_db) == ("expired", "active"), (
+                f"{sqlalchemy.__version__} expired bob"
+            )
+        else:
+            assert (in_memory, in_db) == ("'vip'", "active"), (
+                f"{sqlalchemy.__version__} counted bob as matching"
+            )
     # sphinx_gallery_end_ignore
     session.rollback()
 
