@@ -51,8 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "examples" / "synchronize_session" / "behaviour_matrix.py"
 OPERATIONS = ROOT / "examples" / "session_lifecycle" / "operations_measured.py"
 QUESTIONS = ROOT / "examples" / "session_lifecycle" / "questions_measured.py"
+# Runs on 1.4 too: the sweep measures 1.4.54 against 2.x with it.
+VERSIONS = ROOT / "examples" / "synchronize_session" / "version_differences.py"
 # Each defines MEASURED, and LABELS (labels "<its file name>_<section>") where not the matrix.
-EXAMPLES = [MATRIX, OPERATIONS, QUESTIONS]
+EXAMPLES = [MATRIX, OPERATIONS, QUESTIONS, VERSIONS]
 MATRIX_LABEL = "sphx_glr_auto_examples_synchronize_session_behaviour_matrix.py"
 MEASURED_DIR = ROOT / "docs" / "_measured"
 EMPTY = {
@@ -313,10 +315,8 @@ def swept_outcome(sweep: dict, key: str, release: str):
     return None
 
 
-def release_span(run: dict, releases: list[str]) -> str:
-    """'2.0.0-2.0.58', '2.0.59', or '2.1' when the run is the whole swept series."""
-    if run["from"] == releases[0] and run["to"] == releases[-1] and len(releases) > 1:
-        return series_of(run["from"])
+def release_span(run: dict) -> str:
+    """'2.0.0-2.0.58' or '2.0.59': the releases a run of equal outcomes spans."""
     return run["from"] if run["from"] == run["to"] else f"{run['from']}\u2013{run['to']}"
 
 
@@ -328,10 +328,9 @@ def verdicts_by_release(sweep: dict, key: str) -> list[tuple[str, list[str]]]:
     for series in sorted(sweep["releases"], key=release_key, reverse=True):
         if series.startswith("1."):
             continue
-        releases = sweep["releases"][series]
         for run in reversed(sweep["cells"].get(key, {}).get(series, [])):
             if "verdict" in run["outcome"]:
-                found.setdefault(run["outcome"]["verdict"], []).append(release_span(run, releases))
+                found.setdefault(run["outcome"]["verdict"], []).append(release_span(run))
     return list(found.items()) if len(found) > 1 else []
 
 
@@ -726,11 +725,29 @@ def _release_changes_directive():
             count = sum(len(r) for r in measured_series.values())
             text = (
                 f"Measured on every release from {spans} ({count} releases, Python "
-                f"{sweep['python']}, SQLite {sweep['sqlite']}), {len(sweep['cells'])} outcomes "
-                f"each, by {SWEEP}; this build measured SQLAlchemy {live['sqlalchemy']} again "
-                "and got the same."
+                f"{sweep['python']}, SQLite {sweep['sqlite']}), and on {newest.get('1.4', '-')} "
+                f"the page about version differences: {len(sweep['cells'])} outcomes, by "
+                f"{SWEEP}; this build measured SQLAlchemy {live['sqlalchemy']} again and got "
+                "the same."
             )
             output = [nodes.paragraph(text, text)]
+
+            first_2_0 = sweep["releases"]["2.0"][0]
+            if "1.4" in newest:
+                keys = series_differences(sweep, newest["1.4"], first_2_0)
+                text = (
+                    f"From {newest['1.4']} to {first_2_0}: {len(keys)} outcomes differ "
+                    "(only the page about version differences runs on 1.4)."
+                )
+                output.append(nodes.paragraph(text, text))
+                rows = [
+                    [cell_link(key), *outcome_words(
+                        swept_outcome(sweep, key, newest["1.4"]),
+                        swept_outcome(sweep, key, first_2_0))]
+                    for key in keys
+                ]  # fmt: skip
+                if rows:
+                    output.append(node_table(["1.4 to 2.0", newest["1.4"], first_2_0], rows))
 
             older, newer = newest["2.0"], newest["2.1"]
             keys = series_differences(sweep, older, newer)
