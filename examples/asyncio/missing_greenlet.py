@@ -11,11 +11,11 @@
 
 Under asyncio every read that needs SQL must be awaited: an expired attribute (after
 ``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
-when read as plain attributes. It comes bare or as the ``.orig`` of a ``StatementError``, depending on the
-release, the driver and the pool (a read that must first open or ping a connection, under
-``NullPool`` or ``pool_pre_ping=True``, raises it bare), so catch both. The fix is to load
-before you read: ``await session.refresh(obj)``, ``selectinload()``, ``awaitable_attrs``, or
-``expire_on_commit=False`` to keep the loaded values.
+when read as plain attributes. It comes bare or as the ``.orig`` of a ``StatementError``,
+depending on the release, the driver and the pool (a read that must first open or ping a
+connection, under ``NullPool`` or ``pool_pre_ping=True``, raises it bare), so catch both. The
+fix is to load before you read: ``await session.refresh(obj)``, ``selectinload()``,
+``awaitable_attrs``, or ``expire_on_commit=False`` to keep the loaded values.
 
 Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
 is expired, and a lazy collection is not loaded until first read, so reading either one
