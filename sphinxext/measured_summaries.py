@@ -95,27 +95,26 @@ def missing_greenlet_form_changes(path: Path = MISSING_GREENLET_PAGE) -> str:
     return ", ".join(changed[:-1]) + (" and " if len(changed) > 1 else "") + changed[-1]
 
 
-def missing_greenlet_forms(path: Path = MISSING_GREENLET_PAGE) -> str:
-    """Which form of ``MissingGreenlet`` each SQLAlchemy release and async driver raises, in
-    the words the cheat sheet and decision guide must use: from ``WRAPPED_WITH`` and
-    ``BARE_WITH`` of ``missing_greenlet.py``, which asserts them on every run (an expired
-    attribute and a lazy relationship load alike)."""
-    found = _missing_greenlet_pairs(path)
+def missing_greenlet_advice(path: Path = MISSING_GREENLET_PAGE) -> str:
+    """What the cheat sheet and decision guide must say about the two forms, from the code of
+    ``missing_greenlet.py``, which asserts it on every run: the pools of its ``engines`` under
+    which a read after commit raises the error bare, and the ``except`` of its
+    ``missing_greenlet()``, which catches both forms."""
+    import ast
 
-    def pairs(name: str) -> str:
-        by_release = {}
-        for release, driver in found[name]:
-            by_release.setdefault(release, []).append(driver)
-        parts = []
-        for release in sorted(by_release):
-            drivers = sorted(by_release[release], key=ASYNC_DRIVERS.index)
-            named = drivers[0] if len(drivers) == 1 else ", ".join(drivers[:-1])
-            if len(drivers) > 1:
-                named += f" or {drivers[-1]}"
-            parts.append(f"on {release} with {named}")
-        return " and ".join(parts)
-
-    return f"wrapped in a StatementError {pairs('WRAPPED_WITH')}; bare {pairs('BARE_WITH')}"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    pools, caught = [], ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "engines":
+            pools = [key.value for key in node.value.keys if key.value != "default pool"]
+        if isinstance(node, ast.FunctionDef) and node.name == "missing_greenlet":
+            handler = next(n for n in ast.walk(node) if isinstance(n, ast.ExceptHandler))
+            caught = ast.unparse(handler.type).replace("exc.", "")
+    named = " or ".join(f"`{pool}`" for pool in pools)
+    return (
+        f"bare when the read must first open or ping a connection ({named}): "
+        f"catch both, `except {caught}`, and check `.orig`"
+    )
 
 
 def _run(path: Path) -> dict:

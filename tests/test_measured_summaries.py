@@ -226,17 +226,23 @@ MISSING_GREENLET_ROWS = {
 
 
 def test_missing_greenlet_rows_say_each_form_as_the_asyncio_page_asserts_it():
-    """The form (bare, or inside a StatementError) depends on release and driver, the same for
-    an expired attribute and a lazy relationship load: missing_greenlet.py asserts it per
-    (release, driver) on every run; both summary rows must say exactly that, for both reads."""
-    forms = measured_summaries.missing_greenlet_forms()
-    assert "on 2.0 with aiomysql" in forms and "on 2.1 with asyncpg" in forms, forms
+    """The form (bare, or inside a StatementError) depends on release, driver and pool:
+    missing_greenlet.py asserts it on every run, with the default pool and with the pools
+    under which a read after commit raises it bare, and catches both forms in one ``except``.
+    Both summary rows must quote the measured form of both reads, name those pools and that
+    ``except`` as the page's code has them, and the server-values page must find the same
+    forms per release and driver."""
+    advice = measured_summaries.missing_greenlet_advice()
+    assert "(`NullPool` or `pool_pre_ping=True`)" in advice, advice
+    assert "`except (MissingGreenlet, StatementError)`" in advice, advice
+    page = measured_summaries.MISSING_GREENLET_PAGE
     server_values = ROOT / "examples" / "asyncio" / "server_values.py"
-    assert measured_summaries.missing_greenlet_forms(server_values) == forms, "pages agree"
-    for page, anchor in MISSING_GREENLET_ROWS.items():
-        lines = (ROOT / "docs" / f"{page}.md").read_text().splitlines()
+    pairs = measured_summaries._missing_greenlet_pairs
+    assert pairs(server_values) == pairs(page), "the two asyncio pages agree"
+    for page_name, anchor in MISSING_GREENLET_ROWS.items():
+        lines = (ROOT / "docs" / f"{page_name}.md").read_text().splitlines()
         row = next(line for line in lines if f"{{row}}`{anchor}`" in line)
-        assert forms in row, (page, forms)
-        assert row.count("bare") == 1 and row.count("wrapped in") == 1, page
+        assert advice in row, (page_name, advice)
+        assert "on 2.1 with aiosqlite and the default pool" in row, page_name
         for key in ("async-commit/read", "async-lazy/read"):
-            assert f"<{key}>" in row, (page, key)
+            assert f"MissingGreenlet in a StatementError <{key}>" in row, (page_name, key)

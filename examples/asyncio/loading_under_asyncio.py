@@ -15,7 +15,7 @@ synchronous code with ``run_sync()``; ``expire_on_commit=False`` only keeps what
 stale values included, and ``lazy="raise"`` makes the forgotten load fail with its name.
 
 Under asyncio a plain read of an attribute that is not loaded raises ``MissingGreenlet`` (bare
-or wrapped in a ``StatementError``, depending on release and driver: see
+or wrapped in a ``StatementError``, depending on release, driver and pool: see
 :ref:`the first page <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`).
 Each way is run below, with the SQL it sends.
 """

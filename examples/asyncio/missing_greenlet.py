@@ -11,42 +11,37 @@
 
 Under asyncio every read that needs SQL must be awaited: an expired attribute (after
 ``await session.commit()``) and a lazy collection not loaded yet raise ``MissingGreenlet``
-(bare or inside a ``StatementError``, depending on release and driver: catch both) when read
-as plain attributes, and read fine once an awaited call such as ``session.refresh()`` has
-loaded them.
+when read as plain attributes. It comes bare or as the ``.orig`` of a ``StatementError``,
+depending on the release, the driver and the pool (a read that must first open or ping a
+connection, under ``NullPool`` or ``pool_pre_ping=True``, raises it bare), so catch both. The
+fix is to load before you read: ``await session.refresh(obj)``, ``selectinload()``,
+``awaitable_attrs``, or ``expire_on_commit=False`` to keep the loaded values.
 
 Under asyncio an attribute cannot load itself: after ``await session.commit()`` every attribute
 is expired, and a lazy collection is not loaded until first read, so reading either one
-raises ``MissingGreenlet`` ("greenlet_spawn has not been called"). Depending on release and
-driver it comes wrapped in a ``StatementError`` (the ``MissingGreenlet`` is its ``.orig``),
-which ``except MissingGreenlet`` does not catch: the runs of this page found it wrapped on 2.1
-with aiosqlite, psycopg and aiomysql and on 2.0 with aiomysql, bare on 2.1 with asyncpg and on
-2.0 with aiosqlite, psycopg and asyncpg. Code that handles it should check both forms:
-``isinstance(error, MissingGreenlet) or isinstance(getattr(error, "orig", None),
-MissingGreenlet)``. Load what you will read with an
-``await`` first (``await session.refresh(obj)``, ``selectinload()``, ``awaitable_attrs``), or
-keep the values with ``expire_on_commit=False``.
+raises ``MissingGreenlet`` ("greenlet_spawn has not been called"), sometimes inside a
+``StatementError``, which ``except MissingGreenlet`` does not catch.
 """
 
 # %%
 # An :class:`~sqlalchemy.ext.asyncio.AsyncSession` on aiosqlite (``DATABASE_URL`` when set:
 # give it an async driver). Every cell is an ``async def`` run by one
 # ``asyncio.Runner``, so all cells share one event loop. ``missing_greenlet()`` runs a
-# read that needs SQL, prints the error it raises and finds the ``MissingGreenlet`` in
-# it the robust way: the error itself, or the ``.orig`` of a ``StatementError``. Which form
-# comes depends on release and driver; the runs of this page found (and it checks) a
-# ``StatementError`` around it on 2.1 with aiosqlite, psycopg and aiomysql
-# (:doc:`MariaDB </dialect-differences>`) and on 2.0 with aiomysql, the ``MissingGreenlet``
-# itself on 2.1 with asyncpg and on 2.0 with aiosqlite, psycopg and asyncpg.
+# read that needs SQL and catches both forms of the error: ``except (MissingGreenlet,
+# StatementError)``, then it re-raises a ``StatementError`` whose ``.orig`` is something
+# else (an ``IntegrityError`` is a ``StatementError`` too). ``form()`` says which form came.
 
 import asyncio
 import os
 import re
+import tempfile
+import warnings
 
 import sqlalchemy
-from sqlalchemy import ForeignKey, String, exc, inspect
+from sqlalchemy import ForeignKey, String, exc, inspect, make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.pool import NullPool
 
 
 class Base(DeclarativeBase):
@@ -73,23 +68,58 @@ class Address(Base):
         return f"Address(id={self.id!r}, email={self.email!r})"
 
 
+# A refused read leaves the driver's coroutine never awaited, and Python warns when it is
+# collected: the error this page shows, not a new one.
+warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
 runner = asyncio.Runner()
 engine = create_async_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite://"))
 async_session = async_sessionmaker(engine)
 
 
-async def create_tables():
-    async with engine.begin() as connection:
+async def create_tables(target):
+    async with target.begin() as connection:
         await connection.run_sync(Base.metadata.drop_all)
         await connection.run_sync(Base.metadata.create_all)
-    async with async_session() as session:
+    async with async_sessionmaker(target)() as session:
         address = Address(id=1, email="a@example.org")
         session.add(User(id=1, name="alice", addresses=[address]))
         await session.commit()
 
 
-# What the runs of this page found: the ``(release, driver)`` pairs that raise the
-# ``MissingGreenlet`` inside a ``StatementError``, and those that raise it bare.
+def missing_greenlet(read, show=True):
+    """Run a read that needs SQL; print the error and return it, in either form."""
+    try:
+        read()
+    except (exc.MissingGreenlet, exc.StatementError) as error:
+        if not isinstance(getattr(error, "orig", error), exc.MissingGreenlet):
+            raise  # a StatementError about something else
+        message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
+        if show:
+            print(f"{type(error).__name__}: {message}")
+        return error
+    raise AssertionError("the read raised no error")
+
+
+def form(error):
+    return "bare" if isinstance(error, exc.MissingGreenlet) else "wrapped"
+
+
+# sphinx_gallery_start_ignore
+assert issubclass(exc.IntegrityError, exc.StatementError), (
+    "an IntegrityError is a StatementError too: check .orig before treating it as this error"
+)
+assert not issubclass(exc.StatementError, exc.MissingGreenlet), (
+    "except MissingGreenlet misses the wrapped form"
+)
+assert not issubclass(exc.MissingGreenlet, exc.StatementError), (
+    "except StatementError alone misses the bare form"
+)
+# sphinx_gallery_end_ignore
+
+
+# What the runs of this page found for a read whose first await is its statement (the
+# default pool, or a connection the session holds already): the ``(release, driver)`` pairs
+# that raise the ``MissingGreenlet`` inside a ``StatementError``, and those that raise it bare.
 WRAPPED_WITH = {
     ("2.0", "aiomysql"),
     ("2.1", "aiosqlite"),
@@ -102,40 +132,17 @@ BARE_WITH = {
     ("2.0", "asyncpg"),
     ("2.1", "asyncpg"),
 }
+RELEASE = ".".join(sqlalchemy.__version__.split(".")[:2])
 
 
-def missing_greenlet(read):
-    """Run a read that needs SQL; print the error, return the MissingGreenlet in it."""
-    try:
-        read()
-    except exc.SQLAlchemyError as error:
-        message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
-        print(f"{type(error).__name__}: {message}")
-        # Catch both forms: the MissingGreenlet itself, or a StatementError around it.
-        if isinstance(error, exc.MissingGreenlet):
-            found = error
-        elif isinstance(getattr(error, "orig", None), exc.MissingGreenlet):
-            found = error.orig
-        else:
-            raise
-        release = ".".join(sqlalchemy.__version__.split(".")[:2])
-        driver = engine.dialect.driver
-        # sphinx_gallery_start_ignore
-        if (release, driver) in WRAPPED_WITH:
-            assert isinstance(error, exc.StatementError), (
-                f"on SQLAlchemy {release} with {driver} the MissingGreenlet comes inside a "
-                "StatementError"
-            )
-        if (release, driver) in BARE_WITH:
-            assert found is error, (
-                f"on SQLAlchemy {release} with {driver} the MissingGreenlet comes bare"
-            )
-        # sphinx_gallery_end_ignore
-        return found
-    raise AssertionError("the read raised no error")
+def expected_form(driver):
+    """The form the runs found for a read that opens or pings no connection first."""
+    if (RELEASE, driver) in WRAPPED_WITH:
+        return "wrapped"
+    return "bare" if (RELEASE, driver) in BARE_WITH else None
 
 
-runner.run(create_tables())
+runner.run(create_tables(engine))
 
 # %%
 # An expired attribute after ``await session.commit()``
@@ -144,8 +151,10 @@ runner.run(create_tables())
 # ``commit()`` expires every attribute, as in a synchronous session. The next read of
 # ``user.name`` must send a ``SELECT``; a synchronous session sends it inside the attribute
 # access, but here sending it needs an ``await``, and a plain attribute read cannot await.
-# SQLAlchemy raises ``MissingGreenlet`` instead: the error itself, or a ``StatementError``
-# around it, depending on release and driver (``missing_greenlet()`` above catches both).
+# SQLAlchemy raises ``MissingGreenlet`` instead. With this engine's default pool it comes
+# inside a ``StatementError`` on 2.1 with aiosqlite and bare on 2.0 (the runs of this page
+# found other drivers differ: ``WRAPPED_WITH`` and ``BARE_WITH`` above), so the ``except``
+# in ``missing_greenlet()`` names both.
 
 
 async def read_after_commit():
@@ -154,12 +163,23 @@ async def read_after_commit():
         await session.commit()
         print("expired:", sorted(inspect(user).expired_attributes))
         error = missing_greenlet(lambda: user.name)
+        print("form:", form(error))
         # sphinx_gallery_start_ignore
-        assert isinstance(error, exc.MissingGreenlet), "an expired read raises"
-        assert "greenlet_spawn has not been called" in str(error), (
+        found = getattr(error, "orig", error)
+        assert isinstance(found, exc.MissingGreenlet), "an expired read raises"
+        assert "greenlet_spawn has not been called" in str(found), (
             "the error says greenlet_spawn has not been called"
         )
         assert "name" in inspect(user).expired_attributes, "name is still expired"
+        expected = expected_form(engine.dialect.driver)
+        if expected is not None:
+            assert form(error) == expected, (
+                f"on SQLAlchemy {RELEASE} with {engine.dialect.driver} it comes {expected}"
+            )
+        if engine.dialect.driver == "aiosqlite":
+            assert form(error) == ("wrapped" if RELEASE == "2.1" else "bare"), (
+                "with aiosqlite: inside a StatementError on 2.1, bare on 2.0"
+            )
         # sphinx_gallery_end_ignore
         return user
 
@@ -200,8 +220,8 @@ user = runner.run(refresh_then_read())
 #
 # ``user.addresses`` is a lazy collection (the default, ``lazy="select"``): its first read
 # sends a ``SELECT``. That is the same problem with no commit involved: the freshly loaded
-# ``user`` raises ``MissingGreenlet`` on its first ``user.addresses``, and the collection stays
-# unloaded.
+# ``user`` raises ``MissingGreenlet`` on its first ``user.addresses``, in the same form as the
+# expired attribute, and the collection stays unloaded.
 
 
 async def read_lazy_relationship():
@@ -211,12 +231,19 @@ async def read_lazy_relationship():
         assert "name" in inspect(user).dict, "the columns were loaded by get()"
         # sphinx_gallery_end_ignore
         error = missing_greenlet(lambda: user.addresses)
+        print("form:", form(error))
         # sphinx_gallery_start_ignore
-        assert isinstance(error, exc.MissingGreenlet), "a lazy load raises"
-        assert "greenlet_spawn has not been called" in str(error), (
+        found = getattr(error, "orig", error)
+        assert isinstance(found, exc.MissingGreenlet), "a lazy load raises"
+        assert "greenlet_spawn has not been called" in str(found), (
             "the error says greenlet_spawn has not been called"
         )
         assert "addresses" not in inspect(user).dict, "still not loaded"
+        expected = expected_form(engine.dialect.driver)
+        if expected is not None:
+            assert form(error) == expected, (
+                f"on SQLAlchemy {RELEASE} with {engine.dialect.driver} it comes {expected}"
+            )
         # sphinx_gallery_end_ignore
         return user
 
@@ -247,7 +274,69 @@ async def refresh_relationship():
 
 
 user = runner.run(refresh_relationship())
+
+# %%
+# The pool decides the form too
+# -----------------------------
+#
+# The ``StatementError`` wraps the ``MissingGreenlet`` when the read's first ``await`` is its
+# statement. A read that must first open a connection (``NullPool`` opens one for every
+# checkout) or ping one (``pool_pre_ping=True``) fails there, before any statement, and the
+# ``MissingGreenlet`` comes bare, on 2.0 and 2.1, with each driver of ``WRAPPED_WITH`` and
+# ``BARE_WITH`` (the runs of this page checked all four). A lazy load inside a transaction
+# uses the connection the session holds already, so there the pool changes nothing. Three
+# engines on one SQLite file (each ``NullPool`` connection to ``sqlite://`` would open a new,
+# empty database), each read once inside a transaction and once after ``commit()``:
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite+aiosqlite://"))
+tmp = tempfile.TemporaryDirectory()
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmp.name, "pools.db"))
+engines = {
+    "default pool": create_async_engine(url),
+    "NullPool": create_async_engine(url, poolclass=NullPool),
+    "pool_pre_ping=True": create_async_engine(url, pool_pre_ping=True),
+}
+
+
+async def two_reads(target):
+    async with async_sessionmaker(target)() as session:
+        user = await session.get(User, 1)
+        in_transaction = form(missing_greenlet(lambda: user.addresses, show=False))
+        await session.commit()
+        after_commit = form(missing_greenlet(lambda: user.name, show=False))
+    await target.dispose()
+    return in_transaction, after_commit
+
+
+async def forms_by_pool():
+    await create_tables(engines["default pool"])
+    forms = {}
+    for name, each in engines.items():
+        forms[name] = in_transaction, after_commit = await two_reads(each)
+        print(f"{name:18}  lazy load in a transaction: {in_transaction:7}  ", end="")
+        print(f"expired read after commit: {after_commit}")
+    return forms
+
+
+forms = runner.run(forms_by_pool())
 # sphinx_gallery_start_ignore
+expected = expected_form(engines["NullPool"].dialect.driver)
+if expected is not None:
+    assert forms["default pool"] == (expected, expected), (
+        "with the default pool both reads come as on the cells above"
+    )
+    assert forms["NullPool"] == (expected, "bare"), (
+        "with NullPool the read after commit opens a connection first: bare"
+    )
+    assert forms["pool_pre_ping=True"] == (expected, "bare"), (
+        "with pool_pre_ping=True the read after commit pings first: bare"
+    )
+if engines["NullPool"].dialect.driver == "aiosqlite" and RELEASE == "2.1":
+    assert forms["default pool"] != forms["NullPool"], (
+        "on 2.1 with aiosqlite the default pool and NullPool give different forms"
+    )
 runner.run(engine.dispose())
 runner.close()
+tmp.cleanup()
 # sphinx_gallery_end_ignore

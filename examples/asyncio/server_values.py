@@ -12,8 +12,8 @@ Server-generated values under asyncio
 Under asyncio a server-generated value must be fetched before it is read: ``"auto"`` does
 that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, and otherwise
 ``await session.refresh(obj)`` loads it; a plain read of the expired value raises
-``MissingGreenlet``, bare or inside a ``StatementError`` depending on release and driver
-(catch both).
+``MissingGreenlet``, bare or inside a ``StatementError`` (catch both: the form depends on the
+release, the driver and, for a read that must first open or ping a connection, the pool).
 """
 
 # %%
@@ -24,11 +24,14 @@ that for INSERT (with ``RETURNING``), ``eager_defaults=True`` for UPDATE too, an
 # commit (:doc:`expire_on_commit=False <../myths/expire_on_commit_false_fixes_detached>`), so each
 # cell's state table shows the note as the
 # flush left it. ``missing_greenlet()`` prints the error of a read that needs SQL and
-# finds the :doc:`MissingGreenlet <missing_greenlet>` in it: the error itself, or the
-# ``.orig`` of a ``StatementError``. The runs of this page found (and it checks) a
-# ``StatementError`` on 2.1 with aiosqlite, psycopg and aiomysql (MariaDB) and on 2.0 with
-# aiomysql, the ``MissingGreenlet`` itself on 2.1 with asyncpg and on 2.0 with aiosqlite,
-# psycopg and asyncpg.
+# finds the :doc:`MissingGreenlet <missing_greenlet>` in it: it catches
+# ``(MissingGreenlet, StatementError)`` and keeps the error itself or the ``.orig`` of a
+# ``StatementError``. Each read here follows a flush, in the transaction that holds the
+# session's connection, so no pool setting changes its form (the pool matters for a read
+# that must first open or ping a connection: :doc:`missing_greenlet`): the runs of this page
+# found (and it checks) a ``StatementError`` on 2.1 with aiosqlite, psycopg and aiomysql
+# (MariaDB) and on 2.0 with aiomysql, the ``MissingGreenlet`` itself on 2.1 with asyncpg and
+# on 2.0 with aiosqlite, psycopg and asyncpg.
 
 import asyncio
 import os
@@ -85,8 +88,9 @@ def statements(verb):
     return [sql for sql in sent if sql.lstrip().upper().startswith(verb)]
 
 
-# What the runs of this page found: the ``(release, driver)`` pairs that raise the
-# ``MissingGreenlet`` inside a ``StatementError``, and those that raise it bare.
+# What the runs of this page found for a read on the session's connection: the
+# ``(release, driver)`` pairs that raise the ``MissingGreenlet`` inside a ``StatementError``,
+# and those that raise it bare.
 WRAPPED_WITH = {
     ("2.0", "aiomysql"),
     ("2.1", "aiosqlite"),
@@ -105,16 +109,12 @@ def missing_greenlet(read):
     """Run a read that needs SQL; print the error, return the MissingGreenlet in it."""
     try:
         read()
-    except exc.SQLAlchemyError as error:
+    except (exc.MissingGreenlet, exc.StatementError) as error:
+        found = getattr(error, "orig", error)  # the error itself, or the one it wraps
+        if not isinstance(found, exc.MissingGreenlet):
+            raise  # a StatementError about something else
         message = re.split(r"\s*\(Background on", str(error).splitlines()[0])[0]
         print(f"{type(error).__name__}: {message}")
-        # Catch both forms: the MissingGreenlet itself, or a StatementError around it.
-        if isinstance(error, exc.MissingGreenlet):
-            found = error
-        elif isinstance(getattr(error, "orig", None), exc.MissingGreenlet):
-            found = error.orig
-        else:
-            raise
         release = ".".join(sqlalchemy.__version__.split(".")[:2])
         driver = engine.dialect.driver
         # sphinx_gallery_start_ignore
@@ -190,6 +190,7 @@ async def insert_plain():
         print("expired:", sorted(inspect(note).expired_attributes))
         error = missing_greenlet(lambda: note.status)
         # sphinx_gallery_start_ignore
+        assert session.in_transaction(), "the read comes inside the flush's transaction"
         assert isinstance(error, exc.MissingGreenlet), "the read raises"
         # sphinx_gallery_end_ignore
         await session.commit()
@@ -220,6 +221,7 @@ async def update_auto():
         print("expired:", sorted(inspect(note).expired_attributes))
         error = missing_greenlet(lambda: note.edits)
         # sphinx_gallery_start_ignore
+        assert session.in_transaction(), "the read comes inside the flush's transaction"
         assert isinstance(error, exc.MissingGreenlet), "reading the new count raises"
         # sphinx_gallery_end_ignore
         await session.commit()

@@ -11,7 +11,9 @@ A session per request, per thread, per job
 A session lives as long as one unit of work: a request (a generator that commits or rolls
 back, then closes), a thread's task (``scoped_session`` and ``scoped_session.remove()``),
 a job (a new ``SessionLocal.begin()`` block per job, given ids, not objects); return plain
-data, not the session's objects, from a unit of work that has ended.
+data, not the session's objects, from a unit of work that has ended. Commit in the endpoint
+when a failed commit must fail the request: FastAPI 0.118.0 and later run the code after a
+dependency's ``yield`` after the response is sent, by default.
 """
 
 # %%
@@ -34,6 +36,7 @@ import threading
 
 from sqlalchemy import String, create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -122,7 +125,8 @@ shared.dispose()
 # -------------------------------------------------------------
 #
 # The generator has the shape of a FastAPI dependency "with yield"; this page does not run
-# FastAPI, so what FastAPI does with it is not shown here. ``handle()`` drives the generator
+# FastAPI (when FastAPI runs the code after ``yield``: :ref:`below
+# <session_per_request_failed_commit>`). ``handle()`` drives the generator
 # with ``contextlib.contextmanager``: the code before ``yield`` runs before the endpoint, an
 # exception the endpoint raises comes out of the ``yield``, and the code after it runs once
 # the endpoint has returned. If the endpoint returns, the generator commits; if it raises, the
@@ -220,6 +224,69 @@ print("in the database:", names)
 # sphinx_gallery_start_ignore
 assert isinstance(error, ValueError), "the endpoint's exception reached the caller"
 assert names == ["alice", "amy"], "bob's flushed INSERT was rolled back"
+# sphinx_gallery_end_ignore
+
+# %%
+# .. _session_per_request_failed_commit:
+#
+# A commit that fails after the endpoint returned
+# -----------------------------------------------
+#
+# The generator commits after the endpoint has returned, so a commit that fails (here the
+# INSERT of an id that exists, which the commit's flush sends) fails after the response was
+# built. ``handle()`` passes the error on to its caller, but a web framework may have sent
+# the response by then. FastAPI does, by default: it runs the code after ``yield`` after
+# the response is sent in 0.118.0 and later (and before 0.106.0), and before it only in
+# 0.106.0 to 0.117.1; from 0.121.0, ``Depends(get_session, scope="function")`` runs it
+# before. So on a current FastAPI the client gets its 200 and the body while nothing was
+# committed. (Read from FastAPI's source, not run here: in 0.165.0, ``fastapi/routing.py``
+# closes the exit stack of "request"-scoped dependencies after ``await response(scope,
+# receive, send)``, and its bundled docs say the default scope "request" runs the exit code
+# "after the response is sent back"; the releases come from its release notes, and from
+# runs of FastAPI's ``TestClient`` with this generator outside this page, on FastAPI
+# 0.105.0, 0.106.0, 0.117.1, 0.118.0, 0.120.4, 0.121.0 and 0.165.0.)
+# Commit in the endpoint, before building the response: a failing commit then fails the
+# request, and no response exists to send.
+
+responses = []
+
+
+def create_user_with_id(session: Session, user_id: int, name: str) -> dict:
+    session.add(User(id=user_id, name=name))  # no flush: the commit sends the INSERT
+    responses.append({"id": user_id, "name": name})
+    return responses[-1]
+
+
+def create_user_and_commit(session: Session, user_id: int, name: str) -> dict:
+    session.add(User(id=user_id, name=name))
+    session.commit()  # fails here, before the response exists
+    responses.append({"id": user_id, "name": name})
+    return responses[-1]
+
+
+built, failures = {}, {}
+for endpoint in (create_user_with_id, create_user_and_commit):
+    responses.clear()
+    try:
+        handle(endpoint, 1, "alice again")
+    except IntegrityError as caught:
+        failures[endpoint.__name__] = type(caught).__name__
+    built[endpoint.__name__] = list(responses)
+    outcome = failures.get(endpoint.__name__, "committed")
+    print(f"{endpoint.__name__}: response built {responses}, then {outcome}")
+names = names_in_database()
+print("in the database:", names)
+# sphinx_gallery_start_ignore
+assert sorted(failures) == ["create_user_and_commit", "create_user_with_id"], (
+    "both requests failed with an IntegrityError"
+)
+assert built["create_user_with_id"] == [{"id": 1, "name": "alice again"}], (
+    "committing after the endpoint failed once the response was built"
+)
+assert built["create_user_and_commit"] == [], (
+    "committing in the endpoint failed before the response was built"
+)
+assert names == ["alice", "amy"], "neither request committed anything"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -8,17 +8,20 @@
 ``StaleDataError`` and ``ObjectDeletedError``: the row changed under the session
 ================================================================================
 
-``StaleDataError`` means a flush's write matched fewer rows than it expected (an UPDATE or
-versioned DELETE found no row with the key and version it loaded, or a many-to-many link
-row it deleted was gone), and ``ObjectDeletedError`` that an expired object's row is gone:
-roll back, load the row again, and either give up or re-apply your change to what is there.
+``StaleDataError`` means a write matched fewer rows than the ORM expected: a flush's UPDATE
+or versioned DELETE found no row with the key and version it loaded, or a many-to-many link
+row it deleted was gone; outside a flush, a bulk UPDATE by primary key or
+``bulk_update_mappings()`` named a missing row, or ``merge()`` got an old version.
+``ObjectDeletedError`` means an expired object's row is gone. Roll back, load the row again,
+and either give up or re-apply your change to what is there.
 
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
 bumped its version. The DELETE of a many-to-many link row raises it too, with no version,
-when another connection removed that link first. Reading an expired attribute of an object
-whose row is gone raises ``ObjectDeletedError``. Either way: catch it, roll back, and load
-the row again (it may be gone for good).
+when another connection removed that link first. Three calls raise it with nothing to
+flush. Reading an expired attribute of an object whose row is gone raises
+``ObjectDeletedError``. Either way: catch it, roll back, and load the row again (it may be
+gone for good).
 """
 
 # %%
@@ -369,6 +372,75 @@ found = session.get(User, 1)
 print("after the rollback:", found)
 # sphinx_gallery_start_ignore
 assert found is None, "a new transaction does not find the row"
+# sphinx_gallery_end_ignore
+
+# %%
+# .. _stale_data_error_without_flush:
+#
+# Without a flush: bulk UPDATE by primary key, ``bulk_update_mappings()``, ``merge()``
+# ------------------------------------------------------------------------------------
+#
+# Nothing is pending in the session, and three calls raise ``StaleDataError`` themselves. An
+# ORM bulk UPDATE by primary key (``session.execute(update(User), [dicts])``, :doc:`its page
+# <../synchronize_session/bulk_update_by_primary_key>`) and ``bulk_update_mappings()``
+# expect every dict to match one row: a dict naming a missing id raises once the UPDATE has
+# run. They leave the session in different states. After the bulk UPDATE the transaction is
+# still active, with the row that exists updated (alice reads "alicia"): a ``commit()`` now
+# would keep that. ``bulk_update_mappings()`` fails as a flush does: the session refuses
+# to go on until ``rollback()``. ``merge()`` of a ``VersionedUser`` sent back with version
+# 1, after another writer moved the row to version 2, raises before writing anything. Roll
+# back after each.
+
+start()
+behind_our_back(update(VersionedUser).values(name="ally", version=2))
+calls = {
+    "update(User), [dicts]": lambda: session.execute(
+        update(User), [{"id": 1, "name": "alicia"}, {"id": 2, "name": "bob"}]
+    ),
+    "bulk_update_mappings()": lambda: session.bulk_update_mappings(
+        User, [{"id": 2, "name": "bob"}]
+    ),
+    "merge()": lambda: session.merge(VersionedUser(id=1, name="alice!", version=1)),
+}
+errors, in_transaction = {}, {}
+for name, call in calls.items():
+    # sphinx_gallery_start_ignore
+    assert not (session.new or session.dirty or session.deleted), "nothing to flush"
+    # sphinx_gallery_end_ignore
+    try:
+        call()
+    except StaleDataError as caught:
+        errors[name] = caught
+        print(f"{name}: {message_of(caught)}")
+    try:
+        in_transaction[name] = session.scalar(select(User.name).where(User.id == 1))
+    except PendingRollbackError:
+        in_transaction[name] = "PendingRollbackError"
+    print("    then, in the same transaction, user 1 reads:", in_transaction[name])
+    session.rollback()
+alice, versioned_alice = session.get(User, 1), session.get(VersionedUser, 1)
+print("after the rollbacks:", alice, versioned_alice)
+# sphinx_gallery_start_ignore
+assert sorted(errors) == sorted(calls), "each of the three calls raised StaleDataError"
+assert "expected to update 2 row(s); 1 were matched" in str(
+    errors["update(User), [dicts]"]
+), "the bulk UPDATE by primary key says one of its two rows was missing"
+assert "expected to update 1 row(s); 0 were matched" in str(
+    errors["bulk_update_mappings()"]
+), "bulk_update_mappings() says its row was missing"
+assert "does not match existing version '2'" in str(errors["merge()"]), (
+    "merge() says the version sent back is not the row's"
+)
+assert in_transaction == {
+    "update(User), [dicts]": "alicia",
+    "bulk_update_mappings()": "PendingRollbackError",
+    "merge()": "alice",
+}, (
+    "the bulk UPDATE left its UPDATE of id 1 in an active transaction, "
+    "bulk_update_mappings() left the session waiting for rollback(), merge() wrote nothing"
+)
+assert inspect(alice).dict["name"] == "alice", "the rollback undid the UPDATE of id 1"
+assert inspect(versioned_alice).dict["name"] == "ally", "merge() wrote nothing"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -290,19 +290,20 @@ with Session(engine) as session:
 #
 # After ``await session.commit()`` an attribute is expired, and reading it needs SQL the
 # event loop cannot run behind a plain attribute access:
-# :doc:`MissingGreenlet <../asyncio/missing_greenlet>`, which this page's drivers raise
-# inside a ``StatementError`` on SQLAlchemy 2.1 (aiosqlite, psycopg, aiomysql) and on 2.0
-# with aiomysql (asyncpg, which this page does not use, raises it bare on 2.1), so ``except
-# MissingGreenlet`` does not catch it there; a lazy relationship that has to load raises it
-# too. ``await session.refresh()`` and ``awaitable_attrs`` load them;
-# ``expire_on_commit=False`` keeps the loaded values readable.
+# :doc:`MissingGreenlet <../asyncio/missing_greenlet>`; a lazy relationship that has to load
+# raises it too. With the default pool used here, this page's drivers raise it inside a
+# ``StatementError`` on SQLAlchemy 2.1 (aiosqlite, psycopg, aiomysql) and on 2.0 with
+# aiomysql, so ``except MissingGreenlet`` does not catch it there; the form also depends on
+# the pool (:doc:`a read that must first open or ping a connection raises it bare
+# <../asyncio/missing_greenlet>`): catch both. ``await session.refresh()`` and
+# ``awaitable_attrs`` load them; ``expire_on_commit=False`` keeps the loaded values readable.
 
 del child, p1, p2, parent  # done with the last cell's objects: each table shows its own
 SQLALCHEMY_2_1 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:2]) >= (
     2,
     1,
 )
-WRAPPED = SQLALCHEMY_2_1 or backend == "mysql"  # as the runs found
+WRAPPED = SQLALCHEMY_2_1 or backend == "mysql"  # as the runs found, with the default pool
 MISSING_GREENLET = "MissingGreenlet in a StatementError" if WRAPPED else "MissingGreenlet"
 reset()
 async_engine = create_async_engine(url.set(drivername=ASYNC_DRIVER[backend]))

@@ -9,9 +9,14 @@ Do I need ``refresh()`` after ``commit()``?
 ===========================================
 
 After a default ``commit()`` the first read costs the same one ``SELECT`` as ``refresh()``,
-so skip ``refresh()`` unless the object was not expired (``expire_on_commit=False``) and the
-row changed elsewhere, read an attribute before you serialize ``__dict__``, and expect
-``InvalidRequestError`` from ``refresh()`` when the row is gone.
+so skip ``refresh()`` while the session is open, except in three cases where you need it:
+with ``expire_on_commit=False`` when the row changed elsewhere; when the object outlives its
+session (returned from a function that commits and closes: refresh, or read, before the
+session closes, since after it neither works); and under asyncio, where an expired attribute
+cannot load itself (``await session.refresh(obj)``, :ref:`run on the asyncio page
+<sphx_glr_auto_examples_asyncio_missing_greenlet.py>`). Read an attribute before you
+serialize ``__dict__``, and expect ``InvalidRequestError`` from ``refresh()`` when the row is
+gone.
 """
 
 # %%
@@ -35,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.exc import DetachedInstanceError, ObjectDeletedError
 
 
 class Base(DeclarativeBase):
@@ -211,6 +216,59 @@ print(carol.edits)
 assert carol.edits == 2 and len(sent) == 1, "loaded: one SELECT"
 # sphinx_gallery_end_ignore
 kept.close()
+
+# %%
+# When you do need it: the object outlives its session
+# -----------------------------------------------------
+#
+# A function that adds, commits and returns the object (a repository method, a request
+# handler) hands back an object its commit expired, and its session closes on the way out:
+# reading it then raises ``DetachedInstanceError``, and ``refresh()`` cannot help any more,
+# since no session holds it (another session refuses it). Refresh it (or read what you
+# need) before the session closes: one ``SELECT``, and the returned object reads without
+# SQL.
+
+
+def add_user(user_id, name, refresh):
+    with Session(engine) as short:
+        user = User(id=user_id, name=name)
+        short.add(user)
+        short.commit()
+        if refresh:
+            short.refresh(user)
+    return user
+
+
+erin = add_user(5, "erin", refresh=False)
+try:
+    print(erin.name)
+except DetachedInstanceError as error:
+    print(f"{type(error).__name__}: {scrub(error)}")
+with Session(engine) as other:
+    try:
+        other.refresh(erin)
+    except InvalidRequestError as error:
+        refused = error
+        print(f"{type(error).__name__}: {scrub(error)}")
+# sphinx_gallery_start_ignore
+assert inspect(erin).detached and "name" in inspect(erin).expired_attributes, (
+    "returned detached and expired"
+)
+assert "is not persistent within this Session" in str(refused), (
+    "another session refuses to refresh it"
+)
+# sphinx_gallery_end_ignore
+sent.clear()
+frank = add_user(6, "frank", refresh=True)
+print(frank)
+# sphinx_gallery_start_ignore
+assert inspect(frank).detached and not inspect(frank).expired_attributes, (
+    "refreshed before the close: detached, nothing expired"
+)
+assert [sql.split()[0] for sql in sent] == ["INSERT", "SELECT"], (
+    "the INSERT, one SELECT by refresh(), and no SQL to read it after"
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # "Could not refresh instance": the row is gone

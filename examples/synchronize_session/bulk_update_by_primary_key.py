@@ -14,7 +14,9 @@ Bulk UPDATE by primary key copies the new values into loaded objects in place, r
 
 In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
 parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
-loaded objects changed; add your own WHERE and it no longer does.
+loaded objects changed; add your own WHERE and it no longer does. A parameter set whose row
+is missing raises ``StaleDataError``, with the other rows' UPDATEs still in the transaction:
+:ref:`run on the StaleDataError page <stale_data_error_without_flush>`.
 """
 
 # %%

@@ -10,7 +10,9 @@
 
 ``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
 before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
-computed by SQL is expired on the matched objects and reloaded on next access.
+computed by SQL is expired on the matched objects and reloaded on next access. Criteria it
+does run can still disagree with the database: ``startswith()`` runs as Python's
+``str.startswith``, blind to LIKE's ``_`` and ``%`` wildcards and to ``autoescape=True``.
 
 ``synchronize_session="evaluate"`` re-runs your WHERE clause in Python against every loaded
 object.
@@ -168,6 +170,73 @@ print(ann.name)
 assert ann.name == "ANN", "the reload returns the database's value"
 assert len(sent) == 1 and sent[0].startswith("SELECT"), (
     "one SELECT reloaded the attribute"
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# ``startswith()``: evaluated, but not as LIKE
+# --------------------------------------------
+#
+# ``startswith()`` is one of the operators the evaluator does run, so ``'auto'`` uses it
+# too, with no fallback. It runs Python's ``str.startswith`` on the bound value, where the
+# database runs ``LIKE``: ``_`` and ``%`` are wildcards to the database and plain characters
+# to Python. Two users, Jo_Ann and Joann: ``startswith("Jo_")`` matches both in the
+# database (``_`` is any one character), and only Jo_Ann in memory, so Joann keeps a stale
+# status. ``autoescape=True`` makes the bound value ``Jo/_`` with ``ESCAPE '/'``: the
+# database matches Jo_Ann only, and Python, comparing with ``Jo/_`` as it is, matches
+# nobody, so Jo_Ann is stale. ``'fetch'`` asks the database, and gets both right. Each run
+# is rolled back.
+
+session.add_all(
+    [User(id=3, name="Jo_Ann", status="new"), User(id=4, name="Joann", status="new")]
+)
+session.commit()
+
+
+def mark_active(where, strategy):
+    """Bulk UPDATE the loaded users; their status in memory and in the database."""
+    users = session.scalars(select(User).where(User.id > 2).order_by(User.id)).all()
+    session.execute(
+        update(User).where(where).values(status="active"),
+        execution_options={"synchronize_session": strategy},
+    )
+    in_memory = {user.name: inspect(user).dict["status"] for user in users}
+    query = select(User.name, User.status).where(User.id > 2).order_by(User.id)
+    rows = session.execute(query).all()
+    session.rollback()
+    return in_memory, dict(rows)
+
+
+criteria = {
+    "startswith('Jo_')": User.name.startswith("Jo_"),
+    "startswith('Jo_', autoescape=True)": User.name.startswith("Jo_", autoescape=True),
+}
+print("bound values:", [where.compile().params for where in criteria.values()])
+outcomes = {}
+for label, where in criteria.items():
+    for strategy in ("evaluate", "auto", "fetch"):
+        in_memory, in_db = outcomes[label, strategy] = mark_active(where, strategy)
+        print(f"{label}, {strategy!r}: memory {in_memory}, database {in_db}")
+# sphinx_gallery_start_ignore
+assert [list(where.compile().params.values()) for where in criteria.values()] == [
+    ["Jo_"],
+    ["Jo/_"],
+], "autoescape=True binds Jo/_"
+both, one, none = (
+    {"Jo_Ann": "active", "Joann": "active"},
+    {"Jo_Ann": "active", "Joann": "new"},
+    {"Jo_Ann": "new", "Joann": "new"},
+)
+for strategy in ("evaluate", "auto"):
+    assert outcomes["startswith('Jo_')", strategy] == (one, both), (
+        f"{strategy!r}: the database matched Joann too, memory only Jo_Ann"
+    )
+    assert outcomes["startswith('Jo_', autoescape=True)", strategy] == (none, one), (
+        f"{strategy!r} with autoescape: the database matched Jo_Ann, memory nobody"
+    )
+assert outcomes["startswith('Jo_')", "fetch"] == (both, both), "'fetch' got both"
+assert outcomes["startswith('Jo_', autoescape=True)", "fetch"] == (one, one), (
+    "'fetch' with autoescape: Jo_Ann in memory and in the database"
 )
 # sphinx_gallery_end_ignore
 
