@@ -184,30 +184,33 @@ def test_version_page_lists_each_changed_outcome_with_its_first_release(site):
 VERSION_PAGE = ROOT / "docs" / "version-differences.md"
 
 
-def test_version_page_names_exactly_the_cells_2_0_and_2_1_differ_in():
-    """The page's opening says 2.0 and 2.1 differ in two behaviours only; its
-    ``:differ-only-in:`` list (which the build checks against its own measurement) must
-    match the committed 2.0 and 2.1 files too, and the opening must name both."""
-    committed = measured_summaries.committed_measurements()
-    keys = [key for key, _, _ in measured_summaries.differences(committed["2.0"], committed["2.1"])]
+def test_version_page_names_exactly_the_outcomes_the_newest_releases_differ_in():
+    """The page's opening names three groups of differences; its ``:newest-differ-only-in:``
+    list (which the build checks too) must match the committed sweep's newest 2.0 and 2.1,
+    and the release the opening says changed the evaluator must be the one the sweep found."""
+    sweep = measured_summaries.committed_sweep()
+    newest = measured_summaries.newest_of_each_series(sweep)
+    keys = measured_summaries.series_differences(sweep, newest["2.0"], newest["2.1"])
     text = VERSION_PAGE.read_text()
-    option = re.search(r"^:differ-only-in:(.*)$", text, re.M)
-    assert option, "the measured-version-differences directive lists the cells that differ"
+    option = re.search(r"^:newest-differ-only-in:(.*)$", text, re.M)
+    assert option, "the measured-release-changes directive lists the outcomes that differ"
     patterns = option.group(1).split()
     assert measured_summaries.unexpected_differences(keys, patterns) == "", keys
-    assert patterns == ["autoflush/*", "async-commit/read", "async-lazy/read"], (
-        "the opening names two differences: autoflush, and the MissingGreenlet form"
-    )
     opening = " ".join(text.split("\n## ")[0].split())
-    assert "behave alike in everything this site shows but two: the autoflush" in opening
+    assert "**The autoflush before Core statements and `text()`**" in opening
     drivers = measured_summaries.missing_greenlet_form_changes()
-    assert f"with {drivers}, 2.0 raises it bare and 2.1 wraps it in a `StatementError`" in (
-        opening
-    ), drivers
+    assert f"wrapped in a `StatementError` on 2.1 with {drivers}" in opening, drivers
     pairs = measured_summaries._missing_greenlet_pairs(measured_summaries.MISSING_GREENLET_PAGE)
     for driver in drivers.replace(" and ", ", ").split(", "):
         assert ("2.0", driver) in pairs["BARE_WITH"], driver
         assert ("2.1", driver) in pairs["WRAPPED_WITH"], driver
+    evaluator = {
+        c["release"]
+        for c in measured_summaries.release_changes(sweep)
+        if c["kind"] == "changed" and c["key"].endswith(("/partial", "/load-only", "/modulo"))
+    }
+    assert len(evaluator) == 1, evaluator
+    assert f"changed within 2.0 at {evaluator.pop()}" in opening
 
 
 def test_a_wrong_list_of_differing_cells_is_named():
