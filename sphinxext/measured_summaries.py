@@ -607,19 +607,10 @@ def literal_table(heads: list[str], rows: list):
     """A table of short code values, a head row first."""
     from docutils import nodes
 
-    table = nodes.table()
-    group = nodes.tgroup(cols=len(heads))
-    table += group
-    group.extend(nodes.colspec(colwidth=1) for _ in heads)
-    thead, tbody = nodes.thead(), nodes.tbody()
-    group += thead
-    group += tbody
-    for target, cells in ((thead, heads), *((tbody, r) for r in rows)):
-        row = nodes.row()
-        for value in cells:
-            row += nodes.entry("", nodes.paragraph("", "", nodes.literal(value, value)))
-        target += row
-    return table
+    def code(value):
+        return nodes.literal(value, value)
+
+    return node_table([code(h) for h in heads], [[code(v) for v in row] for row in rows])
 
 
 def database_differences(sqlite: dict, other: dict) -> list[tuple[str, str, str]]:

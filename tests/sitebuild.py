@@ -26,7 +26,7 @@ def example_page(example: Path) -> str:
 
 EXAMPLE_PAGES = [example_page(example) for example in EXAMPLES]
 NARRATIVE_HTML = [page.with_suffix(".html").name for page in NARRATIVE_PAGES]
-SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
+SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples", "requirements")
 # A fixed build date: two builds of the same sources must give the same bytes.
 SOURCE_DATE_EPOCH = "1767225600"
 # What "Run in your browser" serves (tools/browser_assets.py; the copies build with these): where

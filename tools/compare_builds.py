@@ -25,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
-SOURCE_PARTS = ("conf.py", "sphinxext", "docs", "examples")
-GENERATED = shutil.ignore_patterns("auto_examples", "sg_execution_times.rst", "__pycache__")
+sys.path.insert(0, str(ROOT / "tests"))
+import sitebuild  # noqa: E402  (standard library only)
+
 # Not pages: Sphinx's pickled environment and doctrees, and the digest of the configuration.
 NOT_COMPARED = (".doctrees", ".buildinfo")
 # Different on every build, whatever the toolchain: the plot of the bulk UPDATE timings that
@@ -68,15 +69,9 @@ def version_report(newest_python: str) -> list[str]:
 
 
 def copy_sources(destination: Path) -> Path:
+    """A fresh copy of the sources, as the tests make one (tests/sitebuild.py)."""
     shutil.rmtree(destination, ignore_errors=True)
-    destination.mkdir(parents=True)
-    for part in SOURCE_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=GENERATED)
-        else:
-            shutil.copy2(source, destination / part)
-    return destination
+    return sitebuild.copy_sources(destination)
 
 
 def build(python: str, sources: Path, html: Path, log: Path) -> int:
