@@ -147,6 +147,8 @@ def generated_table(page, first_head: str) -> list[list]:
     for table in page.select("article table"):
         heads = [th.get_text(" ", strip=True) for th in table.select("thead th")]
         if heads and heads[0] == first_head:
+            for label in table.select("td .cell-label"):  # the phone layout's column names
+                label.decompose()
             return [row.find_all("td") for row in table.select("tbody tr")]
     raise AssertionError(f"no table headed {first_head!r}")
 

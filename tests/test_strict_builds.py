@@ -116,7 +116,12 @@ def as_after_a_first_run(project: Path) -> None:
     for name in NOX_DOCS_FILES:
         shutil.copy(ROOT / name, project)
     for name in NOX_DOCS_FOLDERS:
-        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / name,
+            project / name,
+            ignore=shutil.ignore_patterns("__pycache__"),
+            dirs_exist_ok=True,  # requirements/ is part of every copy of the sources
+        )
     prepare_browser_assets()
     shutil.copytree(BROWSER_ASSETS, project / "build" / "browser-assets", symlinks=True)
     # Each package linked, not the folder: `npm ci` there, should it run, would empty this one.

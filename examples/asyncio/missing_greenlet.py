@@ -118,8 +118,9 @@ assert not issubclass(exc.MissingGreenlet, exc.StatementError), (
 
 
 # What the runs of this page found for a read whose first await is its statement (the
-# default pool, or a connection the session holds already): the ``(release, driver)`` pairs
-# that raise the ``MissingGreenlet`` inside a ``StatementError``, and those that raise it bare.
+# default pool, or a connection the session holds already): the ``(release, driver)``
+# pairs that raise the ``MissingGreenlet`` inside a ``StatementError``, and those that
+# raise it bare.
 WRAPPED_WITH = {
     ("2.0", "aiomysql"),
     ("2.1", "aiosqlite"),

@@ -89,8 +89,8 @@ def statements(verb):
 
 
 # What the runs of this page found for a read on the session's connection: the
-# ``(release, driver)`` pairs that raise the ``MissingGreenlet`` inside a ``StatementError``,
-# and those that raise it bare.
+# ``(release, driver)`` pairs that raise the ``MissingGreenlet`` inside a
+# ``StatementError``, and those that raise it bare.
 WRAPPED_WITH = {
     ("2.0", "aiomysql"),
     ("2.1", "aiosqlite"),

@@ -238,8 +238,8 @@ def run_situation(situation, expected, prepare, where, values, key=1, options=()
 
 CASE_INSENSITIVE = engine.dialect.name != "postgresql"
 MARIADB = engine.dialect.name in ("mysql", "mariadb")
-# SQLAlchemy 2.0.59 changed the evaluator (partly loaded objects, SQL's %); 2.1 up to 2.1.9
-# has not.
+# SQLAlchemy 2.0.59 changed the evaluator (partly loaded objects, SQL's %); 2.1 up to
+# 2.1.9 has not.
 RELEASE = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
 EVALUATOR_2_0_59 = (2, 0, 59) <= RELEASE < (2, 1)
 

@@ -88,7 +88,7 @@ flag = "update_returning" if SA_VERSION >= (2, 0) else "full_returning"
 RETURNING = getattr(engine.dialect, flag)
 
 
-# What each section measured, by key: the site's version page compares it release by release.
+# What each section measured, by key: the version page compares it release by release.
 MEASURED = {}
 LABELS = {}
 

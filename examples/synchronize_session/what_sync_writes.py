@@ -100,7 +100,7 @@ def in_db(session, column, user_id):  # a column query: it leaves the objects al
 
 
 def held(obj, key="counter"):
-    """What the object holds, read without loading anything: a value, or why it has none."""
+    """What the object holds, read without loading anything: a value, or why not."""
     state = inspect(obj)
     if key in state.dict:
         return state.dict[key]
