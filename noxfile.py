@@ -100,8 +100,10 @@ def versions(session: nox.Session, series: str) -> None:
 @nox.session
 def release_sweep(session: nox.Session) -> None:
     """Measure every SQLAlchemy release of each supported series (a cached environment each,
-    build/release-envs/) and write docs/_measured/releases.json: commit it."""
+    build/release-envs/) into docs/_measured/releases.json, then run every example alone on
+    each into docs/_measured/examples.json: commit both."""
     session.run("python", "tools/release_sweep.py", "sweep", *session.posargs)
+    session.run("python", "tools/release_sweep.py", "examples")
 
 
 @nox.session

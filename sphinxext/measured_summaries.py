@@ -186,13 +186,42 @@ class _ClaimsRecorded(ast.NodeTransformer):
         return ast.copy_location(ast.Expr(call), node)
 
 
+CELL_START = re.compile(r"^# %%", re.M)
+
+
+def _cells(path: Path) -> list:
+    """The example's cells as Sphinx-Gallery splits them (on ``# %%``), each compiled with
+    its claims recorded and its own line numbers."""
+    source = path.read_text(encoding="utf-8")
+    starts = [0, *(m.start() for m in CELL_START.finditer(source))]
+    compiled = []
+    for start, end in itertools.pairwise([*starts, len(source)]):
+        text = "\n" * source.count("\n", 0, start) + source[start:end]
+        tree = _ClaimsRecorded().visit(ast.parse(text, str(path)))
+        compiled.append(compile(ast.fix_missing_locations(tree), str(path), "exec"))
+    return compiled
+
+
+def _error_text(error: BaseException, path: Path) -> str:
+    """An error in a few words, the same on every release: no address, no file path."""
+    where = next(
+        (f.lineno for f in traceback.extract_tb(error.__traceback__)[::-1]
+         if f.filename == str(path)),
+        None,
+    )  # fmt: skip
+    text = re.sub(r"0x[0-9a-fA-F]+", "0x...", str(error))
+    text = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", text).splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''} (line {where})"
+
+
 def _run_to_the_end(path: Path) -> dict:
-    """Run an example as ``_run`` does, but through every claim: returns its namespace, the
-    claims that did not hold (line and message) and, when it stopped early, why."""
-    tree = _ClaimsRecorded().visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
-    code = compile(ast.fix_missing_locations(tree), str(path), "exec")
+    """Run an example as ``_run`` does, but through every claim and every cell: returns its
+    namespace, the claims that did not hold (line and message), and the cells that raised
+    (an API this release lacks, or a behaviour it has not), each after the other: a cell
+    that fails does not keep the next from running."""
     failed: list[list] = []
     reached: set[str] = set()
+    errors: list[str] = []
 
     def claim(holds, message, line):
         try:
@@ -207,25 +236,16 @@ def _run_to_the_end(path: Path) -> dict:
     module = types.ModuleType(path.stem)
     namespace = module.__dict__
     namespace.update(__file__=str(path), __claim__=claim)
-    stopped = None
 
     def run():
-        nonlocal stopped
         saved_module = sys.modules.get(path.stem)
         sys.modules[path.stem] = module
         try:
-            exec(code, namespace)
-        except BaseException as error:  # an API this release lacks, or a behaviour it has not
-            where = next(
-                (f.lineno for f in traceback.extract_tb(error.__traceback__)[::-1]
-                 if f.filename == str(path)),
-                None,
-            )  # fmt: skip
-            # Without addresses and file paths (a release's own site-packages): the same error
-            # reads the same on every release.
-            text = re.sub(r"0x[0-9a-fA-F]+", "0x...", str(error))
-            text = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", text).splitlines()
-            stopped = f"{type(error).__name__}: {text[0] if text else ''} (line {where})"
+            for code in _cells(path):
+                try:
+                    exec(code, namespace)
+                except Exception as error:
+                    errors.append(_error_text(error, path))
         finally:
             if saved_module is None:
                 sys.modules.pop(path.stem, None)
@@ -246,7 +266,9 @@ def _run_to_the_end(path: Path) -> dict:
         "namespace": namespace,
         "failed_claims": failed,
         "claims_reached": sorted(reached),
-        "stopped": stopped,
+        # The first error: what the outcomes it left unmeasured are recorded with.
+        "stopped": errors[0] if errors else None,
+        "errors": errors,
     }
 
 
@@ -277,6 +299,7 @@ def measure_release(paths: list[Path] | None = None) -> dict:
             "failed_claims": ran["failed_claims"],
             "claims_reached": ran["claims_reached"],
             "stopped": ran["stopped"],
+            "errors": ran["errors"],
         }
     return {
         "sqlalchemy": sqlalchemy.__version__,

@@ -15,6 +15,7 @@ The releases and databases come from the build, never typed into a page:
 
 from __future__ import annotations
 
+import json
 import platform
 import sqlite3
 import tomllib
@@ -39,6 +40,48 @@ def other_releases(example: str, built_with: str) -> list[str]:
         if release != built_with and stem in settings.get("examples", [stem]):
             found.append(release)
     return found
+
+
+EXAMPLES_RECORD = ROOT / "docs" / "_measured" / "examples.json"
+
+
+def span(run: dict) -> str:
+    return run["from"] if run["from"] == run["to"] else f"{run['from']}\u2013{run['to']}"
+
+
+def across_releases(example: str) -> str:
+    """What the release sweep found running this example alone on every release of 2.0 and
+    2.1 (docs/_measured/examples.json), for the source the page shows; '' when the page's
+    source is newer than the record."""
+    import hashlib
+
+    if not EXAMPLES_RECORD.exists():
+        return ""
+    record = json.loads(EXAMPLES_RECORD.read_text())
+    entry = record["examples"].get(example)
+    source = (ROOT / "examples" / example).read_bytes()
+    if entry is None or entry["source"] != hashlib.sha256(source).hexdigest()[:16]:
+        return (
+            " The release sweep has not run this version of the example on the other releases yet."
+        )
+    swept = [
+        f"{releases[0]} to {releases[-1]}"
+        for series, releases in sorted(record["releases"].items())
+        if series in entry["runs"] and len(releases) > 1
+    ]
+    by_outcome: dict[str, list[str]] = {}
+    for series in sorted(entry["runs"], reverse=True):
+        for run in reversed(entry["runs"][series]):
+            by_outcome.setdefault(run["outcome"], []).append(span(run))
+    if all(outcome.startswith("not run: ") for outcome in by_outcome):
+        needs = next(iter(by_outcome)).removeprefix("not run: ")
+        return f" The release sweep does not run it on the other releases: it {needs}."
+    if set(by_outcome) == {"passes"}:
+        return f" Run alone on every release from {' and '.join(swept)}: it passes on each."
+    parts = [f"it passes on {' and '.join(by_outcome.pop('passes', ['none']))}"]
+    for outcome, spans in by_outcome.items():
+        parts.append(f"on {' and '.join(spans)} it {outcome.replace('{release}', 'the release')}")
+    return f" Run alone on every release from {' and '.join(swept)}: " + "; ".join(parts) + "."
 
 
 def server_databases() -> list[str]:
@@ -70,7 +113,7 @@ def sentence(example: str) -> str:
             ". This build ran on SQLite only: the full build (nox -s docs-full, the one "
             "published on GitHub Pages) runs every example on PostgreSQL and MariaDB too."
         )
-    return text
+    return text + across_releases(example)
 
 
 def add_verified_on(app, doctree: nodes.document) -> None:

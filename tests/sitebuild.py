@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,25 @@ EXAMPLES = sorted(
     path for path in (ROOT / "examples").rglob("*.py") if not path.name.startswith("_")
 )
 NARRATIVE_PAGES = sorted((ROOT / "docs").glob("*.md"))
+
+# The reference regular expression of PEP 723.
+SCRIPT_BLOCK = re.compile(
+    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+)
+
+
+def script_metadata(example: Path) -> dict:
+    blocks = [m for m in SCRIPT_BLOCK.finditer(example.read_text()) if m["type"] == "script"]
+    assert len(blocks) == 1, f"{example.name}: one `# /// script` block, found {len(blocks)}"
+    content = "".join(
+        line[2:] if line.startswith("# ") else line[1:]
+        for line in blocks[0]["content"].splitlines(keepends=True)
+    )
+    return tomllib.loads(content)
+
+
+def distribution_name(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9._-]+", requirement).group(0).lower()
 
 
 def example_page(example: Path) -> str:

@@ -7,38 +7,18 @@ into an empty directory, under ``python -I``.
 """
 
 import ast
-import re
 import subprocess
 import sys
-import tomllib
 import venv
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from sitebuild import EXAMPLES, ROOT, run_example
+from sitebuild import EXAMPLES, ROOT, distribution_name, run_example, script_metadata
 
-# The reference regular expression of PEP 723.
-SCRIPT_BLOCK = re.compile(
-    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
-)
 # Where a distribution's import name is not its own name.
 IMPORT_NAMES: dict[str, str] = {}
-
-
-def script_metadata(example: Path) -> dict:
-    blocks = [m for m in SCRIPT_BLOCK.finditer(example.read_text()) if m["type"] == "script"]
-    assert len(blocks) == 1, f"{example.name}: one `# /// script` block, found {len(blocks)}"
-    content = "".join(
-        line[2:] if line.startswith("# ") else line[1:]
-        for line in blocks[0]["content"].splitlines(keepends=True)
-    )
-    return tomllib.loads(content)
-
-
-def distribution_name(requirement: str) -> str:
-    return re.match(r"[A-Za-z0-9._-]+", requirement).group(0).lower()
 
 
 def imported_modules(example: Path) -> set[str]:

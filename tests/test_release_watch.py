@@ -15,6 +15,8 @@ import pytest
 
 from sitebuild import ROOT
 
+sys.path.insert(0, str(ROOT / "tools"))
+
 sys.path.insert(0, str(ROOT / "sphinxext"))
 import measured_summaries  # noqa: E402
 
@@ -113,3 +115,47 @@ def test_a_claim_that_stops_holding_or_an_outcome_no_longer_measured_fails(tmp_p
     assert result.returncode == 1
     assert "operations_measured.py, add/sql" in result.stdout
     assert "operations_measured.py stopped: ImportError: x (line 9)" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Every example alone on every release (docs/_measured/examples.json)
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLES_RECORD = json.loads((ROOT / "docs" / "_measured" / "examples.json").read_text())
+
+
+def test_every_example_was_swept_as_it_is_now():
+    """The record the pages quote ("Run alone on every release ...") is of the examples' sources
+    as they are: a changed example is run on every release again before it lands."""
+    import release_sweep
+
+    stale = [
+        release_sweep.example_key(example)
+        for example in release_sweep.sitebuild.EXAMPLES
+        if EXAMPLES_RECORD["examples"].get(release_sweep.example_key(example), {}).get("source")
+        != release_sweep.source_digest(example)
+    ]
+    assert not stale, f"run `nox -s release_sweep` (examples changed since): {stale}"
+
+
+def test_each_example_declares_only_releases_it_runs_on():
+    """An example's PEP 723 block admits only SQLAlchemy releases on which the sweep saw it
+    pass: a reader who installs what it declares sees what the page shows."""
+    import release_sweep
+    from packaging.requirements import Requirement
+
+    wrong = []
+    for example in release_sweep.sitebuild.EXAMPLES:
+        declared = release_sweep.sitebuild.script_metadata(example)["dependencies"]
+        requirement = next(Requirement(r) for r in declared if r.lower().startswith("sqlalchemy"))
+        entry = EXAMPLES_RECORD["examples"][release_sweep.example_key(example)]
+        for series, history in entry["runs"].items():
+            for run in history:
+                if run["outcome"] == "passes" or run["outcome"].startswith("not run: "):
+                    continue
+                for release in EXAMPLES_RECORD["releases"][series]:
+                    key = measured_summaries.release_key
+                    inside = key(run["from"]) <= key(release) <= key(run["to"])
+                    if inside and requirement.specifier.contains(release, prereleases=False):
+                        wrong.append(f"{example.name} on {release}: {run['outcome']}")
+    assert not wrong, "declared releases the example does not run on: " + "; ".join(wrong[:10])

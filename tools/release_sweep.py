@@ -28,8 +28,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import venv
@@ -45,7 +47,15 @@ PACKAGES = ["greenlet", "aiosqlite", "typing_extensions"]
 FINAL_RELEASE = re.compile(r"^\d+\.\d+\.\d+(\.post\d+)?$")
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
+sys.path.insert(0, str(ROOT / "tests"))
 import measured_summaries  # noqa: E402  (standard library only at import)
+
+import sitebuild  # noqa: E402  (standard library only)
+
+EXAMPLES_RECORD = ROOT / "docs" / "_measured" / "examples.json"
+# What every release's environment holds: an example that declares more is not run there.
+IN_EVERY_ENVIRONMENT = {"sqlalchemy", "greenlet", "aiosqlite", "typing-extensions"}
+EXAMPLE_TIMEOUT = 90  # seconds; an example takes 1-3 s
 
 
 def supported_series() -> dict[str, dict]:
@@ -317,6 +327,101 @@ def report(release: str, found: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Every example, standalone, on every release
+# ---------------------------------------------------------------------------------------------
+
+
+def example_key(example: Path) -> str:
+    return example.relative_to(ROOT / "examples").as_posix()
+
+
+def source_digest(example: Path) -> str:
+    return hashlib.sha256(example.read_bytes()).hexdigest()[:16]
+
+
+def extra_packages(example: Path) -> list[str]:
+    declared = sitebuild.script_metadata(example)["dependencies"]
+    names = {sitebuild.distribution_name(r).split("[")[0] for r in declared}
+    return sorted(names - IN_EVERY_ENVIRONMENT)
+
+
+def run_alone(version: str, example: Path) -> str:
+    """'passes', or why not in a line that reads the same on every release (no addresses,
+    paths, or the release's own number): the example run as a reader runs it, copied alone
+    into an empty folder, ``python -I``, with this release (cached per example source)."""
+    python = environment(version)
+    cache = python.parent.parent / "examples" / f"{example_key(example).replace('/', '__')}.json"
+    digest = source_digest(example)
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved["source"] == digest:
+            return saved["outcome"]
+    extra = extra_packages(example)
+    if extra:
+        return f"not run: needs {', '.join(extra)}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONPATH")}
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(example, folder)
+        try:
+            ran = subprocess.run(
+                [str(python), "-I", example.name],
+                cwd=folder, env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT,
+            )  # fmt: skip
+            if ran.returncode == 0:
+                outcome = "passes"
+            else:
+                last = [line for line in ran.stderr.splitlines() if line.strip()][-1:] or ["?"]
+                outcome = "fails: " + last[0].strip()
+        except subprocess.TimeoutExpired:
+            outcome = f"does not end within {EXAMPLE_TIMEOUT} s"
+    outcome = re.sub(r"0x[0-9a-fA-F]+", "0x...", outcome).replace(version, "{release}")
+    outcome = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", outcome)[:300]
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({"source": digest, "outcome": outcome}))
+    return outcome
+
+
+def examples_for(series: str) -> list[Path]:
+    only = supported_series()[series].get("examples")
+    return [e for e in sitebuild.EXAMPLES if not only or e.stem in only]
+
+
+def command_examples(args) -> int:
+    """Every example alone on every swept release: docs/_measured/examples.json."""
+    by_series = json.loads(COMMITTED.read_text())["releases"]
+    jobs = [(release, example) for series, releases in by_series.items()
+            for release in releases for example in examples_for(series)]  # fmt: skip
+    print(f"{len(jobs)} runs: {len(sitebuild.EXAMPLES)} examples on the swept releases", flush=True)
+    started = time.monotonic()
+    outcomes: dict[tuple[str, str], str] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_alone, r, e): (r, example_key(e)) for r, e in jobs}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            outcomes[futures[future]] = future.result()
+            if done % 200 == 0:
+                print(f"  {done} of {len(jobs)}", flush=True)
+    print(f"{len(jobs)} runs in {time.monotonic() - started:.0f} s", flush=True)
+    record = {
+        "about": "nox -s release_sweep: every example alone on each release",
+        "releases": by_series,
+        "examples": {},
+    }
+    for example in sitebuild.EXAMPLES:
+        key = example_key(example)
+        runs_by_series = {}
+        for series, releases in by_series.items():
+            ran = [r for r in releases if (r, key) in outcomes]
+            if ran:
+                runs_by_series[series] = runs(ran, {r: outcomes[(r, key)] for r in ran})
+        record["examples"][key] = {"source": source_digest(example), "runs": runs_by_series}
+    EXAMPLES_RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    failing = [k for k, v in record["examples"].items()
+               if any(r["outcome"] != "passes" for h in v["runs"].values() for r in h)]  # fmt: skip
+    print(f"{EXAMPLES_RECORD.relative_to(ROOT)}: {len(failing)} examples fail on some release")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
 
@@ -385,6 +490,8 @@ def main(argv=None) -> int:
     sweep = commands.add_parser("sweep", help="measure every release, write the committed file")
     sweep.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     sweep.add_argument("--series", nargs="*", help="only these series (default: all)")
+    every = commands.add_parser("examples", help="every example alone on every swept release")
+    every.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     commands.add_parser("watch", help="measure the newest releases, compare, fail on a change")
     commands.add_parser("newest", help="print the newest release of each series (JSON)")
     compare = commands.add_parser("compare", help="compare saved measurements with a sweep")
@@ -395,6 +502,7 @@ def main(argv=None) -> int:
     handler = {
         "sweep": command_sweep,
         "watch": command_watch,
+        "examples": command_examples,
         "newest": command_newest,
         "compare": command_compare,
         "measure-here": command_measure_here,
