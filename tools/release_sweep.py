@@ -55,7 +55,7 @@ import sitebuild  # noqa: E402  (standard library only)
 EXAMPLES_RECORD = ROOT / "docs" / "_measured" / "examples.json"
 # What every release's environment holds: an example that declares more is not run there.
 IN_EVERY_ENVIRONMENT = {"sqlalchemy", "greenlet", "aiosqlite", "typing-extensions"}
-EXAMPLE_TIMEOUT = 90  # seconds; an example takes 1-3 s
+EXAMPLE_TIMEOUT = 30  # seconds; an example takes 1-5 s
 
 
 def supported_series() -> dict[str, dict]:
