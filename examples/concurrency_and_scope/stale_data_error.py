@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.2",
 # ]
 # ///
 """
@@ -444,7 +444,7 @@ if counts_executemany:
     ), "the bulk UPDATE by primary key says one of its two rows was missing"
 else:
     assert sorted(errors) == ["bulk_update_mappings()", "merge()"], (
-        "where the dialect cannot count an executemany's rows, the bulk UPDATE raised nothing"
+        "the dialect cannot count an executemany's rows: the bulk UPDATE raised nothing"
     )
 assert "expected to update 1 row(s); 0 were matched" in str(
     errors["bulk_update_mappings()"]
