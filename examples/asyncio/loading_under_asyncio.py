@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "sqlalchemy[asyncio]>=2.0",
+#     "sqlalchemy[asyncio]>=2.0.13",
 #     "aiosqlite",
 # ]
 # ///

@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.2",
 # ]
 # ///
 """
@@ -10,15 +10,17 @@
 
 ``StaleDataError`` means a write matched fewer rows than the ORM expected: a flush's UPDATE
 or versioned DELETE found no row with the key and version it loaded, or a many-to-many link
-row it deleted was gone; outside a flush, a bulk UPDATE by primary key or
-``bulk_update_mappings()`` named a missing row, or ``merge()`` got an old version.
+row it deleted was gone; outside a flush, ``bulk_update_mappings()`` or a bulk UPDATE by
+primary key named a missing row (the bulk UPDATE only where the driver can count the rows of
+an executemany: asyncpg cannot, and there the other rows are updated without an error), or
+``merge()`` got an old version.
 ``ObjectDeletedError`` means an expired object's row is gone. Roll back, load the row again,
 and either give up or re-apply your change to what is there.
 
 A flush raises ``StaleDataError`` when its UPDATE (or, with a ``version_id_col``, its
 DELETE) matches no row: another connection deleted the row, changed its primary key, or
 bumped its version. The DELETE of a many-to-many link row raises it too, with no version,
-when another connection removed that link first. Three calls raise it with nothing to
+when another connection removed that link first. Three calls can raise it with nothing to
 flush. Reading an expired attribute of an object whose row is gone raises
 ``ObjectDeletedError``. Either way: catch it, roll back, and load the row again (it may be
 gone for good).
@@ -52,6 +54,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import PendingRollbackError, SAWarning
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -384,7 +387,10 @@ assert found is None, "a new transaction does not find the row"
 # ORM bulk UPDATE by primary key (``session.execute(update(User), [dicts])``, :doc:`its page
 # <../synchronize_session/bulk_update_by_primary_key>`) and ``bulk_update_mappings()``
 # expect every dict to match one row: a dict naming a missing id raises once the UPDATE has
-# run. They leave the session in different states. After the bulk UPDATE the transaction is
+# run. The bulk UPDATE sends its two dicts as one executemany, whose rows the ORM counts only
+# where the dialect can (``dialect.supports_sane_multi_rowcount``): SQLite's can; asyncpg's
+# cannot, and there the same call raises nothing, with the row that exists updated.
+# They leave the session in different states. After the bulk UPDATE the transaction is
 # still active, with the row that exists updated (alice reads "alicia"): a ``commit()`` now
 # would keep that. ``bulk_update_mappings()`` fails as a flush does: the session refuses
 # to go on until ``rollback()``. ``merge()`` of a ``VersionedUser`` sent back with version
@@ -392,6 +398,9 @@ assert found is None, "a new transaction does not find the row"
 # back after each.
 
 start()
+counts_executemany = engine.dialect.supports_sane_multi_rowcount
+print(f"{engine.dialect.driver} counts an executemany's rows:", counts_executemany)
+print("asyncpg does:", pg_asyncpg.dialect.supports_sane_multi_rowcount)
 behind_our_back(update(VersionedUser).values(name="ally", version=2))
 calls = {
     "update(User), [dicts]": lambda: session.execute(
@@ -421,10 +430,22 @@ for name, call in calls.items():
 alice, versioned_alice = session.get(User, 1), session.get(VersionedUser, 1)
 print("after the rollbacks:", alice, versioned_alice)
 # sphinx_gallery_start_ignore
-assert sorted(errors) == sorted(calls), "each of the three calls raised StaleDataError"
-assert "expected to update 2 row(s); 1 were matched" in str(
-    errors["update(User), [dicts]"]
-), "the bulk UPDATE by primary key says one of its two rows was missing"
+assert pg_asyncpg.dialect.supports_sane_multi_rowcount is False, (
+    "asyncpg's dialect cannot count the rows of an executemany"
+)
+if dialect == "sqlite":
+    assert counts_executemany, "SQLite's dialect counts the rows of an executemany"
+if counts_executemany:
+    assert sorted(errors) == sorted(calls), (
+        "each of the three calls raised StaleDataError"
+    )
+    assert "expected to update 2 row(s); 1 were matched" in str(
+        errors["update(User), [dicts]"]
+    ), "the bulk UPDATE by primary key says one of its two rows was missing"
+else:
+    assert sorted(errors) == ["bulk_update_mappings()", "merge()"], (
+        "the dialect cannot count an executemany's rows: the bulk UPDATE raised nothing"
+    )
 assert "expected to update 1 row(s); 0 were matched" in str(
     errors["bulk_update_mappings()"]
 ), "bulk_update_mappings() says its row was missing"

@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.36",
 # ]
 # ///
 """
@@ -13,7 +13,7 @@ the WHERE clause in Python against the objects already loaded, using their in-me
 those values are stale, the session and the database part ways. ``'fetch'`` does ask the database
 which rows matched, but it too computes from memory any SET expression that Python can evaluate:
 the cure is to let the database send the values back (``returning(User)`` with
-``populate_existing``) or to expire them.
+``populate_existing``, from SQLAlchemy 2.0.36) or to expire them.
 """
 
 # %%
@@ -201,7 +201,9 @@ session.rollback()
 #
 # Let the database send the values back: ``returning(User)`` with
 # :doc:`populate_existing=True <requery_refreshes>`
-# overwrites each updated object with its row. Keep ``'fetch'`` with it, so that an object
+# overwrites each updated object with its row (from SQLAlchemy 2.0.36: up to 2.0.35 the
+# object kept the value computed in Python, :ref:`measured on every release
+# <version-differences-measured>`). Keep ``'fetch'`` with it, so that an object
 # matched only in Python gets nothing. Without UPDATE..RETURNING (MariaDB), expire the SET
 # attributes after the UPDATE: the next access SELECTs them.
 

@@ -376,7 +376,8 @@ default_isolation.dispose()
 # The other connection sets alice's counter to 10; she still says 5. ``SET counter = counter +
 # 1`` with ``RETURNING``: the statement returns alice herself, the object already loaded,
 # holding the 6 computed in Python, while the row says 11. With ``populate_existing=True``
-# the returned row overwrites her: 11. With ``SET counter = abs(counter) + 1``, which Python
+# the returned row overwrites her: 11, from SQLAlchemy 2.0.36 (up to 2.0.35 she kept the 6,
+# wrong). With ``SET counter = abs(counter) + 1``, which Python
 # cannot compute, nothing is computed in memory: alice gets the returned row's 11 without
 # ``populate_existing``.
 #
@@ -392,6 +393,7 @@ default_isolation.dispose()
 
 del alice, result  # done with the last cell's objects: each table shows its own
 POPULATE = {"populate_existing": True}
+RELEASE = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:3])
 FETCH = {"synchronize_session": "fetch"}
 # key -> (execution options, the SET value, what the other connection changes)
 RETURNING = {
@@ -437,6 +439,8 @@ for key, (options, new_value, change) in RETURNING.items():
             assert back == [], "the renamed row does not match: nothing is returned"
         # sphinx_gallery_end_ignore
         wrong = key in ("returning/relative", "returning-populate/renamed")
+        if RELEASE < (2, 0, 36) and "populate" in key and situation == "relative":
+            wrong = True  # the returned row did not overwrite the 6 yet
         record("returning", key, counter(session, alice), "wrong" if wrong else "synced")
     del back
 

@@ -12,7 +12,8 @@ After a default ``commit()`` the first read costs the same one ``SELECT`` as ``r
 so skip ``refresh()`` while the session is open, except in three cases where you need it:
 with ``expire_on_commit=False`` when the row changed elsewhere; when the object outlives its
 session (returned from a function that commits and closes: refresh, or read, before the
-session closes, since after it neither works); and under asyncio, where an expired attribute
+session closes; after it, reading raises and only a session you ``add()`` it to again can
+load it); and under asyncio, where an expired attribute
 cannot load itself (``await session.refresh(obj)``, :ref:`run on the asyncio page
 <sphx_glr_auto_examples_asyncio_missing_greenlet.py>`). Read an attribute before you
 serialize ``__dict__``, and expect ``InvalidRequestError`` from ``refresh()`` when the row is
@@ -223,10 +224,11 @@ kept.close()
 #
 # A function that adds, commits and returns the object (a repository method, a request
 # handler) hands back an object its commit expired, and its session closes on the way out:
-# reading it then raises ``DetachedInstanceError``, and ``refresh()`` cannot help any more,
-# since no session holds it (another session refuses it). Refresh it (or read what you
-# need) before the session closes: one ``SELECT``, and the returned object reads without
-# SQL.
+# reading it then raises ``DetachedInstanceError``, and another session's ``refresh()``
+# refuses it, since no session holds it. Adding it to another session (``other.add(erin)``)
+# makes it persistent there, and a read then loads it with one ``SELECT``, at the cost of a
+# session to open. Simpler: refresh it (or read what you need) before the session closes,
+# and the returned object reads without SQL.
 
 
 def add_user(user_id, name, refresh):
@@ -240,9 +242,11 @@ def add_user(user_id, name, refresh):
 
 
 erin = add_user(5, "erin", refresh=False)
+detached_error = None
 try:
     print(erin.name)
 except DetachedInstanceError as error:
+    detached_error = error
     print(f"{type(error).__name__}: {scrub(error)}")
 with Session(engine) as other:
     try:
@@ -254,10 +258,19 @@ with Session(engine) as other:
 assert inspect(erin).detached and "name" in inspect(erin).expired_attributes, (
     "returned detached and expired"
 )
+assert detached_error is not None, "reading it raises DetachedInstanceError"
 assert "is not persistent within this Session" in str(refused), (
     "another session refuses to refresh it"
 )
 # sphinx_gallery_end_ignore
+with Session(engine) as other:
+    other.add(erin)
+    sent.clear()
+    print("added to another session:", erin.name)
+    # sphinx_gallery_start_ignore
+    assert inspect(erin).persistent, "add() made it persistent in the other session"
+    assert erin.name == "erin" and len(sent) == 1, "then a read loaded it: one SELECT"
+    # sphinx_gallery_end_ignore
 sent.clear()
 frank = add_user(6, "frank", refresh=True)
 print(frank)

@@ -8,11 +8,11 @@
 The behaviour matrix: what each bulk UPDATE does to the objects you loaded
 ==========================================================================
 
-Only a fresh read of the row (expire, ``refresh()``, or ``returning(User)`` with
-``populate_existing``) makes a loaded object agree with the database after a bulk UPDATE whose
-SET is computed from the row (``counter + 1``) on data that may have changed: every strategy but
-``False`` computes the SET values it can in Python, from memory, and the evaluator also matches
-in Python.
+Only a fresh read of the row (expire, ``refresh()``, or, from SQLAlchemy 2.0.36,
+``returning(User)`` with ``populate_existing``) makes a loaded object agree with the database
+after a bulk UPDATE whose SET is computed from the row (``counter + 1``) on data that may have
+changed: every strategy but ``False`` computes the SET values it can in Python, from memory,
+and the evaluator also matches in Python.
 
 Seven ways to run an UPDATE, each in thirteen situations, each run from a fresh state and
 measured: alice's ``counter`` in memory against the database afterwards. The answer up front:
@@ -508,8 +508,8 @@ run_situation(
 # ----------
 #
 # One verdict per cell, as measured above. Where a verdict is ``wrong`` or ``stale``, expire
-# the object (or ``refresh()`` it), or return the rows with ``update(...).returning(User)``
-# under :doc:`populate_existing <../myths/requery_refreshes>`.
+# the object (or ``refresh()`` it), or, from SQLAlchemy 2.0.36, return the rows with
+# ``update(...).returning(User)`` under :doc:`populate_existing <../myths/requery_refreshes>`.
 
 SITUATIONS = [
     "fresh", "expired", "partial", "load-only", "renamed", "relative", "function",

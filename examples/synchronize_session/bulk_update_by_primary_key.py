@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.11",
 # ]
 # ///
 """
@@ -10,13 +10,17 @@ Bulk UPDATE by primary key: what the session learns
 
 Bulk UPDATE by primary key copies the new values into loaded objects in place, refuses
 ``'fetch'``, and with extra WHERE criteria runs only with ``synchronize_session=None`` (or
-``False``), after which loaded objects may be stale until you refresh them.
+``False``; from SQLAlchemy 2.0.11), after which loaded objects may be stale until you
+refresh them.
 
 In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
 parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
 loaded objects changed; add your own WHERE and it no longer does. A parameter set whose row
-is missing raises ``StaleDataError``, with the other rows' UPDATEs still in the transaction:
-:ref:`run on the StaleDataError page <stale_data_error_without_flush>`.
+is missing raises ``StaleDataError``, with the other rows' UPDATEs still in the transaction,
+where the dialect can count the rows of an executemany
+(``dialect.supports_sane_multi_rowcount``); asyncpg's cannot, and there nothing is raised
+and the other rows are updated: :ref:`run on the StaleDataError page
+<stale_data_error_without_flush>`.
 """
 
 # %%
@@ -137,7 +141,8 @@ assert not any(s.startswith("UPDATE") for s, _ in sent), "nothing was sent"
 #
 # ``update(User).where(User.status == "new")`` plus a list of dicts means: update these
 # keys, but only if the row also matches. Which ones did? The ORM cannot tell, so the default
-# strategy raises and points to ``synchronize_session=None``.
+# strategy raises and points to ``synchronize_session=None``, which runs it from SQLAlchemy
+# 2.0.11 on.
 
 rows = [{"id": 1, "name": "Ann D."}, {"id": 3, "name": "Cy D."}]
 error = None

@@ -9,7 +9,8 @@
 =====================================================
 
 ``'evaluate'`` raises on WHERE criteria with no Python equivalent (SQL functions, subqueries)
-before sending anything, ``'auto'`` falls back to ``'fetch'`` for them, and a SET value
+before sending its UPDATE (but after the autoflush, which sends a pending change first),
+``'auto'`` falls back to ``'fetch'`` for them, and a SET value
 computed by SQL is expired on the matched objects and reloaded on next access. Criteria it
 does run can still disagree with the database: ``startswith()`` runs as Python's
 ``str.startswith``, blind to LIKE's ``_`` and ``%`` wildcards and to ``autoescape=True``.
@@ -72,7 +73,8 @@ print(ann)
 # ----------------------------------
 #
 # ``lower()`` runs in the database; the evaluator has no Python version of it. The error is
-# raised before anything is sent, so the database is untouched.
+# raised before the UPDATE is sent, and with nothing pending in the session nothing at all is
+# sent: the database is untouched.
 
 sent.clear()
 error = None
@@ -90,7 +92,42 @@ except InvalidRequestError as exc:
 # sphinx_gallery_start_ignore
 assert isinstance(error, InvalidRequestError), "'evaluate' refuses a SQL function"
 assert "Cannot evaluate Function" in str(error), "the message names the function"
-assert not any(s.startswith("UPDATE") for s in sent), "no UPDATE was sent"
+assert not sent, "nothing was sent"
+# sphinx_gallery_end_ignore
+
+# %%
+# With a change pending, the autoflush comes first
+# ------------------------------------------------
+#
+# The bulk UPDATE :doc:`autoflushes <autoflush_before_bulk>` before ``'evaluate'`` looks at
+# the criteria. With an unflushed ``ann.status = "pending"``, the flush's own UPDATE is sent
+# first, then ``'evaluate'`` raises: the bulk UPDATE is never sent, but the flushed change is
+# in the transaction. The rollback drops it.
+
+ann.status = "pending"
+sent.clear()
+error = None
+try:
+    session.execute(
+        update(User)
+        .where(func.lower(User.name) == "ann")
+        .values(status="active")
+        .execution_options(synchronize_session="evaluate")
+    )
+except InvalidRequestError as exc:
+    error = exc
+    print(f"{type(exc).__name__}, after {len(sent)} statement(s) sent")
+flushed = sent[:]
+in_transaction = session.scalar(select(User.status).where(User.id == 1))
+print("in the transaction, ann's row says:", in_transaction)
+session.rollback()
+print("after the rollback:", ann)
+# sphinx_gallery_start_ignore
+assert isinstance(error, InvalidRequestError), "'evaluate' still refuses the function"
+assert len(flushed) == 1 and flushed[0].startswith("UPDATE"), "one UPDATE went first"
+assert "lower(" not in flushed[0], "it was the autoflush's UPDATE, not the bulk UPDATE"
+assert in_transaction == "pending", "the flushed change is in the transaction"
+assert ann.status == "new", "the rollback dropped it"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.36",
 # ]
 # ///
 """
@@ -13,7 +13,8 @@ synchronization they hold a SET expression Python can evaluate computed from the
 values (one it cannot, the returned row's value); with ``synchronize_session=False`` a
 loaded, unexpired object keeps its old values (an expired one is filled in from the returned
 row); with ``populate_existing=True`` every returned object holds the row the database
-returned.
+returned, from SQLAlchemy 2.0.36 (up to 2.0.35 a loaded object kept the SET value computed
+in Python: :ref:`measured on every release <version-differences-measured>`).
 """
 
 # %%
@@ -275,10 +276,10 @@ if returned is not None:
 # -------------------------------------------------------
 #
 # The :doc:`populate_existing <../myths/requery_refreshes>` execution option tells the ORM to
-# overwrite loaded objects with
-# the returned row: the same stale ``ann``, the same UPDATE, and she holds the row's
-# ``"gold+"``. (Add ``synchronize_session="fetch"`` too, so that objects matched only in Python
-# get nothing: see :ref:`sphx_glr_auto_examples_synchronize_session_what_sync_writes.py`.)
+# overwrite loaded objects with the returned row (from SQLAlchemy 2.0.36): the same stale
+# ``ann``, the same UPDATE, and she holds the row's ``"gold+"``. (Add
+# ``synchronize_session="fetch"`` too, so that objects matched only in Python get nothing:
+# see :ref:`sphx_glr_auto_examples_synchronize_session_what_sync_writes.py`.)
 
 make_ann_stale()
 fresh = tagged.execution_options(populate_existing=True)

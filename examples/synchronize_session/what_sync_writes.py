@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.36",
 # ]
 # ///
 """
@@ -16,9 +16,11 @@ comparisons the database makes differently (case, trailing spaces) make both go 
 in SQLAlchemy 2.0 up to 2.0.58 and 2.1 up to 2.1.9, a negative number's ``%``, SET values that
 read each other, and a partly loaded object, in its SET values or its criteria; from 2.0.59 the
 ORM computes the first two as SQL does and expires the object it cannot judge. What holds on
-every database:
-let the database send the rows back (``returning(User)`` with ``populate_existing``, and
-``'fetch'``), or expire the attributes the UPDATE sets.
+every database: expire the attributes the UPDATE sets. Where UPDATE..RETURNING exists, and
+from SQLAlchemy 2.0.36, letting the database send the rows back holds too
+(``returning(User)`` with ``populate_existing``, and ``'fetch'``); up to 2.0.35 the objects
+kept the values computed in Python, as :ref:`measured on every release
+<version-differences-measured>`.
 """
 
 # %%
@@ -405,7 +407,8 @@ for criteria in (User.name == "ann", User.status.startswith("N")):
 #
 # Where UPDATE..RETURNING exists, ``returning(User)`` with
 # :doc:`populate_existing=True <../myths/requery_refreshes>` writes the
-# returned rows into the objects, and ``'fetch'`` keeps objects matched only in Python untouched.
+# returned rows into the objects (from SQLAlchemy 2.0.36: up to 2.0.35 they kept the SET
+# values computed in Python), and ``'fetch'`` keeps objects matched only in Python untouched.
 # Everywhere (MariaDB has no UPDATE..RETURNING), ``'fetch'`` then expiring the SET attributes of
 # the loaded users works: the next access SELECTs them. Stale memory first, both ways:
 
@@ -482,5 +485,6 @@ tmp.cleanup()
 #   untouched; ``'fetch'`` did neither.
 # - ``==`` on a case-insensitive collation, and ``startswith`` (LIKE) on SQLite and MariaDB: the
 #   row updated, the object left stale; on PostgreSQL both agree.
-# - ``returning(User)`` + ``'fetch'`` + ``populate_existing`` (where RETURNING exists), and
-#   ``'fetch'`` + expiring ``counter`` (everywhere): objects equal to the rows in all three cases.
+# - ``returning(User)`` + ``'fetch'`` + ``populate_existing`` (where RETURNING exists; from
+#   SQLAlchemy 2.0.36, the page's oldest release), and ``'fetch'`` + expiring ``counter``
+#   (everywhere): objects equal to the rows in all three cases.

@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=2.0",
+#     "sqlalchemy>=2.0.13",
 # ]
 # ///
 """
@@ -10,7 +10,7 @@ Upserts and ``INSERT .. RETURNING``
 
 An upsert does not synchronize the objects the session holds, not even through
 ``returning(User)``: expire them afterwards, or upsert with ``returning(User)`` and
-``populate_existing=True`` so that the returned rows overwrite them.
+``populate_existing=True`` so that the returned rows overwrite them (from SQLAlchemy 2.0.13).
 
 An upsert (``on_conflict_do_update()`` on SQLite and PostgreSQL, ``on_duplicate_key_update()``
 on MariaDB) changes rows without touching the objects the session has loaded: they stay stale,
@@ -141,8 +141,8 @@ assert "RETURNING" in upsert_sql, "although RETURNING sent the new row"
 # ------------------------------------------------
 #
 # The :doc:`populate_existing <../myths/requery_refreshes>` execution option tells the ORM to
-# overwrite loaded objects with
-# the rows it receives. The same upsert now leaves ann in sync.
+# overwrite loaded objects with the rows it receives (from SQLAlchemy 2.0.13 for an upsert).
+# The same upsert now leaves ann in sync.
 
 refreshing = upsert().values(id=1, name="Annie").returning(User)
 refreshing = refreshing.execution_options(populate_existing=True)
