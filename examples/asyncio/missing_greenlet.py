@@ -36,6 +36,7 @@ import gc
 import os
 import re
 import tempfile
+import threading
 import warnings
 
 import sqlalchemy
@@ -73,6 +74,9 @@ class Address(Base):
 # collected: the error this page shows, not a new one.
 warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
 runner = asyncio.Runner()
+# sphinx_gallery_start_ignore
+threads_before = set(threading.enumerate())
+# sphinx_gallery_end_ignore
 engine = create_async_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite://"))
 async_session = async_sessionmaker(engine)
 
@@ -338,11 +342,21 @@ if engines["NullPool"].dialect.driver == "aiosqlite" and RELEASE == "2.1":
     assert forms["default pool"] != forms["NullPool"], (
         "on 2.1 with aiosqlite the default pool and NullPool give different forms"
     )
-# A failed ping leaves its connection open on SQLAlchemy 2.0.38 to 2.0.45 (closing it
-# needs an await too), and aiosqlite's thread would keep Python from exiting: collecting
-# the orphaned connection now stops that thread.
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: dispose of the engine, close the event loop, remove the temporary file. First
+# ``gc.collect()``: on SQLAlchemy 2.0.38 to 2.0.45 the failed ``pool_pre_ping`` above leaves
+# its connection open (closing it needs an ``await`` too), and the thread aiosqlite runs
+# for it would keep Python from exiting; collecting the connection stops that thread.
+
 gc.collect()
 runner.run(engine.dispose())
 runner.close()
 tmp.cleanup()
+# sphinx_gallery_start_ignore
+others = [t for t in threading.enumerate() if t not in threads_before and not t.daemon]
+for thread in others:
+    thread.join(timeout=5)
+assert not any(t.is_alive() for t in others), "no driver thread is left to block the exit"
 # sphinx_gallery_end_ignore
