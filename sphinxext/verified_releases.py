@@ -124,6 +124,7 @@ def add_verified_on(app, doctree: nodes.document) -> None:
     if top is None:
         return
     app.env.note_dependency(str(SERIES_FILE))
+    app.env.note_dependency(str(EXAMPLES_RECORD))
     paragraph = nodes.paragraph("", sentence(docname.removeprefix("auto_examples/") + ".py"))
     paragraph["classes"].append("verified-on")
     # Before Sphinx-Gallery's download buttons, which related_pages.py then moves after the
