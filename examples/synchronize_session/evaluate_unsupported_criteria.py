@@ -76,15 +76,16 @@ print(ann)
 # raised before the UPDATE is sent, and with nothing pending in the session nothing at all is
 # sent: the database is untouched.
 
+by_lower_name = (
+    update(User)
+    .where(func.lower(User.name) == "ann")
+    .values(status="active")
+    .execution_options(synchronize_session="evaluate")
+)
 sent.clear()
 error = None
 try:
-    session.execute(
-        update(User)
-        .where(func.lower(User.name) == "ann")
-        .values(status="active")
-        .execution_options(synchronize_session="evaluate")
-    )
+    session.execute(by_lower_name)
 except InvalidRequestError as exc:
     error = exc
     message = str(exc).split("\n(Background")[0]
@@ -108,12 +109,7 @@ ann.status = "pending"
 sent.clear()
 error = None
 try:
-    session.execute(
-        update(User)
-        .where(func.lower(User.name) == "ann")
-        .values(status="active")
-        .execution_options(synchronize_session="evaluate")
-    )
+    session.execute(by_lower_name)
 except InvalidRequestError as exc:
     error = exc
     print(f"{type(exc).__name__}, after {len(sent)} statement(s) sent")
