@@ -36,8 +36,10 @@ import gc
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
+import types
 import warnings
 
 import sqlalchemy
@@ -72,8 +74,16 @@ class Address(Base):
 
 
 # A refused read leaves the driver's coroutine never awaited, and Python warns when it is
-# collected: the error this page shows, not a new one.
+# collected, or reports an error of its clean-up: the error this page shows, not a new one.
 warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+
+
+def unless_a_coroutine(unraisable, report=sys.unraisablehook):
+    if not isinstance(unraisable.object, types.CoroutineType):
+        report(unraisable)
+
+
+sys.unraisablehook = unless_a_coroutine
 runner = asyncio.Runner()
 # sphinx_gallery_start_ignore
 threads_before = set(threading.enumerate())
