@@ -74,7 +74,8 @@ class Address(Base):
 
 
 # A refused read leaves the driver's coroutine never awaited, and Python warns when it is
-# collected, or reports an error of its clean-up: the error this page shows, not a new one.
+# collected, or reports an error of its clean-up: the error this page shows, not a new
+# one.
 warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
 
 
