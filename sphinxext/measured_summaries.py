@@ -117,19 +117,26 @@ def missing_greenlet_advice(path: Path = MISSING_GREENLET_PAGE) -> str:
     )
 
 
-def _run(path: Path) -> dict:
-    """Run one example on SQLite in memory; its printed output and warnings are not ours.
-    In a thread of its own: an example may start an event loop (``asyncio.run``), which fails
-    in a thread where one runs already (a test process that drove Playwright's sync API)."""
+def _in_a_thread_of_its_own(function, *, quiet_stderr: bool = False):
+    """Call ``function()`` as an example runs here: on SQLite in memory (``DATABASE_URL``
+    set aside), its printed output and warnings not ours, in a thread of its own: an example
+    may start an event loop (``asyncio.run``), which fails in a thread where one runs already
+    (a test process that drove Playwright's sync API)."""
     saved = os.environ.pop("DATABASE_URL", None)
+    errors = contextlib.redirect_stderr(io.StringIO()) if quiet_stderr else contextlib.nullcontext()
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with contextlib.redirect_stdout(io.StringIO()), errors, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                return pool.submit(runpy.run_path, str(path), run_name=path.stem).result()
+                return pool.submit(function).result()
     finally:
         if saved is not None:
             os.environ["DATABASE_URL"] = saved
+
+
+def _run(path: Path) -> dict:
+    """Run one example; its namespace."""
+    return _in_a_thread_of_its_own(lambda: runpy.run_path(str(path), run_name=path.stem))
 
 
 def measure_matrix(paths: list[Path] | None = None) -> dict:
@@ -209,9 +216,15 @@ def _error_text(error: BaseException, path: Path) -> str:
          if f.filename == str(path)),
         None,
     )  # fmt: skip
-    text = re.sub(r"0x[0-9a-fA-F]+", "0x...", str(error))
-    text = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", text).splitlines()
+    text = same_on_every_release(str(error)).splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''} (line {where})"
+
+
+def same_on_every_release(text: str) -> str:
+    """A message without what differs from run to run and release to release: addresses,
+    and file paths in parentheses (a release's own site-packages)."""
+    text = re.sub(r"0x[0-9a-fA-F]+", "0x...", text)
+    return re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", text)
 
 
 def _run_to_the_end(path: Path) -> dict:
@@ -252,16 +265,7 @@ def _run_to_the_end(path: Path) -> dict:
             else:
                 sys.modules[path.stem] = saved_module
 
-    saved = os.environ.pop("DATABASE_URL", None)
-    try:
-        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
-        with quiet[0], quiet[1], warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(run).result()
-    finally:
-        if saved is not None:
-            os.environ["DATABASE_URL"] = saved
+    _in_a_thread_of_its_own(run, quiet_stderr=True)
     return {
         "namespace": namespace,
         "failed_claims": failed,

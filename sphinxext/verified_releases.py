@@ -15,18 +15,21 @@ The releases and databases come from the build, never typed into a page:
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sqlite3
 import tomllib
 from pathlib import Path
 
+import measured_summaries
 from docutils import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES_FILE = ROOT / "requirements" / "sqlalchemy.toml"
 
 
+@functools.cache
 def verified_series() -> dict[str, dict]:
     return tomllib.loads(SERIES_FILE.read_text())["series"]
 
@@ -45,8 +48,10 @@ def other_releases(example: str, built_with: str) -> list[str]:
 EXAMPLES_RECORD = ROOT / "docs" / "_measured" / "examples.json"
 
 
-def span(run: dict) -> str:
-    return run["from"] if run["from"] == run["to"] else f"{run['from']}\u2013{run['to']}"
+@functools.cache
+def examples_record() -> dict | None:
+    """docs/_measured/examples.json, read once per build."""
+    return json.loads(EXAMPLES_RECORD.read_text()) if EXAMPLES_RECORD.exists() else None
 
 
 def across_releases(example: str) -> str:
@@ -55,9 +60,9 @@ def across_releases(example: str) -> str:
     source is newer than the record."""
     import hashlib
 
-    if not EXAMPLES_RECORD.exists():
+    record = examples_record()
+    if record is None:
         return ""
-    record = json.loads(EXAMPLES_RECORD.read_text())
     entry = record["examples"].get(example)
     source = (ROOT / "examples" / example).read_bytes()
     if entry is None or entry["source"] != hashlib.sha256(source).hexdigest()[:16]:
@@ -72,7 +77,7 @@ def across_releases(example: str) -> str:
     by_outcome: dict[str, list[str]] = {}
     for series in sorted(entry["runs"], reverse=True):
         for run in reversed(entry["runs"][series]):
-            by_outcome.setdefault(run["outcome"], []).append(span(run))
+            by_outcome.setdefault(run["outcome"], []).append(measured_summaries.release_span(run))
     if all(outcome.startswith("not run: ") for outcome in by_outcome):
         needs = next(iter(by_outcome)).removeprefix("not run: ")
         return f" The release sweep does not run it on the other releases: it {needs}."

@@ -374,8 +374,8 @@ def run_alone(version: str, example: Path) -> str:
                 outcome = "fails: " + last[0].strip()
         except subprocess.TimeoutExpired:
             outcome = f"does not end within {EXAMPLE_TIMEOUT} s"
-    outcome = re.sub(r"0x[0-9a-fA-F]+", "0x...", outcome).replace(version, "{release}")
-    outcome = re.sub(r" \((/|[A-Za-z]:\\)[^()]*\)", "", outcome)[:300]
+    outcome = measured_summaries.same_on_every_release(outcome.replace(version, "{release}"))
+    outcome = outcome[:300]
     cache.parent.mkdir(exist_ok=True)
     cache.write_text(json.dumps({"source": digest, "outcome": outcome}))
     return outcome
