@@ -1,25 +1,46 @@
+"""The suite's shared builds (tests/shared_builds.py) and the order tests run in."""
+
 import pytest
 
-from sitebuild import SiteBuild, build_site, copy_sources
+from shared_builds import HOSTED_BASE_URL, JOBS, SharedWork, needed_jobs
+from sitebuild import SiteBuild
+
+__all__ = ["HOSTED_BASE_URL"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The files whose tests need no shared build run first, while the builds are made; then
+    the others, in the order their builds are ready. A file's tests stay together, in order."""
+    order = list(JOBS)
+    rank: dict[str, int] = {}
+    for item in items:
+        needs = [order.index(name) + 1 for name in needed_jobs(item.fixturenames)]
+        module = item.nodeid.split("::")[0]
+        rank[module] = max([rank.get(module, 0), *needs])
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_work(tmp_path_factory, request):
+    """Starts, before the first test, every shared build a collected test needs."""
+    work = SharedWork(tmp_path_factory.mktemp("shared"))
+    work.start({name for item in request.session.items for name in item.fixturenames})
+    yield work
+    work.close()
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> SiteBuild:
+def site(shared_work) -> SiteBuild:
     """The whole site, built once per test run from a clean copy of the sources."""
-    built = build_site(copy_sources(tmp_path_factory.mktemp("site")))
+    built = shared_work.result("site")
     assert built.returncode == 0, built.output
     return built
 
 
-# A GitHub Pages project site: the Pages workflow passes its base URL, with the repository's path.
-HOSTED_BASE_URL = "https://example.org/session-sync/"
-
-
 @pytest.fixture(scope="session")
-def hosted(tmp_path_factory) -> SiteBuild:
-    """The site built as the Pages workflow builds it, under a sub-path (examples not run)."""
-    project = copy_sources(tmp_path_factory.mktemp("hosted"))
-    env = {"SESSION_SYNC_BASE_URL": HOSTED_BASE_URL.rstrip("/"), "READTHEDOCS_CANONICAL_URL": ""}
-    built = build_site(project, "-D", "plot_gallery=0", env=env)
+def hosted(shared_work) -> SiteBuild:
+    """The site as the Pages workflow builds it, under a sub-path, examples run; also the twin
+    that tests/test_reproducible.py compares with `site` (tests/shared_builds.py)."""
+    built = shared_work.result("hosted")
     assert built.returncode == 0, built.output
     return built

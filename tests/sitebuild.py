@@ -62,6 +62,8 @@ class SiteBuild:
     html: Path
     returncode: int
     output: str
+    # The command line's prefix: ("unshare", "--net", ...) for a build with no network at all.
+    prefix: tuple[str, ...] = ()
 
     def page(self, relative: str) -> str:
         return (self.html / relative).read_text(encoding="utf-8")
@@ -163,7 +165,7 @@ def build_site(
         capture_output=True,
         text=True,
     )
-    return SiteBuild(project, html, result.returncode, result.stdout + result.stderr)
+    return SiteBuild(project, html, result.returncode, result.stdout + result.stderr, prefix)
 
 
 def unlinked(source: str) -> str:
@@ -173,16 +175,35 @@ def unlinked(source: str) -> str:
     return re.sub(r":(?:doc|ref):`([^`<]*)`", r"\1", titled)
 
 
-def project_with_one_example(tmp_path: Path, name: str, source: str) -> Path:
-    """A copy of the site whose only page is one example, `examples/myths/<name>`."""
+def small_project(
+    tmp_path: Path, examples: dict[str, str], pages: dict[str, str] | None = None
+) -> Path:
+    """A copy of the site whose only pages are these examples ({"section/name.py": source},
+    in their real sections) and these narrative pages ({"name.md": MyST}), with the real
+    configuration and extensions (but no "Related pages"): a build of it takes seconds, not the
+    whole site's minute."""
     project = copy_sources(tmp_path / "project")
     shutil.rmtree(project / "examples")
-    section = project / "examples" / "myths"
-    section.mkdir(parents=True)
+    (project / "examples").mkdir()
     shutil.copy(ROOT / "examples" / "GALLERY_HEADER.rst", project / "examples")
-    shutil.copy(ROOT / "examples" / "myths" / "GALLERY_HEADER.rst", section)
-    (section / name).write_text(unlinked(source))
+    for relative, source in examples.items():
+        section = project / "examples" / Path(relative).parent
+        if not section.exists():
+            section.mkdir()
+            shutil.copy(ROOT / "examples" / section.name / "GALLERY_HEADER.rst", section)
+        (section / Path(relative).name).write_text(unlinked(source))
     for page in (project / "docs").glob("*.md"):
         page.unlink()
-    (project / "docs" / "index.md").write_text("# Test\n\n```{toctree}\nauto_examples/index\n```\n")
+    # Its examples' "Related pages" would link to pages it does not have: none.
+    (project / "docs" / "_related.toml").write_text("# No related pages in a small project.\n")
+    pages = pages or {}
+    for name, text in pages.items():
+        (project / "docs" / name).write_text(text)
+    toctree = "\n".join(["auto_examples/index", *(Path(name).stem for name in pages)])
+    (project / "docs" / "index.md").write_text(f"# Test\n\n```{{toctree}}\n{toctree}\n```\n")
     return project
+
+
+def project_with_one_example(tmp_path: Path, name: str, source: str) -> Path:
+    """A copy of the site whose only page is one example, `examples/myths/<name>`."""
+    return small_project(tmp_path, {f"myths/{name}": source})

@@ -176,13 +176,22 @@ class Visit:
         self.page.goto(self.base_url + relative, wait_until="load")
         return self.page
 
-    def assert_clean(self):
-        assert not self.foreign_requests, f"requests to other hosts: {self.foreign_requests}"
+    def problems(self) -> list[str]:
+        """What went wrong since the last call: requests to other hosts and errors."""
         for url in self.cancelled:
             again = self.context.request.get(url)
             if not again.ok:
                 self.errors.append(f"request failed: {url} (cancelled, then HTTP {again.status})")
-        assert not self.errors, self.errors
+        found = [f"request to another host: {url}" for url in self.foreign_requests]
+        found += self.errors
+        self.foreign_requests, self.errors, self.cancelled = [], [], []
+        return found
+
+    def assert_clean(self):
+        foreign = list(self.foreign_requests)
+        assert not foreign, f"requests to other hosts: {foreign}"
+        problems = self.problems()
+        assert not problems, problems
 
 
 @pytest.fixture
@@ -551,15 +560,17 @@ def narrow(browser, base_url):
     context.close()
 
 
-@pytest.mark.parametrize("relative", ["index.html", *EXAMPLE_PAGES])
-def test_a_390_pixel_wide_phone_never_scrolls_sideways(narrow, relative):
-    page = narrow.open(relative)
-    widths = page.evaluate(
-        "({scroll: document.documentElement.scrollWidth,"
-        " client: document.documentElement.clientWidth})"
-    )
+PHONE_PAGES = ["index.html", *EXAMPLE_PAGES]
+PAGE_WIDTHS = """() => ({scroll: document.documentElement.scrollWidth,
+                        client: document.documentElement.clientWidth})"""
+
+
+@pytest.mark.parametrize("relative", PHONE_PAGES)
+def test_a_390_pixel_wide_phone_never_scrolls_sideways(swept, relative):
+    seen = swept(390, "light", relative)
+    widths = seen["widths"]
     assert widths["scroll"] <= widths["client"], widths
-    narrow.assert_clean()
+    assert not seen["problems"], seen["problems"]
 
 
 # Where a line may end inside code in a heading (sphinxext/responsive_tables.py): at a space,
@@ -606,12 +617,12 @@ def titles_quoting_code() -> list[str]:
 
 
 @pytest.mark.parametrize("relative", titles_quoting_code())
-def test_on_a_phone_code_in_a_title_breaks_between_names_not_inside_one(narrow, relative):
-    page = narrow.open(relative)
-    for before, after in page.evaluate(LINE_BREAKS_IN_HEADING_CODE):
+def test_on_a_phone_code_in_a_title_breaks_between_names_not_inside_one(swept, relative):
+    seen = swept(390, "light", relative)
+    for before, after in seen["heading_breaks"]:
         between = before[-1] in HEADING_BREAK_AFTER + " " or after.startswith(("=", " "))
         assert between, f"a line ends inside a name: {before}|{after}"
-    narrow.assert_clean()
+    assert not seen["problems"], seen["problems"]
 
 
 def cancel_request(page, relative: str) -> None:
@@ -741,16 +752,11 @@ def axe_violations(page, axe_source: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("relative", EVERY_PAGE)
-def test_no_serious_accessibility_violation(browser, base_url, axe_source, relative, scheme):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
-    try:
-        visit = Visit(context, base_url)
-        page = visit.open(relative)
-        violations = axe_violations(page, axe_source)
-        assert not violations, f"{relative} ({scheme}):\n" + "\n".join(violations)
-        visit.assert_clean()
-    finally:
-        context.close()
+def test_no_serious_accessibility_violation(swept, relative, scheme):
+    seen = swept(1280, scheme, relative)
+    violations = seen["axe"]
+    assert not violations, f"{relative} ({scheme}):\n" + "\n".join(violations)
+    assert not seen["problems"], seen["problems"]
 
 
 def test_sidebar_captions_are_headings_with_a_level(visit):
@@ -969,10 +975,10 @@ OVERFLOWING_CODE = """() => [...document.querySelectorAll("div.highlight-Python 
 
 
 @pytest.mark.parametrize("relative", EXAMPLE_PAGES)
-def test_no_line_of_example_code_scrolls_sideways_at_1280_pixels(visit, relative):
-    page = visit.open(relative)
-    assert page.evaluate(OVERFLOWING_CODE) == [], "the longest line of each block that scrolls"
-    visit.assert_clean()
+def test_no_line_of_example_code_scrolls_sideways_at_1280_pixels(swept, relative):
+    seen = swept(1280, "light", relative)
+    assert seen["overflowing_code"] == [], "the longest line of each block that scrolls"
+    assert not seen["problems"], seen["problems"]
 
 
 def test_asserts_are_hidden_and_their_claims_listed_under_the_cell(visit):
@@ -1075,3 +1081,77 @@ def test_marked_statements_notes_and_claims_are_readable(visit, theme):
         )
         assert ratio >= 4.5, f"{theme}, {selector}: contrast {ratio:.2f} for {worst}"
     visit.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of every page, made in one sweep per viewport and colour scheme: each page is opened
+# once in one browser context and every check of that configuration reads it then.
+# ---------------------------------------------------------------------------------------------
+
+# (width, scheme) -> {check: (the pages it reads, what it does with an open page)}
+SWEEPS = {
+    (1280, "light"): {
+        "axe": (EVERY_PAGE, axe_violations),
+        "overflowing_code": (EXAMPLE_PAGES, lambda page, _: page.evaluate(OVERFLOWING_CODE)),
+    },
+    (1280, "dark"): {"axe": (EVERY_PAGE, axe_violations)},
+    (390, "light"): {
+        "widths": (PHONE_PAGES, lambda page, _: page.evaluate(PAGE_WIDTHS)),
+        "heading_breaks": (
+            titles_quoting_code(),
+            lambda page, _: page.evaluate(LINE_BREAKS_IN_HEADING_CODE),
+        ),
+    },
+}
+# The tests that read each check's results (each test is parametrized by "relative").
+SWEPT_BY = {
+    "test_no_serious_accessibility_violation": ("axe",),
+    "test_no_line_of_example_code_scrolls_sideways_at_1280_pixels": ("overflowing_code",),
+    "test_a_390_pixel_wide_phone_never_scrolls_sideways": ("widths",),
+    "test_on_a_phone_code_in_a_title_breaks_between_names_not_inside_one": ("heading_breaks",),
+}
+
+
+@pytest.fixture(scope="session")
+def swept(request, browser, base_url, axe_source):
+    """swept(width, scheme, page): what each check of that configuration found on the page
+    (and "problems": errors and requests to other hosts while it was open).
+
+    A configuration is swept when a test first asks for it, over the pages the collected
+    tests ask about (all of them in a full run, one with -k)."""
+    wanted: dict[str, set[str]] = {}
+    for item in request.session.items:
+        for check in SWEPT_BY.get(getattr(item, "originalname", None), ()):
+            wanted.setdefault(check, set()).add(item.callspec.params["relative"])
+    results: dict[tuple, dict] = {}
+
+    def sweep(width: int, scheme: str) -> None:
+        checks = {
+            name: ([p for p in pages if p in wanted.get(name, ())], check)
+            for name, (pages, check) in SWEEPS[(width, scheme)].items()
+        }
+        pages = [p for pages_checked, _ in checks.values() for p in pages_checked]
+        context = browser.new_context(
+            viewport={"width": width, "height": 900 if width > 600 else 844},
+            color_scheme=scheme,
+        )
+        try:
+            visit = Visit(context, base_url)
+            for relative in dict.fromkeys(pages):
+                page = visit.open(relative)
+                seen = {
+                    name: check(page, axe_source)
+                    for name, (pages_checked, check) in checks.items()
+                    if relative in pages_checked
+                }
+                seen["problems"] = visit.problems()
+                results[(width, scheme, relative)] = seen
+        finally:
+            context.close()
+
+    def seen(width: int, scheme: str, relative: str) -> dict:
+        if (width, scheme, relative) not in results:
+            sweep(width, scheme)
+        return results[(width, scheme, relative)]
+
+    return seen

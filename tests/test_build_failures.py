@@ -1,6 +1,16 @@
-"""Builds must fail loudly when an example stops being true, and never serve stale output."""
+"""Builds must fail loudly when an example stops being true, naming what failed.
 
-from sitebuild import build_site, project_with_one_example
+One small site holds every kind of failure at once (a false claim, a hidden assert that sends
+SQL, an unexpected exception, a link to a page that is gone): one build shows each is reported,
+by file, line and message, and that none hides another. Stale output after a change is
+tests/test_site.py's (test_incremental_rebuilds_keep_sql_and_state).
+"""
+
+import re
+
+import pytest
+
+from sitebuild import build_site, small_project
 
 BROKEN_EXAMPLE = '''"""
 A claim that is not true
@@ -22,10 +32,10 @@ assert answer == 42, "SQLite answers 42"
 '''
 
 
-def test_a_failing_assert_fails_the_build_naming_file_line_and_claim(tmp_path):
-    project = project_with_one_example(tmp_path, "broken_claim.py", BROKEN_EXAMPLE)
-    result = build_site(project)
+def test_a_failing_assert_fails_the_build_naming_file_line_and_claim(failing):
+    result = failing
     assert result.returncode != 0
+    assert failed_examples(result) >= {"broken_claim.py"}, result.output
     assert "broken_claim.py" in result.output
     claim_line = BROKEN_EXAMPLE.splitlines().index('assert answer == 42, "SQLite answers 42"') + 1
     assert f'broken_claim.py", line {claim_line}' in result.output, result.output
@@ -53,10 +63,10 @@ assert connection.execute(text("SELECT 42")).scalar_one() == 42, "SQLite answers
 '''
 
 
-def test_a_hidden_assert_that_sends_sql_fails_the_build_naming_file_line_and_sql(tmp_path):
-    project = project_with_one_example(tmp_path, "hidden_sql.py", HIDDEN_SQL_EXAMPLE)
-    result = build_site(project)
+def test_a_hidden_assert_that_sends_sql_fails_the_build_naming_file_line_and_sql(failing):
+    result = failing
     assert result.returncode != 0
+    assert failed_examples(result) >= {"hidden_sql.py"}, result.output
     line = (
         HIDDEN_SQL_EXAMPLE.splitlines().index(
             'assert connection.execute(text("SELECT 42")).scalar_one() == 42, "SQLite answers 42"'
@@ -79,45 +89,43 @@ assert 1 + 1 == 2, "arithmetic holds"
 '''
 
 
-def test_a_link_to_a_missing_example_fails_the_build(tmp_path):
-    project = project_with_one_example(tmp_path, "true_claim.py", PASSING_EXAMPLE)
-    index = project / "docs" / "index.md"
-    index.write_text(index.read_text() + "\nSee {ref}`sphx_glr_auto_examples_myths_gone.py`.\n")
-    result = build_site(project)
-    assert result.returncode != 0
-    assert "sphx_glr_auto_examples_myths_gone.py" in result.output, result.output
+UNEXPECTED_ERROR = PASSING_EXAMPLE + '\nraise LookupError("no user named squidward")\n'
+MISSING_LINK = "See {ref}`sphx_glr_auto_examples_myths_gone.py`.\n"
 
 
-def test_an_unexpected_exception_fails_the_build(tmp_path):
-    source = PASSING_EXAMPLE + '\nraise LookupError("no user named squidward")\n'
-    project = project_with_one_example(tmp_path, "unexpected_error.py", source)
-    result = build_site(project)
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory):
+    """One build of a small site with every kind of failure, and one example that passes."""
+    examples = {
+        "myths/broken_claim.py": BROKEN_EXAMPLE,
+        "myths/hidden_sql.py": HIDDEN_SQL_EXAMPLE,
+        "myths/unexpected_error.py": UNEXPECTED_ERROR,
+        "myths/true_claim.py": PASSING_EXAMPLE,
+    }
+    pages = {"links.md": "# Links\n\n" + MISSING_LINK}
+    return build_site(small_project(tmp_path_factory.mktemp("failing"), examples, pages))
+
+
+def failed_examples(result) -> set[str]:
+    """The examples Sphinx-Gallery's closing summary lists as failed (file names)."""
+    summary = result.output.split("Unexpected failing examples", 1)
+    assert len(summary) == 2, f"no summary of failing examples:\n{result.output}"
+    return set(re.findall(r"(\w+\.py) failed leaving traceback", summary[1]))
+
+
+def test_only_the_failing_examples_are_reported_as_failed(failing):
+    assert failed_examples(failing) == {"broken_claim.py", "hidden_sql.py", "unexpected_error.py"}
+
+
+def test_a_link_to_a_missing_example_fails_the_build(failing):
+    result = failing
     assert result.returncode != 0
-    assert "unexpected_error.py" in result.output
+    warnings = [line for line in result.output.splitlines() if "links.md" in line]
+    assert any("sphx_glr_auto_examples_myths_gone.py" in line for line in warnings), result.output
+
+
+def test_an_unexpected_exception_fails_the_build(failing):
+    result = failing
+    assert result.returncode != 0
+    assert failed_examples(result) >= {"unexpected_error.py"}, result.output
     assert "LookupError: no user named squidward" in result.output, result.output
-
-
-COUNTING_EXAMPLE = '''"""
-An example that counts its runs
-===============================
-
-Used by the tests only.
-"""
-
-from pathlib import Path
-
-with Path("runs.txt").open("a") as runs:
-    runs.write("ran\\n")
-'''
-
-
-def test_changing_the_capture_layer_runs_the_examples_again(tmp_path):
-    project = project_with_one_example(tmp_path, "counting.py", COUNTING_EXAMPLE)
-    runs = project / "examples" / "myths" / "runs.txt"
-    assert build_site(project).returncode == 0
-    assert build_site(project).returncode == 0
-    assert runs.read_text().count("ran") == 1, "an unchanged example is not run again"
-    capture = project / "sphinxext" / "session_sync" / "rendering.py"
-    capture.write_text(capture.read_text() + "\n# A change to the capture layer.\n")
-    assert build_site(project).returncode == 0
-    assert runs.read_text().count("ran") == 2, "its output was made by the old capture layer"

@@ -48,7 +48,7 @@ from page_model import (
     printed_text,
 )
 
-from sitebuild import EXAMPLES, ROOT, build_site, example_page, project_with_one_example
+from sitebuild import EXAMPLES, ROOT, build_site, example_page, small_project
 
 RECORDER = Path(__file__).with_name("record_example.py")
 STATEMENTS_SHOWN = 200
@@ -96,11 +96,6 @@ def read_recording(example: Path, directory: Path) -> dict:
     if not output.exists():
         raise RuntimeError(f"the recorder wrote nothing for {example}")
     return json.loads(output.read_text(encoding="utf-8"))
-
-
-def record_one(example: Path, directory: Path) -> dict:
-    run_recorder([example], directory)
-    return read_recording(example, directory)
 
 
 def record_examples(examples: list[Path], directory: Path) -> dict[Path, dict]:
@@ -498,13 +493,35 @@ session.close()
 '''
 
 
-def test_savepoint_page(tmp_path):
-    """SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT, from recording to page."""
-    project = project_with_one_example(tmp_path, "savepoints.py", SAVEPOINT_EXAMPLE)
+ASYNC_EXAMPLE = Path(__file__).parent / "fixtures" / "async_cells.py"
+
+
+@pytest.fixture(scope="module")
+def fixture_pages(tmp_path_factory) -> dict[str, tuple[list, dict]]:
+    """The two examples of this file built into one small site, and recorded: {name: (the
+    page's cells, the recording)}."""
+    directory = tmp_path_factory.mktemp("fixture-pages")
+    examples = {
+        "myths/savepoints.py": SAVEPOINT_EXAMPLE,
+        "myths/async_cells.py": ASYNC_EXAMPLE.read_text(),
+    }
+    project = small_project(directory, examples)
     built = build_site(project)
     assert built.returncode == 0, built.output
-    cells = parse_page(built.page("auto_examples/myths/savepoints.html"))
-    recording = record_one(project / "examples" / "myths" / "savepoints.py", tmp_path)
+    sources = [project / "examples" / relative for relative in examples]
+    recordings = record_examples(sources, directory)
+    return {
+        source.stem: (
+            parse_page(built.page(f"auto_examples/myths/{source.stem}.html")),
+            recordings[source],
+        )
+        for source in sources
+    }
+
+
+def test_savepoint_page(fixture_pages):
+    """SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT, from recording to page."""
+    cells, recording = fixture_pages["savepoints"]
     expected = page_and_recording("savepoints", cells, recording)
     sql = [token for cell in expected for token in tokens(cell.items)]
     for statement in (
@@ -522,17 +539,11 @@ def test_savepoint_page(tmp_path):
 # asyncio: one event loop spanning the cells, relationships in every state
 # ---------------------------------------------------------------------------
 
-ASYNC_EXAMPLE = Path(__file__).parent / "fixtures" / "async_cells.py"
 
-
-def test_async_page(tmp_path):
+def test_async_page(fixture_pages):
     """An AsyncSession example run on one asyncio.Runner, from recording to page: SQL and
     printed output in order, and state tables with relationships pending, expired, loaded."""
-    project = project_with_one_example(tmp_path, "async_cells.py", ASYNC_EXAMPLE.read_text())
-    built = build_site(project)
-    assert built.returncode == 0, built.output
-    cells = parse_page(built.page("auto_examples/myths/async_cells.html"))
-    recording = record_one(project / "examples" / "myths" / "async_cells.py", tmp_path)
+    cells, recording = fixture_pages["async_cells"]
     expected = page_and_recording("async_cells", cells, recording)
     check_code("async_cells", cells, expected)
     check_output_and_sql("async_cells", cells, expected)

@@ -14,7 +14,7 @@ from sitebuild import (
     NARRATIVE_PAGES,
     ROOT,
     build_site,
-    copy_sources,
+    small_project,
 )
 
 MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
@@ -229,12 +229,19 @@ def boxes_of_kind(page: BeautifulSoup, *kinds: str) -> list[tuple[str, str]]:
 EDITED = "auto_examples/myths/commit_synchronize_session.html"
 UNTOUCHED = "auto_examples/session_lifecycle/five_states.html"
 EDITED_SOURCE = "examples/myths/commit_synchronize_session.py"
+NOTES = "# Notes\n\nA narrative page beside the two examples.\n"
 
 
 def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
-    """A private copy built, edited and rebuilt twice: first one example's source changes
-    (only it runs again), then the capture layer changes (every example runs again)."""
-    first = build_site(copy_sources(tmp_path))
+    """A small copy of the site (two real examples, a narrative page, the real extensions)
+    built, edited and rebuilt: first one example's source changes (only it runs again), then
+    the capture layer changes, in a comment and then in what it shows (every example runs
+    again, each time)."""
+    examples = {
+        relative.removeprefix("examples/"): (ROOT / relative).read_text()
+        for relative in (EDITED_SOURCE, "examples/session_lifecycle/five_states.py")
+    }
+    first = build_site(small_project(tmp_path, examples, {"notes.md": NOTES}))
     assert first.returncode == 0, first.output
     pages = {relative: first.page(relative) for relative in (EDITED, UNTOUCHED)}
     kept = {
@@ -293,7 +300,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
         )
     )
     # And a narrative page: a new sentence at its end.
-    narrative = first.project / "docs" / "cheat-sheet.md"
+    narrative = first.project / "docs" / "notes.md"
     narrative.write_text(narrative.read_text() + "\nA sentence added since the last build.\n")
     edited = first.rebuild()
     assert edited.returncode == 0, edited.output
@@ -310,13 +317,24 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     # written again by sphinx-llm's Markdown build, and its links still resolve.
     assert "edited since the last build" in edited.page(EDITED + ".md")
     assert "edited since the last build" in edited.page("llms-full.txt")
-    for copy in ("cheat-sheet.md", "cheat-sheet.html.md", "llms-full.txt"):
+    for copy in ("notes.md", "notes.html.md", "llms-full.txt"):
         assert "A sentence added since the last build." in edited.page(copy), copy
     assert edited.page(UNTOUCHED + ".md") == markdown[UNTOUCHED]
     assert kept_markdown_stamp() == markdown_stamp, "the untouched page's Markdown was rewritten"
     assert "sphinx-llm:" not in edited.page("llms-full.txt"), "a link left unresolved"
 
-    # 2. The capture layer now names a new object differently: a change only a re-run shows.
+    # 2. A comment added to the capture layer's rendering: the output could have been made by
+    # another capture layer, so every example runs again.
+    before = stamps()
+    rendering = first.project / "sphinxext" / "session_sync" / "rendering.py"
+    rendering.write_text(rendering.read_text() + "\n# A change to the capture layer.\n")
+    commented = first.rebuild()
+    assert commented.returncode == 0, commented.output
+    after = stamps()
+    for relative in pages:
+        assert after[relative][0] != before[relative][0], f"{relative}: the example ran again"
+
+    # 3. The capture layer now names a new object differently: a change only a re-run shows.
     layer = first.project / "sphinxext" / "session_sync" / "state.py"
     code = layer.read_text()
     assert code.count("(no key yet)") == 1
