@@ -168,11 +168,21 @@ def build_site(
     return SiteBuild(project, html, result.returncode, result.stdout + result.stderr, prefix)
 
 
+# A cross-reference role, reStructuredText's (:ref:`...`) or MyST's ({ref}`...`).
+REFERENCE = r"(?::(?:doc|ref):|\{(?:doc|ref)\})"
+
+
+def _link_text(match: re.Match) -> str:
+    text, gap, after = match.groups()
+    # A target on the next line (of a docstring or a comment): the text ends that line.
+    return text + gap + after.lstrip(" ") if "\n" in gap else text + after
+
+
 def unlinked(source: str) -> str:
-    """A real example's links to the site's other pages, as their text: a one-example site has
-    no other pages (the whole site's build checks every link)."""
-    titled = re.sub(r":(?:doc|ref):`([^`<]*?)\s*<[^`>]*>`", r"\1", source)
-    return re.sub(r":(?:doc|ref):`([^`<]*)`", r"\1", titled)
+    """A real page's links to the site's other pages, as their text: a small project has no
+    other pages (the whole site's build checks every link)."""
+    titled = re.sub(REFERENCE + r"`([^`<]*?)(\s*(?:#\s*)?)<[^`>]*>`( ?)", _link_text, source)
+    return re.sub(REFERENCE + r"`([^`<]*)`", r"\1", titled)
 
 
 def small_project(
