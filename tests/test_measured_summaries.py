@@ -5,6 +5,7 @@ there): the matrix measured on this SQLAlchemy series must equal the committed f
 build compares with. The other tests build the site.
 """
 
+import itertools
 import re
 import sys
 
@@ -264,3 +265,339 @@ def test_missing_greenlet_rows_say_each_form_as_the_asyncio_page_asserts_it():
         assert "on 2.1 with aiosqlite" not in row, (page_name, "the role names the releases")
         for key in ("async-commit/read", "async-lazy/read"):
             assert f"MissingGreenlet in a StatementError <{key}>" in row, (page_name, key)
+
+
+# The version-differences page, checked against the committed sweep as this test reads it: no
+# function of measured_summaries decides here which outcomes differ, or how they print.
+
+
+def swept_releases() -> tuple[dict, dict]:
+    """The committed sweep, and the verified release of each series."""
+    import json
+    import tomllib
+
+    sweep = json.loads((ROOT / "docs" / "_measured" / "releases.json").read_text())
+    pins = tomllib.loads((ROOT / "requirements" / "sqlalchemy.toml").read_text())["series"]
+    return sweep, {series: pin["verified"] for series, pin in pins.items()}
+
+
+def outcome_on(sweep: dict, key: str, release: str) -> dict | None:
+    """The outcome the sweep recorded for a cell on one release (None: not swept there)."""
+    number = [int(part) for part in re.findall(r"\d+", release)]
+    series = ".".join(release.split(".")[:2])
+    found = [
+        run["outcome"]
+        for run in sweep["cells"][key].get(series, [])
+        if [int(p) for p in re.findall(r"\d+", run["from"])]
+        <= number
+        <= [int(p) for p in re.findall(r"\d+", run["to"])]
+    ]
+    assert len(found) <= 1, (key, release, found)
+    return found[0] if found else None
+
+
+def measurable(outcome: dict | None) -> bool:
+    return outcome is not None and "unmeasured" not in outcome
+
+
+def differing(sweep: dict, older: str, newer: str) -> dict[str, tuple[dict, dict]]:
+    """The cells measured on both releases whose whole outcomes (every value, not only the
+    verdict) differ, each with both outcomes."""
+    found = {}
+    for key in sweep["cells"]:
+        before, after = outcome_on(sweep, key, older), outcome_on(sweep, key, newer)
+        if measurable(before) and measurable(after) and before != after:
+            found[key] = (before, after)
+    return found
+
+
+def first_changes(sweep: dict) -> dict[tuple[str, str], tuple[dict, dict]]:
+    """(release, cell) for each release whose outcome differs from the previous release of its
+    series, which measured it, with both outcomes."""
+    found = {}
+    for releases in sweep["releases"].values():
+        for previous, release in itertools.pairwise(releases):
+            for key in sweep["cells"]:
+                before, after = outcome_on(sweep, key, previous), outcome_on(sweep, key, release)
+                if measurable(before) and before != after:
+                    found[(release, key)] = (before, after)
+    return found
+
+
+def printed(outcome: dict) -> set[str]:
+    """How a table may print an outcome: in a few words, or in full (as JSON)."""
+    import json
+
+    forms = {json.dumps(outcome, sort_keys=True)}
+    if "unmeasured" in outcome:
+        return forms | {f"not measurable: {outcome['unmeasured']}"}
+    if "memory" in outcome and outcome["verdict"] in ("wrong", "stale"):
+        forms.add(f"{outcome['verdict']}: {outcome['memory']}, database {outcome['database']}")
+    else:
+        forms.add(outcome["verdict"])
+    return forms
+
+
+def version_page_problems(page_html: str, sweep: dict, verified: dict) -> list[str]:
+    """What the version-differences page's three tables get wrong about the sweep: a cell
+    missing or extra, an outcome printed as something else than the sweep's, or two different
+    outcomes printed alike."""
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(page_html, "html.parser")
+    first_2_0 = sweep["releases"]["2.0"][0]
+    expected = {
+        "1.4 to 2.0": ((verified["1.4"], first_2_0), differing(sweep, verified["1.4"], first_2_0)),
+        "outcome": ((verified["2.0"], verified["2.1"]),
+                    differing(sweep, verified["2.0"], verified["2.1"])),
+        "first release": (None, first_changes(sweep)),
+    }  # fmt: skip
+    problems = []
+    for head, (releases, want) in expected.items():
+        try:
+            rows = generated_table(page, head)
+        except AssertionError:
+            rows = []
+            if want:
+                problems.append(f"no table headed {head!r}, and {len(want)} outcomes differ")
+                continue
+        text = [[cell.get_text("", strip=True) for cell in row] for row in rows]
+        if releases is not None:
+            table = next(
+                t for t in page.select("article table")
+                if t.select("thead th") and t.select("thead th")[0].get_text(strip=True) == head
+            )  # fmt: skip
+            heads = [th.get_text(" ", strip=True) for th in table.select("thead th")][1:]
+            if rows and heads != list(releases):
+                problems.append(f"table {head!r} compares {heads}, not {list(releases)}")
+            shown = {row[0]: row[1:] for row in text}
+        else:
+            shown = {(row[0], row[1]): row[2:] for row in text}
+        if len(shown) != len(text):
+            problems.append(f"table {head!r} lists an outcome twice")
+        extra = sorted(set(shown) - set(want))
+        for key in sorted(set(want) - set(shown)):
+            before, after = want[key]
+            # The first-release table: the change listed, at another release.
+            elsewhere = [k for k in extra if releases is None and k[1] == key[1]]
+            if elsewhere:
+                extra.remove(elsewhere[0])
+                problems.append(
+                    f"table {head!r} gives {key[1]} a new outcome at {elsewhere[0][0]}, but the "
+                    f"sweep first measured it at {key[0]}: {before} -> {after}"
+                )
+            else:
+                problems.append(
+                    f"table {head!r} leaves out {key}, whose outcome differs: {before} -> {after}"
+                )
+        for key in extra:
+            problems.append(f"table {head!r} lists {key}, whose outcome does not differ")
+        for key in sorted(set(shown) & set(want)):
+            for value, outcome in zip(shown[key], want[key], strict=True):
+                if value not in printed(outcome):
+                    problems.append(f"table {head!r}, {key}: printed {value!r} for {outcome}")
+            if len(set(shown[key])) < 2:
+                problems.append(
+                    f"table {head!r}, {key}: two different outcomes printed alike, "
+                    f"{shown[key]} for {want[key]}"
+                )
+    return problems
+
+
+def test_version_page_tables_list_each_outcome_that_differs_with_both_values(site):
+    """The three tables of the version-differences page (1.4 against the first 2.0, the
+    verified 2.0 against the verified 2.1, each first release within a series that measured
+    another outcome) list exactly the cells whose whole outcome differs in the committed sweep,
+    each with both outcomes, printed so that they differ as the outcomes do."""
+    sweep, verified = swept_releases()
+    assert differing(sweep, verified["2.0"], verified["2.1"]), "2.0 and 2.1 differ: the sweep"
+    page = site.page("version-differences.html")
+    problems = version_page_problems(page, sweep, verified)
+    assert not problems, "version-differences.html:\n" + "\n".join(problems)
+
+
+# What a reader of the built pages reads as a measured verdict, each checked to be the
+# {measured} role's output (which names its cells: data-measured-keys) saying what the committed
+# sweep measured for its cells on this build's release. The summary pages say that their words
+# in italics are measured verdicts, and define the four of these words below.
+VERDICT_WORDS = re.compile(r"\b(synced|stale|wrong|expired)\b", re.I)
+# Those words written by hand in a summary table's verdict column, each phrase with its reason.
+HAND_WRITTEN_PHRASES = {
+    r"on stale memory": "the state a statement starts from, not an outcome",
+    r"expired ones?\b": "which objects the row is about, not what happens to them",
+    r"column expired by": "which objects the row is about",
+    r"alice's name expired\)": "which objects the row is about",
+    r"the attribute was expired,": "the cause the row explains (after commit: measured there)",
+    r"until (they are )?expired": "what the reader may do next",
+    r"stale, not even expired": "beside the measured stale, which says it",
+    # Links to the section that asserts it on another database (the build runs SQLite).
+    r"\bwrong there\b": "a link to a section that asserts it on MariaDB",
+    r"\bstale on MariaDB\b": "a link to a section that asserts it on MariaDB",
+    r"\bwrong on PostgreSQL and MariaDB\b": "a link to a section that asserts it on those",
+}
+# Italics in a summary table's verdict column that are no verdict, each with its reason.
+PLAIN_ITALICS = {
+    "other": "stress: *other* pending objects",
+    "in-memory": "stress: matched by their *in-memory* values",
+}
+
+
+def role_output(element) -> bool:
+    return element.name == "em" and element.has_attr("data-measured-keys")
+
+
+def inside_role_output(element) -> bool:
+    return role_output(element) or any(role_output(parent) for parent in element.parents)
+
+
+def expected_verdict_text(sweep: dict, release: str, keys: list[str]) -> tuple[str, str]:
+    """What the role must show for its cells: the verdict measured on this release, or each
+    verdict with its releases where 2.x releases measured different ones; and a problem."""
+    outcomes = {key: measured_summaries.swept_outcome(sweep, key, release) for key in keys}
+    missing = [key for key, outcome in outcomes.items() if not outcome or "verdict" not in outcome]
+    if missing:
+        return "", f"no verdict measured on {release} for {', '.join(missing)}"
+    verdicts = {outcome["verdict"] for outcome in outcomes.values()}
+    if len(verdicts) > 1:
+        return "", f"its cells measured different verdicts on {release}: {outcomes}"
+    verdict = verdicts.pop()
+    by_release = {key: measured_summaries.verdicts_by_release(sweep, key) for key in keys}
+    shown = by_release[keys[0]]
+    if any(value != shown for value in by_release.values()):
+        return "", f"its cells differ by release in different ways: {by_release}"
+    if not shown:
+        return verdict, ""
+    if not any(v == verdict and any(release_in(release, s) for s in spans) for v, spans in shown):
+        return "", f"the sweep's verdicts by release {shown} do not give {release} {verdict!r}"
+    return "; ".join(f"{v} on {' and '.join(spans)}" for v, spans in shown), ""
+
+
+def release_in(release: str, span: str) -> bool:
+    """Whether a span of releases ('2.1', '2.0.0-2.0.58', '2.0.59') holds the release."""
+    first, _, last = span.partition("\u2013")
+    if not last and first.count(".") == 1:
+        return measured_summaries.series_of(release) == first
+    key = measured_summaries.release_key
+    return key(first) <= key(release) <= key(last or first)
+
+
+def hand_written_verdicts(cell, vocabulary: set[str], used: set[str]) -> list[str]:
+    """What reads as a measured verdict in a verdict column's cell and no role made: italics,
+    a link whose words are a verdict, one of VERDICT_WORDS outside code (unless a phrase of
+    HAND_WRITTEN_PHRASES holds it). Adds the PLAIN_ITALICS and phrases it needed to ``used``."""
+    found = []
+    for em in cell.find_all("em"):
+        text = em.get_text("", strip=True)
+        if inside_role_output(em):
+            continue
+        if text in PLAIN_ITALICS:
+            used.add(text)
+        else:
+            found.append(f"{text!r} in italics, which the page says are measured verdicts")
+    for link in cell.find_all("a"):
+        if link.find("code") or inside_role_output(link):
+            continue  # code names an API, not an outcome
+        if (text := link.get_text("", strip=True)) in vocabulary:
+            found.append(f"a link reading {text!r}, a verdict the sweep measures")
+    text, written = "", []
+    for string in cell.find_all(string=True):
+        if "cell-label" in (string.parent.get("class") or []):
+            continue  # the column's name, shown on a phone
+        if not (string.find_parent("code") or inside_role_output(string.parent)):
+            written.append((len(text), len(text) + len(string)))
+        text += string
+    for hit in VERDICT_WORDS.finditer(text):
+        if not any(start <= hit.start() < end for start, end in written):
+            continue
+        allowed = {
+            phrase
+            for phrase in HAND_WRITTEN_PHRASES
+            for match in re.finditer(phrase, text)
+            if match.start() <= hit.start() and hit.end() <= match.end()
+        }
+        used |= allowed
+        if not allowed:
+            context = " ".join(text[max(0, hit.start() - 40) : hit.end() + 40].split())
+            found.append(f"{hit.group()!r} written in plain text: '...{context}...'")
+    return found
+
+
+def verdict_problems(read_page, pages: list[str], release: str) -> tuple[list[str], set[str]]:
+    """Every verdict the pages show a reader as measured that is not the role's output, or
+    that says something else than the committed sweep measured for its cells on the release;
+    and the entries of PLAIN_ITALICS and HAND_WRITTEN_PHRASES the pages needed."""
+    from bs4 import BeautifulSoup
+
+    sweep = measured_summaries.committed_sweep()
+    vocabulary = {
+        run["outcome"]["verdict"]
+        for by_series in sweep["cells"].values()
+        for runs in by_series.values()
+        for run in runs
+        if "verdict" in run["outcome"]
+    }
+    problems, used = [], set()
+    for name in pages:
+        article = BeautifulSoup(read_page(name), "html.parser").select_one("article")
+        if article is None:
+            continue
+
+        def where(element, name=name):
+            row = element.find_parent("tr")
+            return f"{name}, row {row.get('id', '?')}" if row else name
+
+        for em in article.find_all(role_output):
+            keys = em["data-measured-keys"].split()
+            expected, problem = expected_verdict_text(sweep, release, keys)
+            shown = em.get_text("", strip=True)
+            if problem:
+                problems.append(f"{where(em)}: {shown!r} for {' '.join(keys)}: {problem}")
+            elif shown != expected:
+                problems.append(
+                    f"{where(em)}: shows {shown!r} for {' '.join(keys)}, but the sweep measured "
+                    f"{expected!r} (SQLAlchemy {release})"
+                )
+        for element in article.find_all(class_=True):
+            styled = [c for c in element["class"] if c == "measured" or c.startswith("measured-")]
+            if styled and not role_output(element):
+                problems.append(
+                    f"{where(element)}: {element.get_text('', strip=True)!r} is styled as a "
+                    f"measured verdict ({' '.join(styled)}), but no {{measured}} role made it"
+                )
+        for table in article.select("table"):
+            if not table.find(role_output):
+                continue  # not a summary table
+            rows = [row.find_all("td", recursive=False) for row in table.select("tbody tr")]
+            # A verdict column: one where some row shows a measured verdict.
+            columns = {
+                n for cells in rows for n, cell in enumerate(cells) if cell.find(role_output)
+            }
+            for cells in rows:
+                first = cells[0].find_all("p")[-1].get_text(" ", strip=True)
+                measured = any(cell.find(role_output) for cell in cells)
+                if not measured and (name.removesuffix(".html"), first) not in ADVICE_ROWS:
+                    problems.append(f"{where(cells[0])}: states no measured verdict")
+                for number, cell in enumerate(cells):
+                    if number in columns:
+                        problems += [
+                            f"{where(cell)}: {found}, and no {{measured}} role made it"
+                            for found in hand_written_verdicts(cell, vocabulary, used)
+                        ]
+    return problems, used
+
+
+def test_every_verdict_read_as_measured_is_the_roles_output_saying_what_this_release_measured(
+    site,
+):
+    """On every narrative page as built: each verdict a reader takes as measured (the role's
+    output, anything styled like it, italics and links in the verdict columns of the summary
+    tables, and the words synced, stale, wrong and expired written there) must be the
+    {measured} role's output, naming its cells, and say what the committed sweep measured
+    for them on this build's SQLAlchemy (which the build checked against its own run)."""
+    import sqlalchemy
+
+    pages = sorted(path.with_suffix(".html").name for path in (ROOT / "docs").glob("*.md"))
+    problems, used = verdict_problems(site.page, pages, sqlalchemy.__version__)
+    assert not problems, "verdicts that read as measured, and are not:\n" + "\n".join(problems)
+    unused = (set(HAND_WRITTEN_PHRASES) | set(PLAIN_ITALICS)) - used
+    assert not unused, f"stale entries (nothing on the pages needs them): {sorted(unused)}"
