@@ -168,7 +168,9 @@ after = count_users()
 print("users after the fixture's rollback:", after)
 # sphinx_gallery_start_ignore
 assert seen == 1, "the test sees the user sign_up() committed"
-assert "RELEASE SAVEPOINT sa_savepoint_1" in in_test, "sign_up()'s commit released a savepoint"
+assert "RELEASE SAVEPOINT sa_savepoint_1" in in_test, (
+    "sign_up()'s commit released a savepoint"
+)
 assert "COMMIT" not in in_test, "nothing was committed during the test"
 assert in_test[-1] == "ROLLBACK", "the fixture ended with the outer rollback"
 assert after == 0, "the fixture's rollback removed what sign_up() committed"
@@ -198,7 +200,9 @@ after = count_users()
 print("users after the fixture's rollback:", after)
 # sphinx_gallery_start_ignore
 assert names == ["bob"], "the rollback undid only the failed sign-up"
-assert "ROLLBACK TO SAVEPOINT sa_savepoint_2" in in_test, "it rolled back to the savepoint"
+assert "ROLLBACK TO SAVEPOINT sa_savepoint_2" in in_test, (
+    "it rolled back to the savepoint"
+)
 assert in_test.count("ROLLBACK") == 1, "the only full rollback is the fixture's"
 assert after == 0, "and the fixture's rollback removed bob too"
 # sphinx_gallery_end_ignore
@@ -250,7 +254,9 @@ after = count_users()
 print("users after the fixture's rollback:", after)
 # sphinx_gallery_start_ignore
 assert seen == 1, "the async test sees the committed user"
-assert "RELEASE SAVEPOINT sa_savepoint_1" in in_test, "await commit() released a savepoint"
+assert "RELEASE SAVEPOINT sa_savepoint_1" in in_test, (
+    "await commit() released a savepoint"
+)
 assert "COMMIT" not in in_test, "nothing was committed during the async test"
 assert after == 0, "the async fixture's rollback removed it"
 # sphinx_gallery_end_ignore
@@ -260,8 +266,8 @@ assert after == 0, "the async fixture's rollback removed it"
 # ----------------------------------------------------
 #
 # In production each request gets a session of its own, closed when the request ends (as on
-# :ref:`the session-per-request page <sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py>`);
-# the response is built after that. ``request()`` plays that part. Two endpoints carry a bug:
+# :doc:`the session-per-request page <../concurrency_and_scope/session_per_request>`); the
+# response is built after that. ``request()`` plays that part. Two endpoints carry a bug:
 # ``rename()`` flushes and forgets to commit, and ``profile()`` returns the ORM object, whose
 # lazy ``addresses`` the response reads after the session closed. A test that hands its own
 # session to every request (a dependency override that yields the test's session) passes:
@@ -386,7 +392,7 @@ assert after == 0, "and the fixture still removed everything"
 # per-request twins fail, and so does nothing else: the second test starts from an empty
 # table although the first one committed.
 
-CONFTEST = '''
+CONFTEST = """
 import contextlib
 
 import pytest
@@ -431,9 +437,9 @@ def shared_session(connection):
 @pytest.fixture
 def per_request(connection):
     return sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
-'''
+"""
 
-TEST_APP = '''
+TEST_APP = """
 import pytest
 from sqlalchemy import ForeignKey, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -535,7 +541,7 @@ def test_profile_fixed(per_request):
 @pytest.fixture
 def request_fixtures(request):
     return request.getfixturevalue
-'''
+"""
 
 
 def run_pytest(directory: str) -> tuple[list[str], str]:
@@ -544,9 +550,23 @@ def run_pytest(directory: str) -> tuple[list[str], str]:
         key: value for key, value in os.environ.items() if not key.startswith("PYTEST")
     }
     environment.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", COLUMNS="200")
-    command = [sys.executable, "-m", "pytest", "-q", "-rf", "--tb=no", "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rf",
+        "--tb=no",
+        "-p",
+        "no:cacheprovider",
+    ]
     result = subprocess.run(
-        command, cwd=directory, env=environment, capture_output=True, text=True, timeout=120
+        command,
+        cwd=directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     lines = result.stdout.splitlines()
     failed = []
