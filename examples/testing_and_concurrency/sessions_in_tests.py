@@ -626,6 +626,9 @@ worker.join(timeout=10)
 print(outcome["error"])
 memory.dispose()
 # sphinx_gallery_start_ignore
+assert type(memory.pool).__name__ == "SingletonThreadPool", (
+    "the default pool of sqlite://"
+)
 assert not worker.is_alive(), "the thread finished"
 assert outcome == {"error": "OperationalError: no such table: users"}, (
     "another thread's connection is another, empty, database"
@@ -675,7 +678,8 @@ assert left == 0, "the application's rollback removed the test's flushed user"
 # The same fixture on an engine without ``begin_as_sqlalchemy_says()``: pysqlite sends no
 # ``BEGIN`` for ``connection.begin()``, so the first ``SAVEPOINT`` opens SQLite's
 # transaction and its ``RELEASE`` commits it. The fixture's rollback then has nothing to
-# undo, and the user stays in the database (PostgreSQL and MariaDB need no workaround).
+# undo, and the user stays in the database (PostgreSQL and MariaDB need no workaround:
+# :doc:`the savepoints page <../session_lifecycle/savepoints>` runs on both).
 
 plain = create_engine(f"sqlite:///{DATABASE}")
 with plain.connect() as connection:

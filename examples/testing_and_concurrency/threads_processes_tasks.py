@@ -118,6 +118,10 @@ print(scrub(error))
 session.close()
 memory.dispose()
 # sphinx_gallery_start_ignore
+assert type(memory.pool).__name__ == "SingletonThreadPool", "one connection per thread"
+assert memory.dialect.create_connect_args(memory.url)[1]["check_same_thread"], (
+    "SQLAlchemy leaves sqlite3's thread check on for sqlite://"
+)
 assert isinstance(error, SQLAlchemyError), "the query in the other thread raised"
 assert "SQLite objects created in a thread can only be used in that same thread" in str(
     error
@@ -143,6 +147,10 @@ committed = names_in_database()
 print("the second thread saw:", seen, "- committed:", committed)
 session.close()
 # sphinx_gallery_start_ignore
+assert not engine.dialect.create_connect_args(engine.url)[1]["check_same_thread"], (
+    "SQLAlchemy turns sqlite3's thread check off for a database file"
+)
+assert type(engine.pool).__name__ == "QueuePool", "and pools its connections"
 assert seen == ["alice"], "the second thread saw the first thread's flushed row"
 assert committed == ["alice"], "and its commit committed it"
 # sphinx_gallery_end_ignore
@@ -206,9 +214,9 @@ assert "'_connection_for_bind()' is already in progress" in str(errors[2]), (
 # A pool is copied into a forked process with everything in it, so the child's first
 # checkout returns the connection the parent opened (the same object, copied: no new
 # connection is made, the pool's ``connect`` event does not fire). Two processes then use
-# one database connection: on PostgreSQL or MariaDB one socket, which corrupts both
-# sides' conversations; SQLAlchemy's pooling documentation says never to share a pooled
-# connection with a child process. ``engine.dispose(close=False)``, first thing in the
+# one database connection: on PostgreSQL or MariaDB one socket (SQLAlchemy's pooling
+# documentation warns that pooled connections must not be shared with a child process; no
+# such damage is run here). ``engine.dispose(close=False)``, first thing in the
 # child, empties the child's pool without closing the parent's connections, and the child
 # opens its own. Each child sends its findings back through a pipe (``fork`` is a start
 # method of Linux and macOS; Windows has none).
