@@ -147,6 +147,16 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/benchmark_build.py")
 
 
+@nox.session
+def bench_tests(session: nox.Session) -> None:
+    """What the test suite costs, in clean site builds (tests/benchmark_tests.py): each file's
+    seconds, the suite's, a clean build's. `-- --before REV` measures that revision first."""
+    install_requirements(session, "docs", "tests")
+    npm_ci(session)
+    prepare_browser_assets(session)
+    session.run("python", "tests/benchmark_tests.py", *session.posargs)
+
+
 LINTED = ["examples", "conf.py", "noxfile.py", "sphinxext", "tests", "tools", "docs/_run"]
 INVENTORY = "docs/_inventories/sqlalchemy-objects.inv"
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def sphinx_command(html: Path, *extra_args: str) -> list[str]:
         "--keep-going",
         "-n",
         "-q",
+        "--no-color",  # the tests read the output, which nox would have coloured
         *extra_args,
         "docs",
         str(html),
@@ -113,18 +115,21 @@ def build_env(env: dict | None = None) -> dict:
 
 
 _browser_assets_ready: list[bool] = []
+# Builds start from the tests and from the shared builds' thread (tests/shared_builds.py).
+_browser_assets_lock = threading.Lock()
 
 
 def prepare_browser_assets() -> None:
     """tools/browser_assets.py --if-needed, once per test run (needs `npm ci` and pip's index the
     first time; a build itself stays offline)."""
-    if _browser_assets_ready:
-        return
-    tool = [sys.executable, str(ROOT / "tools" / "browser_assets.py"), "--if-needed"]
-    result = subprocess.run([*tool, str(BROWSER_ASSETS)], capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError("tools/browser_assets.py failed:\n" + result.stdout + result.stderr)
-    _browser_assets_ready.append(True)
+    with _browser_assets_lock:
+        if _browser_assets_ready:
+            return
+        tool = [sys.executable, str(ROOT / "tools" / "browser_assets.py"), "--if-needed"]
+        result = subprocess.run([*tool, str(BROWSER_ASSETS)], capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError("tools/browser_assets.py failed:\n" + result.stdout + result.stderr)
+        _browser_assets_ready.append(True)
 
 
 def run_example(

@@ -109,8 +109,13 @@ def test_the_loading_message_says_what_the_first_run_downloads(visit, site):
     visit.assert_clean()
 
 
+EDITOR_TEXT = "() => document.querySelector('.run-here').runHere.view.state.doc.toString()"
+
+
 def test_run_edit_and_fail_in_the_browser(visit, site):
     page = start(visit)
+    original = page.evaluate(EDITOR_TEXT)
+    assert original == (ROOT / "examples" / EXAMPLE).read_text(), "the editor holds the example"
     root = page.locator(".run-here")
     assert root.get_attribute("data-state") == "done", page.locator(".run-here-status").inner_text()
     # The same statements, labels and parameters as the built page, cell by cell.
@@ -151,9 +156,10 @@ def test_run_edit_and_fail_in_the_browser(visit, site):
     assert cells.count() == 1
     assert "AssertionError: my own claim" in cells.first.locator(".run-here-error").inner_text()
 
-    # Reset restores the original code, which runs as the page again.
+    # Reset puts the original code in place of the reader's (not beside it): it runs as the
+    # page again.
     page.get_by_role("button", name="Reset").click()
-    assert page.evaluate("document.querySelector('.run-here').runHere.view.state.doc.toString()")
+    assert page.evaluate(EDITOR_TEXT) == original, "Reset left other code in the editor"
     page.get_by_role("button", name="Run", exact=True).click()
     run_and_wait(page, 4)
     assert page.evaluate(RUN_SQL) == built_sql(site, EXAMPLE)

@@ -1,0 +1,143 @@
+"""Test-suite benchmark (`nox -s bench_tests`): what the suite costs, in clean site builds.
+
+For the working tree (and, with ``--before REV``, for another revision too, checked out into a
+git worktree under build/bench-tests/), on this machine, one after the other:
+
+1. a clean build of the site, as ``nox -s docs`` makes it (the unit: absolute times move with
+   the machine and its load, a ratio much less);
+2. the suite as ``nox -s tests`` runs it (``CI`` set: nothing may skip), timed, with pytest's
+   JUnit report, from which each file's share is read (a file's time includes the time its
+   tests waited for a shared build: a session fixture is paid by the first test using it).
+
+Prints a Markdown table: per file, seconds and tests; then the suite's wall time, the clean
+build's, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from sitebuild import BROWSER_ASSETS, SOURCE_PARTS, build_env, sphinx_command
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
+
+
+def checkout(revision: str, folder: Path) -> Path:
+    """The revision's files in a git worktree of their own (made again each time)."""
+    if folder.exists():
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT)
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), revision], cwd=ROOT, check=True
+    )
+    node_modules = folder / "node_modules"
+    if (ROOT / "node_modules").is_dir() and not node_modules.exists():
+        node_modules.symlink_to(ROOT / "node_modules")
+    return folder
+
+
+def clean_build_seconds(tree: Path) -> float:
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch) / "project"
+        project.mkdir()
+        for part in SOURCE_PARTS:
+            source = tree / part
+            if source.is_dir():
+                shutil.copytree(source, project / part)
+            elif source.exists():
+                shutil.copy2(source, project / part)
+        start = time.perf_counter()
+        built = subprocess.run(
+            sphinx_command(project / "build" / "html"),
+            cwd=project,
+            env=build_env(),
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+    if built.returncode:
+        sys.exit(f"the clean build of {tree} failed:\n{built.stdout}{built.stderr}")
+    return seconds
+
+
+def suite(tree: Path, report: Path) -> tuple[float, int]:
+    ignore = [f"--ignore={path}" for path in SERVER_TESTS]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *ignore]
+    env = {**os.environ, "CI": "true", "SESSION_SYNC_BROWSER_ASSETS": str(BROWSER_ASSETS)}
+    start = time.perf_counter()
+    ran = subprocess.run([*command, f"--junitxml={report}", "tests"], cwd=tree, env=env)
+    return time.perf_counter() - start, ran.returncode
+
+
+def per_file(report: Path) -> dict[str, tuple[float, int]]:
+    seconds: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    for case in ET.parse(report).iter("testcase"):
+        name = case.get("classname", "").split(".")
+        module = next((part for part in name if part.startswith("test_")), ".".join(name))
+        seconds[module] += float(case.get("time", 0))
+        counts[module] += 1
+    return {module: (seconds[module], counts[module]) for module in seconds}
+
+
+def measure(label: str, tree: Path, scratch: Path) -> dict:
+    print(f"# {label}: a clean build", flush=True)
+    build = clean_build_seconds(tree)
+    print(f"# {label}: the suite", flush=True)
+    report = scratch / f"{label}.xml"
+    wall, returncode = suite(tree, report)
+    return {"build": build, "wall": wall, "returncode": returncode, "files": per_file(report)}
+
+
+def table(runs: dict[str, dict]) -> str:
+    labels = list(runs)
+    files = sorted(
+        {module for run in runs.values() for module in run["files"]},
+        key=lambda module: -max(run["files"].get(module, (0, 0))[0] for run in runs.values()),
+    )
+    head = "| file | " + " | ".join(f"{label}: s (tests)" for label in labels) + " |"
+    lines = [head, "| --- |" + " ---: |" * len(labels)]
+    for module in files:
+        cells = []
+        for label in labels:
+            seconds, count = runs[label]["files"].get(module, (0.0, 0))
+            cells.append(f"{seconds:.0f} ({count})" if count else "-")
+        lines.append(f"| `{module}.py` | " + " | ".join(cells) + " |")
+    for name, key in (("suite, wall", "wall"), ("clean site build", "build")):
+        figures = " | ".join(f"{runs[label][key]:.0f} s" for label in labels)
+        lines.append(f"| {name} | {figures} |")
+    ratios = " | ".join(f"**{runs[label]['wall'] / runs[label]['build']:.1f}**" for label in labels)
+    lines.append(f"| suite in clean builds | {ratios} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="a revision to measure first, for comparison")
+    options = parser.parse_args()
+    runs = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        if options.before:
+            tree = checkout(options.before, ROOT / "build" / "bench-tests" / options.before)
+            runs[f"before ({options.before})"] = measure("before", tree, Path(scratch))
+        runs["now"] = measure("now", ROOT, Path(scratch))
+    print(table(runs))
+    failed = [label for label, run in runs.items() if run["returncode"]]
+    if failed:
+        print(f"the suite failed on: {', '.join(failed)} (its figures include the failure)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
