@@ -735,20 +735,30 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-def axe_violations(page, axe_source: str) -> list[str]:
-    """axe-core's serious and critical violations on the page as the browser shows it."""
+def start_axe(page, axe_source: str):
+    """Start axe-core on the page as the browser shows it; returns a function that waits for
+    its serious and critical violations (the page may not navigate in between)."""
     settled(page)
     page.add_script_tag(content=axe_source)
-    result = page.evaluate(
-        "() => axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
-        "v => ({id: v.id, impact: v.impact, help: v.help,"
-        " targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    page.evaluate(
+        "() => { window.axeViolations = axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))); }"
     )
-    return [
-        f"{v['impact']} {v['id']} ({v['help']}): {v['targets']}"
-        for v in result
-        if v["impact"] in BLOCKING_IMPACTS
-    ]
+
+    def violations() -> list[str]:
+        return [
+            f"{v['impact']} {v['id']} ({v['help']}): {v['targets']}"
+            for v in page.evaluate("() => window.axeViolations")
+            if v["impact"] in BLOCKING_IMPACTS
+        ]
+
+    return violations
+
+
+def axe_violations(page, axe_source: str) -> list[str]:
+    """axe-core's serious and critical violations on the page as the browser shows it."""
+    return start_axe(page, axe_source)()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -1092,10 +1102,10 @@ def test_marked_statements_notes_and_claims_are_readable(visit, theme):
 # (width, scheme) -> {check: (the pages it reads, what it does with an open page)}
 SWEEPS = {
     (1280, "light"): {
-        "axe": (EVERY_PAGE, axe_violations),
+        "axe": (EVERY_PAGE, start_axe),
         "overflowing_code": (EXAMPLE_PAGES, lambda page, _: page.evaluate(OVERFLOWING_CODE)),
     },
-    (1280, "dark"): {"axe": (EVERY_PAGE, axe_violations)},
+    (1280, "dark"): {"axe": (EVERY_PAGE, start_axe)},
     (390, "light"): {
         "widths": (PHONE_PAGES, lambda page, _: page.evaluate(PAGE_WIDTHS)),
         "heading_breaks": (
@@ -1132,23 +1142,41 @@ def swept(request, browser, base_url, axe_source):
             for name, (pages, check) in SWEEPS[(width, scheme)].items()
         }
         pages = [p for pages_checked, _ in checks.values() for p in pages_checked]
-        context = browser.new_context(
-            viewport={"width": width, "height": 900 if width > 600 else 844},
-            color_scheme=scheme,
-        )
+        options = {
+            "viewport": {"width": width, "height": 900 if width > 600 else 844},
+            "color_scheme": scheme,
+        }
+        # Two tabs, each in a context of its own, take turns: one page's axe-core runs in one
+        # tab's renderer while the next page loads and starts its own in the other.
+        lanes = [Visit(browser.new_context(**options), base_url) for _ in range(2)]
+        started: dict[int, tuple[str, dict]] = {}
+
+        def finish(lane: int) -> None:
+            relative, seen = started.pop(lane)
+            for name, value in seen.items():
+                seen[name] = value() if callable(value) else value
+            seen["problems"] = lanes[lane].problems()
+            results[(width, scheme, relative)] = seen
+
         try:
-            visit = Visit(context, base_url)
-            for relative in dict.fromkeys(pages):
-                page = visit.open(relative)
-                seen = {
-                    name: check(page, axe_source)
-                    for name, (pages_checked, check) in checks.items()
-                    if relative in pages_checked
-                }
-                seen["problems"] = visit.problems()
-                results[(width, scheme, relative)] = seen
+            for turn, relative in enumerate(dict.fromkeys(pages)):
+                lane = turn % len(lanes)
+                if lane in started:
+                    finish(lane)
+                page = lanes[lane].open(relative)
+                started[lane] = (
+                    relative,
+                    {
+                        name: check(page, axe_source)
+                        for name, (pages_checked, check) in checks.items()
+                        if relative in pages_checked
+                    },
+                )
+            for lane in list(started):
+                finish(lane)
         finally:
-            context.close()
+            for visit in lanes:
+                visit.context.close()
 
     def seen(width: int, scheme: str, relative: str) -> dict:
         if (width, scheme, relative) not in results:
