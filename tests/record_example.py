@@ -392,6 +392,8 @@ def comparison_problem(op: str, left, right, meant_tuple: bool) -> str | None:
 
     * a str in a collection of strings that it equals none of, but occurs inside one: a word
       looked for in whole strings (``"UPDATE" not in statements``), always "not in";
+    * a single word in a collection of strings that each hold several words (whole SQL
+      statements): it can equal none (``"RETURNING" not in statements``);
     * a number in a collection of strings only, or a str in one of numbers only: never in;
     * the empty string in a str: always in;
     * a str in a parenthesised str literal, ``("persistent")``: a tuple was meant, and the
@@ -412,6 +414,9 @@ def comparison_problem(op: str, left, right, meant_tuple: bool) -> str | None:
         if isinstance(left, str):
             if words and left not in words and any(left in word for word in words):
                 return "equals no element of the collection of strings, but occurs inside one"
+            spaced = len(words) == len(items) and all(len(word.split()) > 1 for word in words)
+            if items and spaced and left.strip() and len(left.split()) == 1:
+                return "a single word among strings that all hold several: it equals none"
             if items and all(isinstance(i, NUMBERS) and not isinstance(i, bool) for i in items):
                 return "a str is never equal to any element of a collection of numbers"
         elif isinstance(left, NUMBERS) and items and len(words) == len(items):

@@ -202,6 +202,8 @@ def watched(source: str) -> list[dict]:
         "assert not ('UPDATE' in statements), 'no UPDATE was sent'",
         "assert 'users' not in tuple(statements), 'the users table was not touched'",
         "assert 'UPDATE' not in set(statements), 'no UPDATE was sent'",
+        "assert 'RETURNING' not in statements, 'nothing was fetched'",
+        "assert 'users.name' not in statements, 'the name was not read'",
         "assert 'ali' not in names, 'no user is called ali'",
         "assert 'ali' not in names.keys(), 'no user is called ali'",
         "assert state in ('persistent'), 'the object is persistent'",
@@ -233,6 +235,8 @@ def test_the_run_names_a_comparison_that_cannot_differ(source):
         "assert state == 'persistent', 'the object is persistent'",
         "assert statements != ['SELECT 1'], 'more than a SELECT was sent'",
         "assert None not in statements, 'every statement has its text'",
+        "assert 'SELECT 1' in statements, 'several words, equal to an element'",
+        "assert 'persistent' in [state, 'the deleted one'], 'one word among words'",
     ],
 )
 def test_the_run_lets_an_honest_comparison_through(source):
