@@ -370,6 +370,7 @@ COMPARED = "__recorded_comparison__"
 WATCHED_OPS = {ast.In: "in", ast.NotIn: "not in", ast.Eq: "==", ast.NotEq: "!="}
 COLLECTIONS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.values()))
 NUMBERS = (int, float)
+DISPLAYS = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp)
 
 
 def shape(value) -> str:
@@ -387,7 +388,7 @@ def shape(value) -> str:
     return f"{type(value).__name__} {short(value)}"
 
 
-def comparison_problem(op: str, left, right, meant_tuple: bool) -> str | None:
+def comparison_problem(op: str, left, right, written: tuple[str, str] = ("", "")) -> str | None:
     """Why ``left <op> right`` holds (or fails) whatever the example did, or None.
 
     * a str in a collection of strings that it equals none of, but occurs inside one: a word
@@ -398,13 +399,19 @@ def comparison_problem(op: str, left, right, meant_tuple: bool) -> str | None:
     * the empty string in a str: always in;
     * a str in a parenthesised str literal, ``("persistent")``: a tuple was meant, and the
       test is for a substring;
-    * ``==`` / ``!=`` between a str and a collection or a number: never equal.
+    * ``==`` / ``!=`` between a str and a list, tuple, set or dict written out in the source
+      (``state != ["detached"]``): never equal.
+
+    ``written`` says how each operand is written in the source: ``"display"`` (a list, tuple,
+    set or dict display or comprehension), ``"parenthesised str"``, or ``""``. A value compared
+    with a str literal is not judged by its type: a helper that returns a value or a sentinel
+    string (``held(ann) == "expired"``, 0 or "expired") compares an int with a str honestly.
     """
     if op in ("in", "not in"):
         if isinstance(right, str):
             if isinstance(left, str) and left == "":
                 return "the empty string is in every string"
-            if meant_tuple:
+            if written[1] == "parenthesised str":
                 return "the container is a parenthesised string, not a tuple: a substring test"
             return None
         if not isinstance(right, COLLECTIONS):
@@ -422,10 +429,9 @@ def comparison_problem(op: str, left, right, meant_tuple: bool) -> str | None:
         elif isinstance(left, NUMBERS) and items and len(words) == len(items):
             return "a number is never equal to any element of a collection of strings"
         return None
-    pair = (left, right)
-    for one, other in (pair, pair[::-1]):
-        if isinstance(one, str) and isinstance(other, (*COLLECTIONS, *NUMBERS)):
-            return f"a str and a {type(other).__name__} are never equal"
+    for value, other_written in ((left, written[1]), (right, written[0])):
+        if isinstance(value, str) and other_written == "display":
+            return "a str and a list, tuple, set or dict are never equal"
     return None
 
 
@@ -436,9 +442,9 @@ class ComparisonWatch:
     def __init__(self, filename: str, found: list) -> None:
         self.filename, self.found = filename, found
 
-    def __call__(self, line: int, op: str, left, right, meant_tuple: bool = False):
+    def __call__(self, line: int, op: str, left, right, written=("", "")):
         try:
-            problem = comparison_problem(op, left, right, meant_tuple)
+            problem = comparison_problem(op, left, right, written)
         except Exception:  # a check of the check: never change what the example does
             problem = None
         if problem is not None:
@@ -467,15 +473,20 @@ class _WatchComparisons(ast.NodeTransformer):
         after = self.lines[node.end_lineno - 1][node.end_col_offset :].lstrip()
         return before.endswith("(") and after.startswith(")")
 
+    def _written(self, node: ast.expr) -> str:
+        if isinstance(node, DISPLAYS):
+            return "display"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return "parenthesised str" if self._in_parentheses(node) else ""
+        return ""
+
     def visit_Compare(self, node: ast.Compare):
         self.generic_visit(node)
         if len(node.ops) != 1 or type(node.ops[0]) not in WATCHED_OPS:
             return node
         right = node.comparators[0]
-        meant_tuple = (
-            isinstance(right, ast.Constant)
-            and isinstance(right.value, str)
-            and self._in_parentheses(right)
+        written = ast.Tuple(
+            [ast.Constant(self._written(node.left)), ast.Constant(self._written(right))], ast.Load()
         )
         call = ast.Call(
             func=ast.Name(COMPARED, ast.Load()),
@@ -484,7 +495,7 @@ class _WatchComparisons(ast.NodeTransformer):
                 ast.Constant(WATCHED_OPS[type(node.ops[0])]),
                 node.left,
                 right,
-                ast.Constant(meant_tuple),
+                written,
             ],
             keywords=[],
         )
