@@ -382,6 +382,19 @@ def test_each_page_draws_the_transitions_its_example_went_through(
         f"{page}: the text under the picture lists {listed}; the run went through {sorted(ran)}"
     )
     reached = {state for pair in ran for state in pair} - {"new", "loaded"}
+    title = box.select_one("svg.lc-figure > title").get_text()
+    if ran:  # "Lifecycle of this example's objects. alice: transient \u2192 pending; ..."
+        paths = title.partition(". ")[2].rstrip(".").split("; ")
+        named = {
+            state.strip()
+            for path in paths
+            if ": " in path
+            for state in path.partition(": ")[2].split("\u2192")
+        }
+        assert named and named <= reached, (
+            f"{page}: the picture's title names states the run never reached: "
+            f"{sorted(named - reached)} ({title!r})"
+        )
     for state in box.select("svg.lc-figure g.lc-state"):
         name = state.get_text().strip()
         dimmed = "lc-off" in state["class"]
