@@ -159,7 +159,8 @@ def first_missing(wanted: list[str], found: list[str]) -> tuple[int, str] | None
     return None
 
 
-def llms_full_sections(llms_full: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def llms_full_sections(llms_full) -> dict[str, str]:
     """llms-full.txt by page: each page's Markdown follows a ``# <page>.html.md`` line."""
     headers = list(PAGE_HEADER.finditer(llms_full))
     return {
@@ -173,7 +174,7 @@ def llms_full_sections(llms_full: str) -> dict[str, str]:
 )
 def test_the_markdown_copies_carry_each_printed_box_and_statement_in_order(
     site,
-    llms_full,
+    llms_full_sections,
     page_models,  # noqa: F811
     example,
 ):
@@ -181,7 +182,8 @@ def test_the_markdown_copies_carry_each_printed_box_and_statement_in_order(
     their parameters), in the same order in the page's Markdown copies and in llms-full.txt."""
     page = example_page(example)
     wanted = [item for cell in page_models[example] for item in reader_items(cell.items)]
-    sections = llms_full_sections(llms_full)
+    assert wanted, f"{page} shows no printed output and no SQL under its cells"
+    sections = llms_full_sections
     assert page + ".md" in sections, f"llms-full.txt has no section for {page}"
     copies = {
         f"{page}.md": (site.html / (page + ".md")).read_text(encoding="utf-8"),
