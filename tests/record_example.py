@@ -23,6 +23,13 @@ the standard library.
   ``init`` and Session lifecycle events, weak references, first-seen order), read only through
   ``sqlalchemy.inspect()``, which loads nothing; for each relationship, whether it is loaded
   and what it holds (related objects by label and lifecycle state), from the instance dict.
+* Per cell, in order, every lifecycle transition of an ORM object, as SQLAlchemy reports it:
+  Mapper ``init`` is ``new -> transient``, each Session lifecycle event ``<from>_to_<to>``
+  (``loaded_as_persistent``: ``loaded -> persistent``), with the object's serial number.
+* Every comparison in a hidden assert that holds or fails whatever the example did, as it ran:
+  a word tested for membership in a collection of strings that it equals no element of but
+  occurs inside one (``"UPDATE" not in statements``, a list of whole SQL strings), and the
+  other cheap cases of ``comparison_problem``; each with its line and its operands' shapes.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ class Recorder:
         self.order: list[tuple[int, weakref.ref]] = []  # tracked objects, first seen first
         self.beyond_limit = 0
         self.total_seen = 0
+        self.transitions: list[list] = []  # of the current cell: [serial, from, to]
 
     # output ---------------------------------------------------------------------------
     def write(self, text: str) -> int:
@@ -162,6 +170,10 @@ class Recorder:
             self.order.append((self.total_seen, ref))
         else:
             self.beyond_limit += 1
+
+    def moved(self, obj, old: str, new: str) -> None:
+        self.see(obj)
+        self.transitions.append([self.seen[id(obj)][0], old, new])
 
     def snapshot(self) -> list[dict]:
         # The pages read state after a collection, so that objects the example dropped inside
@@ -303,9 +315,16 @@ def listen(recorder: Recorder) -> None:
     event.listen(Engine, "savepoint", recorder.on_savepoint)
     event.listen(Engine, "rollback_savepoint", recorder.on_rollback_savepoint)
     event.listen(Engine, "release_savepoint", recorder.on_release_savepoint)
-    event.listen(Mapper, "init", lambda target, args, kwargs: recorder.see(target))
+    event.listen(
+        Mapper, "init", lambda target, args, kwargs: recorder.moved(target, "new", "transient")
+    )
     for name in SESSION_LIFECYCLE_EVENTS:
-        event.listen(Session, name, lambda session, instance: recorder.see(instance))
+        old, new = name.split("_as_" if name.startswith("loaded_as_") else "_to_")
+
+        def moved(session, instance, old=old, new=new):
+            recorder.moved(instance, old, new)
+
+        event.listen(Session, name, moved)
 
 
 CLAIMS = "__recorded_claims__"
@@ -343,12 +362,164 @@ def note_passed_asserts(tree: ast.Module, hidden: set[int]) -> None:
                     statements.insert(at + 1, guard)
 
 
+# ---------------------------------------------------------------------------
+# Comparisons in hidden asserts that cannot tell one run from another
+# ---------------------------------------------------------------------------
+
+COMPARED = "__recorded_comparison__"
+WATCHED_OPS = {ast.In: "in", ast.NotIn: "not in", ast.Eq: "==", ast.NotEq: "!="}
+COLLECTIONS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.values()))
+NUMBERS = (int, float)
+DISPLAYS = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp)
+
+
+def shape(value) -> str:
+    """``str 'UPDATE'``, ``list of 3 str, e.g. 'UPDATE users SET ...'``: what an operand was."""
+
+    def short(item) -> str:
+        text = repr(item)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    if isinstance(value, COLLECTIONS):
+        items = list(value)
+        kinds = sorted({type(item).__name__ for item in items})
+        described = f"{type(value).__name__} of {len(items)} {'/'.join(kinds) or 'items'}"
+        return described + (f", e.g. {short(items[0])}" if items else "")
+    return f"{type(value).__name__} {short(value)}"
+
+
+def comparison_problem(op: str, left, right, written: tuple[str, str] = ("", "")) -> str | None:
+    """Why ``left <op> right`` holds (or fails) whatever the example did, or None.
+
+    * a str in a collection of strings that it equals none of, but occurs inside one: a word
+      looked for in whole strings (``"UPDATE" not in statements``), always "not in";
+    * a single word in a collection of strings that each hold several words (whole SQL
+      statements): it can equal none (``"RETURNING" not in statements``);
+    * a number in a collection of strings only, or a str in one of numbers only: never in;
+    * the empty string in a str: always in;
+    * a str in a parenthesised str literal, ``("persistent")``: a tuple was meant, and the
+      test is for a substring;
+    * ``==`` / ``!=`` between a str and a list, tuple, set or dict written out in the source
+      (``state != ["detached"]``): never equal.
+
+    ``written`` says how each operand is written in the source: ``"display"`` (a list, tuple,
+    set or dict display or comprehension), ``"parenthesised str"``, or ``""``. A value compared
+    with a str literal is not judged by its type: a helper that returns a value or a sentinel
+    string (``held(ann) == "expired"``, 0 or "expired") compares an int with a str honestly.
+    """
+    if op in ("in", "not in"):
+        if isinstance(right, str):
+            if isinstance(left, str) and left == "":
+                return "the empty string is in every string"
+            if written[1] == "parenthesised str":
+                return "the container is a parenthesised string, not a tuple: a substring test"
+            return None
+        if not isinstance(right, COLLECTIONS):
+            return None
+        items = list(right)
+        words = [item for item in items if isinstance(item, str)]
+        if isinstance(left, str):
+            if words and left not in words and any(left in word for word in words):
+                return "equals no element of the collection of strings, but occurs inside one"
+            spaced = len(words) == len(items) and all(len(word.split()) > 1 for word in words)
+            if items and spaced and left.strip() and len(left.split()) == 1:
+                return "a single word among strings that all hold several: it equals none"
+            if items and all(isinstance(i, NUMBERS) and not isinstance(i, bool) for i in items):
+                return "a str is never equal to any element of a collection of numbers"
+        elif isinstance(left, NUMBERS) and items and len(words) == len(items):
+            return "a number is never equal to any element of a collection of strings"
+        return None
+    for value, other_written in ((left, written[1]), (right, written[0])):
+        if isinstance(value, str) and other_written == "display":
+            return "a str and a list, tuple, set or dict are never equal"
+    return None
+
+
+class ComparisonWatch:
+    """Called in place of each watched comparison of a hidden assert: the same result, and a
+    note of a comparison that holds (or fails) whatever the example did."""
+
+    def __init__(self, filename: str, found: list) -> None:
+        self.filename, self.found = filename, found
+
+    def __call__(self, line: int, op: str, left, right, written=("", "")):
+        try:
+            problem = comparison_problem(op, left, right, written)
+        except Exception:  # a check of the check: never change what the example does
+            problem = None
+        if problem is not None:
+            note = {
+                "file": self.filename,
+                "line": line,
+                "comparison": f"{shape(left)} {op} {shape(right)}",
+                "problem": problem,
+            }
+            if note not in self.found:
+                self.found.append(note)
+        if op == "in":
+            return left in right
+        if op == "not in":
+            return left not in right
+        return left == right if op == "==" else left != right
+
+
+class _WatchComparisons(ast.NodeTransformer):
+    def __init__(self, source: str) -> None:
+        self.lines = source.split("\n")
+
+    def _in_parentheses(self, node: ast.expr) -> bool:
+        """``("persistent")``: the parentheses are not part of the node's span."""
+        before = self.lines[node.lineno - 1][: node.col_offset].rstrip()
+        after = self.lines[node.end_lineno - 1][node.end_col_offset :].lstrip()
+        return before.endswith("(") and after.startswith(")")
+
+    def _written(self, node: ast.expr) -> str:
+        if isinstance(node, DISPLAYS):
+            return "display"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return "parenthesised str" if self._in_parentheses(node) else ""
+        return ""
+
+    def visit_Compare(self, node: ast.Compare):
+        self.generic_visit(node)
+        if len(node.ops) != 1 or type(node.ops[0]) not in WATCHED_OPS:
+            return node
+        right = node.comparators[0]
+        written = ast.Tuple(
+            [ast.Constant(self._written(node.left)), ast.Constant(self._written(right))], ast.Load()
+        )
+        call = ast.Call(
+            func=ast.Name(COMPARED, ast.Load()),
+            args=[
+                ast.Constant(node.lineno),
+                ast.Constant(WATCHED_OPS[type(node.ops[0])]),
+                node.left,
+                right,
+                written,
+            ],
+            keywords=[],
+        )
+        for new in ast.walk(call):
+            if not hasattr(new, "lineno"):
+                ast.copy_location(new, node)
+        return call
+
+
+def watch_hidden_comparisons(tree: ast.Module, hidden: set[int], source: str) -> None:
+    """Each single ``in`` / ``not in`` / ``==`` / ``!=`` in the condition of a hidden assert
+    becomes a call of the ComparisonWatch (line numbers kept)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.lineno in hidden:
+            node.test = _WatchComparisons(source).visit(node.test)
+
+
 def run_cell(
     compiler: codeop.Compile, cell: dict, filename: str, namespace: dict, hidden=frozenset()
 ) -> None:
     padded = "\n" * (cell["lineno"] - 1) + cell["code"]
     tree = compile(padded, filename, "exec", ast.PyCF_ONLY_AST | compiler.flags, True)
     note_passed_asserts(tree, set(hidden))
+    watch_hidden_comparisons(tree, set(hidden), padded)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compiler(tree, filename, "exec"), namespace)
     if last is not None:
@@ -372,13 +543,15 @@ def record(example: Path) -> dict:
     hidden = lines_in_ignore_blocks(source)
     claims: list = []
     namespace[CLAIMS] = claims
+    vacuous: list = []
+    namespace[COMPARED] = ComparisonWatch(str(example), vacuous)
     real_main, real_streams = sys.modules["__main__"], (sys.stdout, sys.stderr)
     sys.modules["__main__"] = main
     sys.argv[:] = [str(example)]
-    result: dict = {"example": str(example), "cells": []}
+    result: dict = {"example": str(example), "cells": [], "vacuous_comparisons": vacuous}
     try:
         for cell in cells:
-            recorder.events = []
+            recorder.events, recorder.transitions = [], []
             sys.stdout = sys.stderr = recorder
             try:
                 run_cell(compiler, cell, str(example), namespace, hidden)
@@ -388,7 +561,12 @@ def record(example: Path) -> dict:
                 break
             sys.stdout, sys.stderr = real_streams
             result["cells"].append(
-                {**cell, "events": recorder.events, "objects": recorder.snapshot()}
+                {
+                    **cell,
+                    "events": recorder.events,
+                    "transitions": recorder.transitions,
+                    "objects": recorder.snapshot(),
+                }
             )
             result["cells"][-1]["not_tracked"] = recorder.beyond_limit
             proved = []

@@ -3,6 +3,11 @@
 An AST lint over examples/: no assert without a message, no message that is not a sentence
 (a string literal or an f-string with words in it), and no condition that holds whatever the
 example did (a constant, `... or True`, a value compared with itself, a non-empty literal).
+
+What the lint cannot see, because it depends on the values, is caught as the examples run
+(tests/record_example.py, in the `recordings` every page is compared with): a hidden assert's
+comparison that holds or fails whatever the example did, such as a word looked for in a list
+of whole SQL strings (`"UPDATE" not in statements`).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import ast
 from pathlib import Path
 
 import pytest
+import record_example
+from test_page_models import recordings  # noqa: F401  (one run of every example per test run)
 
-from sitebuild import ROOT
+from sitebuild import EXAMPLES, ROOT
 
 EXAMPLE_FILES = sorted((ROOT / "examples").rglob("*.py"))
 # A value compared with itself by one of these holds (NaN aside, which no example relies on).
@@ -157,3 +164,90 @@ def test_no_session_close_is_hidden(path):
         elif inside and re.search(r"\bsession\w*\.close\(\)", line):
             hidden.append(number)
     assert not hidden, f"session.close() hidden on line(s) {hidden}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_hidden_assert_compares_what_cannot_differ(recordings, example):  # noqa: F811
+    """A hidden assert's `in` / `==` that holds whatever the example did is listed as verified
+    on the page all the same: the run names each (file, line, the operands as they were)."""
+    found = recordings[example]["vacuous_comparisons"]
+    assert not found, "\n".join(
+        f"{Path(note['file']).relative_to(ROOT).as_posix()}:{note['line']}: "
+        f"{note['comparison']}: {note['problem']}"
+        for note in found
+    )
+
+
+def watched(source: str) -> list[dict]:
+    """Run `source` whole as hidden checks, as the recorder runs an example's hidden asserts."""
+    text = f"# sphinx_gallery_start_ignore\n{source}\n# sphinx_gallery_end_ignore\n"
+    tree = ast.parse(text)
+    record_example.watch_hidden_comparisons(tree, record_example.lines_in_ignore_blocks(text), text)
+    found: list[dict] = []
+    namespace = {
+        record_example.COMPARED: record_example.ComparisonWatch("example.py", found),
+        "statements": ["UPDATE users SET name=? WHERE users.id = ?", "SELECT 1"],
+        "state": "persistent",
+        "ids": [1, 2],
+        "names": {"alice": 1, "bob": 2},
+    }
+    exec(compile(tree, "example.py", "exec"), namespace)
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "assert 'UPDATE' not in statements, 'no UPDATE was sent'",
+        "assert not ('UPDATE' in statements), 'no UPDATE was sent'",
+        "assert 'users' not in tuple(statements), 'the users table was not touched'",
+        "assert 'UPDATE' not in set(statements), 'no UPDATE was sent'",
+        "assert 'RETURNING' not in statements, 'nothing was fetched'",
+        "assert 'users.name' not in statements, 'the name was not read'",
+        "assert 'ali' not in names, 'no user is called ali'",
+        "assert 'ali' not in names.keys(), 'no user is called ali'",
+        "assert state in ('persistent'), 'the object is persistent'",
+        "assert '' in state, 'the state is known'",
+        "assert 1 not in ['1', '2'], 'the first id is gone'",
+        "assert '1' not in ids, 'the first id is gone'",
+        "assert state != ['detached'], 'the object is not detached'",
+        "assert statements[0] != ['SELECT 1'], 'the first statement is no SELECT'",
+        "assert [state] != state, 'a list was meant on the right'",
+        "assert all('UPDATE' not in s for s in [statements]), 'in a generator, too'",
+    ],
+)
+def test_the_run_names_a_comparison_that_cannot_differ(source):
+    found = watched(source)
+    assert [note["line"] for note in found] == [2], f"`{source}` went unnoticed: {found}"
+    assert found[0]["problem"] and found[0]["comparison"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "assert any('UPDATE' in s for s in statements), 'an UPDATE was sent'",
+        "assert 'SELECT 1' in statements, 'the SELECT was sent'",
+        "assert 'DELETE' not in statements[0], 'the first statement deletes nothing'",
+        "assert state in ('persistent', 'pending'), 'the object is in the session'",
+        "assert state in 'persistent pending', 'a substring test, written as one'",
+        "assert 3 not in ids, 'no third row'",
+        "assert 'carol' not in names, 'no user is called carol'",
+        "assert state == 'persistent', 'the object is persistent'",
+        "assert statements != ['SELECT 1'], 'more than a SELECT was sent'",
+        "assert None not in statements, 'every statement has its text'",
+        "assert (ids[0] == 'expired') == False, 'a value or a sentinel string'",
+        "assert statements != 'SELECT 1', 'a list or a sentinel string'",
+        "assert 'SELECT 1' in statements, 'several words, equal to an element'",
+        "assert 'persistent' in [state, 'the deleted one'], 'one word among words'",
+    ],
+)
+def test_the_run_lets_an_honest_comparison_through(source):
+    assert watched(source) == [], source
+
+
+def test_a_watched_comparison_gives_the_same_result():
+    assert watched("assert 'SELECT 1' in statements, 'the SELECT was sent'") == []
+    with pytest.raises(AssertionError, match="an UPDATE"):
+        watched("assert 'UPDATE' in statements, 'an UPDATE was sent as a whole statement'")
+    with pytest.raises(TypeError):
+        watched("assert 1 in state, 'a number in a str'")

@@ -1,17 +1,25 @@
 """The picture of an example (sphinxext/session_sync/diagram.py): drawn from a recorded run,
-the same bytes every time, and an arrow only for a transition that happened."""
+the same bytes every time, and an arrow only for a transition that happened.
+
+The built pages' pictures are also compared with an independent run of each example
+(tests/record_example.py, the `recordings` of test_page_models.py, which records every
+lifecycle event with listeners of its own): the arrows a reader sees, where they start and
+end, their counts, and the text that lists the transitions."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from bs4 import BeautifulSoup
 from sqlalchemy import String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from test_page_models import recordings  # noqa: F401  (one run of every example per test run)
 
-from sitebuild import ROOT
+from sitebuild import EXAMPLES, ROOT, example_page
 
 sys.path.insert(0, str(ROOT / "sphinxext"))
 
@@ -241,3 +249,156 @@ def test_the_page_text_alone_for_the_markdown_copy():
 )
 def test_long_names_in_card_titles_break_at_dots_underscores_and_words(title, expected):
     assert figure._breakable(title) == expected
+
+
+# ---------------------------------------------------------------------------
+# Every built page's picture against an independent run of its example
+# ---------------------------------------------------------------------------
+
+
+def recorded_transitions(recording: dict) -> dict[tuple[str, str], int]:
+    """(from, to) -> how many objects went through it, from the recorder's own listeners
+    (Mapper init is ``new -> transient``, ``loaded_as_persistent`` is ``loaded -> persistent``)."""
+    assert "error" not in recording, recording["error"]
+    objects: dict[tuple[str, str], set[int]] = {}
+    for cell in recording["cells"]:
+        for serial, old, new in cell["transitions"]:
+            objects.setdefault((old, new), set()).add(serial)
+    return {pair: len(serials) for pair, serials in objects.items()}
+
+
+def _number(text: str) -> float:
+    return float(text)
+
+
+def drawn_boxes(svg) -> dict[str, tuple[float, float, float, float]]:
+    """Each state's box, and the two sources' marks, as (left, top, right, bottom), by the
+    word written on it or under it."""
+    boxes = {}
+    for group in svg.select("g.lc-state"):
+        rect = group.find("rect")
+        left, top = _number(rect["x"]), _number(rect["y"])
+        right, bottom = left + _number(rect["width"]), top + _number(rect["height"])
+        boxes[group.get_text().strip()] = (left, top, right, bottom)
+    for circle in svg.find_all("circle", recursive=False):  # where new objects come from
+        x, y, r = (_number(circle[key]) for key in ("cx", "cy", "r"))
+        boxes["new"] = (x - r, y - r, x + r, y + r)
+    for path in svg.find_all("path", recursive=False):  # the database rows are loaded from
+        x, y = (_number(v) for v in re.match(r"M([\d.-]+),([\d.-]+)", path["d"]).groups())
+        boxes["loaded"] = (x, y - 5, x + 32, y + 23)
+    return boxes
+
+
+def nearest(point: tuple[float, float], boxes: dict) -> str:
+    x, y = point
+
+    def distance(box) -> float:
+        left, top, right, bottom = box
+        dx = max(left - x, 0, x - right)
+        dy = max(top - y, 0, y - bottom)
+        return (dx * dx + dy * dy) ** 0.5
+
+    return min(boxes, key=lambda name: distance(boxes[name]))
+
+
+def drawn_arrows(svg) -> list[dict]:
+    """Each arrow of the picture: what its markup says it joins, the boxes it is drawn from and
+    to (where its line starts, where its head points), its tooltip and the count on it."""
+    boxes = drawn_boxes(svg)
+    arrows = []
+    for group in svg.select("g[data-to]"):
+        line, head = group.find("line"), group.find("polygon")
+        tip = tuple(_number(v) for v in head["points"].split()[0].split(","))
+        tooltip = group.find("title").get_text()
+        said = re.match(r"(\w+)(?: from a row)? \u2192 (\w+): (\d+) objects?$", tooltip)
+        arrows.append(
+            {
+                "markup": (group["data-from"], group["data-to"]),
+                "drawn": (
+                    nearest((_number(line["x1"]), _number(line["y1"])), boxes),
+                    nearest(tip, boxes),
+                ),
+                "tooltip": (said.group(1), said.group(2)) if said else tooltip,
+                "tooltip count": int(said.group(3)) if said else None,
+                "count": int(group.select_one("text.lc-count").get_text()),
+            }
+        )
+    return arrows
+
+
+def listed_transitions(box) -> list[tuple[str, str]]:
+    """The text under the picture: ``loaded from a row \u2192 persistent: alice, bob``."""
+    found = []
+    for item in box.select("ul.lc-transitions > li"):
+        said = re.match(r"(\w+)(?: from a row)? \u2192 (\w+): ", item.get_text().strip())
+        found.append((said.group(1), said.group(2)) if said else item.get_text().strip())
+    return found
+
+
+@pytest.fixture(scope="module")
+def page_figures(site) -> dict:
+    """Each page's figure (the box holds no other div): only it is parsed."""
+    figures = {}
+    for example in EXAMPLES:
+        page = site.page(example_page(example))
+        boxes = re.findall(r'<div class="lc-box\b.*?</div>', page, flags=re.S)
+        figures[example] = (
+            BeautifulSoup(boxes[0], "html.parser").div if len(boxes) == 1 else len(boxes)
+        )
+    return figures
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=lambda p: p.relative_to(ROOT / "examples").with_suffix("").as_posix()
+)
+def test_each_page_draws_the_transitions_its_example_went_through(
+    page_figures,
+    recordings,  # noqa: F811
+    example,
+):
+    page = example_page(example)
+    box = page_figures[example]
+    assert not isinstance(box, int), f"{page}: one lifecycle figure, found {box}"
+    ran = recorded_transitions(recordings[example])
+    arrows = drawn_arrows(box.select_one("svg.lc-figure"))
+    for arrow in arrows:
+        assert arrow["drawn"] == arrow["markup"] == arrow["tooltip"], (
+            f"{page}: an arrow marked {arrow['markup']} is drawn from the "
+            f"{arrow['drawn'][0]} box to the {arrow['drawn'][1]} box, titled {arrow['tooltip']}"
+        )
+    drawn = {arrow["drawn"]: arrow["count"] for arrow in arrows}
+    assert len(drawn) == len(arrows), f"{page}: a transition drawn twice"
+    extra = sorted(set(drawn) - set(ran))
+    missing = sorted(set(ran) - set(drawn))
+    assert not extra and not missing, (
+        f"{page}: the picture draws transitions that did not happen: {extra}; and misses "
+        f"some that did: {missing} (the run went through {sorted(ran)})"
+    )
+    assert drawn == ran, f"{page}: objects per transition, drawn and as the run counted them"
+    for arrow in arrows:
+        assert arrow["tooltip count"] == arrow["count"], f"{page}: {arrow}"
+    listed = listed_transitions(box)
+    assert sorted(listed) == sorted(ran) and len(listed) == len(ran), (
+        f"{page}: the text under the picture lists {listed}; the run went through {sorted(ran)}"
+    )
+    reached = {state for pair in ran for state in pair} - {"new", "loaded"}
+    title = box.select_one("svg.lc-figure > title").get_text()
+    if ran:  # "Lifecycle of this example's objects. alice: transient \u2192 pending; ..."
+        paths = title.partition(". ")[2].rstrip(".").split("; ")
+        named = {
+            state.strip()
+            for path in paths
+            if ": " in path
+            for state in path.partition(": ")[2].split("\u2192")
+        }
+        assert named and named <= reached, (
+            f"{page}: the picture's title names states the run never reached: "
+            f"{sorted(named - reached)} ({title!r})"
+        )
+    for state in box.select("svg.lc-figure g.lc-state"):
+        name = state.get_text().strip()
+        dimmed = "lc-off" in state["class"]
+        assert dimmed == (name not in reached), (
+            f"{page}: the {name} state is drawn {'dimmed' if dimmed else 'as reached'}, yet "
+            f"the run {'reached' if name in reached else 'never reached'} it"
+        )

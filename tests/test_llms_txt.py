@@ -1,7 +1,8 @@
 """llms.txt, llms-full.txt and the Markdown copy of each page (sphinx-llm, sphinxext/llms_text.py).
 
 An assistant that reads the site this way must get what a reader of the HTML gets: every page,
-the real error of the commit myth, and the SQL each example cell sent.
+the real error of the commit myth, and, under each example cell, the output it printed and the
+SQL it sent, in the order the HTML page shows them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import re
 
 import pytest
 from bs4 import BeautifulSoup
+from page_model import Hidden, Printed, Statement, normalise_lines, parse_sql_box
+from test_page_models import page_models  # noqa: F401  (each page parsed once per test run)
 
-from sitebuild import EXAMPLE_PAGES, NARRATIVE_HTML
+from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, ROOT, example_page
 
 MYTH_PAGE = "auto_examples/myths/commit_synchronize_session.html"
 GALLERY_INDEXES = ["auto_examples/index.html"]
@@ -108,3 +111,95 @@ def test_each_html_page_points_to_its_markdown_copy(site):
     page = BeautifulSoup(site.page(MYTH_PAGE), "html.parser")
     alternate = page.select_one("link[rel='alternate'][type='text/markdown']")
     assert alternate and alternate["href"] == "commit_synchronize_session.html.md"
+
+
+# A fenced code block of Markdown: its info string (``none`` for printed output, ``sql``).
+FENCE = re.compile(
+    r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
+PAGE_HEADER = re.compile(r"^# (\S+\.html\.md)$", re.M)
+
+
+def reader_items(items: list) -> list[str]:
+    """A page's printed boxes and SQL statements (with their parameter lines), and the counts
+    of statements not shown, as comparable lines, in page order; whitespace made alike."""
+    result = []
+    for item in items:
+        if isinstance(item, Printed):
+            result.append("printed: " + " \u23ce ".join(normalise_lines(item.text)))
+        elif isinstance(item, Statement):
+            parameters = f" -- parameters: {item.parameters}" if item.parameters else ""
+            result.append("sql: " + item.text + parameters)
+        elif isinstance(item, Hidden):
+            result.append(f"sql not shown: {item.count}")
+    return result
+
+
+def markdown_items(markdown: str) -> list[str]:
+    """The same, read from Markdown: each ``none`` block is a printed box, each ``sql``
+    block a SQL box."""
+    items: list = []
+    for block in FENCE.finditer(markdown):
+        info = block["info"].strip().lower()
+        if info == "none":
+            items.append(Printed(block["body"]))
+        elif info == "sql":
+            items.extend(parse_sql_box(block["body"]))
+    return reader_items(items)
+
+
+def first_missing(wanted: list[str], found: list[str]) -> tuple[int, str] | None:
+    """The first of `wanted` that does not follow the ones before it in `found`, or None."""
+    at = 0
+    for index, item in enumerate(wanted):
+        try:
+            at = found.index(item, at) + 1
+        except ValueError:
+            return index, item
+    return None
+
+
+@pytest.fixture(scope="module")
+def llms_full_sections(llms_full) -> dict[str, str]:
+    """llms-full.txt by page: each page's Markdown follows a ``# <page>.html.md`` line."""
+    headers = list(PAGE_HEADER.finditer(llms_full))
+    return {
+        header.group(1): llms_full[header.end() : following.start() if following else None]
+        for header, following in zip(headers, [*headers[1:], None], strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=lambda p: p.relative_to(ROOT / "examples").with_suffix("").as_posix()
+)
+def test_the_markdown_copies_carry_each_printed_box_and_statement_in_order(
+    site,
+    llms_full_sections,
+    page_models,  # noqa: F811
+    example,
+):
+    """What a reader of the HTML page sees under the cells (printed boxes, SQL statements with
+    their parameters), in the same order in the page's Markdown copies and in llms-full.txt."""
+    page = example_page(example)
+    wanted = [item for cell in page_models[example] for item in reader_items(cell.items)]
+    assert wanted, f"{page} shows no printed output and no SQL under its cells"
+    sections = llms_full_sections
+    assert page + ".md" in sections, f"llms-full.txt has no section for {page}"
+    copies = {
+        f"{page}.md": (site.html / (page + ".md")).read_text(encoding="utf-8"),
+        page.replace(".html", ".md"): (site.html / page.replace(".html", ".md")).read_text(
+            encoding="utf-8"
+        ),
+        f"llms-full.txt ({page}.md)": sections[page + ".md"],
+    }
+    for name, markdown in copies.items():
+        found = markdown_items(markdown)
+        missing = first_missing(wanted, found)
+        assert missing is None, (
+            f"{name}: item {missing[0] + 1} of {len(wanted)} the HTML page shows under its "
+            f"cells is missing, or out of order: {missing[1][:200]!r} "
+            f"(the Markdown has {sum(i.startswith('printed: ') for i in found)} printed boxes "
+            f"and {sum(i.startswith('sql: ') for i in found)} statements; the HTML page "
+            f"{sum(i.startswith('printed: ') for i in wanted)} and "
+            f"{sum(i.startswith('sql: ') for i in wanted)})"
+        )

@@ -107,9 +107,17 @@ def record_examples(examples: list[Path], directory: Path) -> dict[Path, dict]:
     return {example: read_recording(example, directory) for example in examples}
 
 
+_RECORDED: dict[str, dict[Path, dict]] = {}
+
+
 @pytest.fixture(scope="session")
 def recordings(tmp_path_factory) -> dict[Path, dict]:
-    return record_examples(EXAMPLES, tmp_path_factory.mktemp("recordings"))
+    """Every example recorded once per test run. Other test modules import this fixture
+    (``from test_page_models import recordings``); pytest then keeps one per module, and all
+    of them return this one run."""
+    if "all" not in _RECORDED:
+        _RECORDED["all"] = record_examples(EXAMPLES, tmp_path_factory.mktemp("recordings"))
+    return _RECORDED["all"]
 
 
 # ---------------------------------------------------------------------------
@@ -316,9 +324,17 @@ def tokens(items: list) -> list[str]:
     return result
 
 
+_PARSED: dict[Path, dict[Path, list]] = {}
+
+
 @pytest.fixture(scope="session")
 def page_models(site) -> dict[Path, list]:
-    return {example: parse_page(site.page(example_page(example))) for example in EXAMPLES}
+    """Every example page parsed once per build (other test modules import this fixture)."""
+    if site.html not in _PARSED:
+        _PARSED[site.html] = {
+            example: parse_page(site.page(example_page(example))) for example in EXAMPLES
+        }
+    return _PARSED[site.html]
 
 
 @pytest.fixture(params=EXAMPLES, ids=example_id)
