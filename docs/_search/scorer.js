@@ -30,7 +30,7 @@ var Scorer = {
 };
 
 var SiteSearch = (() => {
-  const WEIGHT = { pageTitle: 3, sectionTitle: 1.5, text: 1, topic: 4, allInTitle: 3 };
+  const WEIGHT = { pageTitle: 3, sectionTitle: 1.5, text: 1, topic: 4, allInTitle: 3, floor: 0.15 };
   // Words a question is made of that say nothing about its subject (Sphinx's stopwords aside).
   const FILLER = new Set([
     "can", "could", "will", "get", "gets", "got", "use", "using", "used", "call", "calling",
@@ -101,7 +101,6 @@ var SiteSearch = (() => {
     const stemmer = new Stemmer();
     const stem = (word) => stemmer.stemWord(word);
     const pages = (value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
-    const own = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
     const vocabulary = new Map(); // term -> {text: Set(pages), section: Set(pages)}
     const entry = (term) => {
       if (!vocabulary.has(term)) vocabulary.set(term, { text: new Set(), section: new Set() });
@@ -121,7 +120,9 @@ var SiteSearch = (() => {
     for (const [name, found] of Object.entries(index.indexentries)) {
       const parts = words(name).map(stem);
       const whole = stem(name.toLowerCase().replace(/\W+$/, ""));
-      const split = parts.flatMap((part) => (part.includes("_") ? words(part.replace(/_/g, " ")).map(stem) : [part]));
+      const split = parts.flatMap((part) =>
+        part.includes("_") ? words(part.replace(/_/g, " ")).map(stem) : [part],
+      );
       for (const [page, , main] of found)
         if (main) topics.push({ page, phrases: [[whole], parts, split].filter((p) => p.length) });
     }
@@ -131,7 +132,8 @@ var SiteSearch = (() => {
       const df = new Set([...found.text, ...found.section]).size;
       return Math.log(1 + count / Math.max(df, 1));
     };
-    prepared = { index, stem, own, vocabulary, titleTerms, topics, idf, terms: [...vocabulary.keys()] };
+    const terms = [...vocabulary.keys()];
+    prepared = { index, stem, vocabulary, titleTerms, topics, idf, terms };
     return prepared;
   };
 
@@ -223,8 +225,10 @@ var SiteSearch = (() => {
       else resolved[at].filter((c) => c.sure >= 0.6 && c.term.length >= 3)
         .forEach((c) => highlight.add(c.term));
     });
+    // Pages that hold only a stray word of a long query are left out.
+    const floor = WEIGHT.floor * Math.max(0, ...scores.values());
     const results = [...scores]
-      .filter(([page]) => index.docnames[page] !== "404" && index.titles[page])
+      .filter(([page, score]) => score >= floor && index.titles[page])
       .map(([page, score]) => [
         index.docnames[page],
         index.titles[page],
@@ -261,6 +265,7 @@ if (typeof Search !== "undefined") {
   const BOILERPLATE = [
     ".headerlink", "script", "style", ".sphx-glr-download-link-note", ".sphx-glr-footer",
     ".sphx-glr-signature", ".sql-dialects-note", "#related-pages", ".verified-claims",
+    ".verified-on",
   ];
   const NOT_PROSE = [
     "div[class^='highlight']", ".sql-box", ".sql-folded", ".sql-dialects", ".orm-state-box",
@@ -284,8 +289,8 @@ if (typeof Search !== "undefined") {
     const start = Math.max((positions.length ? Math.min(...positions) : 0) - 120, 0);
     const summary = document.createElement("p");
     summary.classList.add("context");
-    summary.textContent =
-      (start ? "..." : "") + text.substr(start, 240).trim() + (start + 240 < text.length ? "..." : "");
+    const tail = start + 240 < text.length ? "..." : "";
+    summary.textContent = (start ? "..." : "") + text.substr(start, 240).trim() + tail;
     return summary;
   };
 }
