@@ -137,3 +137,23 @@ def test_search_works_under_the_hosted_sub_path(browser, hosted_url, query):
         tab.assert_clean()
     finally:
         context.close()
+
+
+def test_a_sphinx_without_the_helpers_scorer_js_uses_fails_the_build(tmp_path):
+    """scorer.js shows its results with searchtools.js's private helpers: the pinned Sphinx has
+    them; a release without one fails the set-up of sphinxext/search_topics.py, naming it."""
+    import sys
+
+    import sphinx
+    from sphinx.errors import ExtensionError
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sphinxext"))
+    import search_topics
+
+    static = Path(sphinx.__file__).parent / "themes" / "basic" / "static"
+    search_topics.check_search_scripts(static)
+    for script in search_topics.SEARCH_SCRIPT_NAMES:
+        text = (static / script).read_text(encoding="utf-8")
+        (tmp_path / script).write_text(text.replace("_displayNextItem", "_showNext"))
+    with pytest.raises(ExtensionError, match="_displayNextItem"):
+        search_topics.check_search_scripts(tmp_path)

@@ -30,7 +30,11 @@ var Scorer = {
 };
 
 var SiteSearch = (() => {
-  const WEIGHT = { pageTitle: 3, sectionTitle: 1.5, text: 1, topic: 4, allInTitle: 3, floor: 0.15 };
+  // How much a word weighs where it is found, times its rarity; floor: the share of the best
+  // score a result needs to be listed.
+  const WEIGHT = {
+    pageTitle: 3, sectionTitle: 1.5, text: 1, topic: 4, allInTitle: 3, floor: 0.15,
+  };
   // Words a question is made of that say nothing about its subject (Sphinx's stopwords aside).
   const FILLER = new Set([
     "can", "could", "will", "get", "gets", "got", "use", "using", "used", "call", "calling",
@@ -40,7 +44,7 @@ var SiteSearch = (() => {
   // British spellings, turned American the way the site's API names and the index spell them.
   const BRITISH = [
     [/isation/g, "ization"], [/ise(d|s|r)?$/g, "ize$1"], [/ising/g, "izing"],
-    [/ise_/g, "ize_"], [/yse(d|s)?$/g, "yze$1"], [/our(s|ed|ing)?$/g, "or$1"],
+    [/ise_/g, "ize_"], [/yse(d|s)?$/g, "yze$1"], [/(\w{3})our(s|ed|ing)?$/g, "$1or$2"],
     [/our_/g, "or_"], [/tre$/g, "ter"], [/ogue$/g, "og"], [/lled$/g, "led"],
     [/lling$/g, "ling"],
   ];
@@ -259,11 +263,12 @@ if (typeof Search !== "undefined") {
   // typed, from the whole page, so an example's result began with "Note Go to the end to
   // download the full example code." and the note on which database ran the SQL, and often
   // showed import lines. The summary is taken from the page's prose without that boilerplate
-  // (Sphinx-Gallery's download note and buttons, the build note, the related pages list, the
-  // verified claims), and from its code and SQL only when the prose does not hold the word;
-  // runs of white space read as one space.
+  // (the title, which the result's link shows, Sphinx-Gallery's download note and buttons, the
+  // build note, the related pages list, the verified claims), and from its code and SQL only
+  // when the prose does not hold the word; it starts at a word; runs of white space read as one
+  // space.
   const BOILERPLATE = [
-    ".headerlink", "script", "style", ".sphx-glr-download-link-note", ".sphx-glr-footer",
+    "h1", ".headerlink", "script", "style", ".sphx-glr-download-link-note", ".sphx-glr-footer",
     ".sphx-glr-signature", ".sql-dialects-note", "#related-pages", ".verified-claims",
     ".verified-on",
   ];
@@ -286,7 +291,8 @@ if (typeof Search !== "undefined") {
     if (text === "") return null;
     const lower = text.toLowerCase();
     const positions = words.map((word) => lower.indexOf(word)).filter((at) => at > -1);
-    const start = Math.max((positions.length ? Math.min(...positions) : 0) - 120, 0);
+    let start = Math.max((positions.length ? Math.min(...positions) : 0) - 120, 0);
+    if (start) start = text.indexOf(" ", start) + 1; // from the start of a word
     const summary = document.createElement("p");
     summary.classList.add("context");
     const tail = start + 240 < text.length ? "..." : "";
