@@ -13,6 +13,10 @@ does not keep them for the pages an incremental build leaves alone (it pickles t
 before writing, and reloads the rest of the index from searchindex.js, which it does not read
 entries from): the entries of every page are therefore given to the search index again before
 it is written.
+
+The site's search (docs/_search/scorer.js) replaces Sphinx's query and summary functions but
+displays its results with searchtools.js's own private helpers: `check_search_scripts` fails
+the build when a Sphinx release no longer has them, as private_internals does for Python.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import sphinx
 import sphinx.search
 from docutils import nodes
 from private_internals import checked
 from sphinx import addnodes
+from sphinx.errors import ExtensionError
 
 TOPICS = Path("_search") / "topics.toml"  # in the source folder, docs/
 
@@ -66,7 +72,36 @@ def keep_search_entries(app):
     return []
 
 
+# What scorer.js uses of Sphinx's search scripts (themes/basic/static/), by file.
+SEARCH_SCRIPT_NAMES = {
+    "searchtools.js": (
+        "const _displayNextItem = (",
+        "results,\n  resultCount,\n  searchTerms,\n  highlightTerms,",
+        "const _removeChildren = ",
+        "query: (query) =>",
+        "makeSearchSummary: (htmlText, keywords, anchor) =>",
+        "Search._index = index",
+        "const [docName, title, anchor, descr, score, _filename, kind] = item;",
+    ),
+    "sphinx_highlight.js": ("const SPHINX_HIGHLIGHT_ENABLED", '"sphinx_highlight_terms"'),
+}
+
+
+def check_search_scripts(static: Path | None = None) -> None:
+    static = static or Path(sphinx.__file__).parent / "themes" / "basic" / "static"
+    for script, names in SEARCH_SCRIPT_NAMES.items():
+        text = (static / script).read_text(encoding="utf-8")
+        missing = [name for name in names if name not in text]
+        if missing:
+            raise ExtensionError(
+                f"sphinx {sphinx.__version__}: {script} no longer has what "
+                f"docs/_search/scorer.js uses: {missing}. Adapt scorer.js to the new script, "
+                "then update SEARCH_SCRIPT_NAMES in sphinxext/search_topics.py."
+            )
+
+
 def setup(app):
+    check_search_scripts()
     # keep_search_entries writes the search index's private record of each page's entries.
     checked("sphinx", sphinx.search, "IndexBuilder", mentions=("_index_entries",), by=__name__)
     app.connect("doctree-read", add_topics)

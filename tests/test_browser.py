@@ -20,7 +20,7 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -392,76 +392,7 @@ def test_an_example_page_shows_each_sql_box_and_state_table_under_its_cell(visit
     visit.assert_clean()
 
 
-# (query, the page a reader wants first). A title holding every word typed outranks the others
-# (docs/_search/scorer.js); a page's topics (docs/_search/topics.toml) are index entries, which
-# Sphinx's search ranks above a word in a title or in the text.
-SEARCHES = [
-    # What a reader of the blog post types: the page that runs its code.
-    ("commit synchronize_session", MYTH_PAGE),
-    ("synchronize_session", EXAMPLE_PAGE),
-    # Each topic by the error or the API name a reader types.
-    ("MissingGreenlet", "auto_examples/asyncio/missing_greenlet.html"),
-    ("DetachedInstanceError", "auto_examples/relationships/lazy_load_after_close.html"),
-    ("StaleDataError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
-    ("ObjectDeletedError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
-    ("PendingRollbackError", "auto_examples/concurrency_and_scope/stale_data_error.html"),
-    ("flag_modified", "auto_examples/untracked_changes/mutable_json.html"),
-    ("MutableDict", "auto_examples/untracked_changes/mutable_json.html"),
-    ("begin_nested", "auto_examples/session_lifecycle/savepoints.html"),
-    ("merge", "auto_examples/session_lifecycle/objects_across_sessions.html"),
-    ("on_conflict_do_update", "auto_examples/untracked_changes/upserts.html"),
-    ("eager_defaults", "auto_examples/untracked_changes/server_generated_values.html"),
-    ("server_default", "auto_examples/untracked_changes/server_generated_values.html"),
-    ("version_id_col", "auto_examples/concurrency_and_scope/lost_update.html"),
-    ("with_for_update", "auto_examples/session_lifecycle/with_for_update.html"),
-    ("scoped_session", "auto_examples/concurrency_and_scope/session_per_request.html"),
-    ("refresh", "auto_examples/session_lifecycle/refresh_after_commit.html"),
-    ("populate_existing", "auto_examples/myths/requery_refreshes.html"),
-    ("expire_on_commit", "auto_examples/session_lifecycle/expire_on_commit.html"),
-    ("autoflush", "auto_examples/session_lifecycle/autoflush.html"),
-    ("flush", "auto_examples/myths/flush_commits.html"),
-    ("text()", "auto_examples/untracked_changes/raw_sql_text.html"),
-    ("identity map", "auto_examples/session_lifecycle/identity_map.html"),
-]
-# What every example page has and no summary under a search result should show.
-BOILERPLATE = ("Go to the end", "The SQL on this page was sent to", "Download", "Related pages")
-
-
-def search(visit, query: str):
-    """The search page for `query`, once every result and its summary is shown."""
-    page = visit.open("search.html?" + urlencode({"q": query}))
-    # Sphinx writes the summary once every result is listed.
-    expect(page.locator("#search-results .search-summary")).to_be_visible(timeout=15_000)
-    results = page.locator("ul.search li")
-    expect(results.first).to_be_visible()
-    expect(results.first.locator("p.context")).to_be_visible()
-    return page, results
-
-
-@pytest.mark.parametrize(("query", "expected"), SEARCHES)
-def test_search_puts_the_page_about_a_name_first(visit, query, expected):
-    page, results = search(visit, query)
-    hrefs = results.locator("a").evaluate_all("links => links.map(a => a.href)")
-    pages = [urlsplit(href).path.removeprefix("/") for href in hrefs]
-    assert pages[0] == expected, f"{query!r}: {expected} is not first: {pages[:5]}"
-    # Its index entry and its words are one result (a section title may add another).
-    hashless = [href for href in hrefs if not urlsplit(href).fragment]
-    assert [urlsplit(h).path.removeprefix("/") for h in hashless].count(expected) == 1, hashless
-    summary = results.first.locator("p.context").inner_text()
-    for words in BOILERPLATE:
-        assert words not in summary, f"{query!r}: the first summary shows {words!r}: {summary}"
-    visit.assert_clean()
-
-
-def test_search_summaries_show_prose_not_boilerplate(visit):
-    page, results = search(visit, "session")
-    expect(results.nth(9).locator("p.context")).to_be_visible()
-    summaries = results.locator("p.context").all_inner_texts()
-    for summary in summaries:
-        for words in BOILERPLATE:
-            assert words not in summary, f"a summary shows {words!r}: {summary}"
-        assert "  " not in summary, f"runs of white space: {summary!r}"
-    visit.assert_clean()
+# The search (what readers type, and the page each should list first): tests/test_search.py.
 
 
 COPY_LISTENER = """() => {

@@ -15,7 +15,7 @@ Expected values come from the sources, not from the index:
   which is how this site names the SQLAlchemy API it talks about; in an example, also its
   code's SQLAlchemy names that its prose mentions by name.
 
-The browser tests (tests/test_browser.py) check the ranking of results; this checks coverage.
+The browser tests (tests/test_search.py) check the ranking of results; this checks coverage.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ TOPICS = ROOT / "docs" / "_search" / "topics.toml"
 def test_each_topic_is_a_main_index_entry_of_its_page(index):
     """docs/_search/topics.toml: each page exists, and each of its topics is an entry of the
     search index pointing at the page itself (no anchor), so that a search for the name lists
-    that page first (the ranking itself: tests/test_browser.py, in Chromium)."""
+    that page first (the ranking itself: tests/test_search.py, in Chromium)."""
     import tomllib
 
     topics = tomllib.loads(TOPICS.read_text(encoding="utf-8"))
