@@ -93,6 +93,7 @@ sphinx_gallery_conf = {
         "../examples/asyncio",
         "../examples/untracked_changes",
         "../examples/concurrency_and_scope",
+        "../examples/transactions_and_pool",
         "../examples/performance",
     ],
     "within_subsection_order": "reading_order.ReadingOrder",
