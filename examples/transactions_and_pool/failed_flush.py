@@ -6,7 +6,7 @@
 # ///
 """
 After a failed flush: ``PendingRollbackError``, ``rollback()``, and get-or-create
-==============================================================================
+=================================================================================
 
 A flush that fails (here an ``IntegrityError``) rolls the session's transaction back, and
 every later use of the session raises ``PendingRollbackError`` until ``rollback()`` is
@@ -145,7 +145,7 @@ assert [t.name for t in tags] == ["sqlalchemy"], (
 
 # %%
 # A lost connection: "Can't reconnect until invalid transaction is rolled back"
-# ------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 #
 # When the driver reports a dropped connection in the middle of a transaction (a server
 # restart, a network cut, an idle-in-transaction timeout), SQLAlchemy invalidates the
@@ -305,6 +305,11 @@ request.add(post)
 request.commit()
 print(post, "tagged", post.tag)
 request.close()
+with SessionLocal() as check:
+    rows = check.execute(select(Tag.name, func.count()).group_by(Tag.name)).all()
+    tag_counts = dict(rows)
+    titles = check.scalars(select(Post.title).order_by(Post.id)).all()
+print("rust tags:", tag_counts["rust"], "- posts:", titles)
 # sphinx_gallery_start_ignore
 assert len(plain_reads) == 1, "the savepoint's INSERT failed once"
 assert post.tag.name == "rust" and post.id is not None, (
@@ -318,11 +323,8 @@ else:
     assert plain_reads[0] is not None, (
         f"{engine.dialect.name}: a plain SELECT after the failed INSERT finds the row"
     )
-with SessionLocal() as check:
-    rows = check.execute(select(Tag.name, func.count()).group_by(Tag.name)).all()
-    assert dict(rows)["rust"] == 1, "one rust tag: the other writer's"
-    titles = check.scalars(select(Post.title).order_by(Post.id)).all()
-    assert titles == ["Hello again"], "the post was committed"
+assert tag_counts["rust"] == 1, "one rust tag: the other writer's"
+assert titles == ["Hello again"], "the post was committed"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -6,7 +6,7 @@
 # ///
 """
 Isolation level per session or per transaction, and when it is too late
-======================================================================
+=======================================================================
 
 For every transaction of a session, bind it to ``engine.execution_options(isolation_level=
 ...)``; for one transaction, call ``session.connection(execution_options={"isolation_level":
@@ -83,7 +83,7 @@ assert DEFAULT != WANTED, "the level this page asks for is not the database's de
 
 # %%
 # Every transaction of a session: bind it to an engine copy
-# ----------------------------------------------------------
+# ---------------------------------------------------------
 #
 # ``engine.execution_options(isolation_level=...)`` returns a copy of the engine that shares
 # its pool and sets the level on each connection it hands out (and resets it when the

@@ -6,7 +6,7 @@
 # ///
 """
 What a session holds until it ends: a connection, a transaction, your objects
-===========================================================================
+=============================================================================
 
 A session's first query begins a transaction and checks a connection out of the pool; a
 read-only request that never commits keeps both until the session ends (``close()``,
@@ -242,6 +242,9 @@ for name, (make, end) in ends.items():
         Scoped.remove()
     ended[name] = outcome
     print(f"{name}: {outcome}")
+with SessionLocal() as check:
+    added_user = check.get(User, 1000)
+print("the added user in the database:", added_user)
 # sphinx_gallery_start_ignore
 assert all(o["checked out"] == 0 for o in ended.values()), "each returned the connection"
 assert all(o["in map"] == 0 and o["detached"] for o in ended.values()), (
@@ -257,8 +260,7 @@ assert ended["close(), close_resets_only=False"]["reused"].startswith(
 assert ended["scoped_session.remove()"]["next Scoped() is new"], (
     "after remove() the registry gives a new session"
 )
-with SessionLocal() as check:
-    assert check.get(User, 1000) is None, "the unflushed new user was never written"
+assert added_user is None, "the unflushed new user was never written"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -298,7 +300,7 @@ assert keeps_all == [20, 40, 60, 80, 100], "and grows with the objects the job k
 
 # %%
 # ``expire_all()`` keeps them, ``expunge_all()`` lets them go
-# ----------------------------------------------------------
+# -----------------------------------------------------------
 #
 # ``expire_all()`` after each batch only marks the objects' attributes to be loaded again:
 # every object stays in the map. ``expunge_all()`` removes them all from the session: the
