@@ -334,9 +334,9 @@ assert titles == ["Hello again"], "the post was committed"
 # After any error inside a session's transaction, call ``rollback()`` (or end the session)
 # before using it again, and wrap an ``INSERT`` that may lose a race in
 # ``begin_nested()`` so that only it is undone.
+#
+# Clean up: the page closes its engine's connections.
 
-# sphinx_gallery_start_ignore
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore

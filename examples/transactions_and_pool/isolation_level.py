@@ -200,7 +200,7 @@ for first_statement in (False, True):
 # ``engine.execution_options(isolation_level=...)``, or make
 # ``session.connection(execution_options=...)`` the transaction's first call, after a
 # ``commit()`` or ``rollback()`` if a query already ran.
+#
+# Clean up: the page closes its engine's connections.
 
-# sphinx_gallery_start_ignore
 engine.dispose()
-# sphinx_gallery_end_ignore

@@ -317,7 +317,7 @@ assert "name" in after_rollback, "rollback() of an open transaction expired the 
 # collection), replace ``autocommit=True`` and ``subtransactions=True`` with
 # ``with session.begin():`` where no transaction is open yet, and expect the first query
 # to have begun one.
+#
+# Clean up: the page closes its engine's connections.
 
-# sphinx_gallery_start_ignore
 engine.dispose()
-# sphinx_gallery_end_ignore

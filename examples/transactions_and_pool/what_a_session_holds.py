@@ -326,10 +326,10 @@ assert with_expunge_all == [0, 0, 0, 0, 0], (
 # End every session (``with SessionLocal() as session:``, or ``close()`` in a ``finally``)
 # as soon as its unit of work is done, reads included, so its connection goes back to the
 # pool; in a long job, keep only what the job needs and ``expunge_all()`` between batches.
+#
+# Clean up: the page closes its engine's connections.
 
-# sphinx_gallery_start_ignore
 monitor.dispose()
 engine.dispose()
 if tmpdir is not None:
     tmpdir.cleanup()
-# sphinx_gallery_end_ignore
