@@ -55,6 +55,7 @@ SECTIONS = {
     "gallery-asyncio": "auto_examples/asyncio/index.html",
     "gallery-untracked-changes": "auto_examples/untracked_changes/index.html",
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
+    "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
 }
 
 
