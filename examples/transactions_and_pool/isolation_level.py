@@ -199,7 +199,8 @@ for first_statement in (False, True):
 # Choose the level before the transaction begins: bind the session to
 # ``engine.execution_options(isolation_level=...)``, or make
 # ``session.connection(execution_options=...)`` the transaction's first call, after a
-# ``commit()`` or ``rollback()`` if a query already ran.
+# ``commit()`` or ``rollback()`` if a query already ran. (Two sessions writing one row at
+# each database's default level: :doc:`lost updates <../concurrency_and_scope/lost_update>`.)
 #
 # Clean up: the page closes its engine's connections.
 

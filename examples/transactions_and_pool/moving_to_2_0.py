@@ -27,7 +27,8 @@ The page runs on 1.4.54 as well, where the first three still work, each with a
 # 1.4's default one (not ``future=True``), the one 1.x code was written for.
 # ``SQLALCHEMY_WARN_20=1`` makes 1.4 warn at each use of a behaviour 2.0 removes (2.x
 # ignores it). ``attempt()`` runs a step and returns its outcome and the warnings it
-# raised, first sentence each.
+# raised, first sentence each. What changed for bulk ``update()`` statements from 1.4 to
+# 2.x is on :doc:`its own page <../synchronize_session/version_differences>`.
 
 import os
 

@@ -208,7 +208,9 @@ assert found.name == "user 1", "the next request gets the connection back"
 # - ``scoped_session.remove()`` closes the current thread's session and forgets it: the
 #   next call of the registry gives a new session.
 #
-# ``SessionLocal(close_resets_only=False)`` below shows the final ``close()``.
+# ``SessionLocal(close_resets_only=False)`` below shows the final ``close()``. (Where a
+# session begins and ends in a web app, a thread, a job: :doc:`a session per request
+# <../concurrency_and_scope/session_per_request>`.)
 
 Scoped = scoped_session(SessionLocal)
 ends = {
@@ -267,10 +269,11 @@ assert added_user is None, "the unflushed new user was never written"
 # A batch job: the identity map holds what the job holds
 # ------------------------------------------------------
 #
-# A job reads 100 users in five batches of 20, in one session. The identity map refers
-# to its objects weakly: it keeps only those the job (or an unflushed change) still refers
-# to. A job that keeps nothing has an empty map after each batch; one that keeps every
-# object (here in ``kept``, as a report or a cache would) has all of them in it.
+# A job reads 100 users in five batches of 20, in one session. The :doc:`identity map
+# <../session_lifecycle/identity_map>` refers to its objects weakly: an unchanged object
+# nothing else refers to leaves the map. A job that keeps nothing has an empty map after
+# each batch; one that keeps every object (here in ``kept``, as a report or a cache would)
+# has all of them in it.
 
 
 def batch_job(keep: bool, between_batches=None) -> list[int]:
