@@ -94,6 +94,7 @@ sphinx_gallery_conf = {
         "../examples/untracked_changes",
         "../examples/concurrency_and_scope",
         "../examples/testing_and_concurrency",
+        "../examples/transactions_and_pool",
         "../examples/performance",
     ],
     "within_subsection_order": "reading_order.ReadingOrder",

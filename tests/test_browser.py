@@ -56,6 +56,7 @@ SECTIONS = {
     "gallery-untracked-changes": "auto_examples/untracked_changes/index.html",
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
     "gallery-testing-and-concurrency": "auto_examples/testing_and_concurrency/index.html",
+    "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
 }
 
 

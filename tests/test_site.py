@@ -150,6 +150,8 @@ def test_copy_buttons_go_on_code_only(site):
 PAGES_WITHOUT_STATE = {
     # run() loads and drops its objects inside each call; none outlives a cell.
     "auto_examples/synchronize_session/legacy_query_api.html",
+    # Its sessions only read isolation levels and query an empty table: no object is loaded.
+    "auto_examples/transactions_and_pool/isolation_level.html",
 }
 
 
