@@ -223,16 +223,13 @@ SETUP_HELPER = re.compile(r"^(start|reset|setup|set_up|seed)(_\w+)?$")
 
 def setup_helper_sending() -> str | None:
     """The name of the example's set-up function the statement being sent comes from, if any:
-    the outermost one among the example's own frames."""
-    frames = (f for f in calling_frames(sys._getframe(2)) if not _is_machinery(f))
-    frame = next(frames, None)
-    if frame is None:
-        return None
-    example_file = frame.f_code.co_filename
+    the outermost one among the example's own frames (those of its ``__main__`` module; a
+    ``with engine.begin()`` sends its BEGIN and COMMIT from contextlib, called by it)."""
     names = [
-        f.f_code.co_name
-        for f in calling_frames(frame)
-        if f.f_code.co_filename == example_file and SETUP_HELPER.match(f.f_code.co_name)
+        frame.f_code.co_name
+        for frame in calling_frames(sys._getframe(2))
+        if frame.f_globals.get("__name__") == "__main__"
+        and SETUP_HELPER.match(frame.f_code.co_name)
     ]
     return names[-1] if names else None
 
