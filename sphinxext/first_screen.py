@@ -12,6 +12,7 @@ the site with the others, ends the page too: ``session_sync/rendering.py``.)
 from __future__ import annotations
 
 from docutils import nodes
+from sphinx import addnodes
 
 ANSWER_CLASS = "answer-box"
 ANSWER_CAPTION = "The answer"
@@ -46,10 +47,21 @@ def put_the_answer_first(app, doctree) -> None:
             if not holder.children and holder.parent is not None and holder is not doctree:
                 holder.parent.remove(holder)
     top = next(iter(doctree.findall(nodes.section)), None)
-    if top is None or len(top) < 2 or not isinstance(top[1], nodes.paragraph):
+    if top is None:
         return
-    box = answer_box(top[1].deepcopy())
-    top.replace(top[1], box)
+    # The first paragraph under the title; index entries (search_topics.py) and targets, which
+    # show nothing, may come before it.
+    first = None
+    for child in top.children[1:]:
+        if isinstance(child, nodes.paragraph):
+            first = child
+            break
+        if not isinstance(child, (nodes.Invisible, addnodes.index)):
+            return
+    if first is None:
+        return
+    box = answer_box(first.deepcopy())
+    top.replace(first, box)
     picture = next(
         (child for child in top.children if "lc-box" in child.get("classes", ())), None
     )
