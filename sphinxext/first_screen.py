@@ -62,9 +62,7 @@ def put_the_answer_first(app, doctree) -> None:
         return
     box = answer_box(first.deepcopy())
     top.replace(first, box)
-    picture = next(
-        (child for child in top.children if "lc-box" in child.get("classes", ())), None
-    )
+    picture = next((child for child in top.children if "lc-box" in child.get("classes", ())), None)
     if picture is not None and top.index(picture) > top.index(box) + 1:
         top.remove(picture)
         top.insert(top.index(box) + 1, picture)

@@ -1122,8 +1122,10 @@ def test_every_example_opens_with_its_answer_in_the_first_screen(browser, base_u
                 assert found["pictureTop"] > found["answerTop"], f"{relative}: picture first"
             if found["answerBottom"] > height:
                 late.append((relative, round(found["answerBottom"])))
-            if relative in (FOUR_STRATEGIES, "auto_examples/concurrency_and_scope/"
-                            "stale_data_error.html"):
+            if relative in (
+                FOUR_STRATEGIES,
+                "auto_examples/concurrency_and_scope/stale_data_error.html",
+            ):
                 screenshot(page, f"first-screen-{screen}-{relative.split('/')[-1][:-5]}")
         assert late == [], f"answer boxes that end below the first {height} px: {late}"
         visit.assert_clean()

@@ -110,8 +110,10 @@ def main() -> int:
         boxes = f"{phone['scrolling']}/{phone['boxes']}"
         if old:
             boxes = f"{old['phone']['scrolling']}/{old['phone']['boxes']} -> {boxes}"
-        print(f"{relative.removeprefix('auto_examples/'):60} {cells[0]:>16} {cells[1]:>16} "
-              f"{boxes:>24}")
+        print(
+            f"{relative.removeprefix('auto_examples/'):60} {cells[0]:>16} {cells[1]:>16} "
+            f"{boxes:>24}"
+        )
     totals = summary(results)
     print(json.dumps({"before": summary(before), "after": totals} if before else totals, indent=1))
     if args.json:

@@ -178,12 +178,15 @@ def figure_nodes(data: dict, cell_titles: dict[int, str], text_only: bool = Fals
         items = nodes.bullet_list(classes=["lc-transitions"])
         for line in lines:
             items += nodes.list_item("", nodes.paragraph(text=line))
-        # The picture says it at a glance; the lines, object by object, open on demand.
-        box += nodes.raw(
-            "", f'<details class="lc-steps"><summary>{STEPS_SUMMARY}</summary>', format="html"
-        )
-        box += items
-        box += nodes.raw("", "</details>", format="html")
+        if text_only:
+            box += items
+        else:
+            # The picture says it at a glance; the lines, object by object, open on demand.
+            box += nodes.raw(
+                "", f'<details class="lc-steps"><summary>{STEPS_SUMMARY}</summary>', format="html"
+            )
+            box += items
+            box += nodes.raw("", "</details>", format="html")
     else:
         box += nodes.paragraph(text=diagram.summary(data), classes=["lc-transitions"])
     return box

@@ -566,9 +566,7 @@ def render_captured_output(app, doctree, docname) -> None:
             extras.insert(0, parent[index - len(extras) - 1])
         setup_cell = first_code is not None and _code_cell_of(block) is first_code
         new_nodes = (
-            split_output_block(
-                block, label_connections=len(page_labels) > 1, setup_cell=setup_cell
-            )
+            split_output_block(block, label_connections=len(page_labels) > 1, setup_cell=setup_cell)
             if SQL_MARKER in block.astext()
             else [block]
         )
@@ -596,9 +594,7 @@ def _say_where_the_other_databases_are(doctree) -> None:
     )
     # A maintainer's note, not the lesson: it ends the page's own content, after the sentence
     # saying which releases verified it (verified_releases.py), or closes the section.
-    verified_on = next(
-        (p for p in section.children if "verified-on" in p.get("classes", ())), None
-    )
+    verified_on = next((p for p in section.children if "verified-on" in p.get("classes", ())), None)
     if verified_on is not None:
         section.insert(section.index(verified_on) + 1, note)
     else:
