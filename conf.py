@@ -35,6 +35,7 @@ extensions = [
     "open_graph",
     "notfound.extension",
     "session_sync.build_hooks",
+    "first_screen",
     "sqlalchemy_links",
     "measured_summaries",
     "verified_releases",

@@ -60,7 +60,9 @@ FURNITURE_CLASSES = {
     "sphx-glr-footer",
     "sphx-glr-signature",
 }
-FOLDED_SUMMARY = re.compile(r'<details class="sql-folded"><summary>(.*?)</summary>', re.S)
+FOLDED_SUMMARY = re.compile(
+    r'<details class="(?:sql-folded|orm-state-folded)"><summary>(.*?)</summary>', re.S
+)
 
 
 def _classes(node) -> set:

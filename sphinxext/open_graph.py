@@ -15,11 +15,16 @@ MARKUP = re.compile(r"<[^>]+>")
 
 
 def _is_page_text(paragraph: nodes.paragraph) -> bool:
-    """Prose of the page itself: not a note, a caption, a table cell or a table of contents."""
+    """Prose of the page itself: not a note, a caption, a table cell or a table of contents
+    (an example's answer box is its own prose)."""
     if "sql-dialects-note" in paragraph["classes"] or isinstance(paragraph, compact_paragraph):
+        return False
+    if "answer-caption" in paragraph["classes"]:
         return False
     parent = paragraph.parent
     while parent is not None:
+        if "answer-box" in parent.get("classes", ()):
+            return True  # an example's answer (first_screen.py): the page's first words
         if isinstance(parent, (nodes.Admonition, nodes.table, nodes.container)):
             return False
         parent = parent.parent

@@ -57,6 +57,7 @@ SECTIONS = {
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
     "gallery-testing-and-concurrency": "auto_examples/testing_and_concurrency/index.html",
     "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
+    "gallery-performance": "auto_examples/performance/index.html",
 }
 
 
@@ -1116,3 +1117,215 @@ def swept(request, browser, base_url, axe_source):
         return results[(width, scheme, relative)]
 
     return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 22: the first screen, evidence on a phone, long pages, and the smaller things, as a
+# reader sees them at 1280 px and on a 390 px phone.
+# ---------------------------------------------------------------------------------------------
+
+FIRST_SCREENS = {"desktop": (1280, 900), "phone": (390, 844)}
+ANSWER_AND_PICTURE = """() => {
+    const answer = document.querySelector("article .answer-box");
+    const picture = document.querySelector("article .lc-box");
+    const h1 = document.querySelector("article h1");
+    const top = (e) => e ? e.getBoundingClientRect().top + window.scrollY : null;
+    const bottom = (e) => e ? e.getBoundingClientRect().bottom + window.scrollY : null;
+    // What stands between the title and the answer: nothing but the title itself.
+    const between = [];
+    for (let n = h1.nextElementSibling; n && n !== answer; n = n.nextElementSibling) {
+        between.push(n.className || n.tagName);
+    }
+    return {answerTop: top(answer), answerBottom: bottom(answer),
+            answerText: answer ? answer.innerText : "", pictureTop: top(picture),
+            between: between,
+            downloadNote: !!document.querySelector(".sphx-glr-download-link-note"),
+            noteAbovePicture: [...document.querySelectorAll("article .sql-dialects-note")]
+                .some(n => picture && top(n) < top(picture))};
+}"""
+
+
+@pytest.mark.parametrize("screen", list(FIRST_SCREENS))
+def test_every_example_opens_with_its_answer_in_the_first_screen(browser, base_url, screen):
+    width, height = FIRST_SCREENS[screen]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        visit = Visit(context, base_url)
+        late = []
+        for relative in EXAMPLE_PAGES:
+            page = visit.open(relative)
+            found = page.evaluate(ANSWER_AND_PICTURE)
+            assert found["answerTop"] is not None, f"{relative}: no answer box"
+            assert found["answerText"].strip(), f"{relative}: an empty answer box"
+            assert found["between"] == [], f"{relative}: before the answer: {found['between']}"
+            assert not found["downloadNote"], f"{relative}: the download note is still up front"
+            assert not found["noteAbovePicture"], f"{relative}: the build note comes first"
+            if found["pictureTop"] is not None:
+                assert found["pictureTop"] > found["answerTop"], f"{relative}: picture first"
+            if found["answerBottom"] > height:
+                late.append((relative, round(found["answerBottom"])))
+            if relative in (
+                FOUR_STRATEGIES,
+                "auto_examples/concurrency_and_scope/stale_data_error.html",
+            ):
+                screenshot(page, f"first-screen-{screen}-{relative.split('/')[-1][:-5]}")
+        assert late == [], f"answer boxes that end below the first {height} px: {late}"
+        visit.assert_clean()
+    finally:
+        context.close()
+
+
+OUTPUT_BOXES = """() => [...document.querySelectorAll(
+        "article .sphx-glr-script-out pre, article .sql-box pre")].map(pre => ({
+    scrolls: pre.scrollWidth > pre.clientWidth + 1,
+    line: pre.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "")}))"""
+
+
+def test_on_a_phone_at_most_one_output_box_in_twenty_scrolls_sideways(narrow):
+    boxes, scrolling = 0, []
+    for relative in EXAMPLE_PAGES:
+        page = narrow.open(relative)
+        found = page.evaluate(OUTPUT_BOXES)
+        boxes += len(found)
+        scrolling += [(relative, box["line"][:60]) for box in found if box["scrolls"]]
+    assert boxes > 500, "the pages show their printed output and SQL"
+    assert len(scrolling) <= boxes * 0.05, f"{len(scrolling)} of {boxes} scroll: {scrolling}"
+    narrow.assert_clean()
+
+
+def test_on_a_phone_an_error_message_wraps_and_an_aligned_table_keeps_its_columns(narrow):
+    page = narrow.open("auto_examples/relationships/lazy_load_after_close.html")
+    error = page.locator(".sphx-glr-script-out pre", has_text="Parent instance").first
+    error.scroll_into_view_if_needed()
+    assert error.evaluate("pre => pre.scrollWidth <= pre.clientWidth + 1"), "the error wraps"
+    assert error.evaluate("pre => pre.getBoundingClientRect().height") > 40, "on several lines"
+    screenshot(error, "phone-error-wraps")
+    page = narrow.open(FOUR_STRATEGIES)
+    table = page.locator(".sphx-glr-script-out.printed-table pre").first
+    table.scroll_into_view_if_needed()
+    fits = table.evaluate(
+        """pre => ({fits: pre.scrollWidth <= pre.clientWidth + 1,
+                   lines: pre.innerText.split("\\n").filter(l => l.trim()).length,
+                   height: pre.getBoundingClientRect().height,
+                   font: parseFloat(getComputedStyle(pre).fontSize)})"""
+    )
+    assert fits["fits"], fits
+    assert fits["font"] >= 8.5, f"a table's type stays readable: {fits}"
+    # One screen line per table line: no line wrapped, the columns stay aligned.
+    assert fits["height"] < (fits["lines"] + 2) * fits["font"] * 1.6, fits
+    screenshot(table, "phone-table-fits")
+    narrow.assert_clean()
+
+
+def test_set_up_sql_is_folded_and_the_lesson_stays_in_sight(visit):
+    page = visit.open("auto_examples/concurrency_and_scope/stale_data_error.html")
+    folded = page.locator("details.sql-folded > summary", has_text="Set-up SQL sent by start()")
+    assert folded.count() >= 4, "each cell's start() is folded"
+    inside = page.locator("details.sql-folded:not([open]) .sql-box").all_inner_texts()
+    assert any("INSERT INTO user_account" in text for text in inside), "the rows put back"
+    visible = " ".join(page.locator(".sql-box:visible").all_inner_texts())
+    assert "UPDATE user_account SET name=" in visible, "the UPDATE that fails is in sight"
+    assert "INSERT INTO user_account" not in visible, "no set-up INSERT is in sight"
+    visit.assert_clean()
+
+
+def test_a_repeated_state_table_is_folded_and_a_new_object_is_said_to_be_new(visit):
+    page = visit.open(FOUR_STRATEGIES)
+    repeat = page.locator("div.orm-state-box details.orm-state-folded").first
+    expect(repeat.locator("summary")).to_contain_text("unchanged since the table above")
+    expect(repeat.locator("table")).to_be_hidden()
+    marked = page.locator("table.orm-state p.orm-other-object:visible").first
+    expect(marked).to_contain_text("a new object")
+    legend = marked.locator("xpath=ancestor::div[contains(@class,'orm-state-box')]").locator(
+        "p.orm-state-legend"
+    )
+    expect(legend).to_contain_text("another object than the one of that name above")
+    visit.assert_clean()
+
+
+def test_the_landing_and_404_pages_lead_to_every_section_and_guide(visit):
+    page = visit.open("index.html")
+    cards = page.locator(".landing-card .sd-card-title").all_inner_texts()
+    assert any("Performance" in title for title in cards), cards
+    page = visit.open("404.html")
+    text = page.locator("article").inner_text()
+    for name in ("Performance", "cheat sheet", "decision guide", "search the site"):
+        assert name in text, f"the 404 page names {name}"
+    expect(page.locator("article a", has_text="search the site")).to_have_attribute(
+        "href", re.compile(r"search\.html$")
+    )
+    visit.assert_clean()
+
+
+def test_card_titles_break_between_words_and_the_cards_differ(browser, base_url):
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(base_url + "auto_examples/relationships/index.html")
+            broken = page.evaluate(
+                """() => [...document.querySelectorAll('.sphx-glr-thumbnail-title')]
+                   .filter(t => /DetachedInstanceError/.test(t.innerText))
+                   .map(t => {
+                       const range = document.createRange();
+                       const node = [...t.childNodes].find(
+                           n => n.textContent.includes('DetachedInstanceError'));
+                       const at = node.textContent.indexOf('DetachedInstanceError');
+                       range.setStart(node, at);
+                       range.setEnd(node, at + 'DetachedInstanceError'.length);
+                       return range.getClientRects().length;
+                   })"""
+            )
+            assert broken and all(lines == 1 for lines in broken), (width, broken)
+            screenshot(page, f"cards-relationships-{width}")
+        finally:
+            context.close()
+    pictures = {}  # each card's picture, read over HTTP as the browser gets it
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        for index in SECTIONS.values():
+            page.goto(base_url + index)
+            for src in page.locator(".sphx-glr-thumbcontainer img").evaluate_all(
+                "imgs => imgs.map(img => img.src)"
+            ):
+                pictures[src] = context.request.get(src).body()
+    finally:
+        context.close()
+    assert len(pictures) > 40
+    assert len(set(pictures.values())) == len(pictures), "every card's picture is its own"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_unreached_states_stay_visible_and_back_to_top_covers_no_text(visit, theme):
+    page = visit.open("auto_examples/myths/flush_commits.html")
+    set_theme(page, theme)
+    off = page.locator("svg.lc-figure .lc-off").first
+    off.scroll_into_view_if_needed()
+    colours = off.evaluate(
+        """g => { const t = g.querySelector('text');
+                  const bg = getComputedStyle(document.body).backgroundColor;
+                  return {text: getComputedStyle(t).fill, bg: bg,
+                          opacity: getComputedStyle(g).opacity}; }"""
+    )
+    assert float(colours["opacity"]) == 1.0
+    ratio = contrast(rgb(colours["text"]), rgb(colours["bg"]))
+    assert ratio >= 4.5, f"{theme}: an unreached state's name at {ratio:.2f}"
+    screenshot(page.locator("div.lc-box"), f"figure-unreached-{theme}")
+    # Scroll down, then up a little: furo shows "Back to top".
+    page.mouse.wheel(0, 3000)
+    page.wait_for_timeout(300)
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(500)
+    button = page.locator(".back-to-top")
+    if button.is_visible():
+        box = button.bounding_box()
+        article = page.locator("article").bounding_box()
+        text_right = page.evaluate(
+            """() => Math.max(...[...document.querySelectorAll('article p')]
+                .map(p => p.getBoundingClientRect().right))"""
+        )
+        assert box["x"] >= min(text_right, article["x"] + article["width"]) - 1, (
+            "the button sits beside the text column, not on it"
+        )
+    visit.assert_clean()

@@ -164,8 +164,18 @@ class ExpandCapturedBoxes(SphinxPostTransform):
     default_priority = 1  # before code links (5), references (10) and the tables' transforms
 
     def run(self, **kwargs) -> None:
-        for node in list(self.document.findall(captured_box)):
-            node.replace_self(expanded(node))
+        boxes = list(self.document.findall(captured_box))
+        tables = {
+            id(node): json.loads(node["content"])
+            for node in boxes
+            if node["directive"] == "orm-state"
+        }
+        rendering.mark_repeated_tables(list(tables.values()))
+        for node in boxes:
+            if id(node) in tables:
+                node.replace_self(rendering.OrmStateDirective.nodes_of(tables[id(node)]))
+            else:
+                node.replace_self(expanded(node))
 
 
 def _as_list(value) -> list:

@@ -425,12 +425,52 @@ def _sources(used: set[str]) -> str:
     return "".join(parts)
 
 
-def draw(data: dict, standalone: bool = False) -> str:
+LABEL_BAND = 64  # a card picture's label, above its diagram (scaled to fit under it)
+
+
+def _label_lines(label: str, most: int = 26) -> list[str]:
+    """The label in lines of at most ``most`` characters (a long word gets a line of its own)."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= most:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _card_label(label: str) -> str:
+    """The page's subject in large type across the top of its card: what tells the cards
+    apart, since many pages' objects went through the same states."""
+    lines = _label_lines(label)
+    if len(lines) > 2:
+        lines = [lines[0], " ".join(lines[1:])]
+    widest = max(len(line) for line in lines)
+    size = min(22, (WIDTH - 24) / (widest * CHAR_W), LABEL_BAND / (len(lines) * 1.25))
+    first = (LABEL_BAND - size * 1.25 * len(lines)) / 2 + size
+    return "".join(
+        f'<text class="lc-ink lc-label" x="{WIDTH // 2}" y="{_num(first + i * size * 1.25)}" '
+        f'font-size="{_num(size)}" font-weight="700" text-anchor="middle">{escape(line)}</text>'
+        for i, line in enumerate(lines)
+    )
+
+
+def draw(data: dict, standalone: bool = False, label: str | None = None) -> str:
     """The example's picture as SVG: its lifecycle transitions, else its statements by kind.
     ``standalone``: a file of its own (a gallery card's image), with its own palette; else
-    for the page, whose stylesheet gives the colours of the theme."""
+    for the page, whose stylesheet gives the colours of the theme. ``label``: the page's
+    subject, written across the top of a card's picture."""
     happened = transitions(data)
     body = _lifecycle_body(happened) if happened else _statements_body(data)
+    if label:
+        scale = (HEIGHT - LABEL_BAND - 4) / HEIGHT
+        left = (WIDTH - WIDTH * scale) / 2
+        body = (
+            _card_label(label)
+            + f'<g transform="translate({_num(left)},{LABEL_BAND}) scale({scale:.3f})">'
+            + body
+            + "</g>"
+        )
     title = summary(data)
     style = f"<style>{STANDALONE_STYLE}</style>" if standalone else ""
     background = (

@@ -25,6 +25,7 @@ from . import diagram
 MARKDOWN_TAG = "sphinx_llm_markdown"  # sphinx-llm's Markdown build: text only
 SOURCE_LINES = re.compile(r"GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)")
 CAPTION = "What the objects on this page went through, as it ran"
+STEPS_SUMMARY = "Each arrow, object by object"
 
 
 def _image_paths(src_file: str, target_file: str) -> tuple[Path, Path]:
@@ -49,7 +50,10 @@ def record_cell(block, block_vars, gallery_conf, records) -> None:
     data_path, picture_path = _image_paths(block_vars["src_file"], block_vars["target_file"])
     data_path.parent.mkdir(parents=True, exist_ok=True)
     data_path.write_text(diagram.dumps(data), encoding="utf-8")
-    picture_path.write_text(diagram.draw(data, standalone=True), encoding="utf-8")
+    picture_path.write_text(
+        diagram.draw(data, standalone=True, label=card_label(block_vars["src_file"])),
+        encoding="utf-8",
+    )
     file_conf = block_vars.get("file_conf")
     if file_conf is None or len(block_vars["image_path_iterator"]):
         if file_conf is not None and file_conf.get("thumbnail_path") == _relative(
@@ -66,6 +70,20 @@ def record_cell(block, block_vars, gallery_conf, records) -> None:
             / f"sphx_glr_{Path(block_vars['src_file']).stem}_thumb.png"
         )
         stale.unlink(missing_ok=True)
+
+
+def card_label(src_file: str) -> str:
+    """What a gallery card's picture names, so that the cards of a section tell their pages
+    apart: the page title's subject (before its colon; after it for a myth), code marks off."""
+    import ast
+
+    docstring = ast.get_docstring(ast.parse(Path(src_file).read_text(encoding="utf-8"))) or ""
+    title = docstring.strip().splitlines()[0] if docstring.strip() else Path(src_file).stem
+    title = title.replace("``", "")
+    if title.startswith("Myth: "):
+        return "Myth: " + title.removeprefix("Myth: ").strip('"')
+    head, colon, _ = title.partition(": ")
+    return head if colon and len(head) >= 8 else title
 
 
 @functools.lru_cache(maxsize=4)
@@ -160,7 +178,15 @@ def figure_nodes(data: dict, cell_titles: dict[int, str], text_only: bool = Fals
         items = nodes.bullet_list(classes=["lc-transitions"])
         for line in lines:
             items += nodes.list_item("", nodes.paragraph(text=line))
-        box += items
+        if text_only:
+            box += items
+        else:
+            # The picture says it at a glance; the lines, object by object, open on demand.
+            box += nodes.raw(
+                "", f'<details class="lc-steps"><summary>{STEPS_SUMMARY}</summary>', format="html"
+            )
+            box += items
+            box += nodes.raw("", "</details>", format="html")
     else:
         box += nodes.paragraph(text=diagram.summary(data), classes=["lc-transitions"])
     return box
@@ -171,7 +197,8 @@ def figure_nodes(data: dict, cell_titles: dict[int, str], text_only: bool = Fals
 # ---------------------------------------------------------------------------
 
 CARD_TITLE = re.compile(r'(<div class="sphx-glr-thumbnail-title">)(.*?)(</div>)', re.S)
-BREAK_AFTER = re.compile(r"(?<=[._(=/])(?=[\w\"'])|(?<=[a-z])(?=[A-Z][a-z])")
+# After a dot, a bracket, an underscore, "=" or "/": never inside a name (DetachedInstanceError).
+BREAK_AFTER = re.compile(r"(?<=[._(=/])(?=[\w\"'])")
 LONG_WORD = 12
 
 

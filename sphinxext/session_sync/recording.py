@@ -15,6 +15,7 @@ import functools
 import gc
 import json
 import os
+import re
 import sys
 import warnings
 import weakref
@@ -93,6 +94,9 @@ class SqlTranscript:
                 record["parameters"] = format_parameters(parameters, executemany)
             if origin:
                 record["origin"] = origin
+            helper = setup_helper_sending()
+            if helper:
+                record["setup"] = helper
         self.cell_records.append(record)
         if self.echo_to_stdout:
             sys.stdout.write(SQL_MARKER + json.dumps(record) + "\n")
@@ -210,6 +214,24 @@ def session_starting_a_transaction():
         if isinstance(owner, SessionTransaction):
             return owner.session
     return None
+
+
+# A function of the example that puts the stage back before a cell's lesson (``start()``,
+# ``reset()``, ``reset_with_bob_partly_loaded()``): the page folds the SQL it sends.
+SETUP_HELPER = re.compile(r"^(start|reset|setup|set_up|seed)(_\w+)?$")
+
+
+def setup_helper_sending() -> str | None:
+    """The name of the example's set-up function the statement being sent comes from, if any:
+    the outermost one among the example's own frames (those of its ``__main__`` module; a
+    ``with engine.begin()`` sends its BEGIN and COMMIT from contextlib, called by it)."""
+    names = [
+        frame.f_code.co_name
+        for frame in calling_frames(sys._getframe(2))
+        if frame.f_globals.get("__name__") == "__main__"
+        and SETUP_HELPER.match(frame.f_code.co_name)
+    ]
+    return names[-1] if names else None
 
 
 def example_variable_name(target) -> str | None:

@@ -56,21 +56,56 @@ class OrmStateDirective(Directive):
                 entry = nodes.entry("", state_cell(data, key))
                 if key == "state" and data.get("note"):
                     entry += nodes.paragraph(text=data["note"], classes=["orm-never-committed"])
+                if key == "object" and data.get("other_object"):
+                    entry += nodes.paragraph(text=OTHER_OBJECT, classes=["orm-other-object"])
                 row += entry
             body += row
         group += body
         container = nodes.container(classes=["orm-state-box"])
+        if table_data.get("repeat"):
+            # The same table as the one above it on the page: folded, to be opened on demand.
+            container["classes"].append("orm-state-repeat")
+            container += nodes.raw(
+                "",
+                f'<details class="orm-state-folded"><summary>{REPEAT_SUMMARY}</summary>',
+                format="html",
+            )
         container += nodes.paragraph(
             text="ORM object state after this cell", classes=["orm-state-caption"]
         )
         container += table
-        container += state_legend()
+        container += state_legend(
+            other_objects=any(row.get("other_object") for row in table_data["rows"])
+        )
         if table_data["not_shown"]:
             container += nodes.paragraph(
                 text=f"{table_data['not_shown']} more objects in the example are not shown.",
                 classes=["orm-state-note"],
             )
+        if table_data.get("repeat"):
+            container += nodes.raw("", "</details>", format="html")
         return [container]
+
+
+OTHER_OBJECT = "a new object: not the one of this name in the tables above"
+REPEAT_SUMMARY = "ORM object state after this cell: unchanged since the table above"
+
+
+def shown_rows(table_data: dict) -> list[dict]:
+    """A table's rows as the reader sees them, without what marks them against earlier ones."""
+    hidden = ("changed", "new", "other_object")
+    return [{k: v for k, v in row.items() if k not in hidden} for row in table_data["rows"]]
+
+
+def mark_repeated_tables(tables: list[dict]) -> None:
+    """A state table that shows the same rows as the table before it on the page (new objects
+    that look the same, say) is marked ``repeat``: it is folded."""
+    previous = None
+    for table_data in tables:
+        rows = shown_rows(table_data)
+        if rows == previous and not table_data.get("not_shown"):
+            table_data["repeat"] = True
+        previous = rows
 
 
 CLAIMS_CAPTION = "Verified when this page was built"
@@ -125,10 +160,16 @@ def state_cell(row: dict, key: str) -> nodes.paragraph:
     return paragraph
 
 
-def state_legend() -> nodes.paragraph:
+def state_legend(other_objects: bool = False) -> nodes.paragraph:
     legend = nodes.paragraph(classes=["orm-state-legend"])
     legend += nodes.inline("Highlighted", "Highlighted", classes=[CHANGED_VALUE_CLASS])
     legend += nodes.Text(": changed since this object's previous table on the page. \u2014: none.")
+    if other_objects:
+        legend += nodes.Text(
+            " A row marked \u201c" + OTHER_OBJECT.split(":")[0] + "\u201d is another object than"
+            " the one of that name above (the row loaded again, by a new session or after the"
+            " old object was let go): its first table, with nothing to compare."
+        )
     return legend
 
 
@@ -177,9 +218,20 @@ def _is_outside_read(records: list[dict]) -> bool:
     )
 
 
-def _chunk_kind(records: list[dict]) -> str:
+def _setup_helper(records: list[dict]) -> str | None:
+    """The example's set-up function (``start()``, ``reset()``) that sent every statement of
+    the transaction, if one did (``recording.setup_helper_sending``)."""
+    helpers = {r.get("setup") for r in records if "sql" in r}
+    return helpers.pop() if len(helpers) == 1 and None not in helpers else None
+
+
+def _chunk_kind(records: list[dict], setup_cell: bool = False) -> str:
     if _is_schema_chunk(records):
         return "schema"
+    if setup_cell:
+        return "setup"
+    if _setup_helper(records):
+        return "setup-helper"
     return "outside-read" if _is_outside_read(records) else "work"
 
 
@@ -347,11 +399,14 @@ def connection_labels(records: list[dict]) -> set[str]:
     return {r["connection"] for r in records if "connection" in r}
 
 
-def sql_box_nodes(records: list[dict], label_connections: bool | None = None) -> list[nodes.Node]:
-    """SQL boxes; schema set-up, reads from outside the session and very long runs are folded,
-    to be opened on demand."""
+def sql_box_nodes(
+    records: list[dict], label_connections: bool | None = None, setup_cell: bool = False
+) -> list[nodes.Node]:
+    """SQL boxes; schema set-up, the set-up of the page's first cell and of the example's set-up
+    functions, reads from outside the session and very long runs are folded, to be opened on
+    demand: the lesson's statements stay in sight."""
     result: list[nodes.Node] = []
-    for chunk in group_chunks(records):
+    for chunk in group_chunks(records, setup_cell):
         text, marked, notes = highlighted_lines(chunk["records"], label_connections)
         block = nodes.literal_block(text, text, language="sql")
         if marked:
@@ -361,6 +416,10 @@ def sql_box_nodes(records: list[dict], label_connections: bool | None = None) ->
         count += sum(r.get("hidden", 0) for r in chunk["records"])
         if chunk["kind"] == "schema":
             summary = f"Schema setup SQL ({count} statements)"
+        elif chunk["kind"] == "setup":
+            summary = f"Set-up SQL of the first cell ({count} statements)"
+        elif chunk["kind"] == "setup-helper":
+            summary = f"Set-up SQL sent by {chunk['helper']}() ({count} statements)"
         elif chunk["kind"] == "outside-read":
             summary = f"Checked on another connection, outside the session ({count} statements)"
         elif count > FOLD_STATEMENTS_OVER:
@@ -378,21 +437,25 @@ def sql_box_nodes(records: list[dict], label_connections: bool | None = None) ->
     return result
 
 
-def group_chunks(records: list[dict]) -> list[dict]:
-    """Neighbouring transactions of the same kind (schema set-up, reads from outside the
-    session on one connection, the lesson's work), each kind boxed on its own."""
+def group_chunks(records: list[dict], setup_cell: bool = False) -> list[dict]:
+    """Neighbouring transactions of the same kind (schema set-up, set-up, reads from outside
+    the session on one connection, the lesson's work), each kind boxed on its own."""
     groups: list[dict] = []
     for chunk in _transaction_chunks(records):
-        kind = _chunk_kind(chunk)
+        kind = _chunk_kind(chunk, setup_cell)
         label = chunk[0].get("connection")
+        helper = _setup_helper(chunk) if kind == "setup-helper" else None
         if (
             groups
             and groups[-1]["kind"] == kind
             and (kind != "outside-read" or groups[-1]["label"] == label)
+            and groups[-1].get("helper") == helper
         ):
             groups[-1]["records"].extend(chunk)
         else:
             groups.append({"kind": kind, "label": label, "records": list(chunk)})
+            if helper:
+                groups[-1]["helper"] = helper
     return groups
 
 
@@ -402,13 +465,13 @@ def output_segments(block: nodes.literal_block) -> list[tuple[bool, list]]:
 
 
 def split_output_block(
-    block: nodes.literal_block, label_connections: bool | None = None
+    block: nodes.literal_block, label_connections: bool | None = None, setup_cell: bool = False
 ) -> list[nodes.Node]:
     """Printed output and SQL records, in the order they happened, as separate nodes."""
     result: list[nodes.Node] = []
     for is_sql, lines in output_segments(block):
         if is_sql:
-            result.extend(sql_box_nodes(lines, label_connections))
+            result.extend(sql_box_nodes(lines, label_connections, setup_cell))
         else:
             text = "\n".join(lines).strip("\n")
             if text.strip():
@@ -418,8 +481,60 @@ def split_output_block(
     return result
 
 
+# ---------------------------------------------------------------------------
+# Printed output on a phone: prose wraps (CSS), an aligned table keeps its columns
+# ---------------------------------------------------------------------------
+
+COLUMN_GAP = re.compile(r"(?<=\S)  +(?=\S)")
+TABLE_WIDTHS = range(40, 75, 5)  # the widths site.css scales a table's font to, in characters
+
+
+def is_aligned_table(text: str) -> bool:
+    """Lines whose columns line up: in at least two lines, a value starts at the same column
+    after a gap of two spaces or more (prose has none, or not at the same place)."""
+    starts: dict[int, int] = {}
+    for line in text.splitlines():
+        for column in {m.end() for m in COLUMN_GAP.finditer(line)}:
+            starts[column] = starts.get(column, 0) + 1
+    return any(count >= 2 for count in starts.values())
+
+
+def printed_classes(text: str) -> list[str]:
+    """``printed-table`` for an aligned table, with the width its font is scaled to on a
+    phone (``printed-cols-N``, when it has at most the widest of TABLE_WIDTHS characters)."""
+    if not is_aligned_table(text):
+        return []
+    widest = max(len(line) for line in text.expandtabs().splitlines())
+    fitting = next((width for width in TABLE_WIDTHS if widest <= width), None)
+    return ["printed-table"] + ([f"printed-cols-{fitting}"] if fitting else [])
+
+
+def mark_printed_tables(result: list[nodes.Node]) -> None:
+    for node in result:
+        if is_cell_output(node):
+            for name in printed_classes(node.astext()):
+                if name not in node["classes"]:
+                    node["classes"].append(name)
+
+
 def is_cell_output(node: nodes.Node) -> bool:
     return isinstance(node, nodes.literal_block) and "sphx-glr-script-out" in node["classes"]
+
+
+def is_code_cell(node: nodes.Node) -> bool:
+    """A code cell of the example (Sphinx-Gallery's ``.. code-block:: Python``)."""
+    return isinstance(node, nodes.literal_block) and node.get("language") == "Python"
+
+
+def _code_cell_of(block: nodes.literal_block) -> nodes.Node | None:
+    """The code cell an output block follows: the nearest code block before it."""
+    parent = block.parent
+    for node in reversed(parent.children[: parent.index(block)]):
+        if is_code_cell(node):
+            return node
+        if not (is_cell_output(node) or _is_cell_extra(node)):
+            return None
+    return None
 
 
 CELL_EXTRAS = ("orm-state-box", "sql-dialects", "verified-claims")
@@ -442,17 +557,20 @@ def render_captured_output(app, doctree, docname) -> None:
         if is_sql
         for label in connection_labels(records)
     }
+    first_code = next(doctree.findall(is_code_cell), None)
     for block in blocks:
         parent = block.parent
         index = parent.index(block)
         extras = []
         while index - len(extras) > 0 and _is_cell_extra(parent[index - len(extras) - 1]):
             extras.insert(0, parent[index - len(extras) - 1])
+        setup_cell = first_code is not None and _code_cell_of(block) is first_code
         new_nodes = (
-            split_output_block(block, label_connections=len(page_labels) > 1)
+            split_output_block(block, label_connections=len(page_labels) > 1, setup_cell=setup_cell)
             if SQL_MARKER in block.astext()
             else [block]
         )
+        mark_printed_tables(new_nodes)
         for extra in extras:
             parent.remove(extra)
         parent.replace(block, new_nodes + extras)
@@ -474,4 +592,10 @@ def _say_where_the_other_databases_are(doctree) -> None:
     note += nodes.Text(
         ") adds, under every cell, tabs with the SQL the same code sends to PostgreSQL and MariaDB."
     )
-    section.insert(1, note)
+    # A maintainer's note, not the lesson: it ends the page's own content, after the sentence
+    # saying which releases verified it (verified_releases.py), or closes the section.
+    verified_on = next((p for p in section.children if "verified-on" in p.get("classes", ())), None)
+    if verified_on is not None:
+        section.insert(section.index(verified_on) + 1, note)
+    else:
+        section.append(note)

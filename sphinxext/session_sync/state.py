@@ -55,6 +55,9 @@ class ObjectTracker:
         self.last_rows: dict[int, dict] = {}
         # Each object's row as its last state table on the page showed it, by serial number.
         self.last_shown: dict[int, dict] = {}
+        # The object each label last named in a table: a new object under a shown label (the
+        # same row loaded again by a new session) is another object than the one above.
+        self.label_shown: dict[str, int] = {}
 
     def track(self, obj) -> None:
         state = inspect(obj)
@@ -127,6 +130,10 @@ class ObjectTracker:
             new = new_values(self.last_shown.get(key), rows[key])
             if new:
                 row["new"] = new
+            label = rows[key].get("object")
+            if key not in self.last_shown and self.label_shown.get(label, key) != key:
+                row["other_object"] = True
+            self.label_shown[label] = key
             self.last_shown[key] = rows[key]
             table_rows.append(row)
         return {
