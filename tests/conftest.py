@@ -1,9 +1,12 @@
 """The suite's shared builds (tests/shared_builds.py) and the order tests run in."""
 
+from pathlib import Path
+
 import pytest
+from page_model import parse_page
 
 from shared_builds import HOSTED_BASE_URL, JOBS, SharedWork, needed_jobs
-from sitebuild import SiteBuild
+from sitebuild import EXAMPLES, SiteBuild, example_page
 
 __all__ = ["HOSTED_BASE_URL"]
 
@@ -44,3 +47,15 @@ def hosted(shared_work) -> SiteBuild:
     built = shared_work.result("hosted")
     assert built.returncode == 0, built.output
     return built
+
+
+@pytest.fixture(scope="session")
+def recordings(shared_work) -> dict[Path, dict]:
+    """Every example run again on its own, by the recorder (tests/shared_builds.py)."""
+    return shared_work.result("recordings")
+
+
+@pytest.fixture(scope="session")
+def page_models(site) -> dict[Path, list]:
+    """Every example page of `site`, read back into cells (tests/page_model.py)."""
+    return {example: parse_page(site.page(example_page(example))) for example in EXAMPLES}

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import record_example
-from test_page_models import recordings  # noqa: F401  (one run of every example per test run)
 
 from sitebuild import EXAMPLES, ROOT
 

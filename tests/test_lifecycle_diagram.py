@@ -17,7 +17,6 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from test_page_models import recordings  # noqa: F401  (one run of every example per test run)
 
 from sitebuild import EXAMPLES, ROOT, example_page
 

@@ -13,7 +13,6 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 from page_model import Hidden, Printed, Statement, normalise_lines, parse_sql_box
-from test_page_models import page_models  # noqa: F401  (each page parsed once per test run)
 
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, ROOT, example_page
 

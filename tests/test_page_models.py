@@ -29,11 +29,7 @@ What the pages show of a recording follows rules a reader can see on the pages:
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,9 +44,9 @@ from page_model import (
     printed_text,
 )
 
-from sitebuild import EXAMPLES, ROOT, build_site, example_page, small_project
+from shared_builds import record_examples
+from sitebuild import EXAMPLES, ROOT, build_site, small_project
 
-RECORDER = Path(__file__).with_name("record_example.py")
 STATEMENTS_SHOWN = 200
 ROWS_SHOWN = 12
 VALUE_CHARS = 80
@@ -65,59 +61,6 @@ SAVEPOINT_EVENTS = {
 
 def example_id(example: Path) -> str:
     return example.relative_to(ROOT / "examples").with_suffix("").as_posix()
-
-
-# ---------------------------------------------------------------------------
-# Recordings: every example run standalone, at most two at a time
-# ---------------------------------------------------------------------------
-
-
-def output_file(example: Path, directory: Path) -> Path:
-    return directory / ("--".join(example.parts[-2:]) + ".json")
-
-
-def run_recorder(examples: list[Path], directory: Path) -> None:
-    """One recorder process for these examples (each example runs in a child of its own)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
-    env["MPLBACKEND"] = "Agg"
-    arguments = [str(part) for ex in examples for part in (ex, output_file(ex, directory))]
-    subprocess.run(
-        [sys.executable, "-I", str(RECORDER), *arguments],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def read_recording(example: Path, directory: Path) -> dict:
-    output = output_file(example, directory)
-    if not output.exists():
-        raise RuntimeError(f"the recorder wrote nothing for {example}")
-    return json.loads(output.read_text(encoding="utf-8"))
-
-
-def record_examples(examples: list[Path], directory: Path) -> dict[Path, dict]:
-    """Two recorder processes at a time, each taking every other example."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(
-            pool.map(lambda share: run_recorder(share, directory), (examples[::2], examples[1::2]))
-        )
-    return {example: read_recording(example, directory) for example in examples}
-
-
-_RECORDED: dict[str, dict[Path, dict]] = {}
-
-
-@pytest.fixture(scope="session")
-def recordings(tmp_path_factory) -> dict[Path, dict]:
-    """Every example recorded once per test run. Other test modules import this fixture
-    (``from test_page_models import recordings``); pytest then keeps one per module, and all
-    of them return this one run."""
-    if "all" not in _RECORDED:
-        _RECORDED["all"] = record_examples(EXAMPLES, tmp_path_factory.mktemp("recordings"))
-    return _RECORDED["all"]
 
 
 # ---------------------------------------------------------------------------
@@ -322,19 +265,6 @@ def tokens(items: list) -> list[str]:
         elif isinstance(item, Statement):
             result.append("sql: " + item.text)
     return result
-
-
-_PARSED: dict[Path, dict[Path, list]] = {}
-
-
-@pytest.fixture(scope="session")
-def page_models(site) -> dict[Path, list]:
-    """Every example page parsed once per build (other test modules import this fixture)."""
-    if site.html not in _PARSED:
-        _PARSED[site.html] = {
-            example: parse_page(site.page(example_page(example))) for example in EXAMPLES
-        }
-    return _PARSED[site.html]
 
 
 @pytest.fixture(params=EXAMPLES, ids=example_id)
