@@ -84,17 +84,31 @@ def run_examples_standalone(session: nox.Session, series: str, release: str) -> 
     session.run("pytest", "tests/test_examples_standalone.py", *selection, *session.posargs)
 
 
-@nox.session
-@nox.parametrize("series", list(SQLALCHEMY_RELEASES))
-def versions(session: nox.Session, series: str) -> None:
-    """Run every example standalone on the verified SQLAlchemy release of a series, and check
-    the measuring examples' outcomes there against the committed sweep."""
+def verify_series(session: nox.Session, series: str) -> None:
     run_examples_standalone(session, series, SQLALCHEMY_RELEASES[series])
     if not SQLALCHEMY_SERIES[series].get("examples"):
         # questions_measured.py measures asyncio too: its driver, here.
         session.install("-c", CONSTRAINTS, "aiosqlite", "greenlet")
         committed = "tests/test_measured_summaries.py::test_committed_sweep_matches_this_release"
         session.run("pytest", committed)
+
+
+@nox.session
+@nox.parametrize("series", list(SQLALCHEMY_RELEASES))
+def versions(session: nox.Session, series: str) -> None:
+    """Run every example standalone on the verified SQLAlchemy release of a series, and check
+    the measuring examples' outcomes there against the committed sweep."""
+    verify_series(session, series)
+
+
+@nox.session(name="other-versions")
+def other_versions(session: nox.Session) -> None:
+    """`versions` for each series but the one the site is built with, in one environment
+    (.ci/run): `nox -s tests` verifies that one, whose pin is its verified release
+    (tests/test_release_watch.py)."""
+    for series, release in SQLALCHEMY_RELEASES.items():
+        if release != pinned("SQLAlchemy"):
+            verify_series(session, series)
 
 
 @nox.session

@@ -11,15 +11,25 @@ from sitebuild import EXAMPLES, SiteBuild, example_page
 __all__ = ["HOSTED_BASE_URL"]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "quick: needs none of the shared work (no site build): `-m quick`"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(session, config, items):
-    """The files whose tests need no shared build run first, while the builds are made; then
-    the others, in the order their builds are ready. A file's tests stay together, in order."""
+    """The files whose tests need no shared work run first, while it is done; then the others,
+    in the order their work is ready. A file's tests stay together, in order. A test that needs
+    none of it is marked `quick`."""
     order = list(JOBS)
     rank: dict[str, int] = {}
     for item in items:
         needs = [order.index(name) + 1 for name in needed_jobs(item.fixturenames)]
         module = item.nodeid.split("::")[0]
         rank[module] = max([rank.get(module, 0), *needs])
+        if not needs:
+            item.add_marker(pytest.mark.quick)
     items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 

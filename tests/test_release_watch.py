@@ -159,3 +159,14 @@ def test_each_example_declares_only_releases_it_runs_on():
                     if inside and requirement.specifier.contains(release, prereleases=False):
                         wrong.append(f"{example.name} on {release}: {run['outcome']}")
     assert not wrong, "declared releases the example does not run on: " + "; ".join(wrong[:10])
+
+
+def test_the_site_is_built_with_the_verified_release_of_its_series():
+    """`nox -s tests` runs every example, standalone and in the build, on the pinned SQLAlchemy:
+    that is the verified release of its series, so .ci/run's `other-versions` leaves it out."""
+    import tomllib
+
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text().lower().splitlines()
+    (pin,) = [line.split("==")[1] for line in constraints if line.startswith("sqlalchemy==")]
+    series = tomllib.loads((ROOT / "requirements" / "sqlalchemy.toml").read_text())["series"]
+    assert series[measured_summaries.series_of(pin)]["verified"] == pin, pin
