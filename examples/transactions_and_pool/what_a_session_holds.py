@@ -13,8 +13,9 @@ read-only request that never commits keeps both until the session ends (``close(
 ``reset()`` or ``scoped_session.remove()``), and PostgreSQL shows the connection as
 "idle in transaction". With a pool of one, the next request waits, then fails with
 ``TimeoutError: QueuePool limit of size 1 overflow 0 reached``. A batch job's identity map
-holds what the job itself keeps referring to: ``expunge_all()`` empties it,
-``expire_all()`` removes nothing.
+holds what the job itself keeps referring to, and every object changed, added or deleted
+until it is flushed: ``expunge_all()`` empties it but drops the changes not yet flushed
+(so ``flush()`` first), ``expire_all()`` removes nothing.
 """
 
 # %%
@@ -28,10 +29,11 @@ holds what the job itself keeps referring to: ``expunge_all()`` empties it,
 # ``SessionLocal`` is the session factory a web app shares between its requests.
 
 import os
+import platform
 import re
 import tempfile
 
-from sqlalchemy import String, create_engine, insert, select, text
+from sqlalchemy import String, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import (
@@ -200,7 +202,8 @@ assert found.name == "user 1", "the next request gets the connection back"
 # Three ways to end a session's work, run below on a session that loaded a user, changed
 # it, and added another without flushing. Each rolls back (the unflushed changes are
 # lost), returns the connection, empties the identity map and detaches the objects; the
-# session can be used again. They differ in what comes next:
+# session can be used again, except after a final ``close()``. They differ in what comes
+# next:
 #
 # - ``close()``: the session is reusable, unless it was made with
 #   ``close_resets_only=False``, which makes ``close()`` final;
@@ -269,36 +272,59 @@ assert added_user is None, "the unflushed new user was never written"
 # A batch job: the identity map holds what the job holds
 # ------------------------------------------------------
 #
-# A job reads 100 users in five batches of 20, in one session. The :doc:`identity map
-# <../session_lifecycle/identity_map>` refers to its objects weakly: an unchanged object
-# nothing else refers to leaves the map. A job that keeps nothing has an empty map after
-# each batch; one that keeps every object (here in ``kept``, as a report or a cache would)
-# has all of them in it.
+# A job reads 100 users in five batches of 20, in one session, and commits at the end. The
+# :doc:`identity map <../session_lifecycle/identity_map>` refers to unchanged objects
+# weakly: one that nothing else refers to leaves the map, at once on CPython, whose
+# reference counting frees it as soon as the last reference goes (on other Pythons, when
+# the garbage collector gets to it). A job that keeps nothing has an empty map after each
+# batch; one that keeps every object (here in ``kept``, as a report or a cache would) has
+# all of them in it. An object changed, added or deleted is held strongly until the flush
+# that writes it: a job that changes every user and keeps none has its current batch in
+# the map, until the next query's autoflush writes it.
 
 
-def batch_job(keep: bool, between_batches=None) -> list[int]:
+def batch_job(keep: bool, change: bool = False, between_batches=None):
+    """Return the map's size after each batch, and how many users the job changed."""
     kept, sizes = [], []
     with SessionLocal() as session:
         for start in range(1, 101, 20):
             batch = session.scalars(
                 select(User).where(User.id.between(start, start + 19))
             ).all()
+            if change:
+                for user in batch:
+                    user.name = f"{user.name} (done)"
+                del user  # the loop's last object: the job keeps none
             if keep:
                 kept.extend(batch)
             del batch
             if between_batches is not None:
                 between_batches(session)
             sizes.append(len(session.identity_map))
-    return sizes
+        session.commit()
+    with engine.begin() as connection:
+        done = User.name.endswith(" (done)")
+        changed = connection.scalar(select(func.count()).where(done))
+        undone = func.replace(User.name, " (done)", "")
+        connection.execute(update(User).where(done).values(name=undone))
+    return sizes, changed
 
 
-keeps_nothing = batch_job(keep=False)
-keeps_all = batch_job(keep=True)
+keeps_nothing, _ = batch_job(keep=False)
+keeps_all, _ = batch_job(keep=True)
+changes_all, changed = batch_job(keep=False, change=True)
 print("keeps nothing, objects in the map:", keeps_nothing)
 print("keeps them all, objects in the map:", keeps_all)
+print("changes them all, keeps none:", changes_all, "- users changed:", changed)
 # sphinx_gallery_start_ignore
-assert keeps_nothing == [0, 0, 0, 0, 0], "the map forgets the objects nobody refers to"
+if platform.python_implementation() == "CPython":
+    assert keeps_nothing == [0, 0, 0, 0, 0], (
+        "CPython: the map forgets at once the unchanged objects nobody refers to"
+    )
 assert keeps_all == [20, 40, 60, 80, 100], "and grows with the objects the job keeps"
+assert changes_all == [20, 20, 20, 20, 20] and changed == 100, (
+    "changed objects stay in the map until a flush writes them"
+)
 # sphinx_gallery_end_ignore
 
 # %%
@@ -307,18 +333,39 @@ assert keeps_all == [20, 40, 60, 80, 100], "and grows with the objects the job k
 #
 # ``expire_all()`` after each batch only marks the objects' attributes to be loaded again:
 # every object stays in the map. ``expunge_all()`` removes them all from the session: the
-# map is empty after each batch (the objects the job kept live on, detached).
+# map is empty after each batch (the objects the job kept live on, detached). It also
+# drops, without a word, every change not yet flushed: a job that changes its users and
+# calls ``expunge_all()`` after each batch commits none of its changes. ``flush()`` first,
+# then ``expunge_all()``, and all of them are committed.
 
-with_expire_all = batch_job(keep=True, between_batches=lambda s: s.expire_all())
-with_expunge_all = batch_job(keep=True, between_batches=lambda s: s.expunge_all())
+
+def flush_then_expunge_all(session) -> None:
+    session.flush()
+    session.expunge_all()
+
+
+with_expire_all, _ = batch_job(keep=True, between_batches=lambda s: s.expire_all())
+with_expunge_all, _ = batch_job(keep=True, between_batches=lambda s: s.expunge_all())
 print("expire_all() after each batch:", with_expire_all)
 print("expunge_all() after each batch:", with_expunge_all)
+changing = {
+    "expunge_all()": lambda s: s.expunge_all(),
+    "flush(), then expunge_all()": flush_then_expunge_all,
+}
+committed = {}
+for name, between in changing.items():
+    sizes, committed[name] = batch_job(keep=False, change=True, between_batches=between)
+    print(f"changes them all, {name} after each batch:", sizes, end=" ")
+    print("- users changed:", committed[name])
 # sphinx_gallery_start_ignore
 assert with_expire_all == [20, 40, 60, 80, 100], (
     "expire_all() removed nothing from the map"
 )
 assert with_expunge_all == [0, 0, 0, 0, 0], (
     "expunge_all() emptied the map after each batch"
+)
+assert committed == {"expunge_all()": 0, "flush(), then expunge_all()": 100}, (
+    "expunge_all() dropped the unflushed changes; flush() first kept all 100"
 )
 # sphinx_gallery_end_ignore
 
@@ -328,7 +375,8 @@ assert with_expunge_all == [0, 0, 0, 0, 0], (
 #
 # End every session (``with SessionLocal() as session:``, or ``close()`` in a ``finally``)
 # as soon as its unit of work is done, reads included, so its connection goes back to the
-# pool; in a long job, keep only what the job needs and ``expunge_all()`` between batches.
+# pool; in a long job, keep only what the job needs, and ``flush()`` (or ``commit()``) before
+# each ``expunge_all()`` between batches.
 #
 # Clean up: the page closes its engine's connections.
 
