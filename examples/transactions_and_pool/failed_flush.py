@@ -9,12 +9,15 @@ After a failed flush: ``PendingRollbackError``, ``rollback()``, and get-or-creat
 =================================================================================
 
 A flush that fails (here an ``IntegrityError``) rolls the session's transaction back, and
-every later use of the session raises ``PendingRollbackError`` until ``rollback()`` is
-called; a lost connection does the same ("Can't reconnect until invalid transaction is
-rolled back"). A request or a task that catches an error must call ``rollback()`` (or
-end the session) before it goes on. A get-or-create that can race another writer puts
-its ``INSERT`` in a savepoint (``begin_nested()``): the duplicate rolls back only the
-savepoint, and the code selects the other writer's row.
+every later query, flush or commit of the session raises ``PendingRollbackError`` until
+``rollback()`` is called. A connection lost in a transaction: the statement that finds it
+lost raises the driver's error, and every later one ``PendingRollbackError`` ("Can't
+reconnect until invalid transaction is rolled back"). A request or a task that catches an
+error must call ``rollback()`` (or end the session) before it goes on. A get-or-create
+that can race another writer puts its ``INSERT`` in a savepoint (``begin_nested()``): the
+duplicate rolls back only the savepoint, and the code selects the other writer's row (on
+MariaDB or MySQL, with a locking read; checked on MariaDB 10.11, where a newer MariaDB's
+snapshot isolation refuses it: read committed rows there, or retry the whole transaction).
 """
 
 # %%
@@ -27,10 +30,12 @@ savepoint, and the code selects the other writer's row.
 import os
 import re
 import tempfile
+import time
+import warnings
 
-from sqlalchemy import ForeignKey, String, create_engine, func, inspect, select
+from sqlalchemy import ForeignKey, String, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -95,7 +100,8 @@ def error_text(caught: Exception) -> str:
 # The session adds a tag whose name exists. The flush sends the ``INSERT``, the database
 # refuses it, and the session rolls back its transaction at once. It is no longer
 # active: the next query does not run, it raises ``PendingRollbackError``, whose message
-# repeats the first error.
+# repeats the first error; so do a flush of a new change and ``commit()``. ``add()`` and
+# ``close()`` still work (``close()`` ends the session, as ``rollback()`` would).
 
 session = SessionLocal()
 duplicate = Tag(name="sqlalchemy")
@@ -113,7 +119,24 @@ try:
 except PendingRollbackError as caught:
     error = caught
     print(error_text(caught))
+later_uses = {}
+for name, use in {
+    "add()": lambda: session.add(Tag(name="another")),
+    "flush()": session.flush,
+    "commit()": session.commit,
+}.items():
+    try:
+        use()
+        later_uses[name] = "works"
+    except PendingRollbackError:
+        later_uses[name] = "PendingRollbackError"
+print(later_uses)
 # sphinx_gallery_start_ignore
+assert later_uses == {
+    "add()": "works",
+    "flush()": "PendingRollbackError",
+    "commit()": "PendingRollbackError",
+}, "add() worked; a flush of the added tag and commit() raised PendingRollbackError"
 assert not session.is_active, "after the failed flush the session is inactive"
 assert error is not None and "Session.rollback()" in str(error), (
     "the next query raised PendingRollbackError, asking for rollback()"
@@ -130,14 +153,26 @@ assert str(flush_error.orig).splitlines()[0] in str(error), (
 #
 # ``rollback()`` ends the failed transaction; the object whose ``INSERT`` failed is
 # transient again (no longer in the session), and the next query begins a new transaction.
+# The tag ``add()`` put in the session after the failure is discarded too, and
+# ``rollback()`` warns about it.
 
-session.rollback()
+added_after = next(t for t in session.new if t.name == "another")
+with warnings.catch_warnings(record=True) as recorded:
+    warnings.simplefilter("always")
+    session.rollback()
+print("rollback() warned:", [f"{w.category.__name__}: {w.message}" for w in recorded])
 print("the failed tag is transient:", inspect(duplicate).transient)
+print("the tag added after the failure is transient:", inspect(added_after).transient)
 tags = session.scalars(select(Tag)).all()
 print("session active:", session.is_active, "-", tags)
 session.close()
 # sphinx_gallery_start_ignore
 assert inspect(duplicate).transient, "after rollback() the failed tag is transient"
+assert inspect(added_after).transient, "and so is the tag added after the failure"
+assert [str(w.message) for w in recorded] == [
+    "Session's state has been changed on a non-active transaction - this state will be "
+    "discarded."
+], "rollback() warned that the state changed after the failure was discarded"
 assert [t.name for t in tags] == ["sqlalchemy"], (
     "after rollback() the session runs queries"
 )
@@ -145,33 +180,61 @@ assert [t.name for t in tags] == ["sqlalchemy"], (
 # sphinx_gallery_end_ignore
 
 # %%
-# A lost connection: "Can't reconnect until invalid transaction is rolled back"
-# -----------------------------------------------------------------------------
+# A lost connection: the driver's error, then "Can't reconnect until ..."
+# -----------------------------------------------------------------------
 #
-# When the driver reports a dropped connection in the middle of a transaction (a server
-# restart, a network cut, an idle-in-transaction timeout), SQLAlchemy invalidates the
-# connection. ``invalidate()`` below does the same on purpose. The transaction is gone,
-# so the session refuses to go on as if nothing happened, until ``rollback()``; then it
-# takes a fresh connection from the pool.
+# When a connection dies in the middle of a transaction (a server restart, a network cut,
+# an idle-in-transaction timeout), the next statement the session sends raises the
+# driver's error, wrapped by SQLAlchemy (``connection_invalidated`` is true): SQLAlchemy
+# has recognised a lost connection and invalidated it. The transaction is gone, so every
+# later statement raises ``PendingRollbackError``, until ``rollback()``; then the session
+# takes a fresh connection from the pool. ``cut()`` below closes the session's connection
+# from outside: on SQLite it closes the driver's connection under the session; on
+# PostgreSQL and MariaDB (``DATABASE_URL``) the server ends it (``pg_terminate_backend()``,
+# ``KILL``).
+
+
+def cut(session) -> None:
+    name = engine.dialect.name
+    if name == "sqlite":
+        session.connection().connection.dbapi_connection.close()
+        return
+    if name == "postgresql":
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+        kill = text(f"SELECT pg_terminate_backend({int(pid)}, 5000)")
+    else:
+        thread_id = session.scalar(text("SELECT CONNECTION_ID()"))
+        kill = text(f"KILL {int(thread_id)}")
+    with engine.connect() as other:
+        other.execute(kill)
+    time.sleep(0.2)  # MariaDB ends the killed connection a moment later
+
 
 session = SessionLocal()
 session.scalars(select(Tag)).all()
-session.connection().invalidate()
-error = None
-try:
-    session.scalars(select(Tag)).all()
-except PendingRollbackError as caught:
-    error = caught
-    print(error_text(caught))
+cut(session)
+errors = []
+for _ in range(2):
+    try:
+        session.scalars(select(Tag)).all()
+    except DBAPIError as caught:
+        errors.append(caught)
+        print(error_text(caught), "- invalidated:", caught.connection_invalidated)
+    except PendingRollbackError as caught:
+        errors.append(caught)
+        print(error_text(caught))
 session.rollback()
 tags = session.scalars(select(Tag)).all()
 print("after rollback():", tags)
 session.close()
 # sphinx_gallery_start_ignore
-assert (
-    error is not None
-    and "Can't reconnect until invalid transaction is rolled back" in (str(error))
-), "a query after the connection was invalidated raised PendingRollbackError"
+assert len(errors) == 2, "both queries after the cut raised"
+assert isinstance(errors[0], DBAPIError) and errors[0].connection_invalidated, (
+    "the first raised the driver's error, and SQLAlchemy invalidated the connection"
+)
+assert isinstance(errors[1], PendingRollbackError) and (
+    "Can't reconnect until invalid transaction is rolled back" in str(errors[1])
+), "the next raised PendingRollbackError"
 assert [t.name for t in tags] == ["sqlalchemy"], "after rollback() a new connection works"
 # sphinx_gallery_end_ignore
 
@@ -269,11 +332,14 @@ assert inspect(post).transient, "the rollback lost the post too"
 # ``begin_nested()`` brackets the ``INSERT`` of the tag with ``SAVEPOINT`` and, when it
 # fails, ``ROLLBACK TO SAVEPOINT``: the transaction goes on, and the code selects the tag
 # again and finds the other writer's. ``race`` lets this page commit the other writer's
-# tag at the worst moment, between the lookup and the ``INSERT``. Except on MariaDB, the
-# second lookup is a plain ``SELECT``: under MariaDB's default isolation level,
-# REPEATABLE READ, it still reads the transaction's first snapshot, from before the other
-# writer's commit, and finds nothing (checked when this page runs on MariaDB); a locking
-# read (``with_for_update()``) reads the latest committed row.
+# tag at the worst moment, between the lookup and the ``INSERT``. The second lookup is a
+# plain ``SELECT``, which finds the row on SQLite and PostgreSQL. On MariaDB and MySQL
+# (InnoDB, whose default isolation level is REPEATABLE READ) it still reads the
+# transaction's first snapshot, from before the other writer's commit, and finds nothing;
+# the code then makes a locking read (``with_for_update()``), which reads the latest
+# committed row. Of the two, only MariaDB is run (when this page runs on it), and that
+# locking read was checked on MariaDB 10.11, where ``innodb_snapshot_isolation`` is off
+# by default; the next cell shows what MariaDB 11.6.2 and later, where it is on, do.
 
 
 def get_or_create_tag(session, name: str, race=lambda: None) -> Tag:
@@ -326,6 +392,54 @@ else:
     )
 assert tag_counts["rust"] == 1, "one rust tag: the other writer's"
 assert titles == ["Hello again"], "the post was committed"
+# sphinx_gallery_end_ignore
+
+# %%
+# Newer MariaDB: snapshot isolation refuses the locking read
+# ----------------------------------------------------------
+#
+# From MariaDB 11.6.2, ``innodb_snapshot_isolation`` is on by default: a locking read of
+# a row changed since the transaction's snapshot raises error 1020, "Record has changed
+# since last read", and the transaction can only be rolled back. Where it is on, read the
+# other writer's row in a transaction at READ COMMITTED (for example
+# ``session.connection(execution_options={"isolation_level": "READ COMMITTED"})`` as the
+# session's first statement), or roll back and retry the whole transaction. When this page
+# runs on MariaDB, the race above runs again with the variable set on for the session,
+# then once more at READ COMMITTED, where the plain ``SELECT`` finds the row.
+
+snapshot_error = None
+if engine.dialect.name == "mysql" and engine.dialect.is_mariadb:
+    plain_reads.clear()
+    request = SessionLocal()
+    request.execute(text("SET SESSION innodb_snapshot_isolation = ON"))
+    try:
+        get_or_create_tag(request, "go", race=lambda: other_writer_adds("go"))
+    except DBAPIError as caught:
+        snapshot_error = caught
+        print(error_text(caught))
+    request.rollback()
+    request.execute(text("SET SESSION innodb_snapshot_isolation = DEFAULT"))
+    request.close()
+    request = SessionLocal()
+    request.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    request.execute(text("SET SESSION innodb_snapshot_isolation = ON"))
+    tag = get_or_create_tag(request, "java", race=lambda: other_writer_adds("java"))
+    found_read_committed = repr(plain_reads[1])
+    print("at READ COMMITTED, the plain SELECT found", found_read_committed)
+    request.rollback()
+    request.execute(text("SET SESSION innodb_snapshot_isolation = DEFAULT"))
+    request.close()
+else:
+    print("innodb_snapshot_isolation is MariaDB's: not run on", engine.dialect.name)
+# sphinx_gallery_start_ignore
+if engine.dialect.name == "mysql" and engine.dialect.is_mariadb:
+    assert plain_reads[0] is None, "MariaDB: the plain SELECT found nothing again"
+    assert plain_reads[1] is tag and "name='java'" in found_read_committed, (
+        "at READ COMMITTED, the plain SELECT found the other writer's row"
+    )
+    assert snapshot_error is not None and snapshot_error.orig.args[0] == 1020, (
+        "MariaDB with innodb_snapshot_isolation on: the locking read raised error 1020"
+    )
 # sphinx_gallery_end_ignore
 
 # %%
