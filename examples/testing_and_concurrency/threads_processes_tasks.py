@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#     "sqlalchemy[asyncio]>=2.0.4",
+#     "sqlalchemy[asyncio]>=2.0.17",
 #     "aiosqlite",
 # ]
 # ///
@@ -11,13 +11,15 @@ One session per thread, per process, per task
 
 A ``Session`` and its connection serve one thread, one process and one asyncio task at a time.
 Shared across threads, an in-memory SQLite connection raises "SQLite objects created in a
-thread can only be used in that same thread", a file database's raises nothing (the threads
-share one transaction), and a session another thread is still connecting raises "This
+thread can only be used in that same thread"; a file database's, used by one thread after
+another, raises nothing (the threads share one transaction), and used by threads at the
+same time fails unpredictably; a session another thread is still connecting raises "This
 session is provisioning a new connection; concurrent operations are not permitted". After
 ``fork()`` the child's pool hands out the parent's connections: call
 ``engine.dispose(close=False)`` first in the child. One ``AsyncSession`` in
-``asyncio.gather()`` raises the same provisioning error, or on aiosqlite with a connection
-already open, nothing. A background task takes ids and opens its own session: the request's
+``asyncio.gather()`` raises the same provisioning error, or, with a connection already
+open, nothing: SQLAlchemy runs the two tasks' statements one after the other, in one
+transaction. A background task takes ids and opens its own session: the request's
 objects are detached, and its closed session starts a transaction nobody commits.
 """
 
@@ -136,7 +138,10 @@ assert "SQLite objects created in a thread can only be used in that same thread"
 # pools connections across threads. The shared session now works from the second thread,
 # on the same connection and in the same transaction: the second thread's ``commit()``
 # commits what the first thread only flushed. Nothing warns; a session shared by threads
-# (a global one, or one kept on an object every request uses) fails this way.
+# (a global one, or one kept on an object every request uses) fails this way. Here the
+# threads take turns; threads using the session at the same time fail unpredictably
+# (``IllegalStateChangeError``, errors about an inactive or prepared transaction, varying
+# from run to run: not run here).
 
 session = Session(engine)
 session.add(User(id=1, name="alice"))
@@ -162,10 +167,11 @@ assert committed == ["alice"], "and its commit committed it"
 # While one thread is inside a session's first connection (here held there by a pool
 # ``connect`` listener until the main thread has tried), the session refuses a second
 # statement, ``commit()``, and ``close()``: the first two with "This session is
-# provisioning a new connection", ``close()`` with ``IllegalStateChangeError``. This is
-# the error of sqlalchemy issue #10092, where ``asyncio.gather()`` closed a session that
-# another task was connecting. It only guards that moment: on a connection already open,
-# nothing stops a second thread (the cell above).
+# provisioning a new connection", ``close()`` with ``IllegalStateChangeError``. That
+# ``close()`` error, not the provisioning message, is the one reported in sqlalchemy issue
+# #10092, where ``asyncio.gather()`` closed a session that another task was connecting.
+# The guard (SQLAlchemy 2.0.17 and later, which this page needs) only guards that moment:
+# on a connection already open, nothing stops a second thread (the cell above).
 
 slow = create_engine(f"sqlite:///{DATABASE}")
 connecting, go_on = threading.Event(), threading.Event()
@@ -276,9 +282,12 @@ assert still_the_same and new_connections == [], "the parent kept its own connec
 # the second one asks for the same connection and gets the provisioning error
 # (``return_exceptions=True`` keeps ``gather()`` from leaving before the first task ends,
 # then closing the session under it, as in issue #10092). Once the session holds a
-# connection, the same ``gather()`` raises nothing on aiosqlite, which runs one statement
-# at a time; asyncpg refuses there ("another operation is in progress", not run here). Give
-# each task its own session: its own connection, its own transaction.
+# connection, the same ``gather()`` raises nothing: SQLAlchemy's asyncio drivers run the
+# statements one after the other (aiosqlite here; for asyncpg and psycopg, SQLAlchemy's
+# adapter holds a lock around each statement: not run here), but both tasks are in one
+# transaction, on one connection. asyncpg's own "another operation is in progress"
+# appears only on the raw driver connection. Give each task its own session: its own
+# connection, its own transaction.
 
 runner = asyncio.Runner()
 async_engine = create_async_engine(f"sqlite+aiosqlite:///{DATABASE}")
@@ -303,7 +312,10 @@ async def one_session_for_two_tasks():
         connected = await asyncio.gather(
             count_users(session), count_users(session), return_exceptions=True
         )
-    return fresh, connected
+        connections = await asyncio.gather(session.connection(), session.connection())
+        shared = connections[0].sync_connection is connections[1].sync_connection
+        shared = shared and session.in_transaction()
+    return fresh, connected, shared
 
 
 async def a_session_per_task():
@@ -320,9 +332,10 @@ async def a_session_per_task():
     return await asyncio.gather(task(True), task(False))
 
 
-fresh, connected = runner.run(one_session_for_two_tasks())
+fresh, connected, shared = runner.run(one_session_for_two_tasks())
 print("a fresh session:", *shown(fresh), sep="\n  ")
 print("a session holding a connection:", shown(connected))
+print("both tasks on one connection, in one transaction:", shared)
 own = runner.run(a_session_per_task())
 print("a session per task:", own)
 # sphinx_gallery_start_ignore
@@ -330,7 +343,8 @@ assert fresh[0] == 1 and isinstance(fresh[1], SQLAlchemyError), "the second task
 assert "concurrent operations are not permitted" in str(fresh[1]), (
     "with the provisioning error"
 )
-assert connected == [1, 1], "on aiosqlite, a session holding a connection raised nothing"
+assert connected == [1, 1], "a session holding a connection raised nothing"
+assert shared, "both tasks ran on the session's one connection, in its one transaction"
 assert own == [1, 1], "a session per task works"
 # sphinx_gallery_end_ignore
 
