@@ -13,7 +13,8 @@ For every transaction of a session, bind it to ``engine.execution_options(isolat
 ...})`` before anything else in it. Once a query has begun the transaction it is too late:
 ``connection()`` ignores the option with a ``SAWarning``, the connection's
 ``execution_options()`` raises ``InvalidRequestError``, and ``session.execute(...,
-execution_options=...)`` ignores it without a word.
+execution_options=...)`` ignores it without a word (set on the statement itself,
+``select(...).execution_options()``, the option raises ``ArgumentError``).
 """
 
 # %%
@@ -24,6 +25,10 @@ execution_options=...)`` ignores it without a word.
 # (default ``READ COMMITTED``) and MariaDB (default ``REPEATABLE READ``); on SQLite, whose
 # default is ``SERIALIZABLE``, ``READ UNCOMMITTED``. ``level()`` asks the connection a
 # session's transaction runs on (``Connection.get_isolation_level()`` queries the database).
+# The page shows the level each transaction reports, not what the level changes. On SQLite
+# ``READ UNCOMMITTED`` only sets ``PRAGMA read_uncommitted = 1``, which, SQLite's
+# documentation says, matters only between connections sharing a cache (shared-cache
+# mode): here it changes what the connection reports, and nothing else is shown.
 # ``caught()`` runs a step and prints the warnings and the error it raised.
 
 import os
@@ -31,7 +36,7 @@ import re
 import warnings
 
 from sqlalchemy import String, create_engine, select
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import ArgumentError, InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -65,7 +70,7 @@ def caught(step) -> list[str]:
         warnings.simplefilter("always")
         try:
             step()
-        except InvalidRequestError as error:
+        except (ArgumentError, InvalidRequestError) as error:
             message = re.split(r"\s*\(Background on this error", str(error))[0]
             seen.append(f"{type(error).__name__}: {message}")
     seen[:0] = [f"{w.category.__name__}: {w.message}" for w in recorded]
@@ -79,6 +84,16 @@ with Session(engine) as session:
 print("the default level:", DEFAULT)
 # sphinx_gallery_start_ignore
 assert DEFAULT != WANTED, "the level this page asks for is not the database's default"
+if engine.dialect.name == "sqlite":
+    with engine.connect() as connection:
+        pragma = "PRAGMA read_uncommitted"
+        before = connection.exec_driver_sql(pragma).scalar()
+        connection.rollback()
+        connection.execution_options(isolation_level=WANTED)
+        after = connection.exec_driver_sql(pragma).scalar()
+    assert (before, after) == (0, 1), (
+        "SQLite: READ UNCOMMITTED sets PRAGMA read_uncommitted to 1"
+    )
 # sphinx_gallery_end_ignore
 
 # %%
@@ -176,7 +191,9 @@ assert len(seen) == 1 and seen[0].startswith(
 #
 # Passed to ``session.execute()``, the option neither warns nor raises, and changes
 # nothing: not after a query, and not even as the session's first statement, which begins
-# the transaction at the default level.
+# the transaction at the default level. Set on the statement itself,
+# ``select(...).execution_options(isolation_level=...)``, it raises ``ArgumentError`` at
+# once, before anything runs.
 
 options = {"isolation_level": WANTED}
 for first_statement in (False, True):
@@ -191,6 +208,13 @@ for first_statement in (False, True):
     assert seen == [], f"{where}, session.execute() took the option without a word"
     assert ran_at == DEFAULT, f"{where}, the transaction ran at the default level"
     # sphinx_gallery_end_ignore
+on_statement = caught(lambda: select(User).execution_options(**options))
+# sphinx_gallery_start_ignore
+assert len(on_statement) == 1 and on_statement[0].startswith(
+    "ArgumentError: 'isolation_level' execution option may only be specified on "
+    "Connection.execution_options()"
+), "select(...).execution_options(isolation_level=...) raised ArgumentError"
+# sphinx_gallery_end_ignore
 
 # %%
 # In one sentence
