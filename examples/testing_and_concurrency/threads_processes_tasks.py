@@ -38,11 +38,15 @@ import re
 import tempfile
 import threading
 
+import sqlalchemy
 from sqlalchemy import String, create_engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+RELEASE = tuple(int(p) for p in re.findall(r"\d+", sqlalchemy.__version__)[:3])
 
 
 class Base(DeclarativeBase):
@@ -287,10 +291,26 @@ assert still_the_same and new_connections == [], "the parent kept its own connec
 # adapter holds a lock around each statement: not run here), but both tasks are in one
 # transaction, on one connection. asyncpg's own "another operation is in progress"
 # appears only on the raw driver connection. Give each task its own session: its own
-# connection, its own transaction.
+# connection, its own transaction. The engine is given a pool that keeps connections
+# (``AsyncAdaptedQueuePool``, the default for an aiosqlite file from SQLAlchemy 2.0.38;
+# earlier releases default to ``NullPool``, which keeps none), so that the cells below
+# can count the connections checked out.
 
 runner = asyncio.Runner()
-async_engine = create_async_engine(f"sqlite+aiosqlite:///{DATABASE}")
+async_engine = create_async_engine(
+    f"sqlite+aiosqlite:///{DATABASE}", poolclass=AsyncAdaptedQueuePool
+)
+# sphinx_gallery_start_ignore
+default_pool = type(create_async_engine(f"sqlite+aiosqlite:///{DATABASE}").pool).__name__
+if RELEASE >= (2, 0, 38):
+    assert default_pool == "AsyncAdaptedQueuePool", (
+        "2.0.38 and later: an aiosqlite file's default pool keeps connections"
+    )
+else:
+    assert default_pool == "NullPool", (
+        "before 2.0.38: an aiosqlite file's default pool is NullPool"
+    )
+# sphinx_gallery_end_ignore
 AsyncSessionLocal = async_sessionmaker(async_engine)
 
 
