@@ -15,9 +15,10 @@ lost raises the driver's error, and every later one ``PendingRollbackError`` ("C
 reconnect until invalid transaction is rolled back"). A request or a task that catches an
 error must call ``rollback()`` (or end the session) before it goes on. A get-or-create
 that can race another writer puts its ``INSERT`` in a savepoint (``begin_nested()``): the
-duplicate rolls back only the savepoint, and the code selects the other writer's row (on
-MariaDB or MySQL, with a locking read; checked on MariaDB 10.11, where a newer MariaDB's
-snapshot isolation refuses it: read committed rows there, or retry the whole transaction).
+duplicate rolls back only the savepoint, and the code selects the other writer's row. On
+MariaDB and MySQL that takes a locking read (checked on MariaDB 10.11 only); from MariaDB
+11.6.2, whose snapshot isolation refuses it, read at READ COMMITTED or retry the whole
+transaction.
 """
 
 # %%
