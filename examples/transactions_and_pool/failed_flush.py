@@ -208,7 +208,15 @@ def cut(session) -> None:
         kill = text(f"KILL {int(thread_id)}")
     with engine.connect() as other:
         other.execute(kill)
-    time.sleep(0.2)  # MariaDB ends the killed connection a moment later
+        # KILL returns before the server has ended the connection: wait until it has.
+        if name != "postgresql":
+            listed = text(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = :i"
+            )
+            deadline = time.monotonic() + 10
+            while other.scalar(listed, {"i": thread_id}):
+                assert time.monotonic() < deadline, "the server ends a killed connection"
+                time.sleep(0.01)
 
 
 session = SessionLocal()
