@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import subprocess
@@ -125,14 +126,19 @@ def table(runs: dict[str, dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="a revision to measure first, for comparison")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--only-before", action="store_true", help="measure --before only")
     options = parser.parse_args()
     runs = {}
     with tempfile.TemporaryDirectory() as scratch:
         if options.before:
             tree = checkout(options.before, ROOT / "build" / "bench-tests" / options.before)
             runs[f"before ({options.before})"] = measure("before", tree, Path(scratch))
-        runs["now"] = measure("now", ROOT, Path(scratch))
+        if not options.only_before:
+            runs["now"] = measure("now", ROOT, Path(scratch))
     print(table(runs))
+    if options.json:
+        options.json.write_text(json.dumps(runs, indent=1))
     failed = [label for label, run in runs.items() if run["returncode"]]
     if failed:
         print(f"the suite failed on: {', '.join(failed)} (its figures include the failure)")

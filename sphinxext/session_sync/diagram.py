@@ -382,7 +382,7 @@ def _arrow(old: str, new: str, count: int, paired: bool, title: str) -> str:
     label_x = (x1 + x2) / 2 + side * 12 * nx
     label_y = (y1 + y2) / 2 + side * 12 * ny + FONT * 0.35
     return (
-        f'<g class="lc-edge" data-from="{old}" data-to="{new}"><title>{escape(title)}</title>'
+        f'<g class="lc-edge" data-from="{old}" data-to="{new}">{_title(title)}'
         f'<line class="lc-line" x1="{_num(x1)}" y1="{_num(y1)}" '
         f'x2="{_num(base_x)}" y2="{_num(base_y)}"/>'
         f'<polygon class="lc-head" points="{head}"/>'
@@ -455,6 +455,14 @@ def _card_label(label: str) -> str:
     )
 
 
+def _title(text: str, element_id: str | None = None) -> str:
+    """An SVG <title>: a tooltip, and what a screen reader says. Sphinx's search highlighting
+    would mark a searched word in it as in SVG text, with a box it cannot measure there (an
+    error on the opened page): it leaves a "nohighlight" element alone."""
+    named = f' id="{element_id}"' if element_id else ""
+    return f'<title{named} class="nohighlight">{escape(text)}</title>'
+
+
 def draw(data: dict, standalone: bool = False, label: str | None = None) -> str:
     """The example's picture as SVG: its lifecycle transitions, else its statements by kind.
     ``standalone``: a file of its own (a gallery card's image), with its own palette; else
@@ -482,7 +490,7 @@ def draw(data: dict, standalone: bool = False, label: str | None = None) -> str:
     size = f' width="{WIDTH}" height="{HEIGHT}"' if standalone else ""
     return (
         f'<svg{namespace} class="lc-figure" viewBox="0 0 {WIDTH} {HEIGHT}"{size} role="img" '
-        f'aria-labelledby="lc-title"><title id="lc-title">{escape(title)}</title>'
+        f'aria-labelledby="lc-title">{_title(title, "lc-title")}'
         f"{style}{background}{body}</svg>\n"
     )
 
@@ -537,8 +545,8 @@ def _statements_body(data: dict) -> str:
                 y -= height
                 parts.append(
                     f'<rect class="lc-node {KIND_CLASSES[kind]}" x="{_num(x)}" y="{_num(y)}" '
-                    f'width="{_num(bar)}" height="{_num(height)}"><title>cell {index + 1}: '
-                    f"{count} {kind}</title></rect>"
+                    f'width="{_num(bar)}" height="{_num(height)}">'
+                    f"{_title(f'cell {index + 1}: {count} {kind}')}</rect>"
                 )
             parts.append(
                 f'<text class="lc-ink" x="{_num(x + bar / 2)}" y="{bottom + 16}" '

@@ -25,6 +25,8 @@ from . import diagram
 MARKDOWN_TAG = "sphinx_llm_markdown"  # sphinx-llm's Markdown build: text only
 SOURCE_LINES = re.compile(r"GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)")
 CAPTION = "What the objects on this page went through, as it ran"
+# A page whose objects went through no transition (it loads none): its picture counts statements.
+STATEMENTS_CAPTION = "The statements this page sent, cell by cell, as it ran"
 STEPS_SUMMARY = "Each arrow, object by object"
 
 
@@ -166,7 +168,8 @@ def _cell_titles(data: dict, comments) -> dict[int, str]:
 
 def figure_nodes(data: dict, cell_titles: dict[int, str], text_only: bool = False):
     box = nodes.container(classes=["lc-box"])
-    box += nodes.paragraph(text=CAPTION, classes=["lc-caption"])
+    caption = CAPTION if diagram.transitions(data) else STATEMENTS_CAPTION
+    box += nodes.paragraph(text=caption, classes=["lc-caption"])
     if not text_only:
         box += nodes.raw("", diagram.draw(data), format="html")
     lines = diagram.sentences(data, cell_titles)
