@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from page_model import parse_page
 
 from shared_builds import HOSTED_BASE_URL, JOBS, SharedWork, needed_jobs
 from sitebuild import EXAMPLES, SiteBuild, example_page
@@ -68,4 +67,7 @@ def recordings(shared_work) -> dict[Path, dict]:
 @pytest.fixture(scope="session")
 def page_models(site) -> dict[Path, list]:
     """Every example page of `site`, read back into cells (tests/page_model.py)."""
+    # Imported here: `nox -s versions` runs tests with pytest and SQLAlchemy only (no bs4).
+    from page_model import parse_page
+
     return {example: parse_page(site.page(example_page(example))) for example in EXAMPLES}
