@@ -167,13 +167,14 @@ order.id = None
 session.add(order)
 session.flush()
 in_memory = [line.order_id for line in lines]
-print("copy.lines:", order.lines, "| in the database:", rows(session))
+in_database = rows(session)
+print("copy.lines:", order.lines, "| in the database:", in_database)
 session.commit()
 print("after commit():", order.lines, "| the lines:", lines)
 # sphinx_gallery_start_ignore
 assert in_memory == [order.id] * 2, "after the flush the lines said the copy's id"
 assert not any(inspect(line).modified for line in lines), "the lines were not modified"
-assert rows(session) == [(1, 1), (2, 1)], "no UPDATE: the rows still belong to order 1"
+assert in_database == [(1, 1), (2, 1)], "no UPDATE: the rows still belong to order 1"
 assert order.lines == [], "after commit() the copy has no line"
 assert [line.order_id for line in lines] == [1, 1], "and the lines say order_id 1 again"
 # sphinx_gallery_end_ignore

@@ -6,7 +6,7 @@
 # ///
 """
 ``ON DELETE CASCADE`` with ``passive_deletes=True``: what the session still holds
-================================================================================
+=================================================================================
 
 With ``passive_deletes=True``, deleting a parent whose collection is not loaded sends one
 ``DELETE`` and the database removes the children; a child the session loaded otherwise stays

@@ -6,7 +6,7 @@
 # ///
 """
 Read replicas: a routing ``get_bind()`` and the stale read after a write
-=======================================================================
+========================================================================
 
 A ``Session`` subclass whose ``get_bind()`` sends flushes and writes to the primary and reads
 to a replica reads its own writes back stale until the replica catches up: a query right
@@ -127,13 +127,13 @@ print("queried right after the flush:", right_after, went())
 session.commit()
 reloaded = user.name
 print("user.name after commit():", reloaded, went())
+with primary.connect() as connection:
+    on_primary = connection.scalar(select(User.name).where(User.id == 1))
+print("the primary holds:", on_primary, went())
 # sphinx_gallery_start_ignore
 assert right_after == "ann", "the query right after the flush read the old name"
 assert reloaded == "ann", "the reload after commit() read the old name from the replica"
-with primary.connect() as check:
-    on_primary = check.scalar(select(User.name).where(User.id == 1))
 assert on_primary == "bea", "while the primary holds the new name"
-went()
 # sphinx_gallery_end_ignore
 
 # %%
