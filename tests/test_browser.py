@@ -58,6 +58,7 @@ SECTIONS = {
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
     "gallery-testing-and-concurrency": "auto_examples/testing_and_concurrency/index.html",
     "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
+    "gallery-recipes": "auto_examples/recipes/index.html",
     "gallery-performance": "auto_examples/performance/index.html",
 }
 

@@ -1,0 +1,229 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Cloning a row: ``expunge()``, ``make_transient()`` and the primary key
+======================================================================
+
+``session.expunge(obj)``, ``make_transient(obj)``, ``obj.id = None`` and ``session.add(obj)``
+make the flush INSERT a copy of the row; keep the old primary key and the INSERT fails with
+``IntegrityError``. Only the columns are copied: no child row is, and a collection loaded
+before keeps the original's children, whose foreign key the flush sets to the copy's id in
+memory only (no UPDATE is sent).
+"""
+
+# %%
+# Setup
+# -----
+#
+# An order with two lines. ``load()`` starts each cell in a new session, with order 1 loaded
+# (and its lines, when asked). ``rows()`` reads which order each line row belongs to in the
+# database. ``message_of()`` keeps an error's first line.
+
+import os
+
+from sqlalchemy import ForeignKey, String, create_engine, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    make_transient,
+    mapped_column,
+    relationship,
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(50))
+    lines: Mapped[list["Line"]] = relationship(back_populates="order", order_by="Line.id")
+
+    def __repr__(self) -> str:
+        return f"Order(id={self.id!r}, title={self.title!r})"
+
+
+class Line(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    item: Mapped[str] = mapped_column(String(50))
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    def __repr__(self) -> str:
+        return f"Line(id={self.id!r}, order_id={self.order_id!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
+Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
+Base.metadata.create_all(engine)
+with Session(engine) as setup:
+    setup.add(Order(title="tea", lines=[Line(item="cup"), Line(item="pot")]))
+    setup.commit()
+
+
+def load(with_lines: bool = False) -> tuple[Session, Order]:
+    session = Session(engine)
+    order = session.get(Order, 1)
+    if with_lines:
+        order.lines  # loads the collection
+    return session, order
+
+
+def rows(session: Session) -> list[tuple[int, int]]:
+    statement = select(Line.id, Line.order_id).order_by(Line.id)
+    return [tuple(row) for row in session.execute(statement)]
+
+
+def message_of(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+# %%
+# The primary key kept: ``IntegrityError``
+# ----------------------------------------
+#
+# ``expunge()`` takes the order out of the session; ``make_transient()`` makes it an object
+# the ORM has never saved, with its loaded values kept, the primary key among them. Added
+# back, it is *pending*, and the flush INSERTs it with ``id`` 1, which the table holds
+# already.
+
+session, order = load()
+session.expunge(order)
+make_transient(order)
+session.add(order)
+try:
+    session.flush()
+    error = None
+except IntegrityError as caught:
+    error = message_of(caught)
+print(error)
+session.rollback()
+session.close()
+# sphinx_gallery_start_ignore
+if engine.dialect.name == "sqlite":
+    assert (
+        error
+        == "IntegrityError: (sqlite3.IntegrityError) UNIQUE constraint failed: orders.id"
+    ), "the INSERT with the old primary key failed: UNIQUE constraint failed"
+else:
+    assert error is not None and error.startswith("IntegrityError"), (
+        "the INSERT with the old primary key raised IntegrityError"
+    )
+# sphinx_gallery_end_ignore
+
+# %%
+# The recipe: clear the primary key
+# ---------------------------------
+#
+# With ``order.id = None`` the flush INSERTs without an id and the database gives the copy a
+# new one. The Python object *is* the copy now: the original row is still there, and
+# ``session.get(Order, 1)`` loads it as another object.
+
+session, order = load()
+session.expunge(order)
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+original = session.get(Order, 1)
+print("the copy:", order, "| the original:", original)
+# sphinx_gallery_start_ignore
+assert order.id not in (None, 1) and order.title == "tea", "the copy got a new id"
+assert original is not order and original.title == "tea", (
+    "the original row is still there"
+)
+# sphinx_gallery_end_ignore
+session.rollback()
+session.close()
+
+# %%
+# No child is copied, and a loaded collection misleads
+# ----------------------------------------------------
+#
+# ``make_transient()`` copies nothing: the object keeps what it had loaded. Here the lines
+# were loaded first, so the copy's ``lines`` still lists the original's two ``Line``
+# objects. The flush INSERTs the order only; it sets each line's ``order_id`` to the copy's
+# id in memory, but sends no UPDATE and leaves the lines unmodified. After ``commit()``
+# everything reloads: the copy has no line, and the lines say ``order_id`` 1 again.
+
+session, order = load(with_lines=True)
+lines = list(order.lines)
+session.expunge(order)
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+in_memory = [line.order_id for line in lines]
+in_database = rows(session)
+print("copy.lines:", order.lines, "| in the database:", in_database)
+session.commit()
+print("after commit():", order.lines, "| the lines:", lines)
+# sphinx_gallery_start_ignore
+assert in_memory == [order.id] * 2, "after the flush the lines said the copy's id"
+assert not any(inspect(line).modified for line in lines), "the lines were not modified"
+assert in_database == [(1, 1), (2, 1)], "no UPDATE: the rows still belong to order 1"
+assert order.lines == [], "after commit() the copy has no line"
+assert [line.order_id for line in lines] == [1, 1], "and the lines say order_id 1 again"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# Copy what you mean: a new object, and new children
+# --------------------------------------------------
+#
+# Building the copy as a new object from the column values leaves the original as it was
+# (still *persistent*, in the session) and says which children are copied: here each line,
+# made anew. The flush INSERTs the order, then its lines with the new ``order_id``.
+
+
+def copy_columns(obj, **changes):
+    """A new, transient object with obj's column values, except its primary key."""
+    mapper = inspect(obj).mapper
+    keys = {column.key for column in mapper.primary_key}
+    values = {
+        a.key: getattr(obj, a.key) for a in mapper.column_attrs if a.key not in keys
+    }
+    values.update(changes)
+    return mapper.class_(**values)
+
+
+session, order = load(with_lines=True)
+copy = copy_columns(order, title="tea, again")
+copy.lines = [copy_columns(line, order_id=None) for line in order.lines]
+session.add(copy)
+session.commit()
+print("the copy:", copy, copy.lines)
+print("the original:", order, order.lines)
+# sphinx_gallery_start_ignore
+assert [line.order_id for line in copy.lines] == [copy.id, copy.id], (
+    "new lines for the copy"
+)
+assert [line.id for line in order.lines] == [1, 2], "the original kept its two lines"
+assert inspect(order).persistent, "the original stayed persistent"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# In one sentence
+# ---------------
+#
+# ``make_transient()`` plus a cleared primary key INSERTs a copy of the columns and nothing
+# else; copy children yourself, and prefer a new object built from the column values, which
+# leaves the original :doc:`persistent <../session_lifecycle/five_states>`.
+#
+# Clean up: close the engine's connections.
+
+engine.dispose()

@@ -1,0 +1,257 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+Read replicas: a routing ``get_bind()`` and the stale read after a write
+========================================================================
+
+A ``Session`` subclass whose ``get_bind()`` sends flushes and writes to the primary and reads
+to a replica reads its own writes back stale until the replica catches up: a query right
+after the flush, and the reload after ``commit()`` too. Read from the primary once the
+session has written, or per statement with ``bind_arguments={"bind": primary}``;
+``execution_options`` reach ``get_bind()`` only when set on the statement itself.
+"""
+
+# %%
+# Setup: a primary, a replica, and a lag you can see
+# --------------------------------------------------
+#
+# Two databases stand in for a primary and its replica: the primary is the page's database
+# (a SQLite file unless ``DATABASE_URL`` names another), the replica always a second SQLite
+# file. There is no real replication here: the lag is simulated. ``replicate()`` copies the
+# primary's rows to the replica when the page calls it, and not before, as a replica that
+# is behind would. ``routes`` records which database each statement went to.
+
+import os
+import tempfile
+
+from sqlalchemy import String, create_engine, delete, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+tmpdir = tempfile.TemporaryDirectory()
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmpdir.name, "primary.db"))
+primary = create_engine(url)
+replica = create_engine("sqlite:///" + os.path.join(tmpdir.name, "replica.db"))
+routes: list[str] = []
+for name, engine in (("primary", primary), ("replica", replica)):
+    # sphinx_gallery_start_ignore
+    Base.metadata.drop_all(engine)
+    # sphinx_gallery_end_ignore
+    Base.metadata.create_all(engine)
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, *rest, name=name: routes.append(
+            f"{name}: {sql.split()[0]}"
+        ),
+    )
+
+
+def replicate() -> None:
+    """The replica catches up: it gets a copy of every row of the primary."""
+    with primary.connect() as source, replica.begin() as target:
+        rows = [row._asdict() for row in source.execute(select(User.__table__))]
+        target.execute(delete(User.__table__))
+        target.execute(insert(User.__table__), rows)
+    routes.clear()
+
+
+def went() -> list[str]:
+    """Where the statements since the last call went."""
+    sent = list(routes)
+    routes.clear()
+    return sent
+
+
+with Session(primary) as setup:
+    setup.add(User(id=1, name="ann"))
+    setup.commit()
+replicate()
+
+# %%
+# The routing session
+# -------------------
+#
+# SQLAlchemy asks ``Session.get_bind()`` which engine each statement goes to. This override
+# sends the flush (``self._flushing``) and any statement that is not a SELECT (an
+# ``update()``, a ``delete()``) to the primary, and every read to the replica. The session
+# holds a transaction on each engine it used, and ``commit()`` commits both.
+
+
+class RoutingSession(Session):
+    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
+        if bind is not None:  # bind_arguments={"bind": ...} chose already
+            return bind
+        if self._flushing or (clause is not None and not clause.is_select):
+            return primary
+        return replica
+
+
+# %%
+# The stale read: your own write, read back from the replica
+# ----------------------------------------------------------
+#
+# The session loads the user from the replica, renames it, and flushes: the UPDATE goes to
+# the primary. A query for the name right after goes to the replica, which has not caught
+# up: it answers ``'ann'``. After ``commit()`` the user is expired and its reload goes to
+# the replica too: the object itself now says ``'ann'``, the write undone in memory while
+# the primary holds ``'bea'``.
+
+session = RoutingSession()
+user = session.get(User, 1)
+user.name = "bea"
+session.flush()
+right_after = session.scalar(select(User.name).where(User.id == 1))
+print("queried right after the flush:", right_after, went())
+session.commit()
+reloaded = user.name
+print("user.name after commit():", reloaded, went())
+with primary.connect() as connection:
+    on_primary = connection.scalar(select(User.name).where(User.id == 1))
+print("the primary holds:", on_primary, went())
+# sphinx_gallery_start_ignore
+assert right_after == "ann", "the query right after the flush read the old name"
+assert reloaded == "ann", "the reload after commit() read the old name from the replica"
+assert on_primary == "bea", "while the primary holds the new name"
+# sphinx_gallery_end_ignore
+
+# %%
+# Once the replica catches up, the same reload reads the new name. How long that takes is up
+# to the replication; the code cannot count on it.
+
+replicate()
+session.expire(user)
+caught_up = user.name
+print("after the replica caught up:", caught_up, went())
+session.close()
+# sphinx_gallery_start_ignore
+assert caught_up == "bea", "after the replica caught up, the reload read the new name"
+# sphinx_gallery_end_ignore
+
+# %%
+# Fix 1: choose the primary per statement
+# ---------------------------------------
+#
+# ``bind_arguments={"bind": primary}`` on ``execute()``, ``scalar()`` or ``get()`` is passed to
+# ``get_bind()``, which returns it (the override must honour it, as the first line of
+# ``get_bind()`` above does). An option set on the statement,
+# ``select(...).execution_options(primary=True)``, reaches ``get_bind()`` too, as
+# ``clause.get_execution_options()``. The same option passed to ``session.execute(...,
+# execution_options=...)`` does not: ``get_bind()`` never sees it, and the read goes to the
+# replica.
+
+seen_options: list[dict] = []
+
+
+class OptionRoutingSession(RoutingSession):
+    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
+        options = clause.get_execution_options() if clause is not None else {}
+        seen_options.append(dict(options))
+        if options.get("primary"):
+            return primary
+        return super().get_bind(mapper, clause=clause, bind=bind, **kw)
+
+
+with OptionRoutingSession() as session:
+    user = session.get(User, 1)
+    user.name = "cy"
+    session.flush()
+    went()
+    by_bind = session.scalar(
+        select(User.name).where(User.id == 1), bind_arguments={"bind": primary}
+    )
+    print("bind_arguments:", by_bind, went())
+    by_statement = session.scalar(
+        select(User.name).where(User.id == 1).execution_options(primary=True)
+    )
+    print("statement's execution_options:", by_statement, went())
+    seen_options.clear()
+    by_execute = session.scalar(
+        select(User.name).where(User.id == 1), execution_options={"primary": True}
+    )
+    print("execute(..., execution_options=...):", by_execute, went())
+    session.commit()
+# sphinx_gallery_start_ignore
+assert by_bind == by_statement == "cy", (
+    "bind_arguments and the statement's own option read the new name from the primary"
+)
+assert by_execute == "bea", (
+    "execute(..., execution_options=...) read the replica's old name"
+)
+assert seen_options == [{}], "get_bind() did not see the options passed to execute()"
+# sphinx_gallery_end_ignore
+replicate()
+
+# %%
+# Fix 2: a session that has written reads from the primary
+# --------------------------------------------------------
+#
+# "Read your own writes": once a session has flushed, route all its reads to the primary,
+# for the rest of the session (a session per request: the request that wrote). The reload
+# after ``commit()`` now reads the name just written. A session that only reads still reads
+# from the replica.
+
+
+class ReadYourWritesSession(RoutingSession):
+    wrote = False
+
+    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
+        if self._flushing:
+            self.wrote = True
+        if self.wrote and bind is None:
+            return primary
+        return super().get_bind(mapper, clause=clause, bind=bind, **kw)
+
+
+with ReadYourWritesSession() as session:
+    user = session.get(User, 1)
+    user.name = "dee"
+    session.commit()
+    went()
+    reloaded = user.name
+    print("user.name after commit():", reloaded, went())
+with ReadYourWritesSession() as reader:
+    still_replica = reader.scalar(select(User.name).where(User.id == 1))
+    print("a session that only reads:", still_replica, went())
+# sphinx_gallery_start_ignore
+assert reloaded == "dee", "the session that wrote reloaded its write from the primary"
+assert still_replica == "cy", "a session that only reads still reads the replica"
+# sphinx_gallery_end_ignore
+
+# %%
+# In one sentence
+# ---------------
+#
+# A replica answers with what it has, so a session that routes reads to it reads its own
+# writes stale, the reload after ``commit()`` included: send a session that has written to
+# the primary, or pick the primary per statement with ``bind_arguments`` (or an option on the
+# statement your ``get_bind()`` reads). The identity map is no help here: it is why a loaded
+# object keeps its value, and :doc:`re-querying does not refresh it
+# <../myths/requery_refreshes>`.
+#
+# Clean up: close both engines' connections and remove the files.
+
+primary.dispose()
+replica.dispose()
+tmpdir.cleanup()
