@@ -372,6 +372,11 @@ export async function start(root, base, worker, early = () => null) {
   panel.append(bar, area);
   root.querySelector(".run-here-size")?.remove();
   const button = root.querySelector(".run-here-button");
+  // The bar takes the button's place on the screen too: where the reader's eyes are.
+  const place = button ? button.getBoundingClientRect().top : null;
+  const keepInPlace = () => {
+    if (place !== null) scrollBy({ top: bar.getBoundingClientRect().top - place, behavior: "instant" });
+  };
   if (button) button.replaceWith(panel);
   else root.prepend(panel);
 
@@ -564,6 +569,7 @@ export async function start(root, base, worker, early = () => null) {
       Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (execute(), true) }])),
     ],
   });
+  keepInPlace();
   run.addEventListener("click", execute);
   reset.addEventListener("click", () => {
     view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: original } });

@@ -330,7 +330,13 @@ def run(source: str) -> dict:
     try:
         cells = code_cells(source)
     except SyntaxError as error:
-        return {"cells": [], "count": 0, "spans": [], "error": error_text(error), "error_line": error.lineno}
+        return {
+            "cells": [],
+            "count": 0,
+            "spans": [],
+            "error": error_text(error),
+            "error_line": error.lineno,
+        }
     # As in Sphinx-Gallery: the example is module __main__ (SQLAlchemy resolves Mapped[...]
     # annotations in the module of the class).
     module = types.ModuleType("__main__")
