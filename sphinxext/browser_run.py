@@ -104,6 +104,8 @@ def copy_assets(app) -> None:
     _copy(RUN_SOURCES / "runner.py", run / "py" / "runner.py")
     assets = {
         "python": python,
+        # What the first Run downloads, file by file: the worker reports its progress in them.
+        "sizes": first_run_sizes(manifest),
         "site_packages": manifest["site_packages"],
         "snapshot": manifest["snapshot"],
     }
@@ -111,6 +113,16 @@ def copy_assets(app) -> None:
     target = run / "assets.json"
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
+
+
+def first_run_sizes(manifest: dict) -> dict[str, int]:
+    """The files the worker fetches on the first Run (Pyodide, the snapshot, SQLAlchemy's zip):
+    their sizes, by path under _static/run/."""
+    return {
+        name: size
+        for name, size in manifest["bytes"].items()
+        if name.startswith(("pyodide/", "wheels/"))
+    }
 
 
 def example_of(docname: str) -> str | None:
@@ -137,17 +149,16 @@ def control_html(app, example: str) -> str:
             '<p class="run-here-reason"><strong>Run in your browser:</strong> not for this '
             f"example: {html.escape(reason)}</p></div>"
         )
-    # What the worker fetches on the first Run (Pyodide, the snapshot, SQLAlchemy's zip): the
-    # editor's loading message says it.
-    fetched = sum(
-        size
-        for name, size in app.config.session_sync_browser_manifest["bytes"].items()
-        if name.startswith(("pyodide/", "wheels/"))
-    )
+    # What the worker fetches on the first Run (Pyodide, the snapshot, SQLAlchemy's zip): said
+    # beside the button before the click, and by the progress while it loads.
+    fetched = round(sum(first_run_sizes(app.config.session_sync_browser_manifest).values()) / 1e6)
     return (
         '<div class="run-here" role="region" aria-label="Run this example" '
-        f'data-download-mb="{round(fetched / 1e6)}">'
-        '<button type="button" class="run-here-button">Run in your browser</button>'
+        f'data-download-mb="{fetched}">'
+        '<button type="button" class="run-here-button" aria-describedby="run-here-size">'
+        "Run in your browser</button> "
+        f'<span class="run-here-size" id="run-here-size">downloads {fetched} MB on the first '
+        "Run, once</span>"
         f'<p class="run-here-versions">{html.escape(here)}</p></div>'
     )
 

@@ -55,15 +55,16 @@ def built_cells(site, example: str) -> list[str]:
 
 
 def run_texts(page, selector: str) -> list[str]:
-    """The text of each element `selector` finds in the Run panel's results, in order."""
+    """The text of each element `selector` finds in the run's results (under the page's cells),
+    in order."""
     return page.evaluate(
-        """(selector) => [...document.querySelectorAll('.run-here-results ' + selector)]
+        """(selector) => [...document.querySelectorAll('.run-here-cell ' + selector)]
         .map(node => node.textContent.trimEnd())""",
         selector,
     )
 
 
-RUN_SQL = """() => [...document.querySelectorAll('.run-here-results .sql-box pre')]
+RUN_SQL = """() => [...document.querySelectorAll('.run-here-cell .sql-box pre')]
     .map(pre => pre.textContent.trimEnd())"""
 # What the capture layer adds under a cell besides its SQL (the same code makes it in the
 # browser): the notes in SQL boxes, the claims hidden asserts proved, the values a state table
@@ -93,7 +94,21 @@ def set_code(page, source: str) -> None:
     )
 
 
-def test_the_loading_message_says_what_the_first_run_downloads(visit, site):
+# Every text the run's status line showed, in order (watched from before the click).
+WATCH_STATUS = """() => { window.statusSeen = [];
+  new MutationObserver(() => {
+    const status = document.querySelector('.run-here-status');
+    const text = status && status.textContent;
+    if (text && window.statusSeen.at(-1) !== text) window.statusSeen.push(text);
+  }).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+
+
+def test_the_download_size_before_the_click_and_the_progress_where_the_button_was(
+    browser, base_url, site
+):
+    """On a phone (touch, 390 px): the size of the first Run's download beside the button; on
+    the click, the progress in the button's place (not below the editor, off screen), and no
+    keyboard shortcut named."""
     run = site.html / "_static" / "run"
     fetched = sum(
         path.stat().st_size
@@ -101,28 +116,79 @@ def test_the_loading_message_says_what_the_first_run_downloads(visit, site):
         for path in (run / folder).rglob("*")
         if path.is_file()
     )
-    page = visit.open(page_of(EXAMPLE))
-    page.get_by_role("button", name="Run in your browser").click()
-    status = page.locator(".run-here-status")
-    expect(status).to_contain_text(f"(about {round(fetched / 1e6)} MB, once)")
-    run_and_wait(page, 1)
-    visit.assert_clean()
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    try:
+        visit = test_browser.Visit(context, base_url)
+        page = visit.open(page_of(EXAMPLE))
+        button = page.get_by_role("button", name="Run in your browser")
+        size = page.locator(".run-here-size")
+        expect(size).to_have_text(f"downloads {round(fetched / 1e6)} MB on the first Run, once")
+        assert size.is_visible()
+        button.evaluate("(button) => button.scrollIntoView({block: 'center', behavior: 'instant'})")
+        place = button.bounding_box()
+        page.evaluate(WATCH_STATUS)
+        button.tap()
+        status = page.locator(".run-here-status")
+        expect(status).to_be_visible()
+        box = status.bounding_box()
+        assert abs(box["y"] - place["y"]) < 100, (box, place)
+        assert box["y"] + box["height"] <= 844, "the progress is off screen"
+        label = page.locator(".run-here-editor-label").inner_text()
+        assert "Enter" not in label, label
+        run_and_wait(page, 1)
+        seen = page.evaluate("window.statusSeen")
+        loading = [text for text in seen if text.endswith("\u2026")]
+        assert "Running the example\u2026" in loading, seen
+        total = f"of {fetched / 1e6:.1f} MB (once)"
+        downloads = [text for text in loading if text.startswith("Downloading")]
+        assert all(total in text for text in downloads), (downloads, total)
+        assert seen[-1].startswith("Ran 9 cells in your browser"), seen
+        assert page.locator(".run-here-progress").is_hidden()
+        visit.assert_clean()
+    finally:
+        context.close()
 
 
 EDITOR_TEXT = "() => document.querySelector('.run-here').runHere.view.state.doc.toString()"
+CURSOR_LINE = """() => { const {view} = document.querySelector('.run-here').runHere;
+    return view.state.doc.lineAt(view.state.selection.main.head).number; }"""
+# For each of the run's results, the page's code cell it sits under (its index, from 0).
+UNDER_CELL = """() => { const cells = [...document.querySelectorAll('article .highlight-Python')]
+    .filter((cell) => !cell.closest('.run-here'));
+  return [...document.querySelectorAll('.run-here-cell')].map((slot) => {
+    let node = slot.previousElementSibling;
+    while (node && !node.matches('.highlight-Python')) node = node.previousElementSibling;
+    return cells.indexOf(node); }); }"""
 
 
-def test_run_edit_and_fail_in_the_browser(visit, site):
+def run_button(page):
+    return page.get_by_role("button", name="Run", exact=True)
+
+
+def test_run_edit_and_experiment_in_the_browser(visit, site):
+    """The results under the page's own cells; a change that breaks a claim of the page says so
+    under its cell and the run goes on; an exception stops the run at its line; Reset clears;
+    the panel folds."""
     page = start(visit)
     original = page.evaluate(EDITOR_TEXT)
     assert original == (ROOT / "examples" / EXAMPLE).read_text(), "the editor holds the example"
     root = page.locator(".run-here")
-    assert root.get_attribute("data-state") == "done", page.locator(".run-here-status").inner_text()
-    # The same statements, labels and parameters as the built page, cell by cell.
+    status = page.locator(".run-here-status")
+    assert root.get_attribute("data-state") == "done", status.inner_text()
+    # The same statements, labels and parameters as the built page, cell by cell, each cell's
+    # under the page's own, folded: the same as the page.
     assert page.evaluate(RUN_SQL) == built_sql(site, EXAMPLE)
     cells = page.locator(".run-here-cell")
     code = built_cells(site, EXAMPLE)
     assert cells.count() == len(code)
+    assert page.evaluate(UNDER_CELL) == list(range(len(code)))
+    outcomes = [cell.get_attribute("data-outcome") for cell in cells.all()]
+    assert outcomes == ["same"] * len(code), outcomes
+    assert (
+        page.evaluate("[...document.querySelectorAll('.run-here-cell')].some(d => d.open)") is False
+    )
     assert page.locator(".run-here-cell .orm-state-box").count() > 0
     # SQL notes, verified claims (and changed-value marks, none here) too, from the same code as
     # the page's; the claims were proved by this run, and their caption says so.
@@ -131,36 +197,83 @@ def test_run_edit_and_fail_in_the_browser(visit, site):
     assert run_texts(page, ".verified-claim"), "the example's hidden asserts proved no claim"
     captions = set(run_texts(page, ".verified-claims-caption"))
     assert captions == {"Verified by this run, in your browser"}, captions
-
-    # The "fetch" strategy made False: its cell sends no SELECT and no RETURNING any more, and
-    # the assert that said it did now fails in that cell, with its message.
+    # The SQL is highlighted as the page's: the same token classes, so the same colours.
+    colour = "(selector) => getComputedStyle(document.querySelector(selector)).color"
+    page_keyword = page.evaluate(colour, "article .sql-box:not(.run-here-cell .sql-box) pre .k")
+    assert page.evaluate(colour, ".run-here-cell .sql-box pre .k") == page_keyword
+    # The "fetch" strategy made False: its cell sends no RETURNING any more; the claims that said
+    # it did no longer hold, which its result says, under the page's "fetch" cell, and the run
+    # goes on: that cell's SQL and state table show, and the cells after it run.
     source = (ROOT / "examples" / EXAMPLE).read_text()
     fetch = '{"synchronize_session": "fetch"}'
     assert source.count(fetch) == 1
-    fetch_cell = next(n for n, text in enumerate(code, 1) if fetch in text)
+    fetch_cell = next(n for n, text in enumerate(code) if fetch in text)
     set_code(page, source.replace(fetch, '{"synchronize_session": False}'))
-    page.get_by_role("button", name="Run", exact=True).click()
+    run_button(page).click()
     run_and_wait(page, 2)
-    assert root.get_attribute("data-state") == "raised"
-    failed = cells.last
-    assert "'fetch' used UPDATE ... RETURNING" in failed.locator(".run-here-error").inner_text()
-    assert "AssertionError" in failed.inner_text()
-    sql = "\n".join(failed.locator(".sql-box pre").all_inner_texts())
+    assert root.get_attribute("data-state") == "claims-broken", status.inner_text()
+    assert "2 of the page's claims no longer hold" in status.inner_text()
+    assert cells.count() == len(code), "the cells after the broken claim ran"
+    assert page.evaluate(UNDER_CELL) == list(range(len(code)))
+    changed = cells.nth(fetch_cell)
+    assert changed.get_attribute("data-outcome") == "broken"
+    assert changed.evaluate("(details) => details.open")
+    broken = changed.locator(".run-here-broken").inner_text()
+    assert "With your change, the page's claim no longer holds" in broken
+    assert "'fetch' used UPDATE ... RETURNING" in broken
+    assert "AssertionError" not in changed.inner_text()
+    sql = "\n".join(changed.locator(".sql-box pre").all_inner_texts())
     assert "UPDATE users SET status=?" in sql and "RETURNING" not in sql
-    assert cells.count() == fetch_cell, "the cells after the failing one did not run"
+    assert changed.locator(".orm-state-box").count() == 1
+    assert [c.get_attribute("data-outcome") for c in cells.all()][fetch_cell + 1 :] == ["same"] * (
+        len(code) - fetch_cell - 1
+    )
+    # The status links to that result, and the result to its lines in the editor.
+    jump = status.get_by_role("link")
+    assert jump.get_attribute("href") == "#" + changed.get_attribute("id")
+    changed.get_by_role("button", name="line 163").click()
+    assert page.evaluate(CURSOR_LINE) == 163
+    # Lines the page hides are dimmed in the editor: one grey, keywords included.
+    dimmed = page.evaluate(
+        """() => { const line = [...document.querySelectorAll('.cm-run-hidden-on-page')]
+          .find((l) => l.textContent.trim().startsWith('assert'));
+          const keyword = line.querySelector('.tok-keyword');
+          const visible = [...document.querySelectorAll('.cm-line:not(.cm-run-hidden-on-page)')]
+            .map((l) => l.querySelector('.tok-keyword')).find(Boolean);
+          return [getComputedStyle(line).color, getComputedStyle(keyword).color,
+                  getComputedStyle(visible).color, getComputedStyle(line).fontStyle]; }"""
+    )
+    assert dimmed[0] == dimmed[1] != dimmed[2] and dimmed[3] == "italic", dimmed
 
-    # A failing assert of our own, in the first cell: shown there, with its message.
+    # A failing assert of our own, in the first cell: the run stops there, the line is marked
+    # in the editor, and a button puts the cursor on it.
     set_code(page, source.replace("import os\n", "import os\nassert 1 == 2, 'my own claim'\n", 1))
-    page.get_by_role("button", name="Run", exact=True).click()
+    run_button(page).click()
     run_and_wait(page, 3)
+    assert root.get_attribute("data-state") == "raised"
     assert cells.count() == 1
     assert "AssertionError: my own claim" in cells.first.locator(".run-here-error").inner_text()
+    assert "raised AssertionError: my own claim at line 26" in status.inner_text()
+    marked = page.locator(".cm-run-error-line")
+    assert marked.count() == 1 and marked.inner_text() == "assert 1 == 2, 'my own claim'"
+    status.get_by_role("button", name="line 26").click()
+    assert page.evaluate(CURSOR_LINE) == 26
 
-    # Reset puts the original code in place of the reader's (not beside it): it runs as the
-    # page again.
+    # Fold the panel and open it again.
+    fold = page.get_by_role("button", name="Hide the editor and results")
+    fold.click()
+    assert page.locator(".run-here-editor").is_hidden() and cells.first.is_hidden()
+    page.get_by_role("button", name="Show the editor and results").click()
+    assert page.locator(".run-here-editor").is_visible() and cells.first.is_visible()
+
+    # Reset puts the original code in place of the reader's (not beside it) and clears the
+    # results and the mark: it runs as the page again.
     page.get_by_role("button", name="Reset").click()
     assert page.evaluate(EDITOR_TEXT) == original, "Reset left other code in the editor"
-    page.get_by_role("button", name="Run", exact=True).click()
+    assert cells.count() == 0 and marked.count() == 0
+    assert page.locator(".run-here-results").inner_text() == ""
+    assert "the results are cleared" in status.inner_text()
+    run_button(page).click()
     run_and_wait(page, 4)
     assert page.evaluate(RUN_SQL) == built_sql(site, EXAMPLE)
     visit.assert_clean()
@@ -183,7 +296,7 @@ def test_every_example_runs_in_the_browser_as_built(visit, site):
                 stale.append(f"{example} runs in the browser now: drop it from cannot_run.json")
             continue
         if state != "done":
-            errors = page.locator(".run-here-error").all_inner_texts()
+            errors = page.locator(".run-here-error, .run-here-broken").all_inner_texts()
             mismatched.append(f"{example}: {state}: {errors}")
         elif page.evaluate(RUN_SQL) != built_sql(site, example):
             mismatched.append(f"{example}: its SQL differs from the built page's")
@@ -236,7 +349,7 @@ def test_the_editor_passes_axe_and_works_from_the_keyboard(visit, axe_source, sc
     page.keyboard.type("\nprint('typed from the keyboard')")
     page.keyboard.press("Control+Enter")
     run_and_wait(page, 2)
-    assert "typed from the keyboard" in page.locator(".run-here-cell").last.inner_text()
+    assert "typed from the keyboard" in page.locator(".run-here-cell").last.text_content()
     # Out of the editor (its blinking cursor is an animation that never settles), then axe.
     page.get_by_role("button", name="Run", exact=True).focus()
     violations = test_browser.axe_violations(page, axe_source)

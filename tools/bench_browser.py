@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("SESSION_SYNC_CHROMIUM", "/usr/bin/chromium")
 PAGE = "auto_examples/synchronize_session/four_strategies.html"
 EXAMPLE = ROOT / "examples" / "synchronize_session" / "four_strategies.py"
-FIRST_SQL = ".run-here-results .sql-box"
+FIRST_SQL = ".run-here-cell .sql-box"
 TIMEOUT = 120_000
 
 

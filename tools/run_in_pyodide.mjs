@@ -1,7 +1,8 @@
 // Runs examples in Pyodide under Node, through the same runner.py and capture layer the browser
 // uses, offline: which examples can run in the browser, and the SQL each cell sends.
 //     node tools/run_in_pyodide.mjs <browser assets folder> <example.py>...
-// Prints one JSON line per example: {example, cells, count, error, statements, claims, notes}
+// Prints one JSON line per example: {example, cells, count, error, broken, statements, claims,
+// notes} (broken: the hidden checks that failed, which do not stop the run)
 // (per cell: the SQL it sent, the claims its hidden asserts proved, its SQL boxes' notes).
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -48,6 +49,7 @@ for (const example of process.argv.slice(3)) {
       cells: result.cells.length,
       count: result.count,
       error: (failed && failed.error) || result.error || null,
+      broken: result.cells.flatMap((cell) => cell.broken_claims || []),
       statements: result.cells.map((cell) => cell.statements),
       claims: result.cells.map((cell) => texts(cell.claims, "verified-claim")),
       notes: result.cells.map((cell) => cell.trees.flatMap((tree) => texts(tree, "sql-note"))),

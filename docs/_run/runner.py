@@ -9,7 +9,12 @@ in one namespace (``__name__ == "__main__"``); the capture layer's ``recording``
 the SQL into the same boxes, so the page's JavaScript only turns its tree into HTML.
 Hidden asserts (between ``sphinx_gallery_start_ignore`` and ``_end_ignore``) are instrumented
 by ``claims`` as in the build: each one that passes is listed under its cell as a verified
-claim, and one that sends SQL fails its cell.
+claim. Unlike the build, a hidden check that fails does not stop the run: the reader edited the
+code to see what happens, and the page's claim no longer holding is the news, not the end of
+the run. The cell goes on after it (its output, SQL and state table still show, and the later
+cells run), and the claim is listed under the cell as broken, with its message. Only an
+exception in the code itself (visible, or a hidden line that raises something other than a
+failed check) stops the run there.
 """
 
 from __future__ import annotations
@@ -197,6 +202,99 @@ def error_text(error: BaseException) -> str:
     return "".join(lines).replace(FILENAME, "example.py").rstrip()
 
 
+BROKEN_NAME = "_session_sync_claim_broken"  # in the example's globals, as claims' names
+
+
+class _BrokenClaims:
+    """The page's hidden checks that failed in this cell (the reader's change broke them):
+    each as ``{"line", "claim", "detail"}``, in the order they failed, each once."""
+
+    def __init__(self) -> None:
+        self.broken: list[dict] = []
+        self.just_failed: set[int] = set()
+
+    def fail(self, line: int, check: str, error: AssertionError) -> bool:
+        self.just_failed.add(line)
+        message = " ".join(str(error).split()) or f"assert {check}"
+        entry = {"line": line, "claim": message}
+        if entry not in self.broken:
+            self.broken.append(entry)
+        return False
+
+    def problem(self, line: int, message: str) -> None:
+        """A hidden check that passed but now sends SQL, or a hidden block that now prints or
+        changes the state table: said under the cell; the run goes on."""
+        entry = {"line": line, "claim": " ".join(message.split()), "kind": "hidden-code"}
+        if entry not in self.broken:
+            self.broken.append(entry)
+
+    def recorder(self, line: int, message) -> bool:
+        """claims' recorder, after a hidden assert: nothing for one that failed (fail() said
+        it), else recording's record_claim, whose complaint is said rather than raised."""
+        from session_sync import recording
+
+        if line in self.just_failed:
+            self.just_failed.discard(line)
+            active = recording.active_recording()
+            if active is not None:
+                active[0].assert_started_at.pop(line, None)
+            return False
+        try:
+            return recording.record_claim(line, message)
+        except AssertionError as error:
+            self.problem(line, str(error))
+            return False
+
+    def block_report(self, message: str) -> None:
+        line = int(re.search(r"lines (\d+)", message).group(1))
+        self.problem(line, message)
+
+    def new_cell(self) -> list[dict]:
+        broken, self.broken, self.just_failed = self.broken, [], set()
+        return broken
+
+
+class _KeepGoingAfterHiddenAsserts(ast.NodeTransformer):
+    """Each hidden ``assert`` (already instrumented by claims) inside ``try: ... except
+    AssertionError as e: _session_sync_claim_broken(line, source, e)``: a failed check is
+    noted and the cell goes on."""
+
+    def __init__(self, hidden: frozenset[int]) -> None:
+        self.hidden = hidden
+
+    def visit_Assert(self, node: ast.Assert):
+        if node.lineno not in self.hidden:
+            return node
+        name = "_session_sync_broken_error"
+        call = ast.Call(
+            func=ast.Name(id=BROKEN_NAME, ctx=ast.Load()),
+            args=[
+                ast.Constant(node.lineno),
+                ast.Constant(ast.unparse(node.test)),
+                ast.Name(id=name, ctx=ast.Load()),
+            ],
+            keywords=[],
+        )
+        handler = ast.ExceptHandler(
+            type=ast.Name(id="AssertionError", ctx=ast.Load()),
+            name=name,
+            body=[ast.Expr(call)],
+        )
+        statement = ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[])
+        for new in ast.walk(statement):
+            if new is not node and not isinstance(new, ast.expr_context):
+                ast.copy_location(new, node)
+        return statement
+
+
+def error_lineno(error: BaseException) -> int | None:
+    """The example's line where the exception was raised (its innermost frame there)."""
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == FILENAME]
+    if not lines and isinstance(error, SyntaxError) and error.filename == FILENAME:
+        return error.lineno
+    return lines[-1] if lines else None
+
+
 # The previous run's compiled cells: a re-run after an edit compiles only the cells that changed
 # (parsing, instrumenting and compiling an example's cells took a quarter of a re-run).
 _compiled: dict[tuple, types.CodeType] = {}
@@ -214,7 +312,8 @@ def compiled_cell(lineno: int, code: str, hidden: frozenset[int], kept: dict, st
     if compiled is None:
         tree = ast.parse("\n" * (lineno - 1) + code, FILENAME)
         if hidden:
-            tree = claims.instrument(tree, hidden)
+            tree = _KeepGoingAfterHiddenAsserts(hidden).visit(claims.instrument(tree, hidden))
+            ast.fix_missing_locations(tree)
         compiled = compile(tree, FILENAME, "exec")
         if stderr.getvalue():
             return compiled
@@ -223,14 +322,21 @@ def compiled_cell(lineno: int, code: str, hidden: frozenset[int], kept: dict, st
 
 
 def run(source: str) -> dict:
-    """Every code cell of ``source``, in order, until one raises: what each showed."""
+    """Every code cell of ``source``, in order, until one raises: what each showed (a hidden
+    check that fails is listed under its cell, and the run goes on)."""
     from session_sync import claims, recording, state
 
     results = []
     try:
         cells = code_cells(source)
     except SyntaxError as error:
-        return {"cells": [], "error": error_text(error)}
+        return {
+            "cells": [],
+            "count": 0,
+            "spans": [],
+            "error": error_text(error),
+            "error_line": error.lineno,
+        }
     # As in Sphinx-Gallery: the example is module __main__ (SQLAlchemy resolves Mapped[...]
     # annotations in the module of the class).
     module = types.ModuleType("__main__")
@@ -238,7 +344,9 @@ def run(source: str) -> dict:
     namespace = module.__dict__
     # As the build does (session_sync.build_hooks.run_cell_recording_claims).
     hidden = claims.hidden_lines(source)
-    claims.install(namespace, recording.record_claim, recording.assert_starts)
+    broken = _BrokenClaims()
+    claims.install(namespace, broken.recorder, recording.assert_starts, broken.block_report)
+    namespace[BROKEN_NAME] = broken.fail
     main, sys.modules["__main__"] = sys.modules.get("__main__"), module
     recording.start_recording(recording.SqlTranscript(), state.ObjectTracker())
     global _compiled
@@ -246,12 +354,13 @@ def run(source: str) -> dict:
     try:
         for lineno, code in cells:
             stdout, stderr = io.StringIO(), io.StringIO()
-            error = None
+            error = error_line = None
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
                 try:
                     exec(compiled_cell(lineno, code, hidden, kept, stderr), namespace)
                 except BaseException as raised:  # the reader's code: show whatever it raised
                     error = error_text(raised)
+                    error_line = error_lineno(raised)
                 capture = recording.end_cell()
             last = lineno + code.rstrip("\n").count("\n")
             results.append(
@@ -262,7 +371,9 @@ def run(source: str) -> dict:
                     "stderr": stderr.getvalue(),
                     "state_table": capture.state_table if capture else None,
                     "claims": capture.claims if capture else [],
+                    "broken_claims": broken.new_cell(),
                     "error": error,
+                    "error_line": error_line,
                 }
             )
             if error:
@@ -271,7 +382,7 @@ def run(source: str) -> dict:
         recording.stop_recording()
         sys.modules["__main__"] = main
         _compiled = kept
-    return {"cells": results, "count": len(cells)}
+    return {"cells": results, "count": len(cells), "spans": cell_spans(cells)}
 
 
 def render(result: dict) -> dict:
@@ -308,7 +419,17 @@ def prepare() -> None:
     _rendering()
 
 
-def run_and_render(source: str) -> str:
+def cell_spans(cells: list[tuple[int, str]]) -> list[list[int]]:
+    """The first and last line of each code cell."""
+    return [[lineno, lineno + code.rstrip("\n").count("\n")] for lineno, code in cells]
+
+
+def run_and_render(source: str, original: str | None = None) -> str:
+    """The run's result as JSON; with ``original`` (the page's own code), also its cells'
+    lines (``page_spans``), which the page's script matches with the run's cells."""
     import json
 
-    return json.dumps(render(run(source)))
+    result = render(run(source))
+    if original is not None:
+        result["page_spans"] = cell_spans(code_cells(original))
+    return json.dumps(result)

@@ -1,12 +1,51 @@
 // The Web Worker that runs an example: Pyodide, SQLAlchemy's wheel and the capture layer, all
 // from this site (never another host), loaded on the first Run and kept for the next ones.
 // control.js starts it on the reader's click, before the editor has loaded; it starts Python at
-// once. Messages in: {id, source}; out: {id, result} (what each cell showed) or {id, failure}.
+// once. Messages in: {id, source, original}; out: {id, json} (what each cell showed) or
+// {id, failure}; and, while Python loads, {progress: {text, done, total}} (bytes downloaded of
+// what the first Run downloads, from the sizes the build wrote into assets.json).
 
 const base = new URL(".", self.location.href).href;
 // Seconds each step took, since the worker started: the benchmark reports them.
 const phases = {};
 const lap = (name) => (phases[name] = Number((performance.now() / 1000).toFixed(3)));
+
+// Progress for the page: every response this worker (and Pyodide in it) fetches is counted as
+// its bytes arrive (a clone read beside the original), up to the size the build recorded.
+const sizes = {};
+const received = {};
+let step = "Downloading Python, SQLite and SQLAlchemy";
+let lastSent = "";
+function progress(text = step, finished = false) {
+  step = text;
+  const total = Object.values(sizes).reduce((a, b) => a + b, 0);
+  const done = finished
+    ? total
+    : Object.entries(received).reduce((sum, [name, bytes]) => sum + Math.min(bytes, sizes[name] || 0), 0);
+  if (!finished && total && done >= total && text === step) text = "Starting Python";
+  const message = { text, done, total };
+  const key = `${text}|${Math.floor((done / (total || 1)) * 100)}`;
+  if (key === lastSent) return;
+  lastSent = key;
+  self.postMessage({ progress: message });
+}
+const realFetch = self.fetch.bind(self);
+self.fetch = async (...args) => {
+  const response = await realFetch(...args);
+  const name = new URL(response.url || String(args[0]), base).href.slice(base.length);
+  if (response.ok && response.body && name in sizes) {
+    (async () => {
+      const reader = response.clone().body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received[name] = (received[name] || 0) + value.length;
+        progress();
+      }
+    })().catch(() => {});
+  }
+  return response;
+};
 
 function fetched(name) {
   return fetch(new URL(name, base)).then((response) => {
@@ -44,7 +83,9 @@ async function boot() {
   // Everything is requested at once: Pyodide's own files (it fetches its wasm and standard
   // library side by side), the snapshot of its heap with SQLAlchemy imported
   // (tools/make_snapshot.mjs), SQLAlchemy's compiled zip and the capture layer.
-  const assets = fetched("assets.json").then((response) => response.json());
+  const assets = fetched("assets.json")
+    .then((response) => response.json())
+    .then((found) => (Object.assign(sizes, found.sizes || {}), progress(), found));
   const snapshot = assets.then((found) => fetched(found.snapshot)).then(inflated);
   const archive = assets
     .then((found) => fetched(found.site_packages))
@@ -70,6 +111,7 @@ async function boot() {
     stderr: () => {},
   });
   lap("Python restored");
+  progress("Starting SQLAlchemy", true);
   // SQLAlchemy's modules the snapshot does not hold (imported later by an example, or by the
   // reader's edit): installed and compiled to bytecode when the site was built
   // (tools/compile_wheels.mjs), unpacked into site-packages, nothing to compile here.
@@ -116,10 +158,11 @@ self.onmessage = async ({ data }) => {
     ready ??= boot();
     const { run, versions } = await ready;
     if (!warmedUp) {
+      progress("Running the example", true);
       const until = performance.now() + WARM_UP_SECONDS * 1000;
       for (let i = 0; i < WARM_UP_RUNS && performance.now() < until; i++) {
         try {
-          run(data.source);
+          run(data.source, null);
         } catch {
           break; // the run below reports it
         }
@@ -130,7 +173,7 @@ self.onmessage = async ({ data }) => {
     const started = performance.now();
     // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
     // here and structured-cloned across.
-    const json = run(data.source);
+    const json = run(data.source, data.original ?? null);
     const seconds = (performance.now() - started) / 1000;
     self.postMessage({ id: data.id, json, seconds, versions, phases });
   } catch (error) {
