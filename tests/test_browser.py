@@ -57,6 +57,7 @@ SECTIONS = {
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
     "gallery-testing-and-concurrency": "auto_examples/testing_and_concurrency/index.html",
     "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
+    "gallery-events-and-unit-of-work": "auto_examples/events_and_unit_of_work/index.html",
     "gallery-performance": "auto_examples/performance/index.html",
 }
 
