@@ -163,8 +163,9 @@ session.commit()
 #
 # Mapper events (``before_insert``, ``after_insert``, ``before_update``, ...) run in the
 # *execution stage* of the flush, while it is sending its statements; by then the list of
-# what to write is fixed. ``add()`` there gives a warning, and the object is not in this
-# flush: after it, the audit row is still pending and not in the database.
+# what to write is fixed (and they fire for the flush only: :doc:`not for a bulk UPDATE
+# <../myths/before_update_fires_for_bulk>`). ``add()`` there gives a warning, and the object
+# is not in this flush: after it, the audit row is still pending and not in the database.
 
 
 def audit_insert(mapper, connection, target):
