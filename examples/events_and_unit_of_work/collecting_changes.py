@@ -55,7 +55,8 @@ session = Session(engine)
 # code renames alice, adds carol, then loads bob (``get()`` of a key the session does not
 # hold runs a ``SELECT``, so it :doc:`autoflushes <../session_lifecycle/autoflush>` first) and
 # renames him. At commit the listener sees only bob: alice's ``UPDATE`` and carol's
-# ``INSERT`` went out with the autoflush, and the flush emptied both collections. Alice's attribute history shows no change either.
+# ``INSERT`` went out with the autoflush, and the flush emptied both collections. Alice's
+# attribute history shows no change either.
 
 seen_at_commit = []
 

@@ -191,9 +191,9 @@ assert audit == ["new order: books"], "and it is not in the database"
 # sphinx_gallery_end_ignore
 
 # %%
-# It goes out with the *next* flush, whenever that comes (here ``commit()``), or never if the
-# session is rolled back first. ``after_flush`` is the same: ``add()`` there does not warn
-# (the statements have been sent), but the object waits for the next flush just the same.
+# It goes out with the *next* flush, whenever that comes (here ``commit()``). ``after_flush``
+# is the same: ``add()`` there does not warn (the statements have been sent), but the object
+# waits for the next flush just the same.
 
 event.remove(Order, "after_insert", audit_insert)
 session.commit()
@@ -347,7 +347,7 @@ session.commit()
 # --------------------------------
 #
 # ``after_commit`` runs once the transaction has committed; the session refuses to begin
-# another inside it, so a query (or a flush) there raises.
+# another inside it, so a query there raises.
 
 errors = []
 
