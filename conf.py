@@ -96,6 +96,7 @@ sphinx_gallery_conf = {
         "../examples/concurrency_and_scope",
         "../examples/testing_and_concurrency",
         "../examples/transactions_and_pool",
+        "../examples/events_and_unit_of_work",
         "../examples/recipes",
         "../examples/performance",
     ],

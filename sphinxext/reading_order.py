@@ -11,6 +11,7 @@ LEADING_PAGES = (
     "missing_greenlet.py",
     "server_generated_values.py",
     "lost_update.py",
+    "flush_events.py",
 )
 
 

@@ -58,6 +58,7 @@ SECTIONS = {
     "gallery-concurrency-and-scope": "auto_examples/concurrency_and_scope/index.html",
     "gallery-testing-and-concurrency": "auto_examples/testing_and_concurrency/index.html",
     "gallery-transactions-and-pool": "auto_examples/transactions_and_pool/index.html",
+    "gallery-events-and-unit-of-work": "auto_examples/events_and_unit_of_work/index.html",
     "gallery-recipes": "auto_examples/recipes/index.html",
     "gallery-performance": "auto_examples/performance/index.html",
 }
@@ -1332,7 +1333,9 @@ def test_the_landing_and_404_pages_lead_to_every_section_and_guide(visit):
         assert name in text, f"the 404 page names {name}"
     links = page.locator("article a").evaluate_all("links => links.map(a => a.href)")
     for section in SECTIONS.values():
-        assert any(link.split("#")[0].endswith("/" + section) for link in links), f"404 page: no {section}"
+        assert any(link.split("#")[0].endswith("/" + section) for link in links), (
+            f"404 page: no {section}"
+        )
     expect(page.locator("article a", has_text="search the site")).to_have_attribute(
         "href", re.compile(r"search\.html$")
     )
