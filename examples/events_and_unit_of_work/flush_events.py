@@ -105,7 +105,7 @@ def in_database(session, column):
 
 
 session = Session(engine)
-session.add_all([Order(id=1, item="old stock"), Stats(id=1, orders=0)])
+session.add_all([Order(item="old stock"), Stats(orders=0)])
 session.commit()
 
 # %%
@@ -334,7 +334,7 @@ print("lines seen by after_insert:", seen, "| lines now:", lines)
 assert not warned, "the query inside the flush gave no warning"
 assert seen == [0], "after_insert counted no lines"
 assert len(lines) == 2, "though the same flush inserted two"
-first_line = next(i for i, s in enumerate(sent) if s.startswith("INSERT INTO lines"))
+first_line = next(i for i, s in enumerate(sent) if re.match(r"INSERT INTO \W?lines\b", s))
 assert any(s.startswith("SELECT count") for s in sent[:first_line]), (
     "the count ran before the lines' INSERT"
 )
