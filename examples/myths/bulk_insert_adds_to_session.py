@@ -73,13 +73,14 @@ print(
     "ids:", [u.id for u in users], "| transient:", [inspect(u).transient for u in users]
 )
 print("alice in session:", users[0] in session)
-print("rows:", session.scalar(select(func.count()).select_from(User)))
+rows = session.scalar(select(func.count()).select_from(User))
+print("rows:", rows)
 # sphinx_gallery_start_ignore
 assert sum(s.startswith("INSERT") for s in sent) == 1, "one INSERT for both rows"
 assert [u.id for u in users] == [None, None], "the objects got no id"
 assert all(inspect(u).transient for u in users), "they are still transient"
 assert users[0] not in session and not session.new, "and not in the session"
-assert session.scalar(select(func.count()).select_from(User)) == 2, "the rows exist"
+assert rows == 2, "the rows exist"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -119,12 +119,13 @@ assert inspect(incoming).transient, "the input object stays transient"
 assert incoming not in session, "and is not in the session"
 # sphinx_gallery_end_ignore
 session.commit()
-print("row:", row(1))
+now = row(1)
+print("row:", now)
 # sphinx_gallery_start_ignore
 assert sent[-1].startswith("UPDATE users SET name=") and "email" not in sent[-1], (
     "the commit sent an UPDATE of name only"
 )
-assert row(1) == ("Alice", "alice@old"), "email was not in the data: the row keeps it"
+assert now == ("Alice", "alice@old"), "email was not in the data: the row keeps it"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -147,10 +148,11 @@ assert inspect(user).attrs.email.history.deleted == ["alice@old"], (
 )
 # sphinx_gallery_end_ignore
 session.commit()
-print("row:", row(1))
+now = row(1)
+print("row:", now)
 # sphinx_gallery_start_ignore
 assert sent[-1].startswith("UPDATE users SET email="), "the commit sent SET email=?"
-assert row(1) == ("alice", None), "the row's email is NULL now"
+assert now == ("alice", None), "the row's email is NULL now"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -179,9 +181,11 @@ assert inspect(carol).pending, "carol is pending"
 assert inspect(bob).persistent, "bob was flushed"
 # sphinx_gallery_end_ignore
 session.commit()
+bob_row = row(2)
+print("bob's row:", bob_row)
 # sphinx_gallery_start_ignore
 assert sent[-1].startswith("INSERT INTO users"), "the commit inserted carol"
-assert row(2) == ("bob", None), "bob's row exists"
+assert bob_row == ("bob", None), "bob's row exists"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -236,9 +240,10 @@ user = session.get(User, 1)
 for key, value in data.items():
     setattr(user, key, value)
 session.commit()
-print("row:", row(1))
+now = row(1)
+print("row:", now)
 # sphinx_gallery_start_ignore
-assert row(1) == ("Alice", "alice@old"), "only the name changed"
+assert now == ("Alice", "alice@old"), "only the name changed"
 assert sent[-1].startswith("UPDATE users SET name=") and "email" not in sent[-1], (
     "an UPDATE of the name alone"
 )
