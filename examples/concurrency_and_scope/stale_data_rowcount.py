@@ -261,7 +261,8 @@ assert outcomes["versioned_update"] == (
 # -----------------------------------------------------
 #
 # With ``supports_sane_rowcount`` false too, nothing is counted. The version check, which
-# rests on the count, cannot be made: the ORM warns, and the stale write goes through.
+# rests on the count, cannot be made: the ORM warns, and the stale write goes through. The
+# last line puts the dialect's flags back.
 
 engine.dialect.supports_sane_rowcount = False
 versioned = attempt(session, versioned_update)
@@ -270,12 +271,10 @@ assert versioned.startswith("SAWarning: Dialect ") and versioned.endswith(
     "does not support updated rowcount - versioning cannot be verified."
 ), "the versioned UPDATE only warns"
 # sphinx_gallery_end_ignore
+engine.dialect.supports_sane_rowcount, engine.dialect.supports_sane_multi_rowcount = flags
 
 # %%
-# Clean up: the flags back as the dialect had them, and the session closed.
+# Clean up.
 
-engine.dialect.supports_sane_rowcount, engine.dialect.supports_sane_multi_rowcount = flags
-# sphinx_gallery_start_ignore
 session.close()
 engine.dispose()
-# sphinx_gallery_end_ignore
