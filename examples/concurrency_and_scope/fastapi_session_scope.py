@@ -32,6 +32,7 @@ that sends each request to the app as a browser would.
 # session. ``TestClient(app, raise_server_exceptions=False)`` turns an error in the app into
 # what a client gets, a 500, instead of raising it here.
 
+import logging
 import os
 import tempfile
 from typing import Annotated
@@ -103,6 +104,10 @@ class LogWhenSent:  # an ASGI middleware: logs once the response's last part is 
         await self.app(scope, receive, send_and_log)
 
 
+# sphinx_gallery_start_ignore
+# The site's build logs at INFO; the test client's HTTP library logs every request there.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
+# sphinx_gallery_end_ignore
 app = FastAPI()
 app.add_middleware(LogWhenSent)
 client = TestClient(app, raise_server_exceptions=False)
