@@ -27,10 +27,11 @@ that sends each request to the app as a browser would.
 # -------------------------------------------------
 #
 # FastAPI runs ``def`` endpoints in worker threads, so SQLite gets a file (why not
-# ``StaticPool``: :doc:`the page before <session_per_request>`). ``get_session()`` is the usual dependency: open a session, ``yield`` it,
-# commit, and on an error roll back; every step goes into ``log``, with a number per
-# session. ``TestClient(app, raise_server_exceptions=False)`` turns an error in the app into
-# what a client gets, a 500, instead of raising it here.
+# ``StaticPool``: :doc:`the page without FastAPI <session_per_request>`).
+# ``get_session()`` is the usual dependency: open a session, ``yield`` it, commit, and on
+# an error roll back; every step goes into ``log``, with a number per session.
+# ``TestClient(app, raise_server_exceptions=False)`` turns an error in the app into what a
+# client gets, a 500, instead of raising it here.
 
 import logging
 import os
