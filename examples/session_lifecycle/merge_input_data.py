@@ -28,7 +28,16 @@ handler builds it.
 
 import os
 
-from sqlalchemy import ForeignKey, String, create_engine, delete, event, inspect, select
+from sqlalchemy import (
+    ForeignKey,
+    Identity,
+    String,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -38,7 +47,8 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # generated ids start at 100, clear of the ids this page writes by hand
+    id: Mapped[int] = mapped_column(Identity(start=100), primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     email: Mapped[str | None] = mapped_column(String(50))
     addresses: Mapped[list["Address"]] = relationship(
