@@ -152,6 +152,10 @@ PAGES_WITHOUT_STATE = {
     "auto_examples/synchronize_session/legacy_query_api.html",
     # Its sessions only read isolation levels and query an empty table: no object is loaded.
     "auto_examples/transactions_and_pool/isolation_level.html",
+    # Its steps load and drop their objects inside functions, each ended by a rollback.
+    "auto_examples/concurrency_and_scope/stale_data_rowcount.html",
+    # Its objects live inside the app's endpoints and tasks, one request each.
+    "auto_examples/concurrency_and_scope/fastapi_session_scope.html",
 }
 
 

@@ -126,11 +126,13 @@ shared.dispose()
 #
 # The generator has the shape of a FastAPI dependency "with yield"; this page does not run
 # FastAPI (when FastAPI runs the code after ``yield``: :ref:`below
-# <session_per_request_failed_commit>`). ``handle()`` drives the generator
-# with ``contextlib.contextmanager``: the code before ``yield`` runs before the endpoint, an
-# exception the endpoint raises comes out of the ``yield``, and the code after it runs once
-# the endpoint has returned. If the endpoint returns, the generator commits; if it raises, the
-# generator rolls back and re-raises. Either way ``finally`` closes the session.
+# <session_per_request_failed_commit>`; FastAPI itself, run through its test client:
+# :ref:`sphx_glr_auto_examples_concurrency_and_scope_fastapi_session_scope.py`).
+# ``handle()`` drives the generator with ``contextlib.contextmanager``: the code before
+# ``yield`` runs before the endpoint, an exception the endpoint raises comes out of the
+# ``yield``, and the code after it runs once the endpoint has returned. If the endpoint
+# returns, the generator commits; if it raises, the generator rolls back and re-raises.
+# Either way ``finally`` closes the session.
 
 
 def get_session():

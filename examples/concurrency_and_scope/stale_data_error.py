@@ -389,7 +389,9 @@ assert found is None, "a new transaction does not find the row"
 # expect every dict to match one row: a dict naming a missing id raises once the UPDATE has
 # run. The bulk UPDATE sends its two dicts as one executemany, whose rows the ORM counts only
 # where the dialect can (``dialect.supports_sane_multi_rowcount``): SQLite's can; asyncpg's
-# cannot, and there the same call raises nothing, with the row that exists updated.
+# cannot, and there the same call raises nothing, with the row that exists updated (which
+# writes are counted where, and what a driver with no usable count does to a version check:
+# :ref:`sphx_glr_auto_examples_concurrency_and_scope_stale_data_rowcount.py`).
 # They leave the session in different states. After the bulk UPDATE the transaction is
 # still active, with the row that exists updated (alice reads "alicia"): a ``commit()`` now
 # would keep that. ``bulk_update_mappings()`` fails as a flush does: the session refuses

@@ -10,7 +10,9 @@ Myth: ``bulk_update_mappings`` / ``bulk_save_objects`` keep the session in sync
 
 The legacy bulk methods live on the ``Session``, so it is natural to assume the ``Session`` knows
 what they did. It does not: they send their statements past the unit of work and the identity
-map, and the loaded objects you hold are left as they were.
+map, and the loaded objects you hold are left as they were. Their ``INSERT`` side
+(``bulk_insert_mappings``, ``bulk_save_objects`` of new objects, ``return_defaults``) is
+:ref:`sphx_glr_auto_examples_myths_bulk_insert_adds_to_session.py`.
 """
 
 # %%

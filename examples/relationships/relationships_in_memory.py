@@ -15,7 +15,9 @@ updates both sides in memory at once; a foreign key assigned by hand or by a bul
 expired (a commit expires them all), and expiring the child (or the key) before the flush
 throws that change away.
 Deleting a child is the next page:
-:ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`.
+:ref:`sphx_glr_auto_examples_relationships_relationships_on_delete.py`; the same move with
+no ``back_populates`` on either side:
+:ref:`sphx_glr_auto_examples_relationships_without_back_populates.py`.
 """
 
 # %%

@@ -17,7 +17,9 @@ An object belongs to at most one ``Session``, and a session holds at most one ob
 ``add()`` refuses an object another session owns, and a copy of a row the session already
 holds. ``merge()`` accepts both, but returns *its own* instance and copies every loaded value
 onto it, stale ones included, which the next flush writes back. Close the first session
-(or ``expunge()`` the object) before you ``add()`` it to another.
+(or ``expunge()`` the object) before you ``add()`` it to another. Merging a *new* object
+built from a request's data (an INSERT or an UPDATE, and what a ``None`` in it overwrites)
+is the next page: :ref:`sphx_glr_auto_examples_session_lifecycle_merge_input_data.py`.
 """
 
 # %%

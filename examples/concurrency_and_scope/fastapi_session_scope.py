@@ -1,0 +1,299 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+#     "fastapi>=0.121.0",
+#     "httpx2",
+# ]
+# ///
+"""
+A session per request in FastAPI, run with its ``TestClient``
+=============================================================
+
+A dependency with ``yield`` gives each request one session, and FastAPI resolves it once per
+request (two dependencies asking for it share it; ``use_cache=False`` makes a second one).
+By default its code after ``yield`` runs after the response is sent: a commit that fails
+there leaves the client with a 200 for a row that was never written. With
+``Depends(..., scope="function")`` (FastAPI 0.121.0 and later) it runs before, and the client
+gets the 500. A background task opens a session of its own.
+
+:ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py` drives the same
+kind of generator without FastAPI; this page runs it in FastAPI, through the test client
+that sends each request to the app as a browser would.
+"""
+
+# %%
+# Setup: the app, its session dependency, and a log
+# -------------------------------------------------
+#
+# FastAPI runs ``def`` endpoints in worker threads, so SQLite gets a file (why not
+# ``StaticPool``: :doc:`the page without FastAPI <session_per_request>`).
+# ``get_session()`` is the usual dependency: open a session, ``yield`` it, commit, and on
+# an error roll back; every step goes into ``log``, with a number per session.
+# ``TestClient(app, raise_server_exceptions=False)`` turns an error in the app into what a
+# client gets, a 500, instead of raising it here.
+
+import logging
+import os
+import tempfile
+from typing import Annotated
+
+import fastapi
+from fastapi import BackgroundTasks, Depends, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import String, create_engine, make_url, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r})"
+
+
+url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
+tmp = tempfile.TemporaryDirectory()
+if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    url = url.set(database=os.path.join(tmp.name, "app.db"))
+engine = create_engine(url)
+# sphinx_gallery_start_ignore
+Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
+Base.metadata.create_all(engine)
+SessionLocal = sessionmaker(engine)
+log = []
+opened = [0]
+
+
+def get_session():
+    opened[0] += 1
+    number = opened[0]
+    log.append(f"session {number} opened")
+    with SessionLocal() as session:
+        try:
+            yield session
+            session.commit()
+            log.append(f"session {number} committed")
+        except Exception as error:
+            session.rollback()
+            log.append(f"session {number} rolled back after {type(error).__name__}")
+            raise
+
+
+def names_in_database():
+    with SessionLocal() as reader:
+        return reader.scalars(select(User.name).order_by(User.id)).all()
+
+
+class LogWhenSent:  # an ASGI middleware: logs once the response's last part is sent
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_and_log(message):
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                log.append("response sent")
+
+        await self.app(scope, receive, send_and_log)
+
+
+# sphinx_gallery_start_ignore
+# The site's build logs at INFO; the test client's HTTP library logs every request there.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
+# sphinx_gallery_end_ignore
+app = FastAPI()
+app.add_middleware(LogWhenSent)
+client = TestClient(app, raise_server_exceptions=False)
+print("FastAPI", fastapi.__version__)
+# sphinx_gallery_start_ignore
+fastapi_release = tuple(int(part) for part in fastapi.__version__.split(".")[:3])
+assert fastapi_release >= (0, 121, 0), "a FastAPI with Depends(scope=...)"
+# sphinx_gallery_end_ignore
+
+# %%
+# The endpoint returns, the response goes out, then the dependency commits
+# ------------------------------------------------------------------------
+#
+# The endpoint adds a user and returns. A small ASGI middleware (``LogWhenSent``) logs when
+# the last byte of the response has gone to the client. The log shows the order: the
+# response was sent before the dependency's ``commit()`` ran.
+
+
+@app.post("/users")
+def create_user(name: str, session: Annotated[Session, Depends(get_session)]):
+    session.add(User(name=name))
+    log.append("endpoint returned")
+    return {"created": name}
+
+
+response = client.post("/users", params={"name": "alice"})
+print(response.status_code, response.json(), log)
+# sphinx_gallery_start_ignore
+assert response.status_code == 200, "the client got a 200"
+assert log == [
+    "session 1 opened",
+    "endpoint returned",
+    "response sent",
+    "session 1 committed",
+], "the commit ran after the response was sent"
+# sphinx_gallery_end_ignore
+names = names_in_database()
+print("database:", names)
+# sphinx_gallery_start_ignore
+assert names == ["alice"], "alice was committed"
+# sphinx_gallery_end_ignore
+
+# %%
+# A commit that fails after the response: the client saw a success
+# ----------------------------------------------------------------
+#
+# Alice again: the name is unique, so the ``INSERT`` the commit flushes fails. The client
+# already has its 200 and the body; the dependency rolls back; the database has one alice.
+# What the client was told and what the database holds disagree.
+
+log.clear()
+response = client.post("/users", params={"name": "alice"})
+print(response.status_code, response.json(), log)
+names = names_in_database()
+print("database:", names)
+# sphinx_gallery_start_ignore
+assert response.status_code == 200, "the client got a 200"
+assert response.json() == {"created": "alice"}, "and the body"
+assert log[-2:] == ["response sent", "session 2 rolled back after IntegrityError"], (
+    "the commit failed after the response was sent, and the dependency rolled back"
+)
+assert names == ["alice"], "the second alice was never written"
+# sphinx_gallery_end_ignore
+
+# %%
+# ``scope="function"``: the commit before the response
+# -----------------------------------------------------
+#
+# ``Depends(get_session, scope="function")`` runs the code after ``yield`` when the endpoint
+# returns, before the response is sent: the same failing commit now reaches the client as a
+# 500. (That 500 comes from FastAPI's outermost error handler, outside ``LogWhenSent``, so
+# the log has no "response sent" line for it.)
+
+
+@app.post("/users-committed-first")
+def create_user_committed_first(
+    name: str, session: Annotated[Session, Depends(get_session, scope="function")]
+):
+    session.add(User(name=name))
+    log.append("endpoint returned")
+    return {"created": name}
+
+
+log.clear()
+response = client.post("/users-committed-first", params={"name": "alice"})
+print(response.status_code, response.text, log)
+# sphinx_gallery_start_ignore
+assert response.status_code == 500, "the client got a 500"
+assert log == [
+    "session 3 opened",
+    "endpoint returned",
+    "session 3 rolled back after IntegrityError",
+], "the commit failed before any response was sent"
+# sphinx_gallery_end_ignore
+
+# %%
+# Asked for twice in one request: one session, unless ``use_cache=False``
+# -----------------------------------------------------------------------
+#
+# The endpoint asks for ``get_session`` itself and through a repository dependency that
+# asks for it too. FastAPI caches a dependency's value for the rest of the request: both get
+# the same session. ``use_cache=False`` runs the generator again: a second session, with
+# its own connection and transaction, which does not see the first one's unflushed work.
+
+
+class UserRepository:
+    def __init__(self, session: Annotated[Session, Depends(get_session)]):
+        self.session = session
+
+
+def fresh_session(session: Annotated[Session, Depends(get_session, use_cache=False)]):
+    return session
+
+
+@app.get("/sessions")
+def which_sessions(
+    session: Annotated[Session, Depends(get_session)],
+    repository: Annotated[UserRepository, Depends()],
+    fresh: Annotated[Session, Depends(fresh_session)],
+):
+    return {
+        "repository_shares": repository.session is session,
+        "fresh_shares": fresh is session,
+    }
+
+
+log.clear()
+response = client.get("/sessions")
+print(response.json(), log)
+# sphinx_gallery_start_ignore
+assert response.json() == {"repository_shares": True, "fresh_shares": False}, (
+    "the repository got the request's session, use_cache=False another"
+)
+assert sorted(entry for entry in log if entry.endswith("opened")) == [
+    "session 4 opened",
+    "session 5 opened",
+], "two sessions for three requests of the dependency"
+# sphinx_gallery_end_ignore
+
+# %%
+# A background task opens its own session
+# ---------------------------------------
+#
+# A background task runs after the response is sent, so it should not lean on the
+# request's session: it opens its own and commits it, one short unit of work. The log shows
+# where FastAPI ran it: after the response, and before the request's dependency committed.
+
+
+def send_welcome(user_name: str):
+    with SessionLocal.begin() as task_session:  # commits at the end of the block
+        task_session.add(User(name=f"{user_name}'s welcome bot"))
+    log.append("task committed its own session")
+
+
+@app.post("/signup")
+def signup(
+    name: str,
+    tasks: BackgroundTasks,
+    session: Annotated[Session, Depends(get_session)],
+):
+    session.add(User(name=name))
+    tasks.add_task(send_welcome, name)
+    log.append("endpoint returned")
+    return {"created": name}
+
+
+log.clear()
+response = client.post("/signup", params={"name": "bob"})
+names = names_in_database()
+print(response.json(), log)
+print("database:", names)
+# sphinx_gallery_start_ignore
+assert log == [
+    "session 6 opened",
+    "endpoint returned",
+    "response sent",
+    "task committed its own session",
+    "session 6 committed",
+], "the task ran after the response, before the dependency's commit"
+assert names == ["alice", "bob's welcome bot", "bob"], "both sessions committed"
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up: close the test client, the engine's connections, and the temporary database.
+
+client.close()
+engine.dispose()
+tmp.cleanup()

@@ -1,0 +1,266 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "sqlalchemy>=2.0",
+# ]
+# ///
+"""
+``merge()`` of an object built from input data
+==============================================
+
+``session.merge(User(**data))`` sends a ``SELECT`` by primary key, then the flush sends an
+``UPDATE`` if the row exists and an ``INSERT`` if not; every attribute the input object
+*has*, ``None`` included, is copied, so ``"email": None`` in the data becomes
+``SET email=NULL``, and a collection it carries replaces the loaded one. ``merge()`` returns
+the session's persistent object; the input object stays transient.
+
+:ref:`sphx_glr_auto_examples_session_lifecycle_objects_across_sessions.py` merges copies
+loaded by another session; here the object is new, built from a request's data, as an API
+handler builds it.
+"""
+
+# %%
+# Setup
+# -----
+#
+# Alice (email ``alice@old``) has two addresses. ``load()`` puts that back in the database
+# before each cell and opens a new session; ``row()`` reads what the database says.
+
+import os
+
+from sqlalchemy import (
+    ForeignKey,
+    Identity,
+    String,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    # generated ids start at 100, clear of the ids this page writes by hand
+    id: Mapped[int] = mapped_column(Identity(start=100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(50))
+    addresses: Mapped[list["Address"]] = relationship(
+        back_populates="user", order_by="Address.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, email={self.email!r})"
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    street: Mapped[str] = mapped_column(String(50))
+    user: Mapped[User | None] = relationship(back_populates="addresses")
+
+    def __repr__(self) -> str:
+        return f"Address(id={self.id!r}, street={self.street!r})"
+
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+# sphinx_gallery_start_ignore
+Base.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
+Base.metadata.create_all(engine)
+sent = []
+event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+
+
+def load():
+    with Session(engine) as setup, setup.begin():
+        setup.execute(delete(Address))
+        setup.execute(delete(User))
+        alice = User(id=1, name="alice", email="alice@old")
+        alice.addresses = [
+            Address(id=10, street="Elm St"),
+            Address(id=11, street="Oak St"),
+        ]
+        setup.add(alice)
+    sent.clear()
+    return Session(engine)
+
+
+def row(user_id):  # its SELECT is left out of ``sent``, which the checks read
+    count = len(sent)
+    with engine.connect() as conn:
+        found = conn.execute(select(User.name, User.email).where(User.id == user_id))
+        del sent[count:]
+        return found.one_or_none()
+
+
+# %%
+# A SELECT, then an UPDATE; the input object stays transient
+# ----------------------------------------------------------
+#
+# The data names alice's row and gives a new name. ``merge()`` loads the row by primary key,
+# copies the name onto the loaded object and returns *that* object: persistent, with the
+# name as a pending change. The input object is not added: it stays transient. The commit
+# sends the ``UPDATE``.
+
+session = load()
+data = {"id": 1, "name": "Alice"}
+incoming = User(**data)
+user = session.merge(incoming)
+print("returned:", user, "| is incoming:", user is incoming)
+print(
+    "incoming transient:",
+    inspect(incoming).transient,
+    "| in session:",
+    incoming in session,
+)
+# sphinx_gallery_start_ignore
+assert len(sent) == 1 and sent[0].startswith("SELECT users."), "merge() sent one SELECT"
+assert user is not incoming, "merge() returned another object"
+assert inspect(user).persistent, "the session's own, persistent object"
+assert inspect(incoming).transient, "the input object stays transient"
+assert incoming not in session, "and is not in the session"
+# sphinx_gallery_end_ignore
+session.commit()
+now = row(1)
+print("row:", now)
+# sphinx_gallery_start_ignore
+assert sent[-1].startswith("UPDATE users SET name=") and "email" not in sent[-1], (
+    "the commit sent an UPDATE of name only"
+)
+assert now == ("Alice", "alice@old"), "email was not in the data: the row keeps it"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# ``None`` in the input overwrites: ``SET email=NULL``
+# ----------------------------------------------------
+#
+# An attribute the input object never received is not copied (the email above). One it
+# received is, whatever its value: data that carries every field, ``"email": None`` among
+# them (a form left blank, a serializer that writes defaults), makes ``merge()`` set the
+# email to ``None``, and the flush writes ``NULL`` over the row's value.
+
+session = load()
+data = {"id": 1, "name": "alice", "email": None}
+user = session.merge(User(**data))
+print("email history:", inspect(user).attrs.email.history)
+# sphinx_gallery_start_ignore
+assert inspect(user).attrs.email.history.deleted == ["alice@old"], (
+    "the None replaces the loaded email as a pending change"
+)
+# sphinx_gallery_end_ignore
+session.commit()
+now = row(1)
+print("row:", now)
+# sphinx_gallery_start_ignore
+assert sent[-1].startswith("UPDATE users SET email="), "the commit sent SET email=?"
+assert now == ("alice", None), "the row's email is NULL now"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# No such row: an INSERT
+# ----------------------
+#
+# The ``SELECT`` finds nothing for id 2, so the returned object is pending, and the flush
+# will insert it. With no primary key at all, ``merge()`` does not even look for a row: no
+# ``SELECT``. It does :doc:`autoflush <autoflush>` first, though, as a query does: merging
+# carol sends bob's ``INSERT``.
+
+session = load()
+bob = session.merge(User(id=2, name="bob"))
+print("bob pending:", inspect(bob).pending)
+# sphinx_gallery_start_ignore
+assert [s.split()[0] for s in sent] == ["SELECT"], "one SELECT, for bob's id"
+assert inspect(bob).pending, "no row: the returned object is pending"
+# sphinx_gallery_end_ignore
+sent.clear()
+carol = session.merge(User(name="carol"))
+print("carol pending:", inspect(carol).pending, "| bob pending:", inspect(bob).pending)
+# sphinx_gallery_start_ignore
+assert [s.split()[0] for s in sent] == ["INSERT"], "no SELECT for carol; bob's autoflush"
+assert inspect(carol).pending, "carol is pending"
+assert inspect(bob).persistent, "bob was flushed"
+# sphinx_gallery_end_ignore
+session.commit()
+bob_row = row(2)
+print("bob's row:", bob_row)
+# sphinx_gallery_start_ignore
+assert sent[-1].startswith("INSERT INTO users"), "the commit inserted carol"
+assert bob_row == ("bob", None), "bob's row exists"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# The merge cascades into relationships, and the collection is replaced
+# ---------------------------------------------------------------------
+#
+# ``relationship()``'s default cascade is ``"save-update, merge"``, so ``merge()`` merges the
+# input's addresses too: address 10 (in the loaded collection) gets the new street, the
+# address with no id is new. And the input's list *becomes* the collection: address 11,
+# which the data left out, is removed from it, and the flush sets its ``user_id`` to
+# ``NULL`` (or fails, with a ``NOT NULL`` foreign key; with ``delete-orphan`` it is deleted).
+
+session = load()
+incoming = User(id=1, name="alice", email="alice@old")
+incoming.addresses = [Address(id=10, street="Elm Street"), Address(street="Pine St")]
+user = session.merge(incoming)
+print("collection:", user.addresses)
+# sphinx_gallery_start_ignore
+assert "merge" in User.addresses.property.cascade, "merge is in the default cascade"
+assert [a.street for a in user.addresses] == ["Elm Street", "Pine St"], (
+    "the collection is the input's list, merged"
+)
+assert all(inspect(a).transient for a in incoming.addresses), (
+    "the input addresses stay transient"
+)
+# sphinx_gallery_end_ignore
+session.commit()
+# sphinx_gallery_start_ignore
+assert "UPDATE addresses SET street=" in "\n".join(sent), "address 10 was updated"
+assert "UPDATE addresses SET user_id=" in "\n".join(sent), "address 11 was unlinked"
+assert "INSERT INTO addresses" in "\n".join(sent), "the new address was inserted"
+# sphinx_gallery_end_ignore
+orphan = session.scalar(select(Address.user_id).where(Address.id == 11))
+print("address 11 user_id:", orphan)
+# sphinx_gallery_start_ignore
+assert orphan is None, "address 11 lost its user"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# Do this instead: set only the fields the data holds
+# ---------------------------------------------------
+#
+# To change only what the request sent, load the row and set those attributes. Leave out
+# the keys the client did not send (pydantic's ``model_dump(exclude_unset=True)`` does);
+# a key sent as ``None`` then means "clear it", on purpose.
+
+session = load()
+data = {"name": "Alice"}
+user = session.get(User, 1)
+for key, value in data.items():
+    setattr(user, key, value)
+session.commit()
+now = row(1)
+print("row:", now)
+# sphinx_gallery_start_ignore
+assert now == ("Alice", "alice@old"), "only the name changed"
+assert sent[-1].startswith("UPDATE users SET name=") and "email" not in sent[-1], (
+    "an UPDATE of the name alone"
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Clean up.
+
+session.close()
+engine.dispose()
