@@ -5,8 +5,8 @@
 # ]
 # ///
 """
-``StaleDataError`` from row counts: "expected to update N row(s); M were matched"
-=================================================================================
+``StaleDataError`` from bulk UPDATEs by primary key, and drivers that cannot count rows
+=======================================================================================
 
 An ORM ``UPDATE`` by primary key (a flush, ``session.execute(update(User), [dicts])``,
 ``bulk_update_mappings()``) counts the rows it matched and raises ``StaleDataError`` when a
