@@ -30,7 +30,6 @@ go out in the migration's transaction, committed once with the new revision.
 
 import os
 import re
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -43,8 +42,6 @@ from sqlalchemy.exc import DBAPIError
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 tmpdir = tempfile.TemporaryDirectory()
 folder = Path(tmpdir.name)
-sys.path.insert(0, str(folder))  # so that a migration can import app_models
-sys.dont_write_bytecode = True  # the page rewrites a migration: no stale cached bytecode
 
 
 def write(name: str, source: str) -> None:
@@ -115,6 +112,8 @@ write(
 )
 config = Config()
 config.set_main_option("script_location", str(folder))
+# A migration can import app_models:
+config.set_main_option("prepend_sys_path", str(folder))
 
 
 def upgrade(revision: str = "head") -> None:
@@ -210,15 +209,16 @@ else:
 # The migration's own models, its session on the migration's connection
 # ----------------------------------------------------------------------
 #
-# Rewritten, migration 0002 declares a ``Base`` and a ``User`` of its own, with the
+# Rewritten, in a new file, migration 0002 declares a ``Base`` and a ``User`` of its own, with the
 # columns ``users`` has at this revision that it uses, and nothing later migrations add:
 # what the application's models become no longer matters to it. ``op.get_bind()`` is the
 # connection Alembic runs the migration on; ``Session(bind=...)`` joins its transaction,
 # and ``flush()`` sends the ``UPDATE`` statements there, without committing: the upgrade
 # runs to 0003 and commits once, the new revision and the ``UPDATE`` statements together.
 
+(folder / "versions/0002_display_name.py").unlink()
 write(
-    "versions/0002_display_name.py",
+    "versions/0002_own_models.py",
     """
     import sqlalchemy as sa
     from alembic import op
@@ -284,7 +284,6 @@ assert len(commits) == 1 and max(updates + version) < commits[0], (
 # Clean up: close the engine's connections and remove the folder.
 
 engine.dispose()
-sys.path.remove(str(folder))
 # sphinx_gallery_start_ignore
 tmpdir.cleanup()
 # sphinx_gallery_end_ignore

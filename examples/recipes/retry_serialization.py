@@ -29,9 +29,9 @@ from a read the database refused, and breaks the rule the read checked.
 # Each database is made ``SERIALIZABLE`` its own way. PostgreSQL and MariaDB take
 # ``isolation_level="SERIALIZABLE"``; MariaDB's lock wait (``innodb_lock_wait_timeout``)
 # is cut to 1 second.
-# SQLite gets a file (two connections share it), a 0.1 second lock timeout, and a ``begin``
-# event that sends ``BEGIN IMMEDIATE``: Python's ``sqlite3`` driver would begin only at the
-# first write, leaving the read outside the transaction.
+# SQLite gets a file (two connections share it), a 0.1 second lock timeout, and, once the
+# table exists, a ``begin`` event that sends ``BEGIN IMMEDIATE``: Python's ``sqlite3``
+# driver would begin only at the first write, leaving the read outside the transaction.
 
 import os
 import re
@@ -71,10 +71,6 @@ if dialect == "sqlite":
     def driver_sends_no_begin(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None
 
-    @event.listens_for(engine, "begin")
-    def begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
 else:
     engine = create_engine(url, isolation_level="SERIALIZABLE")
     if dialect in ("mysql", "mariadb"):
@@ -90,6 +86,13 @@ else:
 Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
+if dialect == "sqlite":
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 statements: list[str] = []  # every statement sent, for the asserts
 event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
@@ -183,7 +186,8 @@ def request(name: str, meanwhile=lambda: None) -> None:
 request("bob", meanwhile=lambda: request("alice"))
 for name, result in outcome.items():
     print(f"{name}: {result}")
-print("on call now:", on_call_now())
+now = on_call_now()
+print("on call now:", now)
 # sphinx_gallery_start_ignore
 failed = "bob" if dialect == "postgresql" else "alice"
 error_text = {
@@ -196,7 +200,7 @@ error_text = {
 won = "alice" if failed == "bob" else "bob"
 assert outcome[won] == "went off call", f"on {dialect}, {won}'s request committed"
 assert outcome[failed] == error_text, f"on {dialect}, {failed}'s failed: {error_text}"
-assert on_call_now() == [failed], "one doctor is still on call"
+assert now == [failed], "one doctor is still on call"
 if dialect == "postgresql":
     assert errors["bob"].orig.sqlstate == "40001", "PostgreSQL's error is SQLSTATE 40001"
 # sphinx_gallery_end_ignore
@@ -214,22 +218,32 @@ if dialect == "postgresql":
 
 failed = next(name for name, result in outcome.items() if result != "went off call")
 session = sessions[failed]
+# sphinx_gallery_start_ignore
 statements.clear()
+# sphinx_gallery_end_ignore
 session.commit()
+# sphinx_gallery_start_ignore
 sent_by_commit = [s for s in statements if s.startswith("UPDATE")]
-print("after commit() again, on call:", on_call_now())
+# sphinx_gallery_end_ignore
+now = on_call_now()
+print("after commit() again, on call:", now)
 # sphinx_gallery_start_ignore
 assert sent_by_commit == [], "commit() again sent no UPDATE"
-assert on_call_now() == [failed], "its doctor is still on call"
+assert now == [failed], "its doctor is still on call"
 # sphinx_gallery_end_ignore
+# sphinx_gallery_start_ignore
 statements.clear()
+# sphinx_gallery_end_ignore
 session.get(Doctor, failed).on_call = False
 session.commit()
+# sphinx_gallery_start_ignore
 sent_by_write = [s for s in statements if s.startswith("UPDATE")]
-print("after the write again, on call:", on_call_now())
+# sphinx_gallery_end_ignore
+now = on_call_now()
+print("after the write again, on call:", now)
 # sphinx_gallery_start_ignore
 assert len(sent_by_write) == 1, "setting the doctor off call again sent the UPDATE"
-assert on_call_now() == [], "the write sent again left nobody on call"
+assert now == [], "the write sent again left nobody on call"
 # sphinx_gallery_end_ignore
 for session in sessions.values():
     session.close()
@@ -284,7 +298,9 @@ assert all(retryable(error) for error in errors.values()), (
 # over: it reads 1 doctor on call, and she stays.
 
 both_on_call()
+# sphinx_gallery_start_ignore
 statements.clear()
+# sphinx_gallery_end_ignore
 results: dict[str, bool] = {}
 
 
@@ -300,7 +316,8 @@ results["bob"] = run_in_transaction(go_off_call, "bob", alice_once)
 if results["alice"] is not True:  # her request failed: run it again, whole
     results["alice"] = run_in_transaction(go_off_call, "alice")
 print("went off call:", results)
-print("on call now:", on_call_now())
+now = on_call_now()
+print("on call now:", now)
 # sphinx_gallery_start_ignore
 if dialect == "postgresql":
     assert results == {"alice": True, "bob": False}, (
@@ -314,7 +331,7 @@ reads = sum(s.startswith("SELECT count(*)") for s in statements)
 assert reads == (2 if dialect == "sqlite" else 3), (
     "3 reads (on SQLite 2: Alice's first attempt failed at its BEGIN IMMEDIATE)"
 )
-assert len(on_call_now()) == 1, "one doctor is still on call"
+assert len(now) == 1, "one doctor is still on call"
 # sphinx_gallery_end_ignore
 
 # %%
