@@ -212,7 +212,8 @@ else:
 # Rewritten, in a new file, migration 0002 declares a ``Base`` and a ``User`` of its own, with the
 # columns ``users`` has at this revision that it uses, and nothing later migrations add:
 # what the application's models become no longer matters to it. ``op.get_bind()`` is the
-# connection Alembic runs the migration on; ``Session(bind=...)`` joins its transaction,
+# connection Alembic runs the migration on; ``Session(bind=...)`` joins its transaction
+# (as a test's session joins the fixture's: :doc:`../testing_and_concurrency/sessions_in_tests`),
 # and ``flush()`` sends the ``UPDATE`` statements there, without committing: the upgrade
 # runs to 0003 and commits once, the new revision and the ``UPDATE`` statements together.
 

@@ -27,11 +27,12 @@ from a read the database refused, and breaks the rule the read checked.
 # the write (this page runs in one thread).
 #
 # Each database is made ``SERIALIZABLE`` its own way. PostgreSQL and MariaDB take
-# ``isolation_level="SERIALIZABLE"``; MariaDB's lock wait (``innodb_lock_wait_timeout``)
-# is cut to 1 second.
-# SQLite gets a file (two connections share it), a 0.1 second lock timeout, and, once the
-# table exists, a ``begin`` event that sends ``BEGIN IMMEDIATE``: Python's ``sqlite3``
-# driver would begin only at the first write, leaving the read outside the transaction.
+# ``isolation_level="SERIALIZABLE"`` (for one session or one transaction instead, see
+# :doc:`../transactions_and_pool/isolation_level`); MariaDB's lock wait
+# (``innodb_lock_wait_timeout``) is cut to 1 second. SQLite gets a file (two connections
+# share it), a 0.1 second lock timeout, and, once the table exists, a ``begin`` event that
+# sends ``BEGIN IMMEDIATE``: Python's ``sqlite3`` driver would begin only at the first
+# write, leaving the read outside the transaction.
 
 import os
 import re
