@@ -152,6 +152,10 @@ PAGES_WITHOUT_STATE = {
     "auto_examples/synchronize_session/legacy_query_api.html",
     # Its sessions only read isolation levels and query an empty table: no object is loaded.
     "auto_examples/transactions_and_pool/isolation_level.html",
+    # Each request loads its doctor in a session of its own, closed when the request ends.
+    "auto_examples/recipes/retry_serialization.html",
+    # The ORM objects live inside the migration's upgrade(), which Alembic runs and drops.
+    "auto_examples/recipes/data_migration.html",
 }
 
 
