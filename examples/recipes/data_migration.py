@@ -24,7 +24,8 @@ go out in the migration's transaction, committed once with the new revision.
 # A temporary folder holds ``env.py``, a ``versions/`` folder and ``app_models.py``, the
 # application's models as they are today: ``User`` has ``display_name`` (added by
 # migration 0002) and ``email`` (added by 0003). ``env.py`` runs the migrations on the
-# connection the page hands it in ``config.attributes``, so the page sees their SQL.
+# connection the page hands it in ``config.attributes``, so the page sees their SQL, and
+# ``prepend_sys_path`` lets a migration import ``app_models``.
 # ``upgrade()`` runs ``alembic.command.upgrade`` in one transaction; ``fresh_database()``
 # starts from an empty database brought to revision 0001: a ``users`` table with two rows.
 
@@ -155,8 +156,7 @@ event.listen(engine, "commit", lambda connection: commits.append(len(statements)
 # migration 0003 has not added yet, and the upgrade fails. The database stays at revision
 # 0001, but on SQLite and MariaDB with the column 0002 added before it failed: Python's
 # ``sqlite3`` sends no ``BEGIN`` before DDL, and MariaDB commits each DDL statement
-# (PostgreSQL rolls it back).
-# ``fresh_database()`` starts the next run clean.
+# (PostgreSQL rolls it back); ``fresh_database()`` starts the next run clean.
 
 write(
     "versions/0002_display_name.py",

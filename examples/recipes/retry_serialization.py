@@ -11,10 +11,11 @@ Serialization failures: retry the whole transaction, in a new session
 Two transactions that each read what the other writes cannot both commit at
 ``SERIALIZABLE``: PostgreSQL fails one (SQLSTATE 40001, "could not serialize access due to
 read/write dependencies among transactions"); SQLite lets one writer in at a time, and
-MariaDB's InnoDB locks the rows a transaction read, so there the other one waits and fails
-when its lock timeout passes ("database is locked"; error 1205). Retry by running the whole
-transaction function again in a new session: sending the write again keeps a decision made
-from a read the database refused, and breaks the rule the read checked.
+MariaDB's InnoDB locks the rows a transaction read, so there the other one waits for the
+lock, and fails if its lock timeout passes first ("database is locked"; error 1205).
+Retry by running the whole transaction function again in a new session: sending the write
+again keeps a decision made from a read the database refused, and breaks the rule the read
+checked.
 """
 
 # %%
@@ -41,7 +42,7 @@ import tempfile
 
 from sqlalchemy import String, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -285,6 +286,8 @@ def run_in_transaction(work, *args, attempts: int = 3):
 assert all(retryable(error) for error in errors.values()), (
     "the helper retries the error each database raised above"
 )
+duplicate = IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed"))
+assert not retryable(duplicate), "any other error is not retried"
 # sphinx_gallery_end_ignore
 
 
@@ -302,7 +305,7 @@ both_on_call()
 # sphinx_gallery_start_ignore
 statements.clear()
 # sphinx_gallery_end_ignore
-results: dict[str, bool] = {}
+results: dict[str, bool | str] = {}
 
 
 def alice_once() -> None:
