@@ -156,6 +156,10 @@ PAGES_WITHOUT_STATE = {
     "auto_examples/concurrency_and_scope/stale_data_rowcount.html",
     # Its objects live inside the app's endpoints and tasks, one request each.
     "auto_examples/concurrency_and_scope/fastapi_session_scope.html",
+    # Each request loads its doctor in a session of its own, closed when the request ends.
+    "auto_examples/recipes/retry_serialization.html",
+    # The ORM objects live inside the migration's upgrade(), which Alembic runs and drops.
+    "auto_examples/recipes/data_migration.html",
 }
 
 
