@@ -270,8 +270,8 @@ session.close()
 # In one sentence
 # ---------------
 #
-# ``make_transient()`` plus a cleared primary key INSERTs a copy of the columns and nothing
-# else; copy children yourself, and prefer a new object built from the column values, which
+# ``make_transient()`` plus a cleared primary key INSERTs a copy of the loaded columns and
+# nothing else; copy children yourself, and prefer a new object built from the column values, which
 # leaves the original :doc:`persistent <../session_lifecycle/five_states>`.
 #
 # Clean up: close the engine's connections.
