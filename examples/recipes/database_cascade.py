@@ -191,7 +191,9 @@ session.delete(parent)
 session.commit()
 statements.clear()
 again = session.get(Child, 1)
-print("session.get(Child, 1):", again, "| parent_id:", child.parent_id, "| SQL:", statements)
+print(
+    "session.get(Child, 1):", again, "| parent_id:", child.parent_id, "| SQL:", statements
+)
 # sphinx_gallery_start_ignore
 assert again is child and child.parent_id == 1, "the child stayed readable, stale"
 assert statements == [], "without any SQL"
