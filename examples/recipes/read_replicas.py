@@ -119,14 +119,16 @@ class RoutingSession(Session):
         return replica
 
 
+with RoutingSession() as session:
+    session.get(User, 1, with_for_update=True)
+    by_get = went()
+    session.scalars(select(User).with_for_update()).all()
+    by_select = went()
+print(
+    "get(..., with_for_update=True):", by_get, "| select().with_for_update():", by_select
+)
 # sphinx_gallery_start_ignore
-with RoutingSession() as locking:
-    locking.scalars(select(User).with_for_update()).all()
-    locking.get(User, 1, with_for_update=True)
-    assert went() == ["primary: SELECT", "primary: SELECT"], (
-        "FOR UPDATE went to the primary"
-    )
-    locking.rollback()
+assert by_get == by_select == ["primary: SELECT"], "FOR UPDATE reads went to the primary"
 # sphinx_gallery_end_ignore
 
 
@@ -186,14 +188,14 @@ try:
 except ObjectDeletedError as caught:
     error = re.sub(r" at 0x[0-9a-fA-F]+", "", str(caught).splitlines()[0])
 print("ObjectDeletedError:", error)
-print("session.get(User, 2):", session.get(User, 2), went())
+missing = session.get(User, 2)
+print("session.get(User, 2):", missing, went())
 session.close()
 # sphinx_gallery_start_ignore
 assert (
     error == "Instance '<User>' has been deleted, or its row is otherwise not present."
 ), "the reload of the inserted row raised ObjectDeletedError"
-with RoutingSession() as check:
-    assert check.get(User, 2) is None, "get() of the inserted row returned None"
+assert missing is None, "get() of the inserted row returned None"
 # sphinx_gallery_end_ignore
 
 # %%
