@@ -11,7 +11,9 @@ Collecting a transaction's changes
 ``session.new``, ``session.dirty`` and attribute history only hold what has not been flushed
 yet, and every flush (an autoflush before a query included) empties them, so code that reads
 them at commit time misses changes; collect them in ``before_flush``, which sees each flush's
-changes, into ``session.info``, and use the list in ``after_commit``.
+changes, and use the list once ``after_commit`` fires for the whole transaction (it also fires
+when a savepoint is released). This covers the unit of work: an ORM ``update()`` or
+``delete()`` run by ``session.execute()`` is no flush, and ``before_flush`` never sees it.
 """
 
 # %%
@@ -19,7 +21,7 @@ changes, into ``session.info``, and use the list in ``after_commit``.
 
 import os
 
-from sqlalchemy import String, create_engine, event, inspect, select
+from sqlalchemy import String, create_engine, event, inspect, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -110,16 +112,20 @@ session.rollback()
 # Collect them in ``before_flush``
 # --------------------------------
 #
-# ``before_flush`` runs before every flush, an autoflush included, while ``new``, ``dirty``,
-# ``deleted`` and each attribute's history still hold that flush's changes. The listener
-# appends them to a list in ``session.info``; ``after_commit`` hands the whole list on (here:
-# prints it) and empties it, and ``after_rollback`` empties it without using it, since
-# nothing it lists was committed. A dirty object whose history shows no change (set to the
-# value it had) is skipped; the old value is known only if the attribute was loaded.
+# ``before_flush`` runs before every flush that has something to write, an autoflush
+# included, while ``new``, ``dirty``, ``deleted`` and each attribute's history still hold
+# that flush's changes. The listener appends them to a list in ``session.info``, one list
+# per savepoint (``begin_nested()``) and one, under ``None``, for the whole transaction.
+# ``after_commit`` fires when either ends well: a released savepoint's list joins the one
+# around it; the transaction's own is handed on (here: printed). ``after_transaction_end``
+# drops what is left, a list whose savepoint or transaction rolled back. A dirty object whose
+# history shows no change (set to the value it had) is skipped; the old value is known only
+# if the attribute was loaded.
 
 
 def collect(session, flush_context, instances):
-    changes = session.info.setdefault("changes", [])
+    lists = session.info.setdefault("changes", {})
+    changes = lists.setdefault(session.get_nested_transaction(), [])
     for obj in session.new:
         changes.append(f"added {obj!r}")
     for obj in session.dirty:
@@ -135,16 +141,27 @@ committed = []
 
 
 def publish(session):
-    committed.extend(session.info.pop("changes", []))
+    lists = session.info.get("changes", {})
+    savepoint = session.get_nested_transaction()  # None: the transaction itself committed
+    done = lists.pop(savepoint, [])
+    if savepoint is None:
+        committed.extend(done)
+        return
+    outer = savepoint.parent
+    while outer is not None and not outer.nested:
+        outer = outer.parent
+    lists.setdefault(outer, []).extend(done)
 
 
-def forget(session):
-    session.info.pop("changes", None)
+def forget(session, transaction):
+    key = transaction if transaction.nested else None
+    if transaction.nested or transaction.parent is None:  # not a flush's inner one
+        session.info.get("changes", {}).pop(key, None)
 
 
 event.listen(session, "before_flush", collect)
 event.listen(session, "after_commit", publish)
-event.listen(session, "after_rollback", forget)
+event.listen(session, "after_transaction_end", forget)
 
 # %%
 # The same steps as above, plus a delete and an assignment that changes nothing. This time
@@ -173,18 +190,18 @@ assert committed == [
     "renamed 'Bob' to 'Bobby'",
     "deleted User(id=3, name='carol')",
 ], "before_flush collected every change of the transaction, across both flushes"
-assert "changes" not in session.info, "after_commit emptied the list"
+assert not session.info["changes"], "after_commit emptied the list"
 # sphinx_gallery_end_ignore
 
 # %%
-# A change that is flushed and then rolled back never reaches ``after_commit``: the
-# autoflush below collects it, ``after_rollback`` throws it away, and the next commit
-# publishes nothing. (``commit()`` had expired bob, so his old name was not loaded.)
+# A change that is flushed and then rolled back is never published: the autoflush below
+# collects it, ``after_transaction_end`` throws it away, and the next commit publishes
+# nothing. (``commit()`` had expired bob, so his old name was not loaded.)
 
 committed.clear()
 bob.name = "Robert"
 session.scalars(select(User)).all()
-collected = list(session.info["changes"])
+collected = list(session.info["changes"][None])
 session.rollback()
 session.commit()
 print("collected:", collected, "| published:", committed)
@@ -192,9 +209,65 @@ print("collected:", collected, "| published:", committed)
 assert collected == ["renamed (not loaded) to 'Robert'"], (
     "the autoflush collected the rename, without the expired old value"
 )
-assert committed == [] and "changes" not in session.info, (
+assert committed == [] and not session.info["changes"], (
     "rollback() discarded it; nothing was published"
 )
+# sphinx_gallery_end_ignore
+
+# %%
+# Savepoints: a savepoint rolled back drops its own changes only; one released is published
+# only if the transaction around it commits. Below, alice's rename is committed and carol's
+# insert rolled back with its savepoint; then bob's rename, released with its savepoint but
+# rolled back with the transaction, is never published. (``after_commit`` fired for that
+# release too: a listener that published there would have announced it.)
+
+# sphinx_gallery_start_ignore
+releases = []
+event.listen(
+    session,
+    "after_commit",
+    lambda s: releases.append(s.get_nested_transaction() is not None),
+)
+# sphinx_gallery_end_ignore
+committed.clear()
+alice.name = "Alicia"
+session.flush()  # the transaction's own change, before any savepoint
+savepoint = session.begin_nested()
+session.add(User(id=5, name="carol"))
+session.flush()
+savepoint.rollback()
+session.commit()
+print("published:", committed)
+first = list(committed)
+committed.clear()
+alice.name = "Al"
+session.flush()
+with session.begin_nested():
+    bob.name = "Bobbie"
+session.rollback()
+print("published after the released savepoint and the rollback:", committed)
+bob_in_database = session.scalar(select(User.name).where(User.id == 2))
+# sphinx_gallery_start_ignore
+assert first == ["renamed (not loaded) to 'Alicia'"], (
+    "only the change outside the rolled-back savepoint was published"
+)
+assert committed == [], "a released savepoint's change rolled back with its transaction"
+assert bob_in_database == "Bobby", "bob's rename was rolled back"
+assert not session.info["changes"], "nothing was left over"
+assert releases == [False, True], "after_commit also fired for the released savepoint"
+# sphinx_gallery_end_ignore
+
+# %%
+# An ORM-enabled ``update()`` run by ``session.execute()`` is no flush: it writes the row,
+# and ``before_flush`` never sees it (a ``do_orm_execute`` listener does).
+
+session.execute(update(User).where(User.id == 2).values(name="B."))
+session.commit()
+bob_in_database = session.scalar(select(User.name).where(User.id == 2))
+print("published:", committed, "| bob in the database:", bob_in_database)
+# sphinx_gallery_start_ignore
+assert committed == [], "the statement run by session.execute() was not collected"
+assert bob_in_database == "B.", "though it changed the row"
 # sphinx_gallery_end_ignore
 
 # %%

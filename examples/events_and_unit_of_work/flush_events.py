@@ -10,9 +10,11 @@ What a flush event may do
 
 ``before_flush`` may add, change and delete objects: the same flush writes them. Once the flush
 is sending its statements (mapper events such as ``after_insert``), ``session.add()`` warns and
-waits for the next flush, changes ``after_insert`` makes to objects are lost and queries see half
-the flush, so write other rows through the event's ``connection``; ``after_commit`` can send no
-SQL at all: use ``before_commit``, or a new session.
+waits for the next flush, a change ``after_insert`` makes to an object is written, dropped, or
+dropped with a warning, as the flush's order decides, and queries see half the flush, so write
+other rows through the event's ``connection``; ``after_commit`` can send no SQL and also fires
+when a savepoint is released: use ``before_commit``, or a new session once
+``get_nested_transaction()`` is ``None``.
 """
 
 # %%
@@ -222,12 +224,15 @@ assert [obj.message for obj in session.new] == ["after_flush"], (
 session.commit()
 
 # %%
-# Changes to objects inside the flush are dropped
-# -----------------------------------------------
+# Changes to objects inside the flush: it depends on the flush's order
+# --------------------------------------------------------------------
 #
 # ``after_insert`` below changes the order it was given and the loaded, unchanged ``stats``
 # row. Neither reaches the database, and neither is dirty afterwards, so no later flush will
 # write it. For ``stats`` SQLAlchemy warns; the order's own change is dropped without a word.
+# Had ``stats`` a change of its own, its ``UPDATE`` would come later in the same flush and
+# carry the listener's change too, with no warning (the next run). Do not change mapped
+# attributes in mapper events.
 
 stats = session.get(Stats, 1)
 
@@ -258,6 +263,16 @@ assert not session.dirty, "neither object is dirty: no later flush will write th
 assert "counted" not in statuses, "the order's change is lost"
 assert counter == [0], "the counter's change is lost too"
 # sphinx_gallery_end_ignore
+stats.orders = 10  # a change of its own: stats' UPDATE is part of the next flush
+session.add(Order(item="nib"))
+warned = flush_and_catch(session)
+counter = in_database(session, Stats.orders)
+print("stats changed before the flush:", warned, counter)
+# sphinx_gallery_start_ignore
+assert not warned and counter == [11], (
+    "the UPDATE later in the flush wrote the listener's change, with no warning"
+)
+# sphinx_gallery_end_ignore
 event.remove(Order, "after_insert", count_order)
 session.rollback()
 
@@ -268,7 +283,8 @@ session.rollback()
 # A column set in ``before_insert`` (or ``before_update``) is part of that row's statement.
 # Other rows are written with the ``connection`` the listener receives: a Core statement
 # sent at once, in the flush's transaction. It does not touch loaded objects: ``stats`` keeps
-# its old value until ``commit()`` expires it.
+# its old value until ``commit()`` expires it (as it does with the default
+# ``expire_on_commit=True``).
 
 
 def stamp(mapper, connection, target):
@@ -346,8 +362,9 @@ session.commit()
 # ``after_commit`` can send no SQL
 # --------------------------------
 #
-# ``after_commit`` runs once the transaction has committed; the session refuses to begin
-# another inside it, so a query there raises.
+# ``after_commit`` runs once the transaction has committed, and also each time a savepoint
+# (``begin_nested()``) is released, while the transaction may still roll back. The session
+# refuses to begin another transaction inside it, so a query there raises.
 
 errors = []
 
@@ -378,21 +395,31 @@ event.remove(session, "after_commit", notify)
 # For work that belongs to the transaction, use ``before_commit``: it runs before
 # ``commit()``'s final flush, so what it adds is flushed and committed with the rest. For
 # work that must follow a successful commit (a notification that writes its own row), open
-# a new session in ``after_commit``: it has its own transaction.
+# a new session in ``after_commit``, and only when ``get_nested_transaction()`` is ``None``:
+# otherwise a savepoint was released, and the transaction around it may still roll back.
+# ``session.get_bind(AuditLog)`` finds the engine for a session configured with
+# ``binds={...}`` too, where ``get_bind()`` without a mapper raises.
 
 
 def audit_commit(session):
     session.add(AuditLog(message="before_commit"))
 
 
+fired = []
+
+
 def after(session):
-    with Session(session.get_bind()) as other:
+    if session.get_nested_transaction() is not None:
+        fired.append("savepoint released")
+        return
+    fired.append("committed")
+    with Session(session.get_bind(AuditLog)) as other:
         other.add(AuditLog(message="after_commit, own session"))
         other.commit()
 
 
 event.listen(session, "before_commit", audit_commit, once=True)
-event.listen(session, "after_commit", after, once=True)
+event.listen(session, "after_commit", after)
 session.add(Order(item="tape"))
 session.commit()
 audit = in_database(session, AuditLog.message)
@@ -401,7 +428,32 @@ print("audit rows:", audit)
 assert "before_commit" in audit, "the row before_commit added was committed"
 assert "after_commit, own session" in audit, "the new session in after_commit committed"
 assert not session.new, "nothing was left pending"
+with Session(binds={Base: engine}) as by_binds:
+    assert by_binds.get_bind(AuditLog) is engine, "get_bind(AuditLog) works with binds="
+    try:
+        by_binds.get_bind()
+        raised = None
+    except Exception as exc:
+        raised = type(exc).__name__
+    assert raised == "UnboundExecutionError", "get_bind() without a mapper raises"
 # sphinx_gallery_end_ignore
+
+# %%
+# A savepoint released inside a transaction that then rolls back: ``after_commit`` fires,
+# and the check keeps the notification from going out.
+
+session.add(Order(item="wrap"))
+session.flush()
+with session.begin_nested():
+    session.add(Order(item="string"))
+session.rollback()
+notes = in_database(session, AuditLog.message).count("after_commit, own session")
+print("after_commit calls:", fired, "| notifications:", notes)
+# sphinx_gallery_start_ignore
+assert fired == ["committed", "savepoint released"], "after_commit fired on the release"
+assert notes == 1, "no notification for the transaction that rolled back"
+# sphinx_gallery_end_ignore
+event.remove(session, "after_commit", after)
 
 # %%
 # Clean up: close the session and the engine's connections.

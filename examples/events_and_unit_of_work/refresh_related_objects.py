@@ -10,8 +10,9 @@ refresh() and eager loading leave loaded related objects stale
 
 ``session.refresh(user)`` overwrites ``user`` only: the related rows its eager loader selects
 again, like those of a query with ``selectinload()``, land on objects the session already holds,
-and those keep their old values, though the SQL fetched the new ones; run the query with the
-``populate_existing`` execution option to overwrite them all.
+and those keep their old values, though the SQL fetched the new ones; run the query, with the
+same eager loader options, with the ``populate_existing`` execution option to overwrite them all
+(it overwrites what that query and its loaders fetch, unflushed changes included).
 """
 
 # %%
@@ -144,9 +145,21 @@ assert email == "ally@new", "the database holds the new email"
 # --------------------------------------
 #
 # The ``populate_existing`` execution option tells the query to overwrite objects the
-# session already holds, and it applies to the rows its eager loaders fetch as well: the
-# same two ``SELECT`` statements, and this time both objects hold what the database holds.
+# session already holds, and it applies to the rows its eager loaders fetch as well, and
+# to those only: without ``selectinload()`` the user is overwritten, and the lazy load of
+# ``user.addresses`` that follows runs without the option, so the address keeps its old
+# email. With the loader: the same two ``SELECT``
+# statements, and this time both objects hold what the database holds.
 
+sent.clear()
+session.scalars(select(User).execution_options(populate_existing=True)).one()
+print("without the loader:", user, user.addresses)
+# sphinx_gallery_start_ignore
+assert len(sent) == 2 and "FROM addresses" in sent[1], "user.addresses was lazy-loaded"
+assert (user.name, address.email) == ("Ally", "alice@old"), (
+    "without the loader option only the user was overwritten"
+)
+# sphinx_gallery_end_ignore
 sent.clear()
 fresh = session.scalars(
     select(User)
@@ -165,17 +178,22 @@ assert (user.name, address.email) == ("Ally", "ally@new"), (
 
 # %%
 # ``session.get()`` takes it as a keyword: ``session.get(User, 1, populate_existing=True,
-# options=[selectinload(User.addresses)])``.
+# options=[selectinload(User.addresses)])``. It overwrites unflushed changes too: with
+# autoflush on they are flushed first, but under ``no_autoflush`` (or ``autoflush=False``)
+# the email typed below is silently replaced by the database's.
 
 change_behind(session, "Al", "al@new")
-fresh = session.get(
-    User, 1, populate_existing=True, options=[selectinload(User.addresses)]
-)
-print(fresh, fresh.addresses)
+with session.no_autoflush:
+    address.email = "typed, not flushed"
+    fresh = session.get(
+        User, 1, populate_existing=True, options=[selectinload(User.addresses)]
+    )
+print(fresh, fresh.addresses, "| dirty:", list(session.dirty))
 # sphinx_gallery_start_ignore
 assert (user.name, address.email) == ("Al", "al@new"), (
-    "get(populate_existing=True) overwrote both objects"
+    "get(populate_existing=True) overwrote both objects, the unflushed email too"
 )
+assert not session.dirty, "the typed change is gone: nothing is dirty"
 # sphinx_gallery_end_ignore
 session.rollback()
 

@@ -5,14 +5,15 @@
 # ]
 # ///
 """
-Cloning a row: ``expunge()``, ``make_transient()`` and the primary key
-======================================================================
+Cloning a row: ``make_transient()`` and the primary key
+=======================================================
 
-``session.expunge(obj)``, ``make_transient(obj)``, ``obj.id = None`` and ``session.add(obj)``
-make the flush INSERT a copy of the row; keep the old primary key and the INSERT fails with
-``IntegrityError``. Only the columns are copied: no child row is, and a collection loaded
-before keeps the original's children, whose foreign key the flush sets to the copy's id in
-memory only (no UPDATE is sent).
+``make_transient(obj)`` (which also takes it out of its session), ``obj.id = None`` and
+``session.add(obj)`` make the flush INSERT a copy of the row; keep the old primary key and the
+INSERT fails with ``IntegrityError``. Only the *loaded* columns are copied (``refresh(obj)``
+first), no child row is, and a loaded collection still lists the original's children: the flush
+moves those with a change of its own to the copy. Don't clone an object whose collection is
+loaded.
 """
 
 # %%
@@ -26,7 +27,7 @@ memory only (no UPDATE is sent).
 import os
 
 from sqlalchemy import ForeignKey, String, create_engine, inspect, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -55,7 +56,7 @@ class Order(Base):
 class Line(Base):
     __tablename__ = "order_lines"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column("line_id", primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     item: Mapped[str] = mapped_column(String(50))
     order: Mapped[Order] = relationship(back_populates="lines")
@@ -95,14 +96,16 @@ def message_of(error: Exception) -> str:
 # The primary key kept: ``IntegrityError``
 # ----------------------------------------
 #
-# ``expunge()`` takes the order out of the session; ``make_transient()`` makes it an object
-# the ORM has never saved, with its loaded values kept, the primary key among them. Added
-# back, it is *pending*, and the flush INSERTs it with ``id`` 1, which the table holds
-# already.
+# ``make_transient()`` takes the order out of the session (no ``expunge()`` needed) and
+# makes it an object the ORM has never saved, with its loaded values kept, the primary key
+# among them. Added back, it is *pending*, and the flush INSERTs it with ``id`` 1, which
+# the table holds already.
 
 session, order = load()
-session.expunge(order)
 make_transient(order)
+# sphinx_gallery_start_ignore
+assert order not in session and inspect(order).transient, "make_transient() expunged it"
+# sphinx_gallery_end_ignore
 session.add(order)
 try:
     session.flush()
@@ -133,7 +136,6 @@ else:
 # ``session.get(Order, 1)`` loads it as another object.
 
 session, order = load()
-session.expunge(order)
 make_transient(order)
 order.id = None
 session.add(order)
@@ -150,18 +152,57 @@ session.rollback()
 session.close()
 
 # %%
+# Only loaded columns are copied: after ``commit()`` (which expires every attribute) or with
+# a deferred column, ``make_transient()`` drops what was not loaded and the INSERT goes
+# without it. ``session.refresh(order)`` first loads them.
+
+session, order = load()
+session.commit()
+make_transient(order)
+order.id = None
+session.add(order)
+try:
+    session.flush()
+    error = None
+except DBAPIError as caught:
+    error = message_of(caught)
+print(error)
+session.rollback()
+order = session.get(Order, 1)
+session.commit()
+session.refresh(order)
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+print("after refresh():", order)
+# sphinx_gallery_start_ignore
+if engine.dialect.name == "sqlite":
+    assert error == (
+        "IntegrityError: (sqlite3.IntegrityError) NOT NULL constraint failed: orders.title"
+    ), "the expired title was not copied: NOT NULL constraint failed"
+else:
+    assert error is not None, "the INSERT without the expired title failed"
+assert order.id not in (None, 1) and order.title == "tea", "refreshed first, it copied"
+# sphinx_gallery_end_ignore
+session.rollback()
+session.close()
+
+# %%
 # No child is copied, and a loaded collection misleads
 # ----------------------------------------------------
 #
 # ``make_transient()`` copies nothing: the object keeps what it had loaded. Here the lines
 # were loaded first, so the copy's ``lines`` still lists the original's two ``Line``
-# objects. The flush INSERTs the order only; it sets each line's ``order_id`` to the copy's
-# id in memory, but sends no UPDATE and leaves the lines unmodified. After ``commit()``
-# everything reloads: the copy has no line, and the lines say ``order_id`` 1 again.
+# objects, and the first has a change of its own. The flush INSERTs the order and sets
+# each line's ``order_id`` to the copy's id in memory; the changed line is UPDATEd with it
+# and moves to the copy, the unchanged one is not. After ``commit()`` everything reloads:
+# the copy has the first line, and the second says ``order_id`` 1 again. Don't clone an
+# object whose collection is loaded.
 
 session, order = load(with_lines=True)
 lines = list(order.lines)
-session.expunge(order)
+lines[0].item = "mug"
 make_transient(order)
 order.id = None
 session.add(order)
@@ -173,10 +214,11 @@ session.commit()
 print("after commit():", order.lines, "| the lines:", lines)
 # sphinx_gallery_start_ignore
 assert in_memory == [order.id] * 2, "after the flush the lines said the copy's id"
-assert not any(inspect(line).modified for line in lines), "the lines were not modified"
-assert in_database == [(1, 1), (2, 1)], "no UPDATE: the rows still belong to order 1"
-assert order.lines == [], "after commit() the copy has no line"
-assert [line.order_id for line in lines] == [1, 1], "and the lines say order_id 1 again"
+assert in_database == [(1, order.id), (2, 1)], (
+    "the changed line was UPDATEd to the copy; the other row still belongs to order 1"
+)
+assert order.lines == [lines[0]], "after commit() the copy has the changed line"
+assert lines[1].order_id == 1, "and the other line says order_id 1 again"
 # sphinx_gallery_end_ignore
 session.close()
 
@@ -186,13 +228,16 @@ session.close()
 #
 # Building the copy as a new object from the column values leaves the original as it was
 # (still *persistent*, in the session) and says which children are copied: here each line,
-# made anew. The flush INSERTs the order, then its lines with the new ``order_id``.
+# made anew. The flush INSERTs the order, then its lines with the new ``order_id``. The
+# keys to leave out are the primary key's *attribute* names: ``Line.id`` is the column
+# ``line_id``, and skipping ``column.key`` would copy it. (Order 1 has one line left: the
+# cell above moved the other to its copy.)
 
 
 def copy_columns(obj, **changes):
     """A new, transient object with obj's column values, except its primary key."""
     mapper = inspect(obj).mapper
-    keys = {column.key for column in mapper.primary_key}
+    keys = {mapper.get_property_by_column(column).key for column in mapper.primary_key}
     values = {
         a.key: getattr(obj, a.key) for a in mapper.column_attrs if a.key not in keys
     }
@@ -208,10 +253,9 @@ session.commit()
 print("the copy:", copy, copy.lines)
 print("the original:", order, order.lines)
 # sphinx_gallery_start_ignore
-assert [line.order_id for line in copy.lines] == [copy.id, copy.id], (
-    "new lines for the copy"
-)
-assert [line.id for line in order.lines] == [1, 2], "the original kept its two lines"
+assert [line.order_id for line in copy.lines] == [copy.id], "a new line for the copy"
+assert [line.id for line in order.lines] == [2], "the original kept its line"
+assert copy.lines[0].id not in (1, 2), "the copied line got a new id"
 assert inspect(order).persistent, "the original stayed persistent"
 # sphinx_gallery_end_ignore
 session.close()
@@ -220,8 +264,8 @@ session.close()
 # In one sentence
 # ---------------
 #
-# ``make_transient()`` plus a cleared primary key INSERTs a copy of the columns and nothing
-# else; copy children yourself, and prefer a new object built from the column values, which
+# ``make_transient()`` plus a cleared primary key INSERTs a copy of the loaded columns and
+# nothing else; copy children yourself, and prefer a new object built from the column values, which
 # leaves the original :doc:`persistent <../session_lifecycle/five_states>`.
 #
 # Clean up: close the engine's connections.

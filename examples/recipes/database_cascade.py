@@ -11,8 +11,10 @@
 With ``passive_deletes=True``, deleting a parent whose collection is not loaded sends one
 ``DELETE`` and the database removes the children; a child the session loaded otherwise stays
 *persistent* in the identity map, after the flush and after ``commit()``, until reading it
-raises ``ObjectDeletedError`` (``session.get()`` then returns ``None``). Children in a loaded
-collection are still deleted by the ORM, one ``DELETE`` each. SQLite cascades only with
+raises ``ObjectDeletedError`` (``session.get()`` then returns ``None``), as it does with the
+default ``expire_on_commit=True``; with ``False`` it stays readable, stale. Children in a
+loaded collection are still deleted by the ORM, in one ``DELETE`` statement with a row of
+parameters per child. SQLite cascades only with
 ``PRAGMA foreign_keys=ON``, set on each connection by a ``connect`` event.
 """
 
@@ -179,15 +181,46 @@ assert state(child) == "deleted", "inspect() then reported it deleted"
 session.close()
 
 # %%
+# That is the default ``expire_on_commit=True`` at work. With ``expire_on_commit=False`` the
+# commit expires nothing: the child stays readable with its old values, and
+# ``session.get(Child, 1)`` returns it without any SQL.
+
+session, parent, child = load()
+session.expire_on_commit = False
+session.delete(parent)
+session.commit()
+statements.clear()
+again = session.get(Child, 1)
+print(
+    "session.get(Child, 1):", again, "| parent_id:", child.parent_id, "| SQL:", statements
+)
+# sphinx_gallery_start_ignore
+assert again is child and child.parent_id == 1, "the child stayed readable, stale"
+assert statements == [], "without any SQL"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
 # The collection loaded: the ORM deletes the children itself
 # ----------------------------------------------------------
 #
 # ``passive_deletes=True`` only spares the ORM loading children it has not loaded. With
-# ``parent.children`` loaded, the flush sends a ``DELETE`` for each child, then the
-# parent's, and the children go *deleted*, then *detached* at the commit, as without the
-# option.
+# ``parent.children`` loaded, the flush deletes them itself: one ``DELETE`` statement for
+# the children, sent with a row of parameters per child, then the parent's; the children go
+# *deleted*, then *detached* at the commit, as without the option.
 
 session, parent, child = load(with_children=True)
+# sphinx_gallery_start_ignore
+rows_per_delete = []
+
+
+def count_rows(conn, cursor, sql, parameters, context, executemany):
+    if sql.startswith("DELETE"):
+        rows_per_delete.append(len(parameters) if executemany else 1)
+
+
+event.listen(engine, "before_cursor_execute", count_rows)
+# sphinx_gallery_end_ignore
 session.delete(parent)
 session.flush()
 after_flush = state(child)
@@ -198,6 +231,8 @@ deletes = [s.split()[2] for s in statements if s.startswith("DELETE")]
 assert deletes == ["children", "parents"], (
     "one DELETE for the children, then the parent's"
 )
+assert rows_per_delete == [2, 1], "the children's DELETE carried a row per child"
+event.remove(engine, "before_cursor_execute", count_rows)
 assert after_flush == "deleted" and state(child) == "detached", "deleted, then detached"
 # sphinx_gallery_end_ignore
 session.close()

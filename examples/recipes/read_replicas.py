@@ -9,9 +9,10 @@ Read replicas: a routing ``get_bind()`` and the stale read after a write
 ========================================================================
 
 A ``Session`` subclass whose ``get_bind()`` sends flushes and writes to the primary and reads
-to a replica reads its own writes back stale until the replica catches up: a query right
-after the flush, and the reload after ``commit()`` too. Read from the primary once the
-session has written, or per statement with ``bind_arguments={"bind": primary}``;
+to a replica reads its own writes back stale, or not at all, until the replica catches up: a
+query right after the flush, and the reload after ``commit()`` too. Route ``FOR UPDATE`` reads
+to the primary; read from the primary once the session has written (by a flush or by
+``session.execute()``), or per statement with ``bind_arguments={"bind": primary}``;
 ``execution_options`` reach ``get_bind()`` only when set on the statement itself.
 """
 
@@ -26,11 +27,13 @@ session has written, or per statement with ``bind_arguments={"bind": primary}``;
 # is behind would. ``routes`` records which database each statement went to.
 
 import os
+import re
 import tempfile
 
-from sqlalchemy import String, create_engine, delete, event, insert, select
+from sqlalchemy import String, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 
 class Base(DeclarativeBase):
@@ -94,18 +97,39 @@ replicate()
 # -------------------
 #
 # SQLAlchemy asks ``Session.get_bind()`` which engine each statement goes to. This override
-# sends the flush (``self._flushing``) and any statement that is not a SELECT (an
-# ``update()``, a ``delete()``) to the primary, and every read to the replica. The session
-# holds a transaction on each engine it used, and ``commit()`` commits both.
+# sends the flush (``self._flushing``), any statement that is not a SELECT (an
+# ``update()``, a ``delete()``) and a SELECT that locks rows (``with_for_update()``, or
+# ``get(..., with_for_update=True)``: a ``clause._for_update_arg``, which is not public API)
+# to the primary, and every other read to the replica. The session holds a transaction on
+# each engine it used, and ``commit()`` commits both.
 
 
 class RoutingSession(Session):
     def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
         if bind is not None:  # bind_arguments={"bind": ...} chose already
             return bind
-        if self._flushing or (clause is not None and not clause.is_select):
+        if self._flushing or (
+            clause is not None
+            and (
+                not clause.is_select
+                or getattr(clause, "_for_update_arg", None) is not None
+            )
+        ):
             return primary
         return replica
+
+
+with RoutingSession() as session:
+    session.get(User, 1, with_for_update=True)
+    by_get = went()
+    session.scalars(select(User).with_for_update()).all()
+    by_select = went()
+print(
+    "get(..., with_for_update=True):", by_get, "| select().with_for_update():", by_select
+)
+# sphinx_gallery_start_ignore
+assert by_get == by_select == ["primary: SELECT"], "FOR UPDATE reads went to the primary"
+# sphinx_gallery_end_ignore
 
 
 # %%
@@ -147,6 +171,31 @@ print("after the replica caught up:", caught_up, went())
 session.close()
 # sphinx_gallery_start_ignore
 assert caught_up == "bea", "after the replica caught up, the reload read the new name"
+# sphinx_gallery_end_ignore
+
+# %%
+# A row the session inserted is not stale but missing: the replica has no such row, so the
+# reload after ``commit()`` raises ``ObjectDeletedError`` and ``session.get()`` returns
+# ``None``.
+
+session = RoutingSession()
+new = User(id=2, name="eve")
+session.add(new)
+session.commit()
+try:
+    new.name
+    error = None
+except ObjectDeletedError as caught:
+    error = re.sub(r" at 0x[0-9a-fA-F]+", "", str(caught).splitlines()[0])
+print("ObjectDeletedError:", error)
+missing = session.get(User, 2)
+print("session.get(User, 2):", missing, went())
+session.close()
+# sphinx_gallery_start_ignore
+assert (
+    error == "Instance '<User>' has been deleted, or its row is otherwise not present."
+), "the reload of the inserted row raised ObjectDeletedError"
+assert missing is None, "get() of the inserted row returned None"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -207,21 +256,24 @@ replicate()
 # Fix 2: a session that has written reads from the primary
 # --------------------------------------------------------
 #
-# "Read your own writes": once a session has flushed, route all its reads to the primary,
-# for the rest of the session (a session per request: the request that wrote). The reload
-# after ``commit()`` now reads the name just written. A session that only reads still reads
-# from the replica.
+# "Read your own writes": once a session has sent anything to the primary (a flush, an
+# ``update()`` run by ``session.execute()``, a ``FOR UPDATE`` read), route all its reads
+# there, for the rest of the session (a session per request: the request that wrote).
+# Setting the flag on a flush only would miss ``session.execute(update(...))``. The reload
+# after ``commit()`` now reads the name just written. A session that only reads still
+# reads from the replica.
 
 
 class ReadYourWritesSession(RoutingSession):
     wrote = False
 
     def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
-        if self._flushing:
-            self.wrote = True
         if self.wrote and bind is None:
             return primary
-        return super().get_bind(mapper, clause=clause, bind=bind, **kw)
+        chosen = super().get_bind(mapper, clause=clause, bind=bind, **kw)
+        if chosen is primary and bind is None:
+            self.wrote = True
+        return chosen
 
 
 with ReadYourWritesSession() as session:
@@ -234,7 +286,18 @@ with ReadYourWritesSession() as session:
 with ReadYourWritesSession() as reader:
     still_replica = reader.scalar(select(User.name).where(User.id == 1))
     print("a session that only reads:", still_replica, went())
+with ReadYourWritesSession() as session:
+    user = session.get(User, 1)
+    session.execute(update(User).where(User.id == 1).values(name="eli"))
+    session.commit()
+    went()
+    by_statement = user.name
+    route = went()
+    print("after session.execute(update(...)):", by_statement, route)
 # sphinx_gallery_start_ignore
+assert by_statement == "eli" and route == ["primary: SELECT"], (
+    "a write by session.execute() also sent the reads to the primary"
+)
 assert reloaded == "dee", "the session that wrote reloaded its write from the primary"
 assert still_replica == "cy", "a session that only reads still reads the replica"
 # sphinx_gallery_end_ignore
