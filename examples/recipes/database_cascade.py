@@ -88,9 +88,11 @@ def load(with_children: bool = False) -> tuple[Session, Parent, "Child"]:
         setup.add(Parent(id=1, children=[Child(id=1), Child(id=2)]))
         setup.commit()
     session = Session(engine)
-    parent, child = session.get(Parent, 1), session.get(Child, 1)
+    parent = session.get(Parent, 1)
     if with_children:
-        parent.children  # loads the collection
+        for loaded in parent.children:  # loads the collection, child 1 with it,
+            loaded.parent  # and each child's parent (no SQL: it is in the identity map)
+    child = session.get(Child, 1)
     statements.clear()
     return session, parent, child
 
