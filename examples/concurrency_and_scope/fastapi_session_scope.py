@@ -246,8 +246,10 @@ for name, flush in [("carol", False), ("dave", True)]:
         "committed before the response was sent"
     )
     # sphinx_gallery_end_ignore
+names = names_in_database()
+print("database:", names)
 # sphinx_gallery_start_ignore
-assert names_in_database() == ["alice", "carol", "dave"], "both committed"
+assert names == ["alice", "carol", "dave"], "both committed"
 # sphinx_gallery_end_ignore
 
 # %%
