@@ -26,7 +26,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    MappedAsDataclass,
+    Session,
+    mapped_column,
+    relationship,
+)
 
 from sitebuild import ROOT
 
@@ -452,6 +459,23 @@ def test_objects_a_closed_session_rolled_back_are_marked(engine, capturing):
     assert "note" not in rows["User(id=1)"], "committed values carry no mark"
     assert rows["User(id=2)"]["state"] == "detached"
     assert rows["User(id=2)"]["note"] == state.NEVER_COMMITTED_NOTE
+
+
+def test_an_unhashable_object_is_tracked_through_a_rolled_back_flush(engine, capturing):
+    class DataclassBase(MappedAsDataclass, DeclarativeBase):  # eq=True: no __hash__
+        pass
+
+    class Member(DataclassBase):
+        __tablename__ = "members"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    DataclassBase.metadata.create_all(engine)
+    with Session(engine) as rolled_back:
+        member = Member(id=1)
+        rolled_back.add(member)
+        rolled_back.flush()
+    (row,) = state_table()["rows"]
+    assert (row["state"], row["note"]) == ("detached", state.NEVER_COMMITTED_NOTE)
 
 
 def test_a_deleted_object_is_marked_once_detached(engine, capturing):

@@ -3,6 +3,7 @@
 # dependencies = [
 #     "sqlalchemy>=2.0",
 #     "fastapi>=0.121.0",
+#     "pydantic>=2",
 #     "httpx2",
 # ]
 # ///
@@ -11,11 +12,14 @@ A session per request in FastAPI, run with its ``TestClient``
 =============================================================
 
 A dependency with ``yield`` gives each request one session, and FastAPI resolves it once per
-request (two dependencies asking for it share it; ``use_cache=False`` makes a second one).
-By default its code after ``yield`` runs after the response is sent: a commit that fails
-there leaves the client with a 200 for a row that was never written. With
-``Depends(..., scope="function")`` (FastAPI 0.121.0 and later) it runs before, and the client
-gets the 500. A background task opens a session of its own.
+request: two dependencies asking for it with the same ``Depends`` options share it
+(``use_cache=False`` or another ``scope=`` makes a second one). By default, on FastAPI
+0.118.0 and later (and before 0.106.0), its code after ``yield`` runs after the response is
+sent: a commit that fails there leaves the client with a 200 for a row that was never
+written. With ``Depends(..., scope="function")`` (FastAPI 0.121.0 and later) it runs after
+the response body is made but before it is sent: the client gets the 500. A background task
+runs before the default scope's commit: its own session does not see the request's work, so
+commit first.
 
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py` drives the same
 kind of generator without FastAPI; this page runs it in FastAPI, through the test client
@@ -31,7 +35,8 @@ that sends each request to the app as a browser would.
 # ``get_session()`` is the usual dependency: open a session, ``yield`` it, commit, and on
 # an error roll back; every step goes into ``log``, with a number per session.
 # ``TestClient(app, raise_server_exceptions=False)`` turns an error in the app into what a
-# client gets, a 500, instead of raising it here.
+# client gets, a 500, instead of raising it here. The page runs the FastAPI release printed
+# below; the order it shows holds on 0.118.0 and later.
 
 import logging
 import os
@@ -39,6 +44,7 @@ import tempfile
 from typing import Annotated
 
 import fastapi
+import pydantic
 from fastapi import BackgroundTasks, Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import String, create_engine, make_url, select
@@ -62,7 +68,9 @@ url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
 tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "app.db"))
-engine = create_engine(url)
+sqlite = url.get_backend_name() == "sqlite"
+# SQLite waits up to 5 s for another connection's lock; 1 s is enough for this page
+engine = create_engine(url, connect_args={"timeout": 1} if sqlite else {})
 # sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
@@ -124,7 +132,9 @@ assert fastapi_release >= (0, 121, 0), "a FastAPI with Depends(scope=...)"
 #
 # The endpoint adds a user and returns. A small ASGI middleware (``LogWhenSent``) logs when
 # the last byte of the response has gone to the client. The log shows the order: the
-# response was sent before the dependency's ``commit()`` ran.
+# response was sent before the dependency's ``commit()`` ran. (On FastAPI 0.106.0 to
+# 0.117.x the commit ran before the response, as ``scope="function"`` below does: we ran
+# this page's requests on 0.106.0 and 0.117.1; 0.105.0 and 0.118.0 behave as here.)
 
 
 @app.post("/users")
@@ -177,19 +187,31 @@ assert names == ["alice"], "the second alice was never written"
 # ``scope="function"``: the commit before the response
 # -----------------------------------------------------
 #
-# ``Depends(get_session, scope="function")`` runs the code after ``yield`` when the endpoint
-# returns, before the response is sent: the same failing commit now reaches the client as a
-# 500. (That 500 comes from FastAPI's outermost error handler, outside ``LogWhenSent``, so
-# the log has no "response sent" line for it.)
+# ``Depends(get_session, scope="function")`` runs the code after ``yield`` once the endpoint
+# has returned and its return value has been turned into the response body (validated by
+# ``response_model``), before the response is sent: the same failing commit now reaches the
+# client as a 500. (That 500 comes from Starlette's ``ServerErrorMiddleware``, which FastAPI
+# installs outermost, outside ``LogWhenSent``, so the log has no "response sent" line.)
 
 
-@app.post("/users-committed-first")
+class UserOut(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(from_attributes=True)
+    id: int | None
+    name: str
+
+
+@app.post("/users-committed-first", response_model=UserOut)
 def create_user_committed_first(
-    name: str, session: Annotated[Session, Depends(get_session, scope="function")]
+    name: str,
+    session: Annotated[Session, Depends(get_session, scope="function")],
+    flush: bool = False,
 ):
-    session.add(User(name=name))
+    user = User(name=name)
+    session.add(user)
+    if flush:
+        session.flush()  # the INSERT now: the database assigns user.id
     log.append("endpoint returned")
-    return {"created": name}
+    return user
 
 
 log.clear()
@@ -202,16 +224,43 @@ assert log == [
     "endpoint returned",
     "session 3 rolled back after IntegrityError",
 ], "the commit failed before any response was sent"
+assert type(app.middleware_stack).__name__ == "ServerErrorMiddleware", "outermost"
 # sphinx_gallery_end_ignore
 
 # %%
-# Asked for twice in one request: one session, unless ``use_cache=False``
-# -----------------------------------------------------------------------
+# The body was made before that commit: it shows no ``id`` unless the endpoint flushed.
+# ``carol`` was committed, yet her body says ``"id": null``; ``dave``'s endpoint called
+# ``flush()``, so his id was there when the body was made.
+
+for name, flush in [("carol", False), ("dave", True)]:
+    log.clear()
+    response = client.post(
+        "/users-committed-first", params={"name": name, "flush": flush}
+    )
+    print(response.json(), log)
+    # sphinx_gallery_start_ignore
+    assert response.json()["id"] is None if not flush else response.json()["id"] > 0, (
+        "the body has the id only if the endpoint flushed"
+    )
+    assert log[-2:] == [f"session {opened[0]} committed", "response sent"], (
+        "committed before the response was sent"
+    )
+    # sphinx_gallery_end_ignore
+names = names_in_database()
+print("database:", names)
+# sphinx_gallery_start_ignore
+assert names == ["alice", "carol", "dave"], "both committed"
+# sphinx_gallery_end_ignore
+
+# %%
+# Asked for twice in one request: one session, unless the options differ
+# ----------------------------------------------------------------------
 #
 # The endpoint asks for ``get_session`` itself and through a repository dependency that
-# asks for it too. FastAPI caches a dependency's value for the rest of the request: both get
-# the same session. ``use_cache=False`` runs the generator again: a second session, with
-# its own connection and transaction, which does not see the first one's unflushed work.
+# asks for it too. FastAPI caches a dependency's value for the rest of the request, per
+# ``Depends`` options: both get the same session. ``use_cache=False`` runs the generator
+# again, and so does ``scope="function"`` next to a plain ``Depends(get_session)``: each a
+# session with its own connection and transaction, blind to the others' unflushed work.
 
 
 class UserRepository:
@@ -228,10 +277,12 @@ def which_sessions(
     session: Annotated[Session, Depends(get_session)],
     repository: Annotated[UserRepository, Depends()],
     fresh: Annotated[Session, Depends(fresh_session)],
+    function_scoped: Annotated[Session, Depends(get_session, scope="function")],
 ):
     return {
         "repository_shares": repository.session is session,
         "fresh_shares": fresh is session,
+        "function_scoped_shares": function_scoped is session,
     }
 
 
@@ -239,56 +290,103 @@ log.clear()
 response = client.get("/sessions")
 print(response.json(), log)
 # sphinx_gallery_start_ignore
-assert response.json() == {"repository_shares": True, "fresh_shares": False}, (
-    "the repository got the request's session, use_cache=False another"
-)
+assert response.json() == {
+    "repository_shares": True,
+    "fresh_shares": False,
+    "function_scoped_shares": False,
+}, "the repository got the request's session, use_cache=False and scope= others"
+first = opened[0] - 2
 assert sorted(entry for entry in log if entry.endswith("opened")) == [
-    "session 4 opened",
-    "session 5 opened",
-], "two sessions for three requests of the dependency"
+    f"session {number} opened" for number in (first, first + 1, first + 2)
+], "three sessions for four requests of the dependency"
 # sphinx_gallery_end_ignore
 
 # %%
-# A background task opens its own session
-# ---------------------------------------
+# A background task runs before the request commits
+# --------------------------------------------------
 #
-# A background task runs after the response is sent, so it should not lean on the
-# request's session: it opens its own and commits it, one short unit of work. The log shows
-# where FastAPI ran it: after the response, and before the request's dependency committed.
+# A background task runs after the response is sent, so it opens a session of its own. With
+# the default scope it also runs before the request's dependency commits: the endpoint
+# flushed bob to get his id, yet the task's session finds no such user, and a write of its
+# own can wait on the request's locks (SQLite locks the whole database: here the task's
+# write gives up with "database is locked").
 
 
-def send_welcome(user_name: str):
-    with SessionLocal.begin() as task_session:  # commits at the end of the block
-        task_session.add(User(name=f"{user_name}'s welcome bot"))
-    log.append("task committed its own session")
+def send_welcome(user_id: int):
+    try:
+        with SessionLocal.begin() as task_session:  # commits at the end of the block
+            found = task_session.get(User, user_id) is not None
+            log.append(f"task found the user: {found}")
+            task_session.add(User(name=f"welcome bot {user_id}"))
+            task_session.flush()
+        log.append("task committed")
+    except Exception as error:
+        log.append(f"task failed: {str(error).splitlines()[0][:45]}")
+
+
+def signup(name, tasks, session):
+    user = User(name=name)
+    session.add(user)
+    session.flush()  # sends the INSERT; user.id is set, nothing is committed yet
+    tasks.add_task(send_welcome, user.id)
+    log.append("endpoint returned")
+    return {"id": user.id}
 
 
 @app.post("/signup")
-def signup(
-    name: str,
-    tasks: BackgroundTasks,
-    session: Annotated[Session, Depends(get_session)],
+def signup_default(
+    name: str, tasks: BackgroundTasks, session: Annotated[Session, Depends(get_session)]
 ):
-    session.add(User(name=name))
-    tasks.add_task(send_welcome, name)
-    log.append("endpoint returned")
-    return {"created": name}
+    return signup(name, tasks, session)
 
 
 log.clear()
 response = client.post("/signup", params={"name": "bob"})
-names = names_in_database()
 print(response.json(), log)
-print("database:", names)
 # sphinx_gallery_start_ignore
-assert log == [
-    "session 6 opened",
+assert log[:4] == [
+    f"session {opened[0]} opened",
     "endpoint returned",
     "response sent",
-    "task committed its own session",
-    "session 6 committed",
-], "the task ran after the response, before the dependency's commit"
-assert names == ["alice", "bob's welcome bot", "bob"], "both sessions committed"
+    "task found the user: False",
+], "the task ran after the response and did not see the request's flushed user"
+assert log[-1] == f"session {opened[0]} committed", "the request committed last"
+if sqlite:
+    assert log[4] == "task failed: (sqlite3.OperationalError) database is locked", (
+        "on SQLite the task's write failed on the request's lock"
+    )
+# sphinx_gallery_end_ignore
+
+# %%
+# Commit first, then hand the task committed ids
+# ----------------------------------------------
+#
+# With ``scope="function"`` the request commits before the response is sent, so the task,
+# which runs after it, finds the user and writes freely. (A ``session.commit()`` in the
+# endpoint before ``add_task`` does the same.)
+
+
+@app.post("/signup-committed-first")
+def signup_committed_first(
+    name: str,
+    tasks: BackgroundTasks,
+    session: Annotated[Session, Depends(get_session, scope="function")],
+):
+    return signup(name, tasks, session)
+
+
+log.clear()
+response = client.post("/signup-committed-first", params={"name": "erin"})
+print(response.json(), log)
+# sphinx_gallery_start_ignore
+assert log == [
+    f"session {opened[0]} opened",
+    "endpoint returned",
+    f"session {opened[0]} committed",
+    "response sent",
+    "task found the user: True",
+    "task committed",
+], "committed, sent, then the task saw the user and committed its own write"
 # sphinx_gallery_end_ignore
 
 # %%

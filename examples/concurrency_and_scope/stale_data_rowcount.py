@@ -11,9 +11,11 @@
 An ORM ``UPDATE`` by primary key (a flush, ``session.execute(update(User), [dicts])``,
 ``bulk_update_mappings()``) counts the rows it matched and raises ``StaleDataError`` when a
 row is missing or was deleted meanwhile, but only where the driver reports that count: an
-executemany is counted only when ``dialect.supports_sane_multi_rowcount`` is true (asyncpg's
-and pyodbc's dialects say false, and there a missing row passes in silence), and with no
-usable row count at all a versioned ``UPDATE`` only warns.
+executemany is counted only when ``engine.dialect.supports_sane_multi_rowcount`` is true
+after the first connection (false for asyncpg, pyodbc, aioodbc and cymysql, and for
+psycopg2 with ``executemany_mode="values_plus_batch"``; there a missing row passes in
+silence). From SQLAlchemy 2.0.2 a versioned ``UPDATE`` is always counted, and with no usable
+row count at all it only warns.
 
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_stale_data_error.py` covers the other
 causes (a changed primary key, a versioned ``DELETE``, ``merge()`` of an old version) and
@@ -30,9 +32,12 @@ what to do after the error; this page is about the count itself.
 # deleted it. ``attempt()`` runs a step, prints the ``StaleDataError`` or the warning it
 # raised, and rolls back.
 
+import inspect
 import os
+import re
 import warnings
 
+import sqlalchemy
 from sqlalchemy import String, create_engine, delete, insert, select, update
 from sqlalchemy.dialects import registry
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -174,21 +179,47 @@ assert outcome == (
 #
 # Whether the ORM may trust a driver's row count is a flag of its dialect:
 # ``supports_sane_rowcount`` for one statement, ``supports_sane_multi_rowcount`` for an
-# executemany. Here they are as each dialect class declares them (read without a
-# connection: importing a dialect needs no driver).
+# executemany. Below are the defaults each dialect class declares (read without a
+# connection: importing a dialect needs no driver). A dialect may change them when it first
+# connects: psycopg2's class says false, and on connecting it sets ``True`` unless
+# ``executemany_mode="values_plus_batch"``. So check your engine's own flag after its first
+# connection, as the last line does for this page's engine. (aioodbc's dialect, from
+# SQLAlchemy 2.0.23, says false like pyodbc's.)
 
 for name in (
     "sqlite.pysqlite",
     "postgresql.psycopg",
+    "postgresql.psycopg2",
     "postgresql.asyncpg",
     "mysql.pymysql",
+    "mysql.cymysql",
     "oracle.oracledb",
     "mssql.pyodbc",
 ):
     dialect = registry.load(name)
     flags = (dialect.supports_sane_rowcount, dialect.supports_sane_multi_rowcount)
     print(f"{name:20} one statement: {flags[0]!s:5}  executemany: {flags[1]}")
+print("this engine, connected:", engine.dialect.supports_sane_multi_rowcount)
 # sphinx_gallery_start_ignore
+class_false = {
+    name
+    for name in (
+        "postgresql.psycopg2",
+        "postgresql.asyncpg",
+        "mysql.cymysql",
+        "mssql.pyodbc",
+    )
+    if registry.load(name).supports_sane_multi_rowcount is False
+}
+assert len(class_false) == 4, "these four classes say false"
+release = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
+if release >= (2, 0, 23):  # the release that added aioodbc's dialect
+    assert registry.load("mssql.aioodbc").supports_sane_multi_rowcount is False, "aioodbc"
+psycopg2_init = inspect.getsource(registry.load("postgresql.psycopg2").initialize)
+assert "self.supports_sane_multi_rowcount = (" in psycopg2_init, (
+    "psycopg2's dialect sets the flag again when it connects"
+)
+assert "EXECUTEMANY_VALUES_PLUS_BATCH" in psycopg2_init, "by executemany_mode"
 assert registry.load("postgresql.asyncpg").supports_sane_multi_rowcount is False, (
     "asyncpg's dialect does not count an executemany"
 )
@@ -207,9 +238,9 @@ assert registry.load("sqlite.pysqlite").supports_sane_multi_rowcount is True, (
 # To see what the ORM does on such a driver, this cell sets SQLite's flag to ``False``,
 # as asyncpg's dialect has it. The three steps above now raise nothing: the ORM skips the
 # check it cannot make, and the rows that exist are updated (until the rollback after each
-# step here). A flush that updates one row
-# sends one statement, which is still counted; so is a versioned object, whose ``UPDATE``
-# is always sent one row at a time.
+# step here). A flush that updates one row sends one statement, which is still counted; so
+# is a versioned object, whose ``UPDATE`` is always sent one row at a time (from SQLAlchemy
+# 2.0.2; 2.0.0 and 2.0.1 only warned "versioning cannot be verified", even on SQLite).
 
 
 def versioned_update():

@@ -10,8 +10,10 @@ Myth: ``bulk_save_objects`` puts the new objects in the session
 
 It does not: ``bulk_save_objects()`` and ``bulk_insert_mappings()`` insert the rows and
 leave the session empty: ``obj in session`` is ``False``, and a later ``get()`` sends a
-``SELECT``. The primary keys come back only with ``return_defaults=True``; for new objects
-the session tracks, use ``session.execute(insert(User).returning(User), [...])``.
+``SELECT``. The primary keys come back only with ``return_defaults=True``, which leaves
+the objects detached. For new objects in the session's identity map, use
+``session.scalars(insert(User).returning(User), [...])``; it too skips mapper events and
+relationship cascades: for those, ``add_all()`` and ``flush()``.
 
 :ref:`sphx_glr_auto_examples_myths_bulk_methods_stay_in_sync.py` shows the ``UPDATE`` side
 of the same legacy methods; this page is their ``INSERT`` side.
@@ -54,9 +56,9 @@ Base.metadata.create_all(engine)
 sent = []
 event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
 session = Session(engine)
+release = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:3])
 # sphinx_gallery_start_ignore
 on_sqlite = engine.dialect.name == "sqlite"
-release = tuple(int(part) for part in sqlalchemy.__version__.split(".")[:3])
 # sphinx_gallery_end_ignore
 
 # %%
@@ -87,21 +89,31 @@ assert rows == 2, "the rows exist"
 # ``return_defaults=True``: the ids, but still not in the session
 # ---------------------------------------------------------------
 #
-# Now the INSERT returns each id and the objects get them, with an identity key: they are
-# :doc:`detached <../session_lifecycle/five_states>`, as if loaded by a session already
-# closed. Still not in this one: ``get()`` sends a ``SELECT`` and returns another object.
-# Here, on SQLite, it costs one ``INSERT ... RETURNING`` per row (SQLAlchemy 2.0.0 to 2.0.9
-# sent one for all).
+# Now the INSERT returns each id and the objects get them, with an identity key: they go
+# from transient straight to :doc:`detached <../session_lifecycle/five_states>`, as if
+# loaded by a session already closed. No session ever held them, so no session lifecycle
+# event fires for that step (the summary of transitions at the top of this page, built
+# from those events, shows carol and dave only being created; the state table below has
+# them detached). Still not in this session: ``get()`` sends a ``SELECT`` and returns
+# another object. Here, on SQLite, it costs one ``INSERT ... RETURNING`` per row
+# (SQLAlchemy 2.0.0 to 2.0.9 sent one for all).
 
-sent.clear()
-users = [User(name="carol"), User(name="dave")]
-session.bulk_save_objects(users, return_defaults=True)
-print("ids:", [u.id for u in users], "| detached:", [inspect(u).detached for u in users])
-print("carol in session:", users[0] in session)
 # sphinx_gallery_start_ignore
-assert [u.id for u in users] == [3, 4], "the objects got their ids"
-assert all(inspect(u).detached for u in users), "they are detached"
-assert users[0] not in session, "carol is not in the session"
+lifecycle_events = []
+for name in ("transient_to_pending", "pending_to_persistent", "persistent_to_detached"):
+    event.listen(session, name, lambda s, obj, name=name: lifecycle_events.append(name))
+# sphinx_gallery_end_ignore
+sent.clear()
+carol, dave = User(name="carol"), User(name="dave")
+session.bulk_save_objects([carol, dave], return_defaults=True)
+for user in (carol, dave):
+    state = inspect(user)
+    print(user, "| detached:", state.detached, "| in session:", user in session)
+# sphinx_gallery_start_ignore
+assert [carol.id, dave.id] == [3, 4], "the objects got their ids"
+assert inspect(carol).detached and inspect(dave).detached, "they are detached"
+assert carol not in session and dave not in session, "not in the session"
+assert lifecycle_events == [], "no session lifecycle event fired"
 if on_sqlite:
     assert all(s.rstrip().endswith("RETURNING id") for s in sent), (
         "INSERT ... RETURNING id"
@@ -111,11 +123,11 @@ if on_sqlite:
     )
 # sphinx_gallery_end_ignore
 sent.clear()
-carol = session.get(User, 3)
-print("get() returned carol's object:", carol is users[0])
+carol_loaded = session.get(User, 3)
+print("get() returned carol's object:", carol_loaded is carol)
 # sphinx_gallery_start_ignore
 assert len(sent) == 1 and sent[0].startswith("SELECT"), "get() sent a SELECT"
-assert carol is not users[0], "and returned another object"
+assert carol_loaded is not carol, "and returned another object"
 # sphinx_gallery_end_ignore
 
 # %%
@@ -155,17 +167,25 @@ assert not session.new and len(session.identity_map) == 1, "the session holds on
 # ---------------
 #
 # In 2.0 style, an ORM ``insert()`` with a list of dictionaries is the bulk ``INSERT``;
-# ``.returning(User)`` sends one ``INSERT ... RETURNING`` and hands back persistent objects
-# in the identity map, so ``get()`` needs no SQL. Without ``returning`` it is one
-# executemany ``INSERT`` and returns no objects.
+# ``.returning(User)`` hands back persistent objects in the identity map, so ``get()``
+# needs no SQL. Without ``returning`` it is one executemany ``INSERT`` and returns no
+# objects. That fixes only identity-map membership: like the bulk methods, it fires no
+# mapper event (``before_insert`` below) and cascades no relationship; for those,
+# ``session.add_all()`` and ``flush()``. Here the two rows went in one
+# ``INSERT ... RETURNING``; dictionaries with different keys go in separate ones (the
+# next cell).
 
+fired = []
+event.listen(User, "before_insert", lambda mapper, connection, user: fired.append(user))
 sent.clear()
 new_users = session.scalars(
     insert(User).returning(User), [{"name": "grace"}, {"name": "heidi"}]
 ).all()
 print(new_users, "| persistent:", [inspect(u).persistent for u in new_users])
+print("before_insert fired for:", fired)
 # sphinx_gallery_start_ignore
 assert len(sent) == 1 and "RETURNING" in sent[0], "one INSERT ... RETURNING for both"
+assert fired == [], "no before_insert event"
 assert all(inspect(u).persistent for u in new_users), (
     "the returned objects are persistent"
 )
@@ -177,6 +197,37 @@ print("get() returned the same object:", grace is new_users[0])
 # sphinx_gallery_start_ignore
 assert grace is new_users[0] and not sent, "get() found it in the identity map, no SQL"
 # sphinx_gallery_end_ignore
+
+# %%
+# Dictionaries with different keys: one ``INSERT`` for each set of keys.
+
+sent.clear()
+mixed = session.scalars(
+    insert(User).returning(User), [{"name": "ivan"}, {"name": "judy", "id": 50}]
+).all()
+print(mixed, "| INSERT statements:", len(sent))
+# sphinx_gallery_start_ignore
+assert [s.startswith("INSERT") for s in sent] == [True, True], "different keys: two"
+# sphinx_gallery_end_ignore
+
+# %%
+# Do not pair the returned objects with your input list by position unless you asked for
+# ``returning(User, sort_by_parameter_order=True)`` (SQLAlchemy 2.0.10 and later): only
+# then are they promised in input order, which can cost batching: on SQLite it sent the
+# rows in more than one ``INSERT``, as below.
+
+if release >= (2, 0, 10):
+    sent.clear()
+    rows = [{"name": "kim"}, {"name": "lee"}, {"name": "mia"}]
+    ordered = session.scalars(
+        insert(User).returning(User, sort_by_parameter_order=True), rows
+    ).all()
+    print([user.name for user in ordered], "| INSERT statements:", len(sent))
+    # sphinx_gallery_start_ignore
+    assert [user.name for user in ordered] == ["kim", "lee", "mia"], "in input order"
+    if on_sqlite:
+        assert len(sent) > 1, "on SQLite, more than one INSERT"
+    # sphinx_gallery_end_ignore
 session.commit()
 
 # %%

@@ -10,8 +10,9 @@ Two relationships without ``back_populates``
 
 Without ``back_populates`` the two sides are strangers in memory: after
 ``child.parent = p`` a ``p.children`` already loaded stays as it was, through the flush
-too, until it is expired (``expire()``, or the ``commit()`` that expires everything) and
-reloads from the row; linked with ``back_populates`` both sides agree at once.
+too, until it is expired (``expire()``, ``refresh()``, or the ``commit()`` or
+``rollback()`` that expires everything) and reloads from the row; ``overlaps=`` only
+silences the warning about it. Linked with ``back_populates`` both sides agree at once.
 
 The relationship on :ref:`sphx_glr_auto_examples_relationships_relationships_in_memory.py`
 is linked with ``back_populates``; this page takes the link away, and SQLAlchemy warns about
@@ -24,19 +25,21 @@ it before anything else.
 #
 # ``Parent.children`` and ``Child.parent`` both write ``children.parent_id``, and nothing
 # tells SQLAlchemy they are the two sides of one link. When the mappers are configured (at
-# the first query, or by ``configure_mappers()``) it warns, and names the two ways out:
-# ``back_populates``, or ``overlaps="children"`` to say the overlap is meant.
+# the first use of a mapped class: here constructing a ``Parent``; a query, or
+# ``configure_mappers()``) it warns, and names the ways out: ``back_populates`` to link
+# them, ``viewonly=True`` on one that is only read, the ``foreign()`` annotation when
+# foreign keys overlap only in part, or ``overlaps="children"``, which only silences the
+# warning: the collection still lags (a cell below shows it).
 
 import os
 import re
 import warnings
 
-from sqlalchemy import ForeignKey, create_engine, event, insert, select
+from sqlalchemy import ForeignKey, create_engine, event, insert, inspect, select
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
-    configure_mappers,
     mapped_column,
     relationship,
 )
@@ -67,7 +70,7 @@ class Child(Base):
 
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    configure_mappers()
+    Parent()  # the first use of a mapped class configures all the mappers
 for warning in caught:
     text = re.split(r"\s*\(Background on this warning", str(warning.message))[0]
     print(f"{warning.category.__name__}: {text}")
@@ -80,6 +83,8 @@ assert "linked with back_populates" in str(caught[0].message), (
     "it suggests back_populates"
 )
 assert 'overlaps="children"' in str(caught[0].message), "or overlaps='children'"
+assert "viewonly=True" in str(caught[0].message), "or viewonly=True"
+assert "orm.foreign() annotation" in str(caught[0].message), "or foreign()"
 # sphinx_gallery_end_ignore
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -149,6 +154,10 @@ assert p.children == [], "the loaded collection is still empty"
 # %%
 # Expiring the collection makes it reload from the row
 # ----------------------------------------------------
+#
+# ``expire()`` marks it unloaded; the next read loads it. (``refresh(p)`` does the same for
+# the collection, while it reloads ``p``'s columns at once: the ``overlaps=`` cell below
+# uses it.)
 
 sent.clear()
 session.expire(p, ["children"])
@@ -166,7 +175,9 @@ clear()
 #
 # With the default ``expire_on_commit=True`` the commit expires ``p`` and its collection;
 # the next read loads them again, and the collection is right. Until that commit (or an
-# ``expire()``), the session serves the empty list it loaded.
+# ``expire()``), the session serves the empty list it loaded. ``rollback()`` expires
+# everything too, but it also undoes the ``UPDATE``: both sides then read the row's
+# "no parent".
 
 session, p, child = load()
 child.parent = p
@@ -184,13 +195,26 @@ assert any(s.startswith("SELECT") and "FROM children" in s for s in sent), (
 session.close()
 clear()
 
+session, p, child = load()
+child.parent = p
+session.flush()
+session.rollback()
+print("after rollback: p.children:", p.children, "| child.parent:", child.parent)
+# sphinx_gallery_start_ignore
+assert p.children == [] and child.parent is None, "rolled back and reloaded: no parent"
+# sphinx_gallery_end_ignore
+session.close()
+clear()
+
 # %%
 # A collection not loaded yet is right
 # ------------------------------------
 #
-# Only a collection already loaded lags. One never loaded loads on its first read, and that
-# load :doc:`autoflushes <../session_lifecycle/autoflush>` the ``UPDATE`` first: the child is
-# there.
+# A collection never loaded loads on its first read, and that load
+# :doc:`autoflushes <../session_lifecycle/autoflush>` the ``UPDATE`` first: the child is
+# there. That takes autoflush and a persistent parent: under ``no_autoflush`` (or
+# ``autoflush=False``) the load reads the row before the ``UPDATE``, and a pending parent's
+# collection is not loaded at all: empty, with no SQL.
 
 session, p, child = load(children=False)
 child.parent = p
@@ -198,6 +222,79 @@ print("p.children:", p.children)
 # sphinx_gallery_start_ignore
 assert p.children == [child], "loaded after the autoflush: the child is there"
 assert sent[0].startswith("UPDATE children SET parent_id"), "the load autoflushed first"
+# sphinx_gallery_end_ignore
+session.close()
+clear()
+
+session, p, child = load(children=False)
+child.parent = p
+with session.no_autoflush:
+    print("under no_autoflush: p.children:", p.children)
+# sphinx_gallery_start_ignore
+assert p.children == [], "no autoflush: the load read the row before the UPDATE"
+# sphinx_gallery_end_ignore
+new_parent = Parent(id=2)
+session.add(new_parent)
+child.parent = new_parent
+sent.clear()
+print("pending parent: new_parent.children:", new_parent.children, "| SQL:", sent)
+# sphinx_gallery_start_ignore
+assert new_parent.children == [] and sent == [], "pending: empty, no SQL"
+# sphinx_gallery_end_ignore
+session.close()
+clear()
+
+# %%
+# ``overlaps=`` silences the warning, not the lag
+# -----------------------------------------------
+#
+# The same two classes with ``overlaps="children"`` on ``Child.parent``: no warning, and
+# the loaded collection lags exactly as above, through the flush, until ``refresh(p)``
+# expires it and the next read loads it again.
+
+
+class QuietBase(DeclarativeBase):
+    pass
+
+
+class QuietParent(QuietBase):
+    __tablename__ = "parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    children: Mapped[list["QuietChild"]] = relationship()
+
+
+class QuietChild(QuietBase):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("parents.id"))
+    parent: Mapped[QuietParent | None] = relationship(overlaps="children")
+
+    def __repr__(self) -> str:
+        return f"QuietChild(id={self.id!r})"
+
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with Session(engine) as setup, setup.begin():
+        setup.execute(insert(QuietParent), [{"id": 1}])
+        setup.execute(insert(QuietChild), [{"id": 1, "parent_id": None}])
+session = Session(engine)
+p, child = session.get(QuietParent, 1), session.get(QuietChild, 1)
+p.children  # loaded, empty
+child.parent = p
+session.flush()
+print("warnings:", len(caught), "| after the flush: p.children:", p.children)
+# sphinx_gallery_start_ignore
+assert caught == [], "no warning"
+assert p.children == [], "the loaded collection still lags"
+# sphinx_gallery_end_ignore
+session.refresh(p)
+# sphinx_gallery_start_ignore
+assert "children" in inspect(p).unloaded, "refresh() left the collection expired"
+# sphinx_gallery_end_ignore
+print("after refresh(p): p.children:", p.children)
+# sphinx_gallery_start_ignore
+assert p.children == [child], "read again, it loaded with the child"
 # sphinx_gallery_end_ignore
 session.close()
 clear()

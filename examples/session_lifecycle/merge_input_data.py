@@ -8,11 +8,13 @@
 ``merge()`` of an object built from input data
 ==============================================
 
-``session.merge(User(**data))`` sends a ``SELECT`` by primary key, then the flush sends an
-``UPDATE`` if the row exists and an ``INSERT`` if not; every attribute the input object
-*has*, ``None`` included, is copied, so ``"email": None`` in the data becomes
-``SET email=NULL``, and a collection it carries replaces the loaded one. ``merge()`` returns
-the session's persistent object; the input object stays transient.
+``session.merge(User(**data))`` sends a ``SELECT`` by primary key (none if the session
+already holds that row), and loads each collection it cascades into. The flush then sends
+an ``INSERT`` if the row does not exist, else an ``UPDATE`` of the columns whose values
+differ (none if all match). Every attribute the input object *has*, ``None`` included, is
+copied, so ``"email": None`` in the data becomes ``SET email=NULL``, and a collection it
+carries replaces the loaded one. ``merge()`` returns the session's own object, persistent,
+or pending if there was no row; the input object stays transient.
 
 :ref:`sphx_glr_auto_examples_session_lifecycle_objects_across_sessions.py` merges copies
 loaded by another session; here the object is new, built from a request's data, as an API
@@ -28,6 +30,7 @@ handler builds it.
 
 import os
 
+import sqlalchemy
 from sqlalchemy import (
     ForeignKey,
     Identity,
@@ -38,7 +41,14 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    MappedAsDataclass,
+    Session,
+    mapped_column,
+    relationship,
+)
 
 
 class Base(DeclarativeBase):
@@ -167,13 +177,74 @@ assert now == ("alice", None), "the row's email is NULL now"
 session.close()
 
 # %%
+# Row already in the session, values equal to it: no SQL at all
+# --------------------------------------------------------------
+#
+# When the session already holds alice (loaded here by ``get()``), ``merge()`` copies onto
+# that object and sends no ``SELECT``. The ``UPDATE`` names only the columns whose merged
+# value differs from the loaded one: data equal to the row leaves nothing to write, and
+# the commit sends no ``UPDATE``.
+
+session = load()
+alice = session.get(User, 1)
+sent.clear()
+merged = session.merge(User(id=1, name="alice", email="alice@old"))
+print("the session's alice:", merged is alice, "| SQL from merge():", sent)
+session.commit()
+print("SQL at commit:", sent)
+# sphinx_gallery_start_ignore
+assert merged is alice, "merge() returned the object the session held"
+assert sent == [], "no SELECT from merge(), no UPDATE for values equal to the row's"
+# sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# Dataclass mappings: a field with a default counts as received
+# -------------------------------------------------------------
+#
+# With ``MappedAsDataclass``, ``__init__`` takes each field. On SQLAlchemy 2.0 it also sets
+# every field left out to its ``default``, so the input object *has* ``email=None`` and
+# ``merge()`` writes it over the row; from SQLAlchemy 2.1 a field left out stays unset, as
+# with a plain mapping.
+
+
+class DataclassBase(MappedAsDataclass, DeclarativeBase):
+    pass
+
+
+class Member(DataclassBase):
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(50), default=None)
+
+
+# sphinx_gallery_start_ignore
+DataclassBase.metadata.drop_all(engine)
+# sphinx_gallery_end_ignore
+DataclassBase.metadata.create_all(engine)
+with Session(engine) as session:
+    session.add(Member(id=1, name="alice", email="alice@old"))
+    session.commit()
+    session.merge(Member(id=1, name="Alice"))  # no email given
+    session.commit()
+    member_email = session.scalar(select(Member.email))
+print(sqlalchemy.__version__, "| email after the merge:", member_email)
+# sphinx_gallery_start_ignore
+if sqlalchemy.__version__.startswith("2.0."):
+    assert member_email is None, "2.0: the dataclass default overwrote the email"
+else:
+    assert member_email == "alice@old", "2.1: the email left out was not copied"
+# sphinx_gallery_end_ignore
+
+# %%
 # No such row: an INSERT
 # ----------------------
 #
-# The ``SELECT`` finds nothing for id 2, so the returned object is pending, and the flush
-# will insert it. With no primary key at all, ``merge()`` does not even look for a row: no
-# ``SELECT``. It does :doc:`autoflush <autoflush>` first, though, as a query does: merging
-# carol sends bob's ``INSERT``.
+# The ``SELECT`` finds nothing for id 2, so the returned object is pending (not
+# persistent), and the flush will insert it. With no primary key at all, ``merge()`` does
+# not even look for a row: no ``SELECT``. It does :doc:`autoflush <autoflush>` first,
+# though, as a query does: merging carol sends bob's ``INSERT``.
 
 session = load()
 bob = session.merge(User(id=2, name="bob"))
@@ -204,7 +275,8 @@ session.close()
 # ---------------------------------------------------------------------
 #
 # ``relationship()``'s default cascade is ``"save-update, merge"``, so ``merge()`` merges the
-# input's addresses too: address 10 (in the loaded collection) gets the new street, the
+# input's addresses too, loading alice's collection to do it (more ``SELECT`` statements
+# than the one for alice): address 10 (in the loaded collection) gets the new street, the
 # address with no id is new. And the input's list *becomes* the collection: address 11,
 # which the data left out, is removed from it, and the flush sets its ``user_id`` to
 # ``NULL`` (or fails, with a ``NOT NULL`` foreign key; with ``delete-orphan`` it is deleted).
@@ -213,8 +285,12 @@ session = load()
 incoming = User(id=1, name="alice", email="alice@old")
 incoming.addresses = [Address(id=10, street="Elm Street"), Address(street="Pine St")]
 user = session.merge(incoming)
-print("collection:", user.addresses)
+print("collection:", user.addresses, "| SELECTs:", len(sent))
 # sphinx_gallery_start_ignore
+assert len(sent) > 1 and all(s.startswith("SELECT") for s in sent), (
+    "merge() sent more than one SELECT: the collection was loaded"
+)
+assert any("FROM addresses" in s for s in sent), "alice's addresses were loaded"
 assert "merge" in User.addresses.property.cascade, "merge is in the default cascade"
 assert [a.street for a in user.addresses] == ["Elm Street", "Pine St"], (
     "the collection is the input's list, merged"
@@ -241,12 +317,16 @@ session.close()
 # ---------------------------------------------------
 #
 # To change only what the request sent, load the row and set those attributes. Leave out
-# the keys the client did not send (pydantic's ``model_dump(exclude_unset=True)`` does);
-# a key sent as ``None`` then means "clear it", on purpose.
+# the keys the client did not send (pydantic 2's ``model_dump(exclude_unset=True)`` does,
+# pydantic 1's ``.dict(exclude_unset=True)``); a key sent as ``None`` then means "clear
+# it", on purpose. ``get()`` returns ``None`` when there is no such row: create it then.
 
 session = load()
 data = {"name": "Alice"}
 user = session.get(User, 1)
+if user is None:  # no such row
+    user = User(id=1)
+    session.add(user)
 for key, value in data.items():
     setattr(user, key, value)
 session.commit()

@@ -45,7 +45,8 @@ class ObjectTracker:
         self.serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.seen = 0  # objects seen so far: the last serial number given
         self.objects: dict[int, weakref.ref] = {}  # the tracked ones, by serial number
-        # Objects each session flushed in the transaction it has not committed yet.
+        # Objects each session flushed in the transaction it has not committed yet, by their
+        # InstanceState (an object itself may be unhashable: a dataclass mapping's ``eq``).
         self.flushed_uncommitted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # Detached objects whose loaded values were flushed but not committed, with the session
         # they left (weakly): its COMMIT, should it still come, makes them committed.
@@ -88,28 +89,29 @@ class ObjectTracker:
         pending = self.flushed_uncommitted.setdefault(session, weakref.WeakSet())
         # Still pre-flush here: new/dirty/deleted and attribute history are not reset yet, and
         # the foreign keys the flush copied from related objects are already in the history.
-        pending.update((*session.new, *session.deleted))
-        pending.update(obj for obj in session.dirty if columns_changed(obj))
+        pending.update(inspect(obj) for obj in (*session.new, *session.deleted))
+        pending.update(inspect(obj) for obj in session.dirty if columns_changed(obj))
 
     def session_committed(self, session) -> None:
         self.flushed_uncommitted.pop(session, None)
-        for obj, left in list(self.never_committed.items()):
+        for state, left in list(self.never_committed.items()):
             if left() is session:
-                del self.never_committed[obj]
+                del self.never_committed[state]
 
     def session_rolled_back(self, session) -> None:
         self.flushed_uncommitted.pop(session, None)
 
     def object_detached(self, session, instance) -> None:
-        if instance in self.flushed_uncommitted.get(session, ()):
-            self.never_committed[instance] = weakref.ref(session)
+        state = inspect(instance)
+        if state in self.flushed_uncommitted.get(session, ()):
+            self.never_committed[state] = weakref.ref(session)
 
     def object_attached(self, session, instance) -> None:
-        self.never_committed.pop(instance, None)
+        self.never_committed.pop(inspect(instance), None)
 
     def describe(self, obj) -> dict:
         row = describe_object(obj)
-        if obj in self.never_committed:
+        if inspect(obj) in self.never_committed:
             row["note"] = NEVER_COMMITTED_NOTE
         elif row["state"] == "detached" and inspect(obj).was_deleted:
             row["note"] = DELETED_NOTE  # plain "detached" would read as reusable
