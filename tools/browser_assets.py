@@ -176,7 +176,9 @@ def pack_files(zip_file: Path, output: Path) -> None:
     with zipfile.ZipFile(zip_file) as archive:
         names = sorted(name for name in archive.namelist() if not name.endswith("/"))
         data = [archive.read(name) for name in names]
-    index = json.dumps([[n, len(d)] for n, d in zip(names, data)], separators=(",", ":")).encode()
+    index = json.dumps(
+        [[n, len(d)] for n, d in zip(names, data, strict=True)], separators=(",", ":")
+    ).encode()
     packed = len(index).to_bytes(4, "little") + index + b"".join(data)
     output.write_bytes(gzip.compress(packed, compresslevel=9, mtime=0))
 
