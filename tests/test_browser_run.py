@@ -157,6 +157,18 @@ CACHED = (
 )
 
 
+def cached_when(page, expected: set[str]) -> set[str]:
+    """The Cache Storage's keys (under _static/run/) once they are `expected`, or after 30 s:
+    the worker stores a file once the whole of it arrived, while Python already runs."""
+    keys: set[str] = set()
+    for _ in range(60):
+        keys = {url.split("/_static/run/", 1)[-1] for url in page.evaluate(CACHED)}
+        if keys == expected:
+            break
+        page.wait_for_timeout(500)
+    return keys
+
+
 def test_a_second_page_takes_the_large_files_from_the_cache_and_another_build_fetches_anew(
     visit, site
 ):
@@ -177,7 +189,7 @@ def test_a_second_page_takes_the_large_files_from_the_cache_and_another_build_fe
     start(visit)
     assert fetched() == large, "the first Run did not fetch every large file"
     versioned = {f"{name}?v={assets['hashes'][name]}" for name in large}
-    keys = {url.split("/_static/run/", 1)[-1] for url in visit.page.evaluate(CACHED)}
+    keys = cached_when(visit.page, versioned)
     assert keys == versioned, keys
 
     page = start(visit, SECOND_EXAMPLE)
@@ -198,10 +210,10 @@ def test_a_second_page_takes_the_large_files_from_the_cache_and_another_build_fe
     page = start(visit)
     assert fetched() == {changed}
     assert page.locator(".run-here").get_attribute("data-state") == "done"
-    keys = {url.split("/_static/run/", 1)[-1] for url in page.evaluate(CACHED)}
     expected = versioned - {f"{changed}?v={assets['hashes'][changed]}"} | {
         f"{changed}?v={new_hash}"
     }
+    keys = cached_when(page, expected)
     assert keys == expected, keys
     visit.assert_clean()
 
