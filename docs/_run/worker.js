@@ -209,23 +209,24 @@ ready.catch(() => {}); // reported to the run that awaits it
 
 // Restored from a snapshot, Python has run almost nothing in this worker, and V8 compiles a wasm
 // function for speed only once it has run enough: the first runs of an example run slower until
-// then. Once the first Run's result is sent, the example runs up to twice more, unseen, while
-// the reader reads it (no more once that has taken a second; a run asked for meanwhile goes
-// first, and no warm-up run comes after it): a re-run is then as fast as after a normal start,
-// and the first result does not wait for them.
-const WARM_UP_RUNS = 2;
-const WARM_UP_SECONDS = 1;
+// then. Once the first Run's result is sent, the example runs up to three more times, unseen,
+// while the reader reads it, each compiling its cells again as an edit does (no more once that
+// has taken 2 s; a run asked for meanwhile goes first, and no warm-up run comes after it): a
+// re-run is then about as fast as after a normal start, and the first result does not wait.
+const WARM_UP_RUNS = 3;
+const WARM_UP_SECONDS = 2;
 let warmedUp = false;
 let warmingUp = null;
 
-function warmUp(run, source) {
+function warmUp(pyodide, run, source) {
   const token = (warmingUp = {});
   const until = performance.now() + WARM_UP_SECONDS * 1000;
   let left = WARM_UP_RUNS;
   const step = () => {
     if (warmingUp !== token || left-- <= 0 || performance.now() > until) return;
     try {
-      run(source, null);
+      pyodide.runPython("import runner\nrunner._compiled.clear()");
+      run(source, null); // compiles the cells again, and keeps them for the next run
     } catch {
       return;
     }
@@ -239,7 +240,7 @@ self.onmessage = async ({ data }) => {
   warmingUp = null;
   try {
     ready ??= boot();
-    const { run, versions } = await ready;
+    const { pyodide, run, versions } = await ready;
     progress("Running the example", true);
     const started = performance.now();
     // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
@@ -250,7 +251,7 @@ self.onmessage = async ({ data }) => {
     self.postMessage({ id: data.id, json, seconds, versions, phases: { ...phases } });
     if (!warmedUp) {
       warmedUp = true;
-      warmUp(run, data.source);
+      warmUp(pyodide, run, data.source);
     }
   } catch (error) {
     ready = null;
