@@ -226,7 +226,8 @@ function warmUp(pyodide, run, source) {
     if (warmingUp !== token || left-- <= 0 || performance.now() > until) return;
     try {
       pyodide.runPython("import runner\nrunner._compiled.clear()");
-      run(source, null); // compiles the cells again, and keeps them for the next run
+      // undefined, not null: Pyodide passes null as jsnull, which is not None.
+      run(source, undefined); // compiles the cells again, and keeps them for the next run
     } catch {
       return;
     }
@@ -245,7 +246,7 @@ self.onmessage = async ({ data }) => {
     const started = performance.now();
     // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
     // here and structured-cloned across.
-    const json = run(data.source, data.original ?? null);
+    const json = run(data.source, data.original ?? undefined);
     const seconds = (performance.now() - started) / 1000;
     lap("ran");
     self.postMessage({ id: data.id, json, seconds, versions, phases: { ...phases } });
