@@ -1,5 +1,6 @@
-// The Web Worker that runs an example: Pyodide, SQLAlchemy's wheel and the capture layer, all
-// from this site (never another host), loaded on the first Run and kept for the next ones.
+// The Web Worker that runs an example: Pyodide restored from a snapshot holding SQLAlchemy and
+// the capture layer, and SQLAlchemy's files, all from this site (never another host), loaded on
+// the first Run and kept for the next ones (and in the Cache Storage for the site's other pages).
 // control.js starts it on the reader's click, before the editor has loaded; it starts Python at
 // once. Messages in: {id, source, original}; out: {id, json} (what each cell showed) or
 // {id, failure}; and, while Python loads, {progress: {text, done, total}} (bytes downloaded of
