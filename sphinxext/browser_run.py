@@ -1,10 +1,11 @@
 """'Run in your browser' on every example page: the control, and the files it loads on a click.
 
 The files come from build/browser-assets/ (``nox -s browser_assets``: npm's Pyodide and the
-bundled editor, hashed wheels), prepared before the build: this extension only copies them into
-``_static/run/`` with the capture layer's ``claims``, ``recording``, ``state`` and ``rendering``
-modules and docs/_run/runner.py, which the worker imports, so the browser runs the build's own
-code.
+bundled editor, hashed wheels, and a snapshot of Python's heap with SQLAlchemy, the capture
+layer's ``claims``, ``recording``, ``state`` and ``rendering`` modules and docs/_run/runner.py
+imported, so the browser runs the build's own code), prepared before the build: this extension
+only copies them into ``_static/run/``, and refuses them if they were prepared from other
+sources than this checkout's.
 Without prepared assets the build fails and says which command prepares them, unless
 ``SESSION_SYNC_BROWSER_RUN=off`` turns the feature off.
 
@@ -33,7 +34,8 @@ from sphinx.errors import ExtensionError
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SOURCES = ROOT / "docs" / "_run"
 CANNOT_RUN = RUN_SOURCES / "cannot_run.json"
-# What the worker imports (recording imports claims); tools/run_in_pyodide.mjs reads this list.
+# What the worker imports (recording imports claims), in the snapshot; tools/run_in_pyodide.mjs
+# reads this list, tools/browser_assets.py has the same.
 CAPTURE_MODULES = ("__init__.py", "claims.py", "recording.py", "state.py", "rendering.py")
 PREPARE = "nox -s browser_assets (or `npm ci` then `python tools/browser_assets.py`)"
 SWITCH = "SESSION_SYNC_BROWSER_RUN"
@@ -73,10 +75,14 @@ BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
 
 
 def sources_digest(sources: Path = RUN_SOURCES) -> str:
-    """Of the docs/_run files tools/browser_assets.py bundles (it records the same digest)."""
+    """Of the docs/_run files tools/browser_assets.py bundles and of the Python its snapshot
+    holds (it records the same digest)."""
     digest = hashlib.sha256()
-    for name in BUNDLED:
-        digest.update(name.encode() + b"\0" + (sources / name).read_bytes() + b"\0")
+    capture = ROOT / "sphinxext" / "session_sync"
+    files = [(name, sources / name) for name in BUNDLED]
+    files += [(f"session_sync/{name}", capture / name) for name in CAPTURE_MODULES]
+    for name, path in [*files, ("runner.py", sources / "runner.py")]:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -98,14 +104,13 @@ def copy_assets(app) -> None:
     prepared = assets_folder() / "run"
     for name in manifest["bytes"]:
         _copy(prepared / name, run / name)
-    python = [f"session_sync/{name}" for name in CAPTURE_MODULES] + ["runner.py"]
-    for name in CAPTURE_MODULES:
-        _copy(ROOT / "sphinxext" / "session_sync" / name, run / "py" / "session_sync" / name)
-    _copy(RUN_SOURCES / "runner.py", run / "py" / "runner.py")
+    sizes = first_run_sizes(manifest)
     assets = {
-        "python": python,
-        # What the first Run downloads, file by file: the worker reports its progress in them.
-        "sizes": first_run_sizes(manifest),
+        # What the first Run downloads, file by file: the worker reports its progress in them,
+        # and keeps them in the Cache Storage under their content hash (another build's files
+        # have other hashes: fetched anew, the old ones deleted).
+        "sizes": sizes,
+        "hashes": {name: manifest["hashes"][name] for name in sizes},
         "site_packages": manifest["site_packages"],
         "snapshot": manifest["snapshot"],
     }

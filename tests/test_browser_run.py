@@ -151,6 +151,73 @@ def test_the_download_size_before_the_click_and_the_progress_where_the_button_wa
         context.close()
 
 
+SECOND_EXAMPLE = "myths/commit_synchronize_session.py"
+CACHED = (
+    "() => caches.open('session-sync-run').then((c) => c.keys()).then((k) => k.map((r) => r.url))"
+)
+
+
+def cached_when(page, expected: set[str]) -> set[str]:
+    """The Cache Storage's keys (under _static/run/) once they are `expected`, or after 30 s:
+    the worker stores a file once the whole of it arrived, while Python already runs."""
+    keys: set[str] = set()
+    for _ in range(60):
+        keys = {url.split("/_static/run/", 1)[-1] for url in page.evaluate(CACHED)}
+        if keys == expected:
+            break
+        page.wait_for_timeout(500)
+    return keys
+
+
+def test_a_second_page_takes_the_large_files_from_the_cache_and_another_build_fetches_anew(
+    visit, site
+):
+    """The first Run on a second page fetches none of the large files again (the worker keeps
+    them in the Cache Storage under their content hash; Playwright's routing turns the HTTP
+    cache off, so only that can spare them) and runs; a file whose hash changed (another build)
+    is fetched anew, and the copy of the old one deleted."""
+    assets = json.loads((site.html / "_static" / "run" / "assets.json").read_text())
+    large = {name for name in assets["hashes"] if name != "pyodide/pyodide.mjs"}  # import()ed
+    requested: list[str] = []
+    visit.context.on("request", lambda request: requested.append(request.url))
+
+    def fetched() -> set[str]:
+        names = {url.split("/_static/run/", 1)[-1].split("?")[0] for url in requested}
+        requested.clear()
+        return names & large
+
+    start(visit)
+    assert fetched() == large, "the first Run did not fetch every large file"
+    versioned = {f"{name}?v={assets['hashes'][name]}" for name in large}
+    keys = cached_when(visit.page, versioned)
+    assert keys == versioned, keys
+
+    page = start(visit, SECOND_EXAMPLE)
+    assert fetched() == set(), "the second page fetched large files again"
+    assert page.locator(".run-here").get_attribute("data-state") == "done"
+    assert page.evaluate(RUN_SQL) == built_sql(site, SECOND_EXAMPLE)
+
+    # Another build: the packed SQLAlchemy has another hash in assets.json.
+    changed = "wheels/site-packages.bin.gz"
+    new_hash = "0123456789abcdef"
+
+    def another_build(route):
+        found = route.fetch().json()
+        found["hashes"][changed] = new_hash
+        route.fulfill(json=found)
+
+    visit.context.route("**/_static/run/assets.json", another_build)
+    page = start(visit)
+    assert fetched() == {changed}
+    assert page.locator(".run-here").get_attribute("data-state") == "done"
+    expected = versioned - {f"{changed}?v={assets['hashes'][changed]}"} | {
+        f"{changed}?v={new_hash}"
+    }
+    keys = cached_when(page, expected)
+    assert keys == expected, keys
+    visit.assert_clean()
+
+
 EDITOR_TEXT = "() => document.querySelector('.run-here').runHere.view.state.doc.toString()"
 CURSOR_LINE = """() => { const {view} = document.querySelector('.run-here').runHere;
     return view.state.doc.lineAt(view.state.selection.main.head).number; }"""
@@ -415,7 +482,13 @@ def test_the_python_snapshot_is_made_again_byte_for_byte(tmp_path):
     run = BROWSER_ASSETS / "run"
     served = gzip.decompress((run / manifest["snapshot"]).read_bytes())
     script = ROOT / "tools" / "make_snapshot.mjs"
-    arguments = [str(run / "pyodide"), str(run / manifest["site_packages"]), "again.bin"]
+    arguments = [
+        str(run / "pyodide"),
+        str(BROWSER_ASSETS / manifest["site_packages_zip"]),
+        "again.bin",
+        str(ROOT / "sphinxext" / "session_sync"),
+        str(ROOT / "docs" / "_run" / "runner.py"),
+    ]
     subprocess.run(
         [shutil.which("node") or "node", str(script), *arguments], cwd=tmp_path, check=True
     )

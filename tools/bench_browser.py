@@ -6,7 +6,11 @@ server) and measures on one example page:
 * the bytes a page loads when nobody clicks, and how many of them are the control script;
 * click to first SQL box, cold (a fresh browser context: nothing cached), and the bytes;
 * the same after a reload (the browser's cache warm, a new worker);
-* an edited re-run (the strategy changed) in the loaded worker: click to the new SQL.
+* the first Run on a second page (another example) in the same browser, and the bytes that
+  page and its Run fetched: the worker takes the large files from the Cache Storage;
+* an edited re-run (the strategy changed) in the loaded worker: click to the new SQL, a few
+  seconds after the first Run's result showed (a reader reads it before editing; the worker
+  warms up meanwhile), then twice more at once.
 
 Nothing intercepts a request (Playwright's routing would turn the HTTP cache off and relay every
 response, the 10 MB wasm too, through the driver: not what a reader's browser does). Other hosts
@@ -35,6 +39,9 @@ from lighthouse_scores import serve  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("SESSION_SYNC_CHROMIUM", "/usr/bin/chromium")
 PAGE = "auto_examples/synchronize_session/four_strategies.html"
+SECOND_PAGE = "auto_examples/myths/commit_synchronize_session.html"
+# Between the first Run's result and the edited re-run: a reader reads the result first.
+READING_SECONDS = 3
 EXAMPLE = ROOT / "examples" / "synchronize_session" / "four_strategies.py"
 FIRST_SQL = ".run-here-cell .sql-box"
 TIMEOUT = 120_000
@@ -55,6 +62,7 @@ class Tab:
         self.context = browser.new_context()
         self.foreign: list[str] = []
         self.received: dict[str, int] = {}
+        self.log: list[tuple[str, int]] = []
         self.context.on("request", self._request)
         self.context.on("requestfinished", self._finished)
         self.page = self.context.new_page()
@@ -67,6 +75,7 @@ class Tab:
         sizes = request.sizes()
         received = sizes["responseBodySize"] + sizes["responseHeadersSize"]
         self.received[request.url] = self.received.get(request.url, 0) + received
+        self.log.append((request.url, received))
 
     def bytes(self) -> int:
         return sum(self.received.values())
@@ -141,7 +150,8 @@ def main() -> int:
 
     server = serve(args.html)
     base_url = f"http://127.0.0.1:{server.server_address[1]}/"
-    figures: dict[str, list[float]] = {"cold": [], "reload": [], "rerun": []}
+    figures: dict[str, list[float]] = {"cold": [], "reload": [], "second": [], "rerun": []}
+    second: list[tuple[int, list[str]]] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -171,10 +181,21 @@ def main() -> int:
             )
             clicked_bytes, requests = tab.bytes(), len(tab.received)
             phases.append(tab.page.evaluate("document.querySelector('.run-here').runHere.last"))
+            tab.page.wait_for_timeout(READING_SECONDS * 1000)
             for _ in range(3):
                 figures["rerun"].append(edited_rerun(tab.page))
             tab.page.reload(wait_until="load")
             figures["reload"].append(click_to_first_sql(tab.page))
+            # Another example page in the same browser: its first Run.
+            mark = len(tab.log)
+            tab.page.goto(base_url + SECOND_PAGE, wait_until="load")
+            figures["second"].append(click_to_first_sql(tab.page))
+            tab.page.wait_for_function(
+                "document.querySelector('.run-here').dataset.runs === '1'", timeout=TIMEOUT
+            )
+            fetched = tab.log[mark:]
+            large = [url for url, size in fetched if size > 100_000]
+            second.append((sum(size for _, size in fetched), large))
             foreign += tab.foreign
             tab.context.close()
         browser.close()
@@ -206,7 +227,11 @@ def main() -> int:
         steps = ", ".join(f"{name} {at:.1f}" for name, at in result["phases"].items())
         print(f"{'  worker, s since it started':<34} {steps}; ran in {result['seconds']:.2f}")
     print(line("click to first SQL, after reload", figures["reload"]))
-    print(line("edited re-run (fetch -> False)", figures["rerun"]))
+    print(line("first Run on a second page", figures["second"]))
+    for size, large in second:
+        names = ", ".join(url.rsplit("/", 1)[-1] for url in large) or "none over 100 kB"
+        print(f"{'  bytes that page and Run fetched':<34} {size / 1e3:9.1f} kB ({names})")
+    print(line(f"edited re-run, {READING_SECONDS} s after", figures["rerun"]))
     worker = statistics.median(v["worker"] for v in figures["rerun"])
     print(f"{'  of which the run in the worker':<34} median {worker:6.2f} s")
     print(f"{'requests to other hosts':<34} {len(foreign)} {foreign[:5] if foreign else ''}")

@@ -6,16 +6,21 @@ Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.js
   ``run/worker.js``, ``run/control.js`` (minified), ``run/run.css``: from docs/_run/;
 * ``run/pyodide/``: the runtime from the npm package, its unused default package URL on another
   host replaced by the folder itself (the worker sets the package base to the site anyway);
-* ``run/wheels/site-packages.zip``: SQLAlchemy and typing-extensions, `pip download
-  --require-hashes` of requirements/browser.txt (pure-Python wheels, kept in
-  build/browser-assets/downloads/; not downloaded again while the hashed files are there),
-  installed and compiled to bytecode by Pyodide's Python in Node (tools/compile_wheels.mjs):
-  the browser unpacks it instead of compiling SQLAlchemy's source on every first run;
-* ``run/pyodide/snapshot.bin.gz``: a memory snapshot of that Python with SQLAlchemy's ORM
-  imported (tools/make_snapshot.mjs, gzip-compressed here): the browser restores it instead of
-  starting Python and importing SQLAlchemy on every first run;
+* ``site-packages.zip``: SQLAlchemy and typing-extensions, `pip download --require-hashes` of
+  requirements/browser.txt (pure-Python wheels, kept in build/browser-assets/downloads/; not
+  downloaded again while the hashed files are there), installed and compiled to bytecode by
+  Pyodide's Python in Node (tools/compile_wheels.mjs), for the Node tools;
+* ``run/wheels/site-packages.bin.gz``: the same files for the browser, one after the other
+  behind a JSON list of their paths and sizes, gzip-compressed (`pack_files`): the worker
+  writes them into site-packages from JavaScript, instead of Python unzipping them (0.4 s);
+* ``run/pyodide/snapshot.bin.gz``: a memory snapshot of that Python with SQLAlchemy's ORM and
+  the capture layer (with docs/_run/runner.py) imported (tools/make_snapshot.mjs,
+  gzip-compressed here): the browser restores it instead of starting Python and importing
+  SQLAlchemy and the capture layer on every first run;
 * ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
-  Node), the wheels, and a digest of the sources, which sphinxext/browser_run.py checks.
+  Node), the wheels, a digest of the sources, which sphinxext/browser_run.py checks, and each
+  served file's size and content hash (the worker keeps the large ones in the Cache Storage
+  under that hash: a second page does not download them again, another build does).
 
 Sphinx never runs this: the build only copies the result (sphinxext/browser_run.py), offline.
 Every output byte depends only on the sources and the pinned packages.
@@ -32,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,14 +57,22 @@ PYODIDE_FILES = (
 DEFAULT_PACKAGE_URL = re.compile(r"`https://[^`]*/full/`")
 SOURCE_MAP = re.compile(rb"\n//# sourceMappingURL=\S+\s*$")
 BUNDLED = ("editor.js", "worker.js", "control.js", "run.css")
+# The capture layer's modules the worker runs (sphinxext/browser_run.py's CAPTURE_MODULES), and
+# runner.py: imported into the snapshot.
+CAPTURE = ROOT / "sphinxext" / "session_sync"
+CAPTURE_MODULES = ("__init__.py", "claims.py", "recording.py", "state.py", "rendering.py")
+RUNNER = SOURCES / "runner.py"
 
 
 def sources_digest() -> str:
-    """Of the docs/_run files bundled here: sphinxext/browser_run.py computes the same one and
-    refuses assets prepared from other sources."""
+    """Of the docs/_run files bundled here and the Python the snapshot holds:
+    sphinxext/browser_run.py computes the same one and refuses assets prepared from other
+    sources."""
     digest = hashlib.sha256()
-    for name in BUNDLED:
-        digest.update(name.encode() + b"\0" + (SOURCES / name).read_bytes() + b"\0")
+    files = [(name, SOURCES / name) for name in BUNDLED]
+    files += [(f"session_sync/{name}", CAPTURE / name) for name in CAPTURE_MODULES]
+    for name, path in [*files, ("runner.py", RUNNER)]:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -131,6 +145,7 @@ def download_wheels(cache: Path) -> list[Path]:
 
 
 COMPILED = "site-packages.zip"
+PACKED = "site-packages.bin.gz"
 SNAPSHOT = "snapshot.bin.gz"
 
 
@@ -147,12 +162,29 @@ def compile_wheels(pyodide: Path, output: Path, wheels: list[Path]) -> None:
 
 
 def make_snapshot(pyodide: Path, site_packages: Path, output: Path) -> None:
-    """Pyodide's heap with SQLAlchemy imported (in Node), gzip-compressed: the worker inflates it
-    (DecompressionStream) whatever the host does with a .gz file."""
+    """Pyodide's heap with SQLAlchemy and the capture layer imported (in Node), gzip-compressed:
+    the worker inflates it (DecompressionStream) whatever the host does with a .gz file."""
     raw = output.with_suffix("")
-    run_node("make_snapshot.mjs", pyodide, site_packages, raw)
+    run_node("make_snapshot.mjs", pyodide, site_packages, raw, CAPTURE, RUNNER)
     output.write_bytes(gzip.compress(raw.read_bytes(), compresslevel=9, mtime=0))
     raw.unlink()
+
+
+def pack_files(zip_file: Path, output: Path) -> None:
+    """The zip's files as the worker writes them: a 4-byte little-endian length, a JSON list of
+    [path, size], then the files' bytes in that order; gzip-compressed."""
+    with zipfile.ZipFile(zip_file) as archive:
+        names = sorted(name for name in archive.namelist() if not name.endswith("/"))
+        data = [archive.read(name) for name in names]
+    index = json.dumps(
+        [[n, len(d)] for n, d in zip(names, data, strict=True)], separators=(",", ":")
+    ).encode()
+    packed = len(index).to_bytes(4, "little") + index + b"".join(data)
+    output.write_bytes(gzip.compress(packed, compresslevel=9, mtime=0))
+
+
+def content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def pyodide_versions(folder: Path) -> dict:
@@ -183,10 +215,14 @@ def prepare(output: Path) -> dict:
     compiled = output / "downloads" / f"site-packages-{key.hexdigest()[:16]}.zip"
     if not compiled.exists():
         compile_wheels(run / "pyodide", compiled, downloaded)
-    shutil.copyfile(compiled, wheels / COMPILED)
+    shutil.copyfile(compiled, output / COMPILED)
+    pack_files(compiled, wheels / PACKED)
     # Made from the compiled zip by the same Pyodide: kept per both, like the compiled zip.
     key.update(compiled.read_bytes())
     key.update((ROOT / "tools" / "make_snapshot.mjs").read_bytes())
+    for name in CAPTURE_MODULES:
+        key.update((CAPTURE / name).read_bytes())
+    key.update(RUNNER.read_bytes())
     snapshot = output / "downloads" / f"snapshot-{key.hexdigest()[:16]}.bin.gz"
     if not snapshot.exists():
         make_snapshot(run / "pyodide", compiled, snapshot)
@@ -203,12 +239,19 @@ def prepare(output: Path) -> dict:
         "pyodide": pyodide_version,
         "versions": {**versions, "sqlalchemy": sqlalchemy},
         "wheels": sorted(path.name for path in downloaded),
-        "site_packages": f"wheels/{COMPILED}",
+        # Served (under run/), and the zip for the Node tools (in this folder).
+        "site_packages": f"wheels/{PACKED}",
+        "site_packages_zip": COMPILED,
         "snapshot": f"pyodide/{SNAPSHOT}",
         "sources": sources_digest(),
         "inputs": inputs_digest(),
         "bytes": {
             str(path.relative_to(run)): path.stat().st_size
+            for path in sorted(run.rglob("*"))
+            if path.is_file()
+        },
+        "hashes": {
+            str(path.relative_to(run)): content_hash(path)
             for path in sorted(run.rglob("*"))
             if path.is_file()
         },

@@ -15,7 +15,7 @@ const pyodide = await loadPyodide({ indexURL: run + "pyodide/", stdout: () => {}
 const manifest = JSON.parse(readFileSync(path.join(process.argv[2], "manifest.json"), "utf8"));
 const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
 // A Uint8Array, not Node's Buffer (a subclass Pyodide refuses: "Unknown typed array type").
-const archive = new Uint8Array(readFileSync(run + manifest.site_packages));
+const archive = new Uint8Array(readFileSync(path.join(process.argv[2], manifest.site_packages_zip)));
 pyodide.unpackArchive(archive, "zip", { extractDir: sitePackages });
 pyodide.FS.mkdirTree("/home/pyodide/session_sync");
 // The modules the site ships to the browser: sphinxext/browser_run.py's CAPTURE_MODULES.

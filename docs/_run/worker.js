@@ -1,5 +1,6 @@
-// The Web Worker that runs an example: Pyodide, SQLAlchemy's wheel and the capture layer, all
-// from this site (never another host), loaded on the first Run and kept for the next ones.
+// The Web Worker that runs an example: Pyodide restored from a snapshot holding SQLAlchemy and
+// the capture layer, and SQLAlchemy's files, all from this site (never another host), loaded on
+// the first Run and kept for the next ones (and in the Cache Storage for the site's other pages).
 // control.js starts it on the reader's click, before the editor has loaded; it starts Python at
 // once. Messages in: {id, source, original}; out: {id, json} (what each cell showed) or
 // {id, failure}; and, while Python loads, {progress: {text, done, total}} (bytes downloaded of
@@ -10,8 +11,7 @@ const base = new URL(".", self.location.href).href;
 const phases = {};
 const lap = (name) => (phases[name] = Number((performance.now() / 1000).toFixed(3)));
 
-// Progress for the page: every response this worker (and Pyodide in it) fetches is counted as
-// its bytes arrive (a clone read beside the original), up to the size the build recorded.
+// Progress for the page, in bytes of the files the first Run downloads.
 const sizes = {};
 const received = {};
 let step = "Downloading Python, SQLite and SQLAlchemy";
@@ -29,10 +29,52 @@ function progress(text = step, finished = false) {
   lastSent = key;
   self.postMessage({ progress: message });
 }
+// The large files (Pyodide's, the snapshot, SQLAlchemy's) are kept in the Cache Storage, under
+// their content hash from assets.json (the build's manifest): the first Run on another page of
+// the site takes them from there, whatever the host's cache headers (GitHub Pages keeps a file
+// 10 minutes). Another build's file has another hash: it is fetched anew (asked for as
+// name?v=<hash>, past any HTTP cache), and the copy of the previous one deleted.
+const CACHE = "session-sync-run";
+const hashes = {};
+let assetsRead = null;
 const realFetch = self.fetch.bind(self);
-self.fetch = async (...args) => {
-  const response = await realFetch(...args);
-  const name = new URL(response.url || String(args[0]), base).href.slice(base.length);
+
+async function openCache() {
+  try {
+    return await caches.open(CACHE);
+  } catch {
+    return null; // no Cache Storage here (a private window, an opaque origin): the network
+  }
+}
+
+async function cachedFetch(name) {
+  const url = new URL(name, base);
+  url.search = "v=" + hashes[name];
+  const cache = await openCache();
+  const hit = cache && (await cache.match(url.href).catch(() => null));
+  if (hit) return hit;
+  const response = await realFetch(url.href);
+  if (cache && response.ok) {
+    cache
+      .put(url.href, response.clone())
+      .then(async () => {
+        for (const request of await cache.keys()) {
+          const kept = new URL(request.url);
+          if (kept.pathname === url.pathname && kept.search !== url.search) await cache.delete(request);
+        }
+      })
+      .catch(() => {});
+  }
+  return response;
+}
+
+self.fetch = async (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input), base);
+  const name = url.href.startsWith(base) ? url.href.slice(base.length) : "";
+  if (name && name !== "assets.json" && assetsRead) await assetsRead;
+  const response = name in hashes ? await cachedFetch(name) : await realFetch(input, init);
+  // Progress for the page: every response this worker (and Pyodide in it) fetches is counted as
+  // its bytes arrive (a clone read beside the original), up to the size the build recorded.
   if (response.ok && response.body && name in sizes) {
     (async () => {
       const reader = response.clone().body.getReader();
@@ -54,12 +96,12 @@ function fetched(name) {
   });
 }
 
-// A gzip-compressed file, inflated here unless the host already did (Content-Encoding).
+// A gzip-compressed file, inflated here as it arrives, unless the host already did
+// (Content-Encoding: the browser inflated it).
 async function inflated(response) {
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  const done = /gzip/.test(response.headers.get("Content-Encoding") || "");
+  const body = done ? response.body : response.body.pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(body).arrayBuffer());
 }
 
 // Pyodide 314.0.8 restores a snapshot into the memory its module starts with, which is smaller
@@ -78,26 +120,55 @@ for (const name of ["instantiate", "instantiateStreaming"]) {
   };
 }
 
+// SQLAlchemy's files (tools/browser_assets.py's pack_files: a 4-byte length, a JSON list of
+// [path, size], the bytes), written where Pyodide's Python looks for them.
+function writeFiles(pyodide, bytes, folder) {
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+  const files = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  let offset = 4 + length;
+  const made = new Set();
+  for (const [name, size] of files) {
+    const path = `${folder}/${name}`;
+    const parent = path.slice(0, path.lastIndexOf("/"));
+    if (!made.has(parent)) pyodide.FS.mkdirTree(parent), made.add(parent);
+    pyodide.FS.writeFile(path, bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+}
+
 async function boot() {
   const indexURL = new URL("pyodide/", base).href;
   // Everything is requested at once: Pyodide's own files (it fetches its wasm and standard
-  // library side by side), the snapshot of its heap with SQLAlchemy imported
-  // (tools/make_snapshot.mjs), SQLAlchemy's compiled zip and the capture layer.
-  const assets = fetched("assets.json")
-    .then((response) => response.json())
-    .then((found) => (Object.assign(sizes, found.sizes || {}), progress(), found));
-  const snapshot = assets.then((found) => fetched(found.snapshot)).then(inflated);
-  const archive = assets
-    .then((found) => fetched(found.site_packages))
-    .then((response) => response.arrayBuffer());
-  const files = assets.then((found) =>
-    Promise.all(
-      found.python.map(async (name) => [name, await (await fetched("py/" + name)).text()]),
-    ),
-  );
+  // library side by side), the snapshot of its heap with SQLAlchemy and the capture layer
+  // imported (tools/make_snapshot.mjs), and SQLAlchemy's compiled files. The large ones wait
+  // for assets.json (their hashes: see cachedFetch).
+  const assets = (assetsRead = fetch(new URL("assets.json", base), { cache: "no-cache" })
+    .then((response) => {
+      if (!response.ok) throw new Error(`assets.json: HTTP ${response.status}`);
+      return response.json();
+    })
+    .then((found) => {
+      Object.assign(sizes, found.sizes || {});
+      Object.assign(hashes, found.hashes || {});
+      lap("assets.json");
+      progress();
+      return found;
+    }));
+  assets.catch(() => (assetsRead = null));
+  const snapshot = assets
+    .then((found) => fetched(found.snapshot))
+    .then(inflated)
+    .then((bytes) => (lap("snapshot inflated"), bytes));
+  const packed = assets.then((found) => fetched(found.site_packages)).then(inflated);
+  // Pyodide's JavaScript (1.3 MB) through the same cache: imported from its text.
+  const script = assets
+    .then(() => fetched("pyodide/pyodide.asm.mjs"))
+    .then((response) => response.blob())
+    .then((blob) => URL.createObjectURL(new Blob([blob], { type: "text/javascript" })))
+    .then((url) => import(url))
+    .then((module) => (lap("pyodide.asm.mjs"), module));
   // Not left unhandled if Pyodide fails first: the await below reports the first failure.
-  archive.catch(() => {});
-  files.catch(() => {});
+  packed.catch(() => {});
   snapshot.catch(() => {});
   snapshotToHold = snapshot;
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
@@ -106,6 +177,7 @@ async function boot() {
     indexURL,
     packageBaseUrl: indexURL,
     lockFileURL: indexURL + "pyodide-lock.json",
+    createPyodideModule: (await script).default,
     _loadSnapshot: snapshot,
     stdout: () => {},
     stderr: () => {},
@@ -114,23 +186,14 @@ async function boot() {
   progress("Starting SQLAlchemy", true);
   // SQLAlchemy's modules the snapshot does not hold (imported later by an example, or by the
   // reader's edit): installed and compiled to bytecode when the site was built
-  // (tools/compile_wheels.mjs), unpacked into site-packages, nothing to compile here.
-  // (Not imported from the zip itself: the bytecode names its files in site-packages, where
-  // the capture layer looks for SQLAlchemy's frames.)
+  // (tools/compile_wheels.mjs), written into site-packages, nothing to compile here. (The
+  // bytecode names its files in site-packages, where the capture layer looks for SQLAlchemy's
+  // frames.) The capture layer and runner.py are in the snapshot, imported.
   const sitePackages = pyodide.runPython("import site\nsite.getsitepackages()[0]");
-  pyodide.unpackArchive(await archive, "zip", { extractDir: sitePackages });
-  pyodide.FS.mkdirTree("/home/pyodide/session_sync");
-  for (const [name, text] of await files) pyodide.FS.writeFile("/home/pyodide/" + name, text);
-  lap("SQLAlchemy unpacked");
+  writeFiles(pyodide, await packed, sitePackages);
   // random was seeded when the snapshot was made, the same for every reader: seeded again.
-  // What exists now lives as long as the worker: the capture layer's gc.collect() after every
-  // cell can leave it out (the docs build does the same, session_sync.build_hooks).
-  pyodide.runPython(
-    "import gc, importlib, random, sys\nrandom.seed()\nimportlib.invalidate_caches()\n" +
-      "sys.path.insert(0, '/home/pyodide')\nimport runner\nrunner.prepare()\n" +
-      "gc.collect()\ngc.freeze()",
-  );
-  lap("capture layer imported");
+  pyodide.runPython("import importlib, random\nrandom.seed()\nimportlib.invalidate_caches()");
+  lap("SQLAlchemy unpacked");
   const versions = JSON.parse(
     pyodide.runPython(
       "import json, platform, sqlite3, sqlalchemy\n" +
@@ -138,7 +201,8 @@ async function boot() {
         " 'sqlalchemy': sqlalchemy.__version__})",
     ),
   );
-  return { pyodide, run: pyodide.globals.get("runner").run_and_render, versions };
+  const runner = pyodide.pyimport("runner");
+  return { pyodide, run: runner.run_and_render, versions };
 }
 
 let ready = boot();
@@ -146,36 +210,51 @@ ready.catch(() => {}); // reported to the run that awaits it
 
 // Restored from a snapshot, Python has run almost nothing in this worker, and V8 compiles a wasm
 // function for speed only once it has run enough: the first runs of an example run slower until
-// then (0.19 s for an edited re-run in the worker, against 0.12 s after a normal start). The
-// first Run therefore runs the example up to twice more, unseen, before the run it shows, and
-// no more once that has taken a second (a long example warms V8 up in one run).
-const WARM_UP_RUNS = 2;
-const WARM_UP_SECONDS = 1;
+// then. Once the first Run's result is sent, the example runs up to three more times, unseen,
+// while the reader reads it, each compiling its cells again as an edit does (no more once that
+// has taken 2 s; a run asked for meanwhile goes first, and no warm-up run comes after it): a
+// re-run is then about as fast as after a normal start, and the first result does not wait.
+const WARM_UP_RUNS = 3;
+const WARM_UP_SECONDS = 2;
 let warmedUp = false;
+let warmingUp = null;
+
+function warmUp(pyodide, run, source) {
+  const token = (warmingUp = {});
+  const until = performance.now() + WARM_UP_SECONDS * 1000;
+  let left = WARM_UP_RUNS;
+  const step = () => {
+    if (warmingUp !== token || left-- <= 0 || performance.now() > until) return;
+    try {
+      pyodide.runPython("import runner\nrunner._compiled.clear()");
+      // undefined, not null: Pyodide passes null as jsnull, which is not None.
+      run(source, undefined); // compiles the cells again, and keeps them for the next run
+    } catch {
+      return;
+    }
+    lap("warmed up");
+    setTimeout(step, 0);
+  };
+  setTimeout(step, 0);
+}
 
 self.onmessage = async ({ data }) => {
+  warmingUp = null;
   try {
     ready ??= boot();
-    const { run, versions } = await ready;
-    if (!warmedUp) {
-      progress("Running the example", true);
-      const until = performance.now() + WARM_UP_SECONDS * 1000;
-      for (let i = 0; i < WARM_UP_RUNS && performance.now() < until; i++) {
-        try {
-          run(data.source, null);
-        } catch {
-          break; // the run below reports it
-        }
-      }
-      warmedUp = true;
-      lap("warmed up");
-    }
+    const { pyodide, run, versions } = await ready;
+    progress("Running the example", true);
     const started = performance.now();
     // Sent as the JSON text (one copy of a string) and parsed by the page, rather than parsed
     // here and structured-cloned across.
-    const json = run(data.source, data.original ?? null);
+    const json = run(data.source, data.original ?? undefined);
     const seconds = (performance.now() - started) / 1000;
-    self.postMessage({ id: data.id, json, seconds, versions, phases });
+    lap("ran");
+    self.postMessage({ id: data.id, json, seconds, versions, phases: { ...phases } });
+    if (!warmedUp) {
+      warmedUp = true;
+      warmUp(pyodide, run, data.source);
+    }
   } catch (error) {
     ready = null;
     self.postMessage({ id: data.id, failure: String(error && error.message ? error.message : error) });
