@@ -242,6 +242,11 @@ EDITED_SOURCE = "examples/myths/commit_synchronize_session.py"
 NOTES = "# Notes\n\nA narrative page beside the two examples.\n"
 
 
+# The capture layer is also in "Run in your browser"'s snapshot, whose assets a build refuses
+# once their sources change: these builds, which change it, leave that feature out.
+NO_RUN = {"SESSION_SYNC_BROWSER_RUN": "off"}
+
+
 def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     """A small copy of the site (two real examples, a narrative page, the real extensions)
     built, edited and rebuilt: first one example's source changes (only it runs again), then
@@ -251,7 +256,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
         relative.removeprefix("examples/"): (ROOT / relative).read_text()
         for relative in (EDITED_SOURCE, "examples/session_lifecycle/five_states.py")
     }
-    first = build_site(small_project(tmp_path, examples, {"notes.md": NOTES}))
+    first = build_site(small_project(tmp_path, examples, {"notes.md": NOTES}), env=NO_RUN)
     assert first.returncode == 0, first.output
     pages = {relative: first.page(relative) for relative in (EDITED, UNTOUCHED)}
     kept = {
@@ -291,7 +296,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
 
     # 0. Nothing changed: no example runs, and matplotlib (the one plot's) is not even imported.
     before = stamps()
-    unchanged = first.rebuild(env={"PYTHONPROFILEIMPORTTIME": "1"})
+    unchanged = first.rebuild(env={**NO_RUN, "PYTHONPROFILEIMPORTTIME": "1"})
     assert unchanged.returncode == 0, unchanged.output
     assert stamps() == before, "an unchanged rebuild ran no example and rewrote neither page"
     # Nor did sphinx-llm's Markdown build run, nor llms-full.txt get written again.
@@ -312,7 +317,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     # And a narrative page: a new sentence at its end.
     narrative = first.project / "docs" / "notes.md"
     narrative.write_text(narrative.read_text() + "\nA sentence added since the last build.\n")
-    edited = first.rebuild()
+    edited = first.rebuild(env=NO_RUN)
     assert edited.returncode == 0, edited.output
     after = stamps()
     assert after[EDITED][0] != before[EDITED][0], "the edited example ran again"
@@ -338,7 +343,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     before = stamps()
     rendering = first.project / "sphinxext" / "session_sync" / "rendering.py"
     rendering.write_text(rendering.read_text() + "\n# A change to the capture layer.\n")
-    commented = first.rebuild()
+    commented = first.rebuild(env=NO_RUN)
     assert commented.returncode == 0, commented.output
     after = stamps()
     for relative in pages:
@@ -350,7 +355,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     assert code.count("(no key yet)") == 1
     layer.write_text(code.replace("(no key yet)", "(not flushed)"))
     before = stamps()
-    rerun = first.rebuild()
+    rerun = first.rebuild(env=NO_RUN)
     assert rerun.returncode == 0, rerun.output
     after = stamps()
     for relative in pages:
