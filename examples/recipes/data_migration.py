@@ -224,9 +224,10 @@ else:
 # What that commit holds depends on the database (as in the failure above). On PostgreSQL,
 # everything: the DDL, the ``UPDATE`` statements, the new revision. On SQLite, all but
 # 0002's ``ALTER TABLE``, sent before the first ``UPDATE`` began the transaction. MariaDB
-# and MySQL commit before and after each DDL statement, so 0003's ``ALTER TABLE`` commits
-# 0002's ``UPDATE`` statements and revision: a failure after it leaves revision 0002 with
-# 0003's column. (The hidden checks roll the same upgrade back at its end, and see that.)
+# (and MySQL) commit before and after each DDL statement, so 0003's ``ALTER TABLE``
+# commits 0002's ``UPDATE`` statements and revision: a failure after it leaves revision
+# 0002 with 0003's column. (The hidden checks roll the same upgrade back at its end on
+# SQLite, PostgreSQL and MariaDB, and see that.)
 #
 # It also depends on ``env.py``: this one runs every migration on one connection already in
 # ``engine.begin()``. Alembic's generic ``env.py`` lets Alembic open the transactions: one
