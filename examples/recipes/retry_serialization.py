@@ -160,7 +160,7 @@ if dialect == "sqlite":
     bob.execute("UPDATE doctors SET on_call = 1")
     for connection in (bob, alice):
         connection.execute("BEGIN")
-        assert connection.execute(count).fetchone()[0] == 2
+        assert connection.execute(count).fetchone()[0] == 2, "each read 2 on call"
     alice.execute("UPDATE doctors SET on_call = 0 WHERE name = 'alice'")
     try:
         alice.execute("COMMIT")
