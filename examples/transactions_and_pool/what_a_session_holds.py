@@ -13,9 +13,10 @@ read-only request that never commits keeps both until the session ends (``close(
 ``reset()`` or ``scoped_session.remove()``), and PostgreSQL shows the connection as
 "idle in transaction". With a pool of one, the next request waits, then fails with
 ``TimeoutError: QueuePool limit of size 1 overflow 0 reached``. A batch job's identity map
-holds what the job itself keeps referring to, and every object changed, added or deleted
-until it is flushed: ``expunge_all()`` empties it but drops the changes not yet flushed
-(so ``flush()`` first), ``expire_all()`` removes nothing.
+holds what the job itself keeps referring to, and every object changed or deleted until it
+is flushed (an added one waits in ``session.new``). ``expunge_all()`` empties the map,
+``expire_all()`` keeps what the job keeps, and both drop, without a word, the changes not
+yet flushed: ``flush()`` first.
 """
 
 # %%
@@ -278,9 +279,10 @@ assert added_user is None, "the unflushed new user was never written"
 # reference counting frees it as soon as the last reference goes (on other Pythons, when
 # the garbage collector gets to it). A job that keeps nothing has an empty map after each
 # batch; one that keeps every object (here in ``kept``, as a report or a cache would) has
-# all of them in it. An object changed, added or deleted is held strongly until the flush
-# that writes it: a job that changes every user and keeps none has its current batch in
-# the map, until the next query's autoflush writes it.
+# all of them in it. An object changed or deleted is held strongly until the flush that
+# writes it: a job that changes every user and keeps none has its current batch in the
+# map, until the next query's autoflush writes it. An object added is held too, but in
+# ``session.new``, outside the map until its flush.
 
 
 def batch_job(keep: bool, change: bool = False, between_batches=None):
@@ -316,6 +318,13 @@ changes_all, changed = batch_job(keep=False, change=True)
 print("keeps nothing, objects in the map:", keeps_nothing)
 print("keeps them all, objects in the map:", keeps_all)
 print("changes them all, keeps none:", changes_all, "- users changed:", changed)
+with SessionLocal() as session:
+    for user in session.scalars(select(User).where(User.id <= 20)).all():
+        session.delete(user)
+    session.add_all([User(id=1000 + i, name="added") for i in range(1, 21)])
+    del user
+    held = {"in the map": len(session.identity_map), "in session.new": len(session.new)}
+print("deletes 20, adds 20, keeps none, before the flush:", held)
 # sphinx_gallery_start_ignore
 if platform.python_implementation() == "CPython":
     assert keeps_nothing == [0, 0, 0, 0, 0], (
@@ -325,48 +334,59 @@ assert keeps_all == [20, 40, 60, 80, 100], "and grows with the objects the job k
 assert changes_all == [20, 20, 20, 20, 20] and changed == 100, (
     "changed objects stay in the map until a flush writes them"
 )
+assert held == {"in the map": 20, "in session.new": 20}, (
+    "deleted objects stay in the map until the flush; added ones wait in session.new"
+)
 # sphinx_gallery_end_ignore
 
 # %%
-# ``expire_all()`` keeps them, ``expunge_all()`` lets them go
-# -----------------------------------------------------------
+# ``expire_all()`` and ``expunge_all()`` both drop unflushed changes
+# ------------------------------------------------------------------
 #
-# ``expire_all()`` after each batch only marks the objects' attributes to be loaded again:
-# every object stays in the map. ``expunge_all()`` removes them all from the session: the
-# map is empty after each batch (the objects the job kept live on, detached). It also
-# drops, without a word, every change not yet flushed: a job that changes its users and
-# calls ``expunge_all()`` after each batch commits none of its changes. ``flush()`` first,
-# then ``expunge_all()``, and all of them are committed.
-
-
-def flush_then_expunge_all(session) -> None:
-    session.flush()
-    session.expunge_all()
-
+# ``expire_all()`` after each batch marks the objects' attributes to be loaded again: the
+# objects the job keeps stay in the map. ``expunge_all()`` removes them all from the
+# session: the map is empty after each batch (the objects the job kept live on, detached).
+# Both also drop, without a word, every change not yet flushed: a job that changes its
+# users and calls either after each batch commits none of its changes (and after
+# ``expire_all()`` the changed objects, no longer held, leave the map too). ``flush()``
+# first, and all of them are committed.
 
 with_expire_all, _ = batch_job(keep=True, between_batches=lambda s: s.expire_all())
 with_expunge_all, _ = batch_job(keep=True, between_batches=lambda s: s.expunge_all())
 print("expire_all() after each batch:", with_expire_all)
 print("expunge_all() after each batch:", with_expunge_all)
 changing = {
+    "expire_all()": lambda s: s.expire_all(),
     "expunge_all()": lambda s: s.expunge_all(),
-    "flush(), then expunge_all()": flush_then_expunge_all,
+    "flush(), then expire_all()": lambda s: (s.flush(), s.expire_all()),
+    "flush(), then expunge_all()": lambda s: (s.flush(), s.expunge_all()),
 }
-committed = {}
+committed, sizes = {}, {}
 for name, between in changing.items():
-    sizes, committed[name] = batch_job(keep=False, change=True, between_batches=between)
-    print(f"changes them all, {name} after each batch:", sizes, end=" ")
+    sizes[name], committed[name] = batch_job(
+        keep=False, change=True, between_batches=between
+    )
+    print(f"changes them all, {name} after each batch:", sizes[name], end=" ")
     print("- users changed:", committed[name])
 # sphinx_gallery_start_ignore
 assert with_expire_all == [20, 40, 60, 80, 100], (
-    "expire_all() removed nothing from the map"
+    "expire_all() kept in the map every object the job kept"
 )
 assert with_expunge_all == [0, 0, 0, 0, 0], (
     "expunge_all() emptied the map after each batch"
 )
-assert committed == {"expunge_all()": 0, "flush(), then expunge_all()": 100}, (
-    "expunge_all() dropped the unflushed changes; flush() first kept all 100"
+assert committed == {
+    "expire_all()": 0,
+    "expunge_all()": 0,
+    "flush(), then expire_all()": 100,
+    "flush(), then expunge_all()": 100,
+}, (
+    "expire_all() and expunge_all() dropped the unflushed changes; flush() first kept all 100"
 )
+if platform.python_implementation() == "CPython":
+    assert sizes["expire_all()"] == [0, 0, 0, 0, 0], (
+        "CPython: after expire_all() the changed objects the job did not keep left the map"
+    )
 # sphinx_gallery_end_ignore
 
 # %%
@@ -376,7 +396,7 @@ assert committed == {"expunge_all()": 0, "flush(), then expunge_all()": 100}, (
 # End every session (``with SessionLocal() as session:``, or ``close()`` in a ``finally``)
 # as soon as its unit of work is done, reads included, so its connection goes back to the
 # pool; in a long job, keep only what the job needs, and ``flush()`` (or ``commit()``) before
-# each ``expunge_all()`` between batches.
+# each ``expire_all()`` or ``expunge_all()`` between batches.
 #
 # Clean up: the page closes its engine's connections.
 
