@@ -16,9 +16,11 @@ reconnect until invalid transaction is rolled back"). A request or a task that c
 error must call ``rollback()`` (or end the session) before it goes on. A get-or-create
 that can race another writer puts its ``INSERT`` in a savepoint (``begin_nested()``): the
 duplicate rolls back only the savepoint, and the code selects the other writer's row. On
-MariaDB and MySQL that takes a locking read (checked on MariaDB 10.11 only); from MariaDB
-11.6.2, whose snapshot isolation refuses it, read at READ COMMITTED or retry the whole
-transaction.
+SQLite a savepoint needs the pysqlite ``BEGIN`` workaround (without it, ``RELEASE
+SAVEPOINT`` commits), and with it the race cannot happen: the other writer gets "database
+is locked". On MariaDB and MySQL the second lookup takes a locking read (checked on
+MariaDB 10.11 only); from MariaDB 11.6.2, whose snapshot isolation refuses it, read at
+READ COMMITTED or retry the whole transaction.
 """
 
 # %%
@@ -34,9 +36,23 @@ import tempfile
 import time
 import warnings
 
-from sqlalchemy import ForeignKey, String, create_engine, func, inspect, select, text
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    PendingRollbackError,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -342,7 +358,9 @@ assert inspect(post).transient, "the rollback lost the post too"
 # fails, ``ROLLBACK TO SAVEPOINT``: the transaction goes on, and the code selects the tag
 # again and finds the other writer's. ``race`` lets this page commit the other writer's
 # tag at the worst moment, between the lookup and the ``INSERT``. The second lookup is a
-# plain ``SELECT``, which finds the row on SQLite and PostgreSQL. On MariaDB and MySQL
+# plain ``SELECT``, which finds the row on PostgreSQL (at READ COMMITTED each statement
+# sees what was committed before it) and on SQLite here, where the first lookup ran
+# outside any transaction (the cell after next). On MariaDB and MySQL
 # (InnoDB, whose default isolation level is REPEATABLE READ) it still reads the
 # transaction's first snapshot, from before the other writer's commit, and finds nothing;
 # the code then makes a locking read (``with_for_update()``), which reads the latest
@@ -353,6 +371,11 @@ assert inspect(post).transient, "the rollback lost the post too"
 
 def get_or_create_tag(session, name: str, race=lambda: None) -> Tag:
     tag = find_tag(session, name)
+    # sphinx_gallery_start_ignore
+    if session.bind.dialect.name == "sqlite":
+        dbapi_connection = session.connection().connection.dbapi_connection
+        lookups_in_transaction.append(dbapi_connection.in_transaction)
+    # sphinx_gallery_end_ignore
     if tag is not None:
         return tag
     race()
@@ -373,6 +396,9 @@ def get_or_create_tag(session, name: str, race=lambda: None) -> Tag:
 
 
 plain_reads: list = []
+# sphinx_gallery_start_ignore
+lookups_in_transaction: list = []
+# sphinx_gallery_end_ignore
 request = SessionLocal()
 tag = get_or_create_tag(request, "rust", race=lambda: other_writer_adds("rust"))
 print("session active:", request.is_active, "- got", tag)
@@ -398,6 +424,10 @@ if engine.dialect.name == "mysql":
 else:
     assert plain_reads[0] is not None, (
         f"{engine.dialect.name}: a plain SELECT after the failed INSERT finds the row"
+    )
+if engine.dialect.name == "sqlite":
+    assert lookups_in_transaction == [False], (
+        "SQLite: the first lookup ran outside any transaction"
     )
 assert tag_counts["rust"] == 1, "one rust tag: the other writer's"
 assert titles == ["Hello again"], "the post was committed"
@@ -452,12 +482,85 @@ if engine.dialect.name == "mysql" and engine.dialect.is_mariadb:
 # sphinx_gallery_end_ignore
 
 # %%
+# SQLite: a savepoint needs the pysqlite workaround
+# -------------------------------------------------
+#
+# The races above ran on SQLite as pysqlite sets it up by default: it sends no ``BEGIN``
+# before a ``SELECT``, so the lookup runs outside any transaction, and the ``SAVEPOINT``
+# opens SQLite's transaction. When nobody races, ``RELEASE SAVEPOINT`` then commits the
+# tag at once, and the request's ``rollback()`` later leaves it in the database. The
+# workaround of SQLAlchemy's SQLite documentation (the one :doc:`the savepoints page
+# <../session_lifecycle/savepoints>` runs) sends ``BEGIN`` first, and the rollback removes
+# the tag. With it the race cannot happen: the request's lookup holds SQLite's read lock,
+# and the other writer's ``COMMIT`` fails with "database is locked" (after 0.1 seconds
+# here, the ``timeout`` given; 5 by default). On PostgreSQL and MariaDB the cell does not
+# run.
+
+
+def begin_as_sqlalchemy_says(engine):
+    @event.listens_for(engine, "connect")
+    def no_driver_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None  # pysqlite sends no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def send_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def left_after_rollback(sessions, name: str) -> int:
+    with sessions() as request:
+        get_or_create_tag(request, name)  # nobody races: the savepoint is released
+        request.rollback()  # the request fails later
+    with sessions() as check:
+        return check.scalar(select(func.count()).where(Tag.name == name))
+
+
+lock_error = None
+if engine.dialect.name == "sqlite":
+    # sphinx_gallery_start_ignore
+    lookups_in_transaction.clear()
+    # sphinx_gallery_end_ignore
+    plain_left = left_after_rollback(SessionLocal, "ruby")
+    fixed = begin_as_sqlalchemy_says(create_engine(url, connect_args={"timeout": 0.1}))
+    Fixed = sessionmaker(fixed)
+    fixed_left = left_after_rollback(Fixed, "zig")
+
+    def locked_writer() -> None:
+        with Fixed.begin() as other:
+            other.add(Tag(name="kotlin"))
+
+    with Fixed() as request:
+        try:
+            get_or_create_tag(request, "kotlin", race=locked_writer)
+        except OperationalError as caught:
+            lock_error = caught
+    fixed.dispose()
+    print("pysqlite's default: tags left after the rollback:", plain_left)
+    print("with the workaround: tags left after the rollback:", fixed_left)
+    print("with the workaround, the other writer:", error_text(lock_error))
+else:
+    print("the pysqlite workaround is SQLite's: not run on", engine.dialect.name)
+# sphinx_gallery_start_ignore
+if engine.dialect.name == "sqlite":
+    assert lookups_in_transaction[:2] == [False, True], (
+        "the lookup ran outside a transaction by default, inside one with the workaround"
+    )
+    assert plain_left == 1, "pysqlite's default: the RELEASE committed the tag"
+    assert fixed_left == 0, "with the workaround, the rollback removed the tag"
+    assert lock_error is not None and "database is locked" in str(lock_error), (
+        "with the workaround, the other writer's commit failed: database is locked"
+    )
+# sphinx_gallery_end_ignore
+
+# %%
 # In one sentence
 # ---------------
 #
 # After any error inside a session's transaction, call ``rollback()`` (or end the session)
 # before using it again, and wrap an ``INSERT`` that may lose a race in
-# ``begin_nested()`` so that only it is undone.
+# ``begin_nested()`` so that only it is undone (on SQLite, with the pysqlite workaround).
 #
 # Clean up: the page closes its engine's connections.
 
