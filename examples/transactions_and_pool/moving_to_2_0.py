@@ -1,7 +1,7 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = [
-#     "sqlalchemy>=1.4",
+#     "sqlalchemy>=1.4.24",
 # ]
 # ///
 """
@@ -16,8 +16,9 @@ operation along 'Parent.children' will not proceed"; before 2.0.19, only when
 and 2.x alike, the first query begins a transaction, so a later ``session.begin()`` raises
 "A transaction is already begun on this Session.", and ``rollback()`` with no transaction
 open does nothing. The page runs on 1.4.54 as well, where the first three still work; with
-``SQLALCHEMY_WARN_20=1`` (which the page sets) each warns with a ``RemovedIn20Warning``,
-without it 1.4 warns once, with a generic "Deprecated API features detected".
+``SQLALCHEMY_WARN_20=1`` (which the page sets) each warns with a ``RemovedIn20Warning``;
+without it, 1.4.46 and later warn once, with a generic "Deprecated API features detected"
+(unless ``SQLALCHEMY_SILENCE_UBER_WARNING=1``), and 1.4.0 to 1.4.45 say nothing.
 """
 
 # %%
@@ -27,11 +28,12 @@ without it 1.4 warns once, with a generic "Deprecated API features detected".
 # The models use ``declarative_base()`` and ``Column``, which 1.4 has, and the session is
 # 1.4's default one (not ``future=True``), the one 1.x code was written for.
 # ``SQLALCHEMY_WARN_20=1`` makes 1.4 warn at each use of a behaviour 2.0 removes, each
-# with its own ``RemovedIn20Warning`` (2.x ignores it); without it, 1.4 warns once per
-# process, "Deprecated API features detected!", whatever the use (checked when this page
-# runs on 1.4, in a child process without the variable). ``attempt()`` runs a step and
-# returns its outcome and the warnings it raised, first sentence each. What changed for
-# bulk ``update()`` statements from 1.4 to 2.x is on :doc:`its own page
+# with its own ``RemovedIn20Warning`` (2.x ignores it). Without it, 1.4.46 and later warn
+# once per process, "Deprecated API features detected!", whatever the use, and not at all
+# with ``SQLALCHEMY_SILENCE_UBER_WARNING=1``; 1.4.0 to 1.4.45 give no warning (checked
+# when this page runs on 1.4, in child processes without the variable). ``attempt()``
+# runs a step and returns its outcome and the warnings it raised, first sentence each.
+# What changed for bulk ``update()`` statements from 1.4 to 2.x is on :doc:`its own page
 # <../synchronize_session/version_differences>`.
 
 import os
@@ -109,17 +111,32 @@ with warnings.catch_warnings(record=True) as recorded:
 for w in recorded:
     print(w.category.__name__, str(w.message).split("!")[0])
 """
-    without_variable = {k: v for k, v in os.environ.items() if k != "SQLALCHEMY_WARN_20"}
-    child_warned = subprocess.run(
-        [sys.executable, "-c", two_uses_twice],
-        env=without_variable,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    assert child_warned == ["RemovedIn20Warning Deprecated API features detected"], (
-        "1.4 without SQLALCHEMY_WARN_20: one generic warning for four removed uses"
-    )
+    variables = ("SQLALCHEMY_WARN_20", "SQLALCHEMY_SILENCE_UBER_WARNING")
+    without_variable = {k: v for k, v in os.environ.items() if k not in variables}
+
+    def child_warned(**env: str) -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", two_uses_twice],
+            env={**without_variable, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+
+    if RELEASE >= (1, 4, 46):
+        assert child_warned() == [
+            "RemovedIn20Warning Deprecated API features detected"
+        ], (
+            "1.4.46 and later, without SQLALCHEMY_WARN_20: one generic warning for four "
+            "removed uses"
+        )
+        assert child_warned(SQLALCHEMY_SILENCE_UBER_WARNING="1") == [], (
+            "1.4.46 and later: SQLALCHEMY_SILENCE_UBER_WARNING=1 silences it"
+        )
+    else:
+        assert child_warned() == [], (
+            "1.4.0 to 1.4.45, without SQLALCHEMY_WARN_20: no warning for the removed uses"
+        )
 # sphinx_gallery_end_ignore
 
 
