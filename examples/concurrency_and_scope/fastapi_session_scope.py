@@ -18,8 +18,9 @@ request: two dependencies asking for it with the same ``Depends`` options share 
 sent: a commit that fails there leaves the client with a 200 for a row that was never
 written. With ``Depends(..., scope="function")`` (FastAPI 0.121.0 and later) it runs after
 the response body is made but before it is sent: the client gets the 500. A background task
-runs before the default scope's commit: its own session does not see the request's work, so
-commit first.
+runs before the default scope's commit, which waits for it: its own session does not see the
+request's work, and a write that needs a lock the request holds waits for a commit that
+cannot come (on PostgreSQL, without end unless ``lock_timeout`` is set), so commit first.
 
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_session_per_request.py` drives the same
 kind of generator without FastAPI; this page runs it in FastAPI, through the test client
@@ -69,8 +70,15 @@ tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
     url = url.set(database=os.path.join(tmp.name, "app.db"))
 sqlite = url.get_backend_name() == "sqlite"
-# SQLite waits up to 5 s for another connection's lock; 1 s is enough for this page
-engine = create_engine(url, connect_args={"timeout": 1} if sqlite else {})
+# How long a connection waits for another's lock: SQLite 5 s by default, PostgreSQL
+# without end (lock_timeout 0). This page waits 1 s; on PostgreSQL 2 s, past the 1 s
+# after which it checks for a deadlock.
+LOCK_WAIT = {
+    "sqlite": {"timeout": 1},
+    "postgresql": {"options": "-c lock_timeout=2s"},
+    "mysql": {"init_command": "SET innodb_lock_wait_timeout = 1"},
+}
+engine = create_engine(url, connect_args=LOCK_WAIT[url.get_backend_name()])
 # sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
@@ -260,7 +268,8 @@ assert names == ["alice", "carol", "dave"], "both committed"
 # asks for it too. FastAPI caches a dependency's value for the rest of the request, per
 # ``Depends`` options: both get the same session. ``use_cache=False`` runs the generator
 # again, and so does ``scope="function"`` next to a plain ``Depends(get_session)``: each a
-# session with its own connection and transaction, blind to the others' unflushed work.
+# session with its own connection and transaction, blind to the others' uncommitted work,
+# flushed or not: the request's session flushes frank, and the fresh session finds no frank.
 
 
 class UserRepository:
@@ -279,10 +288,14 @@ def which_sessions(
     fresh: Annotated[Session, Depends(fresh_session)],
     function_scoped: Annotated[Session, Depends(get_session, scope="function")],
 ):
+    session.add(User(name="frank"))
+    session.flush()  # frank's INSERT is sent; the commit comes after the response
     return {
         "repository_shares": repository.session is session,
         "fresh_shares": fresh is session,
         "function_scoped_shares": function_scoped is session,
+        "fresh_sees_frank": fresh.scalar(select(User).filter_by(name="frank"))
+        is not None,
     }
 
 
@@ -294,6 +307,7 @@ assert response.json() == {
     "repository_shares": True,
     "fresh_shares": False,
     "function_scoped_shares": False,
+    "fresh_sees_frank": False,
 }, "the repository got the request's session, use_cache=False and scope= others"
 first = opened[0] - 2
 assert sorted(entry for entry in log if entry.endswith("opened")) == [
@@ -306,29 +320,35 @@ assert sorted(entry for entry in log if entry.endswith("opened")) == [
 # --------------------------------------------------
 #
 # A background task runs after the response is sent, so it opens a session of its own. With
-# the default scope it also runs before the request's dependency commits: the endpoint
-# flushed bob to get his id, yet the task's session finds no such user, and a write of its
-# own can wait on the request's locks (SQLite locks the whole database: here the task's
-# write gives up with "database is locked").
+# the default scope it also runs before the request's dependency commits, and that commit
+# waits for the task to return. The endpoint flushed bob to get his id, yet the task's
+# session finds no such user; this task then creates him (a get-or-create). A lock the
+# request holds can never be released while the task waits for it: SQLite locks the whole
+# database, and any write gives up after its timeout with "database is locked"; PostgreSQL
+# locks bob's unique key, and its deadlock detector does not see a wait that runs through
+# Python: only a ``lock_timeout`` ends it (2 s here; none by default, and the task and the
+# request hang).
 
 
-def send_welcome(user_id: int):
+def send_welcome(user_id: int, name: str):
     try:
         with SessionLocal.begin() as task_session:  # commits at the end of the block
             found = task_session.get(User, user_id) is not None
             log.append(f"task found the user: {found}")
+            if not found:
+                task_session.add(User(name=name))
             task_session.add(User(name=f"welcome bot {user_id}"))
             task_session.flush()
         log.append("task committed")
     except Exception as error:
-        log.append(f"task failed: {str(error).splitlines()[0][:45]}")
+        log.append(f"task failed: {str(error).splitlines()[0]}")
 
 
 def signup(name, tasks, session):
     user = User(name=name)
     session.add(user)
     session.flush()  # sends the INSERT; user.id is set, nothing is committed yet
-    tasks.add_task(send_welcome, user.id)
+    tasks.add_task(send_welcome, user.id, name)
     log.append("endpoint returned")
     return {"id": user.id}
 
@@ -355,6 +375,22 @@ if sqlite:
     assert log[4] == "task failed: (sqlite3.OperationalError) database is locked", (
         "on SQLite the task's write failed on the request's lock"
     )
+elif url.get_backend_name() == "postgresql":
+    assert log[4].endswith("LockNotAvailable) canceling statement due to lock timeout"), (
+        "on PostgreSQL only the lock_timeout ended the task's wait, not a deadlock check"
+    )
+    with engine.connect() as conn:
+        defaults = dict(
+            conn.exec_driver_sql(
+                "SELECT name, boot_val FROM pg_settings"
+                " WHERE name IN ('lock_timeout', 'deadlock_timeout')"
+            ).all()
+        )
+    assert defaults == {"lock_timeout": "0", "deadlock_timeout": "1000"}, (
+        "PostgreSQL waits for a lock without end by default; checks deadlocks after 1 s"
+    )
+else:
+    assert log[4].startswith("task failed: "), "the task's wait ended only by a timeout"
 # sphinx_gallery_end_ignore
 
 # %%

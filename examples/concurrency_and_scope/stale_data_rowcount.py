@@ -14,8 +14,10 @@ row is missing or was deleted meanwhile, but only where the driver reports that 
 executemany is counted only when ``engine.dialect.supports_sane_multi_rowcount`` is true
 after the first connection (false for asyncpg, pyodbc, aioodbc and cymysql, and for
 psycopg2 with ``executemany_mode="values_plus_batch"``; there a missing row passes in
-silence). From SQLAlchemy 2.0.2 a versioned ``UPDATE`` is always counted, and with no usable
-row count at all it only warns.
+silence). With extra criteria, ``update(User).where(...)`` and a list of dicts (SQLAlchemy
+2.0.11 and later), the count is not checked at all, whatever the driver: a missing row
+passes in silence. From SQLAlchemy 2.0.2 a versioned ``UPDATE`` is always counted, and with
+no usable row count at all it only warns.
 
 :ref:`sphx_glr_auto_examples_concurrency_and_scope_stale_data_error.py` covers the other
 causes (a changed primary key, a versioned ``DELETE``, ``merge()`` of an old version) and
@@ -39,6 +41,7 @@ import warnings
 import sqlalchemy
 from sqlalchemy import String, create_engine, delete, insert, select, update
 from sqlalchemy.dialects import registry
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -95,8 +98,8 @@ def attempt(session, step):
         warnings.simplefilter("always")
         try:
             step()
-        except StaleDataError as error:
-            outcome = f"StaleDataError: {error}"
+        except (StaleDataError, InvalidRequestError) as error:
+            outcome = f"{type(error).__name__}: {error}"
     outcome = outcome or next((f"SAWarning: {w.message}" for w in caught), None)
     print(f"{step.__name__}: {outcome or 'no error, no warning'}")
     session.rollback()
@@ -124,6 +127,36 @@ assert outcome == (
     "StaleDataError: UPDATE statement on table 'users' "
     "expected to update 3 row(s); 2 were matched."
 ), "three dictionaries, two rows matched"
+# sphinx_gallery_end_ignore
+
+# %%
+# The same with an extra WHERE: not counted at all
+# ------------------------------------------------
+#
+# ``update(User).where(...)`` with the same dicts adds the criteria to each row's
+# ``UPDATE`` (it needs ``synchronize_session=None``: :doc:`its page
+# <../synchronize_session/bulk_update_by_primary_key>`). A row the criteria leave out is
+# not an error, so SQLAlchemy does not count the rows at all: id 9 is missing and nothing
+# is raised, even on SQLite, whose driver counts. (SQLAlchemy 2.0.2 to 2.0.10 refused the
+# WHERE: the ``InvalidRequestError`` prints instead.)
+
+
+def bulk_with_where():
+    changes = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 9, "name": "c"}]
+    statement = update(User).where(User.name != "banned")
+    session.execute(statement.execution_options(synchronize_session=None), changes)
+    print("rows renamed:", session.scalars(select(User.name).order_by(User.id)).all())
+
+
+outcome = attempt(session, bulk_with_where)
+# sphinx_gallery_start_ignore
+release = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
+if release >= (2, 0, 11):
+    assert outcome is None, "with an extra WHERE the missing row passed in silence"
+else:
+    assert outcome.startswith("InvalidRequestError: WHERE clause with bulk ORM UPDATE"), (
+        "2.0.2 to 2.0.10 refused the WHERE"
+    )
 # sphinx_gallery_end_ignore
 
 # %%
@@ -211,7 +244,6 @@ class_false = {
     if registry.load(name).supports_sane_multi_rowcount is False
 }
 assert len(class_false) == 4, "these four classes say false"
-release = tuple(int(part) for part in re.findall(r"\d+", sqlalchemy.__version__)[:3])
 if release >= (2, 0, 23):  # the release that added aioodbc's dialect
     assert registry.load("mssql.aioodbc").supports_sane_multi_rowcount is False, "aioodbc"
 from unittest import mock  # noqa: E402

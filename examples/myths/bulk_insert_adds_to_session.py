@@ -172,8 +172,8 @@ assert not session.new and len(session.identity_map) == 1, "the session holds on
 # objects. That fixes only identity-map membership: like the bulk methods, it fires no
 # mapper event (``before_insert`` below) and cascades no relationship; for those,
 # ``session.add_all()`` and ``flush()``. Here the two rows went in one
-# ``INSERT ... RETURNING``; dictionaries with different keys go in separate ones (the
-# next cell).
+# ``INSERT ... RETURNING``; a dictionary whose keys differ from the one before it starts
+# another (the next cell).
 
 fired = []
 event.listen(User, "before_insert", lambda mapper, connection, user: fired.append(user))
@@ -199,15 +199,38 @@ assert grace is new_users[0] and not sent, "get() found it in the identity map, 
 # sphinx_gallery_end_ignore
 
 # %%
-# Dictionaries with different keys: one ``INSERT`` for each set of keys.
+# Dictionaries with different keys: a new ``INSERT`` each time the keys change from one
+# dictionary to the next, not one per set of keys. Two sets of keys, alternating: four
+# statements. Sort the dictionaries by their keys first and each set goes in one.
+
+
+def by_keys(row):
+    return sorted(row)
+
 
 sent.clear()
-mixed = session.scalars(
-    insert(User).returning(User), [{"name": "ivan"}, {"name": "judy", "id": 50}]
-).all()
-print(mixed, "| INSERT statements:", len(sent))
+alternating = [
+    {"name": "ivan"},
+    {"name": "judy", "id": 500},
+    {"name": "ken"},
+    {"name": "liz", "id": 600},
+]
+session.scalars(insert(User).returning(User), alternating).all()
+print("alternating keys -> INSERT statements:", len(sent))
 # sphinx_gallery_start_ignore
-assert [s.startswith("INSERT") for s in sent] == [True, True], "different keys: two"
+assert [s.split()[0] for s in sent] == ["INSERT"] * 4, "keys changed 3 times: 4 INSERTs"
+# sphinx_gallery_end_ignore
+sent.clear()
+grouped = [
+    {"name": "mo"},
+    {"name": "ned", "id": 700},
+    {"name": "oli"},
+    {"name": "pat", "id": 800},
+]
+session.scalars(insert(User).returning(User), sorted(grouped, key=by_keys)).all()
+print("sorted by keys -> INSERT statements:", len(sent))
+# sphinx_gallery_start_ignore
+assert [s.split()[0] for s in sent] == ["INSERT"] * 2, "sorted: one INSERT per key set"
 # sphinx_gallery_end_ignore
 
 # %%

@@ -9,7 +9,8 @@
 ==============================================
 
 ``session.merge(User(**data))`` sends a ``SELECT`` by primary key (none if the session
-already holds that row), and loads each collection it cascades into. The flush then sends
+holds that row loaded; one if it holds it expired, as after a commit), and loads each
+collection it cascades into that the input object carries. The flush then sends
 an ``INSERT`` if the row does not exist, else an ``UPDATE`` of the columns whose values
 differ (none if all match). Every attribute the input object *has*, ``None`` included, is
 copied, so ``"email": None`` in the data becomes ``SET email=NULL``, and a collection it
@@ -115,9 +116,10 @@ def row(user_id):  # its SELECT is left out of ``sent``, which the checks read
 # A SELECT, then an UPDATE; the input object stays transient
 # ----------------------------------------------------------
 #
-# The data names alice's row and gives a new name. ``merge()`` loads the row by primary key,
-# copies the name onto the loaded object and returns *that* object: persistent, with the
-# name as a pending change. The input object is not added: it stays transient. The commit
+# The data names alice's row and gives a new name. ``merge()`` loads the row by primary key
+# (one ``SELECT``: the input has no addresses, so it does not load them), copies the name
+# onto the loaded object and returns *that* object: persistent, with the name as a pending
+# change. The input object is not added: it stays transient. The commit
 # sends the ``UPDATE``.
 
 session = load()
@@ -133,6 +135,9 @@ print(
 )
 # sphinx_gallery_start_ignore
 assert len(sent) == 1 and sent[0].startswith("SELECT users."), "merge() sent one SELECT"
+assert not any("addresses" in s for s in sent), (
+    "the input carries no addresses: the collection was not loaded"
+)
 assert user is not incoming, "merge() returned another object"
 assert inspect(user).persistent, "the session's own, persistent object"
 assert inspect(incoming).transient, "the input object stays transient"
@@ -196,16 +201,36 @@ print("SQL at commit:", sent)
 assert merged is alice, "merge() returned the object the session held"
 assert sent == [], "no SELECT from merge(), no UPDATE for values equal to the row's"
 # sphinx_gallery_end_ignore
+
+# %%
+# That commit expired alice (``expire_on_commit``). Held but expired, she is reloaded:
+# the next ``merge()`` sends a ``SELECT`` to have values to compare with.
+
+merged = session.merge(User(id=1, name="alice", email="alice@old"))
+print(
+    "the session's alice:", merged is alice, "| SQL from merge():", [q[:6] for q in sent]
+)
+# sphinx_gallery_start_ignore
+assert merged is alice, "merge() returned the object the session held"
+assert len(sent) == 1 and sent[0].startswith("SELECT users."), (
+    "held but expired: merge() sent a SELECT to reload it"
+)
+# sphinx_gallery_end_ignore
 session.close()
 
 # %%
 # Dataclass mappings: a field with a default counts as received
 # -------------------------------------------------------------
 #
-# With ``MappedAsDataclass``, ``__init__`` takes each field. On SQLAlchemy 2.0 it also sets
-# every field left out to its ``default``, so the input object *has* ``email=None`` and
-# ``merge()`` writes it over the row; from SQLAlchemy 2.1 a field left out stays unset, as
-# with a plain mapping.
+# With ``MappedAsDataclass``, ``__init__`` takes each field, and may set the ones left out:
+#
+# * a ``default_factory=`` field: set by ``__init__`` on every release, so ``merge()``
+#   writes the factory's value over the row (``nick`` becomes ``"anon"``);
+# * a ``default=`` field, and a collection with ``default_factory=list``: set on
+#   SQLAlchemy 2.0 only. There the input object *has* ``email=None`` and an empty list of
+#   ``tags``: ``merge()`` writes ``NULL`` over the email and the empty list replaces the
+#   loaded collection, unlinking tag 5. From SQLAlchemy 2.1 they stay unset, as with a
+#   plain mapping, and the row keeps them.
 
 
 class DataclassBase(MappedAsDataclass, DeclarativeBase):
@@ -217,6 +242,14 @@ class Member(DataclassBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     email: Mapped[str | None] = mapped_column(String(50), default=None)
+    nick: Mapped[str] = mapped_column(String(50), default_factory=lambda: "anon")
+    tags: Mapped[list["Tag"]] = relationship(default_factory=list)
+
+
+class Tag(DataclassBase):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
 
 
 # sphinx_gallery_start_ignore
@@ -224,17 +257,28 @@ DataclassBase.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 DataclassBase.metadata.create_all(engine)
 with Session(engine) as session:
-    session.add(Member(id=1, name="alice", email="alice@old"))
+    session.add(
+        Member(id=1, name="alice", email="alice@old", nick="al", tags=[Tag(id=5)])
+    )
     session.commit()
-    session.merge(Member(id=1, name="Alice"))  # no email given
+    incoming = Member(id=1, name="Alice")  # no email, nick or tags given
+    received = sorted(key for key in ("email", "nick", "tags") if key in vars(incoming))
+    session.merge(incoming)
     session.commit()
-    member_email = session.scalar(select(Member.email))
-print(sqlalchemy.__version__, "| email after the merge:", member_email)
+    member = session.execute(select(Member.email, Member.nick)).one()
+    tag_owner = session.scalar(select(Tag.member_id).where(Tag.id == 5))
+print(sqlalchemy.__version__, "| set by __init__:", received)
+print("row after the merge:", member, "| tag 5 member_id:", tag_owner)
 # sphinx_gallery_start_ignore
+assert member.nick == "anon", "the default_factory value overwrote the nick"
 if sqlalchemy.__version__.startswith("2.0."):
-    assert member_email is None, "2.0: the dataclass default overwrote the email"
+    assert received == ["email", "nick", "tags"], "2.0: __init__ set all three"
+    assert member.email is None, "2.0: the dataclass default overwrote the email"
+    assert tag_owner is None, "2.0: the empty list replaced the tags: tag 5 unlinked"
 else:
-    assert member_email == "alice@old", "2.1: the email left out was not copied"
+    assert received == ["nick"], "2.1: __init__ set only the default_factory field"
+    assert member.email == "alice@old", "2.1: the email left out was not copied"
+    assert tag_owner == 1, "2.1: the tags left out were not copied: tag 5 kept"
 # sphinx_gallery_end_ignore
 
 # %%

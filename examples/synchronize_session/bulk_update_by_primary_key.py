@@ -15,9 +15,9 @@ refresh them.
 
 In 2.x, ``session.execute(update(User), [{"id": 1, ...}, ...])`` runs one UPDATE per
 parameter set, keyed by primary key. The keys are in your parameters, so the ORM knows which
-loaded objects changed; add your own WHERE and it no longer does. A parameter set whose row
-is missing raises ``StaleDataError``, with the other rows' UPDATEs still in the transaction,
-where the dialect can count the rows of an executemany
+loaded objects changed; add your own WHERE and it no longer does. Without such a WHERE, a
+parameter set whose row is missing raises ``StaleDataError``, with the other rows' UPDATEs
+still in the transaction, where the dialect can count the rows of an executemany
 (``dialect.supports_sane_multi_rowcount``); asyncpg's cannot, and there nothing is raised
 and the other rows are updated: :ref:`run on the StaleDataError page
 <stale_data_error_without_flush>`.
@@ -162,8 +162,10 @@ assert "synchronize_session=None" in str(error), "the message names the way out"
 # -------------------------------------------------------
 #
 # Now it runs. The WHERE became ``status = ? AND id = ?``: Ann (``new``) matched, Cy (``vip``)
-# did not. No loaded object was touched, so ``ann`` keeps a stale name while ``cy`` happens
-# to be right. Refresh or expire what you loaded yourself.
+# did not, and that raises nothing: with a WHERE of yours the rows matched are not counted
+# (:doc:`nor is a missing row <../concurrency_and_scope/stale_data_rowcount>`). No loaded
+# object was touched, so ``ann`` keeps a stale name while ``cy`` happens to be right.
+# Refresh or expire what you loaded yourself.
 
 sent.clear()
 session.execute(
