@@ -36,7 +36,6 @@ from sqlalchemy.orm import (
     Session,
     make_transient,
     mapped_column,
-    registry,
     relationship,
 )
 
@@ -180,7 +179,8 @@ make_transient(order)
 order.id = None
 session.add(order)
 session.flush()
-print("the copy's notes:", order.notes, "| the original's:", session.get(Order, 1).notes)
+original_notes = session.get(Order, 1).notes
+print("the copy's notes:", order.notes, "| the original's:", original_notes)
 # sphinx_gallery_start_ignore
 if engine.dialect.name == "sqlite":
     assert error == (
@@ -189,7 +189,7 @@ if engine.dialect.name == "sqlite":
 else:
     assert error is not None, "the INSERT without the expired title failed"
 assert order.notes is None, "the deferred notes were not copied: NULL, with no error"
-assert session.get(Order, 1).notes == "fragile", "the original has its notes"
+assert original_notes == "fragile", "the original has its notes"
 # sphinx_gallery_end_ignore
 session.rollback()
 session.close()
@@ -229,11 +229,10 @@ session.close()
 # were loaded first, so the copy's ``lines`` still lists the original's two ``Line``
 # objects, and the first has a change of its own. The flush INSERTs the order and sets
 # each line's ``order_id`` to the copy's id in memory; the changed line is UPDATEd with it
-# and moves to the copy, the unchanged one is not (that is with the relationship's default,
-# ``passive_updates=True``; with ``passive_updates=False`` the flush UPDATEs every loaded
-# line, and both move). After ``commit()`` everything reloads: the copy has the first line,
-# and the second says ``order_id`` 1 again. Don't clone an object whose collection is
-# loaded.
+# and moves to the copy, the unchanged one is not (with the relationship's default,
+# ``passive_updates=True``: the next cell). After ``commit()`` everything reloads: the copy
+# has the first line, and the second says ``order_id`` 1 again. Don't clone an object whose
+# collection is loaded.
 
 session, order = load(with_lines=True)
 lines = list(order.lines)
@@ -254,53 +253,43 @@ assert in_database == [(1, order.id), (2, 1)], (
 )
 assert order.lines == [lines[0]], "after commit() the copy has the changed line"
 assert lines[1].order_id == 1, "and the other line says order_id 1 again"
-# The same steps with passive_updates=False, through classes mapped to the same tables.
-eager = registry()
-
-
-class OrderEager:
-    pass
-
-
-class LineEager:
-    pass
-
-
-eager.map_imperatively(LineEager, Line.__table__)
-eager.map_imperatively(
-    OrderEager,
-    Order.__table__,
-    properties={
-        "lines": relationship(
-            LineEager,
-            passive_updates=False,
-            order_by=Line.__table__.c.line_id,
-            overlaps="lines,order",  # the page's own relationships write the same column
-        )
-    },
-)
-with Session(engine) as other:
-    original = OrderEager()
-    original.title = "tea"
-    original.lines = [LineEager(), LineEager()]
-    for line, item in zip(original.lines, ["cup", "pot"], strict=True):
-        line.item = item
-    other.add(original)
-    other.flush()
-    eager_lines = list(original.lines)
-    eager_lines[0].item = "mug"
-    make_transient(original)
-    original.id = None
-    other.add(original)
-    other.flush()
-    moved = other.execute(
-        select(Line.order_id).where(Line.id.in_([line.line_id for line in eager_lines]))
-    ).scalars()
-    assert list(moved) == [original.id] * 2, (
-        "with passive_updates=False the flush UPDATEd every loaded line to the copy"
-    )
-    other.rollback()
 # sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# With ``passive_updates=False`` on the relationship the flush UPDATEs every loaded line with
+# the copy's id, changed or not, and both move. ``OrderEager`` maps the same table that way;
+# the same steps on a new order with two lines:
+
+
+class OrderEager(Base):
+    __table__ = Order.__table__
+    lines: Mapped[list[Line]] = relationship(
+        passive_updates=False, order_by=Line.id, overlaps="lines,order"
+    )
+
+    def __repr__(self) -> str:
+        return f"OrderEager(id={self.id!r}, title={self.title!r})"
+
+
+session = Session(engine)
+order = OrderEager(title="coffee", lines=[Line(item="cup"), Line(item="pot")])
+session.add(order)
+session.flush()  # the order and its lines are in the database, the collection loaded
+lines = list(order.lines)
+lines[0].item = "mug"
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+moved = [row for row in rows(session) if row[0] in {line.id for line in lines}]
+print("the copy:", order, "| its old lines in the database:", moved)
+# sphinx_gallery_start_ignore
+assert [order_id for _, order_id in moved] == [order.id] * 2, (
+    "with passive_updates=False the flush UPDATEd every loaded line to the copy"
+)
+# sphinx_gallery_end_ignore
+session.rollback()
 session.close()
 
 # %%
