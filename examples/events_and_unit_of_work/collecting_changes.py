@@ -10,19 +10,22 @@ Collecting a transaction's changes
 
 ``session.new``, ``session.dirty`` and attribute history only hold what has not been flushed
 yet, and every flush (an autoflush before a query included) empties them, so code that reads
-them at commit time misses changes; collect them in ``before_flush``, which sees each flush's
-changes, and use the list once ``after_commit`` fires for the whole transaction (it also fires
-when a savepoint is released). This covers the unit of work: an ORM ``update()`` or
-``delete()`` run by ``session.execute()`` is no flush, and ``before_flush`` never sees it.
+them at commit time misses changes; collect them in ``before_flush``, which sees the changes
+the code made before each flush, and use the list once ``after_commit`` fires for the whole
+transaction (it also fires when a savepoint is released). ``before_flush`` does not see what
+the flush decides itself: an orphan it deletes (``delete-orphan``) is not in
+``session.deleted``, while mapper events (``after_delete``) fire for each object the flush
+writes. An ORM ``update()`` or ``delete()`` run by ``session.execute()`` is no flush, and
+``before_flush`` never sees it.
 """
 
 # %%
-# Users, two of them committed, and a session.
+# Users with addresses, two users committed, and a session.
 
 import os
 
-from sqlalchemy import String, create_engine, event, inspect, select, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import ForeignKey, String, create_engine, event, inspect, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -33,9 +36,20 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
+    addresses: Mapped[list["Address"]] = relationship(cascade="all, delete-orphan")
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r})"
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    email: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"Address(id={self.id!r}, email={self.email!r})"
 
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
@@ -44,7 +58,12 @@ Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as setup:
-    setup.add_all([User(id=1, name="alice"), User(id=2, name="bob")])
+    setup.add_all(
+        [
+            User(id=1, name="alice", addresses=[Address(email="alice@home")]),
+            User(id=2, name="bob"),
+        ]
+    )
     setup.commit()
 
 session = Session(engine)
@@ -165,8 +184,8 @@ event.listen(session, "after_transaction_end", forget)
 
 # %%
 # The same steps as above, plus a delete and an assignment that changes nothing. This time
-# every change is in the list, though two flushes (the autoflush, then the commit's) sent
-# them.
+# every change the code made is in the list, though two flushes (the autoflush, then the
+# commit's) sent them.
 
 alice = session.get(User, 1)
 alice.name = "Ally"
@@ -256,6 +275,41 @@ assert bob_in_database == "Bobby", "bob's rename was rolled back"
 assert not session.info["changes"], "nothing was left over"
 assert releases == [False, True], "after_commit also fired for the released savepoint"
 # sphinx_gallery_end_ignore
+
+# %%
+# What ``before_flush`` does not see
+# ----------------------------------
+#
+# What the flush decides itself. Alice's address, removed from her ``delete-orphan``
+# collection, is not in ``session.deleted`` when ``before_flush`` runs, so the list has no
+# entry for it, yet the same flush sends its ``DELETE``. A mapper event (``after_insert``,
+# ``after_update``, ``after_delete``) fires for each object the flush writes, this one too.
+
+deleted_rows = []
+
+
+def row_deleted(mapper, connection, target):
+    deleted_rows.append(repr(target))
+
+
+event.listen(Address, "after_delete", row_deleted)
+committed.clear()
+alice.addresses.clear()
+deleted_before = list(session.deleted)
+print("session.deleted before the flush:", deleted_before)
+session.commit()
+addresses_left = session.scalars(select(Address)).all()
+print("published:", committed, "| after_delete saw:", deleted_rows)
+print("addresses in the database:", addresses_left)
+# sphinx_gallery_start_ignore
+assert deleted_before == [], "the orphan was not in session.deleted"
+assert committed == [], "before_flush collected nothing for the orphan"
+assert deleted_rows == ["Address(id=1, email='alice@home')"], (
+    "after_delete saw the orphan the flush deleted"
+)
+assert addresses_left == [], "the same flush deleted the address"
+# sphinx_gallery_end_ignore
+event.remove(Address, "after_delete", row_deleted)
 
 # %%
 # An ORM-enabled ``update()`` run by ``session.execute()`` is no flush: it writes the row,

@@ -12,16 +12,18 @@ What a flush event may do
 is sending its statements (mapper events such as ``after_insert``), ``session.add()`` warns and
 waits for the next flush, a change ``after_insert`` makes to an object is written, dropped, or
 dropped with a warning, as the flush's order decides, and queries see half the flush, so write
-other rows through the event's ``connection``; ``after_commit`` can send no SQL and also fires
-when a savepoint is released: use ``before_commit``, or a new session once
-``get_nested_transaction()`` is ``None``.
+other rows through the event's ``connection``. ``before_commit`` and ``after_commit`` also
+fire each time a savepoint is released: act only when ``get_nested_transaction()`` is
+``None``, adding the transaction's own rows in ``before_commit``; ``after_commit`` can send no
+SQL, so open a new session there.
 """
 
 # %%
-# Orders with lines, an audit table, and a counter row. ``sent`` records each statement's
-# text; ``flush_and_catch()`` flushes and returns the text of every warning the flush gave;
-# ``in_database()`` reads a column through ``session.connection()``, which never autoflushes,
-# so it shows what the database holds right now.
+# Orders with lines, an audit table, and two counter rows (``Stats`` and ``Counter``, alike
+# but for their names). ``sent`` records each statement's text; ``flush_and_catch()``
+# flushes and returns the text of every warning the flush gave; ``in_database()`` reads a
+# column through ``session.connection()``, which never autoflushes, so it shows what the
+# database holds right now.
 
 import os
 import re
@@ -84,6 +86,15 @@ class Stats(Base):
         return f"Stats(orders={self.orders!r})"
 
 
+class Counter(Base):  # the same as Stats, under another class name
+    __tablename__ = "tallies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    orders: Mapped[int]
+
+    def __repr__(self) -> str:
+        return f"Counter(orders={self.orders!r})"
+
+
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 # sphinx_gallery_start_ignore
 Base.metadata.drop_all(engine)
@@ -107,7 +118,7 @@ def in_database(session, column):
 
 
 session = Session(engine)
-session.add_all([Order(item="old stock"), Stats(orders=0)])
+session.add_all([Order(item="old stock"), Stats(orders=0), Counter(orders=0)])
 session.commit()
 
 # %%
@@ -230,9 +241,6 @@ session.commit()
 # ``after_insert`` below changes the order it was given and the loaded, unchanged ``stats``
 # row. Neither reaches the database, and neither is dirty afterwards, so no later flush will
 # write it. For ``stats`` SQLAlchemy warns; the order's own change is dropped without a word.
-# Had ``stats`` a change of its own, its ``UPDATE`` would come later in the same flush and
-# carry the listener's change too, with no warning (the next run). Do not change mapped
-# attributes in mapper events.
 
 stats = session.get(Stats, 1)
 
@@ -263,17 +271,50 @@ assert not session.dirty, "neither object is dirty: no later flush will write th
 assert "counted" not in statuses, "the order's change is lost"
 assert counter == [0], "the counter's change is lost too"
 # sphinx_gallery_end_ignore
-stats.orders = 10  # a change of its own: stats' UPDATE is part of the next flush
-session.add(Order(item="nib"))
-warned = flush_and_catch(session)
-counter = in_database(session, Stats.orders)
-print("stats changed before the flush:", warned, counter)
-# sphinx_gallery_start_ignore
-assert not warned and counter == [11], (
-    "the UPDATE later in the flush wrote the listener's change, with no warning"
-)
-# sphinx_gallery_end_ignore
 event.remove(Order, "after_insert", count_order)
+
+# %%
+# Had the row a change of its own, its ``UPDATE`` is part of the same flush, and the flush's
+# order decides again, with no warning either way. It sends unrelated tables in an order of
+# its own (today by class name, whatever the table names or the order of your classes):
+# ``Stats``' ``UPDATE`` comes after the order's ``INSERT`` and writes the listener's change
+# too; ``Counter``'s comes before it, so the change is lost, yet ``Counter`` is not dirty:
+# memory says 11, the database 10, and no later flush will fix it. Do not change mapped
+# attributes in mapper events.
+
+tally = session.get(Counter, 1)
+
+
+def count_both(mapper, connection, target):
+    stats.orders += 1
+    tally.orders += 1
+
+
+event.listen(Order, "after_insert", count_both)
+stats.orders = tally.orders = 10  # changes of their own: both UPDATEs are in this flush
+session.add(Order(item="nib"))
+sent.clear()
+warned = flush_and_catch(session)
+order = [
+    m[0] for m in (re.match(r"(INSERT INTO|UPDATE) \W?\w+", sql) for sql in sent) if m
+]
+print("the flush sent:", order)
+print("in memory:", stats, tally, "| dirty:", list(session.dirty), "| warnings:", warned)
+in_db = in_database(session, Stats.orders), in_database(session, Counter.orders)
+print("database:", *in_db)
+# sphinx_gallery_start_ignore
+names = [re.sub(r"\W", "", o.split()[-1]) for o in order]
+assert names.index("tallies") < names.index("orders") < names.index("stats"), (
+    "Counter's UPDATE came before the order's INSERT, Stats' after it"
+)
+assert not warned, "no warning either way"
+assert (stats.orders, tally.orders) == (11, 11), "memory holds both listener changes"
+assert in_db == ([11], [10]), (
+    "Stats' later UPDATE wrote the listener's change, Counter's earlier one lost it"
+)
+assert not session.dirty, "Counter is not dirty: no later flush will write its change"
+# sphinx_gallery_end_ignore
+event.remove(Order, "after_insert", count_both)
 session.rollback()
 
 # %%
@@ -395,36 +436,43 @@ event.remove(session, "after_commit", notify)
 # For work that belongs to the transaction, use ``before_commit``: it runs before
 # ``commit()``'s final flush, so what it adds is flushed and committed with the rest. For
 # work that must follow a successful commit (a notification that writes its own row), open
-# a new session in ``after_commit``, and only when ``get_nested_transaction()`` is ``None``:
-# otherwise a savepoint was released, and the transaction around it may still roll back.
-# ``session.get_bind(AuditLog)`` finds the engine for a session configured with
-# ``binds={...}`` too, where ``get_bind()`` without a mapper raises.
-
-
-def audit_commit(session):
-    session.add(AuditLog(message="before_commit"))
-
+# a new session in ``after_commit``. Both events also fire each time a savepoint
+# (``begin_nested()``) is released, so both act only when ``get_nested_transaction()`` is
+# ``None`` (the next cell). ``session.get_bind(AuditLog)`` finds the engine for a session
+# configured with ``binds={...}`` too, where ``get_bind()`` without a mapper raises.
 
 fired = []
 
 
+def audit_commit(session):
+    if session.get_nested_transaction() is not None:
+        fired.append("before_commit: savepoint released")
+        return
+    fired.append("before_commit: committing")
+    session.add(AuditLog(message="before_commit"))
+
+
 def after(session):
     if session.get_nested_transaction() is not None:
-        fired.append("savepoint released")
+        fired.append("after_commit: savepoint released")
         return
-    fired.append("committed")
+    fired.append("after_commit: committed")
     with Session(session.get_bind(AuditLog)) as other:
         other.add(AuditLog(message="after_commit, own session"))
         other.commit()
 
 
-event.listen(session, "before_commit", audit_commit, once=True)
+event.listen(session, "before_commit", audit_commit)
 event.listen(session, "after_commit", after)
 session.add(Order(item="tape"))
 session.commit()
 audit = in_database(session, AuditLog.message)
+print(*fired, sep="\n")
 print("audit rows:", audit)
 # sphinx_gallery_start_ignore
+assert fired == ["before_commit: committing", "after_commit: committed"], (
+    "each fired once"
+)
 assert "before_commit" in audit, "the row before_commit added was committed"
 assert "after_commit, own session" in audit, "the new session in after_commit committed"
 assert not session.new, "nothing was left pending"
@@ -439,20 +487,52 @@ with Session(binds={Base: engine}) as by_binds:
 # sphinx_gallery_end_ignore
 
 # %%
-# A savepoint released inside a transaction that then rolls back: ``after_commit`` fires,
-# and the check keeps the notification from going out.
+# One ``commit()`` with a savepoint released inside it: both events fire twice, once for the
+# release, and the check keeps it to one audit row and one notification. Then a savepoint
+# released inside a transaction that rolls back: both fire again, and nothing goes out.
 
+
+def rows_added(since=None):
+    audit = in_database(session, AuditLog.message)
+    now = audit.count("before_commit"), audit.count("after_commit, own session")
+    return now if since is None else tuple(n - s for n, s in zip(now, since, strict=True))
+
+
+fired.clear()
+rows = rows_added()
 session.add(Order(item="wrap"))
-session.flush()
 with session.begin_nested():
     session.add(Order(item="string"))
-session.rollback()
-notes = in_database(session, AuditLog.message).count("after_commit, own session")
-print("after_commit calls:", fired, "| notifications:", notes)
+session.commit()
+print(*fired, sep="\n")
+added = rows_added(since=rows)
+print("audit rows added:", added[0], "| notifications sent:", added[1])
 # sphinx_gallery_start_ignore
-assert fired == ["committed", "savepoint released"], "after_commit fired on the release"
-assert notes == 1, "no notification for the transaction that rolled back"
+assert fired == [
+    "before_commit: savepoint released",
+    "after_commit: savepoint released",
+    "before_commit: committing",
+    "after_commit: committed",
+], "both events fired on the release and again on the commit"
+assert added == (1, 1), "the check added one audit row and sent one notification"
 # sphinx_gallery_end_ignore
+fired.clear()
+session.add(Order(item="labels"))
+session.flush()
+with session.begin_nested():
+    session.add(Order(item="paste"))
+session.rollback()
+print(*fired, sep="\n")
+added = rows_added(since=rows)
+print("after the rollback, still:", added)
+# sphinx_gallery_start_ignore
+assert fired == [
+    "before_commit: savepoint released",
+    "after_commit: savepoint released",
+], "both fired on the release in the transaction that rolled back"
+assert added == (1, 1), "no row and no notification for the transaction that rolled back"
+# sphinx_gallery_end_ignore
+event.remove(session, "before_commit", audit_commit)
 event.remove(session, "after_commit", after)
 
 # %%

@@ -10,19 +10,21 @@ Cloning a row: ``make_transient()`` and the primary key
 
 ``make_transient(obj)`` (which also takes it out of its session), ``obj.id = None`` and
 ``session.add(obj)`` make the flush INSERT a copy of the row; keep the old primary key and the
-INSERT fails with ``IntegrityError``. Only the *loaded* columns are copied (``refresh(obj)``
-first), no child row is, and a loaded collection still lists the original's children: the flush
-moves those with a change of its own to the copy. Don't clone an object whose collection is
-loaded.
+INSERT fails with ``IntegrityError``. Only the *loaded* columns are copied (load them first:
+``refresh(obj)`` skips a deferred column unless it is named), no child row is, and a loaded
+collection still lists the original's children: the flush moves those with a change of their
+own to the copy (all of them, with ``passive_updates=False``). Don't clone an object whose
+collection is loaded.
 """
 
 # %%
 # Setup
 # -----
 #
-# An order with two lines. ``load()`` starts each cell in a new session, with order 1 loaded
-# (and its lines, when asked). ``rows()`` reads which order each line row belongs to in the
-# database. ``message_of()`` keeps an error's first line.
+# An order with two lines and a deferred column (``notes``, loaded only when read).
+# ``load()`` starts each cell in a new session, with order 1 loaded (and its lines, when
+# asked). ``rows()`` reads which order each line row belongs to in the database.
+# ``message_of()`` keeps an error's first line.
 
 import os
 
@@ -47,6 +49,7 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(50))
+    notes: Mapped[str | None] = mapped_column(String(50), deferred=True)
     lines: Mapped[list["Line"]] = relationship(back_populates="order", order_by="Line.id")
 
     def __repr__(self) -> str:
@@ -71,7 +74,8 @@ Base.metadata.drop_all(engine)
 # sphinx_gallery_end_ignore
 Base.metadata.create_all(engine)
 with Session(engine) as setup:
-    setup.add(Order(title="tea", lines=[Line(item="cup"), Line(item="pot")]))
+    lines = [Line(item="cup"), Line(item="pot")]
+    setup.add(Order(title="tea", notes="fragile", lines=lines))
     setup.commit()
 
 
@@ -132,8 +136,8 @@ else:
 # ---------------------------------
 #
 # With ``order.id = None`` the flush INSERTs without an id and the database gives the copy a
-# new one. The Python object *is* the copy now: the original row is still there, and
-# ``session.get(Order, 1)`` loads it as another object.
+# new one. The Python object *is* the copy now (of its loaded columns: the next cell): the
+# original row is still there, and ``session.get(Order, 1)`` loads it as another object.
 
 session, order = load()
 make_transient(order)
@@ -152,9 +156,10 @@ session.rollback()
 session.close()
 
 # %%
-# Only loaded columns are copied: after ``commit()`` (which expires every attribute) or with
-# a deferred column, ``make_transient()`` drops what was not loaded and the INSERT goes
-# without it. ``session.refresh(order)`` first loads them.
+# Only loaded columns are copied: after ``commit()`` (which expires every attribute)
+# ``make_transient()`` drops them all and the INSERT goes without them, so a ``NOT NULL``
+# column fails it. A deferred column is not loaded either: the copy goes in without
+# ``notes``, with no error, and its ``notes`` is ``NULL``.
 
 session, order = load()
 session.commit()
@@ -168,14 +173,14 @@ except DBAPIError as caught:
     error = message_of(caught)
 print(error)
 session.rollback()
-order = session.get(Order, 1)
-session.commit()
-session.refresh(order)
+session.close()
+session, order = load()
 make_transient(order)
 order.id = None
 session.add(order)
 session.flush()
-print("after refresh():", order)
+original_notes = session.get(Order, 1).notes
+print("the copy's notes:", order.notes, "| the original's:", original_notes)
 # sphinx_gallery_start_ignore
 if engine.dialect.name == "sqlite":
     assert error == (
@@ -183,7 +188,35 @@ if engine.dialect.name == "sqlite":
     ), "the expired title was not copied: NOT NULL constraint failed"
 else:
     assert error is not None, "the INSERT without the expired title failed"
+assert order.notes is None, "the deferred notes were not copied: NULL, with no error"
+assert original_notes == "fragile", "the original has its notes"
+# sphinx_gallery_end_ignore
+session.rollback()
+session.close()
+
+# %%
+# ``session.refresh(order)`` loads the expired columns but leaves a deferred one unloaded.
+# Name every column attribute and it loads them all; then the copy has each value.
+
+session, order = load()
+session.commit()
+columns = [attr.key for attr in inspect(Order).column_attrs]
+session.refresh(order)
+refreshed = sorted(inspect(order).unloaded & set(columns))
+print("not loaded after refresh(order):", refreshed)
+session.refresh(order, columns)
+left = sorted(inspect(order).unloaded & set(columns))
+print("after refresh(order, columns):", left)
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+print("the copy:", order, "| notes:", order.notes)
+# sphinx_gallery_start_ignore
+assert refreshed == ["notes"], "refresh(order) left the deferred column unloaded"
+assert left == [], "naming every column loaded them all"
 assert order.id not in (None, 1) and order.title == "tea", "refreshed first, it copied"
+assert order.notes == "fragile", "the deferred notes were copied too"
 # sphinx_gallery_end_ignore
 session.rollback()
 session.close()
@@ -196,9 +229,10 @@ session.close()
 # were loaded first, so the copy's ``lines`` still lists the original's two ``Line``
 # objects, and the first has a change of its own. The flush INSERTs the order and sets
 # each line's ``order_id`` to the copy's id in memory; the changed line is UPDATEd with it
-# and moves to the copy, the unchanged one is not. After ``commit()`` everything reloads:
-# the copy has the first line, and the second says ``order_id`` 1 again. Don't clone an
-# object whose collection is loaded.
+# and moves to the copy, the unchanged one is not (with the relationship's default,
+# ``passive_updates=True``: the next cell). After ``commit()`` everything reloads: the copy
+# has the first line, and the second says ``order_id`` 1 again. Don't clone an object whose
+# collection is loaded.
 
 session, order = load(with_lines=True)
 lines = list(order.lines)
@@ -220,6 +254,42 @@ assert in_database == [(1, order.id), (2, 1)], (
 assert order.lines == [lines[0]], "after commit() the copy has the changed line"
 assert lines[1].order_id == 1, "and the other line says order_id 1 again"
 # sphinx_gallery_end_ignore
+session.close()
+
+# %%
+# With ``passive_updates=False`` on the relationship the flush UPDATEs every loaded line with
+# the copy's id, changed or not, and both move. ``OrderEager`` maps the same table that way;
+# the same steps on a new order with two lines:
+
+
+class OrderEager(Base):
+    __table__ = Order.__table__
+    lines: Mapped[list[Line]] = relationship(
+        passive_updates=False, order_by=Line.id, overlaps="lines,order"
+    )
+
+    def __repr__(self) -> str:
+        return f"OrderEager(id={self.id!r}, title={self.title!r})"
+
+
+session = Session(engine)
+order = OrderEager(title="coffee", lines=[Line(item="cup"), Line(item="pot")])
+session.add(order)
+session.flush()  # the order and its lines are in the database, the collection loaded
+lines = list(order.lines)
+lines[0].item = "mug"
+make_transient(order)
+order.id = None
+session.add(order)
+session.flush()
+moved = [row for row in rows(session) if row[0] in {line.id for line in lines}]
+print("the copy:", order, "| its old lines in the database:", moved)
+# sphinx_gallery_start_ignore
+assert [order_id for _, order_id in moved] == [order.id] * 2, (
+    "with passive_updates=False the flush UPDATEd every loaded line to the copy"
+)
+# sphinx_gallery_end_ignore
+session.rollback()
 session.close()
 
 # %%

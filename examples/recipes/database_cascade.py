@@ -10,9 +10,10 @@
 
 With ``passive_deletes=True``, deleting a parent whose collection is not loaded sends one
 ``DELETE`` and the database removes the children; a child the session loaded otherwise stays
-*persistent* in the identity map, after the flush and after ``commit()``, until reading it
-raises ``ObjectDeletedError`` (``session.get()`` then returns ``None``), as it does with the
-default ``expire_on_commit=True``; with ``False`` it stays readable, stale. Children in a
+*persistent* in the identity map, after the flush and after ``commit()``. With the default
+``expire_on_commit=True`` every read of it then raises ``ObjectDeletedError`` and leaves it
+there (``session.get()`` returns ``None`` and drops it); with ``False`` it stays readable,
+stale. Children in a
 loaded collection are still deleted by the ORM, in one ``DELETE`` statement with a row of
 parameters per child. SQLite cascades only with
 ``PRAGMA foreign_keys=ON``, set on each connection by a ``connect`` event.
@@ -151,32 +152,54 @@ assert again.parent_id == 1, "with its old values"
 # sphinx_gallery_end_ignore
 
 # %%
-# After ``commit()``: still *persistent*, until it is read
-# --------------------------------------------------------
+# After ``commit()``: still *persistent*, even once a read fails
+# --------------------------------------------------------------
 #
 # The commit expires the child but leaves it in the identity map, still *persistent*.
-# Reading an attribute reloads it, finds no row and raises ``ObjectDeletedError``.
-# ``session.get(Child, 1)`` returns ``None`` and drops it from the session (``inspect()``
-# then reports it *deleted*, as it does for an object whose DELETE was flushed).
+# Reading an attribute reloads it, finds no row and raises ``ObjectDeletedError``, and the
+# child stays *persistent*, in the session: the next read raises again, and a ``select()``
+# that finds no row leaves it there too. ``session.get(Child, 1)`` returns ``None`` and
+# drops it from the session (``inspect()`` then reports it *deleted*, as it does for an
+# object whose DELETE was flushed).
 
 session.commit()
 after_commit = state(child)
-try:
-    child.parent_id
-    error = None
-except ObjectDeletedError as caught:
-    error = re.sub(r" at 0x[0-9a-f]+", "", str(caught).splitlines()[0])
+errors = []
+for _ in range(2):  # read it twice
+    try:
+        child.parent_id
+    except ObjectDeletedError as caught:
+        errors.append(re.sub(r" at 0x[0-9a-f]+", "", str(caught).splitlines()[0]))
+after_reads = state(child), child in session
 print("child after commit():", after_commit)
-print("ObjectDeletedError:", error)
+print("ObjectDeletedError:", errors[0])
+print("after", len(errors), "reads:", after_reads[0], "| in the session:", after_reads[1])
+found = session.scalars(select(Child)).all()
+after_select = state(child)
+print("select(Child):", found, "| child:", after_select)
 gone = session.get(Child, 1)
-print("session.get(Child, 1):", gone, "| child:", state(child))
+print(
+    "session.get(Child, 1):",
+    gone,
+    "| child:",
+    state(child),
+    "| in session:",
+    child in session,
+)
 # sphinx_gallery_start_ignore
 assert after_commit == "persistent" and inspect(child).expired, (
     "after commit() the child was still persistent, expired"
 )
-assert error == (
-    "Instance '<Child>' has been deleted, or its row is otherwise not present."
-), "reading it raised ObjectDeletedError"
+assert (
+    errors
+    == ["Instance '<Child>' has been deleted, or its row is otherwise not present."] * 2
+), "each read raised ObjectDeletedError"
+assert after_reads == ("persistent", True), (
+    "after the reads it stayed persistent, in session"
+)
+assert found == [] and after_select == "persistent", (
+    "select() found no row and left the child persistent"
+)
 assert gone is None and child not in session, "get() returned None and dropped it"
 assert state(child) == "deleted", "inspect() then reported it deleted"
 # sphinx_gallery_end_ignore
@@ -244,10 +267,11 @@ session.close()
 # ---------------
 #
 # A database cascade deletes rows the session does not hear about: objects loaded before it
-# stay *persistent* until a read raises ``ObjectDeletedError``, so after deleting a parent
-# with ``passive_deletes=True``, expunge (or stop using) the children you hold, or load the
-# collection so the ORM deletes them itself; without the option the ORM loads and deletes
-# them all (:doc:`deleting a child <../relationships/relationships_on_delete>`).
+# stay *persistent*, and after a commit every read of them raises ``ObjectDeletedError``,
+# so after deleting a parent with ``passive_deletes=True``, expunge (or stop using) the
+# children you hold, or load the collection so the ORM deletes them itself; without the
+# option the ORM loads and deletes them all (:doc:`deleting a child
+# <../relationships/relationships_on_delete>`).
 #
 # Clean up: close the engine's connections.
 

@@ -9,11 +9,13 @@ Read replicas: a routing ``get_bind()`` and the stale read after a write
 ========================================================================
 
 A ``Session`` subclass whose ``get_bind()`` sends flushes and writes to the primary and reads
-to a replica reads its own writes back stale, or not at all, until the replica catches up: a
-query right after the flush, and the reload after ``commit()`` too. Route ``FOR UPDATE`` reads
-to the primary; read from the primary once the session has written (by a flush or by
-``session.execute()``), or per statement with ``bind_arguments={"bind": primary}``;
-``execution_options`` reach ``get_bind()`` only when set on the statement itself.
+to a replica reads its own writes back stale, or not at all: a query right after the flush
+(not committed yet, the write can be on no replica), and the reload after ``commit()`` until
+the replica catches up. Route ``FOR UPDATE`` reads to the primary; read from the primary once
+the session has written (by a flush or by ``session.execute()``), or per statement with
+``bind_arguments={"bind": primary}``. ``get_bind()`` sees ``execution_options`` only when set
+on the statement itself; a ``do_orm_execute`` listener sees those given to ``execute()`` too,
+and routes by setting ``orm_context.bind_arguments["bind"]``.
 """
 
 # %%
@@ -137,17 +139,22 @@ assert by_get == by_select == ["primary: SELECT"], "FOR UPDATE reads went to the
 # ----------------------------------------------------------
 #
 # The session loads the user from the replica, renames it, and flushes: the UPDATE goes to
-# the primary. A query for the name right after goes to the replica, which has not caught
-# up: it answers ``'ann'``. After ``commit()`` the user is expired and its reload goes to
-# the replica too: the object itself now says ``'ann'``, the write undone in memory while
-# the primary holds ``'bea'``.
+# the primary. A query for the name right after goes to the replica and answers ``'ann'``,
+# and not only because the replica is behind: one that caught up this instant
+# (``replicate()``) still has ``'ann'``, since the UPDATE is not committed, and no other
+# connection sees it yet. After ``commit()`` the user is expired and its reload goes to the
+# replica too: the object itself now says ``'ann'``, the write undone in memory while the
+# primary holds ``'bea'``.
 
 session = RoutingSession()
 user = session.get(User, 1)
 user.name = "bea"
 session.flush()
+flushed = went()
+print("the get() and the flush:", flushed)
+replicate()
 right_after = session.scalar(select(User.name).where(User.id == 1))
-print("queried right after the flush:", right_after, went())
+print("queried right after, the replica caught up:", right_after, went())
 session.commit()
 reloaded = user.name
 print("user.name after commit():", reloaded, went())
@@ -155,7 +162,10 @@ with primary.connect() as connection:
     on_primary = connection.scalar(select(User.name).where(User.id == 1))
 print("the primary holds:", on_primary, went())
 # sphinx_gallery_start_ignore
-assert right_after == "ann", "the query right after the flush read the old name"
+assert flushed == ["replica: SELECT", "primary: UPDATE"], "the UPDATE went to the primary"
+assert right_after == "ann", (
+    "the query right after the flush read the old name, from a replica that caught up"
+)
 assert reloaded == "ann", "the reload after commit() read the old name from the replica"
 assert on_primary == "bea", "while the primary holds the new name"
 # sphinx_gallery_end_ignore
@@ -208,7 +218,7 @@ assert missing is None, "get() of the inserted row returned None"
 # ``select(...).execution_options(primary=True)``, reaches ``get_bind()`` too, as
 # ``clause.get_execution_options()``. The same option passed to ``session.execute(...,
 # execution_options=...)`` does not: ``get_bind()`` never sees it, and the read goes to the
-# replica.
+# replica (the next cell routes it).
 
 seen_options: list[dict] = []
 
@@ -251,6 +261,33 @@ assert by_execute == "bea", (
 assert seen_options == [{}], "get_bind() did not see the options passed to execute()"
 # sphinx_gallery_end_ignore
 replicate()
+
+# %%
+# A ``do_orm_execute`` listener sees every execution option, those given to ``execute()``
+# included, and runs before ``get_bind()``: setting ``orm_context.bind_arguments["bind"]``
+# there routes the statement, through the first line of ``get_bind()``.
+
+
+def primary_when_asked(orm_context):
+    if orm_context.execution_options.get("primary"):
+        orm_context.bind_arguments["bind"] = primary
+
+
+with RoutingSession() as session:
+    event.listen(session, "do_orm_execute", primary_when_asked)
+    session.scalar(select(User.name), execution_options={"primary": True})
+    asked = went()
+    session.scalar(select(User.name))
+    not_asked = went()
+print(
+    "execute(..., execution_options={'primary': True}):", asked, "| without:", not_asked
+)
+# sphinx_gallery_start_ignore
+assert asked == ["primary: SELECT"], (
+    "the listener routed execute()'s option to the primary"
+)
+assert not_asked == ["replica: SELECT"], "without the option the read went to the replica"
+# sphinx_gallery_end_ignore
 
 # %%
 # Fix 2: a session that has written reads from the primary
@@ -308,10 +345,10 @@ assert still_replica == "cy", "a session that only reads still reads the replica
 #
 # A replica answers with what it has, so a session that routes reads to it reads its own
 # writes stale, the reload after ``commit()`` included: send a session that has written to
-# the primary, or pick the primary per statement with ``bind_arguments`` (or an option on the
-# statement your ``get_bind()`` reads). The identity map is no help here: it is why a loaded
-# object keeps its value, and :doc:`re-querying does not refresh it
-# <../myths/requery_refreshes>`.
+# the primary, or pick the primary per statement with ``bind_arguments`` (or an option
+# your ``get_bind()`` or a ``do_orm_execute`` listener reads). The identity map is no help
+# here: it is why a loaded object keeps its value, and :doc:`re-querying does not refresh
+# it <../myths/requery_refreshes>`.
 #
 # Clean up: close both engines' connections and remove the files.
 

@@ -38,8 +38,10 @@ checked.
 # write, leaving the read outside the transaction. ``BEGIN IMMEDIATE`` on every transaction
 # has a cost: it takes the write lock, so two sessions that only read wait for each other
 # too. A plain ``BEGIN`` (SQLAlchemy's documented recipe for pysqlite) also stops this
-# write skew, and lets readers share the database: there the first request to commit a
-# write fails with "database is locked" while the other holds its read lock.
+# write skew, and lets readers share the database. In SQLite's default rollback-journal
+# mode the first request to commit a write fails with "database is locked" while the other
+# holds its read lock; in WAL mode (``PRAGMA journal_mode=wal``) the first commits, and the
+# other's write fails with "database is locked", its read being older than that commit.
 
 import os
 import re
@@ -185,6 +187,32 @@ if dialect == "sqlite":
     bob.close()
     alice.close()
     assert reader_failed == "database is locked", "BEGIN IMMEDIATE locks readers out too"
+    # The same in WAL mode: Alice's commit goes through, Bob's write fails.
+    wal = os.path.join(tmpdir.name, "wal.db")
+    setup = sqlite3.connect(wal, isolation_level=None)
+    mode = setup.execute("PRAGMA journal_mode=wal").fetchone()[0]
+    setup.execute("CREATE TABLE doctors (name TEXT PRIMARY KEY, on_call BOOLEAN)")
+    setup.execute("INSERT INTO doctors VALUES ('alice', 1), ('bob', 1)")
+    setup.close()
+    bob, alice = (sqlite3.connect(wal, timeout=0.1, isolation_level=None) for _ in "ab")
+    for connection in (bob, alice):
+        connection.execute("BEGIN")
+        assert connection.execute(count).fetchone()[0] == 2, "each read 2 on call"
+    alice.execute("UPDATE doctors SET on_call = 0 WHERE name = 'alice'")
+    alice.execute("COMMIT")
+    try:
+        bob.execute("UPDATE doctors SET on_call = 0 WHERE name = 'bob'")
+        bob.execute("COMMIT")
+        bob_failed = None
+    except sqlite3.OperationalError as caught:
+        bob_failed = str(caught)
+    bob.execute("ROLLBACK")
+    left = [row[0] for row in bob.execute("SELECT name FROM doctors WHERE on_call")]
+    bob.close()
+    alice.close()
+    assert mode == "wal" and bob_failed == "database is locked" and left == ["bob"], (
+        "in WAL mode Alice's commit went through and Bob's write failed: database is locked"
+    )
 # sphinx_gallery_end_ignore
 
 # %%
