@@ -35,7 +35,12 @@ def pytest_collection_modifyitems(session, config, items):
 @pytest.fixture(scope="session", autouse=True)
 def shared_work(tmp_path_factory, request):
     """Starts, before the first test, every shared build a collected test needs."""
-    work = SharedWork(tmp_path_factory.mktemp("shared"))
+    alone = [
+        item.callspec.params["example"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_example_runs_on_its_own"
+    ]
+    work = SharedWork(tmp_path_factory.mktemp("shared"), {"standalone": (alone,)})
     work.start({name for item in request.session.items for name in item.fixturenames})
     yield work
     work.close()
@@ -62,6 +67,12 @@ def hosted(shared_work) -> SiteBuild:
 def recordings(shared_work) -> dict[Path, dict]:
     """Every example run again on its own, by the recorder (tests/shared_builds.py)."""
     return shared_work.result("recordings")
+
+
+@pytest.fixture(scope="session")
+def standalone(shared_work) -> dict[Path, dict]:
+    """Every example the collected tests name, run as a reader runs it (tests/shared_builds.py)."""
+    return shared_work.result("standalone")
 
 
 @pytest.fixture(scope="session")

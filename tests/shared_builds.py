@@ -20,8 +20,14 @@ Each job is named after the session fixture that returns it (conftest.py):
     Every example run again on its own by ``tests/record_example.py``, with listeners of its
     own and none of the capture layer: what the page models, the pictures and the hidden
     asserts are compared with.
+``standalone``
+    Every example (of those the collected tests name) run as a reader runs it: copied into an
+    empty directory, under ``python -I``, in a fresh virtual environment holding exactly what
+    its PEP 723 block declares (``tests/test_examples_standalone.py`` reads the results).
 
-The builds take turns on one lane, the recordings run on another: they start together.
+The builds take turns on one lane, the runs (recordings, then the standalone runs) on another:
+the two lanes start together, and the standalone runs go on while the browser tests, which
+leave a core mostly idle, are under way.
 """
 
 from __future__ import annotations
@@ -36,7 +42,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from sitebuild import EXAMPLES, SiteBuild, build_site, copy_sources
+from sitebuild import (
+    EXAMPLES,
+    ROOT,
+    SiteBuild,
+    build_site,
+    copy_sources,
+    run_example,
+    script_metadata,
+)
 
 RECORDER = Path(__file__).with_name("record_example.py")
 
@@ -112,11 +126,85 @@ def record_every_example(directory: Path) -> dict[Path, dict]:
     return record_examples(EXAMPLES, directory / "recordings")
 
 
+def environment_key(requirements: list[str]) -> tuple[str, ...]:
+    """What an environment holds: each distribution with its extras. The versions come from
+    the pins (and this run's SQLAlchemy); each example's own specifiers are checked against
+    them (test_example_runs_on_its_own), as pip would."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    parsed = (Requirement(requirement) for requirement in requirements)
+    return tuple(
+        sorted(
+            canonicalize_name(r.name) + (f"[{','.join(sorted(r.extras))}]" if r.extras else "")
+            for r in parsed
+        )
+    )
+
+
+def make_environment(key: tuple[str, ...], home: Path, constraints: Path) -> dict:
+    """A virtual environment holding the distributions of `key`, at the pinned versions."""
+    import venv
+
+    from packaging.utils import canonicalize_name
+
+    venv.create(home, with_pip=False)  # this run's pip installs into it
+    python = home / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    install = [*pip, "install", "-q", "-c", str(constraints), *key]
+    subprocess.run(install, check=True, capture_output=True)
+    listed = subprocess.run(
+        [*pip, "list", "--format=json"], check=True, capture_output=True, text=True
+    )
+    installed = {canonicalize_name(d["name"]): d["version"] for d in json.loads(listed.stdout)}
+    return {"python": python, "installed": installed}
+
+
+def run_examples_alone(directory: Path, examples: list[Path]) -> dict[Path, dict]:
+    """Each example run as a reader runs it, in an environment of what it declares: one
+    environment per set of declared distributions (three made at a time), two runs at a time.
+    An example's result: the versions installed, the return code, stdout and stderr."""
+    import sqlalchemy
+
+    directory = directory / "standalone"
+    directory.mkdir()
+    # This run verifies the SQLAlchemy it runs on (`nox -s versions` installs 2.0, 2.1, 1.4).
+    pins = [
+        line
+        for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+        if not line.lower().startswith(("sqlalchemy==", "#"))
+    ]
+    constraints = directory / "constraints.txt"
+    constraints.write_text("\n".join([*pins, f"sqlalchemy=={sqlalchemy.__version__}"]) + "\n")
+    keys = {ex: environment_key(script_metadata(ex)["dependencies"]) for ex in examples}
+    with ThreadPoolExecutor(max_workers=3) as makers, ThreadPoolExecutor(max_workers=2) as runs:
+        made = {
+            key: makers.submit(make_environment, key, directory / f"venv-{number}", constraints)
+            for number, key in enumerate(sorted(set(keys.values())))
+        }
+
+        def run(example: Path) -> dict:
+            environment = made[keys[example]].result()
+            folder = directory / "--".join(example.parts[-2:])
+            folder.mkdir()
+            ran = run_example(example, folder, python=environment["python"])
+            return {
+                "installed": environment["installed"],
+                "returncode": ran.returncode,
+                "stdout": ran.stdout,
+                "stderr": ran.stderr,
+            }
+
+        started = {example: runs.submit(run, example) for example in examples}
+        return {example: future.result() for example, future in started.items()}
+
+
 # Each job and its lane, in the order they are ready: the tests that need the first run first.
-JOBS: dict[str, tuple[Callable[[Path], object], str]] = {
+JOBS: dict[str, tuple[Callable[..., object], str]] = {
     "recordings": (record_every_example, "runs"),
     "site": (build_the_site, "builds"),
     "hosted": (build_as_hosted, "builds"),
+    "standalone": (run_examples_alone, "runs"),
 }
 
 
@@ -128,8 +216,9 @@ class SharedWork:
     at once would only slow down the one the next tests wait for.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, arguments: dict[str, tuple] | None = None) -> None:
         self.directory = directory
+        self._arguments = arguments or {}
         self._lanes = {
             lane: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shared-{lane}")
             for lane in {lane for _, lane in JOBS.values()}
@@ -141,7 +230,8 @@ class SharedWork:
         with self._lock:
             for name, (job, lane) in JOBS.items():
                 if name in names and name not in self._started:
-                    self._started[name] = self._lanes[lane].submit(job, self.directory)
+                    arguments = (self.directory, *self._arguments.get(name, ()))
+                    self._started[name] = self._lanes[lane].submit(job, *arguments)
 
     def result(self, name: str):
         self.start({name})

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +66,19 @@ class SiteBuild:
     # The command line's prefix: ("unshare", "--net", ...) for a build with no network at all.
     prefix: tuple[str, ...] = ()
 
+    # Each page parsed once per build, shared by every test that reads it.
+    _parsed: dict = field(default_factory=dict, repr=False, compare=False)
+
     def page(self, relative: str) -> str:
         return (self.html / relative).read_text(encoding="utf-8")
+
+    def soup(self, relative: str):
+        """The page parsed (html.parser), once per build: shared, so read it, never change it."""
+        if relative not in self._parsed:
+            from bs4 import BeautifulSoup  # `nox -s versions` runs without bs4
+
+            self._parsed[relative] = BeautifulSoup(self.page(relative), "html.parser")
+        return self._parsed[relative]
 
     def rebuild(self, *extra_args: str, env: dict | None = None) -> "SiteBuild":
         return build_site(self.project, *extra_args, env=env)

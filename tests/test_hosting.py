@@ -19,7 +19,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from bs4 import BeautifulSoup
 
 from conftest import HOSTED_BASE_URL
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
@@ -225,7 +224,7 @@ def test_inventory_is_a_local_file_with_sqlalchemy_names_and_public_aliases():
 
 
 def test_example_code_links_sqlalchemy_names_to_the_official_docs(site):
-    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    page = site.soup(EXAMPLE_PAGE)
     links = {
         a.get_text(): a["href"]
         for a in page.select("div.highlight-Python a[href]")
@@ -237,7 +236,7 @@ def test_example_code_links_sqlalchemy_names_to_the_official_docs(site):
 
 
 def prose_links(site, relative: str) -> dict[str, str]:
-    page = BeautifulSoup(site.page(relative), "html.parser")
+    page = site.soup(relative)
     return {a.get_text(): a["href"] for a in page.select("article a.sqlalchemy-link")}
 
 
@@ -256,7 +255,7 @@ def test_sqlalchemy_names_in_prose_link_to_the_official_docs(site):
 
 
 def test_sql_keywords_literals_and_expressions_stay_plain_code(site):
-    page = BeautifulSoup(site.page("index.html"), "html.parser")
+    page = site.soup("index.html")
     plain = [c.get_text() for c in page.select("article code.literal") if not c.find_parent("a")]
     for text in ("'fetch'", "False"):
         assert text in plain, (text, plain)
@@ -272,7 +271,7 @@ def test_sql_keywords_literals_and_expressions_stay_plain_code(site):
 
 
 def test_pages_have_open_graph_tags_and_a_favicon(site):
-    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    page = site.soup(EXAMPLE_PAGE)
     properties = {m["property"]: m["content"] for m in page.select("meta[property^='og:']")}
     for key in ("og:title", "og:type", "og:site_name", "og:description"):
         assert properties.get(key), key
@@ -304,7 +303,7 @@ def test_a_build_without_a_base_url_names_no_local_address(site):
         assert not found, f"{path.relative_to(site.html)} names {found.group()}"
     assert not (site.html / "sitemap.xml").exists(), "no sitemap without a base URL"
     for relative in ("index.html", EXAMPLE_PAGE, "404.html"):
-        page = BeautifulSoup(site.page(relative), "html.parser")
+        page = site.soup(relative)
         assert not page.select("link[rel='canonical']"), relative
         assert not page.select("meta[property='og:url']"), relative
 
@@ -315,7 +314,7 @@ BASE_URL = HOSTED_BASE_URL
 
 def test_a_hosted_build_names_each_page_by_its_address_under_the_base_url(hosted):
     for relative in ("index.html", EXAMPLE_PAGE):
-        page = BeautifulSoup(hosted.page(relative), "html.parser")
+        page = hosted.soup(relative)
         assert page.select_one("link[rel='canonical']")["href"] == BASE_URL + relative
         og_url = page.select_one("meta[property='og:url']")["content"]
         assert og_url == BASE_URL + relative, og_url
@@ -332,7 +331,7 @@ def test_a_hosted_build_names_each_page_by_its_address_under_the_base_url(hosted
 
 def test_the_404_page_works_under_the_sub_path(hosted):
     """The host serves 404.html for /session-sync/any/depth: its links start at the sub-path."""
-    page = BeautifulSoup(hosted.page("404.html"), "html.parser")
+    page = hosted.soup("404.html")
     assert "Page not found" in page.get_text()
     prefix = "/" + BASE_URL.split("/", 3)[3]
     # Its assets: stylesheets, icons, scripts, images.
@@ -356,11 +355,11 @@ def test_the_404_page_works_under_the_sub_path(hosted):
 
 
 def test_each_example_downloads_as_python_and_notebook_and_all_as_zips(site):
-    page = BeautifulSoup(site.page(EXAMPLE_PAGE), "html.parser")
+    page = site.soup(EXAMPLE_PAGE)
     downloads = [a["href"] for a in page.select(".sphx-glr-download a")]
     assert any(href.endswith("four_strategies.py") for href in downloads), downloads
     assert any(href.endswith("four_strategies.ipynb") for href in downloads), downloads
-    gallery = BeautifulSoup(site.page("auto_examples/index.html"), "html.parser")
+    gallery = site.soup("auto_examples/index.html")
     zips = [a["href"] for a in gallery.select("a[href$='.zip']")]
     assert any("python" in href for href in zips) and any("jupyter" in href for href in zips)
     for href in zips:

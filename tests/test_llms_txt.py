@@ -11,7 +11,6 @@ import html
 import re
 
 import pytest
-from bs4 import BeautifulSoup
 from page_model import Hidden, Printed, Statement, normalise_lines, parse_sql_box
 
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, ROOT, example_page
@@ -47,7 +46,7 @@ def test_llms_txt_lists_every_page_by_its_title(site, llms_txt):
         assert (site.html / (page + ".md")).is_file(), f"no Markdown copy of {page}"
         assert (site.html / page.replace(".html", ".md")).is_file(), page
     for page in EXAMPLE_PAGES:
-        html_title = BeautifulSoup(site.page(page), "html.parser").h1.get_text().rstrip("#¶ ")
+        html_title = site.soup(page).h1.get_text().rstrip("#¶ ")
         title = listed[page + ".md"].replace("&#96;", "`").replace("&#42;", "*")
         assert title.replace("`", "") == html_title, (page, title, html_title)
     assert "llms-full.txt" in listed
@@ -58,7 +57,7 @@ def test_llms_txt_describes_each_page_as_its_html_meta_description_does(site, ll
     described = re.findall(r"^- \[.+?\]\(([^)]+)\.md\): (.*)$", llms_txt, flags=re.M)
     assert len(described) >= len(EXAMPLE_PAGES), "llms.txt describes (nearly) no page"
     for page, description in described:
-        meta = BeautifulSoup(site.page(page), "html.parser").find("meta", {"name": "description"})
+        meta = site.soup(page).find("meta", {"name": "description"})
         assert meta is not None, f"{page} has no meta description"
         assert html.unescape(description) == meta["content"], page
         assert "sphx_glr" not in description and "/auto_examples/" not in description, page
@@ -73,7 +72,7 @@ def test_llms_full_txt_carries_the_real_type_error_of_the_commit_myth(llms_full)
 
 
 def sql_lines(site, page: str) -> list[str]:
-    soup = BeautifulSoup(site.page(page), "html.parser")
+    soup = site.soup(page)
     return [
         line.strip()
         for box in soup.select(".sql-box pre")
@@ -107,7 +106,7 @@ def test_markdown_copies_keep_no_gallery_furniture(site):
 
 
 def test_each_html_page_points_to_its_markdown_copy(site):
-    page = BeautifulSoup(site.page(MYTH_PAGE), "html.parser")
+    page = site.soup(MYTH_PAGE)
     alternate = page.select_one("link[rel='alternate'][type='text/markdown']")
     assert alternate and alternate["href"] == "commit_synchronize_session.html.md"
 

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 from test_browser import base_url, browser, screenshot, set_theme, settled  # noqa: F401
 
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
@@ -29,7 +28,7 @@ def placeholder_bytes() -> set[bytes]:
 
 
 def cards(site, index: str):
-    page = BeautifulSoup(site.page(index), "html.parser")
+    page = site.soup(index)
     return page.select("div.sphx-glr-thumbcontainer")
 
 
@@ -64,7 +63,7 @@ STATEMENT_CHARTS = {"auto_examples/transactions_and_pool/isolation_level.html"}
 
 @pytest.mark.parametrize("relative", EXAMPLE_PAGES)
 def test_every_example_page_has_its_figure_after_its_introduction(site, relative):
-    page = BeautifulSoup(site.page(relative), "html.parser")
+    page = site.soup(relative)
     (box,) = page.select("div.lc-box")
     svg = box.select_one("svg.lc-figure")
     assert svg is not None and svg["role"] == "img"
@@ -86,9 +85,7 @@ def test_every_example_page_has_its_figure_after_its_introduction(site, relative
 
 
 def test_the_five_states_figure_draws_what_ran(site):
-    page = BeautifulSoup(
-        site.page("auto_examples/session_lifecycle/five_states.html"), "html.parser"
-    )
+    page = site.soup("auto_examples/session_lifecycle/five_states.html")
     box = page.select_one("div.lc-box")
     drawn = {(g["data-from"], g["data-to"]) for g in box.select("g.lc-edge")}
     assert ("persistent", "deleted") in drawn and ("deleted", "detached") in drawn

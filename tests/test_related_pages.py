@@ -84,7 +84,7 @@ def parsed(path: Path) -> BeautifulSoup:
 
 
 def section_links(site, relative: str):
-    page = BeautifulSoup(site.page(relative), "html.parser")
+    page = site.soup(relative)
     section = page.select_one("section#related-pages")
     return page, section, section.select("li a.reference.internal") if section else []
 
@@ -120,7 +120,7 @@ def test_the_page_ends_with_its_related_pages(site, example):
 
 
 def test_the_row_labels_leave_no_trace_in_the_table(site):
-    page = BeautifulSoup(site.page("cheat-sheet.html"), "html.parser")
+    page = site.soup("cheat-sheet.html")
     row = page.find(id="cheat-sheet-flush")
     assert row.name == "tr" and "{row}" not in page.get_text()
     assert row.find("td").get_text(" ", strip=True).endswith("session.flush()")

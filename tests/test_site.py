@@ -22,7 +22,7 @@ TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
 
 
 def soup(site, relative):
-    return BeautifulSoup(site.page(relative), "html.parser")
+    return site.soup(relative)
 
 
 CELL_END = ("p", "section", "h1", "h2", "h3", "h4")
@@ -323,7 +323,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     assert after[EDITED][0] != before[EDITED][0], "the edited example ran again"
     assert after[EDITED][1] != before[EDITED][1], "its page was written again"
     assert after[UNTOUCHED][0] == before[UNTOUCHED][0], "the untouched example did not run"
-    page = BeautifulSoup(edited.page(EDITED), "html.parser")
+    page = edited.soup(EDITED)
     printed = [box.get_text() for _, boxes in cells(page) for box in boxes]
     assert any("edited since the last build" in text for text in printed), "new output shown"
     assert boxes_of_kind(page, "sql-box", "orm-state-box") == kept[EDITED]
@@ -361,7 +361,7 @@ def test_incremental_rebuilds_keep_sql_and_state(tmp_path):
     for relative in pages:
         assert after[relative][0] != before[relative][0], f"{relative}: the example ran again"
         assert after[relative][1] != before[relative][1], f"{relative}: page written again"
-        page = BeautifulSoup(rerun.page(relative), "html.parser")
+        page = rerun.soup(relative)
         relabelled = [
             (name, text.replace("(no key yet)", "(not flushed)")) for name, text in kept[relative]
         ]
@@ -405,7 +405,7 @@ def test_narrative_links_reach_the_example_pages(site):
 )
 def test_prose_shows_no_raw_markup(site, page):
     """Markup that did not render (nested inline markup, say) shows its backticks and stars."""
-    article = soup(site, page).select_one("article")
+    article = BeautifulSoup(site.page(page), "html.parser").select_one("article")  # changed here
     for code in article.select("pre, code"):
         code.decompose()
     text = article.get_text()
@@ -418,7 +418,7 @@ def test_the_sidebar_lists_every_gallery_section_in_the_gallery_order(site):
     order = re.findall(r'"\.\./examples/(\w+)"', order_text.group(1))
     on_disk = {path.parent.name for path in EXAMPLES}
     assert set(order) == on_disk, "conf.py's section order names every section, and only those"
-    sidebar = BeautifulSoup(site.page("index.html"), "html.parser").select_one(".sidebar-tree")
+    sidebar = site.soup("index.html").select_one(".sidebar-tree")
     linked = [a["href"] for a in sidebar.select("a.reference")]
     sections = [f"auto_examples/{name}/index.html" for name in order]
     assert [href for href in linked if href in sections] == sections

@@ -2,7 +2,8 @@
 # requires-python = ">=3.10"
 # dependencies = [
 #     "sqlalchemy>=2.0",
-#     "fastapi>=0.121.0",
+#     "fastapi>=0.133.0",
+#     "starlette>=1.2.0",
 #     "pydantic>=2",
 #     "httpx2",
 # ]
