@@ -36,7 +36,7 @@ def page_of(example: str) -> str:
 
 
 def built_page(site, example: str) -> BeautifulSoup:
-    return BeautifulSoup((site.html / page_of(example)).read_text(encoding="utf-8"), "html.parser")
+    return site.soup(page_of(example))
 
 
 def built_texts(site, example: str, selector: str) -> list[str]:

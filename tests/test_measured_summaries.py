@@ -72,7 +72,6 @@ def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
     # What this release measured, as committed: test_committed_sweep_matches_this_release
     # measures it live and compares (and so does every build).
     import sqlalchemy
-    from bs4 import BeautifulSoup
 
     sweep = measured_summaries.committed_sweep()
     release = sqlalchemy.__version__
@@ -106,10 +105,7 @@ def test_summary_pages_show_the_measured_verdicts_linked_to_their_cells(site):
             page_part, _, anchor = link["href"].partition("#")
             assert page_part.endswith(f"{example.stem}.html"), link
             assert anchor == label.replace("_", "-"), link
-            target = BeautifulSoup(
-                site.page(f"auto_examples/{example.parent.name}/{example.stem}.html"),
-                "html.parser",
-            )
+            target = site.soup(f"auto_examples/{example.parent.name}/{example.stem}.html")
             assert target.find(id=anchor), anchor
 
 
@@ -170,7 +166,6 @@ def test_version_page_lists_each_changed_outcome_with_its_first_release(site):
     """The measured changelog: every outcome that changed from one release of a series to the
     next, with the first release that measured the new one, old and new, linked to the cell
     of the example that shows it; and the newest 2.0 against the newest 2.1."""
-    from bs4 import BeautifulSoup
 
     sweep = measured_summaries.committed_sweep()
     page = site.soup("version-differences.html")
@@ -185,7 +180,7 @@ def test_version_page_lists_each_changed_outcome_with_its_first_release(site):
         assert cells[3].get_text("", strip=True) == after, (change, cells[3])
         link = cells[1].find("a")
         target, _, anchor = link["href"].partition("#")
-        example = BeautifulSoup(site.page(target.removeprefix("../")), "html.parser")
+        example = site.soup(target.removeprefix("../"))
         assert example.find(id=anchor), link["href"]
 
     newest = measured_summaries.newest_of_each_series(sweep)
