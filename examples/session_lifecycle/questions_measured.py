@@ -743,8 +743,12 @@ with Session(engine) as session:
         verdict = type(error).__name__
     record("transactions", "failed-flush/next-query", verdict, "PendingRollbackError")
     session.rollback()
-    session.execute(select(Wallet))
-    record("transactions", "failed-flush/after-rollback", "runs", "runs")
+    try:
+        session.execute(select(Wallet))
+        verdict = "runs"
+    except PendingRollbackError as error:
+        verdict = type(error).__name__
+    record("transactions", "failed-flush/after-rollback", verdict, "runs")
 with Session(engine) as session:
     session.execute(select(Wallet))
     try:
