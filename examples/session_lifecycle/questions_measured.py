@@ -820,4 +820,6 @@ worker = threading.Thread(target=in_another_thread)
 worker.start()
 worker.join(timeout=10)
 record("tests", "sqlite-memory/other-thread", found[0], "no such table")
+# sphinx_gallery_start_ignore
 memory.dispose()
+# sphinx_gallery_end_ignore
