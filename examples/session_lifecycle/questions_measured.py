@@ -13,11 +13,13 @@ The companion of :ref:`the everyday operations, measured
 <sphx_glr_auto_examples_session_lifecycle_operations_measured.py>` for the questions that
 recur most about a session being out of sync: a relationship read after the session is gone,
 an attribute read after ``await session.commit()``, a server default after INSERT, raw SQL,
-mutable JSON, two sessions writing one row. Each cell runs one case from a fresh
-state, records a short verdict (``DetachedInstanceError``, ``MissingGreenlet``, ``stale``,
-``lost`` ...) and asserts it; the cheat sheet and the decision guide quote these verdicts,
-checked against this run while the site is built. Each topic has its own page with the whole
-story; this one only measures.
+mutable JSON, two sessions writing one row, a relationship without ``back_populates``, bulk
+INSERT and ``merge()``, the changes a flush takes away, a cloned row, ``ON DELETE CASCADE``,
+a failed flush, the connection a session holds, and a test's rollback. Each cell runs one
+case from a fresh state, records a short verdict (``DetachedInstanceError``,
+``MissingGreenlet``, ``stale``, ``lost`` ...) and asserts it; the cheat sheet and the
+decision guide quote these verdicts, checked against this run while the site is built. Each
+topic has its own page with the whole story; this one only measures.
 """
 
 # %%
@@ -33,6 +35,7 @@ import gc
 import os
 import re
 import tempfile
+import threading
 import warnings
 
 import sqlalchemy
@@ -49,19 +52,27 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import (
+    IntegrityError,
+    InvalidRequestError,
+    MissingGreenlet,
+    OperationalError,
+    PendingRollbackError,
+    StatementError,
+)
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    make_transient,
     mapped_column,
     raiseload,
     relationship,
     selectinload,
 )
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import DetachedInstanceError, StaleDataError
+from sqlalchemy.orm.exc import DetachedInstanceError, ObjectDeletedError, StaleDataError
 from sqlalchemy.types import String
 
 
@@ -116,6 +127,38 @@ class Account(Base):
         return f"Account(id={self.id!r}, balance={self.balance!r})"
 
 
+class Member(Base):
+    """A member whose email may be NULL: merge() copies a None from input data."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"Member(id={self.id!r}, email={self.email!r})"
+
+
+class Folder(Base):
+    """Its files go with it in the database: ON DELETE CASCADE, passive_deletes=True."""
+
+    __tablename__ = "folders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    files: Mapped[list["File"]] = relationship(passive_deletes=True)
+
+    def __repr__(self) -> str:
+        return f"Folder(id={self.id!r})"
+
+
+class File(Base):
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
+
+    def __repr__(self) -> str:
+        return f"File(id={self.id!r})"
+
+
 url = make_url(os.environ.get("DATABASE_URL", "sqlite://"))
 tmp = tempfile.TemporaryDirectory()
 if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
@@ -141,6 +184,7 @@ Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 parents, children = Parent.__table__, Child.__table__
 wallets, accounts = Wallet.__table__, Account.__table__
+members, folders, files = Member.__table__, Folder.__table__, File.__table__
 
 sent = []
 event.listen(
@@ -185,7 +229,7 @@ def outcome(obj, attribute):
 
 def reset():
     with engine.begin() as other:
-        for table in (children, parents, wallets, accounts):
+        for table in (children, parents, wallets, accounts, members, files, folders):
             other.execute(delete(table))
         other.execute(
             parents.insert(), [{"id": 1, "name": "p1", "counter": 5, "settings": {}}]
@@ -196,6 +240,9 @@ def reset():
         other.execute(children.insert(), [{"id": 10, "parent_id": 1}])
         other.execute(wallets.insert(), [{"id": 1, "balance": 100}])
         other.execute(accounts.insert(), [{"id": 1, "balance": 100, "version": 1}])
+        other.execute(members.insert(), [{"id": 1, "name": "ann", "email": "ann@old"}])
+        other.execute(folders.insert(), [{"id": 1}])
+        other.execute(files.insert(), [{"id": 1, "folder_id": 1}])
 
 
 # %%
@@ -495,3 +542,284 @@ verdict = "checks the version" if checks else "does not check it"
 record("concurrency", "version-id-col/update-sql", verdict, "checks the version")
 verdict = two_deposits(Account, read_modify_write, first_deposit=atomic)
 record("concurrency", "version-id-col/bulk-first-writer", verdict, "lost")
+
+# %%
+# .. _questions_measured_one_sided:
+#
+# A relationship without ``back_populates``; the backref cascade 2.0 removed
+# --------------------------------------------------------------------------
+#
+# ``LonelyParent`` and ``LonelyChild`` map the same tables with two relationships that do not
+# know each other (``overlaps=`` silences the warnings that say so): after
+# ``child.parent = p`` a ``p.children`` loaded before stays as it was, through the flush,
+# until it is expired. With ``back_populates`` (``Parent``, ``Child``), assigning a new child
+# to a parent in the session does not add the child to the session on 2.x: it stays
+# transient, and the flush leaves it out with a warning.
+
+
+class LonelyParent(Base):
+    __table__ = parents
+    children: Mapped[list["LonelyChild"]] = relationship(overlaps="children,parent")
+
+
+class LonelyChild(Base):
+    __table__ = children
+    parent: Mapped[LonelyParent] = relationship(overlaps="children,parent")
+
+
+reset()
+with Session(engine) as session:
+    child, p = session.get(LonelyChild, 10), session.get(LonelyParent, 2)
+    p.children  # noqa: B018 - loaded: empty
+    sent.clear()
+    child.parent = p
+    session.flush()
+    record("one_sided", "no-back-populates/flush-sql", statements(), "UPDATE")
+    verdict = "moved" if child in p.children else "unchanged"
+    record("one_sided", "no-back-populates/after-flush", verdict, "unchanged")
+    session.expire(p)
+    verdict = "moved" if child in p.children else "unchanged"
+    record("one_sided", "no-back-populates/after-expire", verdict, "moved")
+reset()
+with Session(engine) as session:
+    p = session.get(Parent, 1)
+    p.children  # noqa: B018 - loaded: the warning comes on every 2.x release then
+    new_child = Child(id=11)
+    new_child.parent = p
+    state = "transient" if inspect(new_child).transient else "added"
+    record("one_sided", "backref-cascade/child", state, "transient")
+    sent.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session.flush()
+    warned = any("not in session" in str(w.message) for w in caught)
+    record("one_sided", "backref-cascade/flush", "warns" if warned else "silent", "warns")
+    record("one_sided", "backref-cascade/flush-sql", statements(), "no SQL")
+
+# %%
+# .. _questions_measured_bulk_insert_merge:
+#
+# Bulk INSERT, and ``merge()`` of input data
+# ------------------------------------------
+#
+# ``bulk_save_objects()`` inserts the rows and leaves the objects transient, out of the
+# session; a ``get()`` then sends a ``SELECT``. ``merge()`` of an object built from input
+# data selects the row, returns the session's own persistent object, and copies every
+# attribute the input has: ``email=None`` becomes ``SET email=NULL``.
+
+del child, p, new_child  # done with the last cell's objects: each table shows its own
+reset()
+with Session(engine) as session:
+    new = Member(id=2, name="bob")
+    sent.clear()
+    session.bulk_save_objects([new])
+    record("bulk_insert_merge", "bulk-insert/sql", statements(), "INSERT")
+    state = "transient" if inspect(new).transient else "in the session"
+    record("bulk_insert_merge", "bulk-insert/state", state, "transient")
+    session.get(Member, 2)
+    record("bulk_insert_merge", "bulk-insert/get-sql", statements(), "SELECT")
+reset()
+with Session(engine) as session:
+    incoming = Member(id=1, name="Ann", email=None)  # as an API handler builds it
+    sent.clear()
+    merged = session.merge(incoming)
+    record("bulk_insert_merge", "merge-input/sql", statements(), "SELECT")
+    state = "persistent" if inspect(merged).persistent else "not persistent"
+    record("bulk_insert_merge", "merge-input/state", state, "persistent")
+    session.commit()
+    record("bulk_insert_merge", "merge-input/commit-sql", statements(), "UPDATE")
+with engine.connect() as check:
+    email = check.scalar(select(members.c.email).where(members.c.id == 1))
+verdict = "overwritten with NULL" if email is None else "kept"
+record("bulk_insert_merge", "merge-input/none", verdict, "overwritten with NULL")
+
+# %%
+# .. _questions_measured_unit_of_work:
+#
+# Changes collected, and a row cloned
+# -----------------------------------
+#
+# A query autoflushes, and the flush empties ``session.dirty``: code that reads it at commit
+# time misses the change, a ``before_flush`` listener sees it. ``make_transient()``, a
+# primary key of ``None`` and ``add()`` make the flush ``INSERT`` a copy; with the old
+# primary key kept, the ``INSERT`` fails.
+
+del incoming, merged, new  # done with the last cell's objects: each table shows its own
+reset()
+with Session(engine) as session:
+    seen = []
+    event.listen(
+        session, "before_flush", lambda s, context, objects: seen.extend(s.dirty)
+    )
+    wallet = session.get(Wallet, 1)
+    wallet.balance = 150
+    session.execute(select(Parent))
+    verdict = "empty" if not session.dirty else "holds it"
+    record("unit_of_work", "dirty-after-query/dirty", verdict, "empty")
+    verdict = "sees it" if wallet in seen else "misses it"
+    record("unit_of_work", "dirty-after-query/before-flush", verdict, "sees it")
+reset()
+with Session(engine) as session:
+    wallet = session.get(Wallet, 1)
+    make_transient(wallet)
+    wallet.id = None
+    session.add(wallet)
+    sent.clear()
+    session.flush()
+    record("unit_of_work", "clone/flush-sql", statements(), "INSERT")
+    copy = session.get(Wallet, 1)
+    make_transient(copy)
+    session.add(copy)
+    try:
+        session.flush()
+        verdict = "inserted"
+    except IntegrityError as error:
+        verdict = type(error).__name__
+    record("unit_of_work", "clone/same-key", verdict, "IntegrityError")
+    session.rollback()
+
+# %%
+# .. _questions_measured_database_cascade:
+#
+# ``ON DELETE CASCADE`` with ``passive_deletes=True``
+# ---------------------------------------------------
+#
+# Deleting a folder whose ``files`` are not loaded sends one ``DELETE``, and the database
+# removes its files (SQLite only with ``PRAGMA foreign_keys=ON``, which this engine sets on
+# each connection). A file the session loaded stays persistent after the commit; reading it
+# then raises ``ObjectDeletedError``.
+
+del copy, wallet  # done with the last cell's objects: each table shows its own
+cascading = create_engine(url.set(drivername=SYNC_DRIVER[backend]))
+event.listen(
+    cascading, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
+if backend == "sqlite":
+
+    @event.listens_for(cascading, "connect")
+    def foreign_keys_on(dbapi_connection, connection_record):
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+reset()
+with Session(cascading) as session:
+    folder, file = session.get(Folder, 1), session.get(File, 1)
+    sent.clear()
+    session.delete(folder)
+    session.commit()
+    record("database_cascade", "passive-deletes/sql", statements(), "DELETE")
+    state = "persistent" if inspect(file).persistent else "deleted"
+    record("database_cascade", "passive-deletes/file", state, "persistent")
+    try:
+        file.folder_id  # noqa: B018 - expired by the commit: the SELECT finds no row
+        verdict = "loaded"
+    except ObjectDeletedError as error:
+        verdict = type(error).__name__
+    record("database_cascade", "passive-deletes/read", verdict, "ObjectDeletedError")
+cascading.dispose()
+
+# %%
+# .. _questions_measured_transactions:
+#
+# Transactions and the pool
+# -------------------------
+#
+# After a failed flush the session refuses every query with ``PendingRollbackError`` until
+# ``rollback()``. The first query begins a transaction, so ``session.begin()`` after it
+# raises. A read-only session keeps its connection checked out of the pool until it ends.
+
+del file, folder  # done with the last cell's objects: each table shows its own
+reset()
+with Session(engine) as session:
+    session.add(Wallet(id=1, balance=0))
+    try:
+        session.flush()
+    except IntegrityError as error:
+        print("the flush failed:", type(error).__name__)
+    try:
+        session.execute(select(Wallet))
+        verdict = "runs"
+    except PendingRollbackError as error:
+        verdict = type(error).__name__
+    record("transactions", "failed-flush/next-query", verdict, "PendingRollbackError")
+    session.rollback()
+    try:
+        session.execute(select(Wallet))
+        verdict = "runs"
+    except PendingRollbackError as error:
+        verdict = type(error).__name__
+    record("transactions", "failed-flush/after-rollback", verdict, "runs")
+with Session(engine) as session:
+    session.execute(select(Wallet))
+    try:
+        session.begin()
+        verdict = "begins"
+    except InvalidRequestError as error:
+        verdict = type(error).__name__
+    record("transactions", "begin-after-query/begin", verdict, "InvalidRequestError")
+with Session(engine) as session:
+    session.execute(select(Wallet))
+    held = "checked out" if engine.pool.checkedout() == 1 else "returned"
+    record("transactions", "read-only/connection", held, "checked out")
+    session.close()
+    held = "checked out" if engine.pool.checkedout() == 1 else "returned"
+    record("transactions", "read-only/after-close", held, "returned")
+
+# %%
+# .. _questions_measured_tests:
+#
+# Sessions in tests
+# -----------------
+#
+# A test binds its session to a connection whose transaction it rolls back at the end, with
+# ``join_transaction_mode="create_savepoint"``: the code under test commits (a savepoint
+# released), the test's rollback removes the row (on SQLite, pysqlite's own ``BEGIN`` is
+# replaced by SQLAlchemy's, so that the savepoint nests). ``sqlite://`` is one database per
+# connection: another thread finds no table.
+
+testing = create_engine(url.set(drivername=SYNC_DRIVER[backend]))
+if backend == "sqlite":
+
+    @event.listens_for(testing, "connect")
+    def no_driver_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None  # pysqlite sends no BEGIN of its own
+
+    @event.listens_for(testing, "begin")
+    def send_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+reset()
+with testing.connect() as connection:
+    transaction = connection.begin()
+    with Session(connection, join_transaction_mode="create_savepoint") as session:
+        session.add(Member(id=3, name="cy"))
+        session.commit()  # the code under test
+    transaction.rollback()  # the test's fixture
+with engine.connect() as check:
+    found = check.scalar(select(func.count()).where(members.c.id == 3))
+verdict = "removed" if found == 0 else "kept"
+record("tests", "test-fixture/after-rollback", verdict, "removed")
+testing.dispose()
+
+memory = create_engine("sqlite://", connect_args={"check_same_thread": False})
+Base.metadata.create_all(memory)
+found = []
+
+
+def in_another_thread():
+    try:
+        with Session(memory) as session:
+            session.execute(select(Wallet))
+        found.append("a table")
+    except OperationalError as error:
+        found.append("no such table" if "no such table" in str(error) else str(error))
+
+
+worker = threading.Thread(target=in_another_thread)
+worker.start()
+worker.join(timeout=10)
+record("tests", "sqlite-memory/other-thread", found[0], "no such table")
+# sphinx_gallery_start_ignore
+memory.dispose()
+# sphinx_gallery_end_ignore
