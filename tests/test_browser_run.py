@@ -349,53 +349,34 @@ def test_run_edit_and_experiment_in_the_browser(visit, site):
     visit.assert_clean()
 
 
-def test_every_example_runs_in_the_browser_as_built(visit, browser, base_url, site):
-    """Each example's full source run from the editor: the page's SQL (and SQL notes, verified
-    claims, changed-value marks), or listed as unable to run. Two tabs, each with a worker of
-    its own, take the examples in turn: one runs Python while the other's result is read."""
-    other = test_browser.Visit(
-        browser.new_context(viewport={"width": 1280, "height": 900}), base_url
-    )
-    try:
-        tabs = [(visit, start(visit)), (other, start(other))]
-        runs, running = [1, 1], {}
-        stale, mismatched = [], []
-
-        def compare(lane: int) -> None:
-            example = running.pop(lane)
-            page = tabs[lane][1]
-            run_and_wait(page, runs[lane])
-            state = page.locator(".run-here").get_attribute("data-state")
-            if example in CANNOT_RUN:
-                if state == "done":
-                    stale.append(f"{example} runs in the browser now: drop it from cannot_run.json")
-            elif state != "done":
-                errors = page.locator(".run-here-error, .run-here-broken").all_inner_texts()
-                mismatched.append(f"{example}: {state}: {errors}")
-            elif page.evaluate(RUN_SQL) != built_sql(site, example):
-                mismatched.append(f"{example}: its SQL differs from the built page's")
-            else:
-                for selector in CELL_EXTRAS:
-                    if run_texts(page, selector) != built_texts(site, example, selector):
-                        mismatched.append(f"{example}: its {selector} differ from the built page's")
-
-        for turn, path in enumerate(EXAMPLES):
-            lane = turn % len(tabs)
-            if lane in running:
-                compare(lane)
-            page = tabs[lane][1]
-            set_code(page, path.read_text())
-            page.evaluate("document.querySelector('.run-here').runHere.execute()")
-            runs[lane] += 1
-            running[lane] = path.relative_to(ROOT / "examples").as_posix()
-        for lane in list(running):
-            compare(lane)
-        assert not stale, stale
-        assert not mismatched, mismatched
-        visit.assert_clean()
-        other.assert_clean()
-    finally:
-        other.context.close()
+def test_every_example_runs_in_the_browser_as_built(visit, site):
+    """Each example's full source in one worker: the page's SQL (and SQL notes, verified claims,
+    changed-value marks), or listed as unable to run."""
+    page = start(visit)
+    runs, mismatched, stale = 1, [], []
+    for path in EXAMPLES:
+        example = path.relative_to(ROOT / "examples").as_posix()
+        set_code(page, path.read_text())
+        page.evaluate("document.querySelector('.run-here').runHere.execute()")
+        runs += 1
+        run_and_wait(page, runs)
+        state = page.locator(".run-here").get_attribute("data-state")
+        if example in CANNOT_RUN:
+            if state == "done":
+                stale.append(f"{example} runs in the browser now: drop it from cannot_run.json")
+            continue
+        if state != "done":
+            errors = page.locator(".run-here-error, .run-here-broken").all_inner_texts()
+            mismatched.append(f"{example}: {state}: {errors}")
+        elif page.evaluate(RUN_SQL) != built_sql(site, example):
+            mismatched.append(f"{example}: its SQL differs from the built page's")
+        else:
+            for selector in CELL_EXTRAS:
+                if run_texts(page, selector) != built_texts(site, example, selector):
+                    mismatched.append(f"{example}: its {selector} differ from the built page's")
+    assert not stale, stale
+    assert not mismatched, mismatched
+    visit.assert_clean()
 
 
 @pytest.mark.parametrize("example", sorted(CANNOT_RUN))
