@@ -68,18 +68,20 @@ async function cachedFetch(name) {
   return response;
 }
 
-// Pyodide's wasm is requested once: by the boot, which compiles a clone of the response as it
-// arrives; Pyodide's own request later gets that response (its body unread).
+// The files Pyodide requests only once its JavaScript is imported (its wasm, its standard
+// library, its lock file) are requested by the boot at once; Pyodide's own request then gets
+// the response the boot has (the wasm's body unread: the boot compiles a clone of it).
 const WASM = "pyodide/pyodide.asm.wasm";
-let wasmResponse = null;
+const EARLY = [WASM, "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json"];
+const requested = new Map();
 
 self.fetch = async (input, init) => {
   const url = new URL(input instanceof Request ? input.url : String(input), base);
   const name = url.href.startsWith(base) ? url.href.slice(base.length) : "";
-  if (name === WASM && wasmResponse) {
-    const response = wasmResponse;
-    wasmResponse = null;
-    return response;
+  const early = requested.get(name);
+  if (early) {
+    requested.delete(name);
+    return early;
   }
   return fetchCounted(name, input, init);
 };
@@ -186,15 +188,14 @@ async function boot() {
     .then(inflated)
     .then((bytes) => (lap("snapshot inflated"), bytes));
   const packed = assets.then((found) => fetched(found.site_packages)).then(inflated);
-  // Pyodide's wasm (9.6 MB), compiled as it arrives, beside the snapshot's download (Pyodide
-  // would request it once its JavaScript is imported): a clone, Pyodide's own request gets the
-  // response itself, unread, which the instantiate wrapper above then drops. Where compiling
-  // from a stream fails (a host's wrong MIME type), Pyodide reads that response as before.
-  wasmResponse = null;
-  const wasm = fetched(WASM);
-  compiledWasm = wasm.then((response) => WebAssembly.compileStreaming(response.clone()));
-  wasmResponse = wasm;
-  wasm.catch(() => {});
+  // Pyodide's wasm (9.6 MB) is compiled as it arrives, beside the snapshot's download (Pyodide
+  // would request it once its JavaScript is imported), from a clone of the response; Pyodide's
+  // own request gets the response itself, unread, which the instantiate wrapper above then
+  // drops. Where compiling from a stream fails (a host's wrong MIME type), Pyodide reads it.
+  requested.clear();
+  for (const name of EARLY) requested.set(name, fetched(name));
+  for (const response of requested.values()) response.catch(() => {});
+  compiledWasm = requested.get(WASM).then((response) => WebAssembly.compileStreaming(response.clone()));
   compiledWasm.catch(() => {});
   // Pyodide's JavaScript (1.3 MB) through the same cache: imported from its text.
   const script = assets
