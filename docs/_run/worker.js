@@ -195,7 +195,9 @@ async function boot() {
   requested.clear();
   for (const name of EARLY) requested.set(name, fetched(name));
   for (const response of requested.values()) response.catch(() => {});
-  compiledWasm = requested.get(WASM).then((response) => WebAssembly.compileStreaming(response.clone()));
+  compiledWasm = requested
+    .get(WASM)
+    .then((response) => WebAssembly.compileStreaming(response.clone()));
   compiledWasm.catch(() => {});
   // Pyodide's JavaScript (1.3 MB) through the same cache: imported from its text.
   const script = assets
