@@ -14,9 +14,10 @@ Needs `npm ci` first (Pyodide, CodeMirror and esbuild, pinned by package-lock.js
   behind a JSON list of their paths and sizes, gzip-compressed (`pack_files`): the worker
   writes them into site-packages from JavaScript, instead of Python unzipping them (0.4 s);
 * ``run/pyodide/snapshot.bin.gz``: a memory snapshot of that Python with SQLAlchemy's ORM and
-  the capture layer (with docs/_run/runner.py) imported (tools/make_snapshot.mjs,
-  gzip-compressed here): the browser restores it instead of starting Python and importing
-  SQLAlchemy and the capture layer on every first run;
+  the capture layer (with docs/_run/runner.py) imported, after one warm-up run of a small
+  example through runner.py (tools/make_snapshot.mjs, gzip-compressed here): the browser
+  restores it instead of starting Python and importing SQLAlchemy and the capture layer on
+  every first run;
 * ``manifest.json``: the versions the browser runs (Python and SQLite read by running Pyodide in
   Node), the wheels, a digest of the sources, which sphinxext/browser_run.py checks, and each
   served file's size and content hash (the worker keeps the large ones in the Cache Storage

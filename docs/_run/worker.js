@@ -68,9 +68,25 @@ async function cachedFetch(name) {
   return response;
 }
 
+// The files Pyodide requests only once its JavaScript is imported (its wasm, its standard
+// library, its lock file) are requested by the boot at once; Pyodide's own request then gets
+// the response the boot has (the wasm's body unread: the boot compiles a clone of it).
+const WASM = "pyodide/pyodide.asm.wasm";
+const EARLY = [WASM, "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json"];
+const requested = new Map();
+
 self.fetch = async (input, init) => {
   const url = new URL(input instanceof Request ? input.url : String(input), base);
   const name = url.href.startsWith(base) ? url.href.slice(base.length) : "";
+  const early = requested.get(name);
+  if (early) {
+    requested.delete(name);
+    return early;
+  }
+  return fetchCounted(name, input, init);
+};
+
+async function fetchCounted(name, input, init) {
   if (name && name !== "assets.json" && assetsRead) await assetsRead;
   const response = name in hashes ? await cachedFetch(name) : await realFetch(input, init);
   // Progress for the page: every response this worker (and Pyodide in it) fetches is counted as
@@ -87,7 +103,7 @@ self.fetch = async (input, init) => {
     })().catch(() => {});
   }
   return response;
-};
+}
 
 function fetched(name) {
   return fetch(new URL(name, base)).then((response) => {
@@ -108,11 +124,23 @@ async function inflated(response) {
 // than a heap holding SQLAlchemy ("offset is out of bounds"): the memory is grown to the
 // snapshot's size as soon as the instance exists, before Pyodide makes its views of it. Wrapped
 // once; each boot says which snapshot its instance is for (a boot after a failed one, another).
+// Pyodide's wasm module itself is the one the boot compiled as it arrived (compiledWasm), when
+// that worked: Pyodide would only request it once its JavaScript is imported.
 let snapshotToHold = null;
+let compiledWasm = null;
+const instantiate = WebAssembly.instantiate.bind(WebAssembly);
 for (const name of ["instantiate", "instantiateStreaming"]) {
-  const original = WebAssembly[name];
+  const original = WebAssembly[name].bind(WebAssembly);
   WebAssembly[name] = async (...args) => {
-    const [result, bytes] = await Promise.all([original.apply(WebAssembly, args), snapshotToHold]);
+    const precompiled = name === "instantiateStreaming" && (await compiledWasm?.catch(() => null));
+    const made = precompiled
+      ? instantiate(precompiled, args[1]).then((instance) => ({ instance, module: precompiled }))
+      : original(...args);
+    if (precompiled) Promise.resolve(args[0]).then((response) => response.body?.cancel(), () => {});
+    const [result, bytes] = await Promise.all([
+      made.then((result) => (lap("wasm instantiated"), result)),
+      snapshotToHold,
+    ]);
     const memory = (result.instance ?? result).exports.memory;
     const missing = memory && bytes ? bytes.length - memory.buffer.byteLength : 0;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
@@ -160,6 +188,17 @@ async function boot() {
     .then(inflated)
     .then((bytes) => (lap("snapshot inflated"), bytes));
   const packed = assets.then((found) => fetched(found.site_packages)).then(inflated);
+  // Pyodide's wasm (9.6 MB) is compiled as it arrives, beside the snapshot's download (Pyodide
+  // would request it once its JavaScript is imported), from a clone of the response; Pyodide's
+  // own request gets the response itself, unread, which the instantiate wrapper above then
+  // drops. Where compiling from a stream fails (a host's wrong MIME type), Pyodide reads it.
+  requested.clear();
+  for (const name of EARLY) requested.set(name, fetched(name));
+  for (const response of requested.values()) response.catch(() => {});
+  compiledWasm = requested
+    .get(WASM)
+    .then((response) => WebAssembly.compileStreaming(response.clone()));
+  compiledWasm.catch(() => {});
   // Pyodide's JavaScript (1.3 MB) through the same cache: imported from its text.
   const script = assets
     .then(() => fetched("pyodide/pyodide.asm.mjs"))
