@@ -681,9 +681,10 @@ with Session(engine) as session:
 # -----------------------------------
 #
 # A query autoflushes, and the flush empties ``session.dirty``: code that reads it at commit
-# time misses the change, a ``before_flush`` listener sees it. ``make_transient()``, a
-# primary key of ``None`` and ``add()`` make the flush ``INSERT`` a copy; with the old
-# primary key kept, the ``INSERT`` fails.
+# time misses the change, a ``before_flush`` listener sees it (with autoflush on, as here).
+# ``make_transient()`` of an object whose columns are all loaded, a primary key of ``None``
+# and ``add()`` make the flush ``INSERT`` a copy of the row; with the old primary key kept,
+# the ``INSERT`` fails.
 
 del incoming, merged, new, fetched, held  # done with the last cell's objects
 reset()
@@ -708,6 +709,9 @@ with Session(engine) as session:
     sent.clear()
     session.flush()
     record("unit_of_work", "clone/flush-sql", statements(returning=False), "INSERT")
+    balances = session.scalars(select(Wallet.balance).order_by(Wallet.id)).all()
+    verdict = "a copy of the row" if balances == [100, 100] else f"rows {balances}"
+    record("unit_of_work", "clone/rows", verdict, "a copy of the row")
     copy = session.get(Wallet, 1)
     make_transient(copy)
     session.add(copy)
@@ -823,12 +827,15 @@ with Session(engine) as session:
 # -----------------
 #
 # A test binds its session to a connection whose transaction it rolls back at the end, with
-# ``join_transaction_mode="create_savepoint"``: the code under test commits (a savepoint
-# released), the test's rollback removes the row (on SQLite, pysqlite's own ``BEGIN`` is
-# replaced by SQLAlchemy's, so that the savepoint nests). ``sqlite://`` is one database per
-# connection: another thread finds no table.
+# ``join_transaction_mode="create_savepoint"``: the code under test commits (a savepoint,
+# its INSERT, the savepoint released), the test's rollback removes the row (on SQLite,
+# pysqlite's own ``BEGIN`` is replaced by SQLAlchemy's, so that the savepoint nests).
+# ``sqlite://`` is one database per connection: another thread finds no table.
 
 testing = create_engine(url.set(drivername=SYNC_DRIVER[backend]))
+event.listen(
+    testing, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
 if backend == "sqlite":
 
     @event.listens_for(testing, "connect")
@@ -845,7 +852,11 @@ with testing.connect() as connection:
     transaction = connection.begin()
     with Session(connection, join_transaction_mode="create_savepoint") as session:
         session.add(Member(id=3, name="cy"))
+        sent.clear()
         session.commit()  # the code under test
+        record(
+            "tests", "test-fixture/commit-sql", statements(), "SAVEPOINT, INSERT, RELEASE"
+        )
     transaction.rollback()  # the test's fixture
 with engine.connect() as check:
     found = check.scalar(select(func.count()).where(members.c.id == 3))
