@@ -144,7 +144,9 @@ class Folder(Base):
 
     __tablename__ = "folders"
     id: Mapped[int] = mapped_column(primary_key=True)
-    files: Mapped[list["File"]] = relationship(passive_deletes=True)
+    files: Mapped[list["File"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def __repr__(self) -> str:
         return f"Folder(id={self.id!r})"
@@ -205,9 +207,12 @@ def record(section, key, verdict, expected):
     # sphinx_gallery_end_ignore
 
 
-def statements():
+def statements(returning=True):
+    """The verbs of the SQL sent; ``returning=False`` leaves out the ``RETURNING`` that
+    PostgreSQL's INSERT of a row whose key the database generates has, SQLite's not."""
     verbs = [
-        sql.split()[0] + (" RETURNING" if "RETURNING" in sql else "") for sql in sent
+        sql.split()[0] + (" RETURNING" if returning and "RETURNING" in sql else "")
+        for sql in sent
     ]
     sent.clear()
     return ", ".join(verbs) or "no SQL"
@@ -243,6 +248,13 @@ def reset():
         other.execute(members.insert(), [{"id": 1, "name": "ann", "email": "ann@old"}])
         other.execute(folders.insert(), [{"id": 1}])
         other.execute(files.insert(), [{"id": 1, "folder_id": 1}])
+        if backend == "postgresql":  # the next generated key follows the explicit ones
+            for table in (parents, children, wallets, accounts, members, folders, files):
+                other.execute(
+                    select(
+                        func.setval(func.pg_get_serial_sequence(table.name, "id"), 100)
+                    )
+                )
 
 
 # %%
@@ -554,7 +566,8 @@ record("concurrency", "version-id-col/bulk-first-writer", verdict, "lost")
 # ``child.parent = p`` a ``p.children`` loaded before stays as it was, through the flush,
 # until it is expired. With ``back_populates`` (``Parent``, ``Child``), assigning a new child
 # to a parent in the session does not add the child to the session on 2.x: it stays
-# transient, and the flush leaves it out with a warning.
+# transient, and the flush leaves it out with a warning; when ``p.children`` is not loaded,
+# the flush warns from SQLAlchemy 2.0.19 on, and leaves it out silently before.
 
 
 class LonelyParent(Base):
@@ -595,6 +608,18 @@ with Session(engine) as session:
     warned = any("not in session" in str(w.message) for w in caught)
     record("one_sided", "backref-cascade/flush", "warns" if warned else "silent", "warns")
     record("one_sided", "backref-cascade/flush-sql", statements(), "no SQL")
+reset()
+with Session(engine) as session:
+    p = session.get(Parent, 1)  # p.children not loaded
+    new_child = Child(id=11)
+    new_child.parent = p
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session.flush()
+    warned = any("not in session" in str(w.message) for w in caught)
+    expected = "warns" if RELEASE >= (2, 0, 19) else "silent"  # 2.0.0 to 2.0.18: silent
+    verdict = "warns" if warned else "silent"
+    record("one_sided", "backref-cascade/flush-not-loaded", verdict, expected)
 
 # %%
 # .. _questions_measured_bulk_insert_merge:
@@ -603,9 +628,12 @@ with Session(engine) as session:
 # ------------------------------------------
 #
 # ``bulk_save_objects()`` inserts the rows and leaves the objects transient, out of the
-# session; a ``get()`` then sends a ``SELECT``. ``merge()`` of an object built from input
-# data selects the row, returns the session's own persistent object, and copies every
-# attribute the input has: ``email=None`` becomes ``SET email=NULL``.
+# session; a ``get()`` then sends a ``SELECT``. With ``return_defaults=True`` the object
+# gets its primary key and an identity: detached, still out of the session. ``merge()`` of
+# an object built from input data selects the row, returns the session's own persistent
+# object, and copies every attribute the input has: ``email=None`` becomes
+# ``SET email=NULL``. When the session already holds the row, ``merge()`` sends no SQL;
+# when the row is missing, the commit INSERTs it.
 
 del child, p, new_child  # done with the last cell's objects: each table shows its own
 reset()
@@ -618,6 +646,10 @@ with Session(engine) as session:
     record("bulk_insert_merge", "bulk-insert/state", state, "transient")
     session.get(Member, 2)
     record("bulk_insert_merge", "bulk-insert/get-sql", statements(), "SELECT")
+    fetched = Member(name="cy")
+    session.bulk_save_objects([fetched], return_defaults=True)
+    state = "detached" if inspect(fetched).detached else "transient"
+    record("bulk_insert_merge", "bulk-insert/return-defaults-state", state, "detached")
 reset()
 with Session(engine) as session:
     incoming = Member(id=1, name="Ann", email=None)  # as an API handler builds it
@@ -632,6 +664,15 @@ with engine.connect() as check:
     email = check.scalar(select(members.c.email).where(members.c.id == 1))
 verdict = "overwritten with NULL" if email is None else "kept"
 record("bulk_insert_merge", "merge-input/none", verdict, "overwritten with NULL")
+with Session(engine) as session:
+    held = session.get(Member, 1)  # held: the identity map keeps only what is referenced
+    sent.clear()
+    session.merge(Member(id=1, name="Ann", email=None))  # the same data: no UPDATE
+    record("bulk_insert_merge", "merge-input/held-sql", statements(), "no SQL")
+    session.merge(Member(id=5, name="eve"))
+    sent.clear()
+    session.commit()
+    record("bulk_insert_merge", "merge-input/missing-commit-sql", statements(), "INSERT")
 
 # %%
 # .. _questions_measured_unit_of_work:
@@ -640,11 +681,12 @@ record("bulk_insert_merge", "merge-input/none", verdict, "overwritten with NULL"
 # -----------------------------------
 #
 # A query autoflushes, and the flush empties ``session.dirty``: code that reads it at commit
-# time misses the change, a ``before_flush`` listener sees it. ``make_transient()``, a
-# primary key of ``None`` and ``add()`` make the flush ``INSERT`` a copy; with the old
-# primary key kept, the ``INSERT`` fails.
+# time misses the change, a ``before_flush`` listener sees it (with autoflush on, as here).
+# ``make_transient()`` of an object whose columns are all loaded, a primary key of ``None``
+# and ``add()`` make the flush ``INSERT`` a copy of the row; with the old primary key kept,
+# the ``INSERT`` fails.
 
-del incoming, merged, new  # done with the last cell's objects: each table shows its own
+del incoming, merged, new, fetched, held  # done with the last cell's objects
 reset()
 with Session(engine) as session:
     seen = []
@@ -666,7 +708,10 @@ with Session(engine) as session:
     session.add(wallet)
     sent.clear()
     session.flush()
-    record("unit_of_work", "clone/flush-sql", statements(), "INSERT")
+    record("unit_of_work", "clone/flush-sql", statements(returning=False), "INSERT")
+    balances = session.scalars(select(Wallet.balance).order_by(Wallet.id)).all()
+    verdict = "a copy of the row" if balances == [100, 100] else f"rows {balances}"
+    record("unit_of_work", "clone/rows", verdict, "a copy of the row")
     copy = session.get(Wallet, 1)
     make_transient(copy)
     session.add(copy)
@@ -684,6 +729,7 @@ with Session(engine) as session:
 # ``ON DELETE CASCADE`` with ``passive_deletes=True``
 # ---------------------------------------------------
 #
+# ``Folder.files`` has ``cascade="all, delete-orphan"`` and ``passive_deletes=True``.
 # Deleting a folder whose ``files`` are not loaded sends one ``DELETE``, and the database
 # removes its files (SQLite only with ``PRAGMA foreign_keys=ON``, which this engine sets on
 # each connection). A file the session loaded stays persistent after the commit; reading it
@@ -708,6 +754,10 @@ with Session(cascading) as session:
     session.delete(folder)
     session.commit()
     record("database_cascade", "passive-deletes/sql", statements(), "DELETE")
+    with engine.connect() as check:
+        rows = check.scalar(select(func.count()).select_from(files))
+    verdict = "deleted by the database" if rows == 0 else "kept"
+    record("database_cascade", "passive-deletes/rows", verdict, "deleted by the database")
     state = "persistent" if inspect(file).persistent else "deleted"
     record("database_cascade", "passive-deletes/file", state, "persistent")
     try:
@@ -726,7 +776,8 @@ cascading.dispose()
 #
 # After a failed flush the session refuses every query with ``PendingRollbackError`` until
 # ``rollback()``. The first query begins a transaction, so ``session.begin()`` after it
-# raises. A read-only session keeps its connection checked out of the pool until it ends.
+# raises. A read-only session sends its ``SELECT`` and keeps its transaction open and its
+# connection checked out of the pool until it ends.
 
 del file, folder  # done with the last cell's objects: each table shows its own
 reset()
@@ -758,7 +809,11 @@ with Session(engine) as session:
         verdict = type(error).__name__
     record("transactions", "begin-after-query/begin", verdict, "InvalidRequestError")
 with Session(engine) as session:
+    sent.clear()
     session.execute(select(Wallet))
+    record("transactions", "read-only/sql", statements(), "SELECT")
+    verdict = "open" if session.in_transaction() else "none"
+    record("transactions", "read-only/transaction", verdict, "open")
     held = "checked out" if engine.pool.checkedout() == 1 else "returned"
     record("transactions", "read-only/connection", held, "checked out")
     session.close()
@@ -772,12 +827,15 @@ with Session(engine) as session:
 # -----------------
 #
 # A test binds its session to a connection whose transaction it rolls back at the end, with
-# ``join_transaction_mode="create_savepoint"``: the code under test commits (a savepoint
-# released), the test's rollback removes the row (on SQLite, pysqlite's own ``BEGIN`` is
-# replaced by SQLAlchemy's, so that the savepoint nests). ``sqlite://`` is one database per
-# connection: another thread finds no table.
+# ``join_transaction_mode="create_savepoint"``: the code under test commits (a savepoint,
+# its INSERT, the savepoint released), the test's rollback removes the row (on SQLite,
+# pysqlite's own ``BEGIN`` is replaced by SQLAlchemy's, so that the savepoint nests).
+# ``sqlite://`` is one database per connection: another thread finds no table.
 
 testing = create_engine(url.set(drivername=SYNC_DRIVER[backend]))
+event.listen(
+    testing, "before_cursor_execute", lambda conn, cur, sql, *rest: sent.append(sql)
+)
 if backend == "sqlite":
 
     @event.listens_for(testing, "connect")
@@ -794,7 +852,11 @@ with testing.connect() as connection:
     transaction = connection.begin()
     with Session(connection, join_transaction_mode="create_savepoint") as session:
         session.add(Member(id=3, name="cy"))
+        sent.clear()
         session.commit()  # the code under test
+        record(
+            "tests", "test-fixture/commit-sql", statements(), "SAVEPOINT, INSERT, RELEASE"
+        )
     transaction.rollback()  # the test's fixture
 with engine.connect() as check:
     found = check.scalar(select(func.count()).where(members.c.id == 3))
