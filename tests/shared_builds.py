@@ -86,8 +86,13 @@ def build_as_hosted(directory: Path) -> SiteBuild:
     return build_site(project, "-j", "2", env=env, prefix=prefix)
 
 
+def example_slug(example: Path) -> str:
+    """An example's name for the files made for it: section--name.py."""
+    return "--".join(example.parts[-2:])
+
+
 def output_file(example: Path, directory: Path) -> Path:
-    return directory / ("--".join(example.parts[-2:]) + ".json")
+    return directory / (example_slug(example) + ".json")
 
 
 def run_recorder(examples: list[Path], directory: Path) -> None:
@@ -185,7 +190,7 @@ def run_examples_alone(directory: Path, examples: list[Path]) -> dict[Path, dict
 
         def run(example: Path) -> dict:
             environment = made[keys[example]].result()
-            folder = directory / "--".join(example.parts[-2:])
+            folder = directory / example_slug(example)
             folder.mkdir()
             ran = run_example(example, folder, python=environment["python"])
             return {

@@ -769,9 +769,6 @@ def pages_showing_every_kind_of_element(site, pages: list[str]) -> list[str]:
 
 
 _CHOSEN: dict[tuple, list[str]] = {}
-# The pages axe-core's colour rules run on (pages_showing_every_kind_of_element), set by
-# `swept` from the build before it opens a page.
-COLOUR_SAMPLE: set[str] = set()
 
 
 def test_dark_mode_keeps_the_contrast_of_every_kind_of_element(swept, site):
@@ -1118,13 +1115,14 @@ def test_marked_statements_notes_and_claims_are_readable(visit, theme):
 # once in one browser context and every check of that configuration reads it then.
 # ---------------------------------------------------------------------------------------------
 
-# (width, scheme) -> {check: (the pages it reads, what it does with an open page)}
+# (width, scheme) -> {check: (the pages it reads, what it does with an open page)}; a check
+# is called with the page, axe-core's source and whether the page is in the colour sample.
 SWEEPS = {
     (1280, "light"): {
         "axe": (
             EVERY_PAGE,
-            lambda page, axe, relative: start_axe(
-                page, axe, skip=() if relative in COLOUR_SAMPLE else COLOUR_RULES
+            lambda page, axe, in_colour_sample: start_axe(
+                page, axe, skip=() if in_colour_sample else COLOUR_RULES
             ),
         ),
         "overflowing_code": (EXAMPLE_PAGES, lambda page, *_: page.evaluate(OVERFLOWING_CODE)),
@@ -1165,7 +1163,8 @@ def swept(request, browser, base_url, axe_source, site):
 
     A configuration is swept when a test first asks for it, over the pages the collected
     tests ask about (all of them in a full run, one with -k)."""
-    COLOUR_SAMPLE.update(pages_showing_every_kind_of_element(site, EVERY_PAGE))
+    # The pages axe-core's colour rules run on, in light and in dark mode.
+    colour_sample = set(pages_showing_every_kind_of_element(site, EVERY_PAGE))
     wanted: dict[str, set[str]] = {}
     for item in request.session.items:
         for check in SWEPT_BY.get(getattr(item, "originalname", None), ()):
@@ -1173,7 +1172,7 @@ def swept(request, browser, base_url, axe_source, site):
         for check in SWEPT_WHOLE.get(getattr(item, "originalname", None), ()):
             wanted.setdefault(check, set()).update(EXAMPLE_PAGES)
         if getattr(item, "originalname", None) == DARK_MODE_TEST:
-            wanted["contrast"] = set(COLOUR_SAMPLE)
+            wanted["contrast"] = colour_sample
     results: dict[tuple, dict] = {}
 
     def sweep(width: int, scheme: str) -> None:
@@ -1207,7 +1206,7 @@ def swept(request, browser, base_url, axe_source, site):
                 started[lane] = (
                     relative,
                     {
-                        name: check(page, axe_source, relative)
+                        name: check(page, axe_source, relative in colour_sample)
                         for name, (pages_checked, check) in checks.items()
                         if relative in pages_checked
                     },

@@ -8,7 +8,6 @@ the end, before the downloads, and each link reaches a page and, for a table row
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 import tomllib
@@ -16,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
 
 from sitebuild import EXAMPLES, ROOT, example_page
 
@@ -78,11 +76,6 @@ def test_some_links_reach_a_row_of_the_cheat_sheet_or_the_decision_guide():
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def parsed(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-
-
 def section_links(site, relative: str):
     page = site.soup(relative)
     section = page.select_one("section#related-pages")
@@ -112,7 +105,8 @@ def test_the_page_ends_with_its_related_pages(site, example):
         assert link.parent.get_text(" ", strip=True).endswith(why)
         if target in ROWS:
             assert href.path.endswith(f"{ROWS[target]}.html") and href.fragment == target
-            row = parsed(path.resolve()).find(id=target)
+            summary = site.soup(path.resolve().relative_to(site.html.resolve()).as_posix())
+            row = summary.find(id=target)
             assert row is not None and row.name == "tr", f"{target} is a table row"
             assert text.startswith(("Cheat sheet ›", "Which synchronization do I need? ›")), text
         elif "/" in target:
@@ -149,7 +143,7 @@ def test_the_example_text_links_another_page_of_the_site(example):
 @pytest.mark.parametrize("example", sorted(MAPPING))
 def test_the_built_text_links_another_page(site, example):
     relative = example_page(EXAMPLE_KEYS[example])
-    page = parsed((site.html / relative).resolve())
+    page = site.soup(relative)
     article = page.select_one("article")
     others = [
         a["href"]

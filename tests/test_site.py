@@ -21,10 +21,6 @@ MEMORY_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
 
 
-def soup(site, relative):
-    return site.soup(relative)
-
-
 CELL_END = ("p", "section", "h1", "h2", "h3", "h4")
 
 
@@ -103,7 +99,7 @@ def test_every_example_has_a_page(site):
 
 
 def test_myth_page_shows_the_real_type_error_as_printed_output(site):
-    page = soup(site, "auto_examples/myths/commit_synchronize_session.html")
+    page = site.soup("auto_examples/myths/commit_synchronize_session.html")
     outputs = [pre.get_text() for pre in page.select("div.sphx-glr-script-out pre")]
     assert any(
         "TypeError: Session.commit() got an unexpected keyword argument "
@@ -115,13 +111,13 @@ def test_myth_page_shows_the_real_type_error_as_printed_output(site):
 def test_landing_page_quotes_the_error_this_sqlalchemy_raises(site):
     with pytest.raises(TypeError) as raised:
         Session().commit(synchronize_session=True)
-    page = soup(site, "index.html")
+    page = site.soup("index.html")
     quoted = [pre.get_text() for pre in page.select("pre.literal-block")]
     assert quoted == [f"TypeError: {raised.value}"]
 
 
 def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
-    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    page = site.soup("auto_examples/synchronize_session/four_strategies.html")
     boxes = sql_boxes(cell_outputs(page, '{"synchronize_session": "fetch"}'))
     sql = "\n".join(box.get_text() for box in boxes)
     assert re.search(r"UPDATE users SET .*RETURNING", sql, re.S), sql
@@ -129,7 +125,7 @@ def test_fetch_cell_shows_update_returning_in_an_sql_box(site):
 
 
 def test_sql_boxes_are_not_printed_output(site):
-    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    page = site.soup("auto_examples/synchronize_session/four_strategies.html")
     boxes = page.select(".sql-box")
     assert boxes
     for box in boxes:
@@ -139,7 +135,7 @@ def test_sql_boxes_are_not_printed_output(site):
 
 def test_copy_buttons_go_on_code_only(site):
     selector = runpy.run_path(str(ROOT / "conf.py"))["copybutton_selector"]
-    page = soup(site, "auto_examples/synchronize_session/four_strategies.html")
+    page = site.soup("auto_examples/synchronize_session/four_strategies.html")
     copied = page.select(selector)
     assert any("session.execute" in pre.get_text() for pre in copied)
     for pre in copied:
@@ -165,7 +161,7 @@ PAGES_WITHOUT_STATE = {
 
 @pytest.mark.parametrize("relative", EXAMPLE_PAGES)
 def test_example_pages_have_state_tables_at_the_end_of_their_cells(site, relative):
-    page = soup(site, relative)
+    page = site.soup(relative)
     on_page = page.select(".orm-state-box")
     if relative in PAGES_WITHOUT_STATE:
         assert not on_page, f"{relative} now has state tables: remove it from PAGES_WITHOUT_STATE"
@@ -205,7 +201,7 @@ FIVE_STATES = [
 
 @pytest.mark.parametrize(("code", "obj", "state"), FIVE_STATES, ids=[s for *_, s in FIVE_STATES])
 def test_lifecycle_page_shows_each_state_under_the_cell_that_caused_it(site, code, obj, state):
-    page = soup(site, "auto_examples/session_lifecycle/five_states.html")
+    page = site.soup("auto_examples/session_lifecycle/five_states.html")
     boxes = cell_outputs(page, code)
     (box,) = [box for box in boxes if kind(box) == "orm-state-box"]
     rows = {row["Object"]: row for row in state_rows(box)}
@@ -213,7 +209,7 @@ def test_lifecycle_page_shows_each_state_under_the_cell_that_caused_it(site, cod
 
 
 def test_bob_expired_by_commit_shows_its_expired_attributes(site):
-    page = soup(site, "auto_examples/session_lifecycle/five_states.html")
+    page = site.soup("auto_examples/session_lifecycle/five_states.html")
     (box,) = [b for b in cell_outputs(page, "session.expunge(bob)") if kind(b) == "orm-state-box"]
     rows = {row["Object"]: row for row in state_rows(box)}
     assert rows["User(id=2)"]["Expired attributes"] == "id, name", rows
@@ -389,7 +385,7 @@ def test_narrative_links_reach_the_example_pages(site):
     for page in NARRATIVE_PAGES:
         if not EXAMPLE_LABEL.search(page.read_text()):
             continue
-        html = soup(site, page.with_suffix(".html").name)
+        html = site.soup(page.with_suffix(".html").name)
         targets = {a["href"].split("#")[0] for a in html.select("article a.reference.internal")}
         examples = {t for t in targets if t.startswith("auto_examples/")}
         assert examples, page
