@@ -38,6 +38,9 @@ def docs(session: nox.Session) -> None:
 
 
 SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
+# Two pytest-xdist workers, each file's tests in one (tests/conftest.py names the groups); the
+# builds they share are made once (tests/shared_builds.py). tests/benchmark_tests.py runs these.
+PARALLEL = ("-n", "2", "--dist", "loadgroup")
 NPM_LOCK = ROOT / "package-lock.json"
 NPM_INSTALLED_FROM = ROOT / "node_modules" / ".installed-from-lock"
 
@@ -66,7 +69,7 @@ def tests(session: nox.Session) -> None:
     prepare_browser_assets(session)
     # These need real database servers: `nox -s dialects` runs them.
     skip = [f"--ignore={path}" for path in SERVER_TESTS]
-    session.run("pytest", *skip, *(session.posargs or ["tests"]))
+    session.run("pytest", *PARALLEL, *skip, *(session.posargs or ["tests"]))
 
 
 # The releases of each series the examples are verified on (requirements/sqlalchemy.toml).

@@ -5,9 +5,11 @@ git worktree under build/bench-tests/), on this machine, one after the other:
 
 1. a clean build of the site, as ``nox -s docs`` makes it (the unit: absolute times move with
    the machine and its load, a ratio much less);
-2. the suite as ``nox -s tests`` runs it (``CI`` set: nothing may skip), timed, with pytest's
-   JUnit report, from which each file's share is read (a file's time includes the time its
-   tests waited for a shared build: a session fixture is paid by the first test using it).
+2. the suite as ``nox -s tests`` runs it (that tree's noxfile: its workers, its ignored
+   files; ``CI`` set: nothing may skip), timed, with pytest's JUnit report, from which each
+   file's share is read (a file's time includes the time its tests waited for a shared build:
+   a session fixture is paid by the first test using it; with two workers the files' times add
+   up to about twice the wall time).
 
 Prints a Markdown table: per file, seconds and tests; then the suite's wall time, the clean
 build's, and their ratio.
@@ -16,6 +18,7 @@ build's, and their ratio.
 from __future__ import annotations
 
 import argparse
+import ast
 import collections
 import json
 import os
@@ -30,7 +33,19 @@ from pathlib import Path
 from sitebuild import BROWSER_ASSETS, SOURCE_PARTS, build_env, sphinx_command
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
+
+
+def nox_settings(tree: Path) -> dict:
+    """The literal settings of the tree's own noxfile (SERVER_TESTS, PARALLEL): a revision's
+    suite is run as its `nox -s tests` runs it."""
+    module = ast.parse((tree / "noxfile.py").read_text(encoding="utf-8"))
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in module.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("SERVER_TESTS", "PARALLEL")
+    }
 
 
 def checkout(revision: str, folder: Path) -> Path:
@@ -73,8 +88,10 @@ def clean_build_seconds(tree: Path) -> float:
 
 
 def suite(tree: Path, report: Path) -> tuple[float, int]:
-    ignore = [f"--ignore={path}" for path in SERVER_TESTS]
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *ignore]
+    settings = nox_settings(tree)
+    ignore = [f"--ignore={path}" for path in settings["SERVER_TESTS"]]
+    parallel = settings.get("PARALLEL", ())
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *parallel, *ignore]
     env = {**os.environ, "CI": "true", "SESSION_SYNC_BROWSER_ASSETS": str(BROWSER_ASSETS)}
     start = time.perf_counter()
     ran = subprocess.run([*command, f"--junitxml={report}", "tests"], cwd=tree, env=env)

@@ -1,5 +1,6 @@
 """The suite's shared builds (tests/shared_builds.py) and the order tests run in."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,30 @@ def pytest_collection_modifyitems(session, config, items):
         rank[module] = max([rank.get(module, 0), *needs])
         if not needs:
             item.add_marker(pytest.mark.quick)
+        if config.pluginmanager.hasplugin("xdist"):  # `nox -s versions` runs without it
+            item.add_marker(pytest.mark.xdist_group(worker_group(item, module)))
     items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
+# The session fixtures that visit every page (or every query) once for all the tests that read
+# them: each one's readers run in one worker, which sweeps once.
+SWEEPS = ("swept", "searched")
+
+
+def worker_group(item, module: str) -> str:
+    """What runs in one pytest-xdist worker (`--dist loadgroup`): a file's tests, apart from the
+    readers of a sweep, which go together wherever they come from."""
+    return next((name for name in SWEEPS if name in item.fixturenames), module)
+
+
+def shared_directory(tmp_path_factory) -> Path:
+    """Where this run's shared work goes: one directory for all of pytest-xdist's workers (their
+    temporary directories are siblings under the run's own)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.mktemp("shared")
+    directory = tmp_path_factory.getbasetemp().parent / "shared"
+    directory.mkdir(exist_ok=True)
+    return directory
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,7 +64,7 @@ def shared_work(tmp_path_factory, request):
         for item in request.session.items
         if getattr(item, "originalname", None) == "test_example_runs_on_its_own"
     ]
-    work = SharedWork(tmp_path_factory.mktemp("shared"), {"standalone": (alone,)})
+    work = SharedWork(shared_directory(tmp_path_factory), {"standalone": (alone,)})
     work.start({name for item in request.session.items for name in item.fixturenames})
     yield work
     work.close()

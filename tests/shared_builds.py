@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -214,11 +216,13 @@ JOBS: dict[str, tuple[Callable[..., object], str]] = {
 
 
 class SharedWork:
-    """The jobs of one test run, each started at most once, in JOBS order, one at a time on
-    each lane.
+    """The jobs of one test run, each done once for all of its processes (pytest-xdist's
+    workers: `nox -s tests` runs two), in JOBS order, one at a time on each lane.
 
     One build at a time: a build is one busy process and the tests go on beside it; two builds
-    at once would only slow down the one the next tests wait for.
+    at once would only slow down the one the next tests wait for. The first process to claim a
+    job (an atomic mkdir in the run's shared directory) does it and leaves its result there; the
+    others wait for that file.
     """
 
     def __init__(self, directory: Path, arguments: dict[str, tuple] | None = None) -> None:
@@ -229,22 +233,60 @@ class SharedWork:
             for lane in {lane for _, lane in JOBS.values()}
         }
         self._started: dict[str, Future] = {}
+        self._results: dict[str, object] = {}
         self._lock = threading.Lock()
+
+    def _claimed(self, name: str) -> bool:
+        try:
+            (self.directory / f"{name}.claimed").mkdir(parents=True)
+        except FileExistsError:
+            return False
+        return True
+
+    def _publish(self, name: str, job: Callable[..., object], *arguments) -> object:
+        try:
+            result = job(*arguments)
+        except BaseException as error:
+            self._write(name, ("error", f"{type(error).__name__}: {error}"))
+            raise
+        self._write(name, ("result", result))
+        return result
+
+    def _write(self, name: str, outcome: tuple) -> None:
+        partial = self.directory / f"{name}.pickle.partial"
+        partial.write_bytes(pickle.dumps(outcome))
+        partial.rename(self.directory / f"{name}.pickle")  # atomic: read whole or not at all
 
     def start(self, names) -> None:
         with self._lock:
             for name, (job, lane) in JOBS.items():
-                if name in names and name not in self._started:
+                if name in names and name not in self._started and self._claimed(name):
                     arguments = (self.directory, *self._arguments.get(name, ()))
-                    self._started[name] = self._lanes[lane].submit(job, *arguments)
+                    self._started[name] = self._lanes[lane].submit(
+                        self._publish, name, job, *arguments
+                    )
 
     def result(self, name: str):
         self.start({name})
-        return self._started[name].result()
+        if name in self._started:
+            return self._started[name].result()
+        if name not in self._results:
+            self._results[name] = self._read(name)
+        return self._results[name]
+
+    def _read(self, name: str):
+        done = self.directory / f"{name}.pickle"
+        while not done.exists():
+            time.sleep(0.2)  # another process of this run is doing it
+        kind, value = pickle.loads(done.read_bytes())
+        if kind == "error":
+            raise RuntimeError(f"the shared job {name!r} failed in another worker: {value}")
+        return value
 
     def close(self) -> None:
-        for future in self._started.values():
-            future.cancel()
+        if not os.environ.get("PYTEST_XDIST_WORKER"):  # else another worker may wait for them
+            for future in self._started.values():
+                future.cancel()
         for lane in self._lanes.values():
             lane.shutdown(wait=True)
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -139,19 +140,22 @@ def run_nox_docs(project: Path, nox: list[str]) -> subprocess.CompletedProcess:
     """`nox -s docs` in `project`, its docs virtualenv being this test run's (no install), with
     the environment a reader has: the build reads the project's own build/browser-assets."""
     as_after_a_first_run(project)
-    envs = project / "nox-envs"
-    envs.mkdir()
+    # A short path: nox hashes a long one into another environment's name, and installs anew.
+    envs = Path(tempfile.mkdtemp(prefix="nox-envs-"))
     (envs / "docs").symlink_to(Path(sys.prefix), target_is_directory=True)
     unset = ("VIRTUAL_ENV", "NOX_CURRENT_SESSION", "SESSION_SYNC_BROWSER_ASSETS")
     env = {k: v for k, v in build_env().items() if k not in unset}
-    return subprocess.run(
-        [*nox, "--envdir", str(envs), "-R", "-s", "docs", "--", "-q"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    try:
+        return subprocess.run(
+            [*nox, "--envdir", str(envs), "-R", "-s", "docs", "--", "-q"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        shutil.rmtree(envs)  # the link only, not the environment it names
 
 
 def test_a_failing_example_fails_nox_docs(tmp_path):
