@@ -38,9 +38,11 @@ def docs(session: nox.Session) -> None:
 
 
 SERVER_TESTS = ["tests/test_dialects.py", "tests/test_database_ports.py"]
-# Two pytest-xdist workers, each file's tests in one (tests/conftest.py names the groups); the
-# builds they share are made once (tests/shared_builds.py). tests/benchmark_tests.py runs these.
-PARALLEL = ("-n", "2", "--dist", "loadgroup")
+# Two pytest-xdist workers, each file's tests in one (a file's session fixtures, such as the
+# browser sweeps, are made once); the builds they share are made once for both
+# (tests/shared_builds.py). tests/benchmark_tests.py runs the suite with these too.
+# Files go in tests/conftest.py's order (the quick ones first), not by their number of tests.
+PARALLEL = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
 NPM_LOCK = ROOT / "package-lock.json"
 NPM_INSTALLED_FROM = ROOT / "node_modules" / ".installed-from-lock"
 

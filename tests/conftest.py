@@ -20,30 +20,24 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(session, config, items):
     """The files whose tests need no shared work run first, while it is done; then the others,
-    in the order their work is ready. A file's tests stay together, in order. A test that needs
-    none of it is marked `quick`."""
+    in the order their work is ready. A file's tests stay together, in order (and in one
+    pytest-xdist worker: `--dist loadfile`). A test that needs none of it is marked `quick`."""
     order = list(JOBS)
     rank: dict[str, int] = {}
+    browsing: set[str] = set()
     for item in items:
         needs = [order.index(name) + 1 for name in needed_jobs(item.fixturenames)]
         module = item.nodeid.split("::")[0]
         rank[module] = max([rank.get(module, 0), *needs])
         if not needs:
             item.add_marker(pytest.mark.quick)
-        if config.pluginmanager.hasplugin("xdist"):  # `nox -s versions` runs without it
-            item.add_marker(pytest.mark.xdist_group(worker_group(item, module)))
-    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
-
-
-# The session fixtures that visit every page (or every query) once for all the tests that read
-# them: each one's readers run in one worker, which sweeps once.
-SWEEPS = ("swept", "searched")
-
-
-def worker_group(item, module: str) -> str:
-    """What runs in one pytest-xdist worker (`--dist loadgroup`): a file's tests, apart from the
-    readers of a sweep, which go together wherever they come from."""
-    return next((name for name in SWEEPS if name in item.fixturenames), module)
+        if "browser" in item.fixturenames:
+            browsing.add(module)
+    # Of the files waiting for the same work, those that drive the browser (the longest) first:
+    # with two workers (noxfile.PARALLEL), the other takes the short ones beside them.
+    items.sort(
+        key=lambda item: (rank[module := item.nodeid.split("::")[0]], module not in browsing)
+    )
 
 
 def shared_directory(tmp_path_factory) -> Path:
