@@ -1153,6 +1153,7 @@ SWEPT_BY = {
 SWEPT_WHOLE = {
     "test_every_example_opens_with_its_answer_in_the_first_screen": ("first_screen",),
     "test_on_a_phone_at_most_one_output_box_in_twenty_scrolls_sideways": ("output_boxes",),
+    "test_on_a_phone_printed_prose_wraps": ("output_boxes",),
 }
 
 
@@ -1290,6 +1291,10 @@ def test_every_example_opens_with_its_answer_in_the_first_screen(swept, screen):
 OUTPUT_BOXES = """() => [...document.querySelectorAll(
         "article .sphx-glr-script-out pre, article .sql-box pre")].map(pre => ({
     scrolls: pre.scrollWidth > pre.clientWidth + 1,
+    printed: pre.closest(".sphx-glr-script-out") !== null,
+    wraps: !["pre", "nowrap"].includes(getComputedStyle(pre).whiteSpace),
+    // Columns: two or more spaces (or a tab) between two words, somewhere in the box.
+    columns: /\\S( {2,}|\\t)\\S/.test(pre.innerText),
     line: pre.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "")}))"""
 
 
@@ -1304,6 +1309,18 @@ def test_on_a_phone_at_most_one_output_box_in_twenty_scrolls_sideways(swept):
         assert not seen["problems"], f"{relative}: {seen['problems']}"
     assert boxes > 500, "the pages show their printed output and SQL"
     assert len(scrolling) <= boxes * 0.05, f"{len(scrolling)} of {boxes} scroll: {scrolling}"
+
+
+def test_on_a_phone_printed_prose_wraps(swept):
+    """Printed output with no columns at all (no two words apart by two spaces or a tab: a
+    message, an error, a sentence) wraps on a phone; only a table may keep its lines."""
+    unwrapped = [
+        (relative, box["line"][:60])
+        for relative in EXAMPLE_PAGES
+        for box in swept(390, "light", relative)["output_boxes"]
+        if box["printed"] and not box["columns"] and not box["wraps"]
+    ]
+    assert unwrapped == [], f"printed prose that does not wrap on a phone: {unwrapped}"
 
 
 def test_on_a_phone_an_error_message_wraps_and_an_aligned_table_keeps_its_columns(narrow):
