@@ -158,7 +158,9 @@ def make_environment(key: tuple[str, ...], home: Path, constraints: Path) -> dic
     venv.create(home, with_pip=False)  # this run's pip installs into it
     python = home / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
-    install = [*pip, "install", "-q", "-c", str(constraints), *key]
+    # No bytecode compiled at install: an example imports few of the modules installed.
+    install = [*pip, "install", "-q", "--no-compile", "--disable-pip-version-check"]
+    install += ["-c", str(constraints), *key]
     subprocess.run(install, check=True, capture_output=True)
     listed = subprocess.run(
         [*pip, "list", "--format=json"], check=True, capture_output=True, text=True
