@@ -26,8 +26,13 @@ Each job is named after the session fixture that returns it (conftest.py):
     its PEP 723 block declares (``tests/test_examples_standalone.py`` reads the results).
 
 The builds take turns on one lane, the runs (recordings, then the standalone runs) on another:
-the two lanes start together, and the standalone runs go on while the browser tests, which
-leave a core mostly idle, are under way.
+the two lanes start together, and the standalone runs go on while the browser tests are under
+way. Every job but the site runs at a lower priority (``take_what_is_left``): the site is what
+the longest tests, the browser's, wait for.
+
+With pytest-xdist's workers (``nox -s tests`` runs two: noxfile.PARALLEL), each job is still
+done once per run: the first worker to claim it does it and leaves its result in the run's
+shared directory, where the other reads it.
 """
 
 from __future__ import annotations
