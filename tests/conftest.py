@@ -94,9 +94,12 @@ def standalone(shared_work) -> dict[Path, dict]:
 
 
 @pytest.fixture(scope="session")
-def page_models(site) -> dict[Path, list]:
-    """Every example page of `site`, read back into cells (tests/page_model.py)."""
+def page_models(site, shared_work) -> dict[Path, list]:
+    """Every example page of `site`, read back into cells (tests/page_model.py), once a run."""
     # Imported here: `nox -s versions` runs tests with pytest and SQLAlchemy only (no bs4).
     from page_model import parse_page
 
-    return {example: parse_page(site.page(example_page(example))) for example in EXAMPLES}
+    def read_every_page() -> dict[Path, list]:
+        return {example: parse_page(site.page(example_page(example))) for example in EXAMPLES}
+
+    return shared_work.once("page_models", read_every_page)

@@ -297,6 +297,14 @@ class SharedWork:
             self._results[name] = self._read(name)
         return self._results[name]
 
+    def once(self, name: str, make: Callable[[], object]):
+        """What `make()` returns, made by the first process of the run that asks for it, in
+        that process (the others wait for it and read it)."""
+        if name not in self._results:
+            claimed = self._claimed(name)
+            self._results[name] = self._publish(name, make) if claimed else self._read(name)
+        return self._results[name]
+
     def _read(self, name: str):
         done = self.directory / f"{name}.pickle"
         while not done.exists():
