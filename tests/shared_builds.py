@@ -215,8 +215,8 @@ def run_examples_alone(directory: Path, examples: list[Path]) -> dict[Path, dict
 
 # Each job and its lane, in the order they are ready: the tests that need the first run first.
 JOBS: dict[str, tuple[Callable[..., object], str]] = {
-    "recordings": (record_every_example, "runs"),
     "site": (build_the_site, "builds"),
+    "recordings": (record_every_example, "runs"),
     "hosted": (build_as_hosted, "builds"),
     "standalone": (run_examples_alone, "runs"),
 }
