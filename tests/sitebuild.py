@@ -137,7 +137,10 @@ def prepare_browser_assets() -> None:
         if _browser_assets_ready:
             return
         tool = [sys.executable, str(ROOT / "tools" / "browser_assets.py"), "--if-needed"]
-        result = subprocess.run([*tool, str(BROWSER_ASSETS)], capture_output=True, text=True)
+        # One process at a time (pytest-xdist's workers share the folder): flock(1) waits.
+        BROWSER_ASSETS.parent.mkdir(parents=True, exist_ok=True)
+        lock = ["flock", str(BROWSER_ASSETS.parent / ".browser-assets.lock")]
+        result = subprocess.run([*lock, *tool, str(BROWSER_ASSETS)], capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError("tools/browser_assets.py failed:\n" + result.stdout + result.stderr)
         _browser_assets_ready.append(True)
