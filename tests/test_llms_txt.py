@@ -63,6 +63,23 @@ def test_llms_txt_describes_each_page_as_its_html_meta_description_does(site, ll
         assert "sphx_glr" not in description and "/auto_examples/" not in description, page
 
 
+def test_an_example_is_described_by_its_answer_where_search_results_show_it(site):
+    """The page's description (a search engine's summary, a shared link's, llms.txt's) starts
+    with its answer, the page's first words, as the reader reads them in the answer box."""
+
+    def letters(text: str) -> str:
+        return "".join(text.split())
+
+    for page in EXAMPLE_PAGES:
+        soup = site.soup(page)
+        answer = " ".join(p.get_text() for p in soup.select("article .answer-box > p")[1:])
+        for meta in (soup.find("meta", {"name": "description"}),
+                     soup.find("meta", {"property": "og:description"})):  # fmt: skip
+            assert meta is not None, f"{page}: no description"
+            start = letters(meta["content"])[:60]
+            assert letters(answer).startswith(start), (page, meta["content"][:80], answer[:80])
+
+
 def test_llms_full_txt_carries_the_real_type_error_of_the_commit_myth(llms_full):
     from sqlalchemy.orm import Session
 
