@@ -197,7 +197,10 @@ def prepare(output: Path) -> dict:
     if not (PYODIDE / "package.json").exists() or not (NODE_MODULES / ".bin" / "esbuild").exists():
         raise SystemExit("node_modules/ lacks pyodide or esbuild: run `npm ci` first")
     previous = output / "manifest.json"
-    previous = json.loads(previous.read_text()) if previous.exists() else {}
+    previous_text = previous.read_text() if previous.exists() else "{}"
+    # Written again last: a run stopped half-way leaves no manifest, so nothing up to date.
+    previous.unlink(missing_ok=True)
+    previous = json.loads(previous_text)
     run = output / "run"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
