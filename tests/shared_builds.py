@@ -27,8 +27,8 @@ Each job is named after the session fixture that returns it (conftest.py):
 
 The builds take turns on one lane, the runs (recordings, then the standalone runs) on another:
 the two lanes start together, and the standalone runs go on while the browser tests are under
-way. Every job but the site runs at a lower priority (``take_what_is_left``): the site is what
-the longest tests, the browser's, wait for.
+way. (A lower priority for the jobs other than the site was tried and dropped: under load, the
+recorder, starved, ran into its timeout.)
 
 With pytest-xdist's workers (``nox -s tests`` runs two: noxfile.PARALLEL), each job is still
 done once per run: the first worker to claim it does it and leaves its result in the run's
@@ -222,20 +222,6 @@ JOBS: dict[str, tuple[Callable[..., object], str]] = {
 }
 
 
-# The site is what most tests wait for, the browser tests first: it builds at the run's own
-# priority, and the other jobs take what it and the tests leave.
-BACKGROUND = {"recordings", "hosted", "standalone"}
-BACKGROUND_NICENESS = 10
-
-
-def take_what_is_left() -> None:
-    """Lowers the priority of the calling thread (Linux keeps one per thread) and so of every
-    process it starts; raising it again would need root, so it is only ever lowered."""
-    thread = threading.get_native_id()
-    current = os.getpriority(os.PRIO_PROCESS, thread)
-    os.setpriority(os.PRIO_PROCESS, thread, max(current, BACKGROUND_NICENESS))
-
-
 class SharedWork:
     """The jobs of one test run, each done once for all of its processes (pytest-xdist's
     workers: `nox -s tests` runs two), in JOBS order, one at a time on each lane.
@@ -265,8 +251,6 @@ class SharedWork:
         return True
 
     def _publish(self, name: str, job: Callable[..., object], *arguments) -> object:
-        if name in BACKGROUND:
-            take_what_is_left()
         try:
             result = job(*arguments)
         except BaseException as error:
