@@ -15,7 +15,6 @@ import contextlib
 import functools
 import html.parser
 import http.server
-import io
 import os
 import re
 import shutil
@@ -25,7 +24,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import HOSTED_BASE_URL
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, NARRATIVE_HTML, ROOT, example_page
 
 try:
@@ -503,14 +501,6 @@ PAGE_WIDTHS = """() => ({scroll: document.documentElement.scrollWidth,
                         client: document.documentElement.clientWidth})"""
 
 
-@pytest.mark.parametrize("relative", PHONE_PAGES)
-def test_a_390_pixel_wide_phone_never_scrolls_sideways(swept, relative):
-    seen = swept(390, "light", relative)
-    widths = seen["widths"]
-    assert widths["scroll"] <= widths["client"], widths
-    assert not seen["problems"], seen["problems"]
-
-
 # Where a line may end inside code in a heading (sphinxext/responsive_tables.py): at a space,
 # after one of these characters, or before an "=".
 HEADING_BREAK_AFTER = ".(,[/_"
@@ -552,15 +542,6 @@ def titles_quoting_code() -> list[str]:
         if "``" in title:
             pages.append(example_page(example))
     return pages
-
-
-@pytest.mark.parametrize("relative", titles_quoting_code())
-def test_on_a_phone_code_in_a_title_breaks_between_names_not_inside_one(swept, relative):
-    seen = swept(390, "light", relative)
-    for before, after in seen["heading_breaks"]:
-        between = before[-1] in HEADING_BREAK_AFTER + " " or after.startswith(("=", " "))
-        assert between, f"a line ends inside a name: {before}|{after}"
-    assert not seen["problems"], seen["problems"]
 
 
 def cancel_request(page, relative: str) -> None:
@@ -907,87 +888,6 @@ def test_an_example_ends_with_related_pages_that_lead_to_them(visit):
     visit.assert_clean()
 
 
-class SubPathHandler(QuietHandler):
-    """A host that serves the site under /session-sync/ and 404.html for any missing address,
-    with status 404, as GitHub Pages does."""
-
-    prefix = "/" + HOSTED_BASE_URL.split("/", 3)[3]
-
-    def send_head(self):
-        path = urlsplit(self.path).path
-        local = Path(self.directory) / path.removeprefix(self.prefix)
-        if not path.startswith(self.prefix) or not (local.is_file() or local.is_dir()):
-            body = (Path(self.directory) / "404.html").read_bytes()
-            self.send_response(404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            return io.BytesIO(body)
-        self.path = "/" + path.removeprefix(self.prefix)
-        return super().send_head()
-
-
-@pytest.fixture(scope="module")
-def hosted_url(hosted):
-    """The hosted build (conftest.py), served under its sub-path on a free port."""
-    with serving(functools.partial(SubPathHandler, directory=str(hosted.html))) as port:
-        yield f"http://127.0.0.1:{port}{SubPathHandler.prefix}"
-
-
-STYLESHEETS_LOADED = """() => [...document.querySelectorAll("link[rel='stylesheet']")].map(link => {
-    let rules = 0;
-    try { rules = link.sheet ? link.sheet.cssRules.length : 0; } catch (error) { rules = -1; }
-    return {href: link.href, rules};
-})"""
-
-
-def test_the_404_page_works_deep_under_the_sub_path(browser, hosted_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
-    visit = Visit(context, hosted_url)
-    missing = hosted_url + "auto_examples/no/such/deep/page.html"
-    response = visit.page.goto(missing, wait_until="load")
-    assert response.status == 404, "the host answers a missing address with 404"
-    # That 404 is the point (and the browser's console says so once); any other counts: a
-    # missing asset is an "HTTP 404" of its own.
-    visit.errors.remove(f"HTTP 404: {missing}")
-    said = [e for e in visit.errors if e.startswith("console error:") and " 404 " in e]
-    if said:
-        visit.errors.remove(said[0])
-    page = visit.page
-    expect(page.locator("h1").first).to_have_text(re.compile(r"^Page not found"))
-    sheets = page.evaluate(STYLESHEETS_LOADED)
-    assert sheets, "the page links its stylesheets"
-    for sheet in sheets:
-        assert urlsplit(sheet["href"]).path.startswith(SubPathHandler.prefix), sheet
-        assert sheet["rules"] > 0, f"a stylesheet did not load: {sheet}"
-    # Styled by furo: its colours are set, its sidebar laid out, not the browser's default page.
-    colour = page.evaluate(
-        "getComputedStyle(document.body).getPropertyValue('--color-background-primary')"
-    )
-    assert colour.strip(), "furo's stylesheet applies"
-    expect(page.locator(".sidebar-drawer")).to_be_visible()
-    for image in page.locator("img").all():
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), image
-    screenshot(page, "404-under-sub-path", full_page=True)
-    # Each link of the page reaches a real page of the site, under the sub-path.
-    hrefs = page.locator("article a[href]").evaluate_all("links => links.map(a => a.href)")
-    local = [
-        href
-        for href in hrefs
-        if urlsplit(href).netloc == urlsplit(hosted_url).netloc
-        and href.split("#")[0] != missing  # a heading's own anchor
-    ]
-    assert len(local) >= 8, local
-    for href in dict.fromkeys(href.split("#")[0] for href in local):
-        assert urlsplit(href).path.startswith(SubPathHandler.prefix), href
-        assert context.request.get(href).status == 200, f"{href} is no page"
-    page.locator("article a", has_text="home page").click()
-    expect(page).to_have_url(hosted_url + "index.html")
-    expect(page.locator(".landing-card").first).to_be_visible()
-    visit.assert_clean()
-    context.close()
-
-
 # Example pages as a reader sees them (issue 11, points 1-3): code that fits, the claims the
 # hidden asserts proved, the statement that matters in a SQL box, and changed values in the
 # state tables, at 1280 px and on a 390 px phone, light and dark.
@@ -1152,6 +1052,7 @@ SWEPT_BY = {
 # The tests that read one check on every example page, in one test.
 SWEPT_WHOLE = {
     "test_every_example_opens_with_its_answer_in_the_first_screen": ("first_screen",),
+    "test_on_a_phone_every_example_opens_with_its_answer_in_the_first_screen": ("first_screen",),
     "test_on_a_phone_at_most_one_output_box_in_twenty_scrolls_sideways": ("output_boxes",),
     "test_on_a_phone_printed_prose_wraps": ("output_boxes",),
 }
@@ -1268,8 +1169,13 @@ def first_screen(page) -> dict:
     return found
 
 
-@pytest.mark.parametrize("screen", list(FIRST_SCREENS))
-def test_every_example_opens_with_its_answer_in_the_first_screen(swept, screen):
+def test_every_example_opens_with_its_answer_in_the_first_screen(swept):
+    assert_answers_open_the_first_screen(swept, "desktop")
+
+
+def assert_answers_open_the_first_screen(swept, screen: str) -> None:
+    """On every example page, at the screen's size: the answer box right under the title,
+    before the picture and the build note, and whole within the first screen."""
     width, height = FIRST_SCREENS[screen]
     late = []
     for relative in EXAMPLE_PAGES:
@@ -1296,31 +1202,6 @@ OUTPUT_BOXES = """() => [...document.querySelectorAll(
     // Columns: two or more spaces (or a tab) between two words, somewhere in the box.
     columns: /\\S( {2,}|\\t)\\S/.test(pre.innerText),
     line: pre.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "")}))"""
-
-
-def test_on_a_phone_at_most_one_output_box_in_twenty_scrolls_sideways(swept):
-    boxes, scrolling = 0, []
-    for relative in EXAMPLE_PAGES:
-        seen = swept(390, "light", relative)
-        boxes += len(seen["output_boxes"])
-        scrolling += [
-            (relative, box["line"][:60]) for box in seen["output_boxes"] if box["scrolls"]
-        ]
-        assert not seen["problems"], f"{relative}: {seen['problems']}"
-    assert boxes > 500, "the pages show their printed output and SQL"
-    assert len(scrolling) <= boxes * 0.05, f"{len(scrolling)} of {boxes} scroll: {scrolling}"
-
-
-def test_on_a_phone_printed_prose_wraps(swept):
-    """Printed output with no columns at all (no two words apart by two spaces or a tab: a
-    message, an error, a sentence) wraps on a phone; only a table may keep its lines."""
-    unwrapped = [
-        (relative, box["line"][:60])
-        for relative in EXAMPLE_PAGES
-        for box in swept(390, "light", relative)["output_boxes"]
-        if box["printed"] and not box["columns"] and not box["wraps"]
-    ]
-    assert unwrapped == [], f"printed prose that does not wrap on a phone: {unwrapped}"
 
 
 def test_on_a_phone_an_error_message_wraps_and_an_aligned_table_keeps_its_columns(narrow):

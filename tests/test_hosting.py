@@ -1,5 +1,7 @@
 """What hosting needs: the Read the Docs and CI files, the SQLAlchemy inventory, the site's
-metadata (Open Graph, sitemap, 404 page, favicon) and the downloads.
+metadata (Open Graph, sitemap, 404 page, favicon) and the downloads; the hosted build, served
+under its sub-path as GitHub Pages serves it, in Chromium (tests/test_browser.py's browser):
+its 404 page and its search.
 
 The two configuration files cannot run here: they are validated against their published JSON
 schemas, vendored in tests/schemas/ (see its README), and checked to build the way `nox -s docs`
@@ -8,6 +10,8 @@ does.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import re
 import subprocess
@@ -15,10 +19,14 @@ import sys
 import zipfile
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+import test_browser
 import yaml
+from test_browser import QuietHandler, Visit, expect, screenshot, serving
+from test_search import QUERIES, result_pages, type_search
 
 from conftest import HOSTED_BASE_URL
 from sitebuild import EXAMPLE_PAGES, EXAMPLES, ROOT
@@ -383,3 +391,112 @@ def test_notebook_first_cell_installs_the_verified_sqlalchemy(notebook):
     constraints = (ROOT / "requirements" / "constraints.txt").read_text()
     assert f"SQLAlchemy=={sqlalchemy.__version__}" in constraints, "built with the pinned version"
     assert "session_sync" not in json.dumps(notebook), "downloads carry none of our code"
+
+
+# ---------------------------------------------------------------------------------------------
+# The hosted build in the browser, served under its sub-path.
+# ---------------------------------------------------------------------------------------------
+
+browser = test_browser.browser
+
+
+class SubPathHandler(QuietHandler):
+    """A host that serves the site under /session-sync/ and 404.html for any missing address,
+    with status 404, as GitHub Pages does."""
+
+    prefix = "/" + HOSTED_BASE_URL.split("/", 3)[3]
+
+    def send_head(self):
+        path = urlsplit(self.path).path
+        local = Path(self.directory) / path.removeprefix(self.prefix)
+        if not path.startswith(self.prefix) or not (local.is_file() or local.is_dir()):
+            body = (Path(self.directory) / "404.html").read_bytes()
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        self.path = "/" + path.removeprefix(self.prefix)
+        return super().send_head()
+
+
+@pytest.fixture(scope="module")
+def hosted_url(hosted):
+    """The hosted build (conftest.py), served under its sub-path on a free port."""
+    with serving(functools.partial(SubPathHandler, directory=str(hosted.html))) as port:
+        yield f"http://127.0.0.1:{port}{SubPathHandler.prefix}"
+
+
+STYLESHEETS_LOADED = """() => [...document.querySelectorAll("link[rel='stylesheet']")].map(link => {
+    let rules = 0;
+    try { rules = link.sheet ? link.sheet.cssRules.length : 0; } catch (error) { rules = -1; }
+    return {href: link.href, rules};
+})"""
+
+
+def test_the_404_page_works_deep_under_the_sub_path(browser, hosted_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    visit = Visit(context, hosted_url)
+    missing = hosted_url + "auto_examples/no/such/deep/page.html"
+    response = visit.page.goto(missing, wait_until="load")
+    assert response.status == 404, "the host answers a missing address with 404"
+    # That 404 is the point (and the browser's console says so once); any other counts: a
+    # missing asset is an "HTTP 404" of its own.
+    visit.errors.remove(f"HTTP 404: {missing}")
+    said = [e for e in visit.errors if e.startswith("console error:") and " 404 " in e]
+    if said:
+        visit.errors.remove(said[0])
+    page = visit.page
+    expect(page.locator("h1").first).to_have_text(re.compile(r"^Page not found"))
+    sheets = page.evaluate(STYLESHEETS_LOADED)
+    assert sheets, "the page links its stylesheets"
+    for sheet in sheets:
+        assert urlsplit(sheet["href"]).path.startswith(SubPathHandler.prefix), sheet
+        assert sheet["rules"] > 0, f"a stylesheet did not load: {sheet}"
+    # Styled by furo: its colours are set, its sidebar laid out, not the browser's default page.
+    colour = page.evaluate(
+        "getComputedStyle(document.body).getPropertyValue('--color-background-primary')"
+    )
+    assert colour.strip(), "furo's stylesheet applies"
+    expect(page.locator(".sidebar-drawer")).to_be_visible()
+    for image in page.locator("img").all():
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), image
+    screenshot(page, "404-under-sub-path", full_page=True)
+    # Each link of the page reaches a real page of the site, under the sub-path.
+    hrefs = page.locator("article a[href]").evaluate_all("links => links.map(a => a.href)")
+    local = [
+        href
+        for href in hrefs
+        if urlsplit(href).netloc == urlsplit(hosted_url).netloc
+        and href.split("#")[0] != missing  # a heading's own anchor
+    ]
+    assert len(local) >= 8, local
+    for href in dict.fromkeys(href.split("#")[0] for href in local):
+        assert urlsplit(href).path.startswith(SubPathHandler.prefix), href
+        assert context.request.get(href).status == 200, f"{href} is no page"
+    page.locator("article a", has_text="home page").click()
+    expect(page).to_have_url(hosted_url + "index.html")
+    expect(page.locator(".landing-card").first).to_be_visible()
+    visit.assert_clean()
+    context.close()
+
+
+HOSTED = ("DetachedInstanceError: Parent instance", "expire_on_comit", "synchronise_session")
+HOSTED_QUERIES = [q for q in QUERIES if q["text"].startswith(HOSTED)][: len(HOSTED)]
+
+
+@pytest.mark.parametrize("query", HOSTED_QUERIES, ids=lambda q: q["text"][:40])
+def test_search_works_under_the_hosted_sub_path(browser, hosted_url, query):
+    """The Pages build, served under its sub-path: the same first page, and its link opens."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Visit(context, hosted_url)
+    try:
+        page, results = type_search(tab, query["text"])
+        assert result_pages(results, hosted_url)[0] == query["first"]
+        results.first.locator(":scope > a").click()
+        page.wait_for_load_state()
+        assert page.url.startswith(hosted_url + query["first"]), page.url
+        expect(page.locator("h1").first).to_be_visible()
+        tab.assert_clean()
+    finally:
+        context.close()
