@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -119,27 +120,101 @@ def wait_for_orphans(grace: float = 10.0) -> None:
             time.sleep(0.1)
 
 
+def process_kind(command: list[str]) -> str:
+    """What a process of the suite is, by its command line."""
+    line = " ".join(command)
+    program = Path(command[0]).name if command else ""
+    if "chrom" in program:
+        return "Chromium"
+    if "sphinx" in line:
+        return "Sphinx builds"
+    if "-m pip" in line or program == "pip":
+        return "pip"
+    if program == "node":
+        return "Node (Playwright's driver, the snapshot)"
+    if program.startswith("python"):
+        return "Python (pytest and its workers, the recorder, the examples)"
+    return "other"
+
+
+class CpuByKind(threading.Thread):
+    """Samples this process's descendants twice a second: each one's CPU time, by kind of
+    process. A process is named by its pid and start time (a pid comes back); what it used
+    after its last sample, or a process shorter than half a second, is not seen, so these are
+    shares of what was sampled; the suite's exact total is children_cpu_seconds()'s."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopping = threading.Event()
+        self.seen: dict[tuple[int, int], list] = {}  # (pid, start) -> [kind, cpu seconds]
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.sample()
+
+    def sample(self) -> None:
+        children: dict[int, list[int]] = collections.defaultdict(list)
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            fields = stat[stat.rfind(")") + 2 :].split()
+            pid = int(entry.name)
+            children[int(fields[1])].append(pid)
+            stats[pid] = ((int(fields[11]) + int(fields[12])) / self.tick, int(fields[19]))
+        waiting = list(children[os.getpid()])
+        while waiting:
+            pid = waiting.pop()
+            waiting += children[pid]
+            cpu, start = stats[pid]
+            known = self.seen.get((pid, start))
+            if known is None or known[0] == "other":
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    command = []
+                kind = process_kind([part.decode(errors="replace") for part in command if part])
+                known = self.seen[(pid, start)] = [kind, cpu]
+            known[1] = max(known[1], cpu)
+
+    def shares(self) -> dict[str, float]:
+        self.stopping.set()
+        self.join()
+        total: collections.Counter = collections.Counter()
+        for kind, cpu in self.seen.values():
+            total[kind] += cpu
+        whole = sum(total.values()) or 1
+        return {kind: cpu / whole for kind, cpu in total.most_common()}
+
+
 def children_cpu_seconds() -> float:
     """The CPU time (user and system) of every process this one has waited for, and of theirs."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
 
 
-def suite(tree: Path, report: Path) -> tuple[float, float, int]:
+def suite(tree: Path, report: Path) -> tuple[float, float, dict[str, float], int]:
     """The suite's wall time, the CPU time of all its processes (workers, builds, Chromium,
     Pyodide, pip: the suite cannot take less wall time than this over the machine's cores),
-    and pytest's return code."""
+    the shares of that CPU time by kind of process, and pytest's return code."""
     settings = nox_settings(tree)
     ignore = [f"--ignore={path}" for path in settings["SERVER_TESTS"]]
     parallel = settings.get("PARALLEL", ())
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *parallel, *ignore]
     env = {**os.environ, "CI": "true", "SESSION_SYNC_BROWSER_ASSETS": str(BROWSER_ASSETS)}
     cpu = children_cpu_seconds()
+    sampler = CpuByKind()
+    sampler.start()
     start = time.perf_counter()
     ran = subprocess.run([*command, f"--junitxml={report}", "tests"], cwd=tree, env=env)
     wall = time.perf_counter() - start
     wait_for_orphans()
-    return wall, children_cpu_seconds() - cpu, ran.returncode
+    return wall, children_cpu_seconds() - cpu, sampler.shares(), ran.returncode
 
 
 def per_file(report: Path) -> dict[str, tuple[float, int]]:
@@ -158,7 +233,7 @@ def measure(label: str, tree: Path, scratch: Path) -> dict:
     before = clean_build_seconds(tree)
     print(f"# {label}: the suite", flush=True)
     report = scratch / f"{label}.xml"
-    wall, cpu, returncode = suite(tree, report)
+    wall, cpu, cpu_shares, returncode = suite(tree, report)
     print(f"# {label}: a clean build again", flush=True)
     after = clean_build_seconds(tree)
     return {
@@ -168,6 +243,7 @@ def measure(label: str, tree: Path, scratch: Path) -> dict:
         "builds": [before, after],
         "wall": wall,
         "cpu": cpu,
+        "cpu_shares": cpu_shares,
         "cores": os.cpu_count(),
         "returncode": returncode,
         "files": per_file(report),
@@ -232,6 +308,10 @@ def main() -> int:
         if not options.only_before:
             runs["now"] = measure("now", ROOT, Path(scratch))
     print(table(runs))
+    for label, run in runs.items():
+        if run.get("cpu_shares"):
+            shares = ", ".join(f"{kind} {share:.0%}" for kind, share in run["cpu_shares"].items())
+            print(f"{label}: the CPU time by kind of process (sampled): {shares}")
     if options.json:
         options.json.write_text(json.dumps(runs, indent=1))
     failed = [label for label, run in runs.items() if run["returncode"]]
