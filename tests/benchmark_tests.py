@@ -128,7 +128,8 @@ def process_kind(command: list[str]) -> str:
         return "Chromium"
     if "sphinx" in line:
         return "Sphinx builds"
-    if "-m pip" in line or program == "pip":
+    # `pip --python` runs again as `python .../site-packages/pip` in the environment it fills.
+    if "-m pip" in line or "pip" in (Path(part).name for part in command):
         return "pip"
     if program == "node":
         return "Node (Playwright's driver, the snapshot)"
