@@ -191,7 +191,7 @@ def test_the_results_page_shows_what_the_ranking_found(visit, searched, query):
     seen = searched(query)
     assert result_pages(results, visit.base_url) == seen["pages"], query
     assert results.first.locator("p.context").inner_text() == seen["summary"], query
-    expect(results.locator("p.context")).to_have_count(results.count())
+    expect(results.locator("p.context")).to_have_count(results.count(), timeout=20_000)
     visit.assert_clean()
 
 
