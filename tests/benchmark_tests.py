@@ -270,27 +270,14 @@ def table(runs: dict[str, dict]) -> str:
         lines.append(f"| {name} | {figures} |")
     ratios = " | ".join(f"**{runs[label]['wall'] / runs[label]['build']:.1f}**" for label in labels)
     lines.append(f"| suite in clean builds | {ratios} |")
+    cpu = " | ".join(f"{runs[label]['cpu']:.0f} s" for label in labels)
+    lines.append(f"| suite, CPU time of all its processes | {cpu} |")
     # The least wall time the suite's CPU time allows on this machine's cores, in clean builds.
-    measured = [label for label in labels if "cpu" in runs[label]]
-    if measured:
-        lines.append(
-            "| suite, CPU time of all its processes | "
-            + " | ".join(
-                f"{runs[label]['cpu']:.0f} s" if "cpu" in runs[label] else "-" for label in labels
-            )
-            + " |"
-        )
-        lines.append(
-            "| least wall time that CPU allows, in clean builds | "
-            + " | ".join(
-                f"{runs[label]['cpu'] / runs[label]['cores'] / runs[label]['build']:.1f}"
-                f" ({runs[label]['cores']} cores)"
-                if "cpu" in runs[label]
-                else "-"
-                for label in labels
-            )
-            + " |"
-        )
+    floors = " | ".join(
+        f"{run['cpu'] / run['cores'] / run['build']:.1f} ({run['cores']} cores)"
+        for run in runs.values()
+    )
+    lines.append(f"| least wall time that CPU allows, in clean builds | {floors} |")
     return "\n".join(lines)
 
 
@@ -310,9 +297,8 @@ def main() -> int:
             runs["now"] = measure("now", ROOT, Path(scratch))
     print(table(runs))
     for label, run in runs.items():
-        if run.get("cpu_shares"):
-            shares = ", ".join(f"{kind} {share:.0%}" for kind, share in run["cpu_shares"].items())
-            print(f"{label}: the CPU time by kind of process (sampled): {shares}")
+        shares = ", ".join(f"{kind} {share:.0%}" for kind, share in run["cpu_shares"].items())
+        print(f"{label}: the CPU time by kind of process (sampled): {shares}")
     if options.json:
         options.json.write_text(json.dumps(runs, indent=1))
     failed = [label for label, run in runs.items() if run["returncode"]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import test_browser
@@ -38,23 +38,24 @@ BOILERPLATE = (
 )
 
 
-def result_pages(results, base: str) -> list[str]:
-    hrefs = results.locator(":scope > a").evaluate_all("links => links.map(a => a.href)")
+def site_pages(hrefs: list[str], base: str) -> list[str]:
+    """The site's pages that the links lead to, relative to the site's address `base`."""
     prefix = urlsplit(base).path
     return [urlsplit(href).path.removeprefix(prefix) for href in hrefs]
 
 
-def start_search(visit: Visit, query: str):
-    """Type `query` into the home page's search box and press Enter; returns the tab, whose
-    results `finish_search` reads once Sphinx has listed them all."""
+def result_pages(results, base: str) -> list[str]:
+    hrefs = results.locator(":scope > a").evaluate_all("links => links.map(a => a.href)")
+    return site_pages(hrefs, base)
+
+
+def type_search(visit: Visit, query: str):
+    """Type `query` into the home page's search box and press Enter, as a reader does;
+    returns the search page once the search has finished, and its results."""
     page = visit.open("index.html")
     box = page.locator("input.sidebar-search:visible").first
     box.fill(query)
     box.press("Enter")
-    return page
-
-
-def finish_search(page):
     page.wait_for_url(re.compile(r"/search\.html\?"))
     # Sphinx writes the status line ("Search finished, ...") once every result is listed.
     status = page.locator("#search-results .search-summary")
@@ -64,20 +65,6 @@ def finish_search(page):
     if results.count():
         results.first.locator("p.context").wait_for(timeout=20_000)
     return page, results
-
-
-def type_search(visit: Visit, query: str):
-    """Type `query` into the home page's search box and press Enter, as a reader does;
-    returns the search page once the search has finished, and its results."""
-    return finish_search(start_search(visit, query))
-
-
-def open_results(visit: Visit, query: str):
-    """The results page the search box leads to, opened by its address (the box itself is
-    typed into by the tests below): what a reader sees once the search is sent."""
-    return visit.open(
-        "search.html?" + urlencode({"q": query, "check_keywords": "yes", "area": "default"})
-    )
 
 
 # What the results page of each query shows, made the way the page makes it (scorer.js's
@@ -145,10 +132,7 @@ def searched(request, browser, base_url):
                 tab.context.close()
             for text, what in found.items():
                 seen[text] = {
-                    "pages": [
-                        urlsplit(href).path.removeprefix(urlsplit(base_url).path)
-                        for href in what["pages"]
-                    ],
+                    "pages": site_pages(what["pages"], base_url),
                     "summary": what["summary"],
                     "problems": [*problems, *filter(None, [what["error"]])],
                 }
